@@ -1,0 +1,4 @@
+export * from './types.js';
+export * from './path.js';
+export * from './source.js';
+export * from './errors.js';

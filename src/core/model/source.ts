@@ -1,0 +1,50 @@
+import type { ContainerInfo, ImageInfo, LayerChanges, Problem } from './types.js';
+
+export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root';
+
+/**
+ * What every source (a Docker data root, a `docker save` tar, an OCI layout...) offers once opened.
+ * A minimal core: the image list, the container list, and a way to read one layer's changes. Everything else
+ * (stacking, classification, hidden bytes, reports) is derived once, in analysis/, for all sources alike.
+ *
+ * Contract:
+ * - `images[i].layers` are oldest (base) first; `chainId`s are computed, never read from the evidence.
+ * - `readLayer` returns entries normalised (no `.wh.` names, no whiteout devices), in walk order.
+ * - Nothing a source does writes to the evidence: no temp files beside it, no xattrs, no atime updates where
+ *   avoidable (files are opened O_NOATIME when we own the privilege).
+ * - Problems found while opening are in `problems`; a layer's own problems come with its changes.
+ */
+export interface Source {
+  readonly kind: SourceKind;
+  /** What the user named (a path, `-` for stdin, `docker:ref`...). */
+  readonly location: string;
+  readonly images: ImageInfo[];
+  readonly containers: ContainerInfo[];
+  readonly problems: Problem[];
+  /** Changes of one image layer. Implementations cache by diffId/chainId: images share layers. */
+  readLayer(image: ImageInfo, index: number): Promise<LayerChanges>;
+  /** Changes of a container's RW layer (`which: 'rw'`) or its init layer. Sources without containers reject. */
+  readContainerLayer(container: ContainerInfo, which: 'rw' | 'init'): Promise<LayerChanges>;
+  /** Host-level facts (unreferenced storage...), for data roots only. */
+  readonly storage?: StorageInfo;
+  /** Release whatever the source holds open (file descriptors, temp copies of stdin). */
+  close(): Promise<void>;
+}
+
+export interface StorageInfo {
+  /** overlay2 (or snapshot) dirs that no layer and no container references. */
+  orphanDirs: { path: string; bytes: number }[];
+  /** layerdb layers that no image references (and no container sits on). */
+  orphanLayers: { chainId: string; cacheId: string | null; bytes: number }[];
+}
+
+/** Progress callback for long loads (the TUI shows it; reports ignore it). */
+export type Progress = (event: { phase: string; done: number; total: number | null; detail?: string }) => void;
+
+export interface OpenOptions {
+  progress?: Progress;
+  /** Platform for multi-platform indexes, `os/arch[/variant]`; default: the host's. */
+  platform?: string;
+  /** containerd namespace filter. */
+  namespace?: string;
+}

@@ -1,0 +1,154 @@
+/**
+ * The model every source produces and every consumer (analysis, report, TUI, verify) reads. Plain,
+ * serialisable data: no methods, no UI state. Paths are byte strings (see path.ts).
+ *
+ * The central invariant: sources normalise their native whiteout encodings (OCI `.wh.` names, overlay char
+ * devices 0:0, `trusted.overlay.opaque`, AUFS-style files, xattr whiteouts) into `LayerEntry` records, so that
+ * nothing downstream ever sees a `.wh.` name or a device number used as a marker.
+ */
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'socket';
+
+/** Attributes of one filesystem object as a layer records it. */
+export interface Attrs {
+  type: EntryType;
+  /** Permission bits with setuid/setgid/sticky (mode & 0o7777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /**
+   * Regular files: content length. Hardlinks: the length of the file they link to. Symlinks: length of the
+   * target. Everything else: 0.
+   */
+  size: number;
+  /** Modification time, whole seconds since the epoch. */
+  mtime: number;
+  /** Nanosecond part of the modification time (0..999999999); 0 when the source only has seconds. */
+  mtimeNsec: number;
+  /** Symlink target (as stored, byte string), or for type 'hardlink' the layer path it links to. */
+  linkname?: string;
+  devMajor?: number;
+  devMinor?: number;
+  /**
+   * Extended attributes that are part of the content (security.capability, user.*, ...), hex-encoded, keyed by
+   * name. Overlay bookkeeping xattrs (trusted.overlay.* / user.overlay.*) are never included here.
+   */
+  xattrs?: Record<string, string>;
+}
+
+/** One record of a layer's changeset, in normalised form. */
+export type LayerEntry = PutEntry | WhiteoutEntry;
+
+export interface PutEntry {
+  kind: 'put';
+  path: string;
+  attrs: Attrs;
+  /** Directory that hides every lower child (OCI `.wh..wh..opq`, overlay `opaque=y`). */
+  opaque?: boolean;
+  /**
+   * Overlay features that make a diff dir differ from a plain changeset. They are reported, not interpreted:
+   * `redirect` = value of overlay.redirect (a renamed dir whose children live in a lower layer), `metacopy` =
+   * a metadata-only copy-up whose data are in a lower layer.
+   */
+  redirect?: string;
+  metacopy?: boolean;
+}
+
+export interface WhiteoutEntry {
+  kind: 'whiteout';
+  /** The lower path this whiteout deletes (with its whole subtree). */
+  path: string;
+  /** Owner as the whiteout recorded it (moby chowns the 0:0 device to the tar header's owner). */
+  uid?: number;
+  gid?: number;
+}
+
+/** A layer's changeset. Entries are in walk order (compareWalkOrder); a path appears at most once. */
+export interface LayerChanges {
+  entries: LayerEntry[];
+  /** Problems met while reading this layer (unreadable files, odd markers...). */
+  problems: Problem[];
+}
+
+export interface LayerInfo {
+  /** 0 = base layer. */
+  index: number;
+  /** sha256 of the uncompressed layer tar, from the image config (`rootfs.diff_ids[index]`). */
+  diffId: string;
+  /** ChainID computed from the diffIds (never read from evidence). */
+  chainId: string;
+  /** overlay2 dir name from layerdb (data roots), null for archives. */
+  cacheId: string | null;
+  /** The history entry that made this layer, if the config's history lines up. */
+  createdBy: string | null;
+  created: string | null;
+  comment: string | null;
+  /** Where the layer's content lives: a diff dir for data roots, a member/blob path for archives. */
+  location: string | null;
+  /** Size as the store records it (layerdb `size`), when it does. */
+  storedSize: number | null;
+}
+
+export interface ImageInfo {
+  /** `sha256:<hex>` of the config's exact bytes (the Docker image ID). */
+  id: string;
+  /** Familiar references, e.g. `bloat:1`. */
+  tags: string[];
+  /** Digest references, e.g. `app@sha256:...`. */
+  digests: string[];
+  created: string | null;
+  os: string | null;
+  architecture: string | null;
+  variant?: string | null;
+  layers: LayerInfo[];
+  /** History entries that made no layer (ENV, CMD...), in order, for display. */
+  emptyHistory: number;
+  /** The parsed image config (for the TUI's details and for diffs of Env/Cmd...). */
+  config: Record<string, unknown>;
+}
+
+export type ContainerState = 'running' | 'paused' | 'restarting' | 'exited' | 'created' | 'dead' | 'removing';
+
+export interface ContainerInfo {
+  id: string;
+  /** Without the leading '/'. */
+  name: string;
+  /** Image ID the container was created from. */
+  image: string;
+  /** What the user typed (Config.Image), e.g. `bloat:1`. */
+  imageRef: string | null;
+  state: ContainerState;
+  /** Last recorded state details, as config.v2.json keeps them. */
+  pid: number | null;
+  exitCode: number | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  created: string | null;
+  driver: string | null;
+  /** RW layer dir name (overlay2/<mountId>). */
+  mountId: string | null;
+  /** Init layer dir name (overlay2/<initId>), excluded from the container's changes. */
+  initId: string | null;
+  /** ChainID of the image's top layer (layerdb/mounts/<id>/parent). */
+  parentChainId: string | null;
+  /** Absolute path of the RW layer's diff dir, when it exists. */
+  rwDir: string | null;
+  initDir: string | null;
+  mounts: { destination: string; source: string | null; name: string | null; type: string | null; rw: boolean }[];
+}
+
+export type Severity = 'error' | 'warning' | 'info';
+
+/** Anything wrong or notable in the evidence. Never thrown: collected, so the rest of the analysis goes on. */
+export interface Problem {
+  severity: Severity;
+  /** Stable identifier, e.g. `layerdb.cache-id.invalid`. */
+  code: string;
+  message: string;
+  /** The file or directory concerned (host path, or layer path prefixed by the layer it is in). */
+  path: string | null;
+}
+
+export function problem(severity: Severity, code: string, message: string, path: string | null = null): Problem {
+  return { severity, code, message, path };
+}
