@@ -85,6 +85,8 @@ export interface Bucket {
   readonly path: readonly Buffer[];
   /** The bucket's sequence number (NextSequence). */
   readonly sequence: bigint;
+  /** Page id of the bucket's root page; null for an inline bucket (its page lives inside the parent's value). */
+  readonly rootPage: bigint | null;
   /** The value of a key; null if absent or if the key names a sub-bucket. */
   get(key: Buffer | string): Buffer | null;
   /** A direct sub-bucket; null if absent or if the key holds a plain value. */
@@ -303,6 +305,10 @@ class BucketImpl implements Bucket {
     private readonly ancestors: ReadonlySet<bigint>,
   ) {}
 
+  get rootPage(): bigint | null {
+    return this.tree.kind === 'page' ? this.tree.id : null;
+  }
+
   private where(): string {
     return this.path.length === 0 ? 'root bucket' : `bucket ${this.path.map((p) => JSON.stringify(p.toString('latin1'))).join('/')}`;
   }
@@ -354,7 +360,7 @@ class BucketImpl implements Bucket {
     return out;
   }
 
-  private rootPage(): ParsedPage {
+  private rootParsed(): ParsedPage {
     return this.tree.kind === 'inline' ? this.tree.page : this.db.page(this.tree.id);
   }
 
@@ -364,32 +370,46 @@ class BucketImpl implements Bucket {
     this.db.fail('bolt.page.type', `flags 0x${p.flags.toString(16)}: expected a branch or leaf page (${this.where()})`, this.pageLabel(p));
   }
 
-  /** All leaf items in key order (depth-first over the tree; a visited set stops cycles). */
+  /**
+   * All leaf items in key order (depth-first over the tree; a visited set stops cycles). Each subtree's keys
+   * must lie within the bounds its branch keys give (child i: [key i, key i+1)), so that what iteration shows
+   * is also what a lookup finds.
+   */
   private *walk(): Generator<LeafItem> {
     const visited = new Set<bigint>();
     const self = this;
-    function* visit(p: ParsedPage, depth: number): Generator<LeafItem> {
+    function* visit(p: ParsedPage, depth: number, lo: Buffer | null, hi: Buffer | null): Generator<LeafItem> {
       if (depth > MAX_TREE_DEPTH) self.db.fail('bolt.page.loop', `tree deeper than ${MAX_TREE_DEPTH} (${self.where()})`, p.id);
       if (self.checkKind(p) === 'leaf') {
-        yield* self.leafItems(p);
+        for (const item of self.leafItems(p)) {
+          if ((lo && Buffer.compare(item.key, lo) < 0) || (hi && Buffer.compare(item.key, hi) >= 0))
+            self.db.fail('bolt.page.order', `key ${JSON.stringify(item.key.toString('latin1'))} lies outside the range its branch gives (${self.where()})`, self.pageLabel(p));
+          yield item;
+        }
         return;
       }
       if (self.tree.kind === 'inline') self.db.fail('bolt.page.corrupt', `inline bucket holds a branch page (${self.where()})`, null);
-      for (const { child } of self.branchItems(p)) {
+      const items = self.branchItems(p);
+      for (let i = 0; i < items.length; i++) {
+        const { child, key } = items[i]!;
+        const next = i + 1 < items.length ? items[i + 1]!.key : hi;
+        const childLo = i === 0 ? lo : key;
+        if (childLo && next && Buffer.compare(childLo, next) >= 0)
+          self.db.fail('bolt.page.order', `branch keys out of order (${self.where()})`, p.id);
         if (visited.has(child)) self.db.fail('bolt.page.loop', `page ${child} is reached twice (${self.where()})`, p.id);
         visited.add(child);
-        yield* visit(self.db.page(child), depth + 1);
+        yield* visit(self.db.page(child), depth + 1, childLo, next);
       }
     }
-    const root = this.rootPage();
+    const root = this.rootParsed();
     visited.add(root.id);
-    yield* visit(root, 0);
+    yield* visit(root, 0, null, null);
   }
 
   /** Binary-search descent to the leaf item for key, or null. */
   private find(key: Buffer): LeafItem | null {
     const visited = new Set<bigint>();
-    let p = this.rootPage();
+    let p = this.rootParsed();
     visited.add(p.id);
     for (let depth = 0; ; depth++) {
       if (depth > MAX_TREE_DEPTH) this.db.fail('bolt.page.loop', `tree deeper than ${MAX_TREE_DEPTH} (${this.where()})`, p.id);
