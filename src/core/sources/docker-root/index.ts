@@ -1,0 +1,406 @@
+import * as fs from 'node:fs';
+import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
+import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, LayerInfo, Problem } from '../../model/types.js';
+import { problem } from '../../model/types.js';
+import { NotFoundError, SourceError } from '../../model/errors.js';
+import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
+import { Evidence, EvidenceError, describeFsError } from '../evidence.js';
+import { readDiffDir } from '../diffdir.js';
+import { historyForLayers, parseConfig } from '../config.js';
+
+/**
+ * The classic graphdriver store of a Docker data root (`image/overlay2/` + `overlay2/`), read offline.
+ *
+ * Nothing read from the evidence is trusted: image IDs are recomputed from the config bytes, chainIDs from the
+ * diffIDs, cache-ids and mount-ids must be 64 hex digits before they become a path, and every file is read
+ * through `Evidence`, which refuses symlinks and oversized files. Inconsistencies become `problems`.
+ */
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const MOUNT_ID = /^[0-9a-f]{64}$/;
+const INIT_ID = /^[0-9a-f]{64}-init$/;
+const LINK_ID = /^[A-Z2-7]{26}$/;
+const MAX_CONFIG = 64 << 20;
+const MAX_SMALL = 1 << 16;
+const DRIVER = 'overlay2';
+
+export function looksLikeDockerRoot(root: string): boolean {
+  try {
+    return fs.lstatSync(`${root}/image/${DRIVER}`).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+interface LayerRecord {
+  chainId: string;
+  diffId: string | null;
+  cacheId: string | null;
+  size: number | null;
+  dir: string | null;
+}
+
+export async function openDockerRoot(root: string, opts: OpenOptions = {}): Promise<Source> {
+  const ev = new Evidence(root.replace(/\/+$/, '') || '/');
+  const rootStat = ev.lstat();
+  if (!rootStat || !rootStat.isDirectory()) throw new SourceError('source.not-found', 'is not a directory', root);
+  if (!ev.isDir('image', DRIVER)) {
+    throw new SourceError('source.no-classic-store', `has no image/${DRIVER}/ (not a Docker data root on overlay2, or it uses the containerd image store)`, root);
+  }
+  const problems: Problem[] = [];
+  const note = (severity: Problem['severity'], code: string, message: string, path: string | null) => problems.push(problem(severity, code, message, path));
+  const safe = <T>(fn: () => T, fallback: T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof EvidenceError) note('error', err.code, err.message.replace(`${err.path}: `, ''), err.path);
+      else note('error', 'evidence.unreadable', describeFsError(err), null);
+      return fallback;
+    }
+  };
+  const store = ['image', DRIVER];
+
+  // Tags: repositories.json.
+  const refsById = new Map<string, { tags: string[]; digests: string[] }>();
+  const reposPath = ev.path(...store, 'repositories.json');
+  const reposBytes = safe(() => ev.readFile(MAX_CONFIG, ...store, 'repositories.json'), null);
+  if (reposBytes) {
+    try {
+      const repos = JSON.parse(reposBytes.toString('utf8')) as { Repositories?: Record<string, Record<string, string>> };
+      for (const refs of Object.values(repos.Repositories ?? {})) {
+        for (const [ref, id] of Object.entries(refs ?? {})) {
+          if (!isDigest(id)) {
+            note('warning', 'repositories.bad-id', `reference ${JSON.stringify(ref)} points to ${JSON.stringify(id)}, not an image ID`, reposPath);
+            continue;
+          }
+          const e = refsById.get(id) ?? { tags: [], digests: [] };
+          (ref.includes('@') ? e.digests : e.tags).push(ref);
+          refsById.set(id, e);
+        }
+      }
+    } catch (err) {
+      note('error', 'repositories.invalid-json', `invalid JSON: ${(err as Error).message}`, reposPath);
+    }
+  }
+
+  // Layers, cached per chainID: images share them.
+  const layerRecords = new Map<string, LayerRecord>();
+  const linkOf = new Map<string, string | null>();
+  const layerRecord = (chainId: string, diffId: string, parentChainId: string | null): LayerRecord => {
+    const known = layerRecords.get(chainId);
+    if (known) return known;
+    const rec = readLayerRecord(ev, store, chainId, diffId, parentChainId, note, safe);
+    layerRecords.set(chainId, rec);
+    if (rec.cacheId) checkOverlayDir(ev, rec, parentChainId ? layerRecords.get(parentChainId) ?? null : null, linkOf, note, safe);
+    return rec;
+  };
+
+  // Images: imagedb.
+  const images: ImageInfo[] = [];
+  const contentDir = [...store, 'imagedb', 'content', 'sha256'];
+  const ids = safe(() => ev.readdir(...contentDir), [] as string[]);
+  let done = 0;
+  for (const hex of ids) {
+    opts.progress?.({ phase: 'images', done: done++, total: ids.length });
+    const configPath = ev.path(...contentDir, hex);
+    if (!HEX64.test(hex)) {
+      if (!/-removing$/.test(hex)) note('warning', 'imagedb.bad-name', 'not an image ID (expected 64 hex digits); ignored', configPath);
+      continue;
+    }
+    const bytes = safe(() => ev.readFile(MAX_CONFIG, ...contentDir, hex), null);
+    if (!bytes) continue;
+    const id = 'sha256:' + hex;
+    const actual = sha256Digest(bytes);
+    if (actual !== id) {
+      note('error', 'imagedb.id-mismatch', `config bytes hash to ${actual}, not to the image ID its name claims: the config was altered`, configPath);
+    }
+    const parsed = parseConfig(bytes, configPath);
+    for (const p of parsed.problems) problems.push(p);
+    if (!parsed.config) continue;
+    const { config, diffIds } = parsed;
+    const chains = chainIds(diffIds);
+    const history = historyForLayers(config, diffIds.length, configPath);
+    if (history.problem) problems.push(history.problem);
+    const layers: LayerInfo[] = diffIds.map((diffId, i) => {
+      const rec = layerRecord(chains[i]!, diffId, i > 0 ? chains[i - 1]! : null);
+      const h = history.layers[i];
+      return {
+        index: i,
+        diffId,
+        chainId: chains[i]!,
+        cacheId: rec.cacheId,
+        createdBy: h?.createdBy ?? null,
+        created: h?.created ?? null,
+        comment: h?.comment ?? null,
+        location: rec.dir,
+        storedSize: rec.size,
+      };
+    });
+    const refs = refsById.get(id);
+    images.push({
+      id,
+      tags: refs?.tags.sort() ?? [],
+      digests: refs?.digests.sort() ?? [],
+      created: typeof config.created === 'string' ? config.created : null,
+      os: typeof config.os === 'string' ? config.os : null,
+      architecture: typeof config.architecture === 'string' ? config.architecture : null,
+      variant: typeof config.variant === 'string' ? config.variant : null,
+      layers,
+      emptyHistory: history.empty,
+      config,
+    });
+  }
+  for (const id of refsById.keys()) {
+    if (!images.some((i) => i.id === id)) note('warning', 'repositories.dangling', `tag(s) ${refsById.get(id)!.tags.join(', ')} point to ${id}, which has no config in imagedb`, reposPath);
+  }
+  images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
+
+  const containers = readContainers(ev, store, note, safe);
+  const storage = readStorage(ev, store, images, containers, layerRecords, note, safe);
+
+  const layerCache = new Map<string, Promise<LayerChanges>>();
+  const readDir = (dir: string | null, what: string): Promise<LayerChanges> => {
+    if (!dir) return Promise.resolve({ entries: [], problems: [problem('error', 'layer.missing', `${what}: no layer directory on disk`, null)] });
+    let p = layerCache.get(dir);
+    if (!p) {
+      p = readDiffDir(dir);
+      layerCache.set(dir, p);
+    }
+    return p;
+  };
+
+  return {
+    kind: 'docker-root',
+    location: root,
+    images,
+    containers,
+    problems,
+    storage,
+    readLayer(image, index) {
+      const layer = image.layers[index];
+      if (!layer) return Promise.reject(new NotFoundError('layer.not-found', `image ${image.id} has no layer ${index}`));
+      return readDir(layer.location, `layer ${index} (${layer.chainId})`);
+    },
+    readContainerLayer(container, which) {
+      return readDir(which === 'rw' ? container.rwDir : container.initDir, `container ${container.name} ${which} layer`);
+    },
+    async close() {
+      layerCache.clear();
+    },
+  };
+}
+
+type Note = (severity: Problem['severity'], code: string, message: string, path: string | null) => void;
+type Safe = <T>(fn: () => T, fallback: T) => T;
+
+function readLayerRecord(ev: Evidence, store: string[], chainId: string, diffId: string, parentChainId: string | null, note: Note, safe: Safe): LayerRecord {
+  const rec: LayerRecord = { chainId, diffId: null, cacheId: null, size: null, dir: null };
+  const base = [...store, 'layerdb', 'sha256', digestHex(chainId)];
+  const where = ev.path(...base);
+  if (!safe(() => ev.isDir(...base), false)) {
+    note('error', 'layerdb.missing', `layer ${chainId} (diffID ${diffId}) is not in the layer store`, where);
+    return rec;
+  }
+  const storedDiff = safe(() => ev.readText(MAX_SMALL, ...base, 'diff'), null);
+  rec.diffId = storedDiff;
+  if (storedDiff !== diffId) {
+    note('error', 'layerdb.diff-mismatch', `diff holds ${JSON.stringify(storedDiff)}, but the chain needs ${diffId}`, ev.path(...base, 'diff'));
+  }
+  const parent = safe(() => ev.readText(MAX_SMALL, ...base, 'parent'), null);
+  if ((parent ?? null) !== parentChainId) {
+    note('error', 'layerdb.parent-mismatch', `parent holds ${JSON.stringify(parent)}, but the chain needs ${JSON.stringify(parentChainId)}`, ev.path(...base, 'parent'));
+  }
+  const sizeText = safe(() => ev.readText(MAX_SMALL, ...base, 'size'), null);
+  if (sizeText !== null) {
+    if (/^\d{1,18}$/.test(sizeText)) rec.size = Number(sizeText);
+    else note('warning', 'layerdb.bad-size', `size holds ${JSON.stringify(sizeText.slice(0, 40))}, not a byte count`, ev.path(...base, 'size'));
+  }
+  const cacheId = safe(() => ev.readText(MAX_SMALL, ...base, 'cache-id'), null);
+  if (cacheId === null) {
+    note('error', 'layerdb.cache-id.missing', 'no cache-id: the layer cannot be located on disk', ev.path(...base, 'cache-id'));
+  } else if (!HEX64.test(cacheId)) {
+    // Never turned into a path: a cache-id of "../../etc" is an attack, not a directory name.
+    note('error', 'layerdb.cache-id.invalid', `cache-id ${JSON.stringify(cacheId.slice(0, 80))} is not 64 hex digits; refused`, ev.path(...base, 'cache-id'));
+  } else {
+    rec.cacheId = cacheId;
+    if (safe(() => ev.isDir(DRIVER, cacheId, 'diff'), false)) rec.dir = ev.path(DRIVER, cacheId, 'diff');
+    else note('error', 'overlay2.diff.missing', `layer ${chainId}: its diff directory is missing`, ev.path(DRIVER, cacheId, 'diff'));
+  }
+  return rec;
+}
+
+/** Check overlay2/<cache-id>/{link,lower} and l/<link> against the chain. */
+function checkOverlayDir(ev: Evidence, rec: LayerRecord, parent: LayerRecord | null, linkOf: Map<string, string | null>, note: Note, safe: Safe): void {
+  const id = rec.cacheId!;
+  const link = safe(() => ev.readText(MAX_SMALL, DRIVER, id, 'link'), null);
+  if (link === null) {
+    note('warning', 'overlay2.link.missing', 'no link file: the engine cannot build mount options for this layer', ev.path(DRIVER, id, 'link'));
+  } else if (!LINK_ID.test(link)) {
+    note('error', 'overlay2.link.invalid', `link ${JSON.stringify(link.slice(0, 40))} is not 26 base32 characters`, ev.path(DRIVER, id, 'link'));
+  } else {
+    const target = safe(() => ev.readlink(DRIVER, 'l', link), null);
+    if (target !== `../${id}/diff`) {
+      note('error', 'overlay2.l.mismatch', `l/${link} points to ${JSON.stringify(target)}, not ../${id}/diff: mounts would use another directory`, ev.path(DRIVER, 'l', link));
+    }
+  }
+  linkOf.set(id, link && LINK_ID.test(link) ? link : null);
+  const lower = safe(() => ev.readText(MAX_SMALL * 4, DRIVER, id, 'lower'), null);
+  if (!parent) {
+    if (lower) note('error', 'overlay2.lower.unexpected', 'a base layer has a lower file', ev.path(DRIVER, id, 'lower'));
+    return;
+  }
+  if (!parent.cacheId) return;
+  const parentLink = linkOf.get(parent.cacheId);
+  const parentLower = safe(() => ev.readText(MAX_SMALL * 4, DRIVER, parent.cacheId!, 'lower'), null);
+  if (parentLink === undefined || parentLink === null) return;
+  const expected = parentLower ? `l/${parentLink}:${parentLower}` : `l/${parentLink}`;
+  if (lower !== expected) {
+    note('error', 'overlay2.lower.mismatch', `lower does not match the layer chain (expected the parent's link first, then its lowers)`, ev.path(DRIVER, id, 'lower'));
+  }
+}
+
+function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): ContainerInfo[] {
+  const out: ContainerInfo[] = [];
+  for (const id of safe(() => ev.readdir('containers'), [] as string[])) {
+    const where = ev.path('containers', id);
+    if (!HEX64.test(id)) {
+      note('warning', 'containers.bad-name', 'not a container ID; ignored', where);
+      continue;
+    }
+    const bytes = safe(() => ev.readFile(MAX_CONFIG, 'containers', id, 'config.v2.json'), null);
+    if (!bytes) {
+      note('warning', 'containers.config.missing', 'no config.v2.json', where);
+      continue;
+    }
+    let cfg: Record<string, any>;
+    try {
+      cfg = JSON.parse(bytes.toString('utf8'));
+    } catch (err) {
+      note('error', 'containers.config.invalid-json', `invalid JSON: ${(err as Error).message}`, ev.path('containers', id, 'config.v2.json'));
+      continue;
+    }
+    const mounts = [...store, 'layerdb', 'mounts', id];
+    const mountIdRaw = safe(() => ev.readText(MAX_SMALL, ...mounts, 'mount-id'), null);
+    const initIdRaw = safe(() => ev.readText(MAX_SMALL, ...mounts, 'init-id'), null);
+    const parentRaw = safe(() => ev.readText(MAX_SMALL, ...mounts, 'parent'), null);
+    const mountId = mountIdRaw !== null && MOUNT_ID.test(mountIdRaw) ? mountIdRaw : null;
+    const initId = initIdRaw !== null && INIT_ID.test(initIdRaw) ? initIdRaw : null;
+    if (mountIdRaw !== null && !mountId) note('error', 'layerdb.mount-id.invalid', `mount-id ${JSON.stringify(mountIdRaw.slice(0, 80))} is not 64 hex digits; refused`, ev.path(...mounts, 'mount-id'));
+    if (initIdRaw !== null && !initId) note('error', 'layerdb.init-id.invalid', `init-id ${JSON.stringify(initIdRaw.slice(0, 80))} is not <64 hex>-init; refused`, ev.path(...mounts, 'init-id'));
+    if (mountIdRaw === null) note('warning', 'layerdb.mount.missing', `container ${id.slice(0, 12)} has no RW layer record`, ev.path(...mounts));
+    const rwDir = mountId && safe(() => ev.isDir(DRIVER, mountId, 'diff'), false) ? ev.path(DRIVER, mountId, 'diff') : null;
+    const initDir = initId && safe(() => ev.isDir(DRIVER, initId, 'diff'), false) ? ev.path(DRIVER, initId, 'diff') : null;
+    if (mountId && !rwDir) note('error', 'overlay2.diff.missing', `container ${id.slice(0, 12)}: RW layer directory missing`, ev.path(DRIVER, mountId, 'diff'));
+    const st = cfg.State ?? {};
+    const state: ContainerState = st.Dead ? 'dead' : st.RemovalInProgress ? 'removing' : st.Restarting ? 'restarting' : st.Paused ? 'paused' : st.Running ? 'running' : st.StartedAt && st.StartedAt !== '0001-01-01T00:00:00Z' ? 'exited' : 'created';
+    const mp = (cfg.MountPoints ?? {}) as Record<string, any>;
+    out.push({
+      id,
+      name: typeof cfg.Name === 'string' ? cfg.Name.replace(/^\//, '') : id.slice(0, 12),
+      image: typeof cfg.Image === 'string' ? cfg.Image : '',
+      imageRef: typeof cfg.Config?.Image === 'string' ? cfg.Config.Image : null,
+      state,
+      pid: typeof st.Pid === 'number' ? st.Pid : null,
+      exitCode: typeof st.ExitCode === 'number' ? st.ExitCode : null,
+      startedAt: typeof st.StartedAt === 'string' ? st.StartedAt : null,
+      finishedAt: typeof st.FinishedAt === 'string' ? st.FinishedAt : null,
+      created: typeof cfg.Created === 'string' ? cfg.Created : null,
+      driver: typeof cfg.Driver === 'string' ? cfg.Driver : null,
+      mountId,
+      initId,
+      parentChainId: parentRaw !== null && isDigest(parentRaw) ? parentRaw : null,
+      rwDir,
+      initDir,
+      mounts: Object.values(mp).map((m) => ({
+        destination: String(m?.Destination ?? ''),
+        source: typeof m?.Source === 'string' ? m.Source : null,
+        name: typeof m?.Name === 'string' && m.Name ? m.Name : null,
+        type: typeof m?.Type === 'string' ? m.Type : null,
+        rw: !!m?.RW,
+      })),
+    });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Storage nothing references: overlay2 dirs without a layer or container, layers without an image. */
+function readStorage(ev: Evidence, store: string[], images: ImageInfo[], containers: ContainerInfo[], records: Map<string, LayerRecord>, note: Note, safe: Safe): StorageInfo {
+  const usedChains = new Set<string>();
+  for (const img of images) for (const l of img.layers) usedChains.add(l.chainId);
+  // A container keeps its image's chain alive even when the image was untagged and removed.
+  const pending: string[] = containers.map((c) => c.parentChainId).filter((c): c is string => !!c);
+  const layerdb = [...store, 'layerdb', 'sha256'];
+  const parentOf = (chain: string): string | null => {
+    const p = safe(() => ev.readText(MAX_SMALL, ...layerdb, digestHex(chain), 'parent'), null);
+    return p && isDigest(p) ? p : null;
+  };
+  while (pending.length) {
+    const c = pending.pop()!;
+    if (usedChains.has(c)) continue;
+    usedChains.add(c);
+    const p = parentOf(c);
+    if (p) pending.push(p);
+  }
+  const usedDirs = new Set<string>(['l']);
+  for (const r of records.values()) if (r.cacheId) usedDirs.add(r.cacheId);
+  for (const c of containers) {
+    if (c.mountId) usedDirs.add(c.mountId);
+    if (c.initId) usedDirs.add(c.initId);
+  }
+  const orphanLayers: StorageInfo['orphanLayers'] = [];
+  for (const hex of safe(() => ev.readdir(...layerdb), [] as string[])) {
+    if (!HEX64.test(hex)) continue; // "<hex>-<random>-removing": deletion in progress; moby ignores them too.
+    const chain = 'sha256:' + hex;
+    const cacheId = safe(() => ev.readText(MAX_SMALL, ...layerdb, hex, 'cache-id'), null);
+    const valid = cacheId !== null && HEX64.test(cacheId) ? cacheId : null;
+    if (valid) usedDirs.add(valid);
+    if (usedChains.has(chain)) continue;
+    const sizeText = safe(() => ev.readText(MAX_SMALL, ...layerdb, hex, 'size'), null);
+    orphanLayers.push({ chainId: chain, cacheId: valid, bytes: sizeText && /^\d+$/.test(sizeText) ? Number(sizeText) : 0 });
+  }
+  // Layer records of mounts (containers whose config is gone) also hold dirs.
+  for (const id of safe(() => ev.readdir(...store, 'layerdb', 'mounts'), [] as string[])) {
+    const m = safe(() => ev.readText(MAX_SMALL, ...store, 'layerdb', 'mounts', id, 'mount-id'), null);
+    if (m && MOUNT_ID.test(m)) {
+      usedDirs.add(m);
+      usedDirs.add(m + '-init');
+    }
+  }
+  const orphanDirs: StorageInfo['orphanDirs'] = [];
+  for (const name of safe(() => ev.readdir(DRIVER), [] as string[])) {
+    if (usedDirs.has(name)) continue;
+    const p = ev.path(DRIVER, name);
+    orphanDirs.push({ path: p, bytes: safe(() => treeBytes(p), 0) });
+  }
+  void note;
+  return { orphanDirs, orphanLayers };
+}
+
+/** Sum of regular-file sizes below a dir, each inode once, never following symlinks. */
+export function treeBytes(dir: string): number {
+  let total = 0;
+  const seen = new Set<number>();
+  const stack = [Buffer.from(dir)];
+  while (stack.length) {
+    const d = stack.pop()!;
+    let names: Buffer[];
+    try {
+      names = fs.readdirSync(d, { encoding: 'buffer' });
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const p = Buffer.concat([d, Buffer.from('/'), n]);
+      const st = fs.lstatSync(p);
+      if (st.isDirectory()) stack.push(p);
+      else if (st.isFile()) {
+        if (st.nlink > 1) {
+          if (seen.has(st.ino)) continue;
+          seen.add(st.ino);
+        }
+        total += st.size;
+      }
+    }
+  }
+  return total;
+}

@@ -1,0 +1,239 @@
+/**
+ * Decompression chosen by magic bytes only (never by name or media type, as go-archive's DetectCompression):
+ * gzip through node:zlib, zstd through the system `zstd -dc` when it exists (about 1 GB/s) or fzstd (pure JS),
+ * xz and bzip2 refused with a clear error. Every decompressor is wrapped in a bomb guard.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import { CompressionError } from './errors.js';
+
+export type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2';
+
+/** The compression of a stream from its first bytes (at least 6 are needed to tell them all apart). */
+export function sniffCompression(head: Uint8Array): Compression {
+  if (head.length >= 3 && head[0] === 0x1f && head[1] === 0x8b && head[2] === 0x08) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  // zstd skippable frame: 0x184D2A5? little-endian
+  if (head.length >= 4 && (head[0]! & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return 'zstd';
+  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0x00)
+    return 'xz';
+  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
+  return 'none';
+}
+
+export interface DecompressLimits {
+  /** Refuse to produce more than this many bytes (default 64 GiB). */
+  maxOutput?: number;
+  /** Refuse an output/input ratio above this... (default 1000) */
+  maxRatio?: number;
+  /** ...once the output is past this many bytes (default 1 GiB). */
+  ratioAfter?: number;
+}
+
+export interface DecompressOptions extends DecompressLimits {
+  /** What is being decompressed, for error messages. */
+  label?: string | null;
+  /** zstd implementation: the system binary when found (default), or always the pure-JS one. */
+  zstd?: 'auto' | 'system' | 'js';
+}
+
+export const DEFAULT_LIMITS: Required<DecompressLimits> = {
+  maxOutput: 64 * 1024 ** 3,
+  maxRatio: 1000,
+  ratioAfter: 1024 ** 3,
+};
+
+let zstdBinary: boolean | undefined;
+/** Whether `zstd` runs on this machine (checked once). */
+export function hasSystemZstd(): boolean {
+  if (zstdBinary === undefined) {
+    try {
+      zstdBinary = spawnSync('zstd', ['--version'], { stdio: 'ignore', timeout: 5000 }).status === 0;
+    } catch {
+      zstdBinary = false;
+    }
+  }
+  return zstdBinary;
+}
+
+type Chunks = AsyncIterable<Buffer | Uint8Array>;
+
+/**
+ * Decompress `input` (already known to be `kind`). Output chunks come as they are produced; errors (corrupt
+ * data, bomb guard) are thrown from the iteration as {@link CompressionError}.
+ */
+export function decompress(input: Chunks, kind: Compression, opts: DecompressOptions = {}): AsyncIterable<Buffer> {
+  const label = opts.label ?? null;
+  if (kind === 'none') return toBuffers(input);
+  if (kind === 'xz' || kind === 'bzip2')
+    throw new CompressionError('compression.unsupported', `unsupported compression ${kind} (supported: gzip, zstd, none)`, label);
+  const counted = countInput(input);
+  const raw = kind === 'gzip' ? gunzip(counted.iter, label) : zstd(counted.iter, opts.zstd ?? 'auto', label);
+  return guard(raw, counted, opts, label, kind);
+}
+
+async function* toBuffers(input: Chunks): AsyncGenerator<Buffer> {
+  for await (const c of input) yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+}
+
+function countInput(input: Chunks): { iter: AsyncIterable<Buffer>; bytes: () => number } {
+  let n = 0;
+  const iter = (async function* () {
+    for await (const c of input) {
+      n += c.byteLength;
+      yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+    }
+  })();
+  return { iter, bytes: () => n };
+}
+
+async function* guard(
+  raw: AsyncIterable<Buffer>,
+  counted: { bytes: () => number },
+  opts: DecompressLimits,
+  label: string | null,
+  kind: Compression,
+): AsyncGenerator<Buffer> {
+  const maxOutput = opts.maxOutput ?? DEFAULT_LIMITS.maxOutput;
+  const maxRatio = opts.maxRatio ?? DEFAULT_LIMITS.maxRatio;
+  const ratioAfter = opts.ratioAfter ?? DEFAULT_LIMITS.ratioAfter;
+  let out = 0;
+  for await (const c of raw) {
+    out += c.length;
+    if (out > maxOutput)
+      throw new CompressionError('compression.bomb', `${kind} data inflates beyond the ${maxOutput}-byte output limit (decompression bomb?)`, label);
+    if (out > ratioAfter && out > maxRatio * Math.max(1, counted.bytes()))
+      throw new CompressionError(
+        'compression.bomb',
+        `${kind} data inflates more than ${maxRatio}:1 (${out} bytes out of ${counted.bytes()}; decompression bomb?)`,
+        label,
+      );
+    yield c;
+  }
+}
+
+async function* gunzip(input: AsyncIterable<Buffer>, label: string | null): AsyncGenerator<Buffer> {
+  const src = Readable.from(input, { objectMode: false });
+  const z = createGunzip({ chunkSize: 256 * 1024 });
+  let srcError: unknown = null;
+  src.on('error', (e) => {
+    srcError = e;
+    z.destroy(e);
+  });
+  src.pipe(z);
+  try {
+    for await (const c of z) yield c as Buffer;
+  } catch (e) {
+    if (srcError) throw srcError;
+    throw new CompressionError('compression.corrupt', `gzip data cannot be decompressed: ${(e as Error).message}`, label);
+  } finally {
+    src.destroy();
+    z.destroy();
+  }
+}
+
+function zstd(input: AsyncIterable<Buffer>, impl: 'auto' | 'system' | 'js', label: string | null): AsyncIterable<Buffer> {
+  if (impl === 'system' || (impl === 'auto' && hasSystemZstd())) return zstdSystem(input, label);
+  return zstdJs(input, label);
+}
+
+async function* zstdSystem(input: AsyncIterable<Buffer>, label: string | null): AsyncGenerator<Buffer> {
+  const child = spawn('zstd', ['-dc', '-q', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => {
+    if (stderr.length < 4096) stderr += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  let feedError: unknown = null;
+  child.stdin.on('error', () => {
+    /* EPIPE when zstd stops early (corrupt input): the exit status tells */
+  });
+  const feed = (async () => {
+    try {
+      for await (const c of input) {
+        if (!child.stdin.write(c)) await new Promise<void>((r) => child.stdin.once('drain', r).once('close', r));
+        if (child.stdin.destroyed) break;
+      }
+    } catch (e) {
+      feedError = e;
+    } finally {
+      child.stdin.end();
+    }
+  })();
+  let finished = false;
+  try {
+    for await (const c of child.stdout) yield c as Buffer;
+    await feed;
+    if (feedError) throw feedError;
+    const code = await exited;
+    finished = true;
+    if (code !== 0)
+      throw new CompressionError('compression.corrupt', `zstd data cannot be decompressed: ${stderr.trim() || `zstd exited with ${code}`}`, label);
+  } finally {
+    if (!finished) {
+      child.kill('SIGKILL');
+      child.stdout.destroy();
+    }
+  }
+}
+
+async function* zstdJs(input: AsyncIterable<Buffer>, label: string | null): AsyncGenerator<Buffer> {
+  const out: Buffer[] = [];
+  const d = new ZstdDecompress((data) => {
+    if (data.length) out.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  });
+  try {
+    for await (const c of input) {
+      // feed in slices so that output is produced (and the guard can act) in bounded steps
+      for (let i = 0; i < c.length; i += 64 * 1024) {
+        d.push(c.subarray(i, Math.min(c.length, i + 64 * 1024)));
+        while (out.length) yield out.shift()!;
+      }
+    }
+    d.push(new Uint8Array(0), true);
+    while (out.length) yield out.shift()!;
+  } catch (e) {
+    if (e instanceof CompressionError) throw e;
+    throw new CompressionError('compression.corrupt', `zstd data cannot be decompressed: ${(e as Error).message}`, label);
+  }
+}
+
+/**
+ * Look at the first bytes of a chunk stream without losing them: returns the head (up to `n` bytes, fewer at
+ * EOF) and an iterable that replays the whole stream from the start.
+ */
+export async function peek(input: AsyncIterable<Buffer | Uint8Array>, n: number): Promise<{ head: Buffer; stream: AsyncIterable<Buffer> }> {
+  const it = input[Symbol.asyncIterator]();
+  const held: Buffer[] = [];
+  let have = 0;
+  let ended = false;
+  while (have < n) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    const c = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value.buffer, r.value.byteOffset, r.value.byteLength);
+    held.push(c);
+    have += c.length;
+  }
+  const head = Buffer.concat(held).subarray(0, n);
+  const stream = (async function* () {
+    try {
+      for (const c of held) yield c;
+      if (ended) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        const v = r.value;
+        yield Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+      }
+    } finally {
+      if (!ended) await it.return?.();
+    }
+  })();
+  return { head, stream };
+}

@@ -1,0 +1,400 @@
+/**
+ * Tar headers as the formats in the wild write them: ustar, GNU (`ustar  ` magic, ././@LongLink `L`/`K`, old
+ * sparse `S`), PAX (`x` local, `g` global extended headers; Solaris `X`), v7. One 512-byte block at a time, with
+ * no I/O: the file reader (seek) and the stream reader (one pass) drive the same {@link HeaderAssembler}.
+ *
+ * Names stay byte strings (latin1): a tar name is bytes, and PAX `path`/`linkpath` values are kept as their raw
+ * bytes too. `SCHILY.xattr.*` values are kept as raw Buffers, never decoded.
+ */
+import type { EntryType } from '../../model/types.js';
+import { TarError } from './errors.js';
+
+export const BLOCK = 512;
+
+/** Extension bodies (PAX records, GNU long names) larger than this are refused: they are held in memory. */
+export const MAX_EXTENSION_SIZE = 64 * 1024 * 1024;
+
+export type TarFormat = 'v7' | 'ustar' | 'gnu' | 'pax';
+
+/** One member of a tar, its extension headers already applied. */
+export interface TarEntry {
+  /** Name as stored (byte string), not cleaned: PAX `path` > GNU long name > ustar prefix/name. */
+  name: string;
+  /** Link target as stored (byte string): PAX `linkpath` > GNU long link > header field. '' when none. */
+  linkname: string;
+  /** The raw typeflag character ('0', '5', 'L' never: extensions are consumed). */
+  typeflag: string;
+  /** What the typeflag means; 'other' for vendor or unknown flags (GNU 'D', 'V', 'M', ...). */
+  type: EntryType | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Bytes of body stored in the tar after the header (what must be skipped). */
+  size: number;
+  /** Length of the file it stands for: `size`, except for sparse members. */
+  realSize: number;
+  mtime: number;
+  mtimeNsec: number;
+  devMajor: number;
+  devMinor: number;
+  uname: string;
+  gname: string;
+  /** `SCHILY.xattr.<name>` (and LIBARCHIVE.xattr) values, byte-exact; keys are byte strings. */
+  xattrs: Map<string, Buffer>;
+  /** Every PAX record in force (global then local), raw values; null when there were none. */
+  pax: Map<string, Buffer> | null;
+  format: TarFormat;
+  /** GNU sparse member (old `S` or PAX GNU.sparse.*): the body holds a sparse map, not the plain content. */
+  sparse: boolean;
+  /** Offset of the first header block of this member (its first extension header if it has one). */
+  headerOffset: number;
+  /** Offset of the body. */
+  dataOffset: number;
+}
+
+const TYPES: Record<string, EntryType> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  '6': 'fifo',
+};
+
+/** NUL-terminated field as a byte string. */
+function field(b: Buffer, off: number, len: number): string {
+  let end = off;
+  const max = off + len;
+  while (end < max && b[end] !== 0) end++;
+  return b.latin1Slice(off, end);
+}
+
+/**
+ * A numeric field: octal ASCII (leading spaces/NULs allowed, terminated by space or NUL) or GNU base-256 (high
+ * bit of the first byte set; 0xff first byte = negative). Returns null for an unparsable value.
+ */
+export function parseNumeric(b: Buffer, off: number, len: number): number | null {
+  const first = b[off]!;
+  if (first & 0x80) {
+    // base-256, two's complement big-endian over the whole field with the marker bit cleared
+    const negative = first === 0xff;
+    let v = 0;
+    for (let i = 0; i < len; i++) {
+      let byte = b[off + i]!;
+      if (i === 0) byte &= 0x7f;
+      if (negative) byte = ~byte & 0xff;
+      v = v * 256 + byte;
+      if (v > Number.MAX_SAFE_INTEGER) return null;
+    }
+    return negative ? -(v + 1) : v;
+  }
+  let i = off;
+  const end = off + len;
+  while (i < end && (b[i] === 0x20 || b[i] === 0)) i++;
+  if (i === end) return 0;
+  let v = 0;
+  let digits = 0;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c === 0x20 || c === 0) break;
+    if (c < 0x30 || c > 0x37) return null;
+    v = v * 8 + (c - 0x30);
+    digits++;
+  }
+  // the rest must be terminators only
+  for (; i < end; i++) if (b[i] !== 0x20 && b[i] !== 0) return null;
+  return digits === 0 ? 0 : v;
+}
+
+export function isZeroBlock(b: Buffer, off = 0): boolean {
+  for (let i = off; i < off + BLOCK; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/** Checksum check as POSIX (unsigned) and as some old writers did it (signed bytes). */
+export function checksumOk(b: Buffer, off = 0): boolean {
+  const stored = parseNumeric(b, off + 148, 8);
+  if (stored === null) return false;
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const c = i >= 148 && i < 156 ? 0x20 : b[off + i]!;
+    unsigned += c;
+    signed += c > 127 ? c - 256 : c;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+/** True when a block looks like a tar header (valid checksum and a plausible magic or v7 layout). */
+export function looksLikeTarHeader(b: Buffer, off = 0): boolean {
+  if (b.length - off < BLOCK || isZeroBlock(b, off)) return false;
+  return checksumOk(b, off);
+}
+
+/** Parse PAX extended header records `"<len> <key>=<value>\n"`. Keys are byte strings, values raw bytes. */
+export function parsePax(body: Buffer, offset: number, member: string, label: string | null): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let i = 0;
+  while (i < body.length) {
+    // tolerate NUL padding at the end
+    if (body[i] === 0) break;
+    const sp = body.indexOf(0x20, i);
+    if (sp < 0 || sp - i > 20) throw new TarError('tar.pax', 'malformed PAX record (no length)', offset, member, label);
+    const len = Number(body.latin1Slice(i, sp));
+    if (!Number.isInteger(len) || len <= sp - i + 1 || i + len > body.length || body[i + len - 1] !== 0x0a)
+      throw new TarError('tar.pax', 'malformed PAX record (bad length)', offset, member, label);
+    const rec = body.subarray(sp + 1, i + len - 1);
+    const eq = rec.indexOf(0x3d);
+    if (eq <= 0) throw new TarError('tar.pax', 'malformed PAX record (no key)', offset, member, label);
+    const key = rec.latin1Slice(0, eq);
+    // Copy the value: the body buffer may be a slice of a reused read buffer.
+    out.set(key, Buffer.from(rec.subarray(eq + 1)));
+    i += len;
+  }
+  return out;
+}
+
+/** PAX time `[-]seconds[.fraction]` as seconds + nanoseconds (nsec always 0..999999999). */
+export function parsePaxTime(v: string): { sec: number; nsec: number } | null {
+  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(v);
+  if (!m) return null;
+  let sec = Number(m[2]);
+  let nsec = m[3] ? Number((m[3] + '000000000').slice(0, 9)) : 0;
+  if (!Number.isSafeInteger(sec)) return null;
+  if (m[1] === '-') {
+    sec = -sec;
+    if (nsec > 0) {
+      sec -= 1;
+      nsec = 1_000_000_000 - nsec;
+    }
+  }
+  return { sec, nsec };
+}
+
+/** What the driver must do after feeding a block. */
+export type Step =
+  /** Read `size` bytes of extension body (then padding to a block) and pass them to {@link HeaderAssembler.extensionBody}. */
+  | { kind: 'extension'; size: number }
+  /** Pass the next block to {@link HeaderAssembler.continuation} (old GNU sparse maps). */
+  | { kind: 'continuation' }
+  /** A member: its body of `entry.size` bytes (padded to a block) follows. */
+  | { kind: 'entry'; entry: TarEntry }
+  /** End-of-archive marker (a zero block). */
+  | { kind: 'end' };
+
+/**
+ * The header state machine. Feed it header blocks (`header`), extension bodies when asked, and it hands back
+ * one {@link TarEntry} per real member with every pending extension (GNU long names, PAX records) applied.
+ */
+export class HeaderAssembler {
+  private longName: string | null = null;
+  private longLink: string | null = null;
+  private local: Map<string, Buffer> | null = null;
+  private global: Map<string, Buffer> | null = null;
+  private firstOffset = -1;
+  private pendingExt: { flag: string; offset: number } | null = null;
+  private pendingSparse: TarEntry | null = null;
+
+  constructor(private readonly label: string | null = null) {}
+
+  /** The name of the member being assembled, for error messages. */
+  pendingName(): string {
+    return this.longName ?? (this.local?.get('path')?.toString('latin1') ?? '');
+  }
+
+  header(b: Buffer, off: number, offset: number): Step {
+    if (isZeroBlock(b, off)) return { kind: 'end' };
+    const rawName = field(b, off, 100);
+    if (!checksumOk(b, off)) throw new TarError('tar.checksum', 'bad header checksum', offset, this.pendingName() || rawName, this.label);
+    if (this.firstOffset < 0) this.firstOffset = offset;
+    const flag = String.fromCharCode(b[off + 156]!);
+    const size = this.num(b, off + 124, 12, 'size', offset, rawName);
+    if (size < 0) throw new TarError('tar.size', `negative size ${size}`, offset, rawName, this.label);
+
+    if (flag === 'x' || flag === 'X' || flag === 'g' || flag === 'L' || flag === 'K') {
+      if (size > MAX_EXTENSION_SIZE)
+        throw new TarError('tar.size', `extension header of ${size} bytes is larger than the ${MAX_EXTENSION_SIZE}-byte limit`, offset, this.pendingName() || rawName, this.label);
+      this.pendingExt = { flag, offset };
+      return { kind: 'extension', size };
+    }
+
+    const magic = b.latin1Slice(off + 257, off + 265);
+    let format: TarFormat = 'v7';
+    let name = rawName;
+    if (magic === 'ustar  \0') format = 'gnu';
+    else if (magic.startsWith('ustar')) {
+      format = 'ustar';
+      const prefix = field(b, off + 345, 155);
+      if (prefix) name = prefix + '/' + rawName;
+    }
+    const pax = this.mergedPax();
+    if (pax) format = 'pax';
+
+    let linkname = field(b, off + 157, 100);
+    const typeflag = flag;
+    const type = TYPES[flag] ?? (flag === 'S' ? 'file' : 'other');
+    let mode = this.num(b, off + 100, 8, 'mode', offset, name);
+    let uid = this.num(b, off + 108, 8, 'uid', offset, name);
+    let gid = this.num(b, off + 116, 8, 'gid', offset, name);
+    let mtime = this.num(b, off + 136, 12, 'mtime', offset, name);
+    let mtimeNsec = 0;
+    let devMajor = 0;
+    let devMinor = 0;
+    if (format !== 'v7') {
+      devMajor = this.num(b, off + 329, 8, 'devmajor', offset, name);
+      devMinor = this.num(b, off + 337, 8, 'devminor', offset, name);
+    }
+    let uname = format !== 'v7' ? field(b, off + 265, 32) : '';
+    let gname = format !== 'v7' ? field(b, off + 297, 32) : '';
+    let realSize = size;
+    let storedSize = size;
+    let sparse = false;
+
+    if (this.longName !== null) name = this.longName;
+    if (this.longLink !== null) linkname = this.longLink;
+    const xattrs = new Map<string, Buffer>();
+    if (pax) {
+      const s = (k: string) => pax.get(k)?.toString('latin1');
+      const int = (k: string, cur: number): number => {
+        const v = s(k);
+        if (v === undefined) return cur;
+        if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
+          throw new TarError('tar.pax', `PAX ${k}=${JSON.stringify(v)} is not a valid number`, this.firstOffset, name, this.label);
+        return Number(v);
+      };
+      if (pax.has('path')) name = s('path')!;
+      if (pax.has('linkpath')) linkname = s('linkpath')!;
+      storedSize = int('size', storedSize);
+      realSize = storedSize;
+      uid = int('uid', uid);
+      gid = int('gid', gid);
+      if (pax.has('uname')) uname = s('uname')!;
+      if (pax.has('gname')) gname = s('gname')!;
+      const mt = s('mtime');
+      if (mt !== undefined) {
+        const t = parsePaxTime(mt);
+        if (!t) throw new TarError('tar.pax', `PAX mtime=${JSON.stringify(mt)} is not a valid time`, this.firstOffset, name, this.label);
+        mtime = t.sec;
+        mtimeNsec = t.nsec;
+      }
+      for (const [k, v] of pax) {
+        if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), v);
+        else if (k.startsWith('LIBARCHIVE.xattr.')) {
+          // libarchive: URL-encoded name, base64 value
+          try {
+            const n = Buffer.from(decodeURIComponent(k.slice(17)), 'utf8').toString('latin1');
+            xattrs.set(n, Buffer.from(v.toString('latin1'), 'base64'));
+          } catch {
+            /* undecodable name: keep nothing rather than a wrong name */
+          }
+        } else if (k.startsWith('GNU.sparse.')) sparse = true;
+      }
+      if (sparse) {
+        if (pax.has('GNU.sparse.name')) name = s('GNU.sparse.name')!;
+        const rs = s('GNU.sparse.realsize') ?? s('GNU.sparse.size');
+        if (rs !== undefined && /^\d+$/.test(rs)) realSize = Number(rs);
+      }
+    }
+    mode &= 0o7777;
+    if (storedSize > Number.MAX_SAFE_INTEGER) throw new TarError('tar.size', 'size too large', offset, name, this.label);
+
+    // Header-only types carry no body whatever their size field says, as Go's archive/tar reads them (moby and
+    // containerd use it, so this is how the engine sees the layer).
+    let bodySize = storedSize;
+    if (type !== 'file' && type !== 'other') bodySize = 0;
+    if (type !== 'file' && type !== 'other') realSize = 0;
+
+    const entry: TarEntry = {
+      name,
+      linkname,
+      typeflag,
+      type,
+      mode,
+      uid,
+      gid,
+      size: bodySize,
+      realSize,
+      mtime,
+      mtimeNsec,
+      devMajor,
+      devMinor,
+      uname,
+      gname,
+      xattrs,
+      pax,
+      format,
+      sparse,
+      headerOffset: this.firstOffset,
+      dataOffset: 0,
+    };
+    this.longName = this.longLink = null;
+    this.local = null;
+    this.firstOffset = -1;
+
+    if (flag === 'S') {
+      // Old GNU sparse: real size at 483, extension blocks follow while isextended (482) is set.
+      entry.sparse = true;
+      const rs = parseNumeric(b, off + 483, 12);
+      if (rs !== null) entry.realSize = rs;
+      if (b[off + 482]) {
+        this.pendingSparse = entry;
+        return { kind: 'continuation' };
+      }
+    }
+    return { kind: 'entry', entry };
+  }
+
+  /** An old-GNU sparse extension block. */
+  continuation(b: Buffer, off: number): Step {
+    const entry = this.pendingSparse!;
+    if (b[off + 504]) return { kind: 'continuation' };
+    this.pendingSparse = null;
+    return { kind: 'entry', entry };
+  }
+
+  extensionBody(body: Buffer): void {
+    const { flag, offset } = this.pendingExt!;
+    this.pendingExt = null;
+    if (flag === 'L' || flag === 'K') {
+      let end = body.indexOf(0);
+      if (end < 0) end = body.length;
+      const s = body.latin1Slice(0, end);
+      if (flag === 'L') this.longName = s;
+      else this.longLink = s;
+      return;
+    }
+    const recs = parsePax(body, offset, this.pendingName(), this.label);
+    if (flag === 'g') {
+      this.global ??= new Map();
+      for (const [k, v] of recs) {
+        if (v.length === 0) this.global.delete(k);
+        else this.global.set(k, v);
+      }
+    } else {
+      this.local ??= new Map();
+      for (const [k, v] of recs) this.local.set(k, v);
+    }
+  }
+
+  private mergedPax(): Map<string, Buffer> | null {
+    if (!this.global && !this.local) return null;
+    const m = new Map<string, Buffer>(this.global ?? []);
+    if (this.local) {
+      for (const [k, v] of this.local) {
+        // An empty local value deletes the key (POSIX: "the header field shall be restored to its default").
+        if (v.length === 0) m.delete(k);
+        else m.set(k, v);
+      }
+    }
+    return m;
+  }
+
+  private num(b: Buffer, off: number, len: number, what: string, offset: number, name: string): number {
+    const v = parseNumeric(b, off, len);
+    if (v === null) throw new TarError('tar.numeric', `unparsable ${what} field`, offset, name, this.label);
+    return v;
+  }
+}

@@ -1,0 +1,225 @@
+/**
+ * Tar members of one layer -> normalised {@link LayerChanges} (formats.md §6, image-spec layer.md semantics).
+ * The one place where OCI whiteout encodings in tars are interpreted:
+ * - `<dir>/.wh.<name>` -> WhiteoutEntry `<dir>/<name>` (a whiteout never applies to its own layer: when the same
+ *   layer also puts `<name>`, the put stays and, for a dir, becomes opaque, since "delete then recreate" hides
+ *   every lower child);
+ * - `<dir>/.wh..wh..opq` -> the dir's PutEntry gets `opaque: true` (synthesised as a 0755 root-owned dir, with an
+ *   info problem, when the layer has no entry for the dir); `trusted.overlay.opaque=y` means the same;
+ * - other `.wh..wh.*` names (AUFS metadata) are skipped; a bare `.wh.` is invalid;
+ * - hardlinks (typeflag 1) become type 'hardlink' with a cleaned linkname and the target's size;
+ * - duplicates: last wins; unsafe names are problems and are skipped, never followed;
+ * - entries come out in walk order.
+ */
+import { baseName, cleanLayerPath, compareWalkOrder, displayPath, joinPath, parentPath, UnsafePathError } from '../../model/path.js';
+import { problem, type Attrs, type LayerChanges, type LayerEntry, type Problem, type PutEntry, type WhiteoutEntry } from '../../model/types.js';
+import type { TarEntry } from './header.js';
+
+const WH = '.wh.';
+const WH_META = '.wh..wh.';
+const WH_OPQ = '.wh..wh..opq';
+
+export class LayerChangesBuilder {
+  private readonly puts = new Map<string, PutEntry>();
+  private readonly whiteouts = new Map<string, WhiteoutEntry>();
+  private readonly opaqueMarkers = new Set<string>();
+  readonly problems: Problem[] = [];
+  private auFsSkipped = 0;
+  private duplicates = 0;
+
+  /** `label` names the layer in problem paths (e.g. `blobs/sha256/ab12…`). */
+  constructor(private readonly label: string) {}
+
+  private where(name: string): string {
+    return `${this.label}:${displayPath(name)}`;
+  }
+
+  add(e: TarEntry): void {
+    let path: string;
+    try {
+      path = cleanLayerPath(e.name);
+    } catch (err) {
+      if (!(err instanceof UnsafePathError)) throw err;
+      this.problems.push(problem('error', 'layer.path.unsafe', `member at offset ${e.headerOffset} skipped: ${err.message}`, this.where(e.name)));
+      return;
+    }
+    if (e.type === 'other') {
+      this.problems.push(
+        problem('warning', 'layer.member.unsupported', `member of tar type '${printableFlag(e.typeflag)}' skipped (offset ${e.headerOffset})`, this.where(e.name)),
+      );
+      return;
+    }
+    if (path === '') {
+      // The layer root ('./'): not a change of its own (a data root's diff dir has no entry for itself either).
+      if (e.xattrs.get('trusted.overlay.opaque')?.toString('latin1') === 'y')
+        this.problems.push(problem('warning', 'layer.opaque.root', 'opaque marker on the layer root ignored', this.where(e.name)));
+      return;
+    }
+    const base = baseName(path);
+    const dir = parentPath(path);
+    if (path.split('/').some((c, i, all) => c.startsWith(WH_META) && !(i === all.length - 1 && c === WH_OPQ))) {
+      this.auFsSkipped++;
+      return;
+    }
+    if (base === WH_OPQ) {
+      if (dir === '') this.problems.push(problem('warning', 'layer.opaque.root', 'opaque marker on the layer root ignored', this.where(e.name)));
+      else this.opaqueMarkers.add(dir);
+      return;
+    }
+    if (base.startsWith(WH)) {
+      const target = base.slice(WH.length);
+      if (target === '' || target === '.' || target === '..') {
+        this.problems.push(problem('error', 'layer.whiteout.invalid', `invalid whiteout name ${JSON.stringify(base)} skipped`, this.where(e.name)));
+        return;
+      }
+      const p = joinPath(dir, target);
+      this.whiteouts.set(p, { kind: 'whiteout', path: p, uid: e.uid, gid: e.gid });
+      return;
+    }
+
+    const attrs: Attrs = {
+      type: e.type,
+      mode: e.mode & 0o7777,
+      uid: e.uid,
+      gid: e.gid,
+      size: 0,
+      mtime: e.mtime,
+      mtimeNsec: e.mtimeNsec,
+    };
+    let opaque = false;
+    switch (e.type) {
+      case 'file':
+        attrs.size = e.realSize;
+        if (e.sparse)
+          this.problems.push(
+            problem('warning', 'tar.sparse', `sparse member (GNU sparse format is not reconstructed; listed with its real size ${e.realSize})`, this.where(e.name)),
+          );
+        break;
+      case 'symlink':
+        attrs.linkname = e.linkname;
+        attrs.size = Buffer.byteLength(e.linkname, 'latin1');
+        break;
+      case 'hardlink': {
+        try {
+          attrs.linkname = cleanLayerPath(e.linkname);
+        } catch (err) {
+          if (!(err instanceof UnsafePathError)) throw err;
+          this.problems.push(problem('error', 'layer.hardlink.unsafe', `hardlink skipped: target ${err.message}`, this.where(e.name)));
+          return;
+        }
+        if (attrs.linkname === '' || attrs.linkname === path) {
+          this.problems.push(problem('error', 'layer.hardlink.invalid', `hardlink to ${attrs.linkname === '' ? 'the layer root' : 'itself'} skipped`, this.where(e.name)));
+          return;
+        }
+        break;
+      }
+      case 'char':
+      case 'block':
+        attrs.devMajor = e.devMajor;
+        attrs.devMinor = e.devMinor;
+        break;
+      default:
+        break;
+    }
+    for (const [name, value] of e.xattrs) {
+      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) {
+        if ((name === 'trusted.overlay.opaque' || name === 'user.overlay.opaque') && value.toString('latin1') === 'y' && e.type === 'dir') opaque = true;
+        continue;
+      }
+      (attrs.xattrs ??= {})[name] = value.toString('hex');
+    }
+    const put: PutEntry = { kind: 'put', path, attrs };
+    if (opaque) put.opaque = true;
+    if (this.puts.has(path)) {
+      this.duplicates++;
+      // last wins, but an opaque marker given by an earlier duplicate's xattr is still an opaque marker
+      if (this.puts.get(path)!.opaque && e.type === 'dir') put.opaque = true;
+    }
+    this.puts.set(path, put);
+  }
+
+  finish(): LayerChanges {
+    const problems = this.problems;
+    if (this.auFsSkipped)
+      problems.push(problem('info', 'layer.aufs-metadata', `${this.auFsSkipped} AUFS metadata member(s) (.wh..wh.*) skipped`, this.label));
+    if (this.duplicates)
+      problems.push(problem('warning', 'layer.duplicate', `${this.duplicates} duplicate member(s); the last of each was kept`, this.label));
+    for (const dir of this.opaqueMarkers) {
+      const put = this.puts.get(dir);
+      if (put && put.attrs.type === 'dir') put.opaque = true;
+      else if (put) {
+        problems.push(problem('warning', 'layer.opaque.not-dir', `opaque marker inside ${put.attrs.type} ignored`, this.where(dir)));
+      } else {
+        this.puts.set(dir, {
+          kind: 'put',
+          path: dir,
+          attrs: { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, mtimeNsec: 0 },
+          opaque: true,
+        });
+        problems.push(
+          problem('info', 'layer.opaque.synthesized', 'opaque marker for a dir the layer has no entry for: dir entry synthesised (0755 0:0)', this.where(dir)),
+        );
+      }
+    }
+    const entries: LayerEntry[] = [];
+    for (const [path, wh] of this.whiteouts) {
+      const put = this.puts.get(path);
+      if (put) {
+        // Same-layer whiteout + entry: the whiteout removes the lower object, the entry recreates it.
+        if (put.attrs.type === 'dir') put.opaque = true;
+        problems.push(
+          problem('info', 'layer.whiteout.same-layer', `whiteout and entry for the same path in one layer: the entry is kept${put.attrs.type === 'dir' ? ' as an opaque dir' : ''}`, this.where(path)),
+        );
+        continue;
+      }
+      entries.push(wh);
+    }
+    for (const put of this.puts.values()) {
+      if (put.attrs.type === 'hardlink') this.resolveHardlink(put, problems);
+      entries.push(put);
+    }
+    entries.sort((a, b) => compareWalkOrder(a.path, b.path));
+    return { entries, problems };
+  }
+
+  private resolveHardlink(put: PutEntry, problems: Problem[]): void {
+    let target = put.attrs.linkname!;
+    const seen = new Set<string>([put.path]);
+    for (;;) {
+      const t = this.puts.get(target);
+      if (!t) {
+        problems.push(
+          problem('warning', 'layer.hardlink.cross-layer', `hardlink target ${JSON.stringify(displayPath(target))} is not in this layer (size left 0)`, this.where(put.path)),
+        );
+        return;
+      }
+      if (t.attrs.type === 'hardlink') {
+        if (seen.has(target)) {
+          problems.push(problem('error', 'layer.hardlink.loop', 'hardlink chain loops', this.where(put.path)));
+          return;
+        }
+        seen.add(target);
+        target = t.attrs.linkname!;
+        continue;
+      }
+      if (t.attrs.type !== 'file') {
+        problems.push(problem('warning', 'layer.hardlink.not-file', `hardlink to a ${t.attrs.type}`, this.where(put.path)));
+        return;
+      }
+      put.attrs.size = t.attrs.size;
+      return;
+    }
+  }
+}
+
+function printableFlag(f: string): string {
+  const c = f.charCodeAt(0);
+  return c >= 0x20 && c < 0x7f ? f : '\\x' + c.toString(16).padStart(2, '0');
+}
+
+/** Convenience: build LayerChanges from a list of tar entries. */
+export function layerChangesFromEntries(entries: Iterable<TarEntry>, label: string): LayerChanges {
+  const b = new LayerChangesBuilder(label);
+  for (const e of entries) b.add(e);
+  return b.finish();
+}
