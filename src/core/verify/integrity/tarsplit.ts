@@ -1,0 +1,677 @@
+import * as fs from 'node:fs';
+import * as zlib from 'node:zlib';
+import { createHash, type Hash } from 'node:crypto';
+import { bytesToPath, cleanLayerPath, compareWalkOrder, displayPath, joinPath, parentPath, baseName, textToPath } from '../../model/path.js';
+import type { EntryType } from '../../model/types.js';
+import { describeFsError, openNoFollow } from '../../sources/evidence.js';
+import { Crc64 } from '../crc64.js';
+import { bodySize, decodeMemberHeaders, paddingOf, type TarHeader } from './tarheader.js';
+import { readXattrsBytes } from './xattrs.js';
+
+/**
+ * Layer integrity from moby's tar-split (layerdb/sha256/<chainID>/tar-split.json.gz).
+ *
+ * `docker run` never re-reads layer data, so an edit in overlay2/<cache-id>/diff silently changes every
+ * container started from the image. tar-split keeps the tar's headers and padding; with the diff dir's file
+ * bodies it reassembles the original layer tar byte for byte, whose sha256 must be the diffID. We reassemble
+ * into a hash only (nothing is written), and then close the blind spots of reassembly alone:
+ * - headers come from tar-split, not from disk: decode them and compare with lstat (type, mode, owner, mtime,
+ *   size, symlink target, device numbers, hardlink identity, xattrs, whiteouts and opaque markers);
+ * - a tar-split entry's name is not hashed: it must equal the name in its own (hashed) header, otherwise an
+ *   attacker could point the reassembly at an untouched copy of a file they modified;
+ * - files added to the diff dir are never read: walk the dir and list what the layer does not know;
+ * - zero-size members are never opened: they are checked by lstat like everything else.
+ * Every finding is collected; nothing stops at the first. Memory is bounded by the number of entries (paths),
+ * never by file sizes: tar-split and bodies are streamed.
+ */
+
+export type IntegrityFindingKind =
+  | 'content'
+  | 'size'
+  | 'mode'
+  | 'owner'
+  | 'mtime'
+  | 'type'
+  | 'linkname'
+  | 'xattr'
+  | 'missing'
+  | 'added'
+  | 'unsafe'
+  | 'unreadable';
+
+export interface IntegrityFinding {
+  kind: IntegrityFindingKind;
+  /** Layer-relative path on disk (byte string; '' = the diff dir itself). For a whiteout: the path it hides. */
+  path: string;
+  /**
+   * Short renderings of the two sides: mode '0755', owner 'uid:gid', mtime ISO-8601 seconds, size in bytes,
+   * content CRC-64 hex, type names, xattr `name=hex`; for 'linkname', the raw targets as byte strings.
+   */
+  expected?: string;
+  actual?: string;
+  message: string;
+}
+
+export interface IntegrityResult {
+  /** True when the reassembled tar hashes to the diffID and nothing was found. */
+  ok: boolean;
+  /** sha256 of the reassembled tar (`sha256:<hex>`); null when tar-split itself could not be read to the end. */
+  computedDiffId: string | null;
+  expectedDiffId: string;
+  findings: IntegrityFinding[];
+  /** Checks that could not be made, and oddities that are not findings (e.g. duplicate members). */
+  notes: string[];
+  stats: { members: number; filesRead: number; bytesRead: number; entriesOnDisk: number };
+}
+
+export interface VerifyLayerOptions {
+  /** Host path of layerdb/sha256/<chainID>/tar-split.json.gz. */
+  tarSplitPath: string;
+  /** Host path of overlay2/<cache-id>/diff. */
+  diffDir: string;
+  /** `sha256:<hex>` from layerdb `diff` / the image config's rootfs.diff_ids. */
+  diffId: string;
+}
+
+interface TarSplitEntry {
+  type: number;
+  name?: string;
+  name_raw?: string;
+  size?: number;
+  payload?: string | null;
+  position?: number;
+}
+
+/** Headers of one member never legitimately reach this size; past it we keep hashing but stop decoding. */
+const MAX_HEADER_BYTES = 64 << 20;
+const CHUNK = 1 << 20;
+const SLASH = 0x2f;
+const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
+/** Labels a host's LSM sets on every file; a layer tar does not carry them (moby never exports them). */
+const HOST_XATTRS = new Set(['security.selinux', 'security.apparmor', 'security.SMACK64']);
+
+export async function verifyLayerIntegrity(opts: VerifyLayerOptions): Promise<IntegrityResult> {
+  return new LayerVerifier(opts).run();
+}
+
+type Kind = EntryType | 'whiteout';
+
+class LayerVerifier {
+  private readonly findings: IntegrityFinding[] = [];
+  private readonly notes: string[] = [];
+  private readonly stats = { members: 0, filesRead: 0, bytesRead: 0, entriesOnDisk: 0 };
+  private readonly diffDirBytes: Buffer;
+  /** Paths the layer puts on disk (whiteouts under the name they hide). */
+  private readonly known = new Set<string>();
+  /** Ancestors of known paths: moby creates missing parents itself, so they may exist without a member. */
+  private readonly implied = new Set<string>(['']);
+  private readonly opaqueExpected = new Set<string>();
+  private readonly opaqueOnDisk = new Set<string>();
+  /** Dirs whose xattrs were read while checking their member (so the walk need not read them again). */
+  private readonly xattrsRead = new Set<string>();
+  /** Per ancestor dir: null = a real dir; otherwise why paths below it cannot be reached safely. */
+  private readonly dirState = new Map<string, { kind: IntegrityFindingKind; why: string } | null>();
+  private readonly bufs = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
+
+  constructor(private readonly opts: VerifyLayerOptions) {
+    this.diffDirBytes = Buffer.from(opts.diffDir.replace(/\/+$/, ''), 'utf8');
+  }
+
+  async run(): Promise<IntegrityResult> {
+    const computed = await this.reassemble();
+    this.walkDisk();
+    this.checkOpaque();
+    const expected = this.opts.diffId;
+    const ok = computed !== null && computed === expected && this.findings.length === 0;
+    return { ok, computedDiffId: computed, expectedDiffId: expected, findings: this.findings, notes: this.notes, stats: this.stats };
+  }
+
+  private add(kind: IntegrityFindingKind, path: string, message: string, expected?: string, actual?: string): void {
+    const f: IntegrityFinding = { kind, path, message };
+    if (expected !== undefined) f.expected = expected;
+    if (actual !== undefined) f.actual = actual;
+    this.findings.push(f);
+  }
+
+  private host(rel: string): Buffer {
+    return rel === '' ? this.diffDirBytes : Buffer.concat([this.diffDirBytes, Buffer.of(SLASH), Buffer.from(rel, 'latin1')]);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // Reassembly
+  // ---------------------------------------------------------------------------------------------------------
+
+  private async reassemble(): Promise<string | null> {
+    const hash = createHash('sha256');
+    const globals = new Map<string, Buffer>();
+    let pending: Buffer[] = [];
+    let pendingLen = 0;
+    /** Padding after the previous member's body, at the start of the next segment bytes. */
+    let pad = 0;
+    const seen = new Set<string>();
+    try {
+      for await (const e of this.entries()) {
+        if (e.type === 2) {
+          const bytes = typeof e.payload === 'string' ? Buffer.from(e.payload, 'base64') : Buffer.alloc(0);
+          hash.update(bytes);
+          if (pendingLen + bytes.length <= MAX_HEADER_BYTES) pending.push(bytes);
+          pendingLen += bytes.length;
+          continue;
+        }
+        if (e.type !== 1) {
+          this.add('unreadable', '', `tar-split entry of unknown type ${JSON.stringify(e.type)}: the layer cannot be reassembled as moby would`);
+          continue;
+        }
+        this.stats.members++;
+        const entryName = typeof e.name_raw === 'string' ? bytesToPath(Buffer.from(e.name_raw, 'base64')) : textToPath(typeof e.name === 'string' ? e.name : '');
+        const entrySize = typeof e.size === 'number' && e.size > 0 ? e.size : 0;
+        const segment = pendingLen > MAX_HEADER_BYTES ? null : Buffer.concat(pending, pendingLen);
+        pending = [];
+        pendingLen = 0;
+
+        let header: TarHeader | null = null;
+        try {
+          if (segment === null) throw new Error(`more than ${MAX_HEADER_BYTES} bytes of headers`);
+          if (segment.length < pad) throw new Error('segment shorter than the previous body padding');
+          header = decodeMemberHeaders(segment.subarray(pad), globals);
+        } catch (err) {
+          this.add('unreadable', safeClean(entryName), `tar header of member ${show(entryName)} cannot be decoded from tar-split (${(err as Error).message}); its attributes are not checked`);
+        }
+        const rawName = header?.name ?? entryName;
+        if (header && header.name !== entryName) {
+          this.add('unsafe', safeClean(header.name), `tar-split entry names ${show(entryName)} but its (hashed) tar header names ${show(header.name)}: tar-split was edited; the header's name is checked`, header.name, entryName);
+        }
+        const body = header ? bodySize(header) : entrySize;
+        if (header && body !== entrySize) {
+          this.add('unsafe', safeClean(rawName), `tar-split entry says ${entrySize} body bytes but the tar header says ${body}: tar-split was edited`, String(body), String(entrySize));
+        }
+        pad = paddingOf(body);
+
+        let rel: string;
+        try {
+          if (rawName.startsWith('/')) throw new Error('absolute path');
+          rel = cleanLayerPath(rawName);
+        } catch (err) {
+          this.add('unsafe', rawName, `member name ${show(rawName)} is refused (${err instanceof Error ? err.message : String(err)}); not opened`);
+          continue;
+        }
+        if (seen.has(rel)) this.notes.push(`member ${show(rel)} appears more than once in the layer; only the last one is on disk`);
+        seen.add(rel);
+        const crc = typeof e.payload === 'string' ? Buffer.from(e.payload, 'base64') : null;
+        this.expectedCrc = crc !== null && crc.length === 8 ? crc.toString('hex') : null;
+        if (body > 0 && this.expectedCrc === null) this.add('unreadable', rel, `tar-split entry of ${show(rel)} has no 8-byte CRC-64 payload; its content is hashed but not checked on its own`);
+        await this.member(rel, header, body, hash);
+      }
+    } catch (err) {
+      this.add('unreadable', '', `tar-split ${this.opts.tarSplitPath} cannot be read to the end: ${describeFsError(err)}`);
+      return null;
+    }
+    return 'sha256:' + hash.digest('hex');
+  }
+
+  /** The JSON lines of tar-split.json.gz, streamed (the file is opened without following symlinks). */
+  private async *entries(): AsyncGenerator<TarSplitEntry> {
+    const fd = openNoFollow(this.opts.tarSplitPath);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) {
+      fs.closeSync(fd);
+      throw new Error('not a regular file');
+    }
+    const src = fs.createReadStream('', { fd, autoClose: true, highWaterMark: CHUNK });
+    const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
+    src.on('error', (err) => gunzip.destroy(err));
+    src.pipe(gunzip);
+    let rest: Buffer | null = null;
+    let lineNo = 0;
+    const parse = (line: Buffer): TarSplitEntry | null => {
+      lineNo++;
+      if (line.length === 0) return null;
+      let v: unknown;
+      try {
+        v = JSON.parse(line.toString('utf8'));
+      } catch {
+        throw new Error(`line ${lineNo} is not JSON`);
+      }
+      if (typeof v !== 'object' || v === null) throw new Error(`line ${lineNo} is not a JSON object`);
+      return v as TarSplitEntry;
+    };
+    try {
+      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+        let buf: Buffer = rest ? Buffer.concat([rest, chunk]) : chunk;
+        let start = 0;
+        for (;;) {
+          const nl = buf.indexOf(0x0a, start);
+          if (nl < 0) break;
+          const e = parse(buf.subarray(start, nl));
+          if (e) yield e;
+          start = nl + 1;
+        }
+        rest = start < buf.length ? Buffer.from(buf.subarray(start)) : null;
+        buf = Buffer.alloc(0);
+      }
+      if (rest) {
+        const e = parse(rest);
+        if (e) yield e;
+      }
+    } finally {
+      src.destroy();
+      gunzip.destroy();
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // One member
+  // ---------------------------------------------------------------------------------------------------------
+
+  /** Check one member against the disk; hash its body. Returns the body bytes read, or null if not read. */
+  private async member(rel: string, h: TarHeader | null, body: number, hash: Hash): Promise<number | null> {
+    const base = baseName(rel);
+    const parent = parentPath(rel);
+    if (base.startsWith('.wh.')) {
+      if (base === '.wh..wh..opq') {
+        this.opaqueExpected.add(parent);
+        this.markKnown(parent);
+        return null;
+      }
+      if (base.startsWith('.wh..wh.')) {
+        this.notes.push(`AUFS metadata member ${show(rel)} is skipped on apply (moby does the same)`);
+        return null;
+      }
+      const target = joinPath(parent, base.slice(4));
+      this.markKnown(target);
+      this.checkWhiteout(target, h);
+      return null;
+    }
+    this.markKnown(rel);
+    if (rel === '') return null; // moby skips the root member on apply: the diff dir keeps its own attributes.
+
+    const blocked = this.ancestorsBlocked(rel);
+    if (blocked) {
+      this.add(blocked.kind, rel, `${show(rel)} cannot be reached safely: ${blocked.why}`);
+      return null;
+    }
+    let st: fs.BigIntStats;
+    try {
+      st = fs.lstatSync(this.host(rel), { bigint: true });
+    } catch (err) {
+      if (isNotFound(err)) this.add('missing', rel, `${show(rel)} is in the layer but not in the diff dir`, h ? typeName(h) : undefined);
+      else this.add('unreadable', rel, `cannot lstat ${show(rel)}: ${describeFsError(err)}`);
+      return null;
+    }
+    const typeOk = h ? this.checkAttrs(rel, h, st) : true;
+    if (body === 0) return null;
+    if (!typeOk || !st.isFile()) return null; // never open something that is not the regular file we expect
+    return this.readBody(rel, body, hash, st);
+  }
+
+  private markKnown(rel: string): void {
+    this.known.add(rel);
+    let p = parentPath(rel);
+    while (p !== '' && !this.implied.has(p)) {
+      this.implied.add(p);
+      p = parentPath(p);
+    }
+  }
+
+  /** Every ancestor of rel (below the diff dir) must be a real directory, not a symlink. */
+  private ancestorsBlocked(rel: string): { kind: IntegrityFindingKind; why: string } | null {
+    const parts = rel.split('/');
+    let cur = '';
+    for (let i = 0; i < parts.length - 1; i++) {
+      cur = joinPath(cur, parts[i]!);
+      let state = this.dirState.get(cur);
+      if (state === undefined) {
+        state = null;
+        try {
+          const st = fs.lstatSync(this.host(cur));
+          if (st.isSymbolicLink()) state = { kind: 'unsafe', why: `its ancestor ${show(cur)} is a symlink (not followed)` };
+          else if (!st.isDirectory()) state = { kind: 'type', why: `its ancestor ${show(cur)} is not a directory` };
+        } catch (err) {
+          state = isNotFound(err) ? { kind: 'missing', why: `its ancestor ${show(cur)} does not exist` } : { kind: 'unreadable', why: `its ancestor ${show(cur)}: ${describeFsError(err)}` };
+        }
+        this.dirState.set(cur, state);
+      }
+      if (state) return state;
+    }
+    return null;
+  }
+
+  /** Compare a decoded header with lstat. Returns false when the type differs (nothing else is compared). */
+  private checkAttrs(rel: string, h: TarHeader, st: fs.BigIntStats): boolean {
+    const want = flagType(h.typeflag);
+    if (want === null) {
+      this.notes.push(`member ${show(rel)} has tar type '${h.typeflag}', which this check does not model; its attributes were not compared`);
+      return false;
+    }
+    if (want === 'hardlink') {
+      this.checkHardlink(rel, h, st);
+      return true;
+    }
+    const have = statType(st);
+    if (have !== want) {
+      this.add('type', rel, `${show(rel)} is a ${have} on disk, the layer has a ${want}`, want, have);
+      return false;
+    }
+    this.checkCommon(rel, h, st, want);
+    if (want === 'file' && Number(st.size) !== h.size) {
+      this.add('size', rel, `${show(rel)} is ${st.size} bytes on disk, ${h.size} in the layer`, String(h.size), String(st.size));
+    }
+    if (want === 'symlink') {
+      let target: string;
+      try {
+        target = bytesToPath(fs.readlinkSync(this.host(rel), { encoding: 'buffer' }));
+      } catch (err) {
+        this.add('unreadable', rel, `cannot read the symlink ${show(rel)}: ${describeFsError(err)}`);
+        return true;
+      }
+      if (target !== h.linkname) this.add('linkname', rel, `symlink ${show(rel)} points to ${show(target)} on disk, to ${show(h.linkname)} in the layer`, h.linkname, target);
+    }
+    if (want === 'char' || want === 'block') {
+      const [maj, min] = devNumbers(st.rdev);
+      if (maj !== h.devMajor || min !== h.devMinor) this.add('type', rel, `device ${show(rel)} is ${maj}:${min} on disk, ${h.devMajor}:${h.devMinor} in the layer`, `${want} ${h.devMajor}:${h.devMinor}`, `${want} ${maj}:${min}`);
+    }
+    this.checkXattrs(rel, h, want);
+    return true;
+  }
+
+  /** mode (not for symlinks: Linux has no symlink modes), owner, mtime (seconds). */
+  private checkCommon(rel: string, h: TarHeader, st: fs.BigIntStats, want: EntryType): void {
+    const mode = Number(st.mode & 0o7777n);
+    if (want !== 'symlink' && mode !== h.mode) this.add('mode', rel, `${show(rel)} has mode ${octal(mode)} on disk, ${octal(h.mode)} in the layer`, octal(h.mode), octal(mode));
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
+    if (uid !== h.uid || gid !== h.gid) this.add('owner', rel, `${show(rel)} is owned by ${uid}:${gid} on disk, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${uid}:${gid}`);
+    const mtime = floorSeconds(st.mtimeNs);
+    if (mtime !== h.mtime) this.add('mtime', rel, `${show(rel)} was modified at ${iso(mtime)} on disk, ${iso(h.mtime)} in the layer`, iso(h.mtime), iso(mtime));
+  }
+
+  private checkHardlink(rel: string, h: TarHeader, st: fs.BigIntStats): void {
+    let target: string;
+    try {
+      target = cleanLayerPath(h.linkname);
+    } catch (err) {
+      this.add('unsafe', rel, `hardlink ${show(rel)} names an unsafe target ${show(h.linkname)}: ${(err as Error).message}`);
+      return;
+    }
+    const blocked = this.ancestorsBlocked(target);
+    let tst: fs.BigIntStats | null = null;
+    if (!blocked) {
+      try {
+        tst = fs.lstatSync(this.host(target), { bigint: true });
+      } catch {
+        tst = null;
+      }
+    }
+    if (tst === null || tst.ino !== st.ino || tst.dev !== st.dev) {
+      this.add('linkname', rel, `${show(rel)} should be a hardlink to ${show(target)} but is ${tst === null ? 'not (the target is absent)' : 'a separate inode'} on disk`, target, tst === null ? '(target absent)' : '(separate inode)');
+    }
+  }
+
+  private checkWhiteout(target: string, h: TarHeader | null): void {
+    const blocked = this.ancestorsBlocked(target);
+    if (blocked) {
+      this.add(blocked.kind, target, `whiteout ${show(target)} cannot be reached safely: ${blocked.why}`);
+      return;
+    }
+    let st: fs.BigIntStats;
+    try {
+      st = fs.lstatSync(this.host(target), { bigint: true });
+    } catch (err) {
+      if (isNotFound(err)) this.add('missing', target, `the layer deletes ${show(target)} but its whiteout (char device 0:0) is not in the diff dir: the lower file shows again`, 'char 0:0 (whiteout)');
+      else this.add('unreadable', target, `cannot lstat ${show(target)}: ${describeFsError(err)}`);
+      return;
+    }
+    const have = statType(st);
+    const [maj, min] = have === 'char' ? devNumbers(st.rdev) : [0, 0];
+    if (have !== 'char' || maj !== 0 || min !== 0) {
+      this.add('type', target, `the layer deletes ${show(target)}, but the diff dir has a ${have === 'char' ? `char device ${maj}:${min}` : have} there instead of a whiteout`, 'char 0:0 (whiteout)', have === 'char' ? `char ${maj}:${min}` : have);
+      return;
+    }
+    // moby mknods whiteouts with mode 0 and chowns them to the header's owner; it sets no times.
+    const mode = Number(st.mode & 0o7777n);
+    if (mode !== 0) this.add('mode', target, `whiteout ${show(target)} has mode ${octal(mode)}, moby creates them with 0000`, octal(0), octal(mode));
+    if (h && (Number(st.uid) !== h.uid || Number(st.gid) !== h.gid)) {
+      this.add('owner', target, `whiteout ${show(target)} is owned by ${st.uid}:${st.gid}, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${st.uid}:${st.gid}`);
+    }
+  }
+
+  /** xattrs the tar records (PAX SCHILY.xattr.*) against the content xattrs on disk (overlay's own excluded). */
+  private checkXattrs(rel: string, h: TarHeader, type: EntryType): void {
+    const onDisk = this.readXattrs(rel);
+    if (onDisk === null) return;
+    if (type === 'dir') {
+      this.xattrsRead.add(rel);
+      this.noteOpaque(rel, onDisk);
+    }
+    for (const [name, want] of h.xattrs) {
+      const have = onDisk.get(name);
+      if (have === undefined) this.add('xattr', rel, `${show(rel)} lacks the xattr ${name} the layer records`, `${name}=${want.toString('hex')}`, 'absent');
+      else if (!have.equals(want)) this.add('xattr', rel, `xattr ${name} of ${show(rel)} differs from the layer's`, `${name}=${want.toString('hex')}`, `${name}=${have.toString('hex')}`);
+    }
+    for (const [name, have] of onDisk) {
+      if (h.xattrs.has(name) || OVERLAY_XATTR.test(name) || HOST_XATTRS.has(name)) continue;
+      this.add('xattr', rel, `${show(rel)} has an xattr ${name} the layer does not record`, 'absent', `${name}=${have.toString('hex')}`);
+    }
+  }
+
+  private readXattrs(rel: string): Map<string, Buffer> | null {
+    try {
+      const x = readXattrsBytes(this.host(rel));
+      if (x === null) this.notes.push(`xattrs of ${show(rel)} could not be read (non-UTF-8 name and no usable getfattr); not compared`);
+      return x;
+    } catch (err) {
+      this.add('unreadable', rel, `cannot read the xattrs of ${show(rel)}: ${(err as Error).message}`);
+      return null;
+    }
+  }
+
+  private noteOpaque(rel: string, xattrs: Map<string, Buffer>): void {
+    const v = xattrs.get('trusted.overlay.opaque') ?? xattrs.get('user.overlay.opaque');
+    if (v !== undefined && v.toString('latin1') === 'y') this.opaqueOnDisk.add(rel);
+    else if (v !== undefined) this.notes.push(`dir ${show(rel)} has overlay.opaque=${JSON.stringify(v.toString('latin1'))}, which no layer tar produces`);
+  }
+
+  /** Read exactly `size` bytes of the regular file at rel into the hash and a CRC-64, then compare. */
+  private async readBody(rel: string, size: number, hash: Hash, lst: fs.BigIntStats): Promise<number | null> {
+    let fd: number;
+    try {
+      fd = openNoFollow(this.host(rel));
+    } catch (err) {
+      this.add('unreadable', rel, `cannot open ${show(rel)}: ${describeFsError(err)}`);
+      return null;
+    }
+    const crc = new Crc64();
+    let got = 0;
+    try {
+      const st = fs.fstatSync(fd, { bigint: true });
+      if (!st.isFile() || st.ino !== lst.ino) {
+        this.add('unsafe', rel, `${show(rel)} changed between lstat and open; not read`);
+        return null;
+      }
+      got = size <= CHUNK ? this.readSmall(fd, size, hash, crc) : await this.readLarge(fd, size, hash, crc);
+    } catch (err) {
+      this.add('unreadable', rel, `cannot read ${show(rel)}: ${describeFsError(err)}`);
+      return null;
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.stats.filesRead++;
+    this.stats.bytesRead += got;
+    // A short file is already a 'size' finding (from lstat); its CRC cannot match and says nothing more.
+    if (got === size) {
+      const actual = crc.hex();
+      const expected = this.expectedCrc;
+      if (expected !== null && actual !== expected) {
+        this.add('content', rel, `the bytes of ${show(rel)} differ from the layer's (CRC-64 ${actual}, tar-split has ${expected})`, expected, actual);
+      }
+    }
+    return got;
+  }
+
+  /** The CRC-64 the current tar-split entry recorded (set per member by reassemble()), hex. */
+  private expectedCrc: string | null = null;
+
+  private readSmall(fd: number, size: number, hash: Hash, crc: Crc64): number {
+    const buf = this.bufs[0]!;
+    let got = 0;
+    while (got < size) {
+      const n = fs.readSync(fd, buf, 0, Math.min(CHUNK, size - got), got);
+      if (n === 0) break;
+      const chunk = buf.subarray(0, n);
+      hash.update(chunk);
+      crc.update(chunk);
+      got += n;
+    }
+    return got;
+  }
+
+  /** Double-buffered: the next read runs in the thread pool while this chunk is hashed. */
+  private async readLarge(fd: number, size: number, hash: Hash, crc: Crc64): Promise<number> {
+    let which = 0;
+    let got = 0;
+    let inflight: Promise<number> | null = readAt(fd, this.bufs[0]!, Math.min(CHUNK, size), 0);
+    while (inflight) {
+      const n = await inflight;
+      if (n === 0) break;
+      const cur = this.bufs[which]!;
+      got += n;
+      which ^= 1;
+      inflight = got < size ? readAt(fd, this.bufs[which]!, Math.min(CHUNK, size - got), got) : null;
+      const chunk = cur.subarray(0, n);
+      hash.update(chunk);
+      crc.update(chunk);
+    }
+    return got;
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // What the layer does not know
+  // ---------------------------------------------------------------------------------------------------------
+
+  /** Walk the diff dir (lstat-free readdir with d_type; symlinks are never entered) and list added entries. */
+  private walkDisk(): void {
+    const stack: string[] = [''];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      let names: fs.Dirent[];
+      try {
+        names = fs.readdirSync(this.host(dir), { encoding: 'latin1', withFileTypes: true }) as unknown as fs.Dirent[];
+      } catch (err) {
+        this.add('unreadable', dir, `cannot list ${dir === '' ? 'the diff dir' : show(dir)}: ${describeFsError(err)}`);
+        continue;
+      }
+      if (!this.xattrsRead.has(dir) && (this.implied.has(dir) || this.known.has(dir))) {
+        const x = this.readXattrs(dir);
+        if (x) this.noteOpaque(dir, x);
+      }
+      const addedHere: string[] = [];
+      for (const d of names) {
+        const rel = joinPath(dir, d.name);
+        this.stats.entriesOnDisk++;
+        const isKnown = this.known.has(rel) || this.implied.has(rel);
+        if (!isKnown) addedHere.push(rel);
+        if (d.isDirectory()) stack.push(rel);
+      }
+      for (const rel of addedHere) this.reportAdded(rel);
+    }
+  }
+
+  private reportAdded(rel: string): void {
+    let what = 'entry';
+    let actual: string | undefined;
+    try {
+      const st = fs.lstatSync(this.host(rel), { bigint: true });
+      what = statType(st);
+      if (what === 'char' && st.rdev === 0n) what = 'whiteout (char 0:0)';
+      actual = `${what} ${octal(Number(st.mode & 0o7777n))} ${st.uid}:${st.gid} ${what === 'file' ? st.size + ' bytes' : ''}`.trim();
+    } catch {
+      // reported without details
+    }
+    const hint = what.startsWith('whiteout') ? ': it hides the lower layers\' file of that name' : '';
+    this.add('added', rel, `${show(rel)} (${what}) is in the diff dir but not in the layer${hint}`, undefined, actual);
+  }
+
+  private checkOpaque(): void {
+    for (const d of this.opaqueExpected) {
+      if (!this.opaqueOnDisk.has(d)) this.add('xattr', d, `the layer makes ${d === '' ? 'the root' : show(d)} opaque, but it lacks trusted.overlay.opaque=y on disk: lower files show through`, 'trusted.overlay.opaque=79', 'absent');
+    }
+    for (const d of this.opaqueOnDisk) {
+      if (!this.opaqueExpected.has(d)) this.add('xattr', d, `${d === '' ? 'the diff dir' : show(d)} is marked opaque on disk (hides every lower file below it) but the layer has no .wh..wh..opq for it`, 'absent', 'trusted.overlay.opaque=79');
+    }
+    this.findings.sort(byPathThenKind);
+  }
+}
+
+function readAt(fd: number, buf: Buffer, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function flagType(flag: string): EntryType | null {
+  switch (flag) {
+    case '0': return 'file';
+    case '1': return 'hardlink';
+    case '2': return 'symlink';
+    case '3': return 'char';
+    case '4': return 'block';
+    case '5': return 'dir';
+    case '6': return 'fifo';
+    default: return null;
+  }
+}
+
+function typeName(h: TarHeader): string {
+  return flagType(h.typeflag) ?? `tar type '${h.typeflag}'`;
+}
+
+function statType(st: fs.BigIntStats): EntryType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return 'socket';
+}
+
+/** Linux dev_t → (major, minor), glibc's encoding. */
+function devNumbers(rdev: bigint): [number, number] {
+  return [Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)), Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn))];
+}
+
+function floorSeconds(ns: bigint): number {
+  const s = ns / 1_000_000_000n;
+  return Number(ns < 0n && s * 1_000_000_000n !== ns ? s - 1n : s);
+}
+
+function octal(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
+}
+
+function iso(sec: number): string {
+  const d = new Date(sec * 1000);
+  return Number.isNaN(d.getTime()) ? String(sec) : d.toISOString().replace('.000Z', 'Z');
+}
+
+function show(path: string): string {
+  return JSON.stringify(displayPath(path));
+}
+
+function safeClean(raw: string): string {
+  try {
+    return cleanLayerPath(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
+
+const KIND_ORDER: IntegrityFindingKind[] = ['unsafe', 'unreadable', 'missing', 'added', 'type', 'content', 'size', 'linkname', 'mode', 'owner', 'mtime', 'xattr'];
+
+/** Findings in walk order of their paths, then by kind (most serious first). */
+function byPathThenKind(a: IntegrityFinding, b: IntegrityFinding): number {
+  return compareWalkOrder(a.path, b.path) || KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind);
+}
