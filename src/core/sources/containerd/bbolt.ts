@@ -124,17 +124,16 @@ function toKey(key: Buffer | string): Buffer {
   return typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
 }
 
-/** Open a file read-only, with O_NOATIME when the kernel lets us (owner or CAP_FOWNER). */
+/** Open a file read-only, never following a final symlink, with O_NOATIME when the kernel lets us (owner or CAP_FOWNER). */
 export function openReadOnly(path: string): number {
-  const noatime = (fs.constants as Record<string, number>).O_NOATIME ?? 0;
-  if (noatime) {
-    try {
-      return fs.openSync(path, fs.constants.O_RDONLY | noatime);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
-    }
+  const base = fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW;
+  const noatime = (fs.constants as Record<string, number>).O_NOATIME ?? 0o1000000;
+  try {
+    return fs.openSync(path, base | noatime);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
   }
-  return fs.openSync(path, fs.constants.O_RDONLY);
+  return fs.openSync(path, base);
 }
 
 interface ParsedPage {
@@ -164,7 +163,9 @@ class Db implements BoltDb {
     opts: BoltOptions,
   ) {
     this.fd = fd;
-    this.fileSize = fs.fstatSync(fd).size;
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) this.fail('bolt.open', 'not a regular file');
+    this.fileSize = st.size;
     this.meta = this.readMeta();
     const pages = Number(this.meta.pageCount);
     this.maxPageReads = opts.maxPageReads ?? Math.max(1_000_000, pages * 64);

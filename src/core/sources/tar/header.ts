@@ -69,7 +69,7 @@ function field(b: Buffer, off: number, len: number): string {
   let end = off;
   const max = off + len;
   while (end < max && b[end] !== 0) end++;
-  return b.latin1Slice(off, end);
+  return b.toString('latin1', off, end);
 }
 
 /**
@@ -143,13 +143,13 @@ export function parsePax(body: Buffer, offset: number, member: string, label: st
     if (body[i] === 0) break;
     const sp = body.indexOf(0x20, i);
     if (sp < 0 || sp - i > 20) throw new TarError('tar.pax', 'malformed PAX record (no length)', offset, member, label);
-    const len = Number(body.latin1Slice(i, sp));
+    const len = Number(body.toString('latin1', i, sp));
     if (!Number.isInteger(len) || len <= sp - i + 1 || i + len > body.length || body[i + len - 1] !== 0x0a)
       throw new TarError('tar.pax', 'malformed PAX record (bad length)', offset, member, label);
     const rec = body.subarray(sp + 1, i + len - 1);
     const eq = rec.indexOf(0x3d);
     if (eq <= 0) throw new TarError('tar.pax', 'malformed PAX record (no key)', offset, member, label);
-    const key = rec.latin1Slice(0, eq);
+    const key = rec.toString('latin1', 0, eq);
     // Copy the value: the body buffer may be a slice of a reused read buffer.
     out.set(key, Buffer.from(rec.subarray(eq + 1)));
     i += len;
@@ -221,7 +221,7 @@ export class HeaderAssembler {
       return { kind: 'extension', size };
     }
 
-    const magic = b.latin1Slice(off + 257, off + 265);
+    const magic = b.toString('latin1', off + 257, off + 265);
     let format: TarFormat = 'v7';
     let name = rawName;
     if (magic === 'ustar  \0') format = 'gnu';
@@ -235,7 +235,7 @@ export class HeaderAssembler {
 
     let linkname = field(b, off + 157, 100);
     const typeflag = flag;
-    const type = TYPES[flag] ?? (flag === 'S' ? 'file' : 'other');
+    const type: EntryType | 'other' = (TYPES[flag] as EntryType | undefined) ?? (flag === 'S' ? 'file' : 'other');
     let mode = this.num(b, off + 100, 8, 'mode', offset, name);
     let uid = this.num(b, off + 108, 8, 'uid', offset, name);
     let gid = this.num(b, off + 116, 8, 'gid', offset, name);
@@ -304,8 +304,10 @@ export class HeaderAssembler {
     // Header-only types carry no body whatever their size field says, as Go's archive/tar reads them (moby and
     // containerd use it, so this is how the engine sees the layer).
     let bodySize = storedSize;
-    if (type !== 'file' && type !== 'other') bodySize = 0;
-    if (type !== 'file' && type !== 'other') realSize = 0;
+    if (type !== 'file' && type !== 'other') {
+      bodySize = 0;
+      realSize = 0;
+    }
 
     const entry: TarEntry = {
       name,
@@ -361,7 +363,7 @@ export class HeaderAssembler {
     if (flag === 'L' || flag === 'K') {
       let end = body.indexOf(0);
       if (end < 0) end = body.length;
-      const s = body.latin1Slice(0, end);
+      const s = body.toString('latin1', 0, end);
       if (flag === 'L') this.longName = s;
       else this.longLink = s;
       return;

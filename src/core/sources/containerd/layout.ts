@@ -1,0 +1,91 @@
+/**
+ * Where the containerd store lives under a path the user names, and small decoders for containerd's bolt
+ * values. Shared by the source (index.ts) and store detection (detect.ts).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const META_DB = ['io.containerd.metadata.v1.bolt', 'meta.db'] as const;
+export const CONTENT_DIR = ['io.containerd.content.v1.content', 'blobs', 'sha256'] as const;
+export const SNAPSHOTTER = 'overlayfs';
+export const SNAPSHOTTER_DIR = 'io.containerd.snapshotter.v1.overlayfs';
+export const DOCKER_NAMESPACE = 'moby';
+/** dockerd's managed containerd keeps its root here, below the Docker data root. */
+export const DOCKER_CONTAINERD_ROOT = ['containerd', 'daemon'] as const;
+
+export interface ContainerdLayout {
+  /** 'docker': a Docker data root whose managed containerd lives in containerd/daemon; 'containerd': a containerd root. */
+  kind: 'docker' | 'containerd';
+  /** The containerd root (holds io.containerd.* dirs). */
+  containerdRoot: string;
+  /** The Docker data root (containers/ ...), for kind 'docker'. */
+  dockerRoot: string | null;
+}
+
+function isRegularFile(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function isDirNoFollow(p: string): boolean {
+  try {
+    return fs.lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Recognise a containerd store: `root` itself (e.g. /var/lib/containerd) or a Docker data root holding a
+ * managed containerd in containerd/daemon/. Symlinks are not followed at any step. Null when neither.
+ */
+export function findContainerdLayout(root: string): ContainerdLayout | null {
+  const r = root.replace(/\/+$/, '') || '/';
+  if (!isDirNoFollow(r)) return null;
+  if (isRegularFile(path.join(r, ...META_DB))) return { kind: 'containerd', containerdRoot: r, dockerRoot: null };
+  const managed = path.join(r, ...DOCKER_CONTAINERD_ROOT);
+  if (isDirNoFollow(path.join(r, 'containerd')) && isDirNoFollow(managed) && isRegularFile(path.join(managed, ...META_DB)))
+    return { kind: 'docker', containerdRoot: managed, dockerRoot: r };
+  return null;
+}
+
+/** Go binary.Uvarint; null when malformed. */
+export function uvarint(buf: Buffer | null): bigint | null {
+  if (!buf) return null;
+  let x = 0n;
+  let s = 0n;
+  for (let i = 0; i < buf.length && i < 10; i++) {
+    const b = buf[i]!;
+    if (b < 0x80) return x | (BigInt(b) << s);
+    x |= BigInt(b & 0x7f) << s;
+    s += 7n;
+  }
+  return null;
+}
+
+/** Go binary.Varint (zig-zag); null when malformed. */
+export function varint(buf: Buffer | null): bigint | null {
+  const u = uvarint(buf);
+  if (u === null) return null;
+  const v = u >> 1n;
+  return u & 1n ? -v - 1n : v;
+}
+
+/**
+ * Go time.Time.MarshalBinary (version 1 or 2): seconds since year 1 (int64 BE), nanoseconds (int32 BE), zone
+ * offset in minutes (int16 BE; -1 = UTC), [v2: seconds of offset]. Returned as an RFC 3339 UTC string.
+ */
+export function goTime(buf: Buffer | null): string | null {
+  if (!buf || buf.length < 15 || (buf[0] !== 1 && buf[0] !== 2)) return null;
+  const sec = buf.readBigInt64BE(1);
+  const nsec = buf.readInt32BE(9);
+  if (nsec < 0 || nsec > 999_999_999) return null;
+  const unix = sec - 62135596800n; // seconds from 0001-01-01 to 1970-01-01
+  const ms = Number(unix) * 1000;
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return null;
+  const iso = new Date(ms).toISOString().replace(/\.\d{3}Z$/, '');
+  return `${iso}.${String(nsec).padStart(9, '0')}Z`;
+}

@@ -1,0 +1,27 @@
+export { TarError, CompressionError } from './errors.js';
+export {
+  BLOCK,
+  MAX_EXTENSION_SIZE,
+  HeaderAssembler,
+  checksumOk,
+  looksLikeTarHeader,
+  parseNumeric,
+  parsePax,
+  parsePaxTime,
+  type TarEntry,
+  type TarFormat,
+} from './header.js';
+export { TarFileReader, rangeStream, type TarFileReaderOptions } from './file-reader.js';
+export { ByteSource, readTarStream, type StreamEntry } from './stream-reader.js';
+export {
+  DEFAULT_LIMITS,
+  decompress,
+  hasSystemZstd,
+  peek,
+  sniffCompression,
+  type Compression,
+  type DecompressLimits,
+  type DecompressOptions,
+} from './decompress.js';
+export { LayerChangesBuilder, layerChangesFromEntries } from './layer-changes.js';
+export { isTarHead, readLayerFromFile, readLayerFromStream, type LayerReadResult } from './layer-reader.js';
