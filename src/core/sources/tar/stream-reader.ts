@@ -14,8 +14,13 @@ export class ByteSource {
   offset = 0;
   private readonly it: AsyncIterator<Buffer | Uint8Array | string>;
 
-  constructor(source: AsyncIterable<Buffer | Uint8Array | string>) {
-    this.it = source[Symbol.asyncIterator]();
+  constructor(source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string>) {
+    this.it =
+      Symbol.asyncIterator in source
+        ? source[Symbol.asyncIterator]()
+        : (async function* () {
+            yield* source;
+          })();
   }
 
   private async fill(): Promise<boolean> {
@@ -115,7 +120,7 @@ export interface StreamEntry extends TarEntry {
  * the source sees the whole stream.
  */
 export async function* readTarStream(
-  source: AsyncIterable<Buffer | Uint8Array | string> | ByteSource,
+  source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string> | ByteSource,
   opts: { label?: string | null; drainAfterEnd?: boolean; state?: { endMarker: boolean } } = {},
 ): AsyncGenerator<StreamEntry> {
   const src = source instanceof ByteSource ? source : new ByteSource(source);
