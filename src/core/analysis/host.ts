@@ -15,15 +15,17 @@ export interface SourceAnalysis {
 }
 
 export interface AnalyzeOptions {
-  /** Image references to restrict to (default: all). */
+  /** Image references to restrict to (default: all but intermediate build steps). */
   images?: string[];
+  /** Include intermediate images (legacy-builder steps) when no image is named. */
+  all?: boolean;
   /** Also analyse containers (default true when no image filter is given). */
   containers?: boolean;
   progress?: Progress;
 }
 
 export async function analyzeSource(source: Source, opts: AnalyzeOptions = {}): Promise<SourceAnalysis> {
-  const selected = opts.images?.length ? opts.images.map((r) => findImage(source, r)) : source.images;
+  const selected = opts.images?.length ? opts.images.map((r) => findImage(source, r)) : source.images.filter((i) => opts.all || !i.intermediate);
   const images: ImageAnalysis[] = [];
   let done = 0;
   for (const img of selected) {

@@ -105,6 +105,13 @@ export interface ImageInfo {
   emptyHistory: number;
   /** The parsed image config (for the TUI's details and for diffs of Env/Cmd...). */
   config: Record<string, unknown>;
+  /** Parent image ID (legacy builder / docker commit; imagedb metadata), when recorded. */
+  parent?: string | null;
+  /**
+   * An untagged image that is the parent of another image: a legacy-builder step. `docker images` hides
+   * these (shows them with -a); reports list them only when asked.
+   */
+  intermediate?: boolean;
 }
 
 export type ContainerState = 'running' | 'paused' | 'restarting' | 'exited' | 'created' | 'dead' | 'removing';

@@ -148,11 +148,14 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
       layers,
       emptyHistory: history.empty,
       config,
+      parent: readParent(ev, store, hex, note, safe),
     });
   }
   for (const id of refsById.keys()) {
     if (!images.some((i) => i.id === id)) note('warning', 'repositories.dangling', `tag(s) ${refsById.get(id)!.tags.join(', ')} point to ${id}, which has no config in imagedb`, reposPath);
   }
+  const parents = new Set(images.map((i) => i.parent).filter(Boolean));
+  for (const i of images) i.intermediate = i.tags.length === 0 && i.digests.length === 0 && parents.has(i.id);
   images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 
   const containers = readContainers(ev, store, note, safe);
@@ -188,6 +191,15 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
       layerCache.clear();
     },
   };
+}
+
+function readParent(ev: Evidence, store: string[], hex: string, note: Note, safe: Safe): string | null {
+  const where = [...store, 'imagedb', 'metadata', 'sha256', hex, 'parent'];
+  const parent = safe(() => ev.readText(MAX_SMALL, ...where), null);
+  if (parent === null) return null;
+  if (isDigest(parent)) return parent;
+  note('warning', 'imagedb.bad-parent', `parent holds ${JSON.stringify(parent.slice(0, 80))}, not an image ID`, ev.path(...where));
+  return null;
 }
 
 type Note = (severity: Problem['severity'], code: string, message: string, path: string | null) => void;

@@ -1,0 +1,88 @@
+import { commands } from './commands/index.js';
+import { parseArgs } from './args.js';
+import { EXIT, type Command, type CommandIO } from './command.js';
+import { LayerscopeError, NotFoundError, SourceError, UsageError } from '../core/model/errors.js';
+import { safeText } from '../report/format.js';
+
+/**
+ * The one place that turns outcomes into exit codes and errors into messages. Commands return codes; typed
+ * errors map to codes here; anything else is a bug and says so.
+ */
+export async function main(argv: string[], io: CommandIO): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === '--version' || first === '-V') {
+    io.stdout.write(`layerscope ${await version()}\n`);
+    return EXIT.ok;
+  }
+  if (first === '--help' || first === '-h' || first === 'help') {
+    io.stdout.write(helpText());
+    return EXIT.ok;
+  }
+  let command = commands.find((c) => c.name === first);
+  let args = rest;
+  if (!command) {
+    // `layerscope [SOURCE]`: the TUI when there is one, else the report.
+    command = commands.find((c) => c.name === 'tui') ?? commands.find((c) => c.name === 'report')!;
+    args = argv;
+  }
+  try {
+    const parsed = parseArgs(args, command);
+    if (parsed.flags.help) {
+      io.stdout.write(commandHelp(command));
+      return EXIT.ok;
+    }
+    return await command.run(parsed, io);
+  } catch (err) {
+    return reportError(err, io, command);
+  }
+}
+
+function reportError(err: unknown, io: CommandIO, command: Command): number {
+  const msg = (e: Error) => `layerscope ${command.name}: ${safeText(e.message)}\n`;
+  if (err instanceof UsageError) {
+    io.stderr.write(msg(err) + `usage: ${command.usage.join('\n       ')}\n`);
+    return EXIT.usage;
+  }
+  if (err instanceof SourceError || err instanceof NotFoundError) {
+    io.stderr.write(msg(err));
+    return EXIT.sourceError;
+  }
+  if (err instanceof LayerscopeError) {
+    io.stderr.write(msg(err));
+    return EXIT.sourceError;
+  }
+  io.stderr.write(`layerscope ${command.name}: internal error: ${safeText(err instanceof Error ? err.stack ?? err.message : String(err))}\n`);
+  return EXIT.failed;
+}
+
+export function helpText(): string {
+  const lines = [
+    'layerscope: the truth about a container image or a Docker host',
+    '',
+    'usage: layerscope [SOURCE]            open the browser (default SOURCE: /var/lib/docker)',
+    '       layerscope COMMAND [ARGS]      (layerscope COMMAND --help for its flags)',
+    '',
+    'SOURCE: a Docker data root, a containerd root, an image archive (docker save, OCI; gzip/zstd),',
+    '        an OCI layout directory, - (archive on stdin), docker:REF or podman:REF (asks the engine to save it)',
+    '',
+    'commands:',
+    ...commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
+    '',
+    'exit codes: 0 ok; 1 a check failed (CI gate, verify); 2 usage; 3 source unreadable or not found;',
+    '            4 finished, but the evidence has errors (listed in the output)',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+function commandHelp(c: Command): string {
+  const flags = Object.entries(c.flags).map(([n, f]) => `  --${n}${f.value ? ' VALUE' : ''}`.padEnd(24) + f.help + (f.repeat ? ' (repeatable)' : ''));
+  return [`layerscope ${c.name}: ${c.summary}`, '', ...c.usage.map((u) => `usage: ${u}`), '', ...flags, ''].join('\n');
+}
+
+async function version(): Promise<string> {
+  const { readFileSync } = await import('node:fs');
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+

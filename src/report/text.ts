@@ -1,0 +1,124 @@
+import type { SourceAnalysis } from '../core/analysis/host.js';
+import type { ImageAnalysis } from '../core/analysis/analyze.js';
+import type { ChangeRow, MergedRow } from '../core/analysis/views.js';
+import type { DockerChange } from '../core/analysis/docker-diff.js';
+import { displayPath } from '../core/model/path.js';
+import { formatBytes, formatMode, formatPercent, safeText, shortId, showPath } from './format.js';
+
+/** The report for people. Every evidence-derived string goes through showPath/safeText. */
+export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {}): string {
+  const out: string[] = [];
+  out.push(`layerscope report: ${safeText(a.source.location)} (${a.source.kind})`);
+  out.push(`${a.images.length} image(s), ${a.containers.length} container(s), ${a.problems.length} problem(s)`);
+  a.images.forEach((img, i) => {
+    out.push('');
+    out.push(...imageText(img, opts.hiddenLimit ?? 10));
+    const s = a.sharing[i]!;
+    out.push(`  shared with other images: ${formatBytes(s.sharedBytes)}   held by this image alone: ${formatBytes(s.uniqueBytes)}`);
+  });
+  if (a.containers.length) {
+    out.push('', 'CONTAINERS');
+    out.push(table(
+      ['NAME', 'ID', 'IMAGE', 'STATE', 'ADDED', 'CHANGED', 'DELETED'],
+      a.containers.map((c) => [
+        safeText(c.container.name),
+        c.container.id.slice(0, 12),
+        safeText(c.container.imageRef ?? shortId(c.container.image)),
+        c.container.state + (c.container.state === 'exited' && c.container.exitCode !== null ? ` (${c.container.exitCode})` : ''),
+        String(c.counts.added),
+        String(c.counts.changed),
+        String(c.counts.deleted),
+      ]),
+    ));
+  }
+  const st = a.source.storage;
+  if (st && (st.orphanDirs.length || st.orphanLayers.length)) {
+    out.push('', 'UNREFERENCED STORAGE');
+    for (const d of st.orphanDirs) out.push(`  ${formatBytes(d.bytes).padStart(9)}  ${safeText(d.path)}  (no layer or container uses this directory)`);
+    for (const l of st.orphanLayers) out.push(`  ${formatBytes(l.bytes).padStart(9)}  layer ${l.chainId}  (no image uses this layer)`);
+  }
+  if (a.problems.length) {
+    out.push('', 'PROBLEMS');
+    for (const p of a.problems) out.push(`  ${p.severity.toUpperCase().padEnd(7)} ${p.code}: ${safeText(p.message)}${p.path ? `\n          at ${safeText(p.path)}` : ''}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+export function imageText(a: ImageAnalysis, hiddenLimit: number): string[] {
+  const img = a.image;
+  const out: string[] = [];
+  const name = img.tags.length ? img.tags.map(safeText).join(', ') : '<untagged>';
+  const platform = [img.os, img.architecture, img.variant].filter(Boolean).join('/');
+  out.push(`IMAGE ${name}  ${img.id}`);
+  out.push(`  ${platform || 'unknown platform'}, created ${img.created ?? 'unknown'}, ${img.layers.length} layer(s)`);
+  out.push(`  total ${formatBytes(a.bytes)}   visible ${formatBytes(a.visibleBytes)}   hidden ${formatBytes(a.hiddenBytes)}   efficiency ${formatPercent(a.efficiency)}`);
+  out.push(table(
+    ['#', 'BYTES', 'HIDDEN', 'ADDED', 'MODIFIED', 'DELETED', 'OPAQUE', 'CREATED BY'],
+    a.layers.map((l) => [
+      String(l.index),
+      formatBytes(l.bytes),
+      l.hiddenBytes ? formatBytes(l.hiddenBytes) : '-',
+      String(l.added),
+      String(l.modified),
+      String(l.deleted),
+      String(l.opaqueDirs),
+      safeText(commandOf(img.layers[l.index]!.createdBy)).slice(0, 70),
+    ]),
+  ));
+  if (a.hidden.length) {
+    out.push(`  hidden files (${a.hidden.length}, largest first):`);
+    for (const h of a.hidden.slice(0, hiddenLimit)) {
+      out.push(`    ${formatBytes(h.bytes).padStart(9)}  ${showPath(h.path)}  from layer ${h.layer}, ${reasonText(h.reason)} by layer ${h.by}`);
+    }
+    if (a.hidden.length > hiddenLimit) out.push(`    ... ${a.hidden.length - hiddenLimit} more (--format json lists all)`);
+  }
+  return out;
+}
+
+export function reasonText(reason: string): string {
+  return { deleted: 'deleted', overwritten: 'overwritten', opaque: 'hidden by an opaque directory', replaced: 'replaced by a non-directory' }[reason] ?? reason;
+}
+
+/** `/bin/sh -c #(nop) ENV X=1` → `ENV X=1`; `/bin/sh -c rm x` → `RUN rm x`. */
+export function commandOf(createdBy: string | null): string {
+  if (!createdBy) return '';
+  const nop = createdBy.match(/^\/bin\/sh -c #\(nop\)\s*(.*)$/s);
+  if (nop) return nop[1]!.trim();
+  const run = createdBy.match(/^\/bin\/sh -c (.*)$/s);
+  if (run) return 'RUN ' + run[1]!.trim();
+  return createdBy.trim();
+}
+
+export function changeRowsText(rows: ChangeRow[]): string {
+  return table(
+    ['CHANGE', 'TYPE', 'MODE', 'UID:GID', 'SIZE', 'PATH'],
+    rows.map((r) => {
+      if (r.change === 'deleted') {
+        const what = r.deletedAttrs ? `${r.deletedAttrs.type} from layer ${r.deletedLayer}${r.deletedBytes ? `, hides ${formatBytes(r.deletedBytes)}` : ''}` : 'nothing below (no-op whiteout)';
+        return ['deleted', '-', '-', '-', '-', `${showPath(r.path)}  (${what})`];
+      }
+      const a = r.attrs!;
+      const link = a.linkname !== undefined ? ` -> ${a.type === 'hardlink' ? showPath(a.linkname) : displayPath(a.linkname)}` : '';
+      const notes = [r.opaque ? 'opaque' : '', r.hiddenBy !== null && a.type !== 'dir' ? `hidden by layer ${r.hiddenBy} (${r.hiddenReason})` : '', r.redirect !== undefined ? `redirect ${displayPath(r.redirect)}` : '', r.metacopy ? 'metacopy' : ''].filter(Boolean);
+      return [r.change, a.type, formatMode(a.type, a.mode), `${a.uid}:${a.gid}`, a.type === 'dir' ? '-' : String(a.size), showPath(r.path) + link + (notes.length ? `  [${notes.join(', ')}]` : '')];
+    }),
+  ) + '\n';
+}
+
+export function mergedRowsText(rows: MergedRow[]): string {
+  return table(
+    ['MODE', 'UID:GID', 'SIZE', 'LAYER', 'PATH'],
+    rows.map((r) => [formatMode(r.attrs.type, r.attrs.mode), `${r.attrs.uid}:${r.attrs.gid}`, r.attrs.type === 'dir' ? '-' : String(r.attrs.size), String(r.layer), showPath(r.path) + (r.attrs.linkname !== undefined ? ` -> ${r.attrs.type === 'hardlink' ? showPath(r.attrs.linkname) : displayPath(r.attrs.linkname)}` : '')]),
+  ) + '\n';
+}
+
+/** The same lines as `docker diff` (escaped when a name holds control characters). */
+export function dockerChangesText(changes: DockerChange[]): string {
+  return changes.map((c) => `${c.kind} ${'/' + displayPath(c.path.slice(1))}\n`).join('');
+}
+
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => [...(r[i] ?? '')].length)));
+  const line = (cells: string[]) => '  ' + cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ');
+  return [line(header), ...rows.map(line)].join('\n');
+}
