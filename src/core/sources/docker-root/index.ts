@@ -195,10 +195,10 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
 
 function readParent(ev: Evidence, store: string[], hex: string, note: Note, safe: Safe): string | null {
   const where = [...store, 'imagedb', 'metadata', 'sha256', hex, 'parent'];
-  const parent = safe(() => ev.readText(MAX_SMALL, ...where), null);
+  const parent: string | null = safe(() => ev.readText(MAX_SMALL, ...where), null);
   if (parent === null) return null;
   if (isDigest(parent)) return parent;
-  note('warning', 'imagedb.bad-parent', `parent holds ${JSON.stringify(parent.slice(0, 80))}, not an image ID`, ev.path(...where));
+  note('warning', 'imagedb.bad-parent', `parent holds ${JSON.stringify(String(parent).slice(0, 80))}, not an image ID`, ev.path(...where));
   return null;
 }
 
