@@ -1,0 +1,121 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EXIT, flagList, flagString, type Command } from '../command.js';
+import { UsageError } from '../../core/model/errors.js';
+import type { Source } from '../../core/model/source.js';
+import type { ImageInfo } from '../../core/model/types.js';
+import { openSource } from '../../core/sources/open.js';
+import { analyzeImage } from '../../core/analysis/analyze.js';
+import { findImage } from '../../core/analysis/select.js';
+import { evaluateCi, parseCiConfig, resolveBase, setRule, type CiConfig, type RuleName } from '../../core/analysis/ci-rules.js';
+import { ciJson, ciText, type CiReportInput } from '../../report/ci.js';
+import { ciJunit } from '../../report/junit.js';
+
+/** dive's defaults when it finds no .dive-ci and gets no rule flags; we use the same. */
+export const DEFAULT_RULES = { lowestEfficiency: 0.9, highestUserWastedPercent: 0.1 } as const;
+
+const RULE_FLAGS: Record<string, RuleName> = {
+  'lowest-efficiency': 'lowestEfficiency',
+  'highest-wasted-bytes': 'highestWastedBytes',
+  'highest-user-wasted-percent': 'highestUserWastedPercent',
+};
+
+/** The images a command works on: the ones named, or the only one the source holds. */
+export function selectImages(source: Source, refs: string[]): ImageInfo[] {
+  if (refs.length) return refs.map((r) => findImage(source, r));
+  if (source.images.length === 1) return [source.images[0]!];
+  const known = source.images.flatMap((i) => (i.tags.length ? i.tags : [i.id.slice(7, 19)])).slice(0, 12);
+  throw new UsageError(source.images.length === 0 ? 'the source holds no images' : `the source holds ${source.images.length} images; name one with --image (${known.join(', ')})`);
+}
+
+/** Rules: config file (explicit, or .layerscope-ci.yaml / .dive-ci in the working dir), then flags on top. */
+export function loadCiConfig(flags: Record<string, string | undefined>, cwd: string): CiConfig {
+  let cfg: CiConfig = { rules: {}, origin: [] };
+  const explicit = flags.config;
+  const candidates = explicit ? [explicit] : [path.join(cwd, '.layerscope-ci.yaml'), path.join(cwd, '.layerscope-ci.yml'), path.join(cwd, '.dive-ci')];
+  for (const file of candidates) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if (explicit) throw new UsageError(`--config ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      continue;
+    }
+    cfg = parseCiConfig(text, file);
+    break;
+  }
+  let fromFlags = false;
+  for (const [flag, rule] of Object.entries(RULE_FLAGS)) {
+    const v = flags[flag];
+    if (v === undefined) continue;
+    setRule(cfg.rules, rule, v);
+    fromFlags = true;
+  }
+  if (fromFlags) cfg.origin.push('flags');
+  if (cfg.origin.length === 0) {
+    cfg.rules = { ...DEFAULT_RULES };
+    cfg.origin.push("defaults (dive's: lowestEfficiency 0.9, highestUserWastedPercent 0.1)");
+  }
+  return cfg;
+}
+
+export const ciCommand: Command = {
+  name: 'ci',
+  summary: 'CI gate: fail when an image hides too many bytes (dive .dive-ci rules, our meaning)',
+  usage: [
+    'layerscope ci SOURCE [--image REF]... [--base REF | --base-layers N] [--config FILE]',
+    '              [--lowest-efficiency R] [--highest-wasted-bytes B] [--highest-user-wasted-percent R]',
+    '              [--format text|json] [--junit FILE]',
+    'rules come from --config FILE, else ./.layerscope-ci.yaml, else ./.dive-ci (as dive writes it); flags override;',
+    "with none of these, dive's defaults (lowestEfficiency 0.9, highestUserWastedPercent 0.1). See docs/ci.md.",
+    'exit: 0 pass, 1 a rule failed, 2 usage, 3 source unreadable, 4 passed but the evidence has errors',
+  ],
+  flags: {
+    image: { value: true, repeat: true, help: 'image to check (default: the only image of the source)' },
+    base: { value: true, help: 'base image (in the same source): user layers are those above its common layer prefix' },
+    'base-layers': { value: true, help: 'number of base layers, when the base image is not in the source' },
+    config: { value: true, help: 'rules file (.layerscope-ci.yaml or a .dive-ci)' },
+    'lowest-efficiency': { value: true, help: 'minimum visible/total bytes, 0..1 or N% ("disabled" turns it off)' },
+    'highest-wasted-bytes': { value: true, help: 'maximum hidden bytes (20MB, 512KiB, 1000; "disabled")' },
+    'highest-user-wasted-percent': { value: true, help: 'maximum hidden-by-user-layers / user-layer bytes, 0..1 or N%' },
+    format: { value: true, help: 'text (default) or json' },
+    junit: { value: true, help: 'also write JUnit XML to this file' },
+    platform: { value: true, help: 'os/arch[/variant] for multi-platform archives' },
+  },
+  async run(args, io) {
+    const format = flagString(args, 'format') ?? 'text';
+    if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: expected text or json`);
+    if (args.positional.length !== 1) throw new UsageError('expected exactly one SOURCE');
+    const baseLayersText = flagString(args, 'base-layers');
+    let baseLayers: number | undefined;
+    if (baseLayersText !== undefined) {
+      if (!/^\d+$/.test(baseLayersText)) throw new UsageError(`--base-layers ${baseLayersText}: expected a whole number`);
+      baseLayers = Number(baseLayersText);
+    }
+    const flagVals: Record<string, string | undefined> = { config: flagString(args, 'config') };
+    for (const f of Object.keys(RULE_FLAGS)) flagVals[f] = flagString(args, f);
+    // Rules are read before the source is opened: a bad config is a usage error, whatever the source.
+    const cfg = loadCiConfig(flagVals, process.cwd());
+    const baseRef = flagString(args, 'base') ?? (baseLayers === undefined ? cfg.base : undefined);
+    if (baseRef !== undefined && baseLayers !== undefined) throw new UsageError('--base and --base-layers exclude each other');
+    const platform = flagString(args, 'platform');
+    const source = await openSource(args.positional[0]!, platform ? { platform } : {});
+    try {
+      const images = selectImages(source, flagList(args, 'image'));
+      const input: CiReportInput = { source: { kind: source.kind, location: source.location }, origin: cfg.origin, results: [], problems: [...source.problems] };
+      for (const img of images) {
+        const analysis = await analyzeImage(source, img);
+        const base = resolveBase(source, img, { ...(baseRef !== undefined ? { baseRef } : {}), ...(baseLayers ?? cfg.baseLayers) !== undefined ? { baseLayers: baseLayers ?? cfg.baseLayers } : {} });
+        input.results.push({ result: evaluateCi(analysis, base, cfg.rules), analysis });
+        input.problems.push(...analysis.problems);
+      }
+      const junit = flagString(args, 'junit');
+      if (junit) fs.writeFileSync(junit, ciJunit(input));
+      io.stdout.write(format === 'json' ? JSON.stringify(ciJson(input), null, 2) + '\n' : ciText(input));
+      if (!input.results.every((r) => r.result.pass)) return EXIT.failed;
+      return input.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+    } finally {
+      await source.close();
+    }
+  },
+};
