@@ -102,6 +102,10 @@ export interface Bucket {
 export interface BoltDb {
   readonly path: string;
   readonly meta: BoltMeta;
+  /** Size of the file in bytes. */
+  readonly fileSize: number;
+  /** The file is shorter than the meta page's high-water mark says: pages past its end cannot be read. */
+  readonly truncated: boolean;
   readonly root: Bucket;
   /** Walk a path of nested buckets from the root; null if any step is missing. `[]` is the root. */
   bucket(path: readonly (Buffer | string)[]): Bucket | null;
@@ -152,7 +156,7 @@ class Db implements BoltDb {
   readonly meta: BoltMeta;
   readonly root: Bucket;
   private fd: number | null;
-  private readonly fileSize: number;
+  readonly fileSize: number;
   private readonly pageCache = new Map<bigint, ParsedPage>();
   private pageReads = 0;
   private readonly maxPageReads: number;
@@ -269,6 +273,10 @@ class Db implements BoltDb {
     if (this.pageCache.size > 4096) this.pageCache.clear();
     this.pageCache.set(id, p);
     return p;
+  }
+
+  get truncated(): boolean {
+    return BigInt(this.fileSize) < this.meta.pageCount * BigInt(this.meta.pageSize);
   }
 
   close(): void {

@@ -1,0 +1,171 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { BoltError, openBolt } from './bbolt.js';
+import { DOCKER_NAMESPACE, findContainerdLayout } from './layout.js';
+
+/**
+ * Which image store(s) a data root holds, and which one an engine started on it would use
+ * (formats.md §5; moby daemon/image_store_choice.go @docker-v29.0.0):
+ * - daemon.json `features.containerd-snapshotter` (true/false) decides; else `storage-driver` (a graphdriver
+ *   name means the classic store, anything else is taken as a snapshotter);
+ * - else a non-empty `<root>/<graphdriver>` dir (any registered graphdriver but vfs) means "graphdriver-prior":
+ *   the classic store;
+ * - else Engine 29+ uses the containerd store and older engines the classic one: without the engine version we
+ *   only say 'containerd' when the containerd store actually holds images.
+ * The mere existence of containerd/daemon/ proves nothing: Docker 20.10 on overlay2 has one too (holding only
+ * runtime container records).
+ */
+export interface StoreDetection {
+  /** Classic graphdriver data exist (image/<driver>/ metadata and/or a non-empty <driver>/ dir). */
+  classic: boolean;
+  /** The containerd store holds images (namespace moby for a Docker root; any namespace for a containerd root). */
+  containerd: boolean;
+  engineWouldUse: 'classic' | 'containerd' | 'unknown';
+  reasons: string[];
+}
+
+/** Graphdrivers moby registers on Linux (vfs does not count as a prior driver). */
+const PRIOR_DRIVERS = ['overlay2', 'fuse-overlayfs', 'btrfs', 'zfs', 'devicemapper', 'aufs', 'overlay'];
+const GRAPHDRIVERS = new Set([...PRIOR_DRIVERS, 'vfs']);
+
+function lstat(p: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+function nonEmptyDir(p: string): boolean {
+  const st = lstat(p);
+  if (!st?.isDirectory()) return false;
+  try {
+    return fs.readdirSync(p).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+export interface DetectOptions {
+  /** The engine's daemon.json (e.g. <evidence>/etc/docker/daemon.json), when known. Read, never followed if a symlink. */
+  daemonJson?: string;
+}
+
+export function detectStores(root: string, opts: DetectOptions = {}): StoreDetection {
+  const r = root.replace(/\/+$/, '') || '/';
+  const reasons: string[] = [];
+  const layout = findContainerdLayout(r);
+
+  // Classic store.
+  let classic = false;
+  const priorDrivers: string[] = [];
+  for (const drv of PRIOR_DRIVERS) {
+    if (nonEmptyDir(path.join(r, drv))) priorDrivers.push(drv);
+    const meta = path.join(r, 'image', drv);
+    if (lstat(meta)?.isDirectory()) {
+      const repos = lstat(path.join(meta, 'repositories.json'))?.isFile() ?? false;
+      const imagedb = nonEmptyDir(path.join(meta, 'imagedb', 'content', 'sha256'));
+      if (repos || imagedb) {
+        classic = true;
+        reasons.push(`image/${drv}/ holds ${[repos && 'repositories.json', imagedb && 'image configs'].filter(Boolean).join(' and ')}`);
+      }
+    }
+  }
+  if (priorDrivers.length) {
+    classic = true;
+    reasons.push(`non-empty graphdriver dir(s): ${priorDrivers.join(', ')}`);
+  }
+
+  // containerd store.
+  let containerd = false;
+  if (layout) {
+    try {
+      const db = openBolt(path.join(layout.containerdRoot, 'io.containerd.metadata.v1.bolt', 'meta.db'));
+      try {
+        const v1 = db.bucket(['v1']);
+        const namespaces = v1 ? [...v1.bucketNames()].map((k) => k.toString('utf8')) : [];
+        const counted: string[] = [];
+        for (const ns of layout.kind === 'docker' ? namespaces.filter((n) => n === DOCKER_NAMESPACE) : namespaces) {
+          const images = v1!.bucket(ns)?.bucket('images');
+          let n = 0;
+          if (images) for (const _ of images.bucketNames()) n++;
+          if (n > 0) counted.push(`${n} in namespace ${ns}`);
+        }
+        if (counted.length) {
+          containerd = true;
+          reasons.push(`containerd meta.db (${layout.kind === 'docker' ? 'containerd/daemon/' : 'containerd root'}) holds images: ${counted.join(', ')}`);
+        } else {
+          reasons.push(`containerd meta.db exists but holds no ${layout.kind === 'docker' ? `${DOCKER_NAMESPACE} ` : ''}images (not a sign of the containerd store by itself)`);
+        }
+      } finally {
+        db.close();
+      }
+    } catch (err) {
+      if (!(err instanceof BoltError)) throw err;
+      reasons.push(`containerd meta.db unreadable: ${err.message}`);
+    }
+  }
+
+  // Containers: which driver each one was created with.
+  const drivers = new Map<string, number>();
+  if (layout?.kind !== 'containerd') {
+    let ids: string[] = [];
+    try {
+      if (lstat(path.join(r, 'containers'))?.isDirectory()) ids = fs.readdirSync(path.join(r, 'containers'));
+    } catch {
+      /* unreadable: no signal */
+    }
+    for (const id of ids.slice(0, 10_000)) {
+      const f = path.join(r, 'containers', id, 'config.v2.json');
+      const st = lstat(f);
+      if (!st?.isFile() || st.size > 64 << 20) continue;
+      try {
+        const d = JSON.parse(fs.readFileSync(f, 'utf8'))?.Driver;
+        if (typeof d === 'string') drivers.set(d, (drivers.get(d) ?? 0) + 1);
+      } catch {
+        /* a bad config is the source's business, not detection's */
+      }
+    }
+    if (drivers.size) reasons.push(`containers by driver: ${[...drivers].map(([d, n]) => `${d} ${n}`).join(', ')}`);
+  }
+
+  // What the engine would choose.
+  let engineWouldUse: StoreDetection['engineWouldUse'] = 'unknown';
+  let decided = false;
+  if (opts.daemonJson) {
+    const st = lstat(opts.daemonJson);
+    if (st?.isFile()) {
+      try {
+        const cfg = JSON.parse(fs.readFileSync(opts.daemonJson, 'utf8')) as Record<string, any>;
+        const feat = cfg?.features?.['containerd-snapshotter'];
+        if (typeof feat === 'boolean') {
+          engineWouldUse = feat ? 'containerd' : 'classic';
+          decided = true;
+          reasons.push(`daemon.json sets features.containerd-snapshotter=${feat}`);
+        } else if (typeof cfg?.['storage-driver'] === 'string' && cfg['storage-driver']) {
+          const sd = cfg['storage-driver'];
+          engineWouldUse = GRAPHDRIVERS.has(sd) ? 'classic' : 'containerd';
+          decided = true;
+          reasons.push(`daemon.json sets storage-driver=${sd} (${GRAPHDRIVERS.has(sd) ? 'a graphdriver' : 'not a graphdriver: taken as a snapshotter'})`);
+        }
+      } catch (err) {
+        reasons.push(`daemon.json unreadable: ${(err as Error).message}`);
+      }
+    } else reasons.push(`daemon.json ${st ? 'is not a regular file' : 'absent'}: defaults apply`);
+  }
+  if (!decided) {
+    if (layout?.kind === 'containerd') {
+      engineWouldUse = 'containerd';
+      reasons.push('a containerd root: only the containerd store exists here');
+    } else if (priorDrivers.length) {
+      engineWouldUse = 'classic';
+      reasons.push('graphdriver-prior: every engine keeps using existing graphdriver data unless told otherwise');
+    } else if (containerd) {
+      engineWouldUse = 'containerd';
+      reasons.push('no graphdriver data and the containerd store holds images (Engine 29+ default, or containerd-snapshotter enabled)');
+    } else {
+      reasons.push('no graphdriver data and no containerd images: Engine 29+ would start on the containerd store, older engines on overlay2');
+    }
+  }
+  return { classic, containerd, engineWouldUse, reasons };
+}

@@ -1,0 +1,793 @@
+import * as fs from 'node:fs';
+import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
+import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, LayerInfo, Problem } from '../../model/types.js';
+import { problem } from '../../model/types.js';
+import { NotFoundError, SourceError } from '../../model/errors.js';
+import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
+import { Evidence, EvidenceError, describeFsError } from '../evidence.js';
+import { readDiffDir } from '../diffdir.js';
+import { historyForLayers, parseConfig } from '../config.js';
+import { BoltError, openBolt, type BoltDb, type Bucket } from './bbolt.js';
+import { CONTENT_DIR, DOCKER_NAMESPACE, META_DB, SNAPSHOTTER, SNAPSHOTTER_DIR, findContainerdLayout, goTime, uvarint, varint, type ContainerdLayout } from './layout.js';
+
+export { openBolt, BoltError } from './bbolt.js';
+export type { BoltDb, Bucket, BoltEntry, BoltMeta, BoltOptions } from './bbolt.js';
+export { detectStores } from './detect.js';
+export type { StoreDetection } from './detect.js';
+export { findContainerdLayout } from './layout.js';
+export type { ContainerdLayout } from './layout.js';
+
+/**
+ * The containerd image store, read offline: a Docker data root on the containerd store (Docker 29+ fresh
+ * installs, or `features.containerd-snapshotter`; namespace `moby`, containerd root in containerd/daemon/),
+ * or a containerd root such as /var/lib/containerd (Kubernetes nodes; every namespace unless filtered).
+ *
+ * tag → meta.db v1/<ns>/images/<name>/target → content blob (index → platform manifest) → manifest → config
+ * → rootfs.diff_ids → ChainIDs → meta.db v1/<ns>/snapshots/overlayfs/<chainID>/name → metadata.db
+ * v1/snapshots/<name>/id → io.containerd.snapshotter.v1.overlayfs/snapshots/<id>/fs, read like an overlay2 diff.
+ *
+ * Read-only: the bolt files are opened O_RDONLY|O_NOFOLLOW (O_NOATIME when permitted) and never locked; blobs
+ * and container configs go through `Evidence` (no symlinks, bounded sizes). Everything read is checked (blob
+ * digests are recomputed, ids must be numbers or digests before they become paths); every inconsistency is a
+ * Problem naming the file.
+ */
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const MAX_BLOB = 64 << 20;
+const MAX_CHAIN = 4096;
+
+const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
+const MANIFEST_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
+/** Graphdrivers: a container with one of these belongs to the classic store, not to this one. */
+const GRAPHDRIVERS = new Set(['overlay2', 'overlay', 'fuse-overlayfs', 'btrfs', 'zfs', 'devicemapper', 'aufs', 'vfs', 'windowsfilter']);
+
+export interface ContainerdOpenOptions extends OpenOptions {
+  /** Platform for multi-platform indexes, `os/arch[/variant]`. Default linux/amd64. */
+  platform?: string;
+  /** Only this namespace. Default: `moby` for a Docker data root, every namespace for a containerd root. */
+  namespace?: string;
+}
+
+interface SnapshotRecord {
+  key: string;
+  backend: string;
+  /** Backend id (the snapshots/<id> dir name), decimal. */
+  id: string | null;
+  kind: 'view' | 'active' | 'committed' | null;
+  /** Client key of the parent (meta.db). */
+  parent: string | null;
+  size: number | null;
+  /** snapshots/<id>/fs, when it exists. */
+  dir: string | null;
+}
+
+type Note = (severity: Problem['severity'], code: string, message: string, path: string | null) => void;
+
+interface ResolvedImage {
+  configDigest: string;
+  manifestDigest: string;
+  configBytes: Buffer;
+}
+
+export async function openContainerdRoot(root: string, opts: ContainerdOpenOptions = {}): Promise<Source> {
+  const layout = findContainerdLayout(root);
+  if (!layout) {
+    throw new SourceError(
+      'source.no-containerd-store',
+      `has neither ${META_DB.join('/')} (a containerd root) nor containerd/daemon/${META_DB.join('/')} (a Docker data root on the containerd image store)`,
+      root,
+    );
+  }
+  const problems: Problem[] = [];
+  const note: Note = (severity, code, message, p) => problems.push(problem(severity, code, message, p));
+  const ctd = new Evidence(layout.containerdRoot);
+  const metaPath = ctd.path(...META_DB);
+  let meta: BoltDb;
+  try {
+    meta = openBolt(metaPath);
+  } catch (err) {
+    if (err instanceof BoltError) throw new SourceError('source.containerd.meta-unreadable', err.message.replace(`${metaPath}: `, ''), metaPath);
+    throw err;
+  }
+  const truncated = (db: BoltDb) =>
+    db.truncated &&
+    note('error', 'bolt.truncated', `file is ${db.fileSize} bytes but its meta page says ${db.meta.pageCount} pages of ${db.meta.pageSize}: truncated, pages past the end are lost`, db.path);
+  truncated(meta);
+  const snapDbPath = ctd.path(SNAPSHOTTER_DIR, 'metadata.db');
+  let snapDb: BoltDb | null = null;
+  if (ctd.lstat(SNAPSHOTTER_DIR, 'metadata.db')) {
+    try {
+      snapDb = openBolt(snapDbPath);
+      truncated(snapDb);
+    } catch (err) {
+      if (!(err instanceof BoltError)) throw err;
+      note('error', err.code, `snapshotter database unreadable: ${err.message.replace(`${snapDbPath}: `, '')}; no layer can be located`, snapDbPath);
+    }
+  } else {
+    note('warning', 'containerd.snapshotter.missing', 'no overlayfs snapshotter database: layers were never unpacked here', snapDbPath);
+  }
+
+  /** Run a bolt read; a malformed page becomes a problem and the fallback is used. */
+  const bolt = <T>(fn: () => T, fallback: T, what: string): T => {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof BoltError) {
+        note('error', err.code, `${what}: ${err.message.replace(`${err.path}: `, '')}`, err.path);
+        return fallback;
+      }
+      if (err instanceof EvidenceError) {
+        note('error', err.code, `${what}: ${err.message.replace(`${err.path}: `, '')}`, err.path);
+        return fallback;
+      }
+      throw err;
+    }
+  };
+
+  try {
+    const v1 = bolt(() => meta.bucket(['v1']), null, 'meta.db');
+    if (!v1) note('warning', 'containerd.meta.empty', 'meta.db has no v1 bucket (a containerd that never stored anything)', metaPath);
+    const allNamespaces = v1 ? bolt(() => [...v1.bucketNames()].map((k) => k.toString('utf8')), [] as string[], 'meta.db namespaces') : [];
+    const wanted = opts.namespace ?? (layout.kind === 'docker' ? DOCKER_NAMESPACE : null);
+    const namespaces = wanted === null ? allNamespaces : allNamespaces.filter((n) => n === wanted);
+    if (wanted !== null && !allNamespaces.includes(wanted))
+      note(layout.kind === 'docker' ? 'warning' : 'info', 'containerd.namespace.missing', `namespace ${JSON.stringify(wanted)} not found (present: ${allNamespaces.join(', ') || 'none'})`, metaPath);
+
+    const snapsBucket = snapDb ? bolt(() => snapDb!.bucket(['v1', 'snapshots']), null, 'metadata.db') : null;
+
+    // ---------------------------------------------------------------------------------------------------
+    // Snapshots
+    // ---------------------------------------------------------------------------------------------------
+    const snapCache = new Map<string, SnapshotRecord | null>();
+    const snapshot = (ns: string, key: string): SnapshotRecord | null => {
+      const ck = ns + '\0' + key;
+      if (snapCache.has(ck)) return snapCache.get(ck)!;
+      const rec = bolt(() => readSnapshot(ns, key), null, `snapshot ${key} (namespace ${ns})`);
+      snapCache.set(ck, rec);
+      return rec;
+    };
+    const readSnapshot = (ns: string, key: string): SnapshotRecord | null => {
+      const b = v1?.bucket(ns)?.bucket('snapshots')?.bucket(SNAPSHOTTER)?.bucket(key);
+      if (!b) return null;
+      const backend = b.get('name')?.toString('utf8') ?? null;
+      const parent = b.get('parent')?.toString('utf8') ?? null;
+      const rec: SnapshotRecord = { key, backend: backend ?? '', id: null, kind: null, parent, size: null, dir: null };
+      if (!backend) {
+        note('error', 'containerd.snapshot.no-name', `snapshot ${key} has no backend name`, metaPath);
+        return rec;
+      }
+      if (!snapsBucket) return rec;
+      const s = snapsBucket.bucket(backend);
+      if (!s) {
+        note('error', 'containerd.snapshot.backend-missing', `snapshot ${key}: backend snapshot ${JSON.stringify(backend)} is not in the snapshotter database`, snapDbPath);
+        return rec;
+      }
+      const id = uvarint(s.get('id'));
+      const kind = s.get('kind')?.[0];
+      rec.kind = kind === 1 ? 'view' : kind === 2 ? 'active' : kind === 3 ? 'committed' : null;
+      const size = varint(s.get('size'));
+      rec.size = size !== null && size >= 0n ? Number(size) : null;
+      if (id === null || id <= 0n) {
+        note('error', 'containerd.snapshot.bad-id', `backend snapshot ${JSON.stringify(backend)} has no valid id`, snapDbPath);
+        return rec;
+      }
+      rec.id = id.toString();
+      const st = ctd.lstat(SNAPSHOTTER_DIR, 'snapshots', rec.id, 'fs');
+      if (st && st.isDirectory()) rec.dir = ctd.path(SNAPSHOTTER_DIR, 'snapshots', rec.id, 'fs');
+      else note('error', 'containerd.snapshot.dir-missing', `snapshot ${key}: directory ${st ? 'is not a directory' : 'missing'}`, ctd.path(SNAPSHOTTER_DIR, 'snapshots', rec.id, 'fs'));
+      return rec;
+    };
+
+    // ---------------------------------------------------------------------------------------------------
+    // Blobs
+    // ---------------------------------------------------------------------------------------------------
+    const blobCache = new Map<string, Buffer | null>();
+    /** A content blob, digest-checked; null (with a problem unless `quiet`) when absent or bad. */
+    const blob = (digest: string, what: string, quiet = false): Buffer | null => {
+      if (blobCache.has(digest)) return blobCache.get(digest)!;
+      let bytes: Buffer | null = null;
+      const where = ctd.path(...CONTENT_DIR, digestHex(digest));
+      try {
+        bytes = ctd.readFile(MAX_BLOB, ...CONTENT_DIR, digestHex(digest));
+      } catch (err) {
+        note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', `${what}: ${err instanceof EvidenceError ? err.message.replace(`${err.path}: `, '') : describeFsError(err)}`, where);
+      }
+      if (bytes === null) {
+        if (!quiet) note('error', 'containerd.blob.missing', `${what}: blob ${digest} is not in the content store`, where);
+      } else if (sha256Digest(bytes) !== digest) {
+        note('error', 'containerd.blob.digest-mismatch', `${what}: blob content hashes to ${sha256Digest(bytes)}, not to its name`, where);
+        bytes = null;
+      }
+      blobCache.set(digest, bytes);
+      return bytes;
+    };
+    const json = (bytes: Buffer, what: string, where: string): Record<string, any> | null => {
+      try {
+        const v = JSON.parse(bytes.toString('utf8'));
+        if (v && typeof v === 'object' && !Array.isArray(v)) return v;
+        throw new Error('not a JSON object');
+      } catch (err) {
+        note('error', 'containerd.blob.invalid-json', `${what}: ${(err as Error).message}`, where);
+        return null;
+      }
+    };
+
+    const want = parsePlatform(opts.platform ?? 'linux/amd64');
+    /** target descriptor → platform manifest → config. */
+    const resolve = (name: string, digest: string, mediaType: string | null, depth = 0): ResolvedImage | null => {
+      const where = ctd.path(...CONTENT_DIR, digestHex(digest));
+      const bytes = blob(digest, `image ${name}`);
+      if (!bytes) return null;
+      const doc = json(bytes, `image ${name}: ${mediaType ?? 'target'}`, where);
+      if (!doc) return null;
+      const type = mediaType ?? (typeof doc.mediaType === 'string' ? doc.mediaType : Array.isArray(doc.manifests) ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
+      if (INDEX_TYPES.has(type) || (!MANIFEST_TYPES.has(type) && Array.isArray(doc.manifests))) {
+        if (depth > 2) {
+          note('error', 'containerd.index.too-deep', `image ${name}: indexes nested more than 2 deep`, where);
+          return null;
+        }
+        const list = (Array.isArray(doc.manifests) ? doc.manifests : []) as Record<string, any>[];
+        const candidates = list.filter((m) => isDigest(m?.digest) && !isAttestation(m));
+        const matching = candidates.filter((m) => platformMatches(m.platform, want));
+        for (const m of matching) {
+          // Blobs of other platforms are normally absent (docker pulls one platform): stay quiet about those.
+          if (!fs.existsSync(ctd.path(...CONTENT_DIR, digestHex(m.digest)))) continue;
+          return resolve(name, m.digest, typeof m.mediaType === 'string' ? m.mediaType : null, depth + 1);
+        }
+        if (!opts.platform) {
+          const present = candidates.filter((m) => fs.existsSync(ctd.path(...CONTENT_DIR, digestHex(m.digest))));
+          if (present.length > 0) {
+            const m = present[0]!;
+            note('info', 'containerd.index.other-platform', `image ${name}: no ${formatPlatform(want)} manifest stored; using ${formatPlatform(parsePlatform(m.platform))}`, where);
+            return resolve(name, m.digest, typeof m.mediaType === 'string' ? m.mediaType : null, depth + 1);
+          }
+        }
+        const avail = candidates.map((m) => formatPlatform(parsePlatform(m.platform))).join(', ');
+        note('warning', 'containerd.index.no-platform', `image ${name}: no stored manifest for ${formatPlatform(want)} (index lists: ${avail || 'nothing'})`, where);
+        return null;
+      }
+      if (!MANIFEST_TYPES.has(type) && typeof doc.config !== 'object') {
+        note('warning', 'containerd.image.media-type', `image ${name}: target media type ${JSON.stringify(type)} is not an image manifest or index`, where);
+        return null;
+      }
+      const configDigest = doc.config?.digest;
+      if (!isDigest(configDigest)) {
+        note('error', 'containerd.manifest.bad-config', `image ${name}: manifest has no valid config digest`, where);
+        return null;
+      }
+      const configBytes = blob(configDigest, `image ${name} config`);
+      if (!configBytes) return null;
+      const layers = Array.isArray(doc.layers) ? doc.layers.length : null;
+      const parsedLayers = (() => {
+        try {
+          const c = JSON.parse(configBytes.toString('utf8'));
+          return Array.isArray(c?.rootfs?.diff_ids) ? c.rootfs.diff_ids.length : null;
+        } catch {
+          return null;
+        }
+      })();
+      if (layers !== null && parsedLayers !== null && layers !== parsedLayers)
+        note('warning', 'containerd.manifest.layer-count', `image ${name}: manifest lists ${layers} layers, config ${parsedLayers} diff_ids`, where);
+      return { configDigest, manifestDigest: digest, configBytes };
+    };
+
+    // ---------------------------------------------------------------------------------------------------
+    // Images
+    // ---------------------------------------------------------------------------------------------------
+    interface Group {
+      ns: string;
+      resolved: ResolvedImage;
+      tags: Set<string>;
+      digests: Set<string>;
+      targets: Set<string>;
+    }
+    const groups = new Map<string, Group>();
+    /** Target digest (what Docker calls the image ID on this store) → config digest, per namespace. */
+    const byTarget = new Map<string, string>();
+    /** Image name → config digest, per namespace. */
+    const byName = new Map<string, string>();
+    const multiNs = namespaces.length > 1;
+    let done = 0;
+    for (const ns of namespaces) {
+      const imagesB = bolt(() => v1!.bucket(ns)?.bucket('images') ?? null, null, `namespace ${ns} images`);
+      if (!imagesB) continue;
+      const names = bolt(() => [...imagesB.bucketNames()].map((k) => k.toString('utf8')), [] as string[], `namespace ${ns} image list`);
+      for (const name of names) {
+        opts.progress?.({ phase: 'images', done: done++, total: null, detail: name });
+        const target = bolt(() => imagesB.bucket(name)?.bucket('target') ?? null, null, `image ${name}`);
+        const digest = target?.get('digest')?.toString('utf8') ?? null;
+        const mediaType = target?.get('mediatype')?.toString('utf8') ?? null;
+        if (!isDigest(digest)) {
+          note('error', 'containerd.image.bad-target', `image ${JSON.stringify(name)} (namespace ${ns}) has no valid target digest`, metaPath);
+          continue;
+        }
+        const resolved = resolve(name, digest, mediaType);
+        if (!resolved) continue;
+        const gk = ns + '\0' + resolved.configDigest;
+        let g = groups.get(gk);
+        if (!g) {
+          g = { ns, resolved, tags: new Set(), digests: new Set(), targets: new Set() };
+          groups.set(gk, g);
+        }
+        g.targets.add(digest);
+        byTarget.set(ns + '\0' + digest, resolved.configDigest);
+        byName.set(ns + '\0' + name, resolved.configDigest);
+        const ref = refOf(name, ns);
+        const label = (r: string) => (multiNs ? `${ns}:${r}` : r);
+        if (ref.kind === 'tag') {
+          g.tags.add(label(ref.ref));
+          g.digests.add(label(`${ref.repo}@${digest}`));
+        } else if (ref.kind === 'digest') g.digests.add(label(ref.ref));
+        else g.digests.add(label(digest));
+        if (resolved.manifestDigest !== digest && ref.kind === 'tag') g.digests.add(label(`${ref.repo}@${resolved.manifestDigest}`));
+      }
+    }
+
+    const images: ImageInfo[] = [];
+    const chainChecked = new Set<string>();
+    const imageChains = new Map<string, string[]>();
+    for (const g of groups.values()) {
+      const { ns, resolved } = g;
+      const configPath = ctd.path(...CONTENT_DIR, digestHex(resolved.configDigest));
+      const parsed = parseConfig(resolved.configBytes, configPath);
+      for (const p of parsed.problems) problems.push(p);
+      if (!parsed.config) continue;
+      const { config, diffIds } = parsed;
+      const chains = chainIds(diffIds);
+      const history = historyForLayers(config, diffIds.length, configPath);
+      if (history.problem) problems.push(history.problem);
+      const layers: LayerInfo[] = diffIds.map((diffId, i) => {
+        const rec = snapshot(ns, chains[i]!);
+        if (!rec) note('warning', 'containerd.snapshot.missing', `layer ${i} (${chains[i]}) of image ${resolved.configDigest}: no ${SNAPSHOTTER} snapshot in namespace ${ns} (not unpacked, or removed)`, metaPath);
+        else {
+          if (rec.kind !== null && rec.kind !== 'committed') note('warning', 'containerd.snapshot.not-committed', `snapshot ${chains[i]} is ${rec.kind}, not committed`, snapDbPath);
+          if (i > 0) checkParentChain(ns, rec, chains[i - 1]!);
+          else if (rec.parent !== null) checkParentChain(ns, rec, null);
+        }
+        const h = history.layers[i];
+        return {
+          index: i,
+          diffId,
+          chainId: chains[i]!,
+          cacheId: rec?.id ?? null,
+          createdBy: h?.createdBy ?? null,
+          created: h?.created ?? null,
+          comment: h?.comment ?? null,
+          location: rec?.dir ?? null,
+          storedSize: rec?.size ?? null,
+        };
+      });
+      imageChains.set(ns + '\0' + resolved.configDigest, chains);
+      images.push({
+        id: resolved.configDigest,
+        tags: [...g.tags].sort(),
+        digests: [...g.digests].sort(),
+        created: typeof config.created === 'string' ? config.created : null,
+        os: typeof config.os === 'string' ? config.os : null,
+        architecture: typeof config.architecture === 'string' ? config.architecture : null,
+        variant: typeof config.variant === 'string' ? config.variant : null,
+        layers,
+        emptyHistory: history.empty,
+        config,
+      });
+    }
+    images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
+
+    /**
+     * A layer snapshot should sit directly on the previous layer's. Docker's classic builder on this store
+     * commits the build container's RW snapshot, which sits on that container's `-init` snapshot: the mount
+     * chain then holds layers that no diff_id describes. Say so.
+     */
+    function checkParentChain(ns: string, rec: SnapshotRecord, expected: string | null): void {
+      if (chainChecked.has(ns + '\0' + rec.key)) return;
+      chainChecked.add(ns + '\0' + rec.key);
+      const hidden: string[] = [];
+      const seen = new Set<string>([rec.key]);
+      let p = rec.parent;
+      while (p !== null && p !== expected && hidden.length < MAX_CHAIN) {
+        if (seen.has(p)) {
+          note('error', 'containerd.snapshot.loop', `snapshot parents of ${rec.key} loop at ${p}`, metaPath);
+          return;
+        }
+        seen.add(p);
+        hidden.push(p);
+        const pr = snapshot(ns, p);
+        if (!pr) break;
+        p = pr.parent;
+      }
+      if (p !== expected) {
+        note('warning', 'containerd.snapshot.parent-mismatch', `snapshot ${rec.key} does not sit on ${expected ?? 'nothing'} (parent chain: ${[rec.parent, ...hidden.slice(1)].join(' → ')})`, metaPath);
+      } else if (hidden.length > 0) {
+        const ids = hidden.map((k) => `${k}${snapshot(ns, k)?.id ? ` (snapshots/${snapshot(ns, k)!.id})` : ''}`);
+        note('info', 'containerd.snapshot.hidden-parent', `snapshot ${rec.key} sits on ${hidden.length} snapshot(s) that are no image layer: ${ids.join(', ')}; their files are in the mounted rootfs but in no layer tar`, metaPath);
+      }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Containers
+    // ---------------------------------------------------------------------------------------------------
+    const imageIdFor = (ns: string, raw: string | null): string => {
+      if (!raw) return '';
+      return byTarget.get(ns + '\0' + raw) ?? byName.get(ns + '\0' + raw) ?? (groups.has(ns + '\0' + raw) ? raw : raw);
+    };
+    const containers: ContainerInfo[] = [];
+    const containerNs = new Map<ContainerInfo, string>();
+    if (layout.dockerRoot) {
+      readDockerContainers(layout.dockerRoot, wanted ?? DOCKER_NAMESPACE, containers);
+    } else {
+      for (const ns of namespaces) readContainerdContainers(ns, containers);
+    }
+    containers.sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+
+    function containerSnapshots(ns: string, key: string, initKey: string | null, who: string): Pick<ContainerInfo, 'mountId' | 'initId' | 'rwDir' | 'initDir' | 'parentChainId'> {
+      const rw = snapshot(ns, key);
+      const init = initKey ? snapshot(ns, initKey) : null;
+      if (!rw) note('warning', 'containerd.container.no-snapshot', `${who}: no RW snapshot ${JSON.stringify(key)} in namespace ${ns}`, metaPath);
+      if (initKey && !init && rw) note('warning', 'containerd.container.no-init-snapshot', `${who}: no init snapshot ${JSON.stringify(initKey)}`, metaPath);
+      // The image top layer: the init snapshot's parent (Docker), or the RW snapshot's parent.
+      const top = init ? init.parent : rw?.parent ?? null;
+      return {
+        mountId: rw?.id ?? null,
+        initId: init?.id ?? null,
+        rwDir: rw?.dir ?? null,
+        initDir: init?.dir ?? null,
+        parentChainId: top !== null && isDigest(top) ? top : null,
+      };
+    }
+
+    function readDockerContainers(dockerRoot: string, ns: string, out: ContainerInfo[]): void {
+      const dock = new Evidence(dockerRoot);
+      let ids: string[] = [];
+      try {
+        ids = dock.readdir('containers');
+      } catch (err) {
+        note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', err instanceof Error ? err.message : String(err), dock.path('containers'));
+      }
+      let classic = 0;
+      for (const id of ids) {
+        const where = dock.path('containers', id);
+        if (!HEX64.test(id)) {
+          note('warning', 'containers.bad-name', 'not a container ID; ignored', where);
+          continue;
+        }
+        let bytes: Buffer | null = null;
+        try {
+          bytes = dock.readFile(MAX_BLOB, 'containers', id, 'config.v2.json');
+        } catch (err) {
+          note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', err instanceof Error ? err.message : String(err), where);
+          continue;
+        }
+        if (!bytes) {
+          note('warning', 'containers.config.missing', 'no config.v2.json', where);
+          continue;
+        }
+        let cfg: Record<string, any>;
+        try {
+          cfg = JSON.parse(bytes.toString('utf8'));
+          if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error('not a JSON object');
+        } catch (err) {
+          note('error', 'containers.config.invalid-json', `invalid JSON: ${(err as Error).message}`, dock.path('containers', id, 'config.v2.json'));
+          continue;
+        }
+        const driver = typeof cfg.Driver === 'string' ? cfg.Driver : null;
+        if (driver && GRAPHDRIVERS.has(driver)) {
+          classic++;
+          continue;
+        }
+        if (driver && driver !== SNAPSHOTTER)
+          note('warning', 'containerd.snapshotter.unsupported', `container ${id.slice(0, 12)} uses snapshotter ${JSON.stringify(driver)}; only ${SNAPSHOTTER} is read`, where);
+        const snaps = driver === null || driver === SNAPSHOTTER ? containerSnapshots(ns, id, `${id}-init`, `container ${id.slice(0, 12)}`) : containerSnapshots(ns, '\0none', null, `container ${id.slice(0, 12)}`);
+        const st = cfg.State ?? {};
+        const mp = (cfg.MountPoints ?? {}) as Record<string, any>;
+        const info: ContainerInfo = {
+          id,
+          name: typeof cfg.Name === 'string' ? cfg.Name.replace(/^\//, '') : id.slice(0, 12),
+          image: imageIdFor(ns, typeof cfg.Image === 'string' ? cfg.Image : null),
+          imageRef: typeof cfg.Config?.Image === 'string' ? cfg.Config.Image : null,
+          state: dockerState(st),
+          pid: typeof st.Pid === 'number' ? st.Pid : null,
+          exitCode: typeof st.ExitCode === 'number' ? st.ExitCode : null,
+          startedAt: typeof st.StartedAt === 'string' ? st.StartedAt : null,
+          finishedAt: typeof st.FinishedAt === 'string' ? st.FinishedAt : null,
+          created: typeof cfg.Created === 'string' ? cfg.Created : null,
+          driver,
+          ...snaps,
+          mounts: Object.values(mp).map((m) => ({
+            destination: String(m?.Destination ?? ''),
+            source: typeof m?.Source === 'string' ? m.Source : null,
+            name: typeof m?.Name === 'string' && m.Name ? m.Name : null,
+            type: typeof m?.Type === 'string' ? m.Type : null,
+            rw: !!m?.RW,
+          })),
+        };
+        out.push(info);
+        containerNs.set(info, ns);
+      }
+      if (classic > 0) note('info', 'containerd.containers.classic', `${classic} container(s) use a graphdriver: they belong to the classic store of this data root`, dock.path('containers'));
+    }
+
+    function readContainerdContainers(ns: string, out: ContainerInfo[]): void {
+      const cb = bolt(() => v1!.bucket(ns)?.bucket('containers') ?? null, null, `namespace ${ns} containers`);
+      if (!cb) return;
+      const ids = bolt(() => [...cb.bucketNames()].map((k) => k.toString('utf8')), [] as string[], `namespace ${ns} container list`);
+      if (ids.length) note('info', 'containerd.containers.state-unknown', `namespace ${ns}: containerd keeps no task state on disk; its ${ids.length} container(s) are shown as 'created'`, metaPath);
+      for (const id of ids) {
+        const c = bolt(() => cb.bucket(id), null, `container ${id}`);
+        if (!c) continue;
+        bolt(() => {
+          const labels = new Map<string, string>();
+          const lb = c.bucket('labels');
+          if (lb) for (const [k, v] of lb.values()) labels.set(k.toString('utf8'), v.toString('utf8'));
+          const snapshotter = c.get('snapshotter')?.toString('utf8') || null;
+          const key = c.get('snapshotKey')?.toString('utf8') || id;
+          const imageName = c.get('image')?.toString('utf8') || null;
+          if (snapshotter && snapshotter !== SNAPSHOTTER)
+            note('warning', 'containerd.snapshotter.unsupported', `container ${id} uses snapshotter ${JSON.stringify(snapshotter)}; only ${SNAPSHOTTER} is read`, metaPath);
+          const snaps = containerSnapshots(ns, snapshotter && snapshotter !== SNAPSHOTTER ? '\0none' : key, null, `container ${id}`);
+          const pod = labels.get('io.kubernetes.pod.name');
+          const cname = labels.get('io.kubernetes.container.name');
+          const name = multiNs ? `${ns}:` : '';
+          const info: ContainerInfo = {
+            id,
+            name: name + (pod && cname ? `${labels.get('io.kubernetes.pod.namespace') ?? ''}/${pod}/${cname}`.replace(/^\//, '') : id),
+            image: imageIdFor(ns, imageName),
+            imageRef: imageName,
+            state: 'created',
+            pid: null,
+            exitCode: null,
+            startedAt: null,
+            finishedAt: null,
+            created: goTime(c.get('createdat')),
+            driver: snapshotter,
+            ...snaps,
+            mounts: specMounts(c.get('spec')),
+          };
+          out.push(info);
+          containerNs.set(info, ns);
+        }, undefined, `container ${id}`);
+      }
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Storage nobody references
+    // ---------------------------------------------------------------------------------------------------
+    const storage = readStorage();
+    function readStorage(): StorageInfo {
+      const usedKeys = new Set<string>();
+      for (const [k, chains] of imageChains) {
+        const ns = k.slice(0, k.indexOf('\0'));
+        for (const c of chains) usedKeys.add(ns + '\0' + c);
+      }
+      for (const c of containers) {
+        // A container keeps its whole parent chain alive.
+        const ns = containerNs.get(c)!;
+        let p: string | null = c.parentChainId;
+        let guard = 0;
+        while (p && guard++ < MAX_CHAIN && !usedKeys.has(ns + '\0' + p)) {
+          usedKeys.add(ns + '\0' + p);
+          p = snapshot(ns, p)?.parent ?? null;
+        }
+      }
+      const orphanLayers: StorageInfo['orphanLayers'] = [];
+      const knownIds = new Set<string>();
+      for (const ns of namespaces) {
+        const sb = bolt(() => v1!.bucket(ns)?.bucket('snapshots')?.bucket(SNAPSHOTTER) ?? null, null, `namespace ${ns} snapshots`);
+        if (!sb) continue;
+        for (const keyBuf of bolt(() => [...sb.bucketNames()], [] as Buffer[], `namespace ${ns} snapshot list`)) {
+          const key = keyBuf.toString('utf8');
+          const rec = snapshot(ns, key);
+          if (rec?.id) knownIds.add(rec.id);
+          if (!isDigest(key) || usedKeys.has(ns + '\0' + key)) continue;
+          // Committed layer snapshots no image uses (and no container sits on).
+          if (rec && rec.kind === 'committed')
+            orphanLayers.push({ chainId: key, cacheId: rec.id, bytes: rec.dir ? treeBytes(rec.dir) : 0 });
+        }
+      }
+      // Snapshot dirs of every namespace (and of other snapshotter clients) are known to metadata.db.
+      if (snapsBucket) {
+        for (const name of bolt(() => [...snapsBucket.bucketNames()], [] as Buffer[], 'metadata.db snapshots')) {
+          const id = uvarint(bolt(() => snapsBucket.bucket(name)?.get('id') ?? null, null, 'metadata.db snapshot'));
+          if (id !== null) knownIds.add(id.toString());
+        }
+      }
+      const orphanDirs: StorageInfo['orphanDirs'] = [];
+      let dirs: string[] = [];
+      try {
+        dirs = ctd.readdir(SNAPSHOTTER_DIR, 'snapshots');
+      } catch (err) {
+        note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', err instanceof Error ? err.message : String(err), ctd.path(SNAPSHOTTER_DIR, 'snapshots'));
+      }
+      for (const d of dirs) {
+        if (!/^[0-9]+$/.test(d)) {
+          note('warning', 'containerd.snapshot.odd-dir', 'not a snapshot id; ignored', ctd.path(SNAPSHOTTER_DIR, 'snapshots', d));
+          continue;
+        }
+        if (!knownIds.has(d)) orphanDirs.push({ path: ctd.path(SNAPSHOTTER_DIR, 'snapshots', d), bytes: treeBytes(ctd.path(SNAPSHOTTER_DIR, 'snapshots', d)) });
+      }
+      return { orphanDirs, orphanLayers };
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Layers
+    // ---------------------------------------------------------------------------------------------------
+    const layerCache = new Map<string, Promise<LayerChanges>>();
+    const readDir = (dir: string | null, what: string): Promise<LayerChanges> => {
+      if (!dir) return Promise.resolve({ entries: [], problems: [problem('error', 'layer.missing', `${what}: no snapshot directory on disk`, null)] });
+      let p = layerCache.get(dir);
+      if (!p) {
+        p = readDiffDir(dir);
+        layerCache.set(dir, p);
+      }
+      return p;
+    };
+
+    return {
+      kind: 'containerd-root',
+      location: root,
+      images,
+      containers,
+      problems,
+      storage,
+      readLayer(image, index) {
+        const layer = image.layers[index];
+        if (!layer) return Promise.reject(new NotFoundError('layer.not-found', `image ${image.id} has no layer ${index}`));
+        return readDir(layer.location, `layer ${index} (${layer.chainId})`);
+      },
+      readContainerLayer(container, which) {
+        return readDir(which === 'rw' ? container.rwDir : container.initDir, `container ${container.name} ${which} layer`);
+      },
+      async close() {
+        layerCache.clear();
+        meta.close();
+        snapDb?.close();
+      },
+    };
+  } catch (err) {
+    meta.close();
+    snapDb?.close();
+    throw err;
+  }
+}
+
+function dockerState(st: Record<string, any>): ContainerState {
+  return st.Dead ? 'dead' : st.RemovalInProgress ? 'removing' : st.Restarting ? 'restarting' : st.Paused ? 'paused' : st.Running ? 'running' : st.StartedAt && st.StartedAt !== '0001-01-01T00:00:00Z' ? 'exited' : 'created';
+}
+
+interface Platform {
+  os: string;
+  architecture: string;
+  variant: string | null;
+}
+
+function parsePlatform(p: unknown): Platform {
+  if (typeof p === 'string') {
+    const [os = '', architecture = '', variant] = p.split('/');
+    return { os, architecture: normArch(architecture), variant: variant ?? null };
+  }
+  const o = (p ?? {}) as Record<string, unknown>;
+  return { os: String(o.os ?? ''), architecture: normArch(String(o.architecture ?? '')), variant: typeof o.variant === 'string' ? o.variant : null };
+}
+
+function normArch(a: string): string {
+  return a === 'x86_64' || a === 'x86-64' ? 'amd64' : a === 'aarch64' ? 'arm64' : a;
+}
+
+function formatPlatform(p: Platform): string {
+  return [p.os || '?', p.architecture || '?', ...(p.variant ? [p.variant] : [])].join('/');
+}
+
+function platformMatches(raw: unknown, want: Platform): boolean {
+  const p = parsePlatform(raw);
+  if (p.os !== want.os || p.architecture !== want.architecture) return false;
+  return want.variant === null || p.variant === want.variant || (want.architecture === 'arm64' && want.variant === 'v8' && p.variant === null);
+}
+
+/** BuildKit attestation manifests (`unknown/unknown`, reference type attestation-manifest) are no image. */
+function isAttestation(m: Record<string, any>): boolean {
+  const a = m?.annotations ?? {};
+  if (a['vnd.docker.reference.type'] === 'attestation-manifest') return true;
+  const p = m?.platform;
+  return p?.os === 'unknown' && p?.architecture === 'unknown';
+}
+
+/** An image name as references: docker.io/library/x:1 → tag `x:1`; repo@sha256:… → digest ref; dangling. */
+function refOf(name: string, ns: string): { kind: 'tag'; ref: string; repo: string } | { kind: 'digest'; ref: string } | { kind: 'other' } {
+  if (name.startsWith('moby-dangling@') || /^sha256:[0-9a-f]{64}$/.test(name)) return { kind: 'other' };
+  const familiar = ns === DOCKER_NAMESPACE ? familiarName(name) : name;
+  const at = familiar.indexOf('@');
+  if (at >= 0) return { kind: 'digest', ref: familiar };
+  const slash = familiar.lastIndexOf('/');
+  const colon = familiar.lastIndexOf(':');
+  if (colon > slash) return { kind: 'tag', ref: familiar, repo: familiar.slice(0, colon) };
+  return { kind: 'tag', ref: familiar, repo: familiar };
+}
+
+/** Docker's familiar form: drop `docker.io/` and `library/`. */
+export function familiarName(name: string): string {
+  let n = name;
+  if (n.startsWith('docker.io/')) n = n.slice('docker.io/'.length);
+  if (n.startsWith('library/') && !n.slice('library/'.length).includes('/')) n = n.slice('library/'.length);
+  return n;
+}
+
+/** Mounts from a containerd container record's spec (a protobuf Any holding the OCI runtime spec JSON). */
+function specMounts(spec: Buffer | null): ContainerInfo['mounts'] {
+  if (!spec) return [];
+  const value = protoField(spec, 2);
+  if (!value) return [];
+  try {
+    const s = JSON.parse(value.toString('utf8')) as { mounts?: { destination?: unknown; source?: unknown; type?: unknown; options?: unknown }[] };
+    return (Array.isArray(s.mounts) ? s.mounts : []).map((m) => ({
+      destination: String(m?.destination ?? ''),
+      source: typeof m?.source === 'string' ? m.source : null,
+      name: null,
+      type: typeof m?.type === 'string' ? m.type : null,
+      rw: !(Array.isArray(m?.options) && m.options.includes('ro')),
+    }));
+  } catch {
+    return [];
+  }
+}
+
+/** The bytes of a length-delimited protobuf field (first occurrence), or null. */
+function protoField(buf: Buffer, field: number): Buffer | null {
+  let i = 0;
+  const readV = (): number | null => {
+    let x = 0;
+    let mul = 1;
+    for (let k = 0; k < 8 && i < buf.length; k++) {
+      const b = buf[i++]!;
+      x += (b & 0x7f) * mul;
+      if (b < 0x80) return x;
+      mul *= 128;
+    }
+    return null;
+  };
+  while (i < buf.length) {
+    const tag = readV();
+    if (tag === null) return null;
+    const wire = tag & 7;
+    const f = Math.floor(tag / 8);
+    if (wire === 2) {
+      const len = readV();
+      if (len === null || i + len > buf.length) return null;
+      if (f === field) return buf.subarray(i, i + len);
+      i += len;
+    } else if (wire === 0) {
+      if (readV() === null) return null;
+    } else if (wire === 1) i += 8;
+    else if (wire === 5) i += 4;
+    else return null;
+  }
+  return null;
+}
+
+/** Bytes in a tree (lstat only, nothing followed; bounded). */
+function treeBytes(dir: string): number {
+  let total = 0;
+  let visited = 0;
+  const stack = [Buffer.from(dir)];
+  while (stack.length && visited < 1_000_000) {
+    const d = stack.pop()!;
+    let names: Buffer[];
+    try {
+      names = fs.readdirSync(d, { encoding: 'buffer' });
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      visited++;
+      const p = Buffer.concat([d, Buffer.from('/'), n]);
+      try {
+        const st = fs.lstatSync(p);
+        if (st.isDirectory()) stack.push(p);
+        else if (st.isFile()) total += st.size;
+      } catch {
+        /* vanished or unreadable */
+      }
+    }
+  }
+  return total;
+}
+
+export const _internal = { parsePlatform, platformMatches, isAttestation, refOf, protoField };

@@ -1,0 +1,381 @@
+/**
+ * The containerd source against a real engine: Docker 26 with the containerd image store (`docker26c` from
+ * test/run.mjs). The engine is the oracle: its image list and RootFS.Layers (`docker image inspect`), the
+ * snapshot keys containerd holds (`ctr snapshots ls`), the layer tars of `docker save`, its containers
+ * (`docker ps`/`docker inspect`) and `docker diff`. Read-only behaviour and every corruption are checked on a
+ * copy of the data root, never on the live engine's.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { getEngine, copyTree, hashTree, type Engine } from '../../support/engine.js';
+import { IMAGES } from '../../support/fixtures-manifest.mjs';
+import { openContainerdRoot, detectStores } from '../../../src/core/sources/containerd/index.js';
+import { chainIds, sha256Digest } from '../../../src/core/analysis/chain.js';
+import { dockerDiff } from '../../../src/core/analysis/docker-diff.js';
+import { readLayerFromStream } from '../../../src/core/sources/tar/index.js';
+import type { LayerChanges, LayerEntry } from '../../../src/core/model/types.js';
+import type { Source } from '../../../src/core/model/source.js';
+import { SourceError } from '../../../src/core/model/errors.js';
+import { displayPath } from '../../../src/core/model/path.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-ctd-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const CTR = '/opt/layerscope/docker26/usr/bin/ctr';
+const ctdRoot = (e: Engine) => path.join(e.dataRoot, 'containerd', 'daemon');
+
+async function ctr(e: Engine, ns: string, args: string[], input?: Buffer): Promise<string> {
+  const sock = path.join(e.execRoot ?? '', 'containerd', 'containerd.sock');
+  const r = await execa(CTR, ['-a', sock, '-n', ns, ...args], { input, encoding: 'utf8' });
+  return r.stdout;
+}
+
+async function inspect(e: Engine, what: 'image' | 'container', ids: string[]): Promise<any[]> {
+  if (ids.length === 0) return [];
+  return JSON.parse((await e.docker([what, 'inspect', ...ids])).stdout);
+}
+
+/** docker save of one image, unpacked: { config digest, layer blob paths }. */
+async function save(e: Engine, ref: string): Promise<{ config: string; layers: string[] }> {
+  const dir = fs.mkdtempSync(path.join(tmp, 'save-'));
+  const tarFile = path.join(dir, 'image.tar');
+  await e.docker(['save', '-o', tarFile, ref]);
+  await execa('tar', ['-C', dir, '-xf', tarFile]);
+  const [m] = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  return { config: 'sha256:' + path.basename(m.Config), layers: (m.Layers as string[]).map((l) => path.join(dir, l)) };
+}
+
+async function tarChanges(file: string): Promise<LayerChanges> {
+  return (await readLayerFromStream(fs.createReadStream(file), file)).changes;
+}
+
+/** A comparable line per entry (all attributes but nanoseconds). */
+function describe(e: LayerEntry): string {
+  if (e.kind === 'whiteout') return `${displayPath(e.path)} whiteout`;
+  const a = e.attrs;
+  const parts = [displayPath(e.path), a.type, (a.mode & 0o7777).toString(8), `${a.uid}:${a.gid}`];
+  if (a.type === 'file' || a.type === 'hardlink') parts.push(`size=${a.size}`);
+  if (a.type !== 'dir') parts.push(`mtime=${a.mtime}`);
+  if (a.linkname !== undefined) parts.push(`-> ${displayPath(a.linkname)}`);
+  if (a.devMajor !== undefined) parts.push(`dev=${a.devMajor},${a.devMinor}`);
+  if (e.opaque) parts.push('opaque');
+  if (a.xattrs && Object.keys(a.xattrs).length) parts.push(`xattrs=${JSON.stringify(a.xattrs)}`);
+  return parts.join(' ');
+}
+
+function diffLines(ours: string[], theirs: string[]): string {
+  const a = new Set(ours);
+  const b = new Set(theirs);
+  const onlyOurs = ours.filter((l) => !b.has(l));
+  const onlyTheirs = theirs.filter((l) => !a.has(l));
+  return [...onlyOurs.map((l) => `+ ours   ${l}`), ...onlyTheirs.map((l) => `- engine ${l}`)].slice(0, 40).join('\n');
+}
+
+let opened: Source | null = null;
+async function source(e: Engine): Promise<Source> {
+  if (!opened) opened = await openContainerdRoot(e.dataRoot);
+  return opened;
+}
+after(async () => {
+  await opened?.close();
+});
+
+test('docker26c: detectStores says containerd, not classic', (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const d = detectStores(e.dataRoot);
+  assert.equal(d.containerd, true, d.reasons.join('; '));
+  assert.equal(d.classic, false, d.reasons.join('; '));
+  assert.equal(d.engineWouldUse, 'containerd', d.reasons.join('; '));
+  assert.ok(!fs.existsSync(path.join(e.dataRoot, 'image', 'overlay2')) && !fs.existsSync(path.join(e.dataRoot, 'overlay2')));
+});
+
+test('docker26c: image list, diffIDs and chainIDs are the engine\'s', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const src = await source(e);
+  assert.equal(src.kind, 'containerd-root');
+  const errors = src.problems.filter((p) => p.severity === 'error');
+  assert.deepEqual(errors, [], 'no error problems on a healthy engine');
+  // Every image the engine lists (-a: dangling build steps too), by the ID it shows (the target digest).
+  const listed = (await e.docker(['image', 'ls', '-a', '--no-trunc', '--format', '{{.ID}}'])).stdout.split('\n').filter(Boolean);
+  const engineIds = [...new Set(listed)];
+  const snapshotKeys = new Set((await ctr(e, 'moby', ['snapshots', '--snapshotter', 'overlayfs', 'ls'])).split('\n').slice(1).map((l) => l.split(/\s+/)[0]));
+  const details = await inspect(e, 'image', engineIds);
+  const seen = new Set<string>();
+  for (const d of details) {
+    const img = src.images.find((i) => i.digests.some((x) => x === d.Id || x.endsWith('@' + d.Id)));
+    assert.ok(img, `engine image ${d.Id} (${(d.RepoTags ?? []).join(', ')}) is listed`);
+    seen.add(img.id);
+    assert.deepEqual(img.layers.map((l) => l.diffId), d.RootFS.Layers, `diffIDs of ${d.Id}`);
+    assert.deepEqual(img.layers.map((l) => l.chainId), chainIds(d.RootFS.Layers));
+    for (const tag of d.RepoTags ?? []) assert.ok(img.tags.includes(tag), `${img.id} has tag ${tag} (has ${img.tags.join(', ')})`);
+    for (const l of img.layers) {
+      assert.ok(snapshotKeys.has(l.chainId), `containerd has a snapshot keyed ${l.chainId}`);
+      assert.ok(l.location && fs.statSync(l.location).isDirectory(), `layer ${l.index} of ${img.id} has its fs dir`);
+      assert.match(l.cacheId ?? '', /^[0-9]+$/);
+    }
+    assert.equal(img.architecture, d.Architecture);
+    assert.equal(img.os, d.Os);
+  }
+  assert.equal(seen.size, src.images.length, 'no image the engine does not list');
+});
+
+test('docker26c: image IDs are config digests (docker save agrees)', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const src = await source(e);
+  for (const ref of [IMAGES.base, IMAGES.bloat]) {
+    const saved = await save(e, ref);
+    const img = src.images.find((i) => i.tags.includes(ref));
+    assert.ok(img, ref);
+    assert.equal(img.id, saved.config);
+    const [d] = await inspect(e, 'image', [ref]);
+    assert.ok(img.digests.includes(`${ref.split(':')[0]}@${d.Id}`), `digests keep the target digest ${d.Id}: ${img.digests.join(', ')}`);
+  }
+});
+
+test('docker26c: each layer read from its snapshot matches the layer tar of docker save', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const src = await source(e);
+  for (const ref of [IMAGES.base, IMAGES.bloat]) {
+    const img = src.images.find((i) => i.tags.includes(ref))!;
+    const saved = await save(e, ref);
+    assert.equal(saved.layers.length, img.layers.length);
+    for (let i = 0; i < img.layers.length; i++) {
+      const ours = await src.readLayer(img, i);
+      const theirs = await tarChanges(saved.layers[i]!);
+      assert.deepEqual(theirs.problems.filter((p) => p.severity === 'error'), []);
+      assert.deepEqual(ours.problems.filter((p) => p.severity === 'error'), [], `${ref} L${i}`);
+      const a = ours.entries.map(describe);
+      const b = theirs.entries.map(describe);
+      assert.deepEqual(a, b, `${ref} layer ${i} (snapshots/${img.layers[i]!.cacheId}) vs its tar:\n${diffLines(a, b)}`);
+    }
+  }
+});
+
+test('docker26c: containers and docker diff', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const src = await source(e);
+  const ids = (await e.docker(['ps', '-a', '--no-trunc', '--format', '{{.ID}}'])).stdout.split('\n').filter(Boolean);
+  assert.ok(ids.length > 0, 'the engine has containers');
+  for (const d of await inspect(e, 'container', ids)) {
+    const c = src.containers.find((x) => x.id === d.Id);
+    if (!c) {
+      // Created after we opened the source (another test file): not an error of ours.
+      assert.ok(Date.parse(d.Created) > Date.now() - 60_000, `container ${d.Name} is listed`);
+      continue;
+    }
+    assert.equal(c.name, d.Name.replace(/^\//, ''));
+    assert.equal(c.driver, 'overlayfs');
+    assert.equal(c.imageRef, d.Config.Image);
+    const img = src.images.find((i) => i.id === c.image);
+    assert.ok(img, `container ${c.name}: image ${c.image} resolved`);
+    assert.ok(img.digests.some((x) => x === d.Image || x.endsWith('@' + d.Image)), `${c.name}: image ${img.id} holds the engine's ${d.Image}`);
+    assert.equal(c.parentChainId, img.layers.at(-1)!.chainId);
+    if (!d.State.Running && d.State.Status === 'created') assert.equal(c.state, 'created');
+    else if (d.State.Running) assert.equal(c.state, d.State.Paused ? 'paused' : 'running');
+    else assert.equal(c.state, d.State.Status === 'dead' ? 'dead' : 'exited');
+    assert.equal(c.created, d.Created);
+    assert.match(c.mountId ?? '', /^[0-9]+$/);
+    assert.match(c.initId ?? '', /^[0-9]+$/);
+    assert.ok(c.rwDir && c.initDir);
+    // docker diff, offline: RW changes over the image layers and the init layer.
+    const lowers = [];
+    for (let i = 0; i < img.layers.length; i++) lowers.push(await src.readLayer(img, i));
+    lowers.push(await src.readContainerLayer(c, 'init'));
+    const rw = await src.readContainerLayer(c, 'rw');
+    const ours = dockerDiff(rw, lowers).map((x) => `${x.kind} ${displayPath(x.path)}`).sort();
+    const theirs = (await e.docker(['diff', c.id])).stdoutBuffer.toString('latin1').split('\n').filter(Boolean).map((l) => `${l[0]} ${displayPath(l.slice(2))}`).sort();
+    assert.deepEqual(ours, theirs, `docker diff ${c.name}:\n${diffLines(ours, theirs)}`);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// On a copy of the data root: nothing written, every inconsistency a problem
+// ---------------------------------------------------------------------------------------------------------
+
+let copied: string | null = null;
+async function copy(e: Engine): Promise<string> {
+  if (!copied) {
+    copied = path.join(tmp, 'root');
+    await copyTree(e.dataRoot, copied);
+  }
+  return copied;
+}
+
+async function readEverything(src: Source): Promise<void> {
+  for (const img of src.images) for (let i = 0; i < img.layers.length; i++) await src.readLayer(img, i);
+  for (const c of src.containers) {
+    await src.readContainerLayer(c, 'rw');
+    await src.readContainerLayer(c, 'init');
+  }
+}
+
+test('docker26c copy: opening and reading everything writes nothing', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const root = await copy(e);
+  const before = await hashTree(root, { strict: true });
+  const src = await openContainerdRoot(root);
+  assert.ok(src.images.length > 0);
+  await readEverything(src);
+  await src.close();
+  detectStores(root);
+  assert.equal(await hashTree(root, { strict: true }), before);
+});
+
+/** Run fn on a fresh copy of the containerd dirs that matter, damaged by `damage`. */
+async function damaged(e: Engine, name: string, damage: (root: string) => void): Promise<string> {
+  const base = await copy(e);
+  const root = path.join(tmp, `damaged-${name}`);
+  await execa('cp', ['-a', base, root]);
+  damage(root);
+  return root;
+}
+
+test('docker26c copy: damaged stores give problems naming the file, never a crash', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const base = await openContainerdRoot(await copy(e));
+  const bloat = base.images.find((i) => i.tags.includes(IMAGES.bloat))!;
+  const cfgHex = bloat.id.slice(7);
+  const top = bloat.layers.at(-1)!;
+  await base.close();
+  const C = (root: string) => path.join(root, 'containerd', 'daemon');
+
+  // meta.db truncated below its meta page: the source cannot be opened at all; the error names the file.
+  let root = await damaged(e, 'meta-trunc', (r) => fs.truncateSync(path.join(C(r), 'io.containerd.metadata.v1.bolt', 'meta.db'), 60));
+  await assert.rejects(openContainerdRoot(root), (err: unknown) => err instanceof SourceError && err.message.includes('meta.db'));
+  // Truncated after its meta pages: opened, with problems naming the file, and what cannot be read is missing.
+  root = await damaged(e, 'meta-trunc2', (r) => fs.truncateSync(path.join(C(r), 'io.containerd.metadata.v1.bolt', 'meta.db'), 3 * 4096));
+  let src = await openContainerdRoot(root);
+  assert.ok(src.problems.some((p) => p.code === 'bolt.truncated' && p.path?.endsWith('meta.db')), JSON.stringify(src.problems));
+  await src.close();
+
+  // metadata.db garbage: images listed, layers without a location, a problem naming the file.
+  root = await damaged(e, 'snapdb', (r) => fs.writeFileSync(path.join(C(r), 'io.containerd.snapshotter.v1.overlayfs', 'metadata.db'), Buffer.alloc(8192, 7)));
+  src = await openContainerdRoot(root);
+  assert.ok(src.problems.some((p) => p.code === 'bolt.meta.invalid' && p.path?.endsWith('metadata.db')), JSON.stringify(src.problems));
+  assert.ok(src.images.length > 0 && src.images.every((i) => i.layers.every((l) => l.location === null)));
+  const ch = await src.readLayer(src.images[0]!, 0);
+  assert.ok(ch.problems.some((p) => p.code === 'layer.missing'));
+  await src.close();
+
+  // A snapshot dir removed, a config blob removed, a blob altered, a container config broken.
+  root = await damaged(e, 'files', (r) => {
+    fs.rmSync(path.join(C(r), 'io.containerd.snapshotter.v1.overlayfs', 'snapshots', top.cacheId!), { recursive: true });
+    fs.rmSync(path.join(C(r), 'io.containerd.content.v1.content', 'blobs', 'sha256', cfgHex));
+    const cdir = path.join(r, 'containers');
+    const first = fs.readdirSync(cdir).sort()[0]!;
+    fs.writeFileSync(path.join(cdir, first, 'config.v2.json'), '{"ID": "broken');
+  });
+  src = await openContainerdRoot(root);
+  const codes = src.problems.map((p) => p.code);
+  assert.ok(codes.includes('containerd.blob.missing'), codes.join(' '));
+  assert.ok(codes.includes('containers.config.invalid-json'), codes.join(' '));
+  assert.ok(!src.images.some((i) => i.id === bloat.id), 'an image without its config is not listed');
+  const other = src.images.find((i) => i.layers.some((l) => l.chainId === top.chainId));
+  if (other) {
+    assert.ok(codes.includes('containerd.snapshot.dir-missing'));
+    const l = other.layers.find((x) => x.chainId === top.chainId)!;
+    assert.equal(l.location, null);
+  }
+  for (const p of src.problems) assert.ok(p.path === null || p.path.startsWith(root), `problem path ${p.path} is inside the copy`);
+  await src.close();
+
+  // A symlink planted for a blob is refused, not followed.
+  root = await damaged(e, 'symlink', (r) => {
+    const blob = path.join(C(r), 'io.containerd.content.v1.content', 'blobs', 'sha256', cfgHex);
+    fs.rmSync(blob);
+    fs.symlinkSync('/etc/passwd', blob);
+  });
+  src = await openContainerdRoot(root);
+  assert.ok(src.problems.some((p) => p.code === 'evidence.symlink'), src.problems.map((p) => p.code).join(' '));
+  await src.close();
+
+  // Not a containerd store at all.
+  await assert.rejects(openContainerdRoot(tmp), (err: unknown) => err instanceof SourceError && err.code === 'source.no-containerd-store');
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// A containerd root with another namespace (the /var/lib/containerd layout of a Kubernetes node)
+// ---------------------------------------------------------------------------------------------------------
+
+test('docker26c containerd root: namespace k8s.io, a multi-platform index with absent platforms', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const ns = `ls-test-${process.pid}`;
+  // An OCI layout whose index names an index: linux/amd64 (present), linux/arm64 (absent), an attestation.
+  const saveDir = fs.mkdtempSync(path.join(tmp, 'multi-'));
+  await e.docker(['save', '-o', path.join(saveDir, 'in.tar'), IMAGES.base]);
+  await execa('tar', ['-C', saveDir, '-xf', path.join(saveDir, 'in.tar')]);
+  fs.rmSync(path.join(saveDir, 'in.tar'));
+  fs.rmSync(path.join(saveDir, 'manifest.json'), { force: true });
+  const outer = JSON.parse(fs.readFileSync(path.join(saveDir, 'index.json'), 'utf8'));
+  const amd = outer.manifests[0];
+  const fake = (s: string) => sha256Digest(Buffer.from(s));
+  const multi = {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [
+      { mediaType: amd.mediaType, digest: fake('arm64'), size: 100, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+      { mediaType: amd.mediaType, digest: amd.digest, size: amd.size, platform: { os: 'linux', architecture: 'amd64' } },
+      { mediaType: amd.mediaType, digest: fake('att'), size: 100, platform: { os: 'unknown', architecture: 'unknown' }, annotations: { 'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': amd.digest } },
+    ],
+  };
+  const multiBytes = Buffer.from(JSON.stringify(multi));
+  const multiDigest = sha256Digest(multiBytes);
+  fs.writeFileSync(path.join(saveDir, 'blobs', 'sha256', multiDigest.slice(7)), multiBytes);
+  fs.writeFileSync(
+    path.join(saveDir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [{ mediaType: multi.mediaType, digest: multiDigest, size: multiBytes.length, annotations: { 'io.containerd.image.name': 'example.com/multi:1', 'org.opencontainers.image.ref.name': '1' } }],
+    }),
+  );
+  const tarFile = path.join(tmp, 'multi.tar');
+  await execa('tar', ['-C', saveDir, '-cf', tarFile, '.']);
+  try {
+    await ctr(e, ns, ['images', 'import', '--platform', 'linux/amd64', '--snapshotter', 'overlayfs', tarFile]);
+    const listed = await ctr(e, ns, ['images', 'ls', '-q']);
+    assert.ok(listed.split('\n').includes('example.com/multi:1'), listed);
+
+    const src = await openContainerdRoot(ctdRoot(e), { namespace: ns });
+    assert.equal(src.images.length, 1, JSON.stringify(src.problems));
+    const img = src.images[0]!;
+    assert.deepEqual(img.tags, ['example.com/multi:1']);
+    assert.ok(img.digests.includes(`example.com/multi@${multiDigest}`));
+    assert.ok(img.digests.includes(`example.com/multi@${amd.digest}`));
+    assert.equal(img.architecture, 'amd64');
+    assert.deepEqual(src.problems.filter((p) => p.severity !== 'info'), [], 'absent arm64 / attestation blobs are normal');
+    const [d] = await inspect(e, 'image', [IMAGES.base]);
+    assert.deepEqual(img.layers.map((l) => l.diffId), d.RootFS.Layers);
+    const saved = await save(e, IMAGES.base);
+    const ours = (await src.readLayer(img, 0)).entries.map(describe);
+    const theirs = (await tarChanges(saved.layers[0]!)).entries.map(describe);
+    assert.deepEqual(ours, theirs, diffLines(ours, theirs));
+    await src.close();
+
+    // Asking for the absent platform: a warning, no image, no crash.
+    const arm = await openContainerdRoot(ctdRoot(e), { namespace: ns, platform: 'linux/arm64' });
+    assert.equal(arm.images.length, 0);
+    assert.ok(arm.problems.some((p) => p.code === 'containerd.index.no-platform'));
+    await arm.close();
+
+    // No namespace filter on a containerd root: every namespace, references prefixed with theirs.
+    const all = await openContainerdRoot(ctdRoot(e));
+    assert.ok(all.images.some((i) => i.tags.includes(`${ns}:example.com/multi:1`)));
+    assert.ok(all.images.some((i) => i.tags.includes(`moby:${IMAGES.bloat}`)));
+    await all.close();
+  } finally {
+    await ctr(e, ns, ['images', 'rm', '--sync', 'example.com/multi:1']).catch(() => undefined);
+    await ctr(e, 'default', ['namespaces', 'rm', ns]).catch(() => undefined);
+  }
+});
