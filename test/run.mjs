@@ -1,0 +1,653 @@
+#!/usr/bin/env node
+// Test orchestrator (plain Node ESM).
+//
+//   node test/run.mjs                       all test/**/*.test.ts[x] (node_modules excluded)
+//   node test/run.mjs test/a.test.ts ...    only these files (other args starting with -- go to `node --test`)
+//   LAYERSCOPE_KEEP_ENGINE=1                leave the engines running afterwards and print their env
+//   LAYERSCOPE_REQUIRE_ENGINE=1             (CI) a missing engine is an error, not a skip
+//   LAYERSCOPE_NO_ENGINE=1                  do not start engines (engine tests skip, or fail when required)
+//   LAYERSCOPE_ENGINES=docker20,docker26    start only these engines (default: all available)
+//
+// As root with dockerd available it starts private engines, each with its own data root, exec root and socket
+// under one temp dir (flags from /work/shared/docs/engine.md):
+//   docker20   Debian bookworm docker.io 20.10, overlay2                                  (always)
+//   docker26   Debian trixie docker.io 26 unpacked in /opt/layerscope/docker26, overlay2   (when present)
+//   docker26c  the same with {"features":{"containerd-snapshotter":true}}                 (when present)
+// builds the fixtures (test/fixtures/images/build.sh; names in test/support/fixtures-manifest.mjs) and runs
+//   node --import tsx --test <files>
+// with LAYERSCOPE_TEST_ENGINES = JSON { docker20: {host, dataRoot, version, ...}, docker26?: ..., docker26c?: ... }
+// and LAYERSCOPE_TEST_ENGINES_UNAVAILABLE = JSON { <name>: <reason> } for engines that could not be had.
+// Engines are stopped and the temp dir (with any mounts left under it) removed on exit, failure and signals.
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const FIXTURES = path.join(ROOT, 'test/fixtures/images');
+const D26 = process.env.LAYERSCOPE_DOCKER26_DIR || '/opt/layerscope/docker26';
+const ENGINE_START_TIMEOUT_MS = 60_000;
+const BUILD_TIMEOUT_MS = 300_000;
+const TMP_PREFIX = '/tmp/lse-';
+const KEEP = process.env.LAYERSCOPE_KEEP_ENGINE === '1';
+const REQUIRE = process.env.LAYERSCOPE_REQUIRE_ENGINE === '1';
+
+const t0 = Date.now();
+const secs = (ms) => (ms / 1000).toFixed(1) + ' s';
+const log = (msg) => process.stderr.write(`[run] ${msg}\n`);
+const loud = (msg) => {
+  const bar = '!'.repeat(100);
+  process.stderr.write(`\n${bar}\n!!! ${msg.split('\n').join('\n!!! ')}\n${bar}\n\n`);
+};
+
+// ------------------------------------------------------------------------------------------------------------
+// child processes (all tracked, so signals and cleanup can end them)
+// ------------------------------------------------------------------------------------------------------------
+const children = new Set();
+
+/** Run a command; resolve {code, stdout, stderr} (Buffers for stdout). Never rejects on exit code. */
+function run(cmd, args, { env, input, timeoutMs = BUILD_TIMEOUT_MS, stdoutFile, cwd } = {}) {
+  return new Promise((resolve) => {
+    const out = stdoutFile ? fs.openSync(stdoutFile, 'w') : 'pipe';
+    const inp = input && typeof input === 'object' && 'fd' in input ? input.fd : input !== undefined ? 'pipe' : 'ignore';
+    const child = spawn(cmd, args, { env: env ?? process.env, cwd: cwd ?? ROOT, stdio: [inp, out, 'pipe'] });
+    children.add(child);
+    const so = [];
+    const se = [];
+    child.stdout?.on('data', (d) => so.push(d));
+    child.stderr.on('data', (d) => se.push(d));
+    if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => se.push(Buffer.from(String(err))));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      if (stdoutFile) fs.closeSync(out);
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        signal,
+        timedOut,
+        stdout: Buffer.concat(so),
+        stderr: Buffer.concat(se).toString('utf8') + (timedOut ? `\n(timed out after ${secs(timeoutMs)})` : ''),
+      });
+    });
+  });
+}
+
+async function must(label, cmd, args, opts) {
+  const r = await run(cmd, args, opts);
+  if (r.code !== 0) throw new Error(`${label} failed (exit ${r.code}): ${cmd} ${args.join(' ')}\n${r.stderr.trim()}`);
+  return r;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------------------------------------------------
+// test files
+// ------------------------------------------------------------------------------------------------------------
+function findTests() {
+  const found = [];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && /\.test\.tsx?$/.test(e.name)) found.push(path.relative(ROOT, p));
+    }
+  };
+  walk(path.join(ROOT, 'test'));
+  return found.sort();
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// engines
+// ------------------------------------------------------------------------------------------------------------
+/** @type {Map<string, {name:string, dir:string, host:string, dataRoot:string, execRoot:string, client:string, env:NodeJS.ProcessEnv, proc:import('node:child_process').ChildProcess|null, version?:string, storage?:string}>} */
+const engines = new Map();
+let tmpBase = null;
+
+function engineSpecs() {
+  const specs = [];
+  const only = process.env.LAYERSCOPE_ENGINES ? new Set(process.env.LAYERSCOPE_ENGINES.split(',')) : null;
+  const unavailable = {};
+  const want = (n) => {
+    if (!only || only.has(n)) return true;
+    unavailable[n] = `not requested (LAYERSCOPE_ENGINES=${process.env.LAYERSCOPE_ENGINES})`;
+    return false;
+  };
+  if (want('docker20')) {
+    specs.push({
+      name: 'docker20',
+      dockerd: '/usr/sbin/dockerd',
+      client: '/usr/bin/docker',
+      pathPrefix: [],
+      args: ['--storage-driver=overlay2'],
+      config: {},
+    });
+  }
+  const d26ok = fs.existsSync(path.join(D26, 'usr/sbin/dockerd')) && fs.existsSync(path.join(D26, 'usr/bin/docker'));
+  for (const [name, args, config] of [
+    ['docker26', ['--storage-driver=overlay2'], {}],
+    ['docker26c', [], { features: { 'containerd-snapshotter': true } }],
+  ]) {
+    if (!want(name)) continue;
+    if (!d26ok) {
+      unavailable[name] = `Docker 26 is not unpacked in ${D26} (run: bash test/setup.sh)`;
+      continue;
+    }
+    specs.push({
+      name,
+      dockerd: path.join(D26, 'usr/sbin/dockerd'),
+      client: path.join(D26, 'usr/bin/docker'),
+      pathPrefix: [path.join(D26, 'usr/bin'), path.join(D26, 'usr/sbin')],
+      args,
+      config,
+    });
+  }
+  return { specs, unavailable };
+}
+
+async function startEngine(spec) {
+  const dir = path.join(tmpBase, spec.name);
+  const e = {
+    name: spec.name,
+    dir,
+    host: `unix://${dir}/docker.sock`,
+    dataRoot: path.join(dir, 'root'),
+    execRoot: path.join(dir, 'exec'),
+    client: spec.client,
+    proc: null,
+  };
+  engines.set(spec.name, e);
+  fs.mkdirSync(e.dataRoot, { recursive: true });
+  fs.mkdirSync(e.execRoot, { recursive: true });
+  fs.mkdirSync(path.join(dir, 'client'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'daemon.json'), JSON.stringify(spec.config) + '\n');
+  const PATH = [...spec.pathPrefix, process.env.PATH || '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
+  e.env = { ...process.env, PATH, DOCKER_HOST: e.host, DOCKER_CONFIG: path.join(dir, 'client'), DOCKER_BUILDKIT: '0' };
+  delete e.env.DOCKER_CONTEXT;
+  delete e.env.DOCKER_TLS_VERIFY;
+  delete e.env.DOCKER_CERT_PATH;
+  const logFd = fs.openSync(path.join(dir, 'dockerd.log'), 'w');
+  const args = [
+    `--data-root=${e.dataRoot}`,
+    `--exec-root=${e.execRoot}`,
+    `--host=${e.host}`,
+    `--pidfile=${dir}/docker.pid`,
+    `--config-file=${dir}/daemon.json`,
+    '--iptables=false',
+    '--bridge=none',
+    '--shutdown-timeout=2',
+    ...spec.args,
+  ];
+  // Own process group: a Ctrl-C in the terminal reaches us, and we stop the engine in order.
+  const proc = spawn(spec.dockerd, args, { env: e.env, stdio: ['ignore', logFd, logFd], detached: true });
+  fs.closeSync(logFd);
+  e.proc = proc;
+  let exited = null;
+  proc.on('exit', (code, signal) => (exited = { code, signal }));
+  proc.on('error', (err) => (exited = { code: -1, signal: String(err) }));
+  const deadline = Date.now() + ENGINE_START_TIMEOUT_MS;
+  const tail = () => {
+    try {
+      return fs.readFileSync(path.join(dir, 'dockerd.log'), 'utf8').trim().split('\n').slice(-15).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  };
+  for (;;) {
+    if (exited) throw new Error(`${spec.name}: dockerd exited during start (${JSON.stringify(exited)}); log:\n${tail()}`);
+    if (Date.now() > deadline) {
+      throw new Error(`${spec.name}: dockerd did not answer \`docker info\` within ${ENGINE_START_TIMEOUT_MS / 1000} s; log:\n${tail()}`);
+    }
+    const r = await run(e.client, ['version', '--format', '{{.Server.Version}}|{{.Server.APIVersion}}'], {
+      env: e.env,
+      timeoutMs: 5000,
+    });
+    if (r.code === 0) {
+      const [version, api] = r.stdout.toString().trim().split('|');
+      e.version = version;
+      e.api = api;
+      break;
+    }
+    await sleep(150);
+  }
+  const info = await must(`${spec.name} docker info`, e.client, ['info', '--format', '{{.Driver}}'], { env: e.env, timeoutMs: 10000 });
+  e.storage = info.stdout.toString().trim();
+  return e;
+}
+
+async function buildFixtures(e, what = 'all') {
+  const r = await run('bash', [path.join(FIXTURES, 'build.sh'), what], {
+    env: { ...e.env, DOCKER: e.client, LS_ENGINE_NAME: e.name },
+    timeoutMs: BUILD_TIMEOUT_MS,
+  });
+  process.stderr.write(r.stderr.split('\n').filter((l) => l.startsWith('[fixtures')).map((l) => `[run] ${l}\n`).join(''));
+  if (r.code !== 0) throw new Error(`${e.name}: fixture build (${what}) failed:\n${r.stderr.trim()}`);
+}
+
+// Fixture image cache: images this same engine (name + version) built from these same fixture sources and
+// busybox binary, kept as a `docker save` tar, so a later run loads them in ~1 s instead of rebuilding
+// (ls-deep alone is 80 RUN steps). LAYERSCOPE_FIXTURE_CACHE=0 disables it; a directory path moves it.
+const CACHE_DIR = process.env.LAYERSCOPE_FIXTURE_CACHE ?? '/var/cache/layerscope/fixtures';
+const CACHE_ON = CACHE_DIR !== '0' && CACHE_DIR !== '';
+
+function fixtureSourcesDigest() {
+  const h = createHash('sha256');
+  const walk = (dir) => {
+    for (const n of fs.readdirSync(dir).sort()) {
+      const p = path.join(dir, n);
+      const st = fs.lstatSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (st.isFile()) h.update(path.relative(FIXTURES, p)).update('\0').update(fs.readFileSync(p)).update('\0');
+    }
+  };
+  walk(FIXTURES);
+  for (const bb of ['/bin/busybox', '/usr/bin/busybox']) {
+    try {
+      h.update(fs.readFileSync(bb));
+      break;
+    } catch {}
+  }
+  return h.digest('hex');
+}
+
+async function fixturesWithCache(e, manifest, sourcesDigest) {
+  const images = Object.values(manifest.IMAGES);
+  if (!CACHE_ON) {
+    await buildFixtures(e, 'all');
+    return 'built (cache off)';
+  }
+  const key = createHash('sha256').update(`${e.name}|${e.version}|${e.storage}|${sourcesDigest}`).digest('hex').slice(0, 20);
+  const file = path.join(CACHE_DIR, `${e.name}-${key}.tar`);
+  let how = 'built';
+  if (fs.existsSync(file)) {
+    const r = await run(e.client, ['load', '-q', '-i', file], { env: e.env });
+    if (r.code === 0) how = `loaded from cache ${file}`;
+    else {
+      log(`${e.name}: cached fixtures ${file} did not load (${r.stderr.trim()}); rebuilding`);
+      try { fs.rmSync(file, { force: true }); } catch {}
+    }
+  }
+  if (how === 'built') {
+    await buildFixtures(e, 'images');
+    try {
+      fs.mkdirSync(CACHE_DIR, { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      const r = await run(e.client, ['save', '-o', tmp, ...images], { env: e.env });
+      if (r.code === 0) {
+        for (const old of fs.readdirSync(CACHE_DIR)) {
+          if (old.startsWith(`${e.name}-`) && old.endsWith('.tar') && path.join(CACHE_DIR, old) !== file) {
+            fs.rmSync(path.join(CACHE_DIR, old), { force: true });
+          }
+        }
+        fs.renameSync(tmp, file);
+      } else {
+        fs.rmSync(tmp, { force: true });
+        log(`${e.name}: could not cache fixtures: ${r.stderr.trim()}`);
+      }
+    } catch (err) {
+      log(`${e.name}: could not cache fixtures: ${err.message}`);
+    }
+  }
+  await buildFixtures(e, 'containers');
+  return how;
+}
+
+/** Copy docker20's fixture images into a Docker 26 engine by image ID (untagged save), tagged :from20. */
+async function copyFromDocker20(src, dst, manifest) {
+  for (const [key, name] of Object.entries(manifest.IMAGES)) {
+    const id = (await must('image inspect', src.client, ['image', 'inspect', '--format', '{{.Id}}', name], { env: src.env }))
+      .stdout.toString().trim();
+    const file = path.join(tmpBase, `save-${key}.tar`);
+    if (!fs.existsSync(file)) {
+      await must(`${src.name} save ${name}`, src.client, ['save', '-o', file, id], { env: src.env });
+    }
+    const fd = fs.openSync(file, 'r');
+    const loaded = await must(`${dst.name} load ${name}`, dst.client, ['load'], { env: dst.env, input: { fd } });
+    fs.closeSync(fd);
+    const out = loaded.stdout.toString();
+    const m = out.match(/Loaded image(?: ID)?: (\S+)/);
+    const ref = m ? m[1] : id;
+    await must(`${dst.name} tag`, dst.client, ['tag', ref, manifest.IMAGES_FROM20[key]], { env: dst.env });
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// cleanup: engines, stray processes, mounts, temp dir
+// ------------------------------------------------------------------------------------------------------------
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+function decodeMountPath(s) {
+  return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
+}
+
+function mountsUnder(dir) {
+  let text = '';
+  try {
+    text = fs.readFileSync('/proc/self/mountinfo', 'latin1');
+  } catch {
+    return [];
+  }
+  const res = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 5) continue;
+    const mp = decodeMountPath(f[4]);
+    if (mp === dir || mp.startsWith(dir + '/')) res.push(mp);
+  }
+  return res.sort((a, b) => b.length - a.length);
+}
+
+/** Processes whose command line, cwd or root points into dir (dockerd, containerd, shims, container processes). */
+function processesUnder(dir) {
+  const pids = [];
+  for (const ent of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(ent)) continue;
+    const pid = Number(ent);
+    if (pid === process.pid) continue;
+    try {
+      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+      let hit = cmd.includes(dir + '/');
+      if (!hit) {
+        for (const l of ['root', 'cwd']) {
+          try {
+            const t = fs.readlinkSync(`/proc/${pid}/${l}`);
+            if (t.startsWith(dir + '/')) hit = true;
+          } catch {}
+        }
+      }
+      if (hit) pids.push(pid);
+    } catch {}
+  }
+  return pids;
+}
+
+async function umountAll(dir) {
+  for (let round = 0; round < 3; round++) {
+    const mps = mountsUnder(dir);
+    if (!mps.length) return;
+    for (const mp of mps) {
+      const r = await run('umount', [mp], { timeoutMs: 10000 });
+      if (r.code !== 0) await run('umount', ['-l', mp], { timeoutMs: 10000 });
+    }
+  }
+  const left = mountsUnder(dir);
+  if (left.length) log(`WARNING: mounts left under ${dir}: ${left.join(', ')}`);
+}
+
+async function stopEngine(e) {
+  if (!e.proc || e.proc.exitCode !== null || e.proc.signalCode !== null) return;
+  const pid = e.proc.pid;
+  const gone = new Promise((r) => e.proc.once('exit', r));
+  // Kill running containers first: dockerd would otherwise wait for each to stop (PID 1 ignores SIGTERM).
+  const ps = await run(e.client, ['ps', '-q'], { env: e.env, timeoutMs: 5000 });
+  const ids = ps.stdout.toString().split(/\s+/).filter(Boolean);
+  if (ps.code === 0 && ids.length) await run(e.client, ['kill', ...ids], { env: e.env, timeoutMs: 10000 });
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {}
+  const ok = await Promise.race([gone.then(() => true), sleep(20000).then(() => false)]);
+  if (!ok) {
+    log(`${e.name}: dockerd did not stop in 20 s; killing it`);
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {}
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {}
+    await Promise.race([gone, sleep(5000)]);
+  }
+}
+
+async function cleanupDir(dir) {
+  // Anything still running from this dir (e.g. containerd or shims after a dockerd crash): TERM, then KILL.
+  let pids = processesUnder(dir);
+  if (pids.length) {
+    for (const p of pids) try { process.kill(p, 'SIGTERM'); } catch {}
+    for (let i = 0; i < 30 && pids.some(alive); i++) await sleep(100);
+    for (const p of pids.filter(alive)) try { process.kill(p, 'SIGKILL'); } catch {}
+    await sleep(200);
+  }
+  await umountAll(dir);
+  try {
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  } catch (err) {
+    log(`WARNING: could not remove ${dir}: ${err.message}`);
+  }
+}
+
+let cleaning = null;
+function cleanup() {
+  if (cleaning) return cleaning;
+  cleaning = (async () => {
+    for (const c of children) {
+      try { c.kill('SIGTERM'); } catch {}
+    }
+    if (!tmpBase) return;
+    if (KEEP) return;
+    await Promise.all([...engines.values()].map(stopEngine));
+    await cleanupDir(tmpBase);
+  })();
+  return cleaning;
+}
+
+/** Remove what a previous run killed with SIGKILL left behind (its owner pid is dead). */
+async function sweepStale() {
+  let ents = [];
+  try {
+    ents = fs.readdirSync('/tmp');
+  } catch {
+    return;
+  }
+  for (const ent of ents) {
+    const dir = path.join('/tmp', ent);
+    if (!dir.startsWith(TMP_PREFIX)) continue;
+    let owner = NaN;
+    try {
+      owner = Number(fs.readFileSync(path.join(dir, 'owner.pid'), 'utf8'));
+    } catch {
+      continue;
+    }
+    if (fs.existsSync(path.join(dir, 'KEEP'))) continue; // left on purpose (LAYERSCOPE_KEEP_ENGINE=1)
+    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+      log(`removing stale engine dir ${dir} (owner ${owner} is gone)`);
+      await cleanupDir(dir);
+    }
+  }
+}
+
+let testChild = null;
+let exiting = false;
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+  process.on(sig, () => {
+    if (exiting) return;
+    exiting = true;
+    log(`${sig}: stopping tests and engines`);
+    if (testChild && testChild.exitCode === null) {
+      try { testChild.kill(sig); } catch {}
+    }
+    const force = setTimeout(() => process.exit(code), 60000);
+    force.unref();
+    cleanup().finally(() => process.exit(code));
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// main
+// ------------------------------------------------------------------------------------------------------------
+async function setupEngines() {
+  const unavailable = {};
+  const reasonAll = (reason) => {
+    for (const n of ['docker20', 'docker26', 'docker26c']) unavailable[n] ??= reason;
+  };
+  if (process.env.LAYERSCOPE_NO_ENGINE === '1') {
+    reasonAll('LAYERSCOPE_NO_ENGINE=1');
+    return { engines: {}, unavailable };
+  }
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) {
+    reasonAll('not root: private Docker engines need root (run as root, after `bash test/setup.sh`)');
+    return { engines: {}, unavailable };
+  }
+  if (!fs.existsSync('/usr/sbin/dockerd') || !fs.existsSync('/usr/bin/docker')) {
+    reasonAll('no /usr/sbin/dockerd or /usr/bin/docker (run: bash test/setup.sh)');
+    return { engines: {}, unavailable };
+  }
+  await sweepStale();
+  const { specs, unavailable: un26 } = engineSpecs();
+  Object.assign(unavailable, un26);
+  if (!specs.length) return { engines: {}, unavailable };
+
+  const manifest = await import('./support/fixtures-manifest.mjs');
+  tmpBase = fs.mkdtempSync(TMP_PREFIX);
+  fs.writeFileSync(path.join(tmpBase, 'owner.pid'), String(process.pid));
+  if (KEEP) fs.writeFileSync(path.join(tmpBase, 'KEEP'), '');
+  const tStart = Date.now();
+  const started = await Promise.allSettled(specs.map(startEngine));
+  const up = [];
+  started.forEach((r, i) => {
+    const n = specs[i].name;
+    if (r.status === 'fulfilled') up.push(r.value);
+    else {
+      unavailable[n] = String(r.reason?.message || r.reason);
+      engines.get(n) && stopEngine(engines.get(n));
+    }
+  });
+  for (const e of up) log(`${e.name}: Docker ${e.version} (API ${e.api}, ${e.storage}) at ${e.host}`);
+  log(`engines up in ${secs(Date.now() - tStart)}`);
+
+  // Fixtures: built natively in every engine at once (independent), then docker20's copied into the 26s.
+  const tBuild = Date.now();
+  const digest = fixtureSourcesDigest();
+  const built = await Promise.allSettled(up.map((e) => fixturesWithCache(e, manifest, digest)));
+  const ready = [];
+  built.forEach((r, i) => {
+    const e = up[i];
+    if (r.status === 'fulfilled') {
+      ready.push(e);
+      log(`${e.name}: fixtures ${r.value}`);
+    }
+    else unavailable[e.name] = `fixtures could not be built: ${r.reason?.message || r.reason}`;
+  });
+  log(`fixtures built in ${secs(Date.now() - tBuild)}`);
+  const d20 = ready.find((e) => e.name === 'docker20');
+  if (d20) {
+    const tCopy = Date.now();
+    const targets = ready.filter((e) => e.name !== 'docker20');
+    const copied = await Promise.allSettled(targets.map((e) => copyFromDocker20(d20, e, manifest)));
+    copied.forEach((r, i) => {
+      if (r.status === 'rejected') {
+        const e = targets[i];
+        unavailable[e.name] = `docker20 images could not be copied in: ${r.reason?.message || r.reason}`;
+        ready.splice(ready.indexOf(e), 1);
+      }
+    });
+    if (targets.length) log(`docker20 images copied (save|load) in ${secs(Date.now() - tCopy)}`);
+  }
+  for (const e of up) {
+    if (!ready.includes(e)) {
+      await stopEngine(e);
+    }
+  }
+  const out = {};
+  for (const e of ready) {
+    out[e.name] = {
+      host: e.host,
+      dataRoot: e.dataRoot,
+      execRoot: e.execRoot,
+      version: e.version,
+      apiVersion: e.api,
+      storageDriver: e.storage,
+      client: e.client,
+      dockerConfig: e.env.DOCKER_CONFIG,
+      path: e.env.PATH,
+      pid: e.proc?.pid,
+    };
+  }
+  return { engines: out, unavailable };
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const passFlags = argv.filter((a) => a.startsWith('-'));
+  const given = argv.filter((a) => !a.startsWith('-'));
+  const files = given.length ? given : findTests();
+  if (!files.length) {
+    log('no test files found under test/');
+  }
+
+  const res = await setupEngines().catch((err) => ({ engines: {}, unavailable: { docker20: `engine setup failed: ${err.stack || err}` } }));
+  const found = res.engines ?? {};
+  const unavailable = res.unavailable ?? {};
+  for (const n of Object.keys(found)) delete unavailable[n];
+  const setupMs = Date.now() - t0;
+  const names = Object.keys(found);
+  log(`engine setup took ${secs(setupMs)}${names.length ? ` (${names.join(', ')})` : ''}`);
+  const missing = Object.entries(unavailable);
+  if (missing.length) {
+    loud(
+      `ENGINES UNAVAILABLE${REQUIRE ? ' (LAYERSCOPE_REQUIRE_ENGINE=1: their tests will FAIL)' : ': their tests will be SKIPPED'}\n` +
+        missing.map(([n, why]) => `${n}: ${why}`).join('\n'),
+    );
+  }
+
+  const env = { ...process.env };
+  env.LAYERSCOPE_TEST_ENGINES = JSON.stringify(found);
+  env.LAYERSCOPE_TEST_ENGINES_UNAVAILABLE = JSON.stringify(unavailable);
+
+  if (KEEP && names.length) {
+    process.stderr.write(`\n[run] LAYERSCOPE_KEEP_ENGINE=1: engines stay up. To use them:\n`);
+    process.stderr.write(`export LAYERSCOPE_TEST_ENGINES='${env.LAYERSCOPE_TEST_ENGINES}'\n`);
+    for (const n of names) {
+      const e = found[n];
+      process.stderr.write(`#   ${n}: DOCKER_HOST=${e.host} ${e.client} ps -a      (data root ${e.dataRoot})\n`);
+    }
+    process.stderr.write(`# stop: kill ${names.map((n) => found[n].pid).join(' ')}; then umount what is left under ${tmpBase} and rm -rf it\n\n`);
+  }
+
+  let code = 0;
+  if (files.length) {
+    const nodeArgs = ['--import', 'tsx', '--test', ...passFlags, ...files];
+    log(`node ${nodeArgs.join(' ')}`);
+    testChild = spawn(process.execPath, nodeArgs, { cwd: ROOT, env, stdio: 'inherit' });
+    code = await new Promise((resolve) => {
+      testChild.on('exit', (c, s) => resolve(c ?? (s ? 1 : 1)));
+      testChild.on('error', (err) => {
+        log(`could not start the test runner: ${err}`);
+        resolve(1);
+      });
+    });
+  }
+  if (REQUIRE && !found.docker20) {
+    loud('LAYERSCOPE_REQUIRE_ENGINE=1 and the docker20 engine was not available: failing the run');
+    if (code === 0) code = 1;
+  }
+  return code;
+}
+
+let exitCode = 1;
+try {
+  exitCode = await main();
+} catch (err) {
+  log(`fatal: ${err.stack || err}`);
+  exitCode = 1;
+} finally {
+  if (!exiting) {
+    const tc = Date.now();
+    await cleanup();
+    if (tmpBase && !KEEP) log(`engines stopped and ${tmpBase} removed in ${secs(Date.now() - tc)}`);
+  }
+}
+if (!exiting) process.exit(exitCode);
