@@ -1,0 +1,153 @@
+import type { Attrs, ImageInfo } from '../model/types.js';
+import { compareWalkOrder } from '../model/path.js';
+import type { ImageAnalysis } from './analyze.js';
+import { mergedRows, type MergedRow } from './views.js';
+
+/**
+ * Two images compared: which layers they share (by diffId), then file by file what is added, removed or changed
+ * between their merged views at the top layer. Pure, apart from the optional content comparer the caller gives
+ * (which reads bytes through the sources).
+ *
+ * Content identity: two versions whose owning layers have the same diffId are the same bytes (the diffId is the
+ * digest of the layer tar that holds them). Otherwise regular files of the same size and mtime are taken to be the
+ * same, unless a content comparer is given, which then decides for every pair of the same size.
+ */
+
+export interface LayerShare {
+  index: number;
+  diffId: string;
+  createdBy: string | null;
+  bytes: number;
+  /** Index of a layer with the same diffId in the other image, or null. */
+  otherIndex: number | null;
+}
+
+export type FileChange = 'added' | 'removed' | 'changed';
+
+/** What differs between two versions of a path. */
+export type Difference = 'type' | 'mode' | 'owner' | 'size' | 'mtime' | 'content' | 'target' | 'device' | 'xattrs';
+
+export interface FileDiffRow {
+  path: string;
+  change: FileChange;
+  a: Attrs | null;
+  b: Attrs | null;
+  /** Owning layer of the version in A / in B. */
+  aLayer: number | null;
+  bLayer: number | null;
+  /** For changed rows. */
+  differences: Difference[];
+  /**
+   * How content was judged for a regular file present in both: 'layer' (same owning diffId), 'hash' (bytes
+   * compared), 'size' (sizes differ), 'metadata' (same size and mtime: assumed equal), 'unknown' (same size,
+   * other mtime, bytes not compared). null for other types.
+   */
+  content: 'layer' | 'hash' | 'size' | 'metadata' | 'unknown' | null;
+}
+
+export interface ImageComparison {
+  a: ImageInfo;
+  b: ImageInfo;
+  /** Leading layers both images share (same chain). */
+  commonPrefix: number;
+  layersA: LayerShare[];
+  layersB: LayerShare[];
+  files: FileDiffRow[];
+  counts: { added: number; removed: number; changed: number; addedBytes: number; removedBytes: number; sizeDelta: number };
+}
+
+/** Decide whether two regular files hold the same bytes; called only for same-size pairs of different layers. */
+export type ContentComparer = (a: MergedRow, b: MergedRow) => Promise<boolean>;
+
+function fileType(t: Attrs['type']): string {
+  return t === 'hardlink' ? 'file' : t;
+}
+
+function sameTime(a: Attrs, b: Attrs): boolean {
+  return a.mtime === b.mtime && (a.mtimeNsec === b.mtimeNsec || a.mtimeNsec === 0 || b.mtimeNsec === 0);
+}
+
+function sameXattrs(a: Attrs, b: Attrs): boolean {
+  const ka = Object.keys(a.xattrs ?? {}).sort();
+  const kb = Object.keys(b.xattrs ?? {}).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a.xattrs![k] === b.xattrs![k]);
+}
+
+export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: { content?: ContentComparer } = {}): Promise<ImageComparison> {
+  const idxB = new Map<string, number>();
+  b.image.layers.forEach((l, i) => idxB.has(l.diffId) || idxB.set(l.diffId, i));
+  const idxA = new Map<string, number>();
+  a.image.layers.forEach((l, i) => idxA.has(l.diffId) || idxA.set(l.diffId, i));
+  const share = (x: ImageAnalysis, other: Map<string, number>): LayerShare[] =>
+    x.image.layers.map((l, i) => ({ index: i, diffId: l.diffId, createdBy: l.createdBy, bytes: x.layers[i]?.bytes ?? 0, otherIndex: other.get(l.diffId) ?? null }));
+  let prefix = 0;
+  while (prefix < a.image.layers.length && prefix < b.image.layers.length && a.image.layers[prefix]!.chainId === b.image.layers[prefix]!.chainId) prefix++;
+
+  const ra = a.stack.layerCount ? mergedRows(a.stack) : [];
+  const rb = b.stack.layerCount ? mergedRows(b.stack) : [];
+  const files: FileDiffRow[] = [];
+  const counts = { added: 0, removed: 0, changed: 0, addedBytes: 0, removedBytes: 0, sizeDelta: 0 };
+  const bytesOf = (x: Attrs) => (x.type === 'file' ? x.size : 0);
+  let i = 0;
+  let j = 0;
+  while (i < ra.length || j < rb.length) {
+    const x = ra[i];
+    const y = rb[j];
+    const c = x && y ? compareWalkOrder(x.path, y.path) : x ? -1 : 1;
+    if (c < 0) {
+      files.push({ path: x!.path, change: 'removed', a: x!.attrs, b: null, aLayer: x!.layer, bLayer: null, differences: [], content: null });
+      counts.removed++;
+      counts.removedBytes += bytesOf(x!.attrs);
+      i++;
+    } else if (c > 0) {
+      files.push({ path: y!.path, change: 'added', a: null, b: y!.attrs, aLayer: null, bLayer: y!.layer, differences: [], content: null });
+      counts.added++;
+      counts.addedBytes += bytesOf(y!.attrs);
+      j++;
+    } else {
+      i++;
+      j++;
+      const sameLayer = a.image.layers[x!.layer]!.diffId === b.image.layers[y!.layer]!.diffId;
+      if (sameLayer) continue;
+      const { differences, content } = await differencesOf(x!, y!, opts.content);
+      if (differences.length) {
+        files.push({ path: x!.path, change: 'changed', a: x!.attrs, b: y!.attrs, aLayer: x!.layer, bLayer: y!.layer, differences, content });
+        counts.changed++;
+      }
+    }
+  }
+  counts.sizeDelta = b.visibleBytes - a.visibleBytes;
+  return { a: a.image, b: b.image, commonPrefix: prefix, layersA: share(a, idxB), layersB: share(b, idxA), files, counts };
+}
+
+async function differencesOf(x: MergedRow, y: MergedRow, content: ContentComparer | undefined): Promise<{ differences: Difference[]; content: FileDiffRow['content'] }> {
+  const p = x.attrs;
+  const q = y.attrs;
+  const d: Difference[] = [];
+  if (fileType(p.type) !== fileType(q.type)) return { differences: ['type'], content: null };
+  if (p.mode !== q.mode) d.push('mode');
+  if (p.uid !== q.uid || p.gid !== q.gid) d.push('owner');
+  if (!sameXattrs(p, q)) d.push('xattrs');
+  const t = fileType(p.type);
+  let how: FileDiffRow['content'] = null;
+  if (t === 'file') {
+    if (p.size !== q.size) {
+      d.push('size', 'content');
+      how = 'size';
+    } else if (content) {
+      how = 'hash';
+      if (!(await content(x, y))) d.push('content');
+    } else how = sameTime(p, q) ? 'metadata' : 'unknown';
+    if (!sameTime(p, q)) d.push('mtime');
+  } else if (t === 'symlink') {
+    if ((p.linkname ?? '') !== (q.linkname ?? '')) d.push('target');
+    if (!sameTime(p, q)) d.push('mtime');
+  } else if (t === 'char' || t === 'block') {
+    if ((p.devMajor ?? 0) !== (q.devMajor ?? 0) || (p.devMinor ?? 0) !== (q.devMinor ?? 0)) d.push('device');
+    if (!sameTime(p, q)) d.push('mtime');
+  } else if (t !== 'dir') {
+    if (!sameTime(p, q)) d.push('mtime');
+  }
+  // Directory mtimes are not compared: they move with every change inside, which the rows below already show.
+  return { differences: d, content: how };
+}

@@ -1,0 +1,148 @@
+import * as fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import type { Source } from '../model/source.js';
+import type { ImageInfo } from '../model/types.js';
+import { pathToBytes, displayPath } from '../model/path.js';
+import { LayerscopeError } from '../model/errors.js';
+import { openNoFollow, describeFsError } from '../sources/evidence.js';
+
+/**
+ * Reading the bytes of a file as one layer stores it: the one thing `extract`, `export` and `diff --content`
+ * need beyond the model, which holds attributes only.
+ *
+ * - Directory-backed layers (Docker data roots, containerd snapshots: LayerInfo.location is the layer's diff dir):
+ *   the file is `location/path`; every component above it is lstat'ed and must be a real directory (a planted
+ *   symlink is refused, not followed), and the file is opened O_NOFOLLOW (and O_NOATIME when allowed), then
+ *   fstat'ed to be a regular file.
+ * - Any other source may offer `openLayerFile(image, layer, path)` (duck-typed, see {@link LayerFileSource}); archive
+ *   sources that do get the same commands. Sources that do not: {@link contentReader} returns null and the
+ *   commands say that content is only available from data roots.
+ */
+
+export class ContentError extends LayerscopeError {
+  override name = 'ContentError';
+}
+
+/** What an archive source may add to offer content (optional; not part of the Source contract yet). */
+export interface LayerFileSource {
+  openLayerFile(image: ImageInfo, layer: number, path: string): Promise<AsyncIterable<Uint8Array> | null>;
+}
+
+export interface ContentReader {
+  /** How the bytes are read, for reports. */
+  readonly kind: 'diff-dir' | 'source';
+  /**
+   * The bytes of `path` in layer `layer` (for a hardlink entry, pass the path of any of its names in that layer).
+   * `expectedSize` is checked when given: a different length is an error (the evidence changed under us, or the
+   * model and the disk disagree).
+   */
+  read(image: ImageInfo, layer: number, path: string, expectedSize?: number): AsyncIterable<Buffer>;
+}
+
+function hasLayerFile(s: unknown): s is LayerFileSource {
+  return typeof (s as Partial<LayerFileSource>)?.openLayerFile === 'function';
+}
+
+/** True when every layer of the image lives in a real directory on this host. */
+function dirBacked(image: ImageInfo): boolean {
+  return image.layers.every((l) => {
+    if (!l.location || !l.location.startsWith('/')) return false;
+    try {
+      return fs.lstatSync(l.location).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A reader for the source's layers, or null when the source cannot give file contents. */
+export function contentReader(source: Source, image: ImageInfo): ContentReader | null {
+  if ((source.kind === 'docker-root' || source.kind === 'containerd-root') && dirBacked(image)) return diffDirReader();
+  if (hasLayerFile(source)) {
+    return {
+      kind: 'source',
+      async *read(img, layer, path, expectedSize) {
+        const it = await source.openLayerFile(img, layer, path);
+        if (!it) throw new ContentError('content.missing', `layer ${layer} holds no content for this path`, '/' + displayPath(path));
+        let n = 0;
+        for await (const chunk of it) {
+          const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+          n += b.length;
+          yield b;
+        }
+        if (expectedSize !== undefined && n !== expectedSize) throw new ContentError('content.size-mismatch', `layer ${layer}: ${n} bytes read, ${expectedSize} expected`, '/' + displayPath(path));
+      },
+    };
+  }
+  return null;
+}
+
+/** Host path (raw bytes) of a layer path below a diff dir, refusing symlinked or non-dir parents. */
+export function safeHostPath(dir: string, path: string): Buffer {
+  const base = Buffer.from(dir, 'utf8');
+  const parts = path.split('/');
+  let cur = base;
+  for (let i = 0; i < parts.length; i++) {
+    const c = parts[i]!;
+    if (c === '' || c === '.' || c === '..' || c.includes('\0')) throw new ContentError('content.unsafe-path', `refusing path component ${JSON.stringify(displayPath(c))}`, dir);
+    cur = Buffer.concat([cur, SLASH, pathToBytes(c)]);
+    if (i < parts.length - 1) {
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(cur);
+      } catch (err) {
+        throw new ContentError('content.unreadable', describeFsError(err), hostShow(dir, parts.slice(0, i + 1).join('/')));
+      }
+      if (!st.isDirectory()) throw new ContentError('content.unsafe-path', st.isSymbolicLink() ? 'a parent is a symlink inside the evidence; not followed' : 'a parent is not a directory', hostShow(dir, parts.slice(0, i + 1).join('/')));
+    }
+  }
+  return cur;
+}
+
+const SLASH = Buffer.from('/');
+const CHUNK = 1 << 20;
+
+function hostShow(dir: string, rel: string): string {
+  return dir + '/' + displayPath(rel);
+}
+
+function diffDirReader(): ContentReader {
+  return {
+    kind: 'diff-dir',
+    async *read(image, layer, path, expectedSize) {
+      const info = image.layers[layer];
+      if (!info?.location) throw new ContentError('content.no-layer', `layer ${layer} has no directory`, null);
+      const host = safeHostPath(info.location, path);
+      let fd: number;
+      try {
+        fd = openNoFollow(host);
+      } catch (err) {
+        throw new ContentError('content.unreadable', describeFsError(err), hostShow(info.location, path));
+      }
+      try {
+        const st = fs.fstatSync(fd);
+        if (!st.isFile()) throw new ContentError('content.not-a-file', 'is not a regular file', hostShow(info.location, path));
+        let pos = 0;
+        for (;;) {
+          const buf = Buffer.allocUnsafe(CHUNK);
+          const n = fs.readSync(fd, buf, 0, CHUNK, pos);
+          if (n === 0) break;
+          pos += n;
+          yield n === CHUNK ? buf : buf.subarray(0, n);
+        }
+        if (expectedSize !== undefined && pos !== expectedSize) {
+          throw new ContentError('content.size-mismatch', `${pos} bytes on disk, the layer records ${expectedSize} (changed since it was read?)`, hostShow(info.location, path));
+        }
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  };
+}
+
+/** sha256 hex of a file's bytes through a reader. */
+export async function hashContent(reader: ContentReader, image: ImageInfo, layer: number, path: string, expectedSize?: number): Promise<string> {
+  const h = createHash('sha256');
+  for await (const b of reader.read(image, layer, path, expectedSize)) h.update(b);
+  return h.digest('hex');
+}
