@@ -1,0 +1,87 @@
+import type { MergedRow } from '../../analysis/views.js';
+import type { EntryType } from '../../model/types.js';
+import type { KernelEntry } from './walk.js';
+
+/**
+ * Compare the kernel's view of a mounted stack with ours (mergedRows of the same stack).
+ *
+ * Expected kernel behaviour, which is NOT a disagreement:
+ * - hardlinks: the kernel lists every name as a regular file (our 'hardlink' entries compare as 'file', with
+ *   the linked file's size);
+ * - whiteouts (char 0:0, xattr whiteouts) are invisible, and so is everything they delete: our view has
+ *   neither;
+ * - an opaque dir hides every lower child: so does our view;
+ * - directory sizes are whatever the uppermost real dir reports (a filesystem detail, not content): not
+ *   compared; device nodes, fifos and sockets have no size;
+ * - the mount root itself is not compared (the kernel takes it from the uppermost layer's root dir).
+ */
+
+export type MountDiffKind = 'missing' | 'extra' | 'type' | 'size' | 'mode' | 'owner' | 'linkname' | 'device' | 'content';
+
+export interface MountDifference {
+  kind: MountDiffKind;
+  /** Layer path (byte string). */
+  path: string;
+  /** Our side, rendered short (mode 0755, owner uid:gid, size in bytes, type name, link target as byte string). */
+  expected?: string;
+  /** The kernel's side. */
+  actual?: string;
+  /** Index, within the stack, of the layer whose version our view shows (null for 'extra'). */
+  layer: number | null;
+  message: string;
+}
+
+export interface CompareOptions {
+  /** Owners are not comparable (user namespace: unmapped ids show as the overflow id). */
+  ignoreOwner?: boolean;
+  /** Device numbers are not available (find -printf). */
+  ignoreDevices?: boolean;
+  /** sha256 of a regular file as our side expects it (hashing asked), keyed by path. */
+  expectedHash?: (row: MergedRow) => string | null;
+}
+
+const oct = (m: number): string => m.toString(8).padStart(4, '0');
+const kernelType = (t: EntryType): EntryType => (t === 'hardlink' ? 'file' : t);
+
+export function compareViews(expected: readonly MergedRow[], kernel: readonly KernelEntry[], opts: CompareOptions = {}): MountDifference[] {
+  const out: MountDifference[] = [];
+  const k = new Map<string, KernelEntry>();
+  for (const e of kernel) k.set(e.path, e);
+  const seen = new Set<string>();
+  for (const row of expected) {
+    seen.add(row.path);
+    const a = row.attrs;
+    const e = k.get(row.path);
+    if (!e) {
+      out.push({ kind: 'missing', path: row.path, expected: kernelType(a.type), layer: row.layer, message: `in our view (from layer ${row.layer}) but not in the kernel's` });
+      continue;
+    }
+    const want = kernelType(a.type);
+    if (want !== e.type) {
+      out.push({ kind: 'type', path: row.path, expected: want, actual: e.type, layer: row.layer, message: `type differs: ours ${want}, kernel's ${e.type}` });
+      continue;
+    }
+    if (a.mode !== e.mode) out.push({ kind: 'mode', path: row.path, expected: oct(a.mode), actual: oct(e.mode), layer: row.layer, message: `mode differs: ours ${oct(a.mode)}, kernel's ${oct(e.mode)}` });
+    if (!opts.ignoreOwner && (a.uid !== e.uid || a.gid !== e.gid)) {
+      out.push({ kind: 'owner', path: row.path, expected: `${a.uid}:${a.gid}`, actual: `${e.uid}:${e.gid}`, layer: row.layer, message: `owner differs: ours ${a.uid}:${a.gid}, kernel's ${e.uid}:${e.gid}` });
+    }
+    if ((want === 'file' || want === 'symlink') && a.size !== e.size) {
+      out.push({ kind: 'size', path: row.path, expected: String(a.size), actual: String(e.size), layer: row.layer, message: `size differs: ours ${a.size}, kernel's ${e.size}` });
+    }
+    if (want === 'symlink' && (a.linkname ?? '') !== (e.linkname ?? '')) {
+      out.push({ kind: 'linkname', path: row.path, expected: a.linkname ?? '', actual: e.linkname ?? '', layer: row.layer, message: 'symlink target differs' });
+    }
+    if (!opts.ignoreDevices && (want === 'char' || want === 'block') && (a.devMajor !== e.devMajor || a.devMinor !== e.devMinor)) {
+      out.push({ kind: 'device', path: row.path, expected: `${a.devMajor}:${a.devMinor}`, actual: `${e.devMajor}:${e.devMinor}`, layer: row.layer, message: 'device numbers differ' });
+    }
+    if (want === 'file' && e.sha256 && opts.expectedHash) {
+      const h = opts.expectedHash(row);
+      if (h && h !== e.sha256) out.push({ kind: 'content', path: row.path, expected: h, actual: e.sha256, layer: row.layer, message: "content differs: the kernel's bytes are not the layer's" });
+    }
+  }
+  for (const e of kernel) {
+    if (seen.has(e.path)) continue;
+    out.push({ kind: 'extra', path: e.path, actual: e.type, layer: null, message: `in the kernel's view but not in ours` });
+  }
+  return out;
+}

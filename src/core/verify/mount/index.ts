@@ -1,0 +1,229 @@
+import * as path from 'node:path';
+import type { Source } from '../../model/source.js';
+import type { LayerChanges } from '../../model/types.js';
+import { mergedRows, type MergedRow } from '../../analysis/views.js';
+import { pathToBytes } from '../../model/path.js';
+import { compareViews, type MountDifference } from './compare.js';
+import { execaRunner, type Runner } from './runner.js';
+import { MountError, MountSession, sweepLeftovers, type MountMode, type SweepResult } from './session.js';
+import type { MountInfoEntry } from './mountinfo.js';
+import type { LowerDir } from './options.js';
+import { dataRootLowers, readStackChanges, stackOf, type StackSpec } from './stacks.js';
+import { unpackLayer } from './unpack.js';
+import { hashFile, type WalkResult } from './walk.js';
+
+export { imageStacks, containerStack, type StackSpec, type StackLayerRef } from './stacks.js';
+export { compareViews, type MountDifference, type MountDiffKind } from './compare.js';
+export { execaRunner, type Runner, type RunOptions, type RunResult } from './runner.js';
+export { sweepLeftovers, MountSession, type MountMode, type SweepResult } from './session.js';
+export { findLeftovers, parseMountInfo, type Leftover } from './mountinfo.js';
+export { buildMountOptions, mountArgv, type MountOptions } from './options.js';
+export { walkTree, parseFindOutput, type KernelEntry } from './walk.js';
+
+/**
+ * The mount check: mount each stack with a real, read-only overlay mount and compare the kernel's view with
+ * ours, entry by entry. See options.ts (how it is mounted), compare.ts (what is compared, and the kernel's
+ * expected quirks), session.ts (cleanup and leftovers).
+ */
+
+export interface MountCheckOptions {
+  runner?: Runner;
+  /** 'auto' (default): root → real mount; otherwise an unprivileged user namespace if the kernel allows it. */
+  mode?: MountMode | 'auto';
+  tmpDir?: string;
+  pageSize?: number;
+  indexOff?: boolean;
+  /** Also hash every regular file through the mount and compare with the bytes of the layer that holds it. */
+  hash?: boolean;
+  /** Override for tests. */
+  mountInfo?: () => MountInfoEntry[];
+  isRoot?: boolean;
+  /** Called before each stack (progress). */
+  onStack?: (spec: StackSpec, done: number, total: number) => void;
+}
+
+export type StackStatus = 'agree' | 'disagree' | 'error' | 'skipped';
+
+export interface StackMountResult {
+  id: string;
+  kind: 'image' | 'container';
+  label: string;
+  /** Image stacks: the top layer's index and chainID. */
+  top: number | null;
+  chainId: string | null;
+  containerId: string | null;
+  status: StackStatus;
+  mode: MountMode | null;
+  form: 'absolute' | 'short' | null;
+  lowerCount: number;
+  entries: { ours: number; kernel: number };
+  differences: MountDifference[];
+  message: string | null;
+  notes: string[];
+}
+
+export interface MountCheckReport {
+  /** How stacks were mounted; null when the check was skipped. */
+  mode: MountMode | null;
+  /** Why the whole check was skipped (no privilege, no user namespaces...). */
+  skipped: string | null;
+  /** What earlier, killed runs left behind, and what we did about it. */
+  leftovers: SweepResult[];
+  stacks: StackMountResult[];
+  notes: string[];
+}
+
+/** Decide how to mount: root, or an unprivileged user namespace where `unshare -Urm` works. */
+export async function detectMountMode(runner: Runner, isRoot = process.getuid?.() === 0): Promise<{ mode: MountMode | null; reason: string | null }> {
+  if (isRoot) return { mode: 'root', reason: null };
+  const r = await runner.run(['unshare', '-Urm', 'true'], { timeoutMs: 10_000 }).catch((err: Error) => ({ exitCode: 127, stderr: err.message, stdout: '' }));
+  if (r.exitCode === 0) return { mode: 'userns', reason: 'not root: mounting inside an unprivileged user namespace (owners are not comparable there)' };
+  return { mode: null, reason: `not root, and unprivileged user namespaces are not available (${r.stderr.trim() || `unshare exited ${r.exitCode}`}): the mount check needs root; only the integrity check ran` };
+}
+
+export async function checkStacks(source: Source, specs: StackSpec[], opts: MountCheckOptions = {}): Promise<MountCheckReport> {
+  const runner = opts.runner ?? execaRunner;
+  const notes: string[] = [];
+  const leftovers = await sweepLeftovers(runner, { tmpDir: opts.tmpDir, mountInfo: opts.mountInfo });
+  let mode: MountMode | null;
+  let reason: string | null = null;
+  if (opts.mode && opts.mode !== 'auto') mode = opts.mode;
+  else ({ mode, reason } = await detectMountMode(runner, opts.isRoot));
+  if (reason) notes.push(reason);
+  if (!mode) return { mode: null, skipped: reason, leftovers, stacks: [], notes };
+
+  let session = MountSession.create({ runner, mode, tmpDir: opts.tmpDir, pageSize: opts.pageSize, indexOff: opts.indexOff, mountInfo: opts.mountInfo });
+  const results: StackMountResult[] = [];
+  const unpacked = new Map<string, { short: string; skipped: string[] }>();
+  let counter = 0;
+  try {
+    let done = 0;
+    for (const spec of specs) {
+      opts.onStack?.(spec, done++, specs.length);
+      const res = blank(spec, session.opts.mode);
+      results.push(res);
+      let changes: LayerChanges[];
+      try {
+        changes = await readStackChanges(source, spec);
+      } catch (err) {
+        res.status = 'error';
+        res.message = `cannot read the stack's layers: ${(err as Error).message}`;
+        continue;
+      }
+      const expected = mergedRows(stackOf(changes));
+      res.entries.ours = expected.length;
+
+      // How each layer reaches the kernel.
+      let lowers: LowerDir[];
+      let shortCwd: string;
+      const ignore = new Set<string>();
+      let canHash = !!opts.hash;
+      if (source.kind === 'docker-root') {
+        const dl = dataRootLowers(source.location, spec);
+        if (dl.missing.length) {
+          res.status = 'error';
+          res.message = `layer directories missing: ${dl.missing.join(', ')}`;
+          continue;
+        }
+        lowers = dl.lowers;
+        shortCwd = dl.shortCwd;
+        res.notes.push(...dl.notes);
+      } else {
+        // Archives: lay each layer out in overlay form in our workspace (once per layer).
+        lowers = [];
+        shortCwd = session.dir;
+        try {
+          for (let i = spec.layers.length - 1; i >= 0; i--) {
+            const l = spec.layers[i]!;
+            const key = l.chainId ?? `${spec.id}:${l.role}`;
+            let u = unpacked.get(key);
+            if (!u) {
+              const short = `layers/${counter++}`;
+              const r = await unpackLayer(changes[i]!, path.join(session.dir, short), { runner, xattrNamespace: session.opts.mode === 'userns' ? 'user' : 'trusted', chown: session.opts.mode === 'root' });
+              u = { short, skipped: r.skipped };
+              unpacked.set(key, u);
+              res.notes.push(...r.notes.map((n) => `layer ${l.index ?? l.role}: ${n}`));
+            }
+            for (const p of u.skipped) ignore.add(p);
+            lowers.push({ dir: path.join(session.dir, u.short), short: u.short });
+          }
+        } catch (err) {
+          res.status = 'error';
+          res.message = `cannot lay the archive's layers out for mounting: ${(err as Error).message}`;
+          continue;
+        }
+        if (canHash) res.notes.push('hashing skipped: the archive source gives no file bytes (files were laid out sparse)');
+        canHash = false;
+      }
+      res.lowerCount = lowers.length;
+
+      let listing: WalkResult;
+      try {
+        const mo = await session.options(lowers, shortCwd);
+        res.form = mo.form;
+        try {
+          listing = await session.mountAndList(mo, { hash: canHash });
+        } catch (err) {
+          // Root, but no privilege for overlay (a container without CAP_SYS_ADMIN): try a user namespace once.
+          if (err instanceof MountError && err.permission && session.opts.mode === 'root' && opts.mode !== 'root') {
+            const alt = await detectMountMode(runner, false);
+            if (!alt.mode) throw err;
+            notes.push(`mounting as root was refused (${err.message}); switched to an unprivileged user namespace`);
+            await session.close();
+            session = MountSession.create({ runner, mode: alt.mode, tmpDir: opts.tmpDir, pageSize: opts.pageSize, indexOff: opts.indexOff, mountInfo: opts.mountInfo });
+            res.mode = alt.mode;
+            canHash = false;
+            listing = await session.mountAndList(await session.options(lowers, shortCwd));
+          } else throw err;
+        }
+      } catch (err) {
+        res.status = 'error';
+        res.message = (err as Error).message;
+        continue;
+      }
+      res.entries.kernel = listing.entries.length;
+      for (const e of listing.errors) res.notes.push(`kernel view: ${e.path}: ${e.error}`);
+      const layerDirs = lowers.map((l) => l.dir).reverse();
+      let diffs = compareViews(expected, listing.entries, {
+        ignoreOwner: res.mode === 'userns',
+        ignoreDevices: res.mode === 'userns',
+        expectedHash: canHash ? (row: MergedRow) => safeHash(layerDirs[row.layer], row.path) : undefined,
+      });
+      if (ignore.size) diffs = diffs.filter((d) => !ignore.has(d.path));
+      res.differences = diffs;
+      res.status = diffs.length || listing.errors.length ? 'disagree' : 'agree';
+      if (res.mode === 'userns') res.notes.push('user namespace: owners and device numbers were not compared');
+    }
+  } finally {
+    await session.close();
+  }
+  return { mode: results.some((r) => r.mode === 'userns') ? 'userns' : mode, skipped: null, leftovers, stacks: results, notes };
+}
+
+function blank(spec: StackSpec, mode: MountMode): StackMountResult {
+  return {
+    id: spec.id,
+    kind: spec.kind,
+    label: spec.label,
+    top: spec.top,
+    chainId: spec.top !== null ? spec.layers[spec.top]?.chainId ?? null : null,
+    containerId: spec.container?.id ?? null,
+    status: 'skipped',
+    mode,
+    form: null,
+    lowerCount: 0,
+    entries: { ours: 0, kernel: 0 },
+    differences: [],
+    message: null,
+    notes: [],
+  };
+}
+
+function safeHash(dir: string | undefined, rel: string): string | null {
+  if (!dir) return null;
+  try {
+    return hashFile(Buffer.concat([Buffer.from(dir + '/', 'utf8'), pathToBytes(rel)]));
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,44 @@
+import { execa } from 'execa';
+
+/**
+ * How the mount check runs external programs (mount, umount, unshare, getconf). Injected so that tests can
+ * fake it and assert the exact argv; the default runs them with execa, without a shell.
+ *
+ * stdout and stderr are byte strings (latin1: one char per byte), so that names read back from `find -printf`
+ * keep their exact bytes (see src/core/model/path.ts).
+ */
+export interface RunOptions {
+  /** Working directory (the short `l/<link>` form of a deep overlay mount is resolved from it). */
+  cwd?: string;
+  /** Milliseconds before the process is killed (default 120 000). */
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface Runner {
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+}
+
+export const execaRunner: Runner = {
+  async run(argv, opts = {}) {
+    const [cmd, ...args] = argv;
+    if (!cmd) throw new Error('runner: empty argv');
+    const r = await execa(cmd, args, {
+      reject: false,
+      encoding: 'latin1',
+      stripFinalNewline: false,
+      stdin: 'ignore',
+      timeout: opts.timeoutMs ?? 120_000,
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      env: { LC_ALL: 'C' },
+      extendEnv: true,
+    });
+    const stderr = String(r.stderr ?? '') + (r.timedOut ? '\n(timed out)' : '') + (r.failed && r.exitCode === undefined ? `\n${r.message}` : '');
+    return { stdout: String(r.stdout ?? ''), stderr, exitCode: r.exitCode ?? (r.timedOut ? 124 : 127) };
+  },
+};

@@ -1,0 +1,135 @@
+import type { Source } from '../../model/source.js';
+import type { ContainerInfo, ImageInfo, LayerChanges } from '../../model/types.js';
+import { LayerStack } from '../../analysis/stack.js';
+import { Evidence } from '../../sources/evidence.js';
+import type { LowerDir } from './options.js';
+
+/**
+ * Which layer stacks the mount check mounts, and how each layer reaches the kernel.
+ *
+ * - An image at layer N: image layers 0..N; lower order N, N-1, ..., 0 (nearest first). Stacks are keyed by
+ *   the chainID of layer N, so a base shared by several images is mounted once.
+ * - A container: its RW layer, its init layer, then the image top..base (moby's own `lower` order).
+ */
+
+export interface StackLayerRef {
+  role: 'image' | 'init' | 'rw';
+  /** Index in the image (image layers only). */
+  index: number | null;
+  chainId: string | null;
+  diffId: string | null;
+  /** overlay2 dir name (cache-id, mount-id, mount-id-init), for data roots. */
+  overlayId: string | null;
+  /** Host path of the layer's diff dir (data roots); null for archives or when it is missing. */
+  dir: string | null;
+}
+
+export interface StackSpec {
+  /** `image:<chainId of the top layer>` or `container:<id>`. */
+  id: string;
+  kind: 'image' | 'container';
+  label: string;
+  image: ImageInfo | null;
+  container: ContainerInfo | null;
+  /** For image stacks: index of the top layer. */
+  top: number | null;
+  /** Base first. */
+  layers: StackLayerRef[];
+}
+
+function imageLabel(image: ImageInfo): string {
+  return image.tags[0] ?? image.id.slice(7, 19);
+}
+
+/** Stacks of one image: every layer's top-of-stack (`every`), or only the image's top. */
+export function imageStacks(image: ImageInfo, every: boolean): StackSpec[] {
+  const out: StackSpec[] = [];
+  const refs: StackLayerRef[] = image.layers.map((l) => ({ role: 'image', index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location }));
+  const from = every ? 0 : image.layers.length - 1;
+  for (let n = Math.max(0, from); n < image.layers.length; n++) {
+    out.push({ id: `image:${image.layers[n]!.chainId}`, kind: 'image', label: `${imageLabel(image)} layer ${n}`, image, container: null, top: n, layers: refs.slice(0, n + 1) });
+  }
+  return out;
+}
+
+export function containerStack(source: Source, c: ContainerInfo): StackSpec {
+  const image = source.images.find((i) => i.id === c.image) ?? null;
+  const layers: StackLayerRef[] = image ? image.layers.map((l) => ({ role: 'image' as const, index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location })) : [];
+  if (c.initId || c.initDir) layers.push({ role: 'init', index: null, chainId: null, diffId: null, overlayId: c.initId, dir: c.initDir });
+  layers.push({ role: 'rw', index: null, chainId: null, diffId: null, overlayId: c.mountId, dir: c.rwDir });
+  return { id: `container:${c.id}`, kind: 'container', label: `container ${c.name}`, image, container: c, top: null, layers };
+}
+
+/** The changesets of a stack's layers, base first, through the source (and its cache). */
+export async function readStackChanges(source: Source, spec: StackSpec): Promise<LayerChanges[]> {
+  const out: LayerChanges[] = [];
+  for (const l of spec.layers) {
+    if (l.role === 'image') out.push(await source.readLayer(spec.image!, l.index!));
+    else out.push(await source.readContainerLayer(spec.container!, l.role));
+  }
+  return out;
+}
+
+export function stackOf(changes: LayerChanges[]): LayerStack {
+  const s = new LayerStack();
+  for (const c of changes) s.apply(c.entries);
+  return s;
+}
+
+const LINK_ID = /^[A-Z2-7]{26}$/;
+const OVERLAY_ID = /^[0-9a-f]{64}(-init)?$/;
+
+/**
+ * Lower dirs of a data-root stack, nearest first, each with its short `l/<link>` name when the evidence
+ * backs it: overlay2/<id>/link must hold a valid link id, and overlay2/l/<link> must be a symlink whose target
+ * is exactly `../<id>/diff`, with overlay2/l and overlay2/<id>/diff real directories (never trust the
+ * evidence: a planted l/<link> would make the kernel mount some other directory). Why a short name was refused
+ * is returned in `notes`; the short form is only needed, and only fails, for stacks too deep for a page.
+ */
+export function dataRootLowers(root: string, spec: StackSpec): { lowers: LowerDir[]; shortCwd: string; notes: string[]; missing: string[] } {
+  const ev = new Evidence(root.replace(/\/+$/, '') || '/');
+  const notes: string[] = [];
+  const missing: string[] = [];
+  const lowers: LowerDir[] = [];
+  for (const l of [...spec.layers].reverse()) {
+    if (!l.dir) {
+      missing.push(l.role === 'image' ? `layer ${l.index} (${l.chainId})` : `${l.role} layer`);
+      continue;
+    }
+    lowers.push({ dir: l.dir, short: shortName(ev, l, notes) });
+  }
+  return { lowers, shortCwd: ev.path('overlay2'), notes, missing };
+}
+
+function shortName(ev: Evidence, l: StackLayerRef, notes: string[]): string | null {
+  const id = l.overlayId;
+  const what = l.role === 'image' ? `layer ${l.index}` : `${l.role} layer`;
+  if (!id || !OVERLAY_ID.test(id)) {
+    notes.push(`${what}: no valid overlay2 id; no short name`);
+    return null;
+  }
+  try {
+    const link = ev.readText(1024, 'overlay2', id, 'link');
+    if (link === null || !LINK_ID.test(link)) {
+      notes.push(`${what}: overlay2/${id}/link ${link === null ? 'is missing' : 'is not 26 base32 characters'}; no short name`);
+      return null;
+    }
+    if (!ev.isDir('overlay2', 'l')) {
+      notes.push('overlay2/l is not a real directory; no short names');
+      return null;
+    }
+    const target = ev.readlink('overlay2', 'l', link);
+    if (target !== `../${id}/diff`) {
+      notes.push(`${what}: overlay2/l/${link} points to ${JSON.stringify(target)}, not ../${id}/diff; refused`);
+      return null;
+    }
+    if (!ev.isDir('overlay2', id, 'diff')) {
+      notes.push(`${what}: overlay2/${id}/diff is not a real directory; refused`);
+      return null;
+    }
+    return `l/${link}`;
+  } catch (err) {
+    notes.push(`${what}: ${(err as Error).message}; no short name`);
+    return null;
+  }
+}

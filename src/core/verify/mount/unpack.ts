@@ -1,0 +1,131 @@
+import * as fs from 'node:fs';
+import { setAttributeSync } from '@napi-rs/xattr';
+import type { LayerChanges } from '../../model/types.js';
+import { displayPath, parentPath, pathToBytes, pathToText } from '../../model/path.js';
+import type { Runner } from './runner.js';
+
+/**
+ * Lay a normalised changeset out as an overlay upper dir, in OUR temp dir (archives have no diff dirs to
+ * mount). Whiteouts become char 0:0 devices (`mknod`), opaque dirs get `trusted.overlay.opaque=y`
+ * (`user.overlay.opaque` for a user-namespace mount with `userxattr`), hardlinks are real hardlinks.
+ *
+ * Sources give no file bytes through the Source contract, so regular files are created SPARSE with the right
+ * size (truncate): sizes, modes, owners and names are exact, contents are zeros. The mount check compares
+ * metadata only, so this is enough; hashing is refused for such stacks.
+ */
+
+export interface UnpackOptions {
+  runner: Runner;
+  /** 'trusted' as root, 'user' for a user-namespace mount. */
+  xattrNamespace: 'trusted' | 'user';
+  /** Whether we may chown (root). */
+  chown: boolean;
+}
+
+export interface UnpackResult {
+  notes: string[];
+  /** Layer paths that could not be laid out (the comparison ignores them). */
+  skipped: string[];
+}
+
+const SKIP_PREFIX = /^\.\.?$/;
+
+export async function unpackLayer(changes: LayerChanges, dest: string, opts: UnpackOptions): Promise<UnpackResult> {
+  const notes: string[] = [];
+  const skipped: string[] = [];
+  const destBytes = Buffer.from(dest, 'utf8');
+  const host = (rel: string): Buffer => Buffer.concat([destBytes, Buffer.from('/'), pathToBytes(rel)]);
+  fs.mkdirSync(dest, { recursive: true, mode: 0o755 });
+  const dirModes: { p: Buffer; mode: number; mtime: number }[] = [];
+  const ensureParent = (rel: string): void => {
+    const parent = parentPath(rel);
+    if (parent === '') return;
+    fs.mkdirSync(host(parent), { recursive: true, mode: 0o755 });
+  };
+  let sparse = 0;
+  for (const e of changes.entries) {
+    if (e.path === '' || e.path.split('/').some((c) => SKIP_PREFIX.test(c))) continue;
+    const p = host(e.path);
+    ensureParent(e.path);
+    if (e.kind === 'whiteout') {
+      const text = pathToText(e.path);
+      if (text === null) {
+        notes.push(`whiteout ${displayPath(e.path)}: name is not UTF-8 and cannot be passed to mknod; not laid out`);
+        skipped.push(e.path);
+        continue;
+      }
+      const r = await opts.runner.run(['mknod', '-m', '000', `${dest}/${text}`, 'c', '0', '0']);
+      if (r.exitCode !== 0) throw new Error(`mknod whiteout ${displayPath(e.path)}: ${r.stderr.trim()}`);
+      if (opts.chown && (e.uid || e.gid)) fs.lchownSync(p, e.uid ?? 0, e.gid ?? 0);
+      continue;
+    }
+    const a = e.attrs;
+    switch (a.type) {
+      case 'dir':
+        try {
+          fs.mkdirSync(p, { mode: 0o700 });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        }
+        if (e.opaque) {
+          const text = pathToText(e.path);
+          if (text === null) notes.push(`opaque dir ${displayPath(e.path)}: name is not UTF-8 and cannot be passed to setxattr; not marked opaque`);
+          else setAttributeSync(`${dest}/${text}`, `${opts.xattrNamespace}.overlay.opaque`, 'y');
+        }
+        break;
+      case 'file': {
+        const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+        try {
+          if (a.size > 0 && !e.metacopy) {
+            fs.ftruncateSync(fd, a.size);
+            sparse++;
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+        break;
+      }
+      case 'hardlink':
+        fs.linkSync(host(a.linkname ?? ''), p);
+        break;
+      case 'symlink':
+        fs.symlinkSync(pathToBytes(a.linkname ?? ''), p);
+        break;
+      case 'char':
+      case 'block':
+      case 'fifo': {
+        const text = pathToText(e.path);
+        if (text === null) {
+          notes.push(`${a.type} ${displayPath(e.path)}: name is not UTF-8 and cannot be passed to mknod; not laid out`);
+          skipped.push(e.path);
+          continue;
+        }
+        const argv = a.type === 'fifo' ? ['mknod', '-m', '600', `${dest}/${text}`, 'p'] : ['mknod', '-m', '600', `${dest}/${text}`, a.type === 'char' ? 'c' : 'b', String(a.devMajor ?? 0), String(a.devMinor ?? 0)];
+        const r = await opts.runner.run(argv);
+        if (r.exitCode !== 0) {
+          // Device nodes need CAP_MKNOD (not available in a user namespace): leave them out, say so.
+          notes.push(`${a.type} ${displayPath(e.path)}: mknod failed (${r.stderr.trim()}); not laid out`);
+          skipped.push(e.path);
+          continue;
+        }
+        break;
+      }
+      case 'socket':
+        notes.push(`socket ${displayPath(e.path)}: sockets cannot be created from metadata; not laid out`);
+        skipped.push(e.path);
+        continue;
+    }
+    if (a.type === 'hardlink') continue;
+    if (opts.chown) fs.lchownSync(p, a.uid, a.gid);
+    if (a.type === 'dir') dirModes.push({ p, mode: a.mode, mtime: a.mtime });
+    else if (a.type !== 'symlink') fs.chmodSync(p, a.mode);
+    if (a.type !== 'dir') fs.lutimesSync(p, a.mtime, a.mtime);
+  }
+  // Dir modes last (a 0555 dir would refuse its own children), deepest first.
+  for (const d of dirModes.reverse()) {
+    fs.chmodSync(d.p, d.mode);
+    fs.utimesSync(d.p, d.mtime, d.mtime);
+  }
+  if (sparse) notes.push(`${sparse} regular file(s) created sparse with their recorded size: the archive source gives no file bytes, so contents were not compared`);
+  return { notes, skipped };
+}
