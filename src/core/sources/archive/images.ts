@@ -289,8 +289,9 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
           for (const t of tags) if (!c.tags.includes(t)) c.tags.push(t);
           continue;
         }
-        // Another platform's manifest (containerd store), or an image the index does not list.
-        if (tags.length && tags.every((t) => candidates.some((x) => x.tags.includes(t)))) continue;
+        // Another platform's manifest (containerd store saves list the daemon's platform here), or an image the
+        // index does not list: the index is what the engine itself loads; do not substitute another platform.
+        continue;
       }
       if (!configBytes) {
         note('error', 'archive.blob.missing', `${where}: image config ${JSON.stringify(e.Config)} is not in the archive`, cfgPath);

@@ -49,6 +49,8 @@ export class LayerChangesBuilder {
       );
       return;
     }
+    if (e.name.charCodeAt(0) === 0x2f)
+      this.problems.push(problem('warning', 'layer.path.absolute', `absolute member name at offset ${e.headerOffset}: read as relative to the layer root, as the engine does`, this.where(e.name)));
     if (path === '') {
       // The layer root ('./'): not a change of its own (a data root's diff dir has no entry for itself either).
       if (e.xattrs.get('trusted.overlay.opaque')?.toString('latin1') === 'y')
