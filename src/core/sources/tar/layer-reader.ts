@@ -67,13 +67,17 @@ export async function readLayerFromStream(input: AsyncIterable<Buffer | Uint8Arr
   let isTar = true;
   try {
     const plain = decompress(stream, compression, { ...opts, label });
-    const hashedTar = (async function* () {
-      for await (const c of plain) {
-        tarHash.update(c);
-        yield c;
-      }
-      tarComplete = true;
-    })();
+    // Uncompressed: the blob is the tar, one hash serves both (sha256 is the costly part of reading a layer).
+    const hashedTar =
+      compression === 'none'
+        ? plain
+        : (async function* () {
+            for await (const c of plain) {
+              tarHash.update(c);
+              yield c;
+            }
+            tarComplete = true;
+          })();
     const p = await peek(hashedTar, 1024);
     if (!isTarHead(p.head) && p.head.length > 0) {
       isTar = false;
@@ -95,11 +99,12 @@ export async function readLayerFromStream(input: AsyncIterable<Buffer | Uint8Arr
       /* the outer reader reports its own errors */
     }
   }
+  const blobDigest = rawComplete ? 'sha256:' + rawHash.digest('hex') : null;
   return {
     changes: builder.finish(),
     compression,
-    blobDigest: rawComplete ? 'sha256:' + rawHash.digest('hex') : null,
-    diffId: tarComplete ? 'sha256:' + tarHash.digest('hex') : null,
+    blobDigest,
+    diffId: compression === 'none' ? blobDigest : tarComplete ? 'sha256:' + tarHash.digest('hex') : null,
     isTar,
   };
 }
