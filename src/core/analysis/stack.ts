@@ -198,11 +198,14 @@ export class LayerStack {
 
   private put(layer: number, path: string, attrs: Attrs, opaque: boolean, implicit: boolean): Version {
     const n = this.node(path);
-    // Parents must be live directories; a tar may omit their entries.
+    // Parents must be live directories; a tar may omit their entries. Fix them top-down, so that replacing a
+    // non-dir ancestor cannot end a dir we have just created below it.
+    const missing: PathNode[] = [];
     for (let p = n.parent; p && p.parent; p = p.parent) {
       if (p.live?.attrs?.type === 'dir') break;
-      this.ensureDir(layer, p);
+      missing.push(p);
     }
+    for (let i = missing.length - 1; i >= 0; i--) this.ensureDir(layer, missing[i]!);
     const prev = n.live;
     const existedBelow = prev !== null ? prev.layer < layer : endedIn(n, layer);
     if (prev) {
