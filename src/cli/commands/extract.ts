@@ -1,0 +1,124 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { EXIT, flagBool, flagList, flagString, type Command } from '../command.js';
+import { UsageError } from '../../core/model/errors.js';
+import type { Source } from '../../core/model/source.js';
+import type { ImageInfo } from '../../core/model/types.js';
+import { cleanLayerPath, textToPath } from '../../core/model/path.js';
+import { openSource } from '../../core/sources/open.js';
+import { analyzeImage } from '../../core/analysis/analyze.js';
+import { contentReader, type ContentReader } from '../../core/export/content.js';
+import { extractTo, planExtract } from '../../core/export/extract.js';
+import { safeText, showPath } from '../../report/format.js';
+import { selectImages } from './ci.js';
+
+/** --layer N (0-based; negative counts from the top: -1 = top). */
+export function parseLayer(text: string | undefined, image: ImageInfo): number {
+  const top = image.layers.length - 1;
+  if (text === undefined) return top;
+  if (!/^-?\d+$/.test(text)) throw new UsageError(`--layer ${text}: expected a layer index (0 = base, -1 = top)`);
+  const n = Number(text);
+  const i = n < 0 ? top + 1 + n : n;
+  if (i < 0 || i > top) throw new UsageError(`--layer ${text}: the image has layers 0..${top}`);
+  return i;
+}
+
+/** The output must not be inside the evidence (a data root, an OCI layout dir). */
+export function refuseInsideEvidence(out: string, source: Source): void {
+  if (!source.location.startsWith('/') && !source.location.startsWith('.')) return;
+  let root: string;
+  try {
+    root = fs.realpathSync(source.location);
+  } catch {
+    return;
+  }
+  // Resolve the nearest existing ancestor of the output (it may not exist yet).
+  let probe = path.resolve(out);
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      probe = path.join(fs.realpathSync(probe), ...rest);
+      break;
+    } catch {
+      rest.unshift(path.basename(probe));
+      const up = path.dirname(probe);
+      if (up === probe) break;
+      probe = up;
+    }
+  }
+  if (probe === root || probe.startsWith(root.endsWith('/') ? root : root + '/')) {
+    throw new UsageError(`refusing to write ${out}: it is inside the evidence (${source.location})`);
+  }
+}
+
+export function requireReader(source: Source, image: ImageInfo, what: string): ContentReader {
+  const r = contentReader(source, image);
+  if (!r) {
+    throw new UsageError(
+      `${what} needs file contents; this build reads them from Docker data roots and containerd roots (layer diff dirs). ` +
+        `${source.kind} sources do not offer file contents yet: load the image into an engine and point at its data root, or use docker cp/export.`,
+    );
+  }
+  return r;
+}
+
+export const extractCommand: Command = {
+  name: 'extract',
+  summary: 'copy files out of an image as they are at a layer, including files deleted later (forensic recovery)',
+  usage: [
+    'layerscope extract SOURCE [--image REF] [--layer N [--layer-only]] PATH... -o DIR',
+    'PATH is absolute in the image (/etc/passwd, /app). Files land at DIR/<path>. Default layer: the top.',
+    '--layer N: the merged view after layer N (a file deleted by a later layer is still there);',
+    '--layer-only: only what layer N itself holds under PATH.',
+    'Symlinks are recreated as symlinks (never followed); modes and mtimes kept; owners kept when run as root;',
+    'nothing is written outside DIR and nothing existing is overwritten. File contents: data roots (diff dirs).',
+  ],
+  flags: {
+    image: { value: true, help: 'image (default: the only image of the source)' },
+    layer: { value: true, help: 'layer index, 0 = base, -1 = top (default: top)' },
+    'layer-only': { value: false, help: "only layer N's own entries, not the merged view" },
+    output: { value: true, help: 'output directory (-o)' },
+    'no-owner': { value: false, help: 'do not restore owners (default: restored when run as root)' },
+    format: { value: true, help: 'text (default) or json summary' },
+    platform: { value: true, help: 'os/arch[/variant] for multi-platform archives' },
+  },
+  async run(args, io) {
+    const [src, ...paths] = args.positional;
+    const out = flagString(args, 'output');
+    if (!src || !paths.length) throw new UsageError('expected SOURCE and at least one PATH');
+    if (!out) throw new UsageError('-o DIR is required');
+    const format = flagString(args, 'format') ?? 'text';
+    if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: expected text or json`);
+    if (flagBool(args, 'layer-only') && flagString(args, 'layer') === undefined) throw new UsageError('--layer-only needs --layer N');
+    const layerPaths = paths.map((p) => {
+      if (!p.startsWith('/')) throw new UsageError(`${JSON.stringify(p)}: give paths as absolute paths in the image (/etc/passwd)`);
+      try {
+        return cleanLayerPath(textToPath(p));
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+    });
+    const platform = flagString(args, 'platform');
+    const source = await openSource(src, platform ? { platform } : {});
+    try {
+      refuseInsideEvidence(out, source);
+      const image = selectImages(source, flagList(args, 'image'))[0]!;
+      const reader = requireReader(source, image, 'extract');
+      const layer = parseLayer(flagString(args, 'layer'), image);
+      const a = await analyzeImage(source, image);
+      const plan = planExtract(a, layerPaths, { layer, layerOnly: flagBool(args, 'layer-only') });
+      const res = await extractTo(a, plan, reader, out, { owners: !flagBool(args, 'no-owner') && process.getuid?.() === 0 });
+      if (format === 'json') {
+        io.stdout.write(JSON.stringify({ schema: 'layerscope.extract/v1', image: image.id, layer, output: out, ...res, skipped: res.skipped.map((s) => ({ path: showPath(s.path), reason: s.reason })) }, null, 2) + '\n');
+      } else {
+        io.stdout.write(`extracted from ${safeText(image.tags[0] ?? image.id)} at layer ${layer}${flagBool(args, 'layer-only') ? ' (its own entries only)' : ' (merged view)'} into ${safeText(out)}:\n`);
+        io.stdout.write(`  ${res.files} files (${res.bytes} bytes), ${res.dirs} dirs, ${res.symlinks} symlinks, ${res.hardlinks} hardlinks\n`);
+        for (const s of res.skipped) io.stdout.write(`  skipped ${showPath(s.path)}: ${s.reason}\n`);
+        for (const p of res.problems) io.stderr.write(`${p.severity}: ${safeText(p.message)} (${safeText(p.path ?? '')})\n`);
+      }
+      return res.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+    } finally {
+      await source.close();
+    }
+  },
+};
