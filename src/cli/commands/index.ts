@@ -1,5 +1,11 @@
 import type { Command } from '../command.js';
 import { changesCommand, filesCommand, reportCommand } from './analysis.js';
+import { tuiCommand } from './tui.js';
+import { ciCommand } from './ci.js';
+import { diffCommand } from './diff.js';
 
-/** Every command, in the order `layerscope --help` lists them. The first is the default (TUI) once registered. */
-export const commands: Command[] = [reportCommand, changesCommand, filesCommand];
+/**
+ * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
+ * the one named `tui`.
+ */
+export const commands: Command[] = [tuiCommand, reportCommand, changesCommand, filesCommand, diffCommand, ciCommand];
