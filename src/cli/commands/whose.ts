@@ -1,0 +1,36 @@
+import { EXIT, flagString, type Command } from '../command.js';
+import { UsageError } from '../../core/model/errors.js';
+import { openSource } from '../../core/sources/open.js';
+import { attributePath, type Attribution } from '../../core/verify/attribute.js';
+import { whoseJson, whoseText } from '../../report/verify.js';
+
+export const whoseCommand: Command = {
+  name: 'whose',
+  summary: 'which layer, images and containers a path under a data root belongs to, and whether it is visible',
+  usage: [
+    'layerscope whose PATH... [--root /var/lib/docker] [--format text|json]',
+    'PATH is a host path under the data root, e.g. /var/lib/docker/overlay2/<id>/diff/usr/bin/x (a scanner hit).',
+    "Says which layer holds it (chainID, diffID, index), which images and containers use that layer (or whose RW /",
+    "init layer it is), and whether the file is visible in each one's final view or hidden (by which layer, how).",
+  ],
+  flags: {
+    root: { value: true, help: 'the Docker data root (default /var/lib/docker)' },
+    format: { value: true, help: 'text (default) or json' },
+  },
+  async run(args, io) {
+    const format = flagString(args, 'format') ?? 'text';
+    if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: expected text or json`);
+    if (args.positional.length === 0) throw new UsageError('expected at least one PATH');
+    const source = await openSource(flagString(args, 'root') ?? '/var/lib/docker');
+    try {
+      const out: Attribution[] = [];
+      for (const p of args.positional) out.push(await attributePath(source, p));
+      if (format === 'json') io.stdout.write(JSON.stringify(whoseJson(out), null, 2) + '\n');
+      else io.stdout.write(out.map(whoseText).join('\n'));
+      // A path that belongs to nothing we know is an answer, not a failure; a path outside the root is bad input.
+      return out.every((a) => a.where !== 'unknown' || a.notes.length === 0 || !a.notes.some((n) => n.includes('not under the data root'))) ? EXIT.ok : EXIT.sourceError;
+    } finally {
+      await source.close();
+    }
+  },
+};

@@ -1,0 +1,224 @@
+import * as path from 'node:path';
+import type { Source } from '../model/source.js';
+import type { ContainerInfo, ImageInfo } from '../model/types.js';
+import { cleanLayerPath, textToPath } from '../model/path.js';
+import type { EndReason, LayerStack } from '../analysis/stack.js';
+import { Evidence } from '../sources/evidence.js';
+import { readStackChanges, stackOf, containerStack, imageStacks } from './mount/stacks.js';
+
+/**
+ * Attribution: given a host path under a data root (typically a scanner's hit, e.g.
+ * /var/lib/docker/overlay2/<id>/diff/usr/bin/x), say which layer it belongs to (chainID, diffID, index), which
+ * images (tags) and containers (RW layer, init layer, or an image layer below them) use that layer, and whether
+ * the file is visible in each image's and container's final view, or hidden (by which layer, and how).
+ *
+ * The path is never resolved on the host (no realpath: the evidence may hold symlinks); it is taken apart as
+ * text. An `overlay2/l/<link>/...` path is resolved through the link after checking it points to `../<id>/diff`.
+ */
+
+export type Where = 'layer' | 'container-rw' | 'container-init' | 'container-merged' | 'layerdb' | 'container-config' | 'unknown';
+
+export interface Visibility {
+  /**
+   * visible: this layer's version is what the final view shows; hidden: a later layer ended it; whiteout: the
+   * path is a whiteout marker in this layer (it deletes the lower path); absent: the layer's changeset has no
+   * such path (not on disk, or not part of the layer's content).
+   */
+  state: 'visible' | 'hidden' | 'whiteout' | 'absent';
+  /** For hidden: the layer (index in that stack) that hid it, how, and what that layer is. */
+  hiddenBy?: { layer: number; reason: EndReason; what: string };
+}
+
+export interface ImageUse {
+  id: string;
+  tags: string[];
+  /** Index of the layer in this image. */
+  index: number;
+  visibility: Visibility | null;
+}
+
+export interface ContainerUse {
+  id: string;
+  name: string;
+  state: string;
+  /** How the container uses the layer: its own RW or init layer, or an image layer under them. */
+  role: 'rw' | 'init' | 'image-layer';
+  /** Index of the layer in the container's stack (image layers, then init, then RW). */
+  index: number;
+  visibility: Visibility | null;
+}
+
+export interface Attribution {
+  input: string;
+  root: string;
+  where: Where;
+  /** overlay2 dir name (cache-id, mount-id, mount-id-init). */
+  overlayId: string | null;
+  /** Path inside the layer (byte string; '' for the layer root); null when the input is not inside a layer's content. */
+  layerPath: string | null;
+  layer: { chainId: string; diffId: string; cacheId: string | null } | null;
+  images: ImageUse[];
+  containers: ContainerUse[];
+  notes: string[];
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const LINK_ID = /^[A-Z2-7]{26}$/;
+
+export async function attributePath(source: Source, input: string, opts: { cwd?: string } = {}): Promise<Attribution> {
+  const root = path.resolve(source.location);
+  const abs = path.resolve(opts.cwd ?? process.cwd(), input);
+  const out: Attribution = { input, root, where: 'unknown', overlayId: null, layerPath: null, layer: null, images: [], containers: [], notes: [] };
+  if (source.kind !== 'docker-root') {
+    out.notes.push(`attribution needs a Docker data root; ${source.location} is a ${source.kind}`);
+    return out;
+  }
+  const rel = abs === root ? '' : abs.startsWith(root + '/') ? abs.slice(root.length + 1) : null;
+  if (rel === null) {
+    out.notes.push(`${abs} is not under the data root ${root}`);
+    return out;
+  }
+  const parts = rel.split('/').filter(Boolean);
+  const ev = new Evidence(root);
+  const inner = (from: number): string => cleanLayerPath(textToPath(parts.slice(from).join('/')));
+
+  if (parts[0] === 'overlay2' && parts[1]) {
+    let id = parts[1];
+    let sub = parts[2];
+    let from = 3;
+    if (id === 'l' && parts[2]) {
+      const link = parts[2];
+      let target: string | null = null;
+      try {
+        target = LINK_ID.test(link) ? ev.readlink('overlay2', 'l', link) : null;
+      } catch (err) {
+        out.notes.push(`overlay2/l/${link}: ${(err as Error).message}`);
+      }
+      const m = target ? /^\.\.\/([0-9a-f]{64}(?:-init)?)\/diff$/.exec(target) : null;
+      if (!m) {
+        out.notes.push(`overlay2/l/${link} ${target === null ? 'is not a link of this store' : `points to ${JSON.stringify(target)}, not ../<id>/diff`}; not followed`);
+        return out;
+      }
+      id = m[1]!;
+      sub = 'diff';
+      from = 3;
+      out.notes.push(`overlay2/l/${link} is the short name of overlay2/${id}/diff`);
+    }
+    out.overlayId = id;
+    if (sub !== 'diff' && sub !== 'merged') {
+      out.notes.push(sub ? `overlay2/${id}/${sub} is bookkeeping of the overlay driver, not layer content` : `overlay2/${id} is the layer's driver dir; its content is in diff/`);
+    } else {
+      out.layerPath = inner(from);
+    }
+    if (sub === 'merged') {
+      const c = source.containers.find((x) => x.mountId === id);
+      if (c) {
+        out.where = 'container-merged';
+        out.notes.push(`overlay2/${id}/merged is the live mount of container ${c.name}: the path is in its final view, whichever layer holds it`);
+        out.containers.push({ id: c.id, name: c.name, state: c.state, role: 'rw', index: -1, visibility: null });
+        await attributeInContainers(source, out, (cc) => cc === c, 'rw');
+        return out;
+      }
+    }
+    const layerHit = findLayerByCacheId(source, id);
+    if (layerHit) {
+      out.where = 'layer';
+      out.layer = { chainId: layerHit.chainId, diffId: layerHit.diffId, cacheId: id };
+      await attributeLayer(source, out, layerHit.chainId);
+      return out;
+    }
+    const rw = source.containers.find((c) => c.mountId === id);
+    if (rw) {
+      out.where = 'container-rw';
+      await attributeInContainers(source, out, (c) => c === rw, 'rw');
+      return out;
+    }
+    const init = source.containers.find((c) => c.initId === id);
+    if (init) {
+      out.where = 'container-init';
+      await attributeInContainers(source, out, (c) => c === init, 'init');
+      return out;
+    }
+    out.notes.push(`overlay2/${id} belongs to no image layer and no container of this data root (orphaned storage?)`);
+    return out;
+  }
+  if (parts[0] === 'image' && parts[1] === 'overlay2' && parts[2] === 'layerdb' && parts[3] === 'sha256' && parts[4] && HEX64.test(parts[4])) {
+    out.where = 'layerdb';
+    const chainId = 'sha256:' + parts[4];
+    const l = source.images.flatMap((i) => i.layers).find((x) => x.chainId === chainId);
+    if (l) {
+      out.layer = { chainId, diffId: l.diffId, cacheId: l.cacheId };
+      await attributeLayer(source, out, chainId);
+    } else out.notes.push(`layer ${chainId} is used by no image of this data root`);
+    return out;
+  }
+  if (parts[0] === 'containers' && parts[1] && HEX64.test(parts[1])) {
+    const c = source.containers.find((x) => x.id === parts[1]);
+    out.where = 'container-config';
+    if (c) out.containers.push({ id: c.id, name: c.name, state: c.state, role: 'rw', index: -1, visibility: null });
+    else out.notes.push(`container ${parts[1]} is not in this data root`);
+    out.notes.push('containers/<id>/ holds the container\'s config, logs and bind-mounted files, not layer content');
+    return out;
+  }
+  out.notes.push('the path is not inside a layer, a container layer or a layer record of this data root');
+  return out;
+}
+
+function findLayerByCacheId(source: Source, cacheId: string): { chainId: string; diffId: string } | null {
+  for (const img of source.images) for (const l of img.layers) if (l.cacheId === cacheId) return { chainId: l.chainId, diffId: l.diffId };
+  return null;
+}
+
+async function attributeLayer(source: Source, out: Attribution, chainId: string): Promise<void> {
+  for (const img of source.images) {
+    const index = img.layers.findIndex((l) => l.chainId === chainId);
+    if (index < 0) continue;
+    let visibility: Visibility | null = null;
+    if (out.layerPath !== null) {
+      const spec = imageStacks(img, false)[0]!;
+      const stack = stackOf(await readStackChanges(source, spec));
+      visibility = visibilityOf(stack, index, out.layerPath, (n) => layerWhat(img, null, n));
+    }
+    out.images.push({ id: img.id, tags: img.tags, index, visibility });
+  }
+  await attributeInContainers(source, out, (c) => {
+    const img = source.images.find((i) => i.id === c.image);
+    return !!img && img.layers.some((l) => l.chainId === chainId);
+  }, 'image-layer', chainId);
+}
+
+async function attributeInContainers(source: Source, out: Attribution, pick: (c: ContainerInfo) => boolean, role: ContainerUse['role'], chainId?: string): Promise<void> {
+  for (const c of source.containers) {
+    if (!pick(c)) continue;
+    const spec = containerStack(source, c);
+    const index = role === 'image-layer' ? spec.layers.findIndex((l) => l.chainId === chainId) : spec.layers.findIndex((l) => l.role === role);
+    let visibility: Visibility | null = null;
+    if (out.layerPath !== null && index >= 0) {
+      const stack = stackOf(await readStackChanges(source, spec));
+      visibility = visibilityOf(stack, index, out.layerPath, (n) => layerWhat(spec.image, spec.layers[n]?.role ?? null, n));
+    }
+    const existing = out.containers.find((x) => x.id === c.id && x.index === -1);
+    if (existing) {
+      existing.role = role;
+      existing.index = index;
+      existing.visibility = visibility;
+    } else out.containers.push({ id: c.id, name: c.name, state: c.state, role, index, visibility });
+  }
+}
+
+function layerWhat(image: ImageInfo | null, role: string | null, n: number): string {
+  if (role === 'init') return 'the container\'s init layer';
+  if (role === 'rw') return 'the container\'s RW layer';
+  const by = image?.layers[n]?.createdBy;
+  return by ? `layer ${n}: ${by.replace(/^\/bin\/sh -c (#\(nop\) )?/, '').slice(0, 100)}` : `layer ${n}`;
+}
+
+/** Whether the version layer `index` wrote for `layerPath` is what the stack's final view shows. */
+export function visibilityOf(stack: LayerStack, index: number, layerPath: string, what: (n: number) => string = (n) => `layer ${n}`): Visibility {
+  const node = stack.lookup(layerPath);
+  const v = node?.versionIn(index) ?? null;
+  if (!v) return { state: 'absent' };
+  if (v.kind === 'whiteout') return { state: 'whiteout' };
+  if (v.until === Infinity) return { state: 'visible' };
+  return { state: 'hidden', hiddenBy: { layer: v.until, reason: v.endReason ?? 'overwritten', what: what(v.until) } };
+}

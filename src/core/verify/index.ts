@@ -1,0 +1,262 @@
+import * as path from 'node:path';
+import type { Source } from '../model/source.js';
+import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
+import { findContainer, findImage } from '../analysis/select.js';
+import { digestHex } from '../analysis/chain.js';
+import type { LayerStack } from '../analysis/stack.js';
+import { verifyLayerIntegrity, type IntegrityFinding, type IntegrityResult } from './integrity/index.js';
+import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type MountCheckReport, type MountDifference, type StackMountResult, type StackSpec } from './mount/index.js';
+import { readStackChanges, stackOf } from './mount/stacks.js';
+import { visibilityOf, type Visibility } from './attribute.js';
+
+export { attributePath, visibilityOf, type Attribution, type Visibility, type ImageUse, type ContainerUse } from './attribute.js';
+
+/**
+ * `verify`: for each selected image and container, two independent checks, merged into one verdict per layer
+ * and per stack.
+ * - Integrity (src/core/verify/integrity, data roots only): the bytes on disk are the bytes the image was built
+ *   from: tar-split reassembly hashes to the diffID, headers agree with lstat, nothing added or removed.
+ * - Mount (src/core/verify/mount): the kernel's view of each stack, mounted read-only, agrees with ours.
+ * Every finding is named with its layer and with the images and containers that use that layer.
+ */
+
+export const VERIFY_SCHEMA = 'layerscope.verify/v1';
+
+export interface VerifyOptions {
+  images?: string[];
+  containers?: string[];
+  /** Every image and every container (also the default when nothing is selected). */
+  all?: boolean;
+  /** Run the mount check (default true). */
+  mount?: boolean;
+  /** Run the integrity check (default true). */
+  integrity?: boolean;
+  /** Mount every layer's top-of-stack of the selected images (default true), or only each image's top. */
+  everyLayer?: boolean;
+  /** Hash file contents through the mount (compared with the bytes of the layer that holds them). */
+  hash?: boolean;
+  mountOptions?: MountCheckOptions;
+  /** Injected for tests; default verifyLayerIntegrity. */
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string }) => Promise<IntegrityResult>;
+  onProgress?: (what: string) => void;
+}
+
+export interface LayerUse {
+  images: { id: string; tags: string[]; index: number }[];
+  containers: { id: string; name: string }[];
+}
+
+export type Verdict = 'ok' | 'failed' | 'error' | 'skipped';
+
+export interface LayerVerdict {
+  chainId: string;
+  diffId: string;
+  cacheId: string | null;
+  dir: string | null;
+  usedBy: LayerUse;
+  integrity: { status: 'ok' | 'tampered' | 'error' | 'skipped'; message: string | null; result: IntegrityResult | null };
+  /** The stack whose top is this layer (null when it was not mounted). */
+  mount: { status: StackMountResult['status']; stackId: string } | null;
+  verdict: Verdict;
+}
+
+export interface Finding {
+  check: 'integrity' | 'mount';
+  kind: string;
+  path: string;
+  expected?: string;
+  actual?: string;
+  message: string;
+  /** Layer holding it (integrity; mount findings: the layer whose version we expected), when known. */
+  layer: { chainId: string | null; role: 'image' | 'init' | 'rw'; indexIn: { image: string; index: number }[] } | null;
+  /** For mount findings: the stack. */
+  stack?: string;
+  usedBy: LayerUse;
+  /** Integrity findings: whether the changed path is what each user's final view shows. */
+  visibleIn?: { user: string; visibility: Visibility }[];
+}
+
+export interface VerifyReport {
+  schema: typeof VERIFY_SCHEMA;
+  source: { kind: string; location: string };
+  selection: { images: { id: string; tags: string[] }[]; containers: { id: string; name: string }[] };
+  layers: LayerVerdict[];
+  stacks: (StackMountResult & { verdict: Verdict })[];
+  mount: { ran: boolean; mode: MountCheckReport['mode']; skipped: string | null; leftovers: MountCheckReport['leftovers']; notes: string[] };
+  integrity: { ran: boolean; skipped: string | null };
+  findings: Finding[];
+  problems: Problem[];
+  ok: boolean;
+}
+
+export async function verifySource(source: Source, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const nothingSelected = !opts.images?.length && !opts.containers?.length;
+  const all = opts.all || nothingSelected;
+  const images: ImageInfo[] = all ? [...source.images] : [];
+  const containers: ContainerInfo[] = all ? [...source.containers] : [];
+  for (const r of opts.images ?? []) {
+    const i = findImage(source, r);
+    if (!images.includes(i)) images.push(i);
+  }
+  for (const r of opts.containers ?? []) {
+    const c = findContainer(source, r);
+    if (!containers.includes(c)) containers.push(c);
+  }
+  const doMount = opts.mount !== false;
+  const doIntegrity = opts.integrity !== false;
+  const everyLayer = opts.everyLayer !== false;
+
+  // Layers to check: every layer of the selected images and of the selected containers' images.
+  const layerImages = [...images];
+  for (const c of containers) {
+    const img = source.images.find((i) => i.id === c.image);
+    if (img && !layerImages.includes(img)) layerImages.push(img);
+  }
+  const usedBy = (chainId: string): LayerUse => ({
+    images: source.images.filter((i) => i.layers.some((l) => l.chainId === chainId)).map((i) => ({ id: i.id, tags: i.tags, index: i.layers.findIndex((l) => l.chainId === chainId) })),
+    containers: source.containers.filter((c) => source.images.find((i) => i.id === c.image)?.layers.some((l) => l.chainId === chainId)).map((c) => ({ id: c.id, name: c.name })),
+  });
+  const layers = new Map<string, LayerVerdict>();
+  for (const img of layerImages) {
+    for (const l of img.layers) {
+      if (layers.has(l.chainId)) continue;
+      layers.set(l.chainId, {
+        chainId: l.chainId,
+        diffId: l.diffId,
+        cacheId: l.cacheId,
+        dir: l.location,
+        usedBy: usedBy(l.chainId),
+        integrity: { status: 'skipped', message: null, result: null },
+        mount: null,
+        verdict: 'skipped',
+      });
+    }
+  }
+
+  // Stacks to mount.
+  const specs: StackSpec[] = [];
+  const seen = new Set<string>();
+  for (const img of images) for (const s of imageStacks(img, everyLayer)) if (!seen.has(s.id)) (seen.add(s.id), specs.push(s));
+  for (const c of containers) specs.push(containerStack(source, c));
+
+  const findings: Finding[] = [];
+  const report: VerifyReport = {
+    schema: VERIFY_SCHEMA,
+    source: { kind: source.kind, location: source.location },
+    selection: { images: images.map((i) => ({ id: i.id, tags: i.tags })), containers: containers.map((c) => ({ id: c.id, name: c.name })) },
+    layers: [],
+    stacks: [],
+    mount: { ran: false, mode: null, skipped: doMount ? null : 'not asked (--no-mount)', leftovers: [], notes: [] },
+    integrity: { ran: false, skipped: doIntegrity ? null : 'not asked (--no-integrity)' },
+    findings,
+    problems: source.problems.filter((p) => p.severity === 'error'),
+    ok: false,
+  };
+
+  // Integrity.
+  if (doIntegrity) {
+    if (source.kind !== 'docker-root') {
+      report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity can only be checked in a Docker data root`;
+    } else {
+      report.integrity.ran = true;
+      const fn = opts.integrityFn ?? verifyLayerIntegrity;
+      const stacks = new Map<string, Promise<LayerStack>>();
+      let n = 0;
+      for (const lv of layers.values()) {
+        opts.onProgress?.(`integrity ${++n}/${layers.size} ${lv.chainId}`);
+        if (!lv.dir) {
+          lv.integrity = { status: 'error', message: 'the layer directory is missing', result: null };
+          continue;
+        }
+        const tarSplitPath = path.join(source.location, 'image', 'overlay2', 'layerdb', 'sha256', digestHex(lv.chainId), 'tar-split.json.gz');
+        try {
+          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId });
+          const unreadable = r.computedDiffId === null;
+          lv.integrity = {
+            status: r.ok ? 'ok' : unreadable && r.findings.every((f) => f.kind === 'unreadable') ? 'error' : 'tampered',
+            message: r.ok ? null : r.computedDiffId !== null && r.computedDiffId !== r.expectedDiffId ? `reassembled layer hashes to ${r.computedDiffId}, not ${r.expectedDiffId}` : r.findings[0]?.message ?? null,
+            result: r,
+          };
+          for (const f of r.findings) findings.push(await integrityFinding(source, lv, f, stacks));
+          if (!r.ok && r.findings.length === 0) {
+            findings.push({ check: 'integrity', kind: 'content', path: '', message: lv.integrity.message ?? 'layer does not reassemble to its diffID', layer: layerRef(lv), usedBy: lv.usedBy });
+          }
+        } catch (err) {
+          lv.integrity = { status: 'error', message: (err as Error).message, result: null };
+        }
+      }
+    }
+  }
+
+  // Mount.
+  if (doMount && specs.length) {
+    const m = await checkStacks(source, specs, {
+      ...opts.mountOptions,
+      hash: opts.hash ?? opts.mountOptions?.hash,
+      onStack: (s, d, t) => opts.onProgress?.(`mount ${d + 1}/${t} ${s.label}`),
+    });
+    report.mount = { ran: m.mode !== null, mode: m.mode, skipped: m.skipped, leftovers: m.leftovers, notes: m.notes };
+    for (const s of m.stacks) {
+      const verdict: Verdict = s.status === 'agree' ? 'ok' : s.status === 'disagree' ? 'failed' : s.status === 'error' ? 'error' : 'skipped';
+      report.stacks.push({ ...s, verdict });
+      if (s.chainId && layers.has(s.chainId)) layers.get(s.chainId)!.mount = { status: s.status, stackId: s.id };
+      const spec = specs.find((x) => x.id === s.id)!;
+      for (const d of s.differences) findings.push(mountFinding(source, spec, d, usedBy));
+    }
+  }
+
+  for (const lv of layers.values()) {
+    const parts: Verdict[] = [];
+    if (lv.integrity.status !== 'skipped') parts.push(lv.integrity.status === 'ok' ? 'ok' : lv.integrity.status === 'tampered' ? 'failed' : 'error');
+    if (lv.mount) parts.push(lv.mount.status === 'agree' ? 'ok' : lv.mount.status === 'disagree' ? 'failed' : lv.mount.status === 'error' ? 'error' : 'skipped');
+    lv.verdict = parts.includes('failed') ? 'failed' : parts.includes('error') ? 'error' : parts.includes('ok') ? 'ok' : 'skipped';
+    report.layers.push(lv);
+  }
+  report.ok = report.layers.every((l) => l.verdict === 'ok' || l.verdict === 'skipped') && report.stacks.every((s) => s.verdict === 'ok' || s.verdict === 'skipped') && findings.length === 0;
+  return report;
+}
+
+function layerRef(lv: LayerVerdict): Finding['layer'] {
+  return { chainId: lv.chainId, role: 'image', indexIn: lv.usedBy.images.map((i) => ({ image: i.tags[0] ?? i.id.slice(7, 19), index: i.index })) };
+}
+
+async function integrityFinding(source: Source, lv: LayerVerdict, f: IntegrityFinding, stacks: Map<string, Promise<LayerStack>>): Promise<Finding> {
+  const out: Finding = { check: 'integrity', kind: f.kind, path: f.path, message: f.message, layer: layerRef(lv), usedBy: lv.usedBy };
+  if (f.expected !== undefined) out.expected = f.expected;
+  if (f.actual !== undefined) out.actual = f.actual;
+  // Is the altered path what users of the layer see? (Against the model read from disk: a tampered file is
+  // visible in the final view when no later layer hides it.)
+  if (f.path !== '' && f.kind !== 'unreadable') {
+    out.visibleIn = [];
+    for (const u of lv.usedBy.images) {
+      const img = source.images.find((i) => i.id === u.id)!;
+      try {
+        let p = stacks.get(img.id);
+        if (!p) {
+          p = readStackChanges(source, imageStacks(img, false)[0]!).then(stackOf);
+          stacks.set(img.id, p);
+        }
+        const stack = await p;
+        out.visibleIn.push({ user: u.tags[0] ?? u.id.slice(7, 19), visibility: visibilityOf(stack, u.index, f.path) });
+      } catch {}
+    }
+  }
+  return out;
+}
+
+function mountFinding(source: Source, spec: StackSpec, d: MountDifference, usedBy: (c: string) => LayerUse): Finding {
+  const l = d.layer !== null ? spec.layers[d.layer] ?? null : null;
+  const out: Finding = {
+    check: 'mount',
+    kind: d.kind,
+    path: d.path,
+    message: d.message,
+    stack: spec.label,
+    layer: l ? { chainId: l.chainId, role: l.role, indexIn: l.chainId ? usedBy(l.chainId).images.map((i) => ({ image: i.tags[0] ?? i.id.slice(7, 19), index: i.index })) : [] } : null,
+    usedBy: l?.chainId ? usedBy(l.chainId) : spec.container ? { images: [], containers: [{ id: spec.container.id, name: spec.container.name }] } : { images: [], containers: [] },
+  };
+  if (d.expected !== undefined) out.expected = d.expected;
+  if (d.actual !== undefined) out.actual = d.actual;
+  void source;
+  return out;
+}

@@ -1,0 +1,162 @@
+import type { VerifyReport, Finding } from '../core/verify/index.js';
+import type { Attribution, Visibility } from '../core/verify/attribute.js';
+import { jsonPath, safeText, shortId, showPath } from './format.js';
+
+/**
+ * Reports of `verify` (layerscope.verify/v1) and `whose` (layerscope.whose/v1). Paths are absolute; a name
+ * that is not UTF-8 comes escaped in `path` with its bytes in `pathBase64`. Text output escapes everything
+ * taken from evidence (names, tags, commands).
+ */
+
+export const WHOSE_SCHEMA = 'layerscope.whose/v1';
+
+/** Tagged images by name; untagged ones (build intermediates) only counted. */
+function imageList(images: Finding['usedBy']['images'], fmt: (name: string, index: number) => string): string[] {
+  const tagged = images.filter((i) => i.tags.length).map((i) => fmt(safeText(i.tags.join(', ')), i.index));
+  const untagged = images.length - tagged.length;
+  return untagged ? [...tagged, `${untagged} untagged image(s)`] : tagged;
+}
+
+function users(u: Finding['usedBy']): string {
+  const imgs = imageList(u.images, (n, i) => `${n} (layer ${i})`);
+  const cts = u.containers.map((c) => `container ${safeText(c.name)}`);
+  return [...imgs, ...cts].join(', ') || 'nothing';
+}
+
+function visText(v: Visibility): string {
+  if (v.state === 'hidden') return `hidden by ${safeText(v.hiddenBy!.what)} (${v.hiddenBy!.reason})`;
+  if (v.state === 'absent') return 'not in this layer\'s content';
+  if (v.state === 'whiteout') return 'a whiteout marker here';
+  return 'visible';
+}
+
+export function verifyText(r: VerifyReport): string {
+  const out: string[] = [];
+  const mark = (v: string) => (v === 'ok' ? 'OK  ' : v === 'failed' ? 'FAIL' : v === 'error' ? 'ERR ' : 'SKIP');
+  out.push(`layerscope verify ${safeText(r.source.location)} (${r.source.kind})`);
+  for (const l of r.mount.leftovers) {
+    out.push(`leftover mount dir ${safeText(l.dir)} from pid ${l.pid} (${l.alive ? 'still running: left alone' : 'dead'})${l.mounts.length ? `, mounted: ${l.mounts.map(safeText).join(', ')}` : ''}: ${l.action === 'cleaned' ? 'unmounted and removed' : l.action === 'failed' ? `cleanup FAILED: ${safeText(l.error ?? '')}` : 'left alone'}`);
+  }
+  if (r.integrity.skipped) out.push(`integrity check skipped: ${r.integrity.skipped}`);
+  if (r.mount.skipped) out.push(`mount check skipped: ${r.mount.skipped}`);
+  for (const n of r.mount.notes) out.push(`mount: ${safeText(n)}`);
+  out.push('');
+  out.push('Layers:');
+  for (const l of r.layers) {
+    const who = imageList(l.usedBy.images, (n, i) => `${n}#${i}`).join(' ');
+    const parts = [`integrity ${l.integrity.status}`, `mount ${l.mount ? l.mount.status : 'not mounted'}`];
+    out.push(`  ${mark(l.verdict)} ${shortId(l.chainId)}  ${parts.join(', ')}  ${who}`);
+    if (l.integrity.message && l.integrity.status !== 'ok') out.push(`         ${safeText(l.integrity.message)}`);
+  }
+  if (r.stacks.length) {
+    out.push('');
+    out.push('Stacks (kernel view vs ours):');
+    for (const s of r.stacks) {
+      const how = s.form ? `${s.lowerCount} lowers, ${s.form} paths${s.mode === 'userns' ? ', user namespace' : ''}` : '';
+      out.push(`  ${mark(s.verdict)} ${safeText(s.label)}  ${s.status}${how ? ` (${how})` : ''}  ${s.entries.kernel}/${s.entries.ours} entries${s.differences.length ? `, ${s.differences.length} difference(s)` : ''}`);
+      if (s.message) out.push(`         ${safeText(s.message)}`);
+      for (const n of s.notes) out.push(`         note: ${safeText(n)}`);
+    }
+  }
+  if (r.findings.length) {
+    out.push('');
+    out.push(`Findings (${r.findings.length}):`);
+    for (const f of r.findings) {
+      const vals = f.expected !== undefined || f.actual !== undefined ? ` [expected ${safeText(f.kind === 'linkname' ? showRaw(f.expected) : f.expected ?? '-')}, found ${safeText(f.kind === 'linkname' ? showRaw(f.actual) : f.actual ?? '-')}]` : '';
+      const where = f.check === 'mount' ? `stack ${safeText(f.stack ?? '')}` : `layer ${shortId(f.layer?.chainId ?? '')}`;
+      out.push(`  ${f.check}/${f.kind} ${showPath(f.path)}${vals}`);
+      out.push(`      ${safeText(f.message)}`);
+      out.push(`      in ${where}${f.layer?.role && f.layer.role !== 'image' ? ` (${f.layer.role} layer)` : ''}; used by ${users(f.usedBy)}`);
+      for (const v of f.visibleIn ?? []) out.push(`      in ${safeText(v.user)}'s final view: ${visText(v.visibility)}`);
+    }
+  }
+  out.push('');
+  const failed = r.layers.filter((l) => l.verdict === 'failed').length + r.stacks.filter((s) => s.verdict === 'failed').length;
+  const errors = r.layers.filter((l) => l.verdict === 'error').length + r.stacks.filter((s) => s.verdict === 'error').length;
+  out.push(r.ok ? `OK: ${r.layers.length} layer(s) and ${r.stacks.length} stack(s) verified${r.mount.skipped || !r.mount.ran ? ' (mount check not run)' : ''}${r.integrity.skipped ? ' (integrity check not run)' : ''}` : `FAILED: ${failed} failed, ${errors} could not be checked, ${r.findings.length} finding(s)`);
+  return out.join('\n') + '\n';
+}
+
+function showRaw(s: string | undefined): string {
+  return s === undefined ? '-' : JSON.stringify(Buffer.from(s, 'latin1').toString('utf8'));
+}
+
+export function verifyJson(r: VerifyReport): Record<string, unknown> {
+  const fp = (f: Finding) => ({
+    check: f.check,
+    kind: f.kind,
+    ...jsonPath(f.path),
+    ...(f.expected !== undefined ? { expected: f.kind === 'linkname' ? Buffer.from(f.expected, 'latin1').toString('utf8') : f.expected } : {}),
+    ...(f.actual !== undefined ? { actual: f.kind === 'linkname' ? Buffer.from(f.actual, 'latin1').toString('utf8') : f.actual } : {}),
+    message: f.message,
+    ...(f.stack ? { stack: f.stack } : {}),
+    layer: f.layer,
+    usedBy: f.usedBy,
+    ...(f.visibleIn ? { visibleIn: f.visibleIn } : {}),
+  });
+  return {
+    schema: r.schema,
+    ok: r.ok,
+    source: r.source,
+    selection: r.selection,
+    integrity: r.integrity,
+    mount: r.mount,
+    layers: r.layers.map((l) => ({
+      chainId: l.chainId,
+      diffId: l.diffId,
+      cacheId: l.cacheId,
+      verdict: l.verdict,
+      integrity: { status: l.integrity.status, message: l.integrity.message, computedDiffId: l.integrity.result?.computedDiffId ?? null, findings: l.integrity.result?.findings.length ?? 0, notes: l.integrity.result?.notes ?? [] },
+      mount: l.mount,
+      usedBy: l.usedBy,
+    })),
+    stacks: r.stacks.map((s) => ({
+      id: s.id,
+      kind: s.kind,
+      label: s.label,
+      top: s.top,
+      chainId: s.chainId,
+      containerId: s.containerId,
+      verdict: s.verdict,
+      status: s.status,
+      mode: s.mode,
+      form: s.form,
+      lowerCount: s.lowerCount,
+      entries: s.entries,
+      differences: s.differences.length,
+      message: s.message,
+      notes: s.notes,
+    })),
+    findings: r.findings.map(fp),
+    problems: r.problems,
+  };
+}
+
+export function whoseText(a: Attribution): string {
+  const out: string[] = [];
+  out.push(`${safeText(a.input)}`);
+  out.push(`  where: ${a.where}${a.overlayId ? ` (overlay2/${a.overlayId})` : ''}${a.layerPath !== null ? `, path in layer ${showPath(a.layerPath)}` : ''}`);
+  if (a.layer) out.push(`  layer: chainID ${a.layer.chainId}\n         diffID  ${a.layer.diffId}`);
+  for (const i of a.images) out.push(`  image ${safeText(i.tags.join(', ') || shortId(i.id))}: layer ${i.index}${i.visibility ? `; ${visText(i.visibility)}` : ''}`);
+  for (const c of a.containers) out.push(`  container ${safeText(c.name)} (${c.state}): ${c.role === 'image-layer' ? `image layer under it (stack index ${c.index})` : `its ${c.role.toUpperCase()} layer`}${c.visibility ? `; ${visText(c.visibility)}` : ''}`);
+  if (!a.images.length && !a.containers.length) out.push('  used by no image and no container');
+  for (const n of a.notes) out.push(`  note: ${safeText(n)}`);
+  return out.join('\n') + '\n';
+}
+
+export function whoseJson(list: Attribution[]): Record<string, unknown> {
+  return {
+    schema: WHOSE_SCHEMA,
+    results: list.map((a) => ({
+      input: a.input,
+      root: a.root,
+      where: a.where,
+      overlayId: a.overlayId,
+      ...(a.layerPath !== null ? { layerPath: jsonPath(a.layerPath) } : { layerPath: null }),
+      layer: a.layer,
+      images: a.images,
+      containers: a.containers,
+      notes: a.notes,
+    })),
+  };
+}
