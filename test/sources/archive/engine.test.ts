@@ -1,0 +1,136 @@
+/**
+ * Engine-backed: the same images saved in every format a user meets, read back, must agree on every layer's
+ * changes and on every ImageInfo field except id, tags, location (skopeo rewrites the config, so the ID and the
+ * config object differ); and diffIds / history must match what the engine itself says (`docker image inspect`).
+ * Engines come from test/run.mjs (LAYERSCOPE_TEST_ENGINES). Without them: skip loudly, or fail under
+ * LAYERSCOPE_REQUIRE_ENGINE=1.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { openArchive } from '../../../src/core/sources/archive/index.js';
+import type { Source } from '../../../src/core/model/source.js';
+import type { ImageInfo, LayerChanges } from '../../../src/core/model/types.js';
+import { tempDir, hasTool } from '../tar/helpers.js';
+
+interface Engine { host: string; client: string; version: string; path?: string; dockerConfig?: string }
+const engines: Record<string, Engine> = JSON.parse(process.env.LAYERSCOPE_TEST_ENGINES || '{}');
+const required = process.env.LAYERSCOPE_REQUIRE_ENGINE === '1';
+
+function need(t: { skip: (m: string) => void }, name: string): Engine | null {
+  const e = engines[name];
+  if (e) return e;
+  const why = JSON.parse(process.env.LAYERSCOPE_TEST_ENGINES_UNAVAILABLE || '{}')[name] ?? 'LAYERSCOPE_TEST_ENGINES not set (run through test/run.mjs)';
+  if (required) assert.fail(`engine ${name} required but unavailable: ${why}`);
+  process.stderr.write(`\n!!! SKIPPED (engine ${name} unavailable: ${why})\n`);
+  t.skip(`engine ${name} unavailable: ${why}`);
+  return null;
+}
+
+function docker(e: Engine, args: string[]): string {
+  return execFileSync(e.client, args, {
+    env: { ...process.env, DOCKER_HOST: e.host, ...(e.dockerConfig ? { DOCKER_CONFIG: e.dockerConfig } : {}), ...(e.path ? { PATH: e.path } : {}) },
+    maxBuffer: 1 << 28,
+  }).toString();
+}
+
+async function dump(s: Source) {
+  const out = new Map<string, { img: ImageInfo; layers: LayerChanges[] }>();
+  for (const img of s.images) {
+    const layers: LayerChanges[] = [];
+    for (const l of img.layers) layers.push(await s.readLayer(img, l.index));
+    for (const t of img.tags.length ? img.tags : [img.id]) out.set(t, { img, layers });
+  }
+  return out;
+}
+function comparable(img: ImageInfo) {
+  const { id, tags, digests, config, layers, ...rest } = img;
+  void id; void tags; void digests; void config;
+  return { ...rest, layers: layers.map(({ location, ...l }) => (void location, l)) };
+}
+
+const IMAGES = ['ls-bloat:1', 'ls-deep:1', 'ls-base:1'];
+
+test('cross-format: legacy 20.10 save, Docker 26 save, containerd-store save, skopeo oci-archive / oci dir / zstd oci dir / docker-archive, docker: stream', { timeout: 600_000 }, async (t) => {
+  const d20 = need(t, 'docker20');
+  if (!d20) return;
+  const { dir, cleanup } = tempDir('ls-xfmt-');
+  t.after(cleanup);
+  const formats: [string, string, string][] = []; // [name, location, tag prefix map]
+  const legacy = join(dir, 'legacy.tar');
+  docker(d20, ['save', '-o', legacy, ...IMAGES]);
+  formats.push(['docker20 save (legacy)', legacy, '']);
+  for (const [name, e] of [['docker26', engines.docker26], ['docker26c', engines.docker26c]] as const) {
+    if (!e) {
+      process.stderr.write(`\n!!! cross-format: ${name} unavailable, its save format is not covered in this run\n`);
+      if (required) assert.fail(`${name} required`);
+      continue;
+    }
+    const f = join(dir, `${name}.tar`);
+    // the docker20-built images, copied in by test/run.mjs (same image IDs), tagged :from20
+    docker(e, ['save', '-o', f, ...IMAGES.map((i) => i.replace(':1', ':from20'))]);
+    formats.push([`${name} save`, f, ':from20']);
+  }
+  if (hasTool('skopeo')) {
+    const img = 'ls-bloat:1';
+    const sk = (dest: string, extra: string[] = []) =>
+      execFileSync('skopeo', ['copy', '-q', ...extra, '--src-daemon-host', d20.host, `docker-daemon:${img}`, dest], { maxBuffer: 1 << 26 });
+    sk(`oci-archive:${dir}/sk-oci.tar:${img}`);
+    sk(`oci:${dir}/sk-oci-dir:${img}`);
+    mkdirSync(`${dir}/z`);
+    sk(`oci:${dir}/z/sk-oci-zstd:${img}`, ['--dest-compress-format', 'zstd']);
+    sk(`docker-archive:${dir}/sk-docker.tar:${img}`);
+    formats.push(['skopeo oci-archive', `${dir}/sk-oci.tar`, ''], ['skopeo oci dir', `${dir}/sk-oci-dir`, ''], ['skopeo oci dir zstd', `${dir}/z/sk-oci-zstd`, ''], ['skopeo docker-archive', `${dir}/sk-docker.tar`, '']);
+  } else if (required) assert.fail('skopeo missing');
+
+  const ref = await (async () => {
+    const s = await openArchive(legacy, { verify: true });
+    const d = await dump(s);
+    await s.close();
+    return d;
+  })();
+  // The engine is the oracle for diffIds and history alignment.
+  for (const name of IMAGES) {
+    const inspect = JSON.parse(docker(d20, ['image', 'inspect', name]))[0];
+    const r = ref.get(name)!;
+    assert.ok(r, `${name} in the legacy save`);
+    assert.equal(r.img.id, inspect.Id);
+    assert.deepEqual(r.img.layers.map((l) => l.diffId), inspect.RootFS.Layers);
+    for (const l of r.layers) assert.deepEqual(l.problems.filter((p) => p.severity === 'error'), [], name);
+    const hist = JSON.parse('[' + docker(d20, ['history', '--no-trunc', '--format', '{{json .CreatedBy}}', name]).trim().split('\n').join(',') + ']') as string[];
+    const made = r.img.layers.map((l) => l.createdBy).filter((x) => x !== null);
+    for (const cmd of made) assert.ok(hist.includes(cmd!), `history entry ${cmd} known to the engine`);
+  }
+  // A real docker: stream through the engine CLI
+  const streamed = await openArchive(`docker:${IMAGES[0]}`, { env: { ...process.env, DOCKER_HOST: d20.host }, dockerCommand: d20.client });
+  formats.push(['docker: stream', '', '']);
+  const streamedDump = await dump(streamed);
+  await streamed.close();
+
+  let compared = 0;
+  for (const [fname, loc, suffix] of formats) {
+    const got = loc ? await (async () => {
+      const s = await openArchive(loc, { verify: true });
+      const d = await dump(s);
+      for (const p of s.problems) assert.notEqual(p.severity, 'error', `${fname}: ${p.message}`);
+      await s.close();
+      return d;
+    })() : streamedDump;
+    for (const name of IMAGES) {
+      const g = got.get(suffix ? name.replace(':1', suffix) : name);
+      if (!g) continue; // skopeo copies only ls-bloat:1
+      const r = ref.get(name)!;
+      assert.deepEqual(comparable(g.img), comparable(r.img), `${fname} ${name}: ImageInfo`);
+      assert.equal(g.layers.length, r.layers.length);
+      for (let i = 0; i < r.layers.length; i++) {
+        assert.deepEqual(g.layers[i]!.entries, r.layers[i]!.entries, `${fname} ${name} layer ${i}: entries`);
+        assert.deepEqual(g.layers[i]!.problems.filter((p) => p.severity === 'error'), [], `${fname} ${name} layer ${i}: no errors`);
+      }
+      compared++;
+    }
+  }
+  process.stderr.write(`cross-format: ${compared} image reads compared over ${formats.length} formats\n`);
+  assert.ok(compared >= formats.length);
+});
