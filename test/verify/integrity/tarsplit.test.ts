@@ -54,6 +54,7 @@ function makeSource(src: string): void {
   fs.chownSync(path.join(src, 'etc/conf'), 1000, 1001);
   w('etc/empty', '');
   fs.symlinkSync('conf', path.join(src, 'etc/link'));
+  fs.symlinkSync('../' + 't'.repeat(150), path.join(src, 'etc/longlink')); // PAX linkpath / GNU 'K' (not in ustar)
   fs.linkSync(path.join(src, 'etc/conf'), path.join(src, 'etc/hard'));
   sh('mknod', ['-m', '0666', path.join(src, 'dev/null-like'), 'c', '1', '3']);
   sh('mkfifo', ['-m', '0600', path.join(src, 'run/fifo')]);
@@ -75,7 +76,8 @@ function makeLayer(format: 'pax' | 'gnu' | 'ustar' = 'pax'): Layer {
   fs.mkdirSync(dir);
   const tarPath = path.join(dir, 'layer.tar');
   const x = format === 'pax' ? ['--xattrs', '--xattrs-include=*'] : [];
-  execFileSync('tar', ['-c', `--format=${format}`, ...x, '--numeric-owner', '--sort=name', '-f', tarPath, '-C', srcDir, '.']);
+  const ex = format === 'ustar' ? ['--exclude=./etc/longlink'] : []; // ustar cannot hold a 150-byte link target
+  execFileSync('tar', ['-c', `--format=${format}`, ...x, ...ex, '--numeric-owner', '--sort=name', '-f', tarPath, '-C', srcDir, '.']);
   const tar = fs.readFileSync(tarPath);
   const lines = tarToTarSplit(tar);
   const tarSplitPath = path.join(dir, 'tar-split.json.gz');
@@ -154,6 +156,12 @@ describe('each tampering is caught and named, and nothing else is flagged', { sk
         fs.unlinkSync(p('etc/link'));
         fs.symlinkSync('/etc/shadow', p('etc/link'));
         fs.lutimesSync(p('etc/link'), new Date(T0), new Date(T0));
+      })],
+    ['long symlink target changed by one byte', ['linkname etc/longlink'], (l) =>
+      covered(l, ['etc'], (p) => {
+        fs.unlinkSync(p('etc/longlink'));
+        fs.symlinkSync('../' + 't'.repeat(149) + 'u', p('etc/longlink'));
+        fs.lutimesSync(p('etc/longlink'), new Date(T0), new Date(T0));
       })],
     ['file added', ['added etc/evil'], (l) => covered(l, ['etc'], (p) => fs.writeFileSync(p('etc/evil'), 'evil'))],
     ['whiteout added (hides a lower file)', ['added etc/passwd'], (l) => covered(l, ['etc'], (p) => sh('mknod', [p('etc/passwd'), 'c', '0', '0']))],
