@@ -1,0 +1,222 @@
+import * as fs from 'node:fs';
+import type { Source } from '../model/source.js';
+import type { Attrs, ContainerInfo, EntryType, LayerChanges, Problem } from '../model/types.js';
+import { problem } from '../model/types.js';
+import { SourceError } from '../model/errors.js';
+import { baseName, displayPath, isWithin, parentPath, pathToBytes } from '../model/path.js';
+import { LayerStack } from './stack.js';
+import { dockerDiff, type DockerChange } from './docker-diff.js';
+
+/**
+ * A container's RW layer as a timeline: every entry the RW dir holds (files, dirs, whiteouts), with the
+ * times lstat gives (atime, mtime, ctime, birth time) and the `docker diff` verdict, plus flags on the changes
+ * responders look at first. Also the deletions `docker diff` reports that have no entry of their own in the RW
+ * dir (lower files hidden by an opaque dir the container made): listed with the opaque dir's times.
+ *
+ * Evidence is only lstat'ed (never opened, never followed): parents of every path are checked to be real
+ * directories first, since a running container can change its RW dir while we read it.
+ */
+
+export type TimelineFlag =
+  /** A new or changed regular file with the setuid bit. */
+  | 'setuid'
+  /** A new or changed regular file with the setgid bit. */
+  | 'setgid'
+  /** A new or changed executable regular file under /tmp, /var/tmp or /dev/shm. */
+  | 'tmp-executable'
+  /** ~/.ssh/authorized_keys (or authorized_keys2) added, changed or deleted. */
+  | 'authorized-keys'
+  /** crontab, cron.d, cron.{hourly,...}, /var/spool/cron: added, changed or deleted. */
+  | 'cron'
+  /** /etc/ld.so.preload added, changed or deleted. */
+  | 'ld-preload'
+  /** /etc/passwd, shadow, group, gshadow, sudoers(.d): added, changed or deleted. */
+  | 'accounts'
+  /** A new or changed file carrying security.capability. */
+  | 'capability';
+
+export interface Times {
+  /** Seconds since the epoch, with fraction. */
+  atime: number;
+  mtime: number;
+  ctime: number;
+  /** Birth time; 0 when the filesystem does not record it. */
+  crtime: number;
+}
+
+export interface TimelineEntry {
+  /** Layer path (byte string, no leading '/'). */
+  path: string;
+  /** What `docker diff` says about this path; null when the RW layer holds it without a change (a copy-up). */
+  change: DockerChange['kind'] | null;
+  /** The RW dir holds a whiteout here, or the path was hidden by an opaque dir (`hiddenBy`). */
+  deleted: boolean;
+  /** For deletions without an entry of their own: the opaque dir that hides the path. */
+  hiddenBy: string | null;
+  type: EntryType | 'whiteout';
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  inode: number;
+  times: Times | null;
+  /** For symlinks. */
+  linkname?: string;
+  flags: TimelineFlag[];
+}
+
+export interface Timeline {
+  container: ContainerInfo;
+  entries: TimelineEntry[];
+  problems: Problem[];
+}
+
+const CRON = [/^etc\/crontab$/, /^etc\/anacrontab$/, /^etc\/cron\.(d|hourly|daily|weekly|monthly)\/./, /^var\/spool\/cron(\/|$)/, /^etc\/cron\.(allow|deny)$/];
+const ACCOUNTS = [/^etc\/(passwd|shadow|group|gshadow|sudoers)$/, /^etc\/sudoers\.d\/./];
+const TMP_DIRS = ['tmp', 'var/tmp', 'dev/shm'];
+
+/**
+ * Flags for one entry (pure). `change` is docker diff's verdict; `lower` the attributes below the RW layer.
+ * Content flags (setuid, tmp-executable...) need a change (A or C); location flags (authorized_keys, cron...)
+ * fire on any A, C or D.
+ */
+export function flagsFor(path: string, attrs: Attrs | null, change: DockerChange['kind'] | null): TimelineFlag[] {
+  const out: TimelineFlag[] = [];
+  if (change === null) return out;
+  const regular = attrs !== null && (attrs.type === 'file' || attrs.type === 'hardlink');
+  if (regular && change !== 'D') {
+    if (attrs.mode & 0o4000) out.push('setuid');
+    if (attrs.mode & 0o2000) out.push('setgid');
+    if (attrs.mode & 0o111 && TMP_DIRS.some((d) => isWithin(path, d) && path !== d)) out.push('tmp-executable');
+    if (attrs.xattrs?.['security.capability']) out.push('capability');
+  }
+  const name = baseName(path);
+  if ((name === 'authorized_keys' || name === 'authorized_keys2') && baseName(parentPath(path)) === '.ssh') out.push('authorized-keys');
+  if (CRON.some((r) => r.test(path))) out.push('cron');
+  if (path === 'etc/ld.so.preload') out.push('ld-preload');
+  if (ACCOUNTS.some((r) => r.test(path))) out.push('accounts');
+  return out;
+}
+
+/** lstat a path below a dir, refusing symlinked parents; null when it is gone. */
+function lstatBelow(dir: string, path: string): fs.BigIntStats | null {
+  const base = Buffer.from(dir, 'utf8');
+  const parts = path.split('/');
+  let cur = base;
+  for (let i = 0; i < parts.length; i++) {
+    cur = Buffer.concat([cur, SLASH, pathToBytes(parts[i]!)]);
+    let st: fs.BigIntStats;
+    try {
+      st = fs.lstatSync(cur, { bigint: true });
+    } catch {
+      return null;
+    }
+    if (i < parts.length - 1 && !st.isDirectory()) return null;
+    if (i === parts.length - 1) return st;
+  }
+  return null;
+}
+
+const SLASH = Buffer.from('/');
+const secs = (ns: bigint) => Number(ns / 1000n) / 1e6;
+
+function timesOf(st: fs.BigIntStats): Times {
+  return { atime: secs(st.atimeNs), mtime: secs(st.mtimeNs), ctime: secs(st.ctimeNs), crtime: st.birthtimeNs > 0n ? secs(st.birthtimeNs) : 0 };
+}
+
+/** Build the timeline of a container's RW layer. Reads the image layers and the init layer for classification. */
+export async function containerTimeline(source: Source, container: ContainerInfo): Promise<Timeline> {
+  if (!container.rwDir) throw new SourceError('container.no-rw-dir', `container ${container.name} has no RW layer directory in this source`, null);
+  const problems: Problem[] = [];
+  const rw = await source.readContainerLayer(container, 'rw');
+  problems.push(...rw.problems);
+  const lowers: LayerChanges[] = [];
+  const image = source.images.find((i) => i.id === container.image) ?? null;
+  if (image) for (let i = 0; i < image.layers.length; i++) lowers.push(await source.readLayer(image, i));
+  else problems.push(problem('error', 'container.image.missing', `the image ${container.image} is not in the store; changes are classified against an empty base`, null));
+  if (container.initDir) lowers.push(await source.readContainerLayer(container, 'init'));
+  const changes = dockerDiff(rw, lowers);
+  const lower = new LayerStack();
+  for (const l of lowers) lower.apply(l.entries);
+  return buildTimeline(container, rw, changes, (p) => lower.lookup(p)?.live?.attrs ?? null, (p) => lstatBelow(container.rwDir!, p), problems);
+}
+
+/** The assembly, with the I/O injected (tests give their own stat). */
+export function buildTimeline(
+  container: ContainerInfo,
+  rw: LayerChanges,
+  changes: readonly DockerChange[],
+  lowerAttrs: (path: string) => Attrs | null,
+  stat: (path: string) => fs.BigIntStats | null,
+  problems: Problem[] = [],
+): Timeline {
+  const verdict = new Map<string, DockerChange['kind']>();
+  for (const c of changes) verdict.set(c.path.slice(1), c.kind);
+  const entries: TimelineEntry[] = [];
+  const seen = new Set<string>();
+  const opaqueDirs: string[] = [];
+  for (const e of rw.entries) {
+    seen.add(e.path);
+    const st = stat(e.path);
+    if (!st) problems.push(problem('warning', 'timeline.gone', 'listed in the RW layer, gone when lstat\'ed (container running?)', `${container.rwDir}/${displayPath(e.path)}`));
+    const change = verdict.get(e.path) ?? null;
+    if (e.kind === 'whiteout') {
+      const was = lowerAttrs(e.path);
+      entries.push({
+        path: e.path,
+        change,
+        deleted: true,
+        hiddenBy: null,
+        type: 'whiteout',
+        mode: was?.mode ?? 0,
+        uid: e.uid ?? 0,
+        gid: e.gid ?? 0,
+        size: 0,
+        inode: st ? Number(st.ino) : 0,
+        times: st ? timesOf(st) : null,
+        flags: flagsFor(e.path, was, change),
+      });
+      continue;
+    }
+    if (e.opaque) opaqueDirs.push(e.path);
+    const a = e.attrs;
+    const t: TimelineEntry = {
+      path: e.path,
+      change,
+      deleted: false,
+      hiddenBy: null,
+      type: a.type,
+      mode: a.mode,
+      uid: a.uid,
+      gid: a.gid,
+      size: a.size,
+      inode: st ? Number(st.ino) : 0,
+      times: st ? timesOf(st) : null,
+      flags: flagsFor(e.path, a, change),
+    };
+    if (a.linkname !== undefined && a.type === 'symlink') t.linkname = a.linkname;
+    entries.push(t);
+  }
+  // Deletions docker diff reports without an RW entry of their own: lower children of an opaque dir.
+  for (const [p, kind] of verdict) {
+    if (seen.has(p) || kind !== 'D') continue;
+    const dir = opaqueDirs.filter((d) => isWithin(p, d)).sort((x, y) => y.length - x.length)[0] ?? null;
+    const was = lowerAttrs(p);
+    const st = dir !== null ? stat(dir) : null;
+    entries.push({
+      path: p,
+      change: 'D',
+      deleted: true,
+      hiddenBy: dir,
+      type: 'whiteout',
+      mode: was?.mode ?? 0,
+      uid: was?.uid ?? 0,
+      gid: was?.gid ?? 0,
+      size: 0,
+      inode: 0,
+      times: st ? timesOf(st) : null,
+      flags: flagsFor(p, was, 'D'),
+    });
+  }
+  return { container, entries, problems };
+}
