@@ -133,17 +133,20 @@ test('the merged view of image + init layer equals docker export of a created co
   assert.deepEqual(ours.sort(), theirs.sort());
 });
 
-test('container changes are exactly what docker diff says', async (t) => {
-  const o = await open(t);
-  if (!o) return;
-  for (const name of [CONTAINERS.stopped, CONTAINERS.running, CONTAINERS.created]) {
-    const r = await o.engine.docker(['diff', name]);
-    const theirs = r.stdoutBuffer.toString('latin1').split('\n').filter(Boolean).sort();
-    const a = await analyzeContainer(o.source, findContainer(o.source, name));
-    const ours = a.changes.map((c) => `${c.kind} ${c.path}`).sort();
-    assert.deepEqual(ours, theirs, `docker diff ${name}`);
-  }
-});
+for (const which of ['docker20', 'docker26'] as const) {
+  test(`container changes are exactly what docker diff says (${which})`, async (t) => {
+    const engine = getEngine(t, which);
+    if (!engine) return;
+    const source = await openDockerRoot(engine.dataRoot);
+    for (const name of [CONTAINERS.stopped, CONTAINERS.running, CONTAINERS.created]) {
+      const r = await engine.docker(['diff', name]);
+      const theirs = r.stdoutBuffer.toString('latin1').split('\n').filter(Boolean).sort();
+      const a = await analyzeContainer(source, findContainer(source, name));
+      const ours = a.changes.map((c) => `${c.kind} ${c.path}`).sort();
+      assert.deepEqual(ours, theirs, `docker diff ${name}`);
+    }
+  });
+}
 
 test('hidden bytes of ls-bloat:1: what later layers deleted, overwrote or hid, each with the layer that did it', async (t) => {
   const o = await open(t);
