@@ -4,7 +4,8 @@ import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, LayerInfo,
 import { problem } from '../../model/types.js';
 import { NotFoundError, SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
-import { Evidence, EvidenceError, describeFsError } from '../evidence.js';
+import { Evidence, EvidenceError, describeFsError, openNoFollow } from '../evidence.js';
+import { readLayerFromStream } from '../tar/layer-reader.js';
 import { readDiffDir } from '../diffdir.js';
 import { historyForLayers, parseConfig } from '../config.js';
 import { BoltError, openBolt, type BoltDb, type Bucket } from './bbolt.js';
@@ -67,6 +68,8 @@ interface ResolvedImage {
   configDigest: string;
   manifestDigest: string;
   configBytes: Buffer;
+  /** The manifest's layer blob digests (compressed), in order; null entries are malformed descriptors. */
+  layerBlobs: (string | null)[];
 }
 
 export async function openContainerdRoot(root: string, opts: ContainerdOpenOptions = {}): Promise<Source> {
@@ -268,7 +271,8 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       })();
       if (layers !== null && parsedLayers !== null && layers !== parsedLayers)
         note('warning', 'containerd.manifest.layer-count', `image ${name}: manifest lists ${layers} layers, config ${parsedLayers} diff_ids`, where);
-      return { configDigest, manifestDigest: digest, configBytes };
+      const layerBlobs = (Array.isArray(doc.layers) ? doc.layers : []).map((l: any) => (isDigest(l?.digest) ? (l.digest as string) : null));
+      return { configDigest, manifestDigest: digest, configBytes, layerBlobs };
     };
 
     // ---------------------------------------------------------------------------------------------------
@@ -324,6 +328,8 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     }
 
     const images: ImageInfo[] = [];
+    /** Layers read from content blobs: blob path → the diffID the config promises. */
+    const blobLayers = new Map<string, string>();
     const chainChecked = new Set<string>();
     const imageChains = new Map<string, string[]>();
     for (const g of groups.values()) {
@@ -338,7 +344,18 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       if (history.problem) problems.push(history.problem);
       const layers: LayerInfo[] = diffIds.map((diffId, i) => {
         const rec = snapshot(ns, chains[i]!);
-        if (!rec) note('warning', 'containerd.snapshot.missing', `layer ${i} (${chains[i]}) of image ${resolved.configDigest}: no ${SNAPSHOTTER} snapshot in namespace ${ns} (not unpacked, or removed)`, metaPath);
+        let location = rec?.dir ?? null;
+        if (!location) {
+          // Never unpacked (another platform, another snapshotter) or its dir is gone: read the layer blob.
+          const blobDigest = resolved.layerBlobs.length === diffIds.length ? resolved.layerBlobs[i] : null;
+          const st = blobDigest ? ctd.lstat(...CONTENT_DIR, digestHex(blobDigest)) : null;
+          if (blobDigest && st?.isFile()) {
+            location = ctd.path(...CONTENT_DIR, digestHex(blobDigest));
+            blobLayers.set(location, diffId);
+            note('info', 'containerd.layer.from-blob', `layer ${i} (${chains[i]}) has no unpacked snapshot: read from its content blob`, location);
+          }
+        }
+        if (!rec) note(location ? 'info' : 'warning', 'containerd.snapshot.missing', `layer ${i} (${chains[i]}) of image ${resolved.configDigest}: no ${SNAPSHOTTER} snapshot in namespace ${ns} (not unpacked, or removed)`, metaPath);
         else {
           if (rec.kind !== null && rec.kind !== 'committed') note('warning', 'containerd.snapshot.not-committed', `snapshot ${chains[i]} is ${rec.kind}, not committed`, snapDbPath);
           if (i > 0) checkParentChain(ns, rec, chains[i - 1]!);
@@ -353,7 +370,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           createdBy: h?.createdBy ?? null,
           created: h?.created ?? null,
           comment: h?.comment ?? null,
-          location: rec?.dir ?? null,
+          location,
           storedSize: rec?.size ?? null,
         };
       });
@@ -615,10 +632,26 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       if (!dir) return Promise.resolve({ entries: [], problems: [problem('error', 'layer.missing', `${what}: no snapshot directory on disk`, null)] });
       let p = layerCache.get(dir);
       if (!p) {
-        p = readDiffDir(dir);
+        const diffId = blobLayers.get(dir);
+        p = diffId ? readBlobLayer(dir, diffId) : readDiffDir(dir);
         layerCache.set(dir, p);
       }
       return p;
+    };
+    /** A compressed or plain layer tar from the content store; its diffID is checked against the config's. */
+    const readBlobLayer = async (file: string, diffId: string): Promise<LayerChanges> => {
+      let fd: number;
+      try {
+        fd = openNoFollow(file);
+      } catch (err) {
+        return { entries: [], problems: [problem('error', 'layer.unreadable', `layer blob cannot be opened: ${describeFsError(err)}`, file)] };
+      }
+      const stream = fs.createReadStream('', { fd, autoClose: true });
+      const r = await readLayerFromStream(stream, file);
+      const problems = [...r.changes.problems];
+      if (r.diffId && r.diffId !== diffId)
+        problems.push(problem('error', 'layer.diff-id-mismatch', `uncompressed layer hashes to ${r.diffId}, not to the diffID ${diffId} the image config names`, file));
+      return { entries: r.changes.entries, problems };
     };
 
     return {
