@@ -1,3 +1,3 @@
 export { verifyLayerIntegrity } from './tarsplit.js';
 export type { IntegrityFinding, IntegrityFindingKind, IntegrityResult, VerifyLayerOptions } from './tarsplit.js';
-export { decodeMemberHeaders, type TarHeader } from './tarheader.js';
+export { decodeMemberHeaders } from './tarheader.js';

@@ -5,7 +5,7 @@ import { bytesToPath, cleanLayerPath, compareWalkOrder, displayPath, joinPath, p
 import type { EntryType } from '../../model/types.js';
 import { describeFsError, openNoFollow } from '../../sources/evidence.js';
 import { Crc64 } from '../crc64.js';
-import { bodySize, decodeMemberHeaders, paddingOf, type TarHeader } from './tarheader.js';
+import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from './tarheader.js';
 import { readXattrsBytes } from './xattrs.js';
 
 /**
@@ -143,7 +143,7 @@ class LayerVerifier {
 
   private async reassemble(): Promise<string | null> {
     const hash = createHash('sha256');
-    const globals = new Map<string, Buffer>();
+    const asm = new HeaderAssembler(this.opts.tarSplitPath);
     let pending: Buffer[] = [];
     let pendingLen = 0;
     /** Padding after the previous member's body, at the start of the next segment bytes. */
@@ -169,11 +169,11 @@ class LayerVerifier {
         pending = [];
         pendingLen = 0;
 
-        let header: TarHeader | null = null;
+        let header: TarEntry | null = null;
         try {
           if (segment === null) throw new Error(`more than ${MAX_HEADER_BYTES} bytes of headers`);
           if (segment.length < pad) throw new Error('segment shorter than the previous body padding');
-          header = decodeMemberHeaders(segment.subarray(pad), globals);
+          header = decodeMemberHeaders(segment.subarray(pad), asm);
         } catch (err) {
           this.add('unreadable', safeClean(entryName), `tar header of member ${show(entryName)} cannot be decoded from tar-split (${(err as Error).message}); its attributes are not checked`);
         }
@@ -181,7 +181,8 @@ class LayerVerifier {
         if (header && header.name !== entryName) {
           this.add('unsafe', safeClean(header.name), `tar-split entry names ${show(entryName)} but its (hashed) tar header names ${show(header.name)}: tar-split was edited; the header's name is checked`, header.name, entryName);
         }
-        const body = header ? bodySize(header) : entrySize;
+        // Body bytes in the tar: 0 for header-only types whatever their size field says (as Go's reader).
+        const body = header ? header.size : entrySize;
         if (header && body !== entrySize) {
           this.add('unsafe', safeClean(rawName), `tar-split entry says ${entrySize} body bytes but the tar header says ${body}: tar-split was edited`, String(body), String(entrySize));
         }
@@ -264,7 +265,7 @@ class LayerVerifier {
   // ---------------------------------------------------------------------------------------------------------
 
   /** Check one member against the disk; hash its body. Returns the body bytes read, or null if not read. */
-  private async member(rel: string, h: TarHeader | null, body: number, hash: Hash): Promise<number | null> {
+  private async member(rel: string, h: TarEntry | null, body: number, hash: Hash): Promise<number | null> {
     const base = baseName(rel);
     const parent = parentPath(rel);
     if (base.startsWith('.wh.')) {
@@ -337,8 +338,9 @@ class LayerVerifier {
   }
 
   /** Compare a decoded header with lstat. Returns false when the type differs (nothing else is compared). */
-  private checkAttrs(rel: string, h: TarHeader, st: fs.BigIntStats): boolean {
-    const want = flagType(h.typeflag);
+  private checkAttrs(rel: string, h: TarEntry, st: fs.BigIntStats): boolean {
+    if (h.sparse) this.notes.push(`member ${show(rel)} is a GNU sparse file: tar-split cannot reassemble those faithfully (moby's layers never hold them)`);
+    const want = h.type === 'other' ? null : h.type;
     if (want === null) {
       this.notes.push(`member ${show(rel)} has tar type '${h.typeflag}', which this check does not model; its attributes were not compared`);
       return false;
@@ -353,8 +355,8 @@ class LayerVerifier {
       return false;
     }
     this.checkCommon(rel, h, st, want);
-    if (want === 'file' && Number(st.size) !== h.size) {
-      this.add('size', rel, `${show(rel)} is ${st.size} bytes on disk, ${h.size} in the layer`, String(h.size), String(st.size));
+    if (want === 'file' && Number(st.size) !== h.realSize) {
+      this.add('size', rel, `${show(rel)} is ${st.size} bytes on disk, ${h.realSize} in the layer`, String(h.realSize), String(st.size));
     }
     if (want === 'symlink') {
       let target: string;
@@ -375,7 +377,7 @@ class LayerVerifier {
   }
 
   /** mode (not for symlinks: Linux has no symlink modes), owner, mtime (seconds). */
-  private checkCommon(rel: string, h: TarHeader, st: fs.BigIntStats, want: EntryType): void {
+  private checkCommon(rel: string, h: TarEntry, st: fs.BigIntStats, want: EntryType): void {
     const mode = Number(st.mode & 0o7777n);
     if (want !== 'symlink' && mode !== h.mode) this.add('mode', rel, `${show(rel)} has mode ${octal(mode)} on disk, ${octal(h.mode)} in the layer`, octal(h.mode), octal(mode));
     const uid = Number(st.uid);
@@ -385,7 +387,7 @@ class LayerVerifier {
     if (mtime !== h.mtime) this.add('mtime', rel, `${show(rel)} was modified at ${iso(mtime)} on disk, ${iso(h.mtime)} in the layer`, iso(h.mtime), iso(mtime));
   }
 
-  private checkHardlink(rel: string, h: TarHeader, st: fs.BigIntStats): void {
+  private checkHardlink(rel: string, h: TarEntry, st: fs.BigIntStats): void {
     let target: string;
     try {
       target = cleanLayerPath(h.linkname);
@@ -407,7 +409,7 @@ class LayerVerifier {
     }
   }
 
-  private checkWhiteout(target: string, h: TarHeader | null): void {
+  private checkWhiteout(target: string, h: TarEntry | null): void {
     const blocked = this.ancestorsBlocked(target);
     if (blocked) {
       this.add(blocked.kind, target, `whiteout ${show(target)} cannot be reached safely: ${blocked.why}`);
@@ -436,7 +438,7 @@ class LayerVerifier {
   }
 
   /** xattrs the tar records (PAX SCHILY.xattr.*) against the content xattrs on disk (overlay's own excluded). */
-  private checkXattrs(rel: string, h: TarHeader, type: EntryType): void {
+  private checkXattrs(rel: string, h: TarEntry, type: EntryType): void {
     const onDisk = this.readXattrs(rel);
     if (onDisk === null) return;
     if (type === 'dir') {
@@ -606,21 +608,8 @@ function readAt(fd: number, buf: Buffer, len: number, pos: number): Promise<numb
   return new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
-function flagType(flag: string): EntryType | null {
-  switch (flag) {
-    case '0': return 'file';
-    case '1': return 'hardlink';
-    case '2': return 'symlink';
-    case '3': return 'char';
-    case '4': return 'block';
-    case '5': return 'dir';
-    case '6': return 'fifo';
-    default: return null;
-  }
-}
-
-function typeName(h: TarHeader): string {
-  return flagType(h.typeflag) ?? `tar type '${h.typeflag}'`;
+function typeName(h: TarEntry): string {
+  return h.type === 'other' ? `tar type '${h.typeflag}'` : h.type;
 }
 
 function statType(st: fs.BigIntStats): EntryType {
