@@ -1,0 +1,191 @@
+import React, { useEffect, useReducer, useRef } from 'react';
+import { Box, Text, useApp, useInput, useStdin, useStdout } from 'ink';
+import { actionForKey, helpLines, normalizeKey } from '../keys.js';
+import {
+  containerChangeLines,
+  containerInfoLines,
+  detailLines,
+  fileHeader,
+  fileLines,
+  filesTitle,
+  headerText,
+  layerLines,
+  pickerLines,
+  searchLines,
+  searchTitle,
+  summaryLines,
+  type Line,
+} from '../rows.js';
+import { currentView, layout, reduce, type State } from '../state.js';
+import type { Driver } from '../session.js';
+import { LineText, Pane } from './Pane.js';
+
+export interface AppProps {
+  initial: State;
+  driver?: Driver;
+  /** Colours on (NO_COLOR unset and a colour terminal). Bold and inverse are used either way. */
+  color: boolean;
+  /** Follow the terminal's size (false in tests: the initial state's size stays). */
+  followTerminal?: boolean;
+  onExit?: (code: number) => void;
+  /** Called after every render with the state (bench and tests). */
+  onState?: (s: State) => void;
+}
+
+export function App({ initial, driver, color, followTerminal = true, onExit, onState }: AppProps): React.ReactElement {
+  const [state, dispatch] = useReducer(reduce, initial);
+  const ref = useRef(state);
+  ref.current = state;
+  const { exit } = useApp();
+  const { isRawModeSupported } = useStdin();
+  const { stdout } = useStdout();
+
+  useInput(
+    (input, key) => {
+      const k = normalizeKey(input, key);
+      if (!k) return;
+      const action = actionForKey(ref.current, k);
+      if (action) dispatch(action);
+    },
+    { isActive: isRawModeSupported === true },
+  );
+
+  useEffect(() => {
+    driver?.start(dispatch);
+    return () => driver?.stop();
+  }, [driver]);
+
+  useEffect(() => {
+    if (state.want) driver?.request(state.want, dispatch);
+  }, [state.want, driver]);
+
+  useEffect(() => {
+    if (!followTerminal) return;
+    const onResize = () => dispatch({ type: 'resize', width: stdout.columns || 80, height: (stdout.rows || 24) - 1 });
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout, followTerminal]);
+
+  useEffect(() => {
+    if (state.quit) {
+      onExit?.(state.exitCode);
+      exit();
+    }
+  }, [state.quit]);
+
+  useEffect(() => {
+    onState?.(state);
+  });
+
+  return <Screen s={state} color={color} />;
+}
+
+function Screen({ s, color }: { s: State; color: boolean }): React.ReactElement {
+  const l = layout(s);
+  const width = Math.max(40, s.width);
+  const height = Math.max(12, s.height);
+  let body: React.ReactElement;
+  if (s.help) {
+    const lines = helpLines().slice(s.helpScroll, s.helpScroll + l.bodyRows).map((text): Line => ({ text }));
+    body = <Pane title="Help (Esc closes; j/k scroll)" width={width} height={height - 2} focused lines={lines} color={color} />;
+  } else if (s.screen === 'loading') {
+    body = <Pane title="Loading" width={width} height={height - 2} lines={progressLines(s, width - 4)} color={color} />;
+  } else if (s.screen === 'error') {
+    body = <Pane title="Error" width={width} height={height - 2} focused lines={[{ text: s.error ?? 'unknown error', tone: 'warning' }, { text: '' }, { text: 'Press q to quit.' }]} color={color} />;
+  } else if (s.screen === 'picker') {
+    body = <PickerScreen s={s} color={color} width={width} height={height - 2} />;
+  } else if (s.screen === 'container' && s.container) {
+    const info = containerInfoLines(s.container);
+    const rows = height - 2 - 2;
+    const lines = [...info, ...containerChangeLines(s.container, s.containerCursor, s.containerScroll, rows - info.length)];
+    body = <Pane title={`Container changes (as docker diff)`} width={width} height={height - 2} focused lines={lines} color={color} />;
+  } else {
+    body = <ImageScreen s={s} color={color} />;
+  }
+  return (
+    <Box flexDirection="column" width={width} height={height}>
+      <Box height={1} width={width}>
+        <LineText line={{ text: headerText(s), tone: 'heading' }} color={color} />
+      </Box>
+      {body}
+      <Box height={1} width={width}>
+        <LineText line={footer(s)} color={color} />
+      </Box>
+    </Box>
+  );
+}
+
+function progressLines(s: State, width: number): Line[] {
+  const p = s.progress;
+  if (!p) return [{ text: 'starting…' }];
+  const lines: Line[] = [{ text: p.phase, tone: 'heading' }];
+  if (p.total) {
+    const w = Math.max(10, Math.min(60, width - 20));
+    const f = Math.round((w * Math.min(p.done, p.total)) / p.total);
+    lines.push({ text: `[${'#'.repeat(f)}${'.'.repeat(w - f)}] ${p.done}/${p.total}` });
+  } else if (p.done) lines.push({ text: `${p.done} done` });
+  if (p.detail) lines.push({ text: p.detail, tone: 'dim' });
+  return lines;
+}
+
+function PickerScreen({ s, color, width, height }: { s: State; color: boolean; width: number; height: number }): React.ReactElement {
+  const all = pickerLines(s);
+  const rows = height - 2;
+  const sel = all.findIndex((x) => x.selected);
+  const start = sel < rows ? 0 : sel - rows + 1;
+  const lines = all.slice(start, start + rows);
+  if (s.progress && lines.length < rows) lines.push({ text: '' }, { text: `${s.progress.phase}${s.progress.total ? ` ${s.progress.done}/${s.progress.total}` : ''}…`, tone: 'dim' });
+  return <Pane title="Images and containers (Enter opens)" width={width} height={height} focused lines={lines} color={color} />;
+}
+
+function ImageScreen({ s, color }: { s: State; color: boolean }): React.ReactElement {
+  const a = s.analysis!;
+  const l = layout(s);
+  const cv = currentView(s)!;
+  let right: React.ReactElement;
+  if (s.search?.result) {
+    right = <Pane title={searchTitle(s)} width={l.rightWidth} height={l.filesRows + 2} focused lines={searchLines(s, l.filesRows)} color={color} />;
+  } else {
+    // In a narrow pane the owner column gives way to names.
+    const owner = l.rightWidth >= 60;
+    const lines = [fileHeader(s.attrs, owner), ...fileLines(cv.tree, cv.view, s.fileCursor, s.fileScroll, l.filesRows - 1, s.attrs, owner)];
+    right = <Pane title={filesTitle(s)} width={l.rightWidth} height={l.filesRows + 2} focused={s.focus === 'files'} lines={lines} color={color} />;
+  }
+  return (
+    <Box flexDirection="row">
+      <Box flexDirection="column" width={l.leftWidth}>
+        <Pane title={`Layers (${a.layers.length})`} width={l.leftWidth} height={l.layersRows + 2} focused={s.focus === 'layers' && !s.search?.result} lines={layerLines(a, s.layer, s.layerScroll, l.layersRows)} color={color} />
+        <Pane title="Layer details" width={l.leftWidth} height={l.detailsRows + 2} lines={detailLines(a, s.layer)} color={color} />
+        <Pane
+          title="Image summary"
+          width={l.leftWidth}
+          height={l.summaryRows + 2}
+          focused={s.focus === 'summary' && !s.search?.result}
+          lines={summaryLines(a, s.summaryCursor, s.summaryScroll, l.summaryRows, s.focus === 'summary')}
+          color={color}
+        />
+      </Box>
+      {right}
+    </Box>
+  );
+}
+
+function footer(s: State): Line {
+  if (s.search?.editing) {
+    return { text: `/${s.search.query}█  ${s.search.regex ? 'regex' : 'substring'} (Tab switches) · Enter search all layers · Esc cancel` };
+  }
+  if (s.help) return { text: 'Esc close help · j/k scroll · q quit', tone: 'dim' };
+  switch (s.screen) {
+    case 'picker':
+      return { text: '↑↓ move · Enter open · ? help · q quit', tone: 'dim' };
+    case 'container':
+      return { text: '↑↓ move · i/Esc back to list · ? help · q quit', tone: 'dim' };
+    case 'image':
+      if (s.search?.result) return { text: '↑↓ move · Enter show it · / new search · Esc close · q quit', tone: 'dim' };
+      return { text: 'Tab pane · v changes/all · [ ] layer · Space fold · / search · ^O sort · ^B attrs · ? help · q quit', tone: 'dim' };
+    default:
+      return { text: 'q quit', tone: 'dim' };
+  }
+}

@@ -1,0 +1,190 @@
+import type { Action, State } from './state.js';
+
+/**
+ * Key bindings are data: each row names its keys, says what it does, and maps the state to an action. The same
+ * table dispatches keys (`actionForKey`) and generates the help screen (`helpLines`).
+ */
+
+/** Where a binding applies. Earlier contexts in `contextsOf` win. */
+export type Context = 'search-input' | 'help' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'error';
+
+export interface Binding {
+  keys: string[];
+  description: string;
+  context: Context;
+  handler: (s: State) => Action | null;
+}
+
+/** Key names as `normalizeKey` produces them. */
+export const B: Binding[] = [
+  // Typing a search.
+  { keys: ['enter'], context: 'search-input', description: 'run the search (across all layers)', handler: () => ({ type: 'searchRun' }) },
+  { keys: ['esc'], context: 'search-input', description: 'cancel the search', handler: () => ({ type: 'searchClose' }) },
+  { keys: ['backspace'], context: 'search-input', description: 'delete a character', handler: () => ({ type: 'searchBackspace' }) },
+  { keys: ['ctrl+t', 'tab'], context: 'search-input', description: 'switch between substring and regular expression', handler: () => ({ type: 'searchToggleRegex' }) },
+  { keys: ['ctrl+c'], context: 'search-input', description: 'quit', handler: () => ({ type: 'quit' }) },
+
+  { keys: ['esc', '?', 'q', 'enter'], context: 'help', description: 'close the help', handler: () => ({ type: 'help', open: false }) },
+
+  { keys: ['enter'], context: 'search-results', description: 'show the path in the layer where it last changed or died', handler: () => ({ type: 'select' }) },
+  { keys: ['esc'], context: 'search-results', description: 'close the search results', handler: () => ({ type: 'searchClose' }) },
+  { keys: ['/'], context: 'search-results', description: 'new search', handler: () => ({ type: 'searchOpen' }) },
+
+  { keys: ['up', 'k'], context: 'global', description: 'move up', handler: () => ({ type: 'move', delta: -1 }) },
+  { keys: ['down', 'j'], context: 'global', description: 'move down', handler: () => ({ type: 'move', delta: 1 }) },
+  { keys: ['pgup'], context: 'global', description: 'page up', handler: () => ({ type: 'page', delta: -1 }) },
+  { keys: ['pgdn'], context: 'global', description: 'page down', handler: () => ({ type: 'page', delta: 1 }) },
+  { keys: ['home', 'g'], context: 'global', description: 'first row', handler: () => ({ type: 'edge', to: 'start' }) },
+  { keys: ['end', 'G'], context: 'global', description: 'last row', handler: () => ({ type: 'edge', to: 'end' }) },
+  { keys: ['wheelup'], context: 'global', description: 'mouse wheel: scroll up', handler: () => ({ type: 'move', delta: -3 }) },
+  { keys: ['wheeldown'], context: 'global', description: 'mouse wheel: scroll down', handler: () => ({ type: 'move', delta: 3 }) },
+  { keys: ['?'], context: 'global', description: 'this help (generated from the key table)', handler: () => ({ type: 'help' }) },
+  { keys: ['q', 'ctrl+c'], context: 'global', description: 'quit', handler: () => ({ type: 'quit' }) },
+
+  { keys: ['enter', 'space'], context: 'picker', description: 'open the image or container', handler: () => ({ type: 'select' }) },
+
+  { keys: ['tab'], context: 'image', description: 'next pane (layers, files, summary)', handler: () => ({ type: 'focus', delta: 1 }) },
+  { keys: ['shift+tab'], context: 'image', description: 'previous pane', handler: () => ({ type: 'focus', delta: -1 }) },
+  { keys: ['v'], context: 'image', description: "file tree: this layer's changes / everything up to this layer", handler: () => ({ type: 'toggleMode' }) },
+  { keys: ['[', 'ctrl+p'], context: 'image', description: 'previous layer (from any pane)', handler: () => ({ type: 'layerStep', delta: -1 }) },
+  { keys: [']', 'ctrl+n'], context: 'image', description: 'next layer (from any pane)', handler: () => ({ type: 'layerStep', delta: 1 }) },
+  { keys: ['/'], context: 'image', description: 'search a path across all layers (substring or regex)', handler: () => ({ type: 'searchOpen' }) },
+  { keys: ['ctrl+b'], context: 'image', description: 'attribute columns (mode, owner, size) on/off', handler: () => ({ type: 'toggleAttrs' }) },
+  { keys: ['ctrl+o'], context: 'image', description: 'sort the tree by name / by size', handler: () => ({ type: 'toggleSort' }) },
+  { keys: ['ctrl+a', 'A'], context: 'image', description: 'show/hide added entries', handler: () => ({ type: 'toggleFilter', kind: 'added' }) },
+  { keys: ['ctrl+r', 'R'], context: 'image', description: 'show/hide removed entries', handler: () => ({ type: 'toggleFilter', kind: 'removed' }) },
+  // Ctrl-M is the same byte as Enter in a terminal: M is the modified filter's key (dive's ctrl+m cannot work).
+  { keys: ['M'], context: 'image', description: 'show/hide modified entries (ctrl+m is Enter in terminals)', handler: () => ({ type: 'toggleFilter', kind: 'modified' }) },
+  { keys: ['ctrl+u', 'U'], context: 'image', description: 'show/hide unmodified entries', handler: () => ({ type: 'toggleFilter', kind: 'unmodified' }) },
+  { keys: ['i', 'esc'], context: 'image', description: 'back to the image and container list', handler: (s) => (s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
+
+  { keys: ['enter', 'right', 'l'], context: 'layers', description: 'go to the layer\'s files', handler: () => ({ type: 'focusPane', pane: 'files' }) },
+
+  { keys: ['space', 'enter'], context: 'files', description: 'collapse / expand the directory', handler: () => ({ type: 'toggleCollapse' }) },
+  { keys: ['right', 'l'], context: 'files', description: 'expand the directory', handler: () => ({ type: 'collapseHere', collapsed: false }) },
+  { keys: ['left', 'h'], context: 'files', description: 'collapse the directory (again: go to its parent)', handler: () => ({ type: 'collapseHere', collapsed: true }) },
+  { keys: ['ctrl+space', 'z'], context: 'files', description: 'collapse all / expand all', handler: () => ({ type: 'collapseAll' }) },
+
+  { keys: ['enter'], context: 'summary', description: 'show the hidden file in the layer that holds it', handler: () => ({ type: 'select' }) },
+
+  { keys: ['i', 'esc'], context: 'container', description: 'back to the image and container list', handler: () => ({ type: 'picker' }) },
+  { keys: ['q', 'ctrl+c', 'esc', 'enter'], context: 'error', description: 'quit', handler: () => ({ type: 'quit' }) },
+];
+
+export const BINDINGS: readonly Binding[] = B;
+
+/** The contexts active in a state, most specific first. */
+export function contextsOf(s: State): Context[] {
+  if (s.search?.editing) return ['search-input'];
+  if (s.help) return ['help', 'global'];
+  if (s.screen === 'error') return ['error'];
+  const out: Context[] = [];
+  if (s.search?.result) out.push('search-results');
+  if (s.screen === 'picker') out.push('picker');
+  if (s.screen === 'container') out.push('container');
+  if (s.screen === 'image') {
+    if (!s.search?.result) out.push(s.focus);
+    out.push('image');
+  }
+  out.push('global');
+  return out;
+}
+
+export function actionForKey(s: State, key: string): Action | null {
+  const ctxs = contextsOf(s);
+  if (ctxs[0] === 'search-input' && key.length > 0 && !/^(ctrl\+|shift\+tab$|tab$|enter$|esc$|backspace$|up$|down$|left$|right$|pg|home$|end$|wheel)/.test(key)) {
+    return { type: 'searchInput', text: key === 'space' ? ' ' : key };
+  }
+  for (const c of ctxs) {
+    for (const b of BINDINGS) {
+      if (b.context === c && b.keys.includes(key)) return b.handler(s);
+    }
+  }
+  return null;
+}
+
+/** The subset of Ink's Key we read. */
+export interface KeyFlags {
+  upArrow?: boolean;
+  downArrow?: boolean;
+  leftArrow?: boolean;
+  rightArrow?: boolean;
+  pageUp?: boolean;
+  pageDown?: boolean;
+  home?: boolean;
+  end?: boolean;
+  return?: boolean;
+  escape?: boolean;
+  ctrl?: boolean;
+  shift?: boolean;
+  tab?: boolean;
+  backspace?: boolean;
+  delete?: boolean;
+  meta?: boolean;
+}
+
+/** SGR mouse report as Ink passes it to useInput (the leading ESC stripped). */
+const SGR_MOUSE = /^\x1b?\[<(\d+);(\d+);(\d+)([Mm])$/;
+
+/** Turn Ink's (input, key) into one key name: `j`, `G`, `up`, `ctrl+a`, `space`, `wheeldown`... or '' to ignore. */
+export function normalizeKey(input: string, key: KeyFlags): string {
+  const m = SGR_MOUSE.exec(input);
+  if (m) {
+    const button = Number(m[1]);
+    if (m[4] === 'M' && (button & 0x43) === 0x40) return 'wheelup';
+    if (m[4] === 'M' && (button & 0x43) === 0x41) return 'wheeldown';
+    return '';
+  }
+  if (key.upArrow) return 'up';
+  if (key.downArrow) return 'down';
+  if (key.leftArrow) return 'left';
+  if (key.rightArrow) return 'right';
+  if (key.pageUp) return 'pgup';
+  if (key.pageDown) return 'pgdn';
+  if (key.home) return 'home';
+  if (key.end) return 'end';
+  if (key.return) return 'enter';
+  if (key.tab) return key.shift ? 'shift+tab' : 'tab';
+  if (key.backspace || key.delete) return 'backspace';
+  if (key.escape && (input === '' || input === '\x1b')) return 'esc';
+  if (key.ctrl) {
+    if (input === '`' || input === ' ' || input === '@') return 'ctrl+space';
+    return input ? 'ctrl+' + input : '';
+  }
+  if (input === ' ') return 'space';
+  if (input === '\x00') return 'ctrl+space';
+  // Anything else unprintable (unknown escape sequences) is ignored rather than typed.
+  if (/[\x00-\x1f\x7f]/.test(input)) return '';
+  return input;
+}
+
+const CONTEXT_TITLES: Record<Context, string> = {
+  global: 'Everywhere',
+  image: 'Image view',
+  layers: 'Layers pane',
+  files: 'Files pane',
+  summary: 'Summary pane',
+  picker: 'Image and container list',
+  container: 'Container changes',
+  'search-input': 'Search prompt',
+  'search-results': 'Search results',
+  help: 'Help',
+  error: 'Error screen',
+};
+
+const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'help'];
+
+/** The help screen, generated from the binding table. */
+export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {
+  const out: string[] = ['layerscope keys (generated from the key table)', ''];
+  for (const c of HELP_ORDER) {
+    const rows = bindings.filter((b) => b.context === c);
+    if (!rows.length) continue;
+    out.push(CONTEXT_TITLES[c]);
+    for (const b of rows) out.push(`  ${b.keys.join(', ').padEnd(22)} ${b.description}`);
+    out.push('');
+  }
+  out.push('Marks: A added  M modified  D deleted (size = bytes it hid)  O opaque dir  (blank) unchanged');
+  out.push('"hidden by Ln": a later layer n deleted, overwrote or hid this version; its bytes still ship.');
+  return out;
+}

@@ -1,0 +1,319 @@
+import type { ImageAnalysis } from '../core/analysis/analyze.js';
+import type { ContainerAnalysis } from '../core/analysis/container.js';
+import type { EndReason, Version } from '../core/analysis/stack.js';
+import type { ChangeRow } from '../core/analysis/views.js';
+import { displayPath, type Attrs } from '../core/model/index.js';
+import { formatBytes, formatMode, formatPercent, shortId, safeText, showPath } from '../report/format.js';
+import { ADDED, DELETED, MODIFIED, removedAt, type FlatTree, type VisibleView } from './file-tree.js';
+import type { SearchHit } from './search.js';
+import { SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
+import type { ContainerInfo, ImageInfo } from '../core/model/types.js';
+
+/**
+ * Pure presentation: model in, lines of text out. Every string that comes from evidence (names, link targets,
+ * commands, tags, ids, container names) goes through displayPath/safeText here, so that no control character
+ * or escape sequence from an image can reach the terminal. Components only colour and clip these lines.
+ */
+
+export type Tone = 'added' | 'modified' | 'deleted' | 'opaque' | 'dim' | 'heading' | 'warning' | undefined;
+
+export interface Line {
+  text: string;
+  tone?: Tone;
+  selected?: boolean;
+}
+
+export const CURSOR = '▶';
+
+function mark(selected: boolean): string {
+  return selected ? CURSOR : ' ';
+}
+
+function padL(s: string, n: number): string {
+  return s.length >= n ? s : ' '.repeat(n - s.length) + s;
+}
+
+function padR(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+/** A history command shown short, as dive does: `RUN ...`, `COPY ...`; escaped. */
+export function shortCommand(createdBy: string | null): string {
+  if (createdBy === null) return '(no history entry)';
+  let c = createdBy.trim();
+  const nop = /^\/bin\/sh -c #\(nop\)\s*/.exec(c);
+  if (nop) c = c.slice(nop[0].length);
+  else if (c.startsWith('/bin/sh -c ')) c = 'RUN ' + c.slice('/bin/sh -c '.length);
+  c = c.replace(/ # buildkit$/, '');
+  return safeText(c.replace(/\s+/g, ' '));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// layers, details, summary
+// ---------------------------------------------------------------------------------------------------------
+
+export function layerHeader(): Line {
+  return { text: `   #     Size   Hidden  Command`, tone: 'heading' };
+}
+
+export function layerRow(a: ImageAnalysis, i: number, selected: boolean): Line {
+  const l = a.layers[i]!;
+  const info = a.image.layers[i]!;
+  const text = `${mark(selected)}${padL(String(i), 3)} ${padL(formatBytes(l.bytes), 8)} ${padL(l.hiddenBytes ? formatBytes(l.hiddenBytes) : '-', 8)}  ${shortCommand(info.createdBy)}`;
+  return { text, selected, tone: l.hiddenBytes > 0 ? 'warning' : undefined };
+}
+
+export function layerLines(a: ImageAnalysis, cursor: number, scroll: number, rows: number): Line[] {
+  const out: Line[] = [layerHeader()];
+  for (let i = scroll; i < Math.min(a.layers.length, scroll + rows - 1); i++) out.push(layerRow(a, i, i === cursor));
+  return out;
+}
+
+export function detailLines(a: ImageAnalysis, layer: number): Line[] {
+  const info = a.image.layers[layer];
+  const l = a.layers[layer];
+  if (!info || !l) return [{ text: 'no layer' }];
+  const created = info.created ? safeText(info.created.replace('T', ' ').replace(/\.\d+/, '')) : 'unknown';
+  return [
+    { text: `Layer ${layer} of ${a.layers.length}  created ${created}`, tone: 'heading' },
+    { text: `diffId  ${safeText(info.diffId)}` },
+    { text: `chainId ${safeText(info.chainId)}` },
+    { text: `A ${l.added}  M ${l.modified}  D ${l.deleted}  opaque ${l.opaqueDirs}  ${formatBytes(l.bytes)}, ${formatBytes(l.hiddenBytes)} hidden` },
+    { text: `cacheId ${info.cacheId === null ? '- (not a data root)' : safeText(info.cacheId)}` },
+    { text: `dir     ${info.location === null ? '-' : safeText(info.location)}` },
+    { text: `cmd     ${shortCommand(info.createdBy)}` },
+    { text: `comment ${info.comment ? safeText(info.comment) : '-'}` },
+  ];
+}
+
+export function imageName(img: ImageInfo): string {
+  return img.tags.length ? safeText(img.tags.join(', ')) : img.digests.length ? safeText(img.digests[0]!) : `<none> ${shortId(img.id)}`;
+}
+
+export function summaryLines(a: ImageAnalysis, cursor: number, scroll: number, rows: number, focused: boolean): Line[] {
+  const out: Line[] = [
+    { text: `Total ${formatBytes(a.bytes)}  hidden ${formatBytes(a.hiddenBytes)}  ${a.hidden.length} files` },
+    { text: `Visible ${formatBytes(a.visibleBytes)}  efficiency ${formatPercent(a.efficiency)}` },
+    { text: a.hidden.length ? `    Size  Layer  Largest hidden files` : 'No hidden bytes: nothing shipped is unseen.', tone: 'heading' },
+  ];
+  for (let i = scroll; i < Math.min(a.hidden.length, scroll + rows - SUMMARY_HEAD); i++) {
+    const h = a.hidden[i]!;
+    const sel = focused && i === cursor;
+    out.push({ text: `${mark(sel)}${padL(formatBytes(h.bytes), 7)} ${padR(`L${h.layer}>L${h.by}`, 6)} ${showPath(h.path)} (${h.reason})`, selected: sel, tone: 'deleted' });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the file tree
+// ---------------------------------------------------------------------------------------------------------
+
+const REASON: Record<EndReason, string> = { deleted: 'deleted', overwritten: 'overwritten', opaque: 'opaque dir', replaced: 'replaced' };
+
+function linkSuffix(attrs: Attrs): string {
+  if (attrs.type === 'symlink') return ` -> ${displayPath(attrs.linkname ?? '')}`;
+  if (attrs.type === 'hardlink') return ` => ${showPath(attrs.linkname ?? '')}`;
+  if ((attrs.type === 'char' || attrs.type === 'block') && attrs.devMajor !== undefined) return ` [${attrs.devMajor},${attrs.devMinor ?? 0}]`;
+  return '';
+}
+
+/** What the entry at tree index i shows: the version (or change row) behind it. */
+function entryOf(t: FlatTree, i: number): { attrs: Attrs | null; until: number; reason: EndReason | null; opaque: boolean; row: ChangeRow | null; v: Version | null } {
+  const node = t.node[i]!;
+  const r = t.row[i];
+  if (r) {
+    return { attrs: r.change === 'deleted' ? r.deletedAttrs : r.attrs, until: r.hiddenBy ?? Infinity, reason: r.hiddenReason, opaque: r.opaque, row: r, v: null };
+  }
+  const v = t.change[i] === DELETED ? removedAt(node, t.layer) : node.versionAt(t.layer);
+  return { attrs: v?.attrs ?? null, until: v && t.change[i] !== DELETED ? v.until : Infinity, reason: v?.endReason ?? null, opaque: !!v?.opaque && v.layer === t.layer, row: null, v };
+}
+
+export interface FileRowOptions {
+  attrs: boolean;
+  /** The uid:gid column (dropped in narrow panes). */
+  owner?: boolean;
+  collapsed: boolean;
+  selected: boolean;
+}
+
+export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
+  const e = entryOf(t, i);
+  const change = t.change[i]!;
+  const isDel = change === DELETED;
+  let letter = change === ADDED ? 'A' : change === MODIFIED ? 'M' : isDel ? 'D' : ' ';
+  let tone: Tone = change === ADDED ? 'added' : change === MODIFIED ? 'modified' : isDel ? 'deleted' : undefined;
+  if (e.opaque && !isDel) {
+    letter = 'O';
+    tone = 'opaque';
+  }
+  const a = e.attrs;
+  let cols = `${mark(o.selected)}${letter} `;
+  if (o.attrs) {
+    const owner = o.owner === false ? '' : a ? `${padL(`${a.uid}:${a.gid}`, 9)} ` : ' '.repeat(10);
+    cols += `${a ? formatMode(a.type, a.mode) : padR('?', 10)} ${owner}`;
+  }
+  const dir = t.isDir[i] === 1;
+  // Sizes are regular-file bytes: a symlink or device shows none (its "size" is not content).
+  const showSize = isDel || t.size[i]! > 0 || (!dir && a?.type === 'file');
+  cols += `${padL(showSize ? formatBytes(t.size[i]!) : '', 8)} `;
+  const indent = '  '.repeat(t.depth[i]!);
+  const twisty = dir && !isDel ? (o.collapsed ? '▸ ' : '▾ ') : '  ';
+  let name = displayPath(t.names[i]!) + (dir ? '/' : '');
+  if (a) name += linkSuffix(a);
+  const notes: string[] = [];
+  if (isDel) {
+    if (e.row) {
+      if (e.row.deletedLayer === null) notes.push('whiteout of nothing');
+      else notes.push(`deleted: hid ${e.row.deletedBytes ? formatBytes(e.row.deletedBytes) : 'no bytes'} from L${e.row.deletedLayer}`);
+    } else if (e.v) notes.push(`${REASON[e.v.endReason ?? 'deleted']} here, from L${e.v.layer}`);
+  } else if (e.opaque) notes.push('opaque: hides lower contents');
+  if (!isDel && e.until !== Infinity && e.reason) notes.push(`hidden by L${e.until} (${REASON[e.reason]})`);
+  if (e.row?.redirect !== undefined) notes.push(`redirect ${displayPath(e.row.redirect)}`);
+  if (e.row?.metacopy) notes.push('metacopy');
+  if (notes.length === 0 && e.until !== Infinity) notes.push(`hidden by L${e.until}`);
+  return { text: cols + indent + twisty + name + (notes.length ? `  [${notes.join('; ')}]` : ''), tone, selected: o.selected };
+}
+
+export function fileLines(t: FlatTree, v: VisibleView, cursor: number, scroll: number, rows: number, attrs: boolean, owner = true): Line[] {
+  const out: Line[] = [];
+  for (let r = scroll; r < Math.min(v.rows.length, scroll + rows); r++) {
+    const i = v.rows[r]!;
+    out.push(fileRow(t, i, { attrs, owner, collapsed: v.collapsed[i] === 1, selected: r === cursor }));
+  }
+  if (v.rows.length === 0) out.push({ text: t.n === 0 ? '  (this layer changes nothing)' : '  (everything is filtered out)', tone: 'dim' });
+  return out;
+}
+
+export function fileHeader(attrs: boolean, owner = true): Line {
+  return { text: `  ${attrs ? `Mode       ${owner ? 'Uid:Gid   ' : ''}` : ''}    Size Name`, tone: 'heading' };
+}
+
+export function filesTitle(s: Pick<State, 'layer' | 'mode' | 'sort' | 'filters'>): string {
+  const view = s.mode === 'changes' ? `L${s.layer} changes` : `everything up to L${s.layer}`;
+  const off = (['added', 'removed', 'modified', 'unmodified'] as const).filter((k) => !s.filters[k]).map((k) => k[0]!.toUpperCase());
+  return `Files: ${view}${s.sort === 'size' ? ', by size' : ''}${off.length ? `, hiding ${off.join('')}` : ''}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// search
+// ---------------------------------------------------------------------------------------------------------
+
+export function versionText(v: Version): string {
+  if (v.kind === 'whiteout') return `L${v.layer} D`;
+  const a = v.attrs!;
+  let s = `L${v.layer} ${v.change === 'modified' ? 'M' : 'A'}${a.type === 'file' ? ' ' + formatBytes(a.size) : a.type === 'dir' ? ' dir' : ' ' + a.type}`;
+  if (v.until !== Infinity) s += ` (${REASON[v.endReason ?? 'deleted']} L${v.until})`;
+  return s;
+}
+
+export function searchHitRow(h: SearchHit, selected: boolean): Line {
+  const vs = h.versions.filter((v) => !v.implicit);
+  const last = h.versions[h.versions.length - 1]!;
+  const dead = last.kind === 'whiteout' || last.until !== Infinity;
+  return { text: `${mark(selected)}${showPath(h.path)}  ${vs.map(versionText).join(', ')}`, selected, tone: dead ? 'deleted' : undefined };
+}
+
+export function searchLines(s: State, rows: number): Line[] {
+  const r = s.search?.result;
+  if (!r) return [];
+  if (r.error) return [{ text: `invalid regular expression: ${safeText(r.error)}`, tone: 'warning' }];
+  if (r.hits.length === 0) return [{ text: `no path ever matched ${JSON.stringify(safeText(r.query))}`, tone: 'dim' }];
+  const cursor = s.search!.cursor;
+  const scroll = Math.max(0, Math.min(cursor - Math.floor(rows / 2), r.hits.length - rows));
+  const out: Line[] = [];
+  for (let i = scroll; i < Math.min(r.hits.length, scroll + rows); i++) out.push(searchHitRow(r.hits[i]!, i === cursor));
+  return out;
+}
+
+export function searchTitle(s: State): string {
+  const r = s.search?.result;
+  if (!r) return 'Search';
+  return `Search ${r.regex ? 'regex' : 'substring'} ${JSON.stringify(safeText(r.query))}: ${r.hits.length}${r.truncated ? '+' : ''} paths`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// picker and containers
+// ---------------------------------------------------------------------------------------------------------
+
+export function imageRow(img: ImageInfo, stats: ImageStats | undefined, selected: boolean): Line {
+  const stored = img.layers.every((l) => l.storedSize !== null) ? img.layers.reduce((a, l) => a + (l.storedSize ?? 0), 0) : null;
+  const size = stats ? formatBytes(stats.bytes) : stored !== null ? formatBytes(stored) : '…';
+  const hidden = stats ? formatBytes(stats.hiddenBytes) : '…';
+  return { text: `${mark(selected)}${padR(imageName(img), 30)} ${shortId(img.id)} ${padL(size, 9)} ${padL(hidden, 9)} ${padL(String(img.layers.length), 6)}`, selected };
+}
+
+function containerState(c: ContainerInfo): string {
+  return c.state === 'exited' && c.exitCode !== null ? `exited(${c.exitCode})` : c.state;
+}
+
+export function containerRow(c: ContainerInfo, stats: ContainerStats | undefined, selected: boolean): Line {
+  const changes = stats ? `A ${stats.added}  C ${stats.changed}  D ${stats.deleted}` : '…';
+  return { text: `${mark(selected)}${padR(safeText(c.name), 22)} ${padR(safeText(c.imageRef ?? shortId(c.image)), 20)} ${padR(containerState(c), 10)} ${changes}`, selected };
+}
+
+export function pickerLines(s: State): Line[] {
+  const out: Line[] = [];
+  if (s.images.length) {
+    out.push({ text: ` ${padR('Image', 30)} ${padR('ID', 12)} ${padL('Size', 9)} ${padL('Hidden', 9)} ${padL('Layers', 6)}`, tone: 'heading' });
+    s.images.forEach((img, i) => out.push(imageRow(img, s.imageStats[img.id], i === s.pickerCursor)));
+  }
+  if (s.containers.length) {
+    if (out.length) out.push({ text: '' });
+    out.push({ text: ` ${padR('Container', 22)} ${padR('Image', 20)} ${padR('State', 10)} Changes (docker diff)`, tone: 'heading' });
+    s.containers.forEach((c, i) => out.push(containerRow(c, s.containerStats[c.id], s.images.length + i === s.pickerCursor)));
+  }
+  if (!out.length) out.push({ text: 'This source holds no images and no containers.', tone: 'warning' });
+  return out;
+}
+
+function when(t: number): string {
+  if (!t) return '-';
+  return new Date(t * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+}
+
+export function containerInfoLines(c: ContainerAnalysis): Line[] {
+  const ct = c.container;
+  return [
+    { text: `${safeText(ct.name)}  ${shortId(ct.id)}  ${containerState(ct)}${ct.pid ? `  pid ${ct.pid}` : ''}  image ${safeText(ct.imageRef ?? '')} ${shortId(ct.image)}`, tone: 'heading' },
+    { text: `started ${ct.startedAt ? safeText(ct.startedAt) : '-'}  finished ${ct.finishedAt ? safeText(ct.finishedAt) : '-'}  driver ${safeText(ct.driver ?? '-')}` },
+    { text: `rw dir ${ct.rwDir ? safeText(ct.rwDir) : '-'}` },
+    { text: `docker diff: A ${c.counts.added}  C ${c.counts.changed}  D ${c.counts.deleted}`, tone: 'heading' },
+  ];
+}
+
+/** rw-layer attributes by absolute path (docker diff paths are absolute). */
+const rwIndex = new WeakMap<ContainerAnalysis, Map<string, Attrs>>();
+
+export function containerChangeRow(c: ContainerAnalysis, i: number, selected: boolean): Line {
+  let idx = rwIndex.get(c);
+  if (!idx) {
+    idx = new Map();
+    for (const e of c.rw.entries) if (e.kind === 'put') idx.set('/' + e.path, e.attrs);
+    rwIndex.set(c, idx);
+  }
+  const ch = c.changes[i]!;
+  const a = idx.get(ch.path);
+  const size = ch.kind === 'D' || !a ? '' : a.type === 'dir' ? 'dir' : formatBytes(a.size);
+  const mode = ch.kind === 'D' || !a ? '' : formatMode(a.type, a.mode);
+  const time = ch.kind === 'D' || !a ? '' : when(a.mtime);
+  const name = '/' + displayPath(ch.path.replace(/^\//, '')) + (a ? linkSuffix(a) : '');
+  const tone: Tone = ch.kind === 'A' ? 'added' : ch.kind === 'C' ? 'modified' : 'deleted';
+  return { text: `${mark(selected)}${ch.kind} ${padR(mode, 10)} ${padL(size, 8)} ${padR(time, 19)} ${name}`, tone, selected };
+}
+
+export function containerChangeLines(c: ContainerAnalysis, cursor: number, scroll: number, rows: number): Line[] {
+  const out: Line[] = [{ text: `  ${padR('Mode', 10)} ${padL('Size', 8)} ${padR('Modified (UTC)', 19)} Path`, tone: 'heading' }];
+  for (let i = scroll; i < Math.min(c.changes.length, scroll + rows - 1); i++) out.push(containerChangeRow(c, i, i === cursor));
+  if (c.changes.length === 0) out.push({ text: '  (no changes: docker diff prints nothing)', tone: 'dim' });
+  return out;
+}
+
+/** Header line: what is open. */
+export function headerText(s: State): string {
+  const parts = ['layerscope'];
+  if (s.screen === 'image' && s.analysis) parts.push(`${imageName(s.analysis.image)} ${shortId(s.analysis.image.id)}`);
+  if (s.screen === 'container' && s.container) parts.push(`container ${safeText(s.container.container.name)}`);
+  if (s.location) parts.push(safeText(s.location));
+  if (s.note) parts.push(safeText(s.note));
+  return parts.join(' │ ');
+}

@@ -1,0 +1,145 @@
+import { analyzeChanges, type ImageAnalysis } from '../core/analysis/analyze.js';
+import { analyzeContainer, type ContainerAnalysis } from '../core/analysis/container.js';
+import { findContainer, findImage } from '../core/analysis/select.js';
+import type { OpenOptions, Source } from '../core/model/source.js';
+import type { LayerChanges } from '../core/model/types.js';
+import { safeText } from '../report/format.js';
+import type { Action, LoadProgress, State } from './state.js';
+
+/**
+ * The side effects of the UI, kept out of the reducer: open the source (with progress), analyse what the user
+ * picks, and fill in the picker's figures in the background. Results come back as actions.
+ */
+export interface Driver {
+  start(dispatch: (a: Action) => void): void;
+  request(want: NonNullable<State['want']>, dispatch: (a: Action) => void): void;
+  stop(): void;
+}
+
+export interface SessionOptions {
+  location: string;
+  /** How to open it (openSource, or a fake in tests). */
+  open: (location: string, opts: OpenOptions) => Promise<Source>;
+  /** Preselect an image (reference) or container (name/id). */
+  image?: string;
+  container?: string;
+  /** Shown in the header (e.g. "demo image: /var/lib/docker is not readable"). */
+  note?: string | null;
+  /** Minimum milliseconds between progress actions. */
+  progressEveryMs?: number;
+}
+
+export class Session implements Driver {
+  source: Source | null = null;
+  private images = new Map<string, Promise<ImageAnalysis>>();
+  private containers = new Map<string, Promise<ContainerAnalysis>>();
+  private stopped = false;
+  private lastProgress = 0;
+  private dispatch: (a: Action) => void = () => {};
+
+  constructor(readonly opts: SessionOptions) {}
+
+  private progress(p: LoadProgress, force = false): void {
+    const now = Date.now();
+    if (!force && now - this.lastProgress < (this.opts.progressEveryMs ?? 50)) return;
+    this.lastProgress = now;
+    this.dispatch({ type: 'progress', progress: { ...p, detail: p.detail === undefined ? undefined : safeText(p.detail) } });
+  }
+
+  start(dispatch: (a: Action) => void): void {
+    this.dispatch = (a) => {
+      if (!this.stopped) dispatch(a);
+    };
+    void this.run().catch((err) => this.dispatch({ type: 'error', message: errorText(err) }));
+  }
+
+  private async run(): Promise<void> {
+    this.progress({ phase: `opening ${this.opts.location}`, done: 0, total: null }, true);
+    const source = await this.opts.open(this.opts.location, { progress: (e) => this.progress(e) });
+    this.source = source;
+    if (this.stopped) return;
+    const only = source.images.length + source.containers.length === 1;
+    const opening = !!(this.opts.container || this.opts.image || only);
+    this.dispatch({ type: 'sourceOpened', location: this.opts.location, images: source.images, containers: source.containers, note: this.opts.note ?? null, opening });
+    // What to show first: the asked-for image or container, or the only thing there is.
+    if (this.opts.container) {
+      this.request({ kind: 'container', id: findContainer(source, this.opts.container).id }, this.dispatch);
+    } else if (this.opts.image) {
+      this.request({ kind: 'image', id: findImage(source, this.opts.image).id }, this.dispatch);
+    } else if (source.images.length === 1 && source.containers.length === 0) {
+      this.request({ kind: 'image', id: source.images[0]!.id }, this.dispatch);
+    } else if (source.images.length === 0 && source.containers.length === 1) {
+      this.request({ kind: 'container', id: source.containers[0]!.id }, this.dispatch);
+    }
+    // Background: the picker's figures (hidden bytes per image, changes per container).
+    if (source.images.length + source.containers.length > 1) {
+      for (const img of source.images) {
+        if (this.stopped) return;
+        const a = await this.image(img.id, false).catch(() => null);
+        if (a) this.dispatch({ type: 'imageStats', id: img.id, stats: { bytes: a.bytes, hiddenBytes: a.hiddenBytes, layers: a.layers.length } });
+      }
+      for (const c of source.containers) {
+        if (this.stopped) return;
+        const a = await this.container(c.id).catch(() => null);
+        if (a) this.dispatch({ type: 'containerStats', id: c.id, stats: { added: a.counts.added, changed: a.counts.changed, deleted: a.counts.deleted } });
+      }
+    }
+  }
+
+  /** Analyse an image once (cached), reading its layers one by one so that progress can be shown. */
+  image(id: string, withProgress: boolean): Promise<ImageAnalysis> {
+    let p = this.images.get(id);
+    if (!p) {
+      p = (async () => {
+        const source = this.source!;
+        const img = source.images.find((i) => i.id === id)!;
+        const changes: LayerChanges[] = [];
+        for (let i = 0; i < img.layers.length; i++) {
+          if (withProgress) this.progress({ phase: 'reading layers', done: i, total: img.layers.length, detail: img.tags[0] ?? img.id });
+          changes.push(await source.readLayer(img, i));
+        }
+        if (withProgress) this.progress({ phase: 'stacking layers', done: img.layers.length, total: img.layers.length }, true);
+        return analyzeChanges(img, changes);
+      })();
+      this.images.set(id, p);
+    }
+    return p;
+  }
+
+  container(id: string): Promise<ContainerAnalysis> {
+    let p = this.containers.get(id);
+    if (!p) {
+      const c = this.source!.containers.find((x) => x.id === id)!;
+      p = analyzeContainer(this.source!, c);
+      this.containers.set(id, p);
+    }
+    return p;
+  }
+
+  request(want: NonNullable<State['want']>, dispatch: (a: Action) => void): void {
+    void dispatch;
+    const d = this.dispatch;
+    if (want.kind === 'image') {
+      this.progress({ phase: 'reading layers', done: 0, total: null }, true);
+      this.image(want.id, true).then(
+        (analysis) => d({ type: 'imageReady', analysis }),
+        (err) => d({ type: 'error', message: errorText(err) }),
+      );
+    } else {
+      this.progress({ phase: 'reading the container layer', done: 0, total: null }, true);
+      this.container(want.id).then(
+        (analysis) => d({ type: 'containerReady', analysis }),
+        (err) => d({ type: 'error', message: errorText(err) }),
+      );
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    void this.source?.close().catch(() => {});
+  }
+}
+
+export function errorText(err: unknown): string {
+  return safeText(err instanceof Error ? err.message : String(err));
+}

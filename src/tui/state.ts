@@ -1,0 +1,568 @@
+import type { ImageAnalysis } from '../core/analysis/analyze.js';
+import type { ContainerAnalysis } from '../core/analysis/container.js';
+import type { ContainerInfo, ImageInfo } from '../core/model/types.js';
+import {
+  flatTree,
+  findIndex,
+  isCollapsed,
+  NO_COLLAPSE,
+  pathOf,
+  revealPath,
+  rowOfIndex,
+  showMask,
+  toggleCollapse,
+  visibleView,
+  type CollapseState,
+  type FlatTree,
+  type SortOrder,
+  type TreeMode,
+  type VisibleView,
+} from './file-tree.js';
+import { hitLayer, searchPaths, type SearchResult } from './search.js';
+
+/**
+ * The whole UI state, and the one pure reducer that changes it. Derived data (flat trees, visible rows) is
+ * computed from the state by memoised pure functions (file-tree.ts), never stored twice.
+ */
+
+export type Screen = 'loading' | 'error' | 'picker' | 'image' | 'container';
+export type Pane = 'layers' | 'files' | 'summary';
+export const PANES: Pane[] = ['layers', 'files', 'summary'];
+
+export interface Filters {
+  added: boolean;
+  removed: boolean;
+  modified: boolean;
+  unmodified: boolean;
+}
+
+export interface ImageStats {
+  bytes: number;
+  hiddenBytes: number;
+  layers: number;
+}
+
+export interface ContainerStats {
+  added: number;
+  changed: number;
+  deleted: number;
+}
+
+export interface LoadProgress {
+  phase: string;
+  done: number;
+  total: number | null;
+  detail?: string;
+}
+
+export interface SearchState {
+  /** Typing the query in the prompt. */
+  editing: boolean;
+  query: string;
+  regex: boolean;
+  result: SearchResult | null;
+  cursor: number;
+}
+
+export interface State {
+  screen: Screen;
+  width: number;
+  height: number;
+  /** What was opened (shown in the header). */
+  location: string;
+  note: string | null;
+  progress: LoadProgress | null;
+  error: string | null;
+  /** What the source holds (picker). */
+  images: ImageInfo[];
+  containers: ContainerInfo[];
+  imageStats: Record<string, ImageStats>;
+  containerStats: Record<string, ContainerStats>;
+  pickerCursor: number;
+  /** A request for the driver (side effects live outside the reducer): analyse this image / container. */
+  want: { kind: 'image' | 'container'; id: string } | null;
+  analysis: ImageAnalysis | null;
+  container: ContainerAnalysis | null;
+  focus: Pane;
+  layer: number;
+  layerScroll: number;
+  mode: TreeMode;
+  sort: SortOrder;
+  attrs: boolean;
+  filters: Filters;
+  collapse: CollapseState;
+  fileCursor: number;
+  fileScroll: number;
+  summaryCursor: number;
+  summaryScroll: number;
+  containerCursor: number;
+  containerScroll: number;
+  search: SearchState | null;
+  help: boolean;
+  helpScroll: number;
+  quit: boolean;
+  /** Exit code to return when quitting. */
+  exitCode: number;
+}
+
+export type Action =
+  | { type: 'resize'; width: number; height: number }
+  | { type: 'progress'; progress: LoadProgress }
+  | { type: 'error'; message: string }
+  | { type: 'sourceOpened'; location: string; images: ImageInfo[]; containers: ContainerInfo[]; note?: string | null; opening?: boolean }
+  | { type: 'imageStats'; id: string; stats: ImageStats }
+  | { type: 'containerStats'; id: string; stats: ContainerStats }
+  | { type: 'imageReady'; analysis: ImageAnalysis }
+  | { type: 'containerReady'; analysis: ContainerAnalysis }
+  | { type: 'quit'; code?: number }
+  | { type: 'move'; delta: number }
+  | { type: 'page'; delta: number }
+  | { type: 'edge'; to: 'start' | 'end' }
+  | { type: 'focus'; delta: number }
+  | { type: 'focusPane'; pane: Pane }
+  | { type: 'layerStep'; delta: number }
+  | { type: 'toggleMode' }
+  | { type: 'toggleSort' }
+  | { type: 'toggleAttrs' }
+  | { type: 'toggleFilter'; kind: keyof Filters }
+  | { type: 'toggleCollapse' }
+  | { type: 'collapseAll' }
+  | { type: 'collapseHere'; collapsed: boolean }
+  | { type: 'select' }
+  | { type: 'picker' }
+  | { type: 'help'; open?: boolean }
+  | { type: 'searchOpen' }
+  | { type: 'searchInput'; text: string }
+  | { type: 'searchBackspace' }
+  | { type: 'searchToggleRegex' }
+  | { type: 'searchRun' }
+  | { type: 'searchClose' }
+  | { type: 'reveal'; layer: number; path: string; mode?: TreeMode };
+
+export const DEFAULT_FILTERS: Filters = Object.freeze({ added: true, removed: true, modified: true, unmodified: true });
+
+export function initialState(width = 80, height = 24, location = ''): State {
+  return {
+    screen: 'loading',
+    width,
+    height,
+    location,
+    note: null,
+    progress: null,
+    error: null,
+    images: [],
+    containers: [],
+    imageStats: {},
+    containerStats: {},
+    pickerCursor: 0,
+    want: null,
+    analysis: null,
+    container: null,
+    focus: 'layers',
+    layer: 0,
+    layerScroll: 0,
+    mode: 'changes',
+    sort: 'name',
+    attrs: true,
+    filters: DEFAULT_FILTERS,
+    collapse: NO_COLLAPSE,
+    fileCursor: 0,
+    fileScroll: 0,
+    summaryCursor: 0,
+    summaryScroll: 0,
+    containerCursor: 0,
+    containerScroll: 0,
+    search: null,
+    help: false,
+    helpScroll: 0,
+    quit: false,
+    exitCode: 0,
+  };
+}
+
+/** A state showing one analysed image (tests, and the driver once analysis is done). */
+export function imageState(a: ImageAnalysis, width = 80, height = 24, location = ''): State {
+  return reduce({ ...initialState(width, height, location), images: [a.image] }, { type: 'imageReady', analysis: a });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// layout: how many rows each pane shows (the components use the same numbers)
+// ---------------------------------------------------------------------------------------------------------
+
+export interface Layout {
+  leftWidth: number;
+  rightWidth: number;
+  /** Content rows (inside the borders). */
+  layersRows: number;
+  detailsRows: number;
+  summaryRows: number;
+  filesRows: number;
+  /** Full-width list screens (picker, container changes, help, search results). */
+  bodyRows: number;
+}
+
+export function layout(s: Pick<State, 'width' | 'height' | 'analysis'>): Layout {
+  const width = Math.max(40, s.width);
+  const height = Math.max(12, s.height);
+  const leftWidth = Math.min(70, Math.max(34, Math.floor(width * 0.42)));
+  const rightWidth = width - leftWidth;
+  // Header and footer take one line each; each pane has 2 border lines.
+  const body = height - 2;
+  const filesRows = body - 2;
+  const layerCount = s.analysis?.layers.length ?? 1;
+  const detailsRows = body >= 34 ? 8 : body >= 26 ? 7 : 6;
+  const rest = body - 6 - detailsRows;
+  const summaryMin = Math.max(SUMMARY_HEAD + 2, Math.floor(rest * 0.4));
+  // Header line of the layer table counts as a row.
+  const layersRows = Math.max(3, Math.min(layerCount + 1, rest - summaryMin));
+  const summaryRows = rest - layersRows;
+  return { leftWidth, rightWidth, layersRows, detailsRows, summaryRows, filesRows, bodyRows: body - 2 };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// derived views
+// ---------------------------------------------------------------------------------------------------------
+
+export function currentTree(s: State): FlatTree | null {
+  if (!s.analysis) return null;
+  return flatTree(s.analysis, s.layer, s.mode, s.sort);
+}
+
+export function currentView(s: State): { tree: FlatTree; view: VisibleView } | null {
+  const tree = currentTree(s);
+  if (!tree) return null;
+  return { tree, view: visibleView(tree, s.collapse, showMask(s.filters)) };
+}
+
+/** Summary pane rows: fixed figures, then the largest hidden files (selectable). */
+export const SUMMARY_HEAD = 3;
+
+function listLength(s: State, pane: Pane | 'picker' | 'container' | 'search' | 'help'): number {
+  switch (pane) {
+    case 'layers':
+      return s.analysis?.layers.length ?? 0;
+    case 'files':
+      return currentView(s)?.view.rows.length ?? 0;
+    case 'summary':
+      return s.analysis?.hidden.length ?? 0;
+    case 'picker':
+      return s.images.length + s.containers.length;
+    case 'container':
+      return s.container?.changes.length ?? 0;
+    case 'search':
+      return s.search?.result?.hits.length ?? 0;
+    case 'help':
+      return Number.MAX_SAFE_INTEGER;
+  }
+}
+
+function clamp(x: number, lo: number, hi: number): number {
+  return Math.max(lo, Math.min(hi, x));
+}
+
+/** Keep `cursor` within [0, n) and the window [scroll, scroll + rows) around it. */
+export function scrollFor(cursor: number, scroll: number, rows: number): number {
+  if (rows <= 0) return 0;
+  if (cursor < scroll) return cursor;
+  if (cursor >= scroll + rows) return cursor - rows + 1;
+  return scroll;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the reducer
+// ---------------------------------------------------------------------------------------------------------
+
+type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' | 'search' | 'help';
+
+/** Which list the cursor keys move right now. */
+export function activeList(s: State): ListName | null {
+  if (s.help) return 'help';
+  if (s.search && !s.search.editing && s.search.result) return 'search';
+  if (s.screen === 'picker') return 'picker';
+  if (s.screen === 'container') return 'container';
+  if (s.screen === 'image') return s.focus;
+  return null;
+}
+
+function listRows(s: State, list: ListName): number {
+  const l = layout(s);
+  switch (list) {
+    case 'layers':
+      return l.layersRows - 1;
+    case 'files':
+      return l.filesRows - 1;
+    case 'summary':
+      return Math.max(1, l.summaryRows - SUMMARY_HEAD);
+    case 'picker':
+    case 'container':
+      return l.bodyRows - 1;
+    case 'search':
+      return l.filesRows - 1;
+    case 'help':
+      return l.bodyRows;
+  }
+}
+
+function getCursor(s: State, list: ListName): [number, number] {
+  switch (list) {
+    case 'layers':
+      return [s.layer, s.layerScroll];
+    case 'files':
+      return [s.fileCursor, s.fileScroll];
+    case 'summary':
+      return [s.summaryCursor, s.summaryScroll];
+    case 'picker':
+      return [s.pickerCursor, 0];
+    case 'container':
+      return [s.containerCursor, s.containerScroll];
+    case 'search':
+      return [s.search?.cursor ?? 0, 0];
+    case 'help':
+      return [s.helpScroll, s.helpScroll];
+  }
+}
+
+function setCursor(s: State, list: ListName, cursor: number): State {
+  const n = listLength(s, list);
+  const rows = listRows(s, list);
+  const c = n === 0 ? 0 : clamp(cursor, 0, n - 1);
+  switch (list) {
+    case 'layers': {
+      if (c === s.layer) return { ...s, layerScroll: scrollFor(c, s.layerScroll, rows) };
+      return withLayer(s, c);
+    }
+    case 'files':
+      return { ...s, fileCursor: c, fileScroll: scrollFor(c, s.fileScroll, rows) };
+    case 'summary':
+      return { ...s, summaryCursor: c, summaryScroll: scrollFor(c, s.summaryScroll, rows) };
+    case 'picker':
+      return { ...s, pickerCursor: c };
+    case 'container':
+      return { ...s, containerCursor: c, containerScroll: scrollFor(c, s.containerScroll, rows) };
+    case 'search':
+      return s.search ? { ...s, search: { ...s.search, cursor: c } } : s;
+    case 'help':
+      return { ...s, helpScroll: Math.max(0, cursor) };
+  }
+}
+
+/** Select layer n, keeping the file cursor on the same path when the new tree has it. */
+function withLayer(s: State, layer: number, keepPath = true): State {
+  const rows = listRows(s, 'layers');
+  const path = keepPath ? cursorPath(s) : null;
+  let next: State = { ...s, layer, layerScroll: scrollFor(layer, s.layerScroll, rows) };
+  next = placeFileCursor(next, path);
+  return next;
+}
+
+/** The layer path under the file cursor, or null. */
+export function cursorPath(s: State): string | null {
+  const cv = currentView(s);
+  if (!cv || cv.view.rows.length === 0) return null;
+  const i = cv.view.rows[clamp(s.fileCursor, 0, cv.view.rows.length - 1)]!;
+  return pathOf(cv.tree, i);
+}
+
+function placeFileCursor(s: State, path: string | null): State {
+  const cv = currentView(s);
+  const n = cv?.view.rows.length ?? 0;
+  let cursor = 0;
+  if (cv && path !== null) {
+    // The path itself, or its nearest ancestor present in this tree.
+    for (let p = path; p !== ''; p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '') {
+      const i = findIndex(cv.tree, p);
+      if (i >= 0) {
+        cursor = rowOfIndex(cv.view, i);
+        break;
+      }
+    }
+  }
+  cursor = n === 0 ? 0 : clamp(cursor, 0, n - 1);
+  const rows = listRows(s, 'files');
+  // Re-centre when the cursor jumped out of the window.
+  let scroll = s.fileScroll;
+  if (cursor < scroll || cursor >= scroll + rows) scroll = Math.max(0, cursor - Math.floor(rows / 2));
+  scroll = clamp(scroll, 0, Math.max(0, n - rows));
+  return { ...s, fileCursor: cursor, fileScroll: scroll };
+}
+
+function refreshFiles(s: State, path: string | null): State {
+  return placeFileCursor(s, path);
+}
+
+export function reduce(s: State, a: Action): State {
+  switch (a.type) {
+    case 'resize': {
+      const next = { ...s, width: a.width, height: a.height };
+      return refreshFiles(next, cursorPath(s));
+    }
+    case 'progress':
+      return { ...s, progress: a.progress };
+    case 'error':
+      return { ...s, screen: 'error', error: a.message, progress: null, want: null, exitCode: 3 };
+    case 'sourceOpened':
+      return { ...s, location: a.location, images: a.images, containers: a.containers, note: a.note ?? s.note, screen: s.screen === 'loading' && !a.opening ? 'picker' : s.screen, progress: a.opening ? s.progress : null };
+    case 'imageStats':
+      return { ...s, imageStats: { ...s.imageStats, [a.id]: a.stats } };
+    case 'containerStats':
+      return { ...s, containerStats: { ...s.containerStats, [a.id]: a.stats } };
+    case 'imageReady': {
+      const next: State = {
+        ...s,
+        screen: 'image',
+        want: null,
+        progress: null,
+        analysis: a.analysis,
+        container: null,
+        layer: 0,
+        layerScroll: 0,
+        fileCursor: 0,
+        fileScroll: 0,
+        summaryCursor: 0,
+        summaryScroll: 0,
+        collapse: NO_COLLAPSE,
+        search: null,
+        focus: 'layers',
+      };
+      return next;
+    }
+    case 'containerReady':
+      return { ...s, screen: 'container', want: null, progress: null, container: a.analysis, containerCursor: 0, containerScroll: 0, search: null };
+    case 'quit':
+      return { ...s, quit: true, exitCode: a.code ?? s.exitCode };
+    case 'move':
+    case 'page':
+    case 'edge': {
+      const list = activeList(s);
+      if (!list) return s;
+      const [cur] = getCursor(s, list);
+      const rows = listRows(s, list);
+      const n = listLength(s, list);
+      const target = a.type === 'move' ? cur + a.delta : a.type === 'page' ? cur + a.delta * Math.max(1, rows - 1) : a.to === 'start' ? 0 : n - 1;
+      return setCursor(s, list, target);
+    }
+    case 'focus': {
+      if (s.screen !== 'image' || s.help) return s;
+      const i = PANES.indexOf(s.focus);
+      return { ...s, focus: PANES[(i + a.delta + PANES.length) % PANES.length]! };
+    }
+    case 'focusPane':
+      return s.screen === 'image' ? { ...s, focus: a.pane } : s;
+    case 'layerStep':
+      if (s.screen !== 'image' || !s.analysis) return s;
+      return withLayer(s, clamp(s.layer + a.delta, 0, s.analysis.layers.length - 1));
+    case 'toggleMode':
+      if (s.screen !== 'image') return s;
+      return refreshFiles({ ...s, mode: s.mode === 'changes' ? 'aggregated' : 'changes' }, cursorPath(s));
+    case 'toggleSort':
+      if (s.screen !== 'image') return s;
+      return refreshFiles({ ...s, sort: s.sort === 'name' ? 'size' : 'name' }, cursorPath(s));
+    case 'toggleAttrs':
+      return { ...s, attrs: !s.attrs };
+    case 'toggleFilter': {
+      if (s.screen !== 'image') return s;
+      return refreshFiles({ ...s, filters: { ...s.filters, [a.kind]: !s.filters[a.kind] } }, cursorPath(s));
+    }
+    case 'toggleCollapse':
+    case 'collapseHere': {
+      const cv = currentView(s);
+      if (!cv || cv.view.rows.length === 0) return s;
+      const i = cv.view.rows[s.fileCursor]!;
+      let path = pathOf(cv.tree, i);
+      if (!cv.tree.isDir[i]) {
+        // On a file, "collapse" (left/h) closes its parent dir and moves there.
+        if (a.type !== 'collapseHere' || a.collapsed === false) return s;
+        const slash = path.lastIndexOf('/');
+        if (slash < 0) return s;
+        path = path.slice(0, slash);
+      }
+      const want = a.type === 'toggleCollapse' ? !isCollapsed(s.collapse, path) : a.collapsed;
+      if (want === isCollapsed(s.collapse, path)) {
+        // Already so: left on a collapsed dir goes to its parent.
+        if (a.type === 'collapseHere' && want) {
+          const slash = path.lastIndexOf('/');
+          return slash < 0 ? s : refreshFiles(s, path.slice(0, slash));
+        }
+        return s;
+      }
+      return refreshFiles({ ...s, collapse: toggleCollapse(s.collapse, path) }, path);
+    }
+    case 'collapseAll': {
+      if (s.screen !== 'image') return s;
+      // Collapse all when anything is expanded, else expand all.
+      const next: CollapseState = s.collapse.all && s.collapse.paths.size === 0 ? NO_COLLAPSE : { all: true, paths: new Set() };
+      const path = cursorPath(s);
+      return refreshFiles({ ...s, collapse: next }, path === null ? null : path.split('/')[0]!);
+    }
+    case 'select':
+      return select(s);
+    case 'picker':
+      if (s.images.length + s.containers.length <= 1 || s.help) return s;
+      return { ...s, screen: 'picker', search: null, want: null };
+    case 'help':
+      return { ...s, help: a.open ?? !s.help, helpScroll: 0 };
+    case 'searchOpen':
+      if (s.screen !== 'image') return s;
+      return { ...s, search: { editing: true, query: s.search?.query ?? '', regex: s.search?.regex ?? false, result: null, cursor: 0 } };
+    case 'searchInput':
+      return s.search?.editing ? { ...s, search: { ...s.search, query: s.search.query + a.text } } : s;
+    case 'searchBackspace':
+      return s.search?.editing ? { ...s, search: { ...s.search, query: [...s.search.query].slice(0, -1).join('') } } : s;
+    case 'searchToggleRegex':
+      return s.search?.editing ? { ...s, search: { ...s.search, regex: !s.search.regex } } : s;
+    case 'searchRun': {
+      if (!s.search || !s.analysis) return s;
+      if (s.search.query === '') return { ...s, search: null };
+      const result = searchPaths(s.analysis, s.search.query, s.search.regex);
+      return { ...s, search: { ...s.search, editing: false, result, cursor: 0 } };
+    }
+    case 'searchClose':
+      return { ...s, search: null };
+    case 'reveal':
+      return reveal(s, a.layer, a.path, a.mode ?? s.mode);
+  }
+}
+
+/** Show `path` in layer `layer`: select the layer, expand its ancestors, put the file cursor on it. */
+function reveal(s: State, layer: number, path: string, mode: TreeMode): State {
+  if (!s.analysis) return s;
+  const l = clamp(layer, 0, s.analysis.layers.length - 1);
+  let next: State = { ...s, layer: l, layerScroll: scrollFor(l, s.layerScroll, listRows(s, 'layers')), mode, collapse: revealPath(s.collapse, path), focus: 'files' };
+  // Make sure the entry is not filtered out.
+  next = { ...next, filters: DEFAULT_FILTERS };
+  return placeFileCursor(next, path);
+}
+
+function select(s: State): State {
+  if (s.help) return { ...s, help: false };
+  if (s.search && !s.search.editing && s.search.result) {
+    const hit = s.search.result.hits[s.search.cursor];
+    if (!hit) return s;
+    return reveal({ ...s, search: null }, hitLayer(hit), hit.path, 'aggregated');
+  }
+  switch (s.screen) {
+    case 'picker': {
+      const c = s.pickerCursor;
+      if (c < s.images.length) {
+        const img = s.images[c]!;
+        if (s.analysis?.image.id === img.id) return { ...s, screen: 'image' };
+        return { ...s, screen: 'loading', progress: null, want: { kind: 'image', id: img.id } };
+      }
+      const ct = s.containers[c - s.images.length];
+      if (!ct) return s;
+      if (s.container?.container.id === ct.id) return { ...s, screen: 'container' };
+      return { ...s, screen: 'loading', progress: null, want: { kind: 'container', id: ct.id } };
+    }
+    case 'image':
+      if (s.focus === 'layers') return { ...s, focus: 'files' };
+      if (s.focus === 'files') return reduce(s, { type: 'toggleCollapse' });
+      if (s.focus === 'summary' && s.analysis) {
+        const h = s.analysis.hidden[s.summaryCursor];
+        if (!h) return s;
+        return reveal(s, h.layer, h.path, 'changes');
+      }
+      return s;
+    default:
+      return s;
+  }
+}

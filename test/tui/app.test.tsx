@@ -1,0 +1,281 @@
+/**
+ * Component tests: the App on hand-made images, driven with keys; frames compared with snapshots/tui/*.txt.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { imageState, initialState } from '../../src/tui/state.js';
+import { Session } from '../../src/tui/session.js';
+import { assertNoControlChars, assertNotUpdatingInCI, drive, K, matchGolden, wait } from './harness.js';
+import { bloatImage, bloatParts, changes, container, dir, fakeSource, file, image, whiteout } from './fixture.js';
+import { analyzeChanges } from '../../src/core/analysis/analyze.js';
+
+test('snapshot updating is refused under CI', () => {
+  assertNotUpdatingInCI();
+});
+
+test('first frame, 80x24: layers, details, summary, layer 0 changes', async () => {
+  const d = await drive(imageState(bloatImage(), 80, 24, 'bloat.tar'));
+  matchGolden('bloat-80x24-start', d.frame());
+  assertNoControlChars(d.frame());
+  d.unmount();
+});
+
+test('wide terminal, 140x40', async () => {
+  const d = await drive(imageState(bloatImage(), 140, 40, 'bloat.tar'));
+  matchGolden('bloat-140x40-start', d.frame());
+  d.unmount();
+});
+
+test('the layer that deleted the big file: marked D with the bytes it hid', async () => {
+  const d = await drive(imageState(bloatImage(), 140, 30, 'bloat.tar'));
+  await d.press(K.down, K.down, K.down);
+  assert.equal(d.state().layer, 3);
+  const f = d.frame();
+  assert.match(f, /D -rw-r--r-- +0:0 +3\.15 MB +big\.bin +\[deleted: hid 3\.15 MB from L1\]/);
+  assert.match(f, /O drwxr-xr-x .* opq\/ +\[opaque: hides lower contents\]/);
+  matchGolden('bloat-140x30-layer3', f);
+  d.unmount();
+});
+
+test('v toggles "everything up to this layer"; removed entries show where they die', async () => {
+  const d = await drive(imageState(bloatImage(), 140, 30));
+  await d.press(']', ']', ']', 'v');
+  assert.equal(d.state().mode, 'aggregated');
+  const f = d.frame();
+  assert.match(f, /Files: everything up to L3/);
+  assert.match(f, / +passwd/); // unchanged files of lower layers are there
+  assert.match(f, /D drwxr-xr-x .*a\/ +\[opaque dir here, from L2\]/);
+  matchGolden('bloat-140x30-layer3-aggregated', f);
+  // Back on L1, the big file is shown alive, with the layer that will hide it.
+  await d.press('[', '[');
+  assert.match(d.frame(), /big\.bin +\[hidden by L3 \(deleted\)\]/);
+  d.unmount();
+});
+
+test('collapse and expand (space, left/right, ctrl+space), state beside the tree', async () => {
+  const a = bloatImage();
+  const d = await drive(imageState(a, 100, 30));
+  await d.press(K.tab);
+  assert.equal(d.state().focus, 'files');
+  await d.press(K.space);
+  assert.ok(d.state().collapse.paths.has('bin'));
+  assert.match(d.frame(), /▸ bin\//);
+  assert.doesNotMatch(d.frame(), /busybox/);
+  await d.press(K.right);
+  assert.match(d.frame(), /busybox/);
+  await d.press(K.ctrlSpace);
+  const f = d.frame();
+  assert.match(f, /▸ bin\//);
+  assert.match(f, /▸ etc\//);
+  assert.doesNotMatch(f, /passwd/);
+  matchGolden('bloat-100x30-collapsed-all', f);
+  await d.press('z');
+  assert.match(d.frame(), /passwd/);
+  // The model has no collapse flags: the stack's nodes are untouched.
+  assert.equal(Object.keys(a.stack.root).includes('collapsed'), false);
+  d.unmount();
+});
+
+test('filters: ctrl+a hides added, ctrl+r removed, M modified, ctrl+u unmodified', async () => {
+  const d = await drive(imageState(bloatImage(), 100, 30));
+  await d.press(']', ']', ']', K.tab);
+  await d.press(K.ctrl('a'));
+  let f = d.frame();
+  assert.match(f, /hiding A/);
+  assert.doesNotMatch(f, / A -rw/);
+  assert.match(f, /big\.bin/);
+  await d.press(K.ctrl('r'));
+  f = d.frame();
+  assert.doesNotMatch(f, /D .*big\.bin/);
+  matchGolden('bloat-100x30-layer3-hide-added-removed', f);
+  await d.press(K.ctrl('a'), K.ctrl('r'), 'M', K.ctrl('u'));
+  assert.match(d.frame(), /hiding MU/);
+  d.unmount();
+});
+
+test('ctrl+o sorts by size; ctrl+b hides the attribute columns', async () => {
+  const d = await drive(imageState(bloatImage(), 100, 30));
+  await d.press(']', 'v', K.ctrl('o'));
+  let f = d.frame();
+  assert.match(f, /by size/);
+  // data (3 MB) before bin (1 MB) before etc (100 B)
+  assert.ok(f.indexOf('data/') < f.indexOf('bin/') && f.indexOf('bin/') < f.indexOf('etc/'));
+  await d.press(K.ctrl('b'));
+  f = d.frame();
+  assert.doesNotMatch(f, /drwxr-xr-x/);
+  matchGolden('bloat-100x30-by-size-no-attrs', f);
+  d.unmount();
+});
+
+test('search across all layers: where a path appears and where it died; Enter shows it', async () => {
+  const d = await drive(imageState(bloatImage(), 100, 30));
+  await d.press('/');
+  await d.type('big');
+  assert.match(d.frame(), /\/big█/);
+  await d.press(K.enter);
+  let f = d.frame();
+  assert.match(f, /Search substring "big": 1 paths/);
+  assert.match(f, /▶\/data\/big\.bin  L1 A 3\.15 MB \(deleted L3\), L3 D/);
+  matchGolden('bloat-100x30-search-big', f);
+  await d.press(K.enter);
+  assert.equal(d.state().layer, 3);
+  f = d.frame();
+  assert.match(f, /▶D .*big\.bin/);
+  // Regex search over escaped names.
+  await d.press('/');
+  await d.press(K.ctrl('u')); // not a text key: ignored in the prompt
+  for (let i = 0; i < 3; i++) await d.press(K.backspace);
+  await d.press(K.tab);
+  await d.type('PWNED.*txt$');
+  await d.press(K.enter);
+  f = d.frame();
+  assert.match(f, /regex/);
+  assert.match(f, /\/names\/title-\\e\]0;PWNED\\x07\.txt +L4 A 10 B \(deleted L5\)/);
+  assertNoControlChars(f);
+  await d.press(K.esc);
+  assert.equal(d.state().search, null);
+  d.unmount();
+});
+
+test('a bad regex says so', async () => {
+  const d = await drive(imageState(bloatImage(), 100, 30));
+  await d.press('/', K.tab);
+  await d.type('(');
+  await d.press(K.enter);
+  assert.match(d.frame(), /invalid regular expression/);
+  d.unmount();
+});
+
+test('summary: Enter on a hidden file selects its layer and path', async () => {
+  const d = await drive(imageState(bloatImage(), 140, 30));
+  await d.press(K.tab, K.tab);
+  assert.equal(d.state().focus, 'summary');
+  await d.press(K.down, K.enter);
+  const s = d.state();
+  assert.equal(s.layer, 2);
+  assert.equal(s.focus, 'files');
+  assert.match(d.frame(), /▶A -rw-r--r-- .*file +\[hidden by L3 \(opaque dir\)\]/);
+  assert.equal(d.state().fileCursor, 7);
+  matchGolden('bloat-140x30-summary-jump', d.frame());
+  d.unmount();
+});
+
+test('hostile names are escaped, never sent raw', async () => {
+  const d = await drive(imageState(bloatImage(), 140, 30));
+  await d.press(']', ']', ']', ']');
+  const f = d.frame();
+  assert.match(f, /title-\\e\]0;PWNED\\x07\.txt/);
+  assert.match(f, /red-\\e\[31mtext\\e\[0m\.txt/);
+  assert.match(f, /bad-\\xff\\xfe-utf8\.txt/);
+  assertNoControlChars(f);
+  matchGolden('bloat-140x30-hostile-names', f);
+  for (const fr of d.frames) assert.ok(!fr.includes('\x07') && !fr.includes('\x1b]0;PWNED'), 'a frame holds the raw title sequence');
+  d.unmount();
+});
+
+test('help is generated from the key table, and q quits with code 0', async () => {
+  const d = await drive(imageState(bloatImage(), 100, 30));
+  await d.press('?');
+  const f = d.frame();
+  assert.match(f, /generated from the key table/);
+  assert.match(f, /ctrl\+o +sort the tree by name \/ by size/);
+  matchGolden('bloat-100x30-help', f);
+  await d.press(K.esc);
+  assert.equal(d.state().help, false);
+  await d.press('q');
+  assert.equal(d.state().quit, true);
+  assert.equal(d.exitCode, 0);
+  d.unmount();
+});
+
+test('ctrl+c quits too', async () => {
+  const d = await drive(imageState(bloatImage(), 80, 24));
+  await d.press(K.ctrl('c'));
+  assert.equal(d.exitCode, 0);
+  d.unmount();
+});
+
+test('paging, Home/End, mouse wheel', async () => {
+  const big = image('many:1', ['/bin/sh -c #(nop) ADD many']);
+  const entries = [dir('d'), ...Array.from({ length: 200 }, (_, i) => file(`d/f${String(i).padStart(3, '0')}`, i))];
+  const a = analyzeChanges(big, [changes(entries)]);
+  const d = await drive(imageState(a, 80, 24));
+  await d.press(K.tab, K.pgdn);
+  assert.equal(d.state().fileCursor, 18);
+  await d.press(K.end);
+  assert.equal(d.state().fileCursor, 200);
+  assert.match(d.frame(), /▶A .*f199/);
+  await d.press(K.home);
+  assert.equal(d.state().fileCursor, 0);
+  await d.press(K.wheelDown, K.wheelDown);
+  assert.equal(d.state().fileCursor, 6);
+  await d.press(K.wheelUp);
+  assert.equal(d.state().fileCursor, 3);
+  await d.press('j', 'j', 'k');
+  assert.equal(d.state().fileCursor, 4);
+  matchGolden('many-80x24-scrolled', d.frame());
+  d.unmount();
+});
+
+test('picker: images with sizes and hidden bytes, containers with their docker diff counts; container view', async () => {
+  const bloat = bloatParts();
+  const other = image('other:2', ['/bin/sh -c #(nop) ADD x'], 'sha256:' + 'e'.repeat(64));
+  const src = fakeSource(
+    [bloat, { info: other, changes: [changes([dir('x'), file('x/y', 1234)])] }],
+    [
+      {
+        info: container('web-1', bloat.info.id),
+        rw: changes([dir('data'), file('data/added.txt', 42, { mtime: 1704153600 }), whiteout('data/f'), dir('tmp', { mode: 0o1777 }), file('tmp/dropper.sh', 99, { mode: 0o755 })]),
+      },
+    ],
+  );
+  const session = new Session({ location: '/fake', open: async () => src, progressEveryMs: 0 });
+  const d = await drive(initialState(100, 30), { driver: session });
+  await wait(100);
+  assert.equal(d.state().screen, 'picker');
+  const f = d.frame();
+  assert.match(f, /▶bloat:1 +ffffffffffff +4\.15 MB +3\.15 MB +6/);
+  assert.match(f, / other:2 +eeeeeeeeeeee +1\.23 kB +0 B +1/);
+  assert.match(f, / web-1 +bloat:1 +exited\(0\) +A 2  C 2  D 1/);
+  matchGolden('picker-100x30', f);
+  await d.press(K.down, K.down, K.enter);
+  await wait(50);
+  assert.equal(d.state().screen, 'container');
+  const c = d.frame();
+  assert.match(c, /A -rw-r--r-- +42 B 2024-01-02 00:00:00 \/data\/added\.txt/);
+  assert.match(c, /D +\/data\/f/);
+  matchGolden('container-100x30', c);
+  await d.press(K.esc);
+  assert.equal(d.state().screen, 'picker');
+  await d.press(K.up, K.up, K.enter);
+  await wait(50);
+  assert.equal(d.state().screen, 'image');
+  assert.match(d.frame(), /bloat:1 ffffffffffff │ \/fake/);
+  await d.press('i');
+  assert.equal(d.state().screen, 'picker');
+  d.unmount();
+});
+
+test('progress is shown while a slow source loads', async () => {
+  const src = fakeSource([bloatParts()], [], 40);
+  const session = new Session({ location: '/slow', open: async () => src, progressEveryMs: 0 });
+  const d = await drive(initialState(80, 24), { driver: session });
+  await wait(60);
+  assert.match(d.frame(), /reading layers/);
+  assert.match(d.frame(), /\[#*\.+\] \d\/6/);
+  await wait(400);
+  assert.equal(d.state().screen, 'image');
+  d.unmount();
+});
+
+test('an unreadable source: error screen, q quits with code 3', async () => {
+  const session = new Session({ location: '/nope', open: async () => Promise.reject(new Error('cannot open \x1b]0;PWNED\x07: denied')) });
+  const d = await drive(initialState(80, 24), { driver: session });
+  await wait(50);
+  const f = d.frame();
+  assert.match(f, /cannot open \\e\]0;PWNED\\x07: denied/);
+  assertNoControlChars(f);
+  await d.press('q');
+  assert.equal(d.exitCode, 3);
+  d.unmount();
+});

@@ -1,0 +1,113 @@
+/**
+ * Drive the App in ink-testing-library and compare frames with golden files under snapshots/tui/.
+ *
+ * LAYERSCOPE_UPDATE_SNAPSHOTS=1 rewrites the golden files instead of comparing; with CI=true that is an
+ * error (a CI run must never bless its own output).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import React from 'react';
+import { render } from 'ink-testing-library';
+import { App } from '../../src/tui/components/App.js';
+import type { Driver } from '../../src/tui/session.js';
+import type { State } from '../../src/tui/state.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const SNAPSHOT_DIR = path.join(ROOT, 'snapshots/tui');
+export const UPDATE = process.env.LAYERSCOPE_UPDATE_SNAPSHOTS === '1';
+
+export function assertNotUpdatingInCI(): void {
+  if (UPDATE && (process.env.CI === 'true' || process.env.CI === '1')) {
+    throw new Error('LAYERSCOPE_UPDATE_SNAPSHOTS=1 while CI=true: golden frames must not be rewritten in CI');
+  }
+}
+
+/** Named keys, as a terminal sends them. */
+export const K = {
+  up: '\u001B[A',
+  down: '\u001B[B',
+  right: '\u001B[C',
+  left: '\u001B[D',
+  pgup: '\u001B[5~',
+  pgdn: '\u001B[6~',
+  home: '\u001B[H',
+  end: '\u001B[F',
+  enter: '\r',
+  tab: '\t',
+  shiftTab: '\u001B[Z',
+  esc: '\u001B',
+  space: ' ',
+  backspace: '\u007F',
+  ctrl: (c: string) => String.fromCharCode(c.toLowerCase().charCodeAt(0) - 96),
+  ctrlSpace: '\u0000',
+  wheelUp: '\u001B[<64;10;10M',
+  wheelDown: '\u001B[<65;10;10M',
+} as const;
+
+export const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface Driven {
+  frame(): string;
+  frames: string[];
+  press(...keys: string[]): Promise<void>;
+  type(text: string): Promise<void>;
+  state(): State;
+  exitCode: number | null;
+  unmount(): void;
+}
+
+export async function drive(initial: State, opts: { driver?: Driver; color?: boolean } = {}): Promise<Driven> {
+  let last: State = initial;
+  const d: Partial<Driven> = { exitCode: null };
+  const r = render(
+    <App initial={initial} driver={opts.driver} color={opts.color ?? false} followTerminal={false} onState={(s) => (last = s)} onExit={(c) => (d.exitCode = c)} />,
+  );
+  await wait(30);
+  d.frame = () => r.lastFrame() ?? '';
+  d.frames = r.frames;
+  d.state = () => last;
+  d.press = async (...keys: string[]) => {
+    for (const k of keys) {
+      r.stdin.write(k);
+      // Ink holds a lone ESC briefly to see whether a sequence follows.
+      await wait(k === K.esc ? 80 : 25);
+    }
+    await wait(30);
+  };
+  d.type = async (text: string) => {
+    for (const ch of text) await d.press!(ch);
+  };
+  d.unmount = () => r.unmount();
+  return d as Driven;
+}
+
+/** Compare a frame with snapshots/tui/<name>.txt (or write it when updating). */
+export function matchGolden(name: string, frame: string): void {
+  assertNotUpdatingInCI();
+  const file = path.join(SNAPSHOT_DIR, `${name}.txt`);
+  const text = frame.replace(/[ \t]+$/gm, '') + '\n';
+  if (UPDATE || !fs.existsSync(file)) {
+    if (!UPDATE) {
+      // A missing golden file is a failure: write it for review, and say so.
+      fs.mkdirSync(SNAPSHOT_DIR, { recursive: true });
+      fs.writeFileSync(file + '.new', text);
+      assert.fail(`no golden frame ${path.relative(ROOT, file)}; wrote ${path.relative(ROOT, file)}.new (LAYERSCOPE_UPDATE_SNAPSHOTS=1 to accept)`);
+    }
+    fs.mkdirSync(SNAPSHOT_DIR, { recursive: true });
+    fs.writeFileSync(file, text);
+    return;
+  }
+  const want = fs.readFileSync(file, 'utf8');
+  assert.equal(text, want, `frame differs from ${path.relative(ROOT, file)} (LAYERSCOPE_UPDATE_SNAPSHOTS=1 to accept a deliberate change)`);
+}
+
+/** No raw control characters except newline: nothing from evidence may drive the terminal. */
+export function assertNoControlChars(frame: string): void {
+  const bad = [...frame].filter((c) => {
+    const x = c.codePointAt(0)!;
+    return (x < 0x20 && x !== 0x0a) || x === 0x7f || (x >= 0x80 && x < 0xa0);
+  });
+  assert.equal(bad.length, 0, `frame holds raw control characters: ${JSON.stringify(bad.join(''))}`);
+}
