@@ -260,8 +260,11 @@ function fixtureSourcesDigest() {
 async function fixturesWithCache(e, manifest, sourcesDigest) {
   const images = Object.values(manifest.IMAGES);
   if (!CACHE_ON) {
-    await buildFixtures(e, 'all');
-    return 'built (cache off)';
+    await buildFixtures(e, 'images');
+    const tar = path.join(tmpBase, `${e.name}-images.tar`);
+    await must(`${e.name} save`, e.client, ['save', '-o', tar, ...images], { env: e.env });
+    await buildFixtures(e, 'containers');
+    return { how: 'built (cache off)', tar };
   }
   const key = createHash('sha256').update(`${e.name}|${e.version}|${e.storage}|${sourcesDigest}`).digest('hex').slice(0, 20);
   const file = path.join(CACHE_DIR, `${e.name}-${key}.tar`);
@@ -295,27 +298,74 @@ async function fixturesWithCache(e, manifest, sourcesDigest) {
       log(`${e.name}: could not cache fixtures: ${err.message}`);
     }
   }
+  let tar = file;
+  if (!fs.existsSync(file)) {
+    tar = path.join(tmpBase, `${e.name}-images.tar`);
+    await must(`${e.name} save`, e.client, ['save', '-o', tar, ...images], { env: e.env });
+  }
   await buildFixtures(e, 'containers');
-  return how;
+  return { how, tar };
 }
 
-/** Copy docker20's fixture images into a Docker 26 engine by image ID (untagged save), tagged :from20. */
-async function copyFromDocker20(src, dst, manifest) {
-  for (const [key, name] of Object.entries(manifest.IMAGES)) {
-    const id = (await must('image inspect', src.client, ['image', 'inspect', '--format', '{{.Id}}', name], { env: src.env }))
-      .stdout.toString().trim();
-    const file = path.join(tmpBase, `save-${key}.tar`);
-    if (!fs.existsSync(file)) {
-      await must(`${src.name} save ${name}`, src.client, ['save', '-o', file, id], { env: src.env });
-    }
-    const fd = fs.openSync(file, 'r');
-    const loaded = await must(`${dst.name} load ${name}`, dst.client, ['load'], { env: dst.env, input: { fd } });
-    fs.closeSync(fd);
-    const out = loaded.stdout.toString();
-    const m = out.match(/Loaded image(?: ID)?: (\S+)/);
-    const ref = m ? m[1] : id;
-    await must(`${dst.name} tag`, dst.client, ['tag', ref, manifest.IMAGES_FROM20[key]], { env: dst.env });
+/**
+ * Copy docker20's fixture images into a Docker 26 engine that already holds its own (same names): load
+ * docker20's tar (which moves the ls-*:1 tags to docker20's images), tag those :from20, then put the :1 tags
+ * back on the engine's own images. Containers refer to images by ID and are not affected.
+ */
+async function copyFromDocker20(tar, dst, manifest) {
+  // Hold the engine's own images under temporary tags meanwhile: the containerd store deletes an image whose
+  // last name moves away.
+  const hold = (name) => `${name.split(':')[0]}:ls-own-hold`;
+  for (const name of Object.values(manifest.IMAGES)) {
+    await must(`${dst.name} tag`, dst.client, ['tag', name, hold(name)], { env: dst.env });
   }
+  await must(`${dst.name} load docker20 images`, dst.client, ['load', '-q', '-i', tar], { env: dst.env });
+  for (const [key, name] of Object.entries(manifest.IMAGES)) {
+    await must(`${dst.name} tag`, dst.client, ['tag', name, manifest.IMAGES_FROM20[key]], { env: dst.env });
+    await must(`${dst.name} tag`, dst.client, ['tag', hold(name), name], { env: dst.env });
+    await must(`${dst.name} untag`, dst.client, ['rmi', hold(name)], { env: dst.env });
+  }
+}
+
+/** A cheap fingerprint of a data root (names, types, sizes, mtimes; no content), to see whether it still changes. */
+function quickListing(dir) {
+  const h = createHash('sha256');
+  const walk = (p) => {
+    let kids;
+    try {
+      kids = fs.readdirSync(p, { withFileTypes: true, encoding: 'buffer' });
+    } catch {
+      return;
+    }
+    for (const k of kids) {
+      const c = Buffer.concat([p, Buffer.from('/'), k.name]);
+      try {
+        const st = fs.lstatSync(c, { bigint: true });
+        h.update(c).update(`|${st.mode}|${st.size}|${st.mtimeNs}|${st.ino}\n`);
+        if (k.isDirectory()) walk(c);
+      } catch {
+        h.update(c).update('|gone\n');
+      }
+    }
+  };
+  walk(Buffer.from(dir));
+  return h.digest('hex');
+}
+
+/**
+ * Wait until the engine stops writing into its data root (containerd garbage-collects snapshots and content
+ * a little after builds and loads): two listings 1 s apart must agree. At most ~20 s.
+ */
+async function settle(e) {
+  let prev = quickListing(e.dataRoot);
+  for (let i = 1; i <= 20; i++) {
+    await sleep(1000);
+    const cur = quickListing(e.dataRoot);
+    if (cur === prev) return i;
+    prev = cur;
+  }
+  log(`WARNING: ${e.name} still writes into ${e.dataRoot} after 20 s`);
+  return -1;
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -531,36 +581,37 @@ async function setupEngines() {
   // Fixtures: built natively in every engine at once (independent), then docker20's copied into the 26s.
   const tBuild = Date.now();
   const digest = fixtureSourcesDigest();
-  const built = await Promise.allSettled(up.map((e) => fixturesWithCache(e, manifest, digest)));
+  const jobs = new Map(up.map((e) => [e.name, fixturesWithCache(e, manifest, digest)]));
+  const d20job = jobs.get('docker20');
+  // Docker 26 engines: their own fixtures first (in parallel with docker20's), then docker20's copied in.
+  const results = await Promise.allSettled(
+    up.map(async (e) => {
+      const own = await jobs.get(e.name);
+      if (e.name === 'docker20' || !d20job) return own.how;
+      const d20 = await d20job.catch(() => null);
+      if (!d20) throw new Error('docker20 fixtures are missing, so they cannot be copied in');
+      const tc = Date.now();
+      await copyFromDocker20(d20.tar, e, manifest);
+      return `${own.how}; docker20 images loaded as :from20 in ${secs(Date.now() - tc)}`;
+    }),
+  );
   const ready = [];
-  built.forEach((r, i) => {
+  results.forEach((r, i) => {
     const e = up[i];
     if (r.status === 'fulfilled') {
       ready.push(e);
       log(`${e.name}: fixtures ${r.value}`);
-    }
-    else unavailable[e.name] = `fixtures could not be built: ${r.reason?.message || r.reason}`;
+    } else unavailable[e.name] = `fixtures could not be set up: ${r.reason?.message || r.reason}`;
   });
-  log(`fixtures built in ${secs(Date.now() - tBuild)}`);
-  const d20 = ready.find((e) => e.name === 'docker20');
-  if (d20) {
-    const tCopy = Date.now();
-    const targets = ready.filter((e) => e.name !== 'docker20');
-    const copied = await Promise.allSettled(targets.map((e) => copyFromDocker20(d20, e, manifest)));
-    copied.forEach((r, i) => {
-      if (r.status === 'rejected') {
-        const e = targets[i];
-        unavailable[e.name] = `docker20 images could not be copied in: ${r.reason?.message || r.reason}`;
-        ready.splice(ready.indexOf(e), 1);
-      }
-    });
-    if (targets.length) log(`docker20 images copied (save|load) in ${secs(Date.now() - tCopy)}`);
-  }
+  log(`fixtures ready in ${secs(Date.now() - tBuild)}`);
   for (const e of up) {
     if (!ready.includes(e)) {
       await stopEngine(e);
     }
   }
+  const tSettle = Date.now();
+  const rounds = await Promise.all(ready.map(settle));
+  log(`data roots settled in ${secs(Date.now() - tSettle)} (${ready.map((e, i) => `${e.name}: ${rounds[i]}`).join(', ')} rounds)`);
   const out = {};
   for (const e of ready) {
     out[e.name] = {

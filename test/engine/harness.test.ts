@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { getAttributeSync } from '@napi-rs/xattr';
-import { copyTree, diffManifests, getEngine, hashTree, treeManifest, type Engine, type EngineName } from '../support/engine.js';
+import { copyTree, diffManifests, getEngine, hashTree, treeManifest, waitIdle, type Engine, type EngineName } from '../support/engine.js';
 import { BLOAT, CONTAINERS, DEEP, IMAGES, IMAGES_FROM20 } from '../support/fixtures-manifest.mjs';
 
 const ENGINES: EngineName[] = ['docker20', 'docker26', 'docker26c'];
@@ -115,6 +115,9 @@ for (const which of ENGINES) {
     test('hashTree of the data root is stable while the engine is idle; copyTree keeps overlay metadata', async (t) => {
       const e = getEngine(t, which);
       if (!e) return;
+      // Earlier tests ran docker commands; the containerd store cleans up after them a little later.
+      const quiet = await waitIdle(e);
+      if (!quiet) t.diagnostic(`${which}: the data root was still changing after 15 s`);
       const t0 = Date.now();
       const m1 = await treeManifest(e.dataRoot);
       const m2 = await treeManifest(e.dataRoot);
@@ -125,12 +128,24 @@ for (const which of ENGINES) {
       assert.ok(m1.some((l) => l.includes(' mount ')), 'the running container\'s mounted merged/ is listed as a mount');
       const d = diffManifests(m1, m2);
       if (d) {
-        t.diagnostic(`${which}: the idle engine wrote into its data root between two hashes:\n${d}\nhashing a copy instead`);
+        t.diagnostic(`${which}: the idle engine wrote into its data root between two hashes; hashing a copy instead. Changes:`);
+        for (const l of d.split('\n')) t.diagnostic(l);
       }
       // A copy of the whole data root: hash stable, equal to the source where the source did not change.
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-harness-'));
       try {
-        const res = await copyTree(e.dataRoot, tmp);
+        // cp can meet a file that the engine deletes meanwhile (only when it was not idle): retry then.
+        let res;
+        for (let i = 0; ; i++) {
+          try {
+            res = await copyTree(e.dataRoot, tmp);
+            break;
+          } catch (err) {
+            if (!d || i >= 2) throw err;
+            fs.rmSync(tmp, { recursive: true, force: true });
+            await waitIdle(e, { timeoutMs: 5000 });
+          }
+        }
         assert.ok(res.opaqueChecked, 'copyTree found and checked an opaque dir');
         const h1 = await hashTree(tmp);
         const h2 = await hashTree(tmp);

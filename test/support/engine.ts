@@ -13,6 +13,7 @@
  *
  * The fixture names are in ./fixtures-manifest.mjs.
  */
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { TestContext } from 'node:test';
 import { execa } from 'execa';
@@ -152,4 +153,47 @@ export function getEngine(t: TestContext, which: EngineName = 'docker20'): Engin
       return { stdout: stdoutBuffer.toString('utf8'), stdoutBuffer, stderr, exitCode };
     },
   };
+}
+
+/** A cheap fingerprint of a tree (names, types, sizes, mtimes, inodes; no content, no xattrs). */
+export function quickFingerprint(dir: string): string {
+  const h = createHash('sha256');
+  const walk = (p: Buffer) => {
+    let kids: fs.Dirent<Buffer>[];
+    try {
+      kids = fs.readdirSync(p, { withFileTypes: true, encoding: 'buffer' });
+    } catch {
+      return;
+    }
+    for (const k of kids) {
+      const c = Buffer.concat([p, Buffer.from('/'), k.name]);
+      try {
+        const st = fs.lstatSync(c, { bigint: true });
+        h.update(c).update(`|${st.mode}|${st.size}|${st.mtimeNs}|${st.ino}\n`);
+        if (k.isDirectory()) walk(c);
+      } catch {
+        h.update(c).update('|gone\n');
+      }
+    }
+  };
+  walk(Buffer.from(dir));
+  return h.digest('hex');
+}
+
+/**
+ * Wait until the engine stops writing into its data root: two fingerprints `intervalMs` apart agree. The
+ * containerd image store (docker26c) garbage-collects snapshots and content a little after builds, loads and
+ * even `docker diff`, so call this before hashing evidence that a test wants to prove unchanged.
+ * Returns true when quiet, false after timeoutMs.
+ */
+export async function waitIdle(e: Pick<EngineInfo, 'dataRoot'>, { timeoutMs = 15_000, intervalMs = 1000 } = {}): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  let prev = quickFingerprint(e.dataRoot);
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, intervalMs));
+    const cur = quickFingerprint(e.dataRoot);
+    if (cur === prev) return true;
+    prev = cur;
+  }
+  return false;
 }
