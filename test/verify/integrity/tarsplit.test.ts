@@ -297,6 +297,17 @@ describe('tar-split itself', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(r.computedDiffId, null);
   });
 
+  test('a diff dir that is a symlink is not followed', async () => {
+    const l = makeLayer();
+    const real = l.diffDir + '.real';
+    fs.renameSync(l.diffDir, real);
+    fs.symlinkSync(real, l.diffDir);
+    const r = await verify(l);
+    assert.equal(r.ok, false);
+    assert.equal(r.computedDiffId, null);
+    assert.deepEqual(brief(r), ['unsafe ']);
+  });
+
   test('a wrong expected diffId: computed differs, ok is false, no file is blamed', async () => {
     const l = makeLayer();
     const r = await verify(l, 'sha256:' + '0'.repeat(64));

@@ -118,10 +118,23 @@ class LayerVerifier {
   }
 
   async run(): Promise<IntegrityResult> {
+    const expected = this.opts.diffId;
+    // The diff dir itself must be a real directory: a `diff` symlink planted in the evidence is not followed.
+    // (The components above it are the caller's: the docker-root source walks them with lstat.)
+    let rootProblem: string | null = null;
+    try {
+      const st = fs.lstatSync(this.diffDirBytes);
+      if (!st.isDirectory()) rootProblem = st.isSymbolicLink() ? 'is a symlink; not followed' : 'is not a directory';
+    } catch (err) {
+      rootProblem = describeFsError(err);
+    }
+    if (rootProblem !== null) {
+      this.add(rootProblem.includes('symlink') ? 'unsafe' : 'unreadable', '', `the diff dir ${this.opts.diffDir} ${rootProblem}: nothing of the layer was checked`);
+      return { ok: false, computedDiffId: null, expectedDiffId: expected, findings: this.findings, notes: this.notes, stats: this.stats };
+    }
     const computed = await this.reassemble();
     this.walkDisk();
     this.checkOpaque();
-    const expected = this.opts.diffId;
     const ok = computed !== null && computed === expected && this.findings.length === 0;
     return { ok, computedDiffId: computed, expectedDiffId: expected, findings: this.findings, notes: this.notes, stats: this.stats };
   }
