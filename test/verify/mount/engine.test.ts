@@ -1,0 +1,163 @@
+/**
+ * The mount check on a real engine's data root (test/run.mjs starts the engine and builds the fixtures).
+ *
+ * Everything runs on a COPY of the data root (copyTree), whose manifest (strict: ctime and inode numbers too)
+ * must be the same before and after: mounting and walking write nothing into the evidence.
+ * 1. Every layer's top-of-stack of ls-bloat:1 (whiteouts, opaque dir, hardlinks, symlinks, awkward names) and of
+ *    ls-deep:1 (81 layers: option data longer than a page, so the short l/<link> form from overlay2/), and each
+ *    container (RW + init + image): the kernel's view agrees with ours, entry for entry.
+ * 2. --hash: every file's bytes through the mount equal the bytes of the layer that holds it.
+ * 3. An archive-like source (no diff dirs): layers are laid out in overlay form in our temp dir and mounted.
+ * 4. A planted l/<link> (pointing at another layer's diff) is refused: only the stacks that need the short form fail,
+ *    naming the link.
+ * After each test: no mount of ours is left, and no workspace dir.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { copyTree, diffManifests, getEngine, treeManifest } from '../../support/engine.js';
+import { IMAGES, CONTAINERS, DEEP } from '../../support/fixtures-manifest.mjs';
+import { openSource } from '../../../src/core/sources/open.js';
+import { findImage, findContainer } from '../../../src/core/analysis/select.js';
+import { checkStacks, imageStacks, containerStack } from '../../../src/core/verify/mount/index.js';
+import { readMountInfo } from '../../../src/core/verify/mount/mountinfo.js';
+import type { Source } from '../../../src/core/model/source.js';
+
+let work: string | null = null;
+let root = '';
+let manifestBefore: string[] = [];
+
+function noMountsLeft(): void {
+  const ours = readMountInfo().filter((e) => e.mountPoint.includes(`/layerscope-mnt-${process.pid}-`));
+  assert.deepEqual(ours.map((e) => e.mountPoint), [], 'mounts left behind');
+  const dirs = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`layerscope-mnt-${process.pid}-`));
+  assert.deepEqual(dirs, [], 'workspace dirs left behind');
+}
+
+before(async () => {
+  if (process.getuid?.() !== 0 || !process.env.LAYERSCOPE_TEST_ENGINES) return;
+  const info = JSON.parse(process.env.LAYERSCOPE_TEST_ENGINES).docker20;
+  if (!info) return;
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-mount-engine-'));
+  root = path.join(work, 'root');
+  await copyTree(info.dataRoot, root);
+  manifestBefore = await treeManifest(root, { strict: true });
+});
+
+after(async () => {
+  if (!work) return;
+  const manifestAfter = await treeManifest(root, { strict: true });
+  fs.rmSync(work, { recursive: true, force: true });
+  assert.equal(diffManifests(manifestBefore, manifestAfter), '', 'the evidence copy changed');
+});
+
+async function withSource<T>(fn: (s: Source) => Promise<T>, at = root): Promise<T> {
+  const s = await openSource(at);
+  try {
+    return await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+test('kernel view agrees for every layer of ls-bloat:1 and ls-deep:1 (deeper than a page) and for every container', async (t) => {
+  if (!getEngine(t) || !work) return;
+  await withSource(async (src) => {
+    const bloat = findImage(src, IMAGES.bloat);
+    const deep = findImage(src, IMAGES.deep);
+    assert.equal(deep.layers.length, DEEP.layers);
+    const specs = [...imageStacks(bloat, true), ...imageStacks(deep, true), ...Object.values(CONTAINERS).map((n) => containerStack(src, findContainer(src, n)))];
+    const r = await checkStacks(src, specs);
+    assert.equal(r.mode, 'root');
+    assert.equal(r.skipped, null);
+    const bad = r.stacks.filter((s) => s.status !== 'agree').map((s) => `${s.label}: ${s.status} ${s.message ?? ''} ${JSON.stringify(s.differences.slice(0, 3))}`);
+    assert.deepEqual(bad, []);
+    assert.equal(r.stacks.length, bloat.layers.length + DEEP.layers + 3);
+    for (const s of r.stacks) assert.equal(s.entries.kernel, s.entries.ours, s.label);
+    // The deep image's top: 81 lowers, only mountable with the short form run from overlay2/.
+    const top = r.stacks.find((s) => s.label === `${IMAGES.deep} layer ${DEEP.layers - 1}`)!;
+    assert.equal(top.lowerCount, DEEP.layers);
+    assert.equal(top.form, 'short');
+    assert.equal(r.stacks.find((s) => s.label === `${IMAGES.deep} layer 10`)!.form, 'absolute');
+    // A one-layer stack (the base) mounts too (with our empty filler lower).
+    assert.equal(r.stacks.find((s) => s.label === `${IMAGES.bloat} layer 0`)!.status, 'agree');
+    // Containers: RW + init + image layers.
+    const running = r.stacks.find((s) => s.label === `container ${CONTAINERS.running}`)!;
+    assert.equal(running.lowerCount, bloat.layers.length + 2);
+    // The opaque dir and the whiteouts really were honoured: our view (and the kernel's) hides them.
+    const bloatTop = r.stacks.find((s) => s.label === `${IMAGES.bloat} layer ${bloat.layers.length - 1}`)!;
+    assert.ok(bloatTop.entries.kernel > 50);
+  });
+  noMountsLeft();
+});
+
+test('--hash: every file read through the mount has the bytes of the layer that holds it', async (t) => {
+  if (!getEngine(t) || !work) return;
+  await withSource(async (src) => {
+    const bloat = findImage(src, IMAGES.bloat);
+    const r = await checkStacks(src, [...imageStacks(bloat, false), containerStack(src, findContainer(src, CONTAINERS.running))], { hash: true });
+    assert.deepEqual(r.stacks.map((s) => [s.label, s.status, s.differences.length]), [
+      [`${IMAGES.bloat} layer ${bloat.layers.length - 1}`, 'agree', 0],
+      [`container ${CONTAINERS.running}`, 'agree', 0],
+    ]);
+  });
+  noMountsLeft();
+});
+
+test('archive sources: layers laid out in overlay form (char 0:0 whiteouts, opaque xattr) in our temp dir, then mounted', async (t) => {
+  if (!getEngine(t) || !work) return;
+  await withSource(async (real) => {
+    // An archive-like source: same images and changesets, but no diff dirs to mount.
+    const images = real.images.map((i) => ({ ...i, layers: i.layers.map((l) => ({ ...l, cacheId: null, location: `blobs/sha256/${l.diffId.slice(7)}` })) }));
+    const byId = new Map(images.map((i, n) => [i.id, real.images[n]!]));
+    const archive: Source = {
+      kind: 'docker-archive',
+      location: 'fake-archive.tar',
+      images,
+      containers: [],
+      problems: [],
+      readLayer: (img, i) => real.readLayer(byId.get(img.id)!, i),
+      readContainerLayer: () => Promise.reject(new Error('no containers in archives')),
+      close: async () => {},
+    };
+    const bloat = findImage(archive, IMAGES.bloat);
+    const deep = findImage(archive, IMAGES.deep);
+    const r = await checkStacks(archive, [...imageStacks(bloat, true), ...imageStacks(deep, false)]);
+    const bad = r.stacks.filter((s) => s.status !== 'agree').map((s) => `${s.label}: ${s.status} ${s.message ?? ''} ${JSON.stringify(s.differences.slice(0, 3))}`);
+    assert.deepEqual(bad, []);
+    assert.equal(r.stacks.length, bloat.layers.length + 1);
+    assert.ok(r.stacks.some((s) => s.notes.some((n) => /sparse/.test(n))), 'says that files were laid out sparse');
+    assert.equal(r.stacks[r.stacks.length - 1]!.lowerCount, DEEP.layers);
+  });
+  noMountsLeft();
+});
+
+test('a planted l/<link> is refused: stacks that need the short form fail and name the link, the others agree', async (t) => {
+  if (!getEngine(t) || !work) return;
+  const copy = path.join(work, 'planted');
+  await copyTree(root, copy);
+  let link = '';
+  await withSource(async (src) => {
+    const deep = findImage(src, IMAGES.deep);
+    const victim = deep.layers[40]!;
+    const other = deep.layers[41]!;
+    link = fs.readFileSync(path.join(copy, 'overlay2', victim.cacheId!, 'link'), 'utf8').trim();
+    fs.unlinkSync(path.join(copy, 'overlay2', 'l', link));
+    fs.symlinkSync(`../${other.cacheId}/diff`, path.join(copy, 'overlay2', 'l', link));
+    const r = await checkStacks(src, imageStacks(deep, true));
+    const failed = r.stacks.filter((s) => s.status !== 'agree');
+    assert.ok(failed.length > 0);
+    for (const s of failed) {
+      assert.equal(s.status, 'error', s.label);
+      assert.equal(s.form, null);
+      assert.ok(s.top! >= 40, `${s.label} failed but does not include layer 40`);
+      assert.ok(s.notes.some((n) => n.includes(`overlay2/l/${link}`) && n.includes('refused')), s.notes.join('; '));
+      assert.match(s.message ?? '', /short name/);
+    }
+    for (const s of r.stacks.filter((x) => x.status === 'agree')) assert.ok(s.form === 'absolute' || s.top! < 40, s.label);
+  }, copy);
+  fs.rmSync(copy, { recursive: true, force: true });
+  noMountsLeft();
+});
