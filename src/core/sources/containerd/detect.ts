@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Evidence } from '../evidence.js';
 import { BoltError, openBolt } from './bbolt.js';
 import { DOCKER_NAMESPACE, findContainerdLayout } from './layout.js';
 
@@ -28,21 +29,29 @@ export interface StoreDetection {
 const PRIOR_DRIVERS = ['overlay2', 'fuse-overlayfs', 'btrfs', 'zfs', 'devicemapper', 'aufs', 'overlay'];
 const GRAPHDRIVERS = new Set([...PRIOR_DRIVERS, 'vfs']);
 
-function lstat(p: string): fs.Stats | null {
+/** lstat below the root through Evidence: a symlink in any component counts as absent, never followed. */
+function lstatIn(ev: Evidence, ...parts: string[]): fs.Stats | null {
   try {
-    return fs.lstatSync(p);
+    return ev.lstat(...parts);
   } catch {
     return null;
   }
 }
 
-function nonEmptyDir(p: string): boolean {
-  const st = lstat(p);
-  if (!st?.isDirectory()) return false;
+function nonEmptyDir(ev: Evidence, ...parts: string[]): boolean {
+  if (!lstatIn(ev, ...parts)?.isDirectory()) return false;
   try {
-    return fs.readdirSync(p).length > 0;
+    return ev.readdir(...parts).length > 0;
   } catch {
     return false;
+  }
+}
+
+function lstat(p: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(p);
+  } catch {
+    return null;
   }
 }
 
@@ -55,16 +64,16 @@ export function detectStores(root: string, opts: DetectOptions = {}): StoreDetec
   const r = root.replace(/\/+$/, '') || '/';
   const reasons: string[] = [];
   const layout = findContainerdLayout(r);
+  const ev = new Evidence(r);
 
   // Classic store.
   let classic = false;
   const priorDrivers: string[] = [];
   for (const drv of PRIOR_DRIVERS) {
-    if (nonEmptyDir(path.join(r, drv))) priorDrivers.push(drv);
-    const meta = path.join(r, 'image', drv);
-    if (lstat(meta)?.isDirectory()) {
-      const repos = lstat(path.join(meta, 'repositories.json'))?.isFile() ?? false;
-      const imagedb = nonEmptyDir(path.join(meta, 'imagedb', 'content', 'sha256'));
+    if (nonEmptyDir(ev, drv)) priorDrivers.push(drv);
+    if (lstatIn(ev, 'image', drv)?.isDirectory()) {
+      const repos = lstatIn(ev, 'image', drv, 'repositories.json')?.isFile() ?? false;
+      const imagedb = nonEmptyDir(ev, 'image', drv, 'imagedb', 'content', 'sha256');
       if (repos || imagedb) {
         classic = true;
         reasons.push(`image/${drv}/ holds ${[repos && 'repositories.json', imagedb && 'image configs'].filter(Boolean).join(' and ')}`);
@@ -111,16 +120,16 @@ export function detectStores(root: string, opts: DetectOptions = {}): StoreDetec
   if (layout?.kind !== 'containerd') {
     let ids: string[] = [];
     try {
-      if (lstat(path.join(r, 'containers'))?.isDirectory()) ids = fs.readdirSync(path.join(r, 'containers'));
+      ids = ev.readdir('containers');
     } catch {
-      /* unreadable: no signal */
+      /* unreadable or a symlink: no signal */
     }
     for (const id of ids.slice(0, 10_000)) {
-      const f = path.join(r, 'containers', id, 'config.v2.json');
-      const st = lstat(f);
-      if (!st?.isFile() || st.size > 64 << 20) continue;
+      if (!/^[0-9a-f]{64}$/.test(id)) continue;
       try {
-        const d = JSON.parse(fs.readFileSync(f, 'utf8'))?.Driver;
+        const bytes = ev.readFile(64 << 20, 'containers', id, 'config.v2.json');
+        if (!bytes) continue;
+        const d = JSON.parse(bytes.toString('utf8'))?.Driver;
         if (typeof d === 'string') drivers.set(d, (drivers.get(d) ?? 0) + 1);
       } catch {
         /* a bad config is the source's business, not detection's */

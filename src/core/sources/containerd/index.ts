@@ -87,9 +87,12 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
   const metaPath = ctd.path(...META_DB);
   let meta: BoltDb;
   try {
+    // Evidence.lstat refuses a symlink in any component; openBolt opens the file itself O_NOFOLLOW.
+    if (!ctd.lstat(...META_DB)?.isFile()) throw new SourceError('source.containerd.meta-unreadable', 'is not a regular file', metaPath);
     meta = openBolt(metaPath);
   } catch (err) {
     if (err instanceof BoltError) throw new SourceError('source.containerd.meta-unreadable', err.message.replace(`${metaPath}: `, ''), metaPath);
+    if (err instanceof EvidenceError) throw new SourceError('source.containerd.meta-unreadable', err.message.replace(`${err.path}: `, ''), err.path ?? metaPath);
     throw err;
   }
   const truncated = (db: BoltDb) =>
@@ -98,15 +101,22 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
   truncated(meta);
   const snapDbPath = ctd.path(SNAPSHOTTER_DIR, 'metadata.db');
   let snapDb: BoltDb | null = null;
-  if (ctd.lstat(SNAPSHOTTER_DIR, 'metadata.db')) {
+  let snapSt: fs.Stats | null = null;
+  try {
+    snapSt = ctd.lstat(SNAPSHOTTER_DIR, 'metadata.db');
+  } catch (err) {
+    if (!(err instanceof EvidenceError)) throw err;
+    note('error', err.code, `snapshotter database unreadable: ${err.message.replace(`${err.path}: `, '')}`, err.path);
+  }
+  if (snapSt) {
     try {
       snapDb = openBolt(snapDbPath);
       truncated(snapDb);
     } catch (err) {
       if (!(err instanceof BoltError)) throw err;
-      note('error', err.code, `snapshotter database unreadable: ${err.message.replace(`${snapDbPath}: `, '')}; no layer can be located`, snapDbPath);
+      note('error', err.code, `snapshotter database unreadable: ${err.message.replace(`${snapDbPath}: `, '')}; layers are read from their content blobs where present`, snapDbPath);
     }
-  } else {
+  } else if (!problems.some((p) => p.path?.startsWith(ctd.path(SNAPSHOTTER_DIR)))) {
     note('warning', 'containerd.snapshotter.missing', 'no overlayfs snapshotter database: layers were never unpacked here', snapDbPath);
   }
 
@@ -216,6 +226,14 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     };
 
     const want = parsePlatform(opts.platform ?? 'linux/amd64');
+    /** Whether a blob is there (an lstat: a symlink counts as present, and is refused when read). */
+    const hasBlob = (digest: string): boolean => {
+      try {
+        return ctd.lstat(...CONTENT_DIR, digestHex(digest)) !== null;
+      } catch {
+        return true;
+      }
+    };
     /** target descriptor → platform manifest → config. */
     const resolve = (name: string, digest: string, mediaType: string | null, depth = 0): ResolvedImage | null => {
       const where = ctd.path(...CONTENT_DIR, digestHex(digest));
@@ -234,11 +252,11 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
         const matching = candidates.filter((m) => platformMatches(m.platform, want));
         for (const m of matching) {
           // Blobs of other platforms are normally absent (docker pulls one platform): stay quiet about those.
-          if (!fs.existsSync(ctd.path(...CONTENT_DIR, digestHex(m.digest)))) continue;
+          if (!hasBlob(m.digest)) continue;
           return resolve(name, m.digest, typeof m.mediaType === 'string' ? m.mediaType : null, depth + 1);
         }
         if (!opts.platform) {
-          const present = candidates.filter((m) => fs.existsSync(ctd.path(...CONTENT_DIR, digestHex(m.digest))));
+          const present = candidates.filter((m) => hasBlob(m.digest));
           if (present.length > 0) {
             const m = present[0]!;
             note('info', 'containerd.index.other-platform', `image ${name}: no ${formatPlatform(want)} manifest stored; using ${formatPlatform(parsePlatform(m.platform))}`, where);
@@ -823,4 +841,5 @@ function treeBytes(dir: string): number {
   return total;
 }
 
+/** For tests. */
 export const _internal = { parsePlatform, platformMatches, isAttestation, refOf, protoField };

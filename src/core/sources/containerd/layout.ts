@@ -4,6 +4,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Evidence } from '../evidence.js';
 
 export const META_DB = ['io.containerd.metadata.v1.bolt', 'meta.db'] as const;
 export const CONTENT_DIR = ['io.containerd.content.v1.content', 'blobs', 'sha256'] as const;
@@ -22,33 +23,28 @@ export interface ContainerdLayout {
   dockerRoot: string | null;
 }
 
-function isRegularFile(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function isDirNoFollow(p: string): boolean {
-  try {
-    return fs.lstatSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Recognise a containerd store: `root` itself (e.g. /var/lib/containerd) or a Docker data root holding a
- * managed containerd in containerd/daemon/. Symlinks are not followed at any step. Null when neither.
+ * managed containerd in containerd/daemon/. No symlink is followed at any step below `root` (a planted
+ * `io.containerd.metadata.v1.bolt -> /elsewhere` is not taken). Null when neither.
  */
 export function findContainerdLayout(root: string): ContainerdLayout | null {
   const r = root.replace(/\/+$/, '') || '/';
-  if (!isDirNoFollow(r)) return null;
-  if (isRegularFile(path.join(r, ...META_DB))) return { kind: 'containerd', containerdRoot: r, dockerRoot: null };
-  const managed = path.join(r, ...DOCKER_CONTAINERD_ROOT);
-  if (isDirNoFollow(path.join(r, 'containerd')) && isDirNoFollow(managed) && isRegularFile(path.join(managed, ...META_DB)))
-    return { kind: 'docker', containerdRoot: managed, dockerRoot: r };
+  const ev = new Evidence(r);
+  const isFile = (...parts: string[]) => {
+    try {
+      return ev.lstat(...parts)?.isFile() ?? false;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    if (!fs.statSync(r).isDirectory()) return null;
+  } catch {
+    return null;
+  }
+  if (isFile(...META_DB)) return { kind: 'containerd', containerdRoot: r, dockerRoot: null };
+  if (isFile(...DOCKER_CONTAINERD_ROOT, ...META_DB)) return { kind: 'docker', containerdRoot: path.join(r, ...DOCKER_CONTAINERD_ROOT), dockerRoot: r };
   return null;
 }
 
