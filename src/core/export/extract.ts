@@ -129,7 +129,7 @@ export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: Con
           } catch {
             /* absent */
           }
-          if (st && !st.isDirectory()) throw new ExtractError('extract.exists', 'exists in the output and is not a directory', show(it.path));
+          if (st && !st.isDirectory()) throw new ExtractError('extract.exists', st.isSymbolicLink() ? 'exists in the output as a symlink; refusing to write through it' : 'exists in the output and is not a directory', show(it.path));
           if (!st) fs.mkdirSync(target, { mode: 0o700 });
           dirsToFix.push(it);
           res.dirs++;

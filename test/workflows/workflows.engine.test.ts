@@ -1,0 +1,604 @@
+/**
+ * The workflow commands (ci, diff, extract, export, timeline) against a real Docker 20.10 engine and its data
+ * root, each checked against the engine's own answer: `docker export`, `docker cp`, `docker save`'s layer tars,
+ * `docker diff`. The evidence (every layer, image and container directory we read) is hashed before and after.
+ */
+import test, { type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { getEngine, hashTree, type Engine } from '../support/engine.js';
+import { IMAGES, CONTAINERS, CONTAINER_CHANGES, BLOAT } from '../support/fixtures-manifest.mjs';
+import { readTarStream } from '../../src/core/sources/tar/index.js';
+import { cleanLayerPath } from '../../src/core/model/path.js';
+import { EXIT } from '../../src/cli/command.js';
+import { ciCommand } from '../../src/cli/commands/ci.js';
+import { diffCommand } from '../../src/cli/commands/diff.js';
+import { extractCommand } from '../../src/cli/commands/extract.js';
+import { exportCommand } from '../../src/cli/commands/export.js';
+import { timelineCommand } from '../../src/cli/commands/timeline.js';
+import { runCmd } from './helpers.js';
+
+// ------------------------------------------------------------------------------------------------------------
+// helpers
+// ------------------------------------------------------------------------------------------------------------
+
+interface TarItem {
+  type: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkname: string;
+  dev: string;
+  sha256: string | null;
+}
+
+/** Members of a tar by cleaned path (byte string); hardlinks carry their target's digest. */
+async function tarManifest(tar: Buffer | AsyncIterable<Buffer>): Promise<Map<string, TarItem>> {
+  const out = new Map<string, TarItem>();
+  for await (const e of readTarStream(Buffer.isBuffer(tar) ? [tar] : tar, { label: 'test' })) {
+    const p = cleanLayerPath(e.name);
+    if (p === '') continue;
+    let sha: string | null = null;
+    if (e.type === 'file') {
+      const h = createHash('sha256');
+      for await (const c of e.body()) h.update(c);
+      sha = h.digest('hex');
+    }
+    out.set(p, { type: e.type, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, size: e.type === 'file' ? e.size : 0, mtime: e.mtime, linkname: e.type === 'hardlink' ? cleanLayerPath(e.linkname) : e.linkname, dev: e.type === 'char' || e.type === 'block' ? `${e.devMajor}:${e.devMinor}` : '', sha256: sha });
+  }
+  for (const v of out.values()) {
+    if (v.type !== 'hardlink') continue;
+    const t = out.get(v.linkname);
+    v.type = 'file';
+    v.sha256 = t?.sha256 ?? null;
+    v.size = t?.size ?? 0;
+  }
+  return out;
+}
+
+/** Relative paths (byte strings) of everything in a directory tree, by lstat (the init layer's diff dir). */
+function listTree(dir: string): Set<string> {
+  const out = new Set<string>();
+  const walk = (rel: string) => {
+    const host = Buffer.concat([Buffer.from(dir), Buffer.from(rel ? '/' + rel : '', 'latin1')]);
+    for (const n of fs.readdirSync(host, { encoding: 'buffer' })) {
+      const r = rel ? rel + '/' + n.toString('latin1') : n.toString('latin1');
+      out.add(r);
+      if (fs.lstatSync(Buffer.concat([host, Buffer.from('/'), n])).isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  return out;
+}
+
+function sha(b: Buffer): string {
+  return createHash('sha256').update(b).digest('hex');
+}
+
+interface Fixture {
+  e: Engine;
+  root: string;
+  tmp: string;
+  /** Init-layer paths of a container, from the engine's own GraphDriver data. */
+  initPaths(container: string): Promise<Set<string>>;
+  exportOf(container: string): Promise<Map<string, TarItem>>;
+}
+
+async function inspect(e: Engine, kind: 'image' | 'container', ref: string): Promise<any> {
+  return JSON.parse((await e.docker([kind, 'inspect', ref])).stdout)[0];
+}
+
+/** Dirs we read: the layer dirs of the fixture images, the fixture containers' dirs, the image store. */
+async function evidenceDirs(e: Engine, images: string[], containers: string[]): Promise<string[]> {
+  const dirs = new Set<string>();
+  // The diff dirs themselves: merged/ and work/ beside them belong to mounts the engine makes for docker
+  // export/cp/diff, which this test runs too.
+  const add = (p: string | undefined) => {
+    for (const d of (p ?? '').split(':').filter(Boolean)) dirs.add(d);
+  };
+  for (const i of images) {
+    const g = (await inspect(e, 'image', i)).GraphDriver.Data;
+    add(g.LowerDir);
+    add(g.UpperDir);
+  }
+  for (const c of containers) {
+    const g = (await inspect(e, 'container', c)).GraphDriver.Data;
+    add(g.UpperDir);
+    add(g.LowerDir?.split(':')[0]);
+  }
+  for (const sub of ['image/overlay2/imagedb', 'image/overlay2/layerdb/sha256']) dirs.add(path.join(e.dataRoot, sub));
+  return [...dirs].sort();
+}
+
+async function hashAll(dirs: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of dirs) out.push(`${d} ${await hashTree(d)}`);
+  return out;
+}
+
+const CREATED = { base: 'ls-wf-base', deep: 'ls-wf-deep', committed: 'ls-wf-committed' };
+const COMMITTED_IMAGE = 'ls-wf-committed:1';
+
+// ------------------------------------------------------------------------------------------------------------
+
+test('workflow commands against a Docker 20.10 data root', { timeout: 600_000 }, async (t: TestContext) => {
+  const e = getEngine(t, 'docker20');
+  if (!e) return;
+  const root = e.dataRoot;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-wf-'));
+  // Containers we need for the engine's answers, made before the evidence is hashed; removed at the end.
+  await e.docker(['rm', '-f', CREATED.base, CREATED.deep, CREATED.committed], { reject: false });
+  await e.docker(['rmi', COMMITTED_IMAGE], { reject: false });
+  await e.docker(['commit', CONTAINERS.stopped, COMMITTED_IMAGE]);
+  await e.docker(['create', '--name', CREATED.base, '--network', 'none', IMAGES.base, 'true']);
+  await e.docker(['create', '--name', CREATED.deep, '--network', 'none', IMAGES.deep, 'true']);
+  await e.docker(['create', '--name', CREATED.committed, '--network', 'none', COMMITTED_IMAGE, 'true']);
+  const containerOf: Record<string, string> = { [IMAGES.base]: CREATED.base, [IMAGES.bloat]: CONTAINERS.created, [IMAGES.deep]: CREATED.deep, [COMMITTED_IMAGE]: CREATED.committed };
+  const exports = new Map<string, Map<string, TarItem>>();
+  const fx: Fixture = {
+    e,
+    root,
+    tmp,
+    async initPaths(c) {
+      const lower: string = (await inspect(e, 'container', c)).GraphDriver.Data.LowerDir;
+      const init = lower.split(':')[0]!;
+      assert.match(init, /-init\/diff$/);
+      return listTree(init);
+    },
+    async exportOf(c) {
+      let m = exports.get(c);
+      if (!m) {
+        const r = await e.docker(['export', c], { timeout: 300_000 });
+        m = await tarManifest(r.stdoutBuffer);
+        exports.set(c, m);
+      }
+      return m;
+    },
+  };
+  const dirs = await evidenceDirs(e, [IMAGES.base, IMAGES.bloat, IMAGES.deep, COMMITTED_IMAGE], [CONTAINERS.stopped, CONTAINERS.running, CONTAINERS.created, ...Object.values(CREATED)]);
+  const before = await hashAll(dirs);
+  try {
+    await t.test('ci', (tt) => ciTests(tt, fx));
+    await t.test('diff agrees with docker export trees', (tt) => diffTests(tt, fx, containerOf));
+    await t.test('extract matches docker cp and docker save layer tars', (tt) => extractTests(tt, fx));
+    await t.test('export equals docker export minus the init layer', (tt) => exportTests(tt, fx, containerOf));
+    await t.test('timeline covers docker diff and flags the planted changes', (tt) => timelineTests(tt, fx));
+    const after = await hashAll(dirs);
+    assert.deepEqual(after, before, 'the evidence changed while the workflow commands read it');
+  } finally {
+    await e.docker(['rm', '-f', CREATED.base, CREATED.deep, CREATED.committed], { reject: false });
+    await e.docker(['rmi', COMMITTED_IMAGE], { reject: false });
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+// ------------------------------------------------------------------------------------------------------------
+// ci
+// ------------------------------------------------------------------------------------------------------------
+
+/** Hidden bytes of ls-bloat:1, from its Dockerfile (not from our code): 3 MiB big.bin plus the small files. */
+const BLOAT_HIDDEN =
+  BLOAT.bigFile.size +
+  'same-content\n'.length + // chmod-only.txt copied up in L4
+  'original\n'.length + // overwritten in L4
+  'v1\n'.length + // reborn.txt deleted in L5
+  'a\n'.length + 'b\n'.length + 'keep\n'.length + // opq/ made opaque in L6
+  'x\n'.length + 'deeper\n'.length + 'y\n'.length; // gone/ deleted in L11
+
+async function ciTests(t: TestContext, fx: Fixture): Promise<void> {
+  const ci = (...args: string[]) => runCmd(ciCommand, [fx.root, '--image', IMAGES.bloat, ...args]);
+  const json = async (...args: string[]) => {
+    const r = await ci(...args, '--format', 'json');
+    return { code: r.code, doc: JSON.parse(r.stdout) as any };
+  };
+  const base = await json('--lowest-efficiency', '0');
+  assert.equal(base.code, EXIT.ok);
+  const img = base.doc.images[0];
+  assert.equal(img.metrics.hiddenBytes, BLOAT_HIDDEN);
+  // The base is the whole FROM image (ls-base:1, one layer), found without being told; intermediates skipped.
+  assert.equal(img.base.method, 'ancestor');
+  assert.equal(img.base.layers, 1);
+  const eff = img.metrics.efficiency as number;
+  const userPct = img.metrics.userWastedPercent as number;
+  assert.equal(img.metrics.userHiddenBytes, BLOAT_HIDDEN, 'every hidden byte of ls-bloat was hidden by a layer above ls-base');
+
+  await t.test('highestWastedBytes: passes at the exact hidden byte count, fails one byte below', async () => {
+    assert.equal((await ci('--highest-wasted-bytes', String(BLOAT_HIDDEN), '--lowest-efficiency', 'disabled', '--highest-user-wasted-percent', 'disabled')).code, EXIT.ok);
+    const r = await ci('--highest-wasted-bytes', String(BLOAT_HIDDEN - 1), '--lowest-efficiency', 'disabled', '--highest-user-wasted-percent', 'disabled');
+    assert.equal(r.code, EXIT.failed);
+    assert.match(r.stdout, /FAIL {2}highestWastedBytes/);
+    assert.match(r.stdout, /\/data\/big\.bin/);
+  });
+  await t.test('lowestEfficiency and highestUserWastedPercent around the measured values', async () => {
+    assert.equal((await ci('--lowest-efficiency', String(eff - 1e-9), '--highest-user-wasted-percent', 'disabled')).code, EXIT.ok);
+    assert.equal((await ci('--lowest-efficiency', String(eff + 1e-6), '--highest-user-wasted-percent', 'disabled')).code, EXIT.failed);
+    assert.equal((await ci('--lowest-efficiency', 'disabled', '--highest-user-wasted-percent', String(Math.min(1, userPct + 1e-9)))).code, EXIT.ok);
+    assert.equal((await ci('--lowest-efficiency', 'disabled', '--highest-user-wasted-percent', String(userPct - 1e-6))).code, EXIT.failed);
+  });
+  await t.test('--base and --base-layers move the user/base split', async () => {
+    const all = await json('--base-layers', '0', '--highest-user-wasted-percent', '1', '--lowest-efficiency', '0');
+    assert.equal(all.doc.images[0].base.layers, 0);
+    const b = await json('--base', IMAGES.base, '--lowest-efficiency', '0');
+    assert.equal(b.doc.images[0].base.method, 'ref');
+    assert.equal(b.doc.images[0].base.layers, 1);
+    // ls-deep:1 is not an ancestor of ls-bloat:1: only their common prefix (ls-base's layer) counts as base.
+    const d = await json('--base', IMAGES.deep, '--lowest-efficiency', '0');
+    assert.equal(d.doc.images[0].base.layers, 1);
+  });
+  await t.test('a .dive-ci file as dive writes it, found in the working directory, and JUnit output', async () => {
+    const dir = fs.mkdtempSync(path.join(fx.tmp, 'cwd-'));
+    fs.writeFileSync(path.join(dir, '.dive-ci'), `rules:\n  lowestEfficiency: 0.1\n  highestWastedBytes: 3MB\n  highestUserWastedPercent: disabled\n`);
+    const junit = path.join(dir, 'ci.xml');
+    const cwd = process.cwd();
+    process.chdir(dir);
+    let r;
+    try {
+      r = await ci('--junit', junit);
+    } finally {
+      process.chdir(cwd);
+    }
+    // 3 MB (SI) = 3 000 000 < 3 145 773 hidden bytes: dive's unit, our count.
+    assert.equal(r.code, EXIT.failed, r.stdout + r.stderr);
+    assert.match(r.stdout, /rules from: .*\.dive-ci/);
+    const xml = fs.readFileSync(junit, 'utf8');
+    assert.match(xml, /<testsuites name="layerscope ci" tests="3" failures="1" errors="0" skipped="1"/);
+    assert.match(xml, /name="highestWastedBytes" time="0">\n\s*<failure type="threshold"/);
+    assert.match(xml, /name="lowestEfficiency" time="0"\/>/);
+    const yaml = path.join(dir, 'gate.yaml');
+    fs.writeFileSync(yaml, `base: ${IMAGES.base}\nrules:\n  highestWastedBytes: 4MB\n  lowestEfficiency: disabled\n  highestUserWastedPercent: disabled\n`);
+    assert.equal((await ci('--config', yaml)).code, EXIT.ok);
+    fs.writeFileSync(yaml, `rules:\n  lowestEfficency: 0.9\n`);
+    assert.equal((await ci('--config', yaml)).code, EXIT.usage, 'a misspelt rule is a usage error, not a silently disabled gate');
+  });
+  await t.test('errors: missing source, not a data root, broken archive, unknown image', async () => {
+    assert.equal((await runCmd(ciCommand, [path.join(fx.tmp, 'nope')])).code, EXIT.sourceError);
+    const notRoot = fs.mkdtempSync(path.join(fx.tmp, 'plain-'));
+    assert.equal((await runCmd(ciCommand, [notRoot])).code, EXIT.sourceError);
+    const broken = path.join(fx.tmp, 'broken.tar');
+    fs.writeFileSync(broken, Buffer.concat([Buffer.from('manifest.json'), Buffer.alloc(2000, 7)]));
+    assert.equal((await runCmd(ciCommand, [broken])).code, EXIT.sourceError);
+    assert.equal((await runCmd(ciCommand, [fx.root, '--image', 'no-such:1'])).code, EXIT.sourceError);
+    assert.equal((await runCmd(ciCommand, [fx.root, '--image', IMAGES.bloat, '--format', 'yaml'])).code, EXIT.usage);
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// diff
+// ------------------------------------------------------------------------------------------------------------
+
+type Change = { change: 'added' | 'removed' | 'changed'; content: boolean; meta: string[] };
+
+/** The diff of two export trees, each minus its container's init-layer paths. */
+function exportDiff(a: Map<string, TarItem>, b: Map<string, TarItem>, skip: Set<string>): Map<string, Change> {
+  const out = new Map<string, Change>();
+  for (const [p, x] of a) {
+    if (skip.has(p)) continue;
+    const y = b.get(p);
+    if (!y) {
+      out.set(p, { change: 'removed', content: false, meta: [] });
+      continue;
+    }
+    const meta: string[] = [];
+    if (x.type !== y.type) meta.push('type');
+    else {
+      if (x.mode !== y.mode) meta.push('mode');
+      if (x.uid !== y.uid || x.gid !== y.gid) meta.push('owner');
+      if (x.type !== 'dir' && x.mtime !== y.mtime) meta.push('mtime');
+      if (x.linkname !== y.linkname) meta.push('target');
+      if (x.dev !== y.dev) meta.push('device');
+    }
+    const content = x.type === 'file' && y.type === 'file' && x.sha256 !== y.sha256;
+    if (meta.length || content) out.set(p, { change: 'changed', content, meta });
+  }
+  for (const p of b.keys()) if (!skip.has(p) && !a.has(p)) out.set(p, { change: 'added', content: false, meta: [] });
+  return out;
+}
+
+async function diffTests(t: TestContext, fx: Fixture, containerOf: Record<string, string>): Promise<void> {
+  const pairs: [string, string][] = [
+    [IMAGES.base, IMAGES.bloat],
+    [IMAGES.bloat, IMAGES.deep],
+    [IMAGES.bloat, COMMITTED_IMAGE],
+  ];
+  for (const [A, B] of pairs) {
+    await t.test(`${A} vs ${B}`, async () => {
+      const r = await runCmd(diffCommand, [`${fx.root}#${A}`, `${fx.root}#${B}`, '--content', '--format', 'json']);
+      assert.equal(r.code, EXIT.ok, r.stderr);
+      const doc = JSON.parse(r.stdout);
+      const ours = new Map<string, { change: string; differences: string[]; a: any; b: any }>();
+      for (const f of doc.files) {
+        const raw = f.pathBase64 ? Buffer.from(f.pathBase64, 'base64').toString('latin1') : Buffer.from(f.path, 'utf8').toString('latin1');
+        ours.set(raw.slice(1), f);
+      }
+      const ca = containerOf[A]!;
+      const cb = containerOf[B]!;
+      const skip = new Set([...(await fx.initPaths(ca)), ...(await fx.initPaths(cb))]);
+      const want = exportDiff(await fx.exportOf(ca), await fx.exportOf(cb), skip);
+      for (const p of skip) ours.delete(p);
+      const problems: string[] = [];
+      for (const [p, w] of want) {
+        const o = ours.get(p);
+        if (!o) {
+          problems.push(`missing ${w.change} ${JSON.stringify(p)} (${w.meta.join(',')}${w.content ? ' content' : ''})`);
+          continue;
+        }
+        if (o.change !== w.change) problems.push(`${JSON.stringify(p)}: ours ${o.change}, export ${w.change}`);
+        if (w.change === 'changed') {
+          if (o.differences.includes('content') !== w.content) problems.push(`${JSON.stringify(p)}: content ours ${o.differences}, export ${w.content}`);
+          for (const m of w.meta) if (!o.differences.includes(m)) problems.push(`${JSON.stringify(p)}: export says ${m} differs; ours ${o.differences}`);
+        }
+      }
+      for (const [p, o] of ours) {
+        if (want.has(p)) continue;
+        // Allowed only: sub-second mtime differences, which docker export (whole seconds) cannot show.
+        const subSecond = o.change === 'changed' && o.differences.every((d) => d === 'mtime') && o.a.mtime === o.b.mtime;
+        if (!subSecond) problems.push(`extra ${o.change} ${JSON.stringify(p)} (${o.differences})`);
+      }
+      assert.deepEqual(problems, []);
+      assert.ok(want.size > 0);
+      if (B === COMMITTED_IMAGE) {
+        // The committed container's changes, seen as an image diff.
+        assert.equal(ours.get('data/overwritten.txt')?.change, 'changed');
+        assert.ok(ours.get('data/overwritten.txt')!.differences.includes('content'));
+        assert.deepEqual(ours.get('data/chmod-only.txt')?.differences.filter((d) => d !== 'mtime'), ['mode']);
+        assert.equal(ours.get('data/added.txt')?.change, 'added');
+        assert.equal(ours.get('data/f')?.change, 'removed');
+        assert.equal(doc.commonPrefix, doc.a.layers.length, 'a committed container sits on all of its image\'s layers');
+      }
+    });
+  }
+  await t.test('without --content: same size and mtime count as equal; text output escapes names', async () => {
+    const r = await runCmd(diffCommand, [fx.root, '--image-a', IMAGES.base, '--image-b', IMAGES.bloat]);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.match(r.stdout, /common layer prefix: 1 layer/);
+    assert.match(r.stdout, /\+ \/names\/title-\\e\]0;PWNED\\x07\.txt/);
+    assert.ok(!r.stdout.includes('\x1b'), 'no raw escape sequences reach the terminal');
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// extract
+// ------------------------------------------------------------------------------------------------------------
+
+async function dockerCp(fx: Fixture, container: string, p: string): Promise<Map<string, TarItem>> {
+  const r = await fx.e.docker(['cp', `${container}:${p}`, '-']);
+  const m = await tarManifest(r.stdoutBuffer);
+  // docker cp names members relative to the parent of p: re-root them at the image root.
+  const parent = cleanLayerPath(path.posix.dirname(p));
+  const out = new Map<string, TarItem>();
+  for (const [k, v] of m) out.set(parent ? `${parent}/${k}` : k, v);
+  return out;
+}
+
+/** What we wrote, as the same kind of manifest (lstat, never following). */
+function dirManifest(dir: string, rels: Iterable<string>): Map<string, TarItem> {
+  const out = new Map<string, TarItem>();
+  for (const rel of rels) {
+    const host = Buffer.concat([Buffer.from(dir + '/'), Buffer.from(rel, 'latin1')]);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(host);
+    } catch {
+      continue;
+    }
+    const type = st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other';
+    out.set(rel, {
+      type,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      size: type === 'file' ? st.size : 0,
+      mtime: Math.floor(st.mtimeMs / 1000),
+      linkname: type === 'symlink' ? fs.readlinkSync(host, { encoding: 'latin1' }) : '',
+      dev: '',
+      sha256: type === 'file' ? sha(fs.readFileSync(host)) : null,
+    });
+  }
+  return out;
+}
+
+async function saveLayers(fx: Fixture, image: string): Promise<Map<string, TarItem>[]> {
+  const save = await fx.e.docker(['save', image], { timeout: 300_000 });
+  const members = new Map<string, Buffer>();
+  for await (const m of readTarStream([save.stdoutBuffer], { label: 'save' })) {
+    if (m.type === 'file') members.set(cleanLayerPath(m.name), await m.readBody(64 << 20));
+    else if (m.type === 'symlink') members.set(cleanLayerPath(m.name), Buffer.from('->' + m.linkname));
+  }
+  const manifest = JSON.parse(members.get('manifest.json')!.toString('utf8'))[0];
+  const out: Map<string, TarItem>[] = [];
+  for (const l of manifest.Layers as string[]) out.push(await tarManifest(members.get(cleanLayerPath(l))!));
+  return out;
+}
+
+async function extractTests(t: TestContext, fx: Fixture): Promise<void> {
+  const img = IMAGES.bloat;
+  await t.test('visible files: same bytes, modes, mtimes, symlink targets as docker cp', async () => {
+    const out = path.join(fx.tmp, 'x-visible');
+    const paths = ['/data', '/links', '/names', '/usr/local/bin', '/special/owned-by-1000', '/app', '/opq'];
+    const r = await runCmd(extractCommand, [fx.root, '--image', img, ...paths, '-o', out]);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    for (const p of paths) {
+      const want = await dockerCp(fx, CONTAINERS.created, p);
+      const got = dirManifest(out, want.keys());
+      assert.ok(want.size > 0);
+      for (const [k, w] of want) {
+        const g = got.get(k);
+        assert.ok(g, `missing ${JSON.stringify(k)}`);
+        assert.deepEqual({ ...g, dev: w.dev, uid: w.uid, gid: w.gid }, w, JSON.stringify(k));
+        assert.deepEqual([g.uid, g.gid], [w.uid, w.gid], `owner of ${JSON.stringify(k)} (restored as root)`);
+      }
+      // Nothing more than docker cp gives, either (the opaque dir's hidden children stay hidden).
+      const all = [...listTree(out)].filter((k) => k === cleanLayerPath(p) || k.startsWith(cleanLayerPath(p) + '/'));
+      assert.deepEqual(all.sort(), [...want.keys()].sort());
+    }
+    // The escaping symlink is a symlink in the output, pointing where it pointed, never followed.
+    const esc = path.join(out, 'links/escape');
+    assert.ok(fs.lstatSync(esc).isSymbolicLink());
+    assert.equal(fs.readlinkSync(esc), BLOAT.symlinks['links/escape']);
+  });
+  await t.test('deleted files: --layer N recovers the bytes of docker save\'s layer tar', async () => {
+    const layers = await saveLayers(fx, img);
+    const big = layers[BLOAT.bigFile.addedIn]!.get(BLOAT.bigFile.path)!;
+    assert.equal(big.size, BLOAT.bigFile.size);
+    const out = path.join(fx.tmp, 'x-deleted');
+    const r = await runCmd(extractCommand, [fx.root, '--image', img, '--layer', String(BLOAT.bigFile.deletedIn - 1), '/data/big.bin', '-o', out]);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    const got = dirManifest(out, ['data/big.bin']).get('data/big.bin')!;
+    assert.deepEqual(got, big);
+    // At the top it is gone, and the error says where it still is.
+    const top = await runCmd(extractCommand, [fx.root, '--image', img, '/data/big.bin', '-o', path.join(fx.tmp, 'x-top')]);
+    assert.equal(top.code, EXIT.sourceError);
+    assert.match(top.stderr, /in layers 3\.\.4 \(deleted by layer 5\)/);
+    // A whole deleted tree, from the layer that holds it (--layer-only): exactly layer 2's members under gone/.
+    const out2 = path.join(fx.tmp, 'x-gone');
+    const r2 = await runCmd(extractCommand, [fx.root, '--image', img, '--layer', '2', '--layer-only', '/gone', '-o', out2]);
+    assert.equal(r2.code, EXIT.ok, r2.stderr);
+    const want = new Map([...layers[2]!].filter(([k]) => k === 'gone' || k.startsWith('gone/')));
+    assert.deepEqual([...want.keys()].sort(), [...BLOAT.deletedTree.hidden, 'gone'].sort());
+    const got2 = dirManifest(out2, want.keys());
+    for (const [k, w] of want) assert.deepEqual(got2.get(k), w, k);
+    // The hardlinked pair of layer 2 comes back as one inode.
+    const out3 = path.join(fx.tmp, 'x-links');
+    assert.equal((await runCmd(extractCommand, [fx.root, '--image', img, '--layer', '2', '/data/f', '/data/f-link', '-o', out3])).code, EXIT.ok);
+    assert.equal(fs.statSync(path.join(out3, 'data/f')).ino, fs.statSync(path.join(out3, 'data/f-link')).ino);
+  });
+  await t.test('never writes outside DIR, never overwrites, never into the evidence', async () => {
+    const out = path.join(fx.tmp, 'x-trap');
+    const outside = path.join(fx.tmp, 'outside');
+    fs.mkdirSync(out);
+    fs.mkdirSync(outside);
+    fs.symlinkSync(outside, path.join(out, 'data'));
+    const r = await runCmd(extractCommand, [fx.root, '--image', img, '/data', '-o', out]);
+    assert.notEqual(r.code, EXIT.ok);
+    assert.match(r.stderr, /symlink/);
+    // The same trap as a parent of a file.
+    const rf = await runCmd(extractCommand, [fx.root, '--image', img, '/data/f', '-o', out]);
+    assert.notEqual(rf.code, EXIT.ok);
+    assert.match(rf.stderr, /parent in the output is a symlink/);
+    assert.deepEqual(fs.readdirSync(outside), []);
+    const out2 = path.join(fx.tmp, 'x-exists');
+    fs.mkdirSync(path.join(out2, 'app'), { recursive: true });
+    fs.writeFileSync(path.join(out2, 'app/payload.txt'), 'mine');
+    const r2 = await runCmd(extractCommand, [fx.root, '--image', img, '/app', '-o', out2]);
+    assert.notEqual(r2.code, EXIT.ok);
+    assert.equal(fs.readFileSync(path.join(out2, 'app/payload.txt'), 'utf8'), 'mine');
+    const inside = path.join(fx.root, 'ls-wf-should-not-exist');
+    const r3 = await runCmd(extractCommand, [fx.root, '--image', img, '/app', '-o', inside]);
+    assert.equal(r3.code, EXIT.usage);
+    assert.ok(!fs.existsSync(inside));
+    assert.equal((await runCmd(exportCommand, [fx.root, '--image', img, '-o', path.join(fx.root, 'x.tar')])).code, EXIT.usage);
+    assert.ok(!fs.existsSync(path.join(fx.root, 'x.tar')));
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// export
+// ------------------------------------------------------------------------------------------------------------
+
+async function exportTests(t: TestContext, fx: Fixture, containerOf: Record<string, string>): Promise<void> {
+  for (const img of [IMAGES.base, IMAGES.bloat, IMAGES.deep, COMMITTED_IMAGE]) {
+    await t.test(img, async () => {
+      const file = path.join(fx.tmp, `export-${img.replace(/[^a-z0-9]/g, '_')}.tar`);
+      const r = await runCmd(exportCommand, [fx.root, '--image', img, '-o', file]);
+      assert.equal(r.code, EXIT.ok, r.stderr);
+      const ours = await tarManifest(fs.readFileSync(file));
+      const c = containerOf[img]!;
+      const init = await fx.initPaths(c);
+      const theirs = new Map([...(await fx.exportOf(c))].filter(([k]) => !init.has(k)));
+      for (const k of init) ours.delete(k);
+      assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort(), 'entry lists');
+      const bad: string[] = [];
+      for (const [k, w] of theirs) {
+        const g = ours.get(k)!;
+        if (JSON.stringify(g) !== JSON.stringify(w)) bad.push(`${JSON.stringify(k)}: ours ${JSON.stringify(g)} docker ${JSON.stringify(w)}`);
+      }
+      assert.deepEqual(bad, []);
+    });
+  }
+  await t.test('to stdout, at a lower layer (the deleted big file is back), and GNU tar reads it', async () => {
+    const r = await runCmd(exportCommand, [fx.root, '--image', IMAGES.bloat, '--layer', '3', '-o', '-']);
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    const m = await tarManifest(r.stdoutBuffer);
+    assert.equal(m.get(BLOAT.bigFile.path)?.size, BLOAT.bigFile.size);
+    assert.ok(m.get('gone/sub/deeper/z'));
+    assert.ok(!m.get('special'));
+    const f = path.join(fx.tmp, 'l3.tar');
+    fs.writeFileSync(f, r.stdoutBuffer);
+    const { execFileSync } = await import('node:child_process');
+    const list = execFileSync('tar', ['-tvf', f]).toString('latin1');
+    assert.match(list, /data\/big\.bin/);
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// timeline
+// ------------------------------------------------------------------------------------------------------------
+
+async function timelineTests(t: TestContext, fx: Fixture): Promise<void> {
+  for (const name of Object.values(CONTAINERS)) {
+    await t.test(name, async () => {
+      const r = await runCmd(timelineCommand, [fx.root, '--container', name, '--format', 'json']);
+      assert.equal(r.code, EXIT.ok, r.stderr);
+      const doc = JSON.parse(r.stdout);
+      const ours = new Map<string, any>();
+      for (const en of doc.entries) ours.set(en.path, en);
+      const dd = (await fx.e.docker(['diff', name])).stdout.split('\n').filter(Boolean);
+      const spec = (CONTAINER_CHANGES as Record<string, { added: string[]; changed: string[]; deleted: string[] }>)[name]!;
+      const listed = dd.map((l) => l.slice(2));
+      for (const p of [...spec.added, ...spec.changed, ...spec.deleted]) assert.ok(listed.includes(p), `fixture: docker diff lists ${p}`);
+      for (const line of dd) {
+        const kind = line[0];
+        const p = line.slice(2);
+        const en = ours.get(p);
+        assert.ok(en, `timeline misses ${line}`);
+        assert.equal(en.change, kind, p);
+        if (kind === 'D') assert.equal(en.deleted, true);
+        if (en.type !== 'whiteout' || en.hiddenBy === null) assert.equal(typeof en.mtime, 'number', `${p} has times`);
+      }
+      // Times are the RW dir's own (lstat): check one entry against the disk.
+      const c = doc.container;
+      for (const en of doc.entries.slice(0, 5)) {
+        if (en.hiddenBy) continue;
+        const st = fs.lstatSync(c.rwDir + en.path);
+        assert.equal(Math.floor(en.mtime), Math.floor(st.mtimeMs / 1000));
+        assert.equal(Math.floor(en.ctime), Math.floor(st.ctimeMs / 1000));
+        assert.equal(en.inode, st.ino);
+      }
+      const flagged = Object.fromEntries(doc.entries.filter((x: any) => x.flags.length).map((x: any) => [x.path, x.flags]));
+      if (name === CONTAINERS.running) {
+        assert.deepEqual(flagged, {
+          '/usr/local/bin/rootshell': ['setuid'],
+          '/tmp/dropper.sh': ['tmp-executable'],
+          '/root/.ssh/authorized_keys': ['authorized-keys'],
+          '/etc/passwd': ['accounts'],
+        });
+      } else assert.deepEqual(flagged, {}, `${name}: nothing suspicious was planted`);
+
+      const body = await runCmd(timelineCommand, [fx.root, '--container', name, '--format', 'body']);
+      assert.equal(body.code, EXIT.ok);
+      const lines = body.stdout.split('\n').filter(Boolean);
+      assert.equal(lines.length, doc.entries.length);
+      for (const l of lines) {
+        const f = l.split('|');
+        assert.equal(f.length, 11, l);
+        assert.equal(f[0], '0');
+        for (const i of [2, 4, 5, 6, 7, 8, 9, 10]) assert.match(f[i]!, /^\d+$/, `${l}: field ${i}`);
+        assert.match(f[3]!, /^[-dlcbps][-r][-w][-xsS][-r][-w][-xsS][-r][-w][-xtT]$/);
+      }
+      const names = new Set(lines.map((l) => l.split('|')[1]!.replace(/ \(deleted.*\)$/, '').replace(/ -> .*$/, '')));
+      for (const p of listed) assert.ok(names.has(p), `bodyfile misses ${p}`);
+      const table = await runCmd(timelineCommand, [fx.root, '--container', name]);
+      assert.equal(table.code, EXIT.ok);
+      if (name === CONTAINERS.running) assert.match(table.stdout, /FLAGGED:\n(.*\n){4}/);
+    });
+  }
+  await t.test('unknown container: source error', async () => {
+    assert.equal((await runCmd(timelineCommand, [fx.root, '--container', 'no-such'])).code, EXIT.sourceError);
+    assert.equal((await runCmd(timelineCommand, [fx.root])).code, EXIT.usage);
+  });
+}
