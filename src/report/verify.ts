@@ -67,7 +67,7 @@ export function verifyText(r: VerifyReport): string {
       out.push(`  ${f.check}/${f.kind} ${showPath(f.path)}${vals}`);
       out.push(`      ${safeText(f.message)}`);
       out.push(`      in ${where}${f.layer?.role && f.layer.role !== 'image' ? ` (${f.layer.role} layer)` : ''}; used by ${users(f.usedBy)}`);
-      for (const v of f.visibleIn ?? []) out.push(`      in ${safeText(v.user)}'s final view: ${visText(v.visibility)}`);
+      for (const v of f.visibleIn ?? []) out.push(`      in ${safeText(v.user)}'s final view: ${f.kind === 'missing' && v.visibility.state === 'absent' ? 'removed from disk' : visText(v.visibility)}`);
     }
   }
   out.push('');

@@ -225,19 +225,33 @@ async function integrityFinding(source: Source, lv: LayerVerdict, f: IntegrityFi
   if (f.expected !== undefined) out.expected = f.expected;
   if (f.actual !== undefined) out.actual = f.actual;
   // Is the altered path what users of the layer see? (Against the model read from disk: a tampered file is
-  // visible in the final view when no later layer hides it.)
+  // visible in a final view when no later layer hides it.) Tagged images and containers; build intermediates
+  // (untagged) are only counted in usedBy.
   if (f.path !== '' && f.kind !== 'unreadable') {
     out.visibleIn = [];
+    const cached = (key: string, spec: StackSpec): Promise<LayerStack> => {
+      let p = stacks.get(key);
+      if (!p) {
+        p = readStackChanges(source, spec).then(stackOf);
+        stacks.set(key, p);
+      }
+      return p;
+    };
     for (const u of lv.usedBy.images) {
+      if (!u.tags.length) continue;
       const img = source.images.find((i) => i.id === u.id)!;
       try {
-        let p = stacks.get(img.id);
-        if (!p) {
-          p = readStackChanges(source, imageStacks(img, false)[0]!).then(stackOf);
-          stacks.set(img.id, p);
-        }
-        const stack = await p;
-        out.visibleIn.push({ user: u.tags[0] ?? u.id.slice(7, 19), visibility: visibilityOf(stack, u.index, f.path) });
+        const stack = await cached(img.id, imageStacks(img, false)[0]!);
+        out.visibleIn.push({ user: u.tags[0]!, visibility: visibilityOf(stack, u.index, f.path) });
+      } catch {}
+    }
+    for (const u of lv.usedBy.containers) {
+      const c = source.containers.find((x) => x.id === u.id)!;
+      try {
+        const spec = containerStack(source, c);
+        const index = spec.layers.findIndex((l) => l.chainId === lv.chainId);
+        const stack = await cached(`container:${c.id}`, spec);
+        out.visibleIn.push({ user: `container ${c.name}`, visibility: visibilityOf(stack, index, f.path, (n) => (spec.layers[n]?.role === 'rw' ? "the container's RW layer" : spec.layers[n]?.role === 'init' ? "the container's init layer" : `layer ${n}`)) });
       } catch {}
     }
   }
