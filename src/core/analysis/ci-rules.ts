@@ -59,8 +59,8 @@ export function parseByteCount(value: string | number): number {
   return Math.floor(n * mul);
 }
 
-/** A ratio: `0.9`, or `90%`. Must lie in 0..1. */
-export function parseRatio(value: string | number, what: string): number {
+/** A ratio: `0.9`, or `90%`. Must lie in 0..max (1 unless said otherwise). */
+export function parseRatio(value: string | number, what: string, max = 1): number {
   let n: number;
   if (typeof value === 'number') n = value;
   else {
@@ -68,7 +68,7 @@ export function parseRatio(value: string | number, what: string): number {
     n = s.endsWith('%') ? Number(s.slice(0, -1)) / 100 : Number(s);
     if (s === '' || !Number.isFinite(n)) throw new UsageError(`${what}: not a ratio: ${JSON.stringify(value)} (examples: 0.9, 90%)`);
   }
-  if (!(n >= 0 && n <= 1)) throw new UsageError(`${what}: ${JSON.stringify(value)} is not between 0 and 1 (use 0.9 or 90%)`);
+  if (!(n >= 0 && n <= max)) throw new UsageError(`${what}: ${JSON.stringify(value)} is not between 0 and ${max} (use 0.9 or 90%)`);
   return n;
 }
 
@@ -84,13 +84,16 @@ export function setRule(rules: CiRules, name: RuleName, raw: unknown): void {
   }
   if (typeof raw !== 'string' && typeof raw !== 'number') throw new UsageError(`${name}: expected a number or a string, got ${JSON.stringify(raw)}`);
   if (name === 'highestWastedBytes') rules[name] = parseByteCount(raw);
+  // User-hidden bytes can exceed the user layers' own bytes (a user layer that deletes a big base file), so this
+  // ratio may pass 1.
+  else if (name === 'highestUserWastedPercent') rules[name] = parseRatio(raw, name, Number.MAX_VALUE);
   else rules[name] = parseRatio(raw, name);
 }
 
 /**
  * Parse a `.layerscope-ci.yaml` or a `.dive-ci` file (both YAML, same `rules:` mapping; dive's file is accepted
- * as it is). Our file may also say `base: REF` and `baseLayers: N`. Unknown rule names are errors (a typo must
- * not silently disable a gate).
+ * as it is: dive reads it through viper, so keys are case-insensitive here too). Our file may also say
+ * `base: REF` and `baseLayers: N`. Unknown rule names are errors (a typo must not silently disable a gate).
  */
 export function parseCiConfig(text: string, origin: string): CiConfig {
   let doc: unknown;
@@ -102,17 +105,20 @@ export function parseCiConfig(text: string, origin: string): CiConfig {
   const cfg: CiConfig = { rules: {}, origin: [origin] };
   if (doc === null || doc === undefined) return cfg;
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new UsageError(`${origin}: expected a mapping with a "rules:" key`);
-  const top = doc as Record<string, unknown>;
-  for (const key of Object.keys(top)) {
-    if (!['rules', 'base', 'baseLayers'].includes(key)) throw new UsageError(`${origin}: unknown key ${JSON.stringify(key)} (known: rules, base, baseLayers)`);
+  const top: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(doc as Record<string, unknown>)) {
+    const canon = ['rules', 'base', 'baseLayers'].find((k) => k.toLowerCase() === key.toLowerCase());
+    if (!canon) throw new UsageError(`${origin}: unknown key ${JSON.stringify(key)} (known: rules, base, baseLayers)`);
+    top[canon] = v;
   }
   const rules = top.rules;
   if (rules !== undefined && rules !== null) {
     if (typeof rules !== 'object' || Array.isArray(rules)) throw new UsageError(`${origin}: "rules" must be a mapping`);
     for (const [k, v] of Object.entries(rules as Record<string, unknown>)) {
-      if (!(RULE_NAMES as readonly string[]).includes(k)) throw new UsageError(`${origin}: unknown rule ${JSON.stringify(k)} (known: ${RULE_NAMES.join(', ')})`);
+      const name = RULE_NAMES.find((r) => r.toLowerCase() === k.toLowerCase());
+      if (!name) throw new UsageError(`${origin}: unknown rule ${JSON.stringify(k)} (known: ${RULE_NAMES.join(', ')})`);
       try {
-        setRule(cfg.rules, k as RuleName, v);
+        setRule(cfg.rules, name, v);
       } catch (err) {
         throw new UsageError(`${origin}: ${(err as Error).message}`);
       }
