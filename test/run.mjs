@@ -45,10 +45,15 @@ const loud = (msg) => {
 // child processes (all tracked, so signals and cleanup can end them)
 // ------------------------------------------------------------------------------------------------------------
 const children = new Set();
+let exiting = false; // a signal arrived: start nothing new, the handler cleans up and exits
 
 /** Run a command; resolve {code, stdout, stderr} (Buffers for stdout). Never rejects on exit code. */
-function run(cmd, args, { env, input, timeoutMs = BUILD_TIMEOUT_MS, stdoutFile, cwd } = {}) {
+function run(cmd, args, { env, input, timeoutMs = BUILD_TIMEOUT_MS, stdoutFile, cwd, always = false } = {}) {
   return new Promise((resolve) => {
+    if (exiting && !always) {
+      resolve({ code: 130, signal: 'SIGINT', timedOut: false, stdout: Buffer.alloc(0), stderr: 'interrupted' });
+      return;
+    }
     const out = stdoutFile ? fs.openSync(stdoutFile, 'w') : 'pipe';
     const inp = input && typeof input === 'object' && 'fd' in input ? input.fd : input !== undefined ? 'pipe' : 'ignore';
     const child = spawn(cmd, args, { env: env ?? process.env, cwd: cwd ?? ROOT, stdio: [inp, out, 'pipe'] });
@@ -430,8 +435,8 @@ async function umountAll(dir) {
     const mps = mountsUnder(dir);
     if (!mps.length) return;
     for (const mp of mps) {
-      const r = await run('umount', [mp], { timeoutMs: 10000 });
-      if (r.code !== 0) await run('umount', ['-l', mp], { timeoutMs: 10000 });
+      const r = await run('umount', [mp], { timeoutMs: 10000, always: true });
+      if (r.code !== 0) await run('umount', ['-l', mp], { timeoutMs: 10000, always: true });
     }
   }
   const left = mountsUnder(dir);
@@ -443,9 +448,9 @@ async function stopEngine(e) {
   const pid = e.proc.pid;
   const gone = new Promise((r) => e.proc.once('exit', r));
   // Kill running containers first: dockerd would otherwise wait for each to stop (PID 1 ignores SIGTERM).
-  const ps = await run(e.client, ['ps', '-q'], { env: e.env, timeoutMs: 5000 });
+  const ps = await run(e.client, ['ps', '-q'], { env: e.env, timeoutMs: 5000, always: true });
   const ids = ps.stdout.toString().split(/\s+/).filter(Boolean);
-  if (ps.code === 0 && ids.length) await run(e.client, ['kill', ...ids], { env: e.env, timeoutMs: 10000 });
+  if (ps.code === 0 && ids.length) await run(e.client, ['kill', ...ids], { env: e.env, timeoutMs: 10000, always: true });
   try {
     process.kill(pid, 'SIGTERM');
   } catch {}
@@ -520,7 +525,6 @@ async function sweepStale() {
 }
 
 let testChild = null;
-let exiting = false;
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
   process.on(sig, () => {
     if (exiting) return;
@@ -609,6 +613,7 @@ async function setupEngines() {
       await stopEngine(e);
     }
   }
+  if (exiting) return { engines: {}, unavailable };
   const tSettle = Date.now();
   const rounds = await Promise.all(ready.map(settle));
   log(`data roots settled in ${secs(Date.now() - tSettle)} (${ready.map((e, i) => `${e.name}: ${rounds[i]}`).join(', ')} rounds)`);
@@ -643,6 +648,7 @@ async function main() {
   const found = res.engines ?? {};
   const unavailable = res.unavailable ?? {};
   for (const n of Object.keys(found)) delete unavailable[n];
+  if (exiting) await new Promise(() => {}); // the signal handler finishes the job
   const setupMs = Date.now() - t0;
   const names = Object.keys(found);
   log(`engine setup took ${secs(setupMs)}${names.length ? ` (${names.join(', ')})` : ''}`);

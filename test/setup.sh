@@ -55,6 +55,7 @@ fi
 SRC=/etc/apt/sources.list.d/layerscope-trixie.sources
 PIN=/etc/apt/preferences.d/layerscope-trixie-low
 WORK=$(mktemp -d /tmp/layerscope-docker26.XXXXXX)
+chmod 0755 "$WORK"   # lets apt's _apt user write the downloads
 cleanup() {
   rm -f "$SRC" "$PIN"
   rm -rf "$WORK"
@@ -85,10 +86,10 @@ apt-get update \
   -o APT::Get::List-Cleanup=0
 
 cd "$WORK"
-apt-get download docker.io/trixie containerd/trixie
+apt-get download -o APT::Sandbox::User=root docker.io/trixie containerd/trixie
 # The trixie docker.io package may not ship the client; docker-cli holds it there when split out.
 if apt-cache show docker-cli/trixie >/dev/null 2>&1; then
-  apt-get download docker-cli/trixie || log "docker-cli/trixie download failed (continuing)"
+  apt-get download -o APT::Sandbox::User=root docker-cli/trixie || log "docker-cli/trixie download failed (continuing)"
 fi
 
 mkdir -p x
