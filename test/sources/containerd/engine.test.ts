@@ -494,3 +494,51 @@ for (const which of ['docker20', 'docker26'] as const) {
     assert.equal(d.engineWouldUse, 'classic', d.reasons.join('; '));
   });
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// BuildKit (the default builder of Docker 29, where the containerd store is the default too)
+// ---------------------------------------------------------------------------------------------------------
+
+/** The buildx CLI plugin: LAYERSCOPE_BUILDX, or where Debian's docker-buildx puts it (unpacked or installed). */
+function findBuildx(): string | null {
+  const candidates = [process.env.LAYERSCOPE_BUILDX, '/opt/layerscope/docker26/usr/libexec/docker/cli-plugins/docker-buildx', '/usr/libexec/docker/cli-plugins/docker-buildx'];
+  return candidates.find((c): c is string => !!c && fs.existsSync(c)) ?? null;
+}
+
+test('docker26c: a BuildKit-built image (index with an attestation manifest) reads like its docker save', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const buildx = findBuildx();
+  if (!buildx) {
+    process.stderr.write(`SKIPPED (no buildx): ${t.name}: set LAYERSCOPE_BUILDX to a docker-buildx plugin (Debian trixie docker-buildx, unpacked)\n`);
+    t.skip('SKIPPED (no buildx): set LAYERSCOPE_BUILDX to a docker-buildx CLI plugin');
+    return;
+  }
+  const cfg = fs.mkdtempSync(path.join(tmp, 'buildx-'));
+  fs.mkdirSync(path.join(cfg, 'cli-plugins'));
+  fs.symlinkSync(buildx, path.join(cfg, 'cli-plugins', 'docker-buildx'));
+  const tag = `ls-ctd-bk-${process.pid}:1`;
+  const dockerfile = `FROM ${IMAGES.base}\nRUN echo bk > /bk-${process.pid} && rm -f /etc/hostname\nRUN mkdir -p /q && echo 2 > /q/two\n`;
+  await execa(e.client ?? 'docker', ['buildx', 'build', '--network=none', '--provenance=mode=min', '-t', tag, '-'], { env: { ...e.env, DOCKER_CONFIG: cfg }, input: dockerfile });
+  try {
+    const src = await openContainerdRoot(e.dataRoot);
+    const img = src.images.find((i) => i.tags.includes(tag));
+    assert.ok(img, `${tag} listed; problems: ${JSON.stringify(src.problems.filter((p) => p.severity !== 'info'))}`);
+    const [d] = await inspect(e, 'image', [tag]);
+    assert.deepEqual(img.layers.map((l) => l.diffId), d.RootFS.Layers);
+    assert.ok(img.digests.includes(`${tag.split(':')[0]}@${d.Id}`));
+    // BuildKit's target is an index (the image + an attestation manifest): both digests are kept.
+    assert.equal(img.digests.length, 2, img.digests.join(', '));
+    const saved = await save(e, tag);
+    assert.equal(img.id, saved.config);
+    for (let i = 0; i < img.layers.length; i++) {
+      const ours = (await src.readLayer(img, i)).entries.map(describe);
+      const theirs = (await tarChanges(saved.layers[i]!)).entries.map(describe);
+      assert.deepEqual(ours, theirs, `${tag} layer ${i}:\n${diffLines(ours, theirs)}`);
+    }
+    assert.deepEqual(src.problems.filter((p) => p.severity !== 'info' && p.message.includes(tag.split(':')[0]!)), []);
+    await src.close();
+  } finally {
+    await e.docker(['rmi', tag], { reject: false });
+  }
+});
