@@ -23,6 +23,10 @@ import { readXattrsBytes } from './xattrs.js';
  * - zero-size members are never opened: they are checked by lstat like everything else.
  * Every finding is collected; nothing stops at the first. Memory is bounded by the number of entries (paths),
  * never by file sizes: tar-split and bodies are streamed.
+ *
+ * Evidence is only read: files are opened O_NOFOLLOW|O_NOATIME, so their atimes stay (checked). Directory and
+ * symlink atimes can still move under relatime (readdir and readlink have no O_NOATIME in Node; seen on ext4
+ * with atimes older than a day): mount the evidence read-only or noatime when atimes matter.
  */
 
 export type IntegrityFindingKind =
