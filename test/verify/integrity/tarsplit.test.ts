@@ -316,6 +316,35 @@ describe('tar-split itself', { skip: !isRoot && 'needs root' }, () => {
     assert.deepEqual(brief(r), []);
   });
 
+  test('a 3 MB PAX global header (one tar-split line far longer than a gzip chunk) is streamed and hashed', async () => {
+    const l = makeLayer();
+    const tar = fs.readFileSync(path.join(l.dir, 'layer.tar'));
+    const value = 'x'.repeat(3 << 20);
+    let rec = ` comment=${value}\n`;
+    rec = `${rec.length + String(rec.length).length}${rec}`;
+    rec = `${rec.length}${rec.slice(rec.indexOf(' '))}`; // the length counts its own digits
+    const body = Buffer.from(rec, 'latin1');
+    const hdr = Buffer.alloc(512);
+    hdr.write('pax_global_header', 0, 'latin1');
+    hdr.write('0000644\0', 100, 'latin1');
+    hdr.write(body.length.toString(8).padStart(11, '0') + '\0', 124, 'latin1');
+    hdr.write('00000000000\0', 136, 'latin1');
+    hdr.write('g', 156, 'latin1');
+    hdr.write('ustar\x0000', 257, 'latin1');
+    hdr.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const c of hdr) sum += c;
+    hdr.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
+    const big = Buffer.concat([hdr, body, Buffer.alloc((512 - (body.length % 512)) % 512), tar]);
+    const lines = tarToTarSplit(big);
+    assert.ok(lines[0]!.payload!.length > 4 << 20);
+    rewrite(l, lines);
+    const r = await verify(l, sha256(big));
+    assert.deepEqual(brief(r), []);
+    assert.equal(r.computedDiffId, sha256(big));
+    assert.equal(r.ok, true);
+  });
+
   test('tar-split is streamed: segments split at odd places reassemble the same', async () => {
     const l = makeLayer();
     const lines: TarSplitLine[] = [];

@@ -88,6 +88,8 @@ interface TarSplitEntry {
 
 /** Headers of one member never legitimately reach this size; past it we keep hashing but stop decoding. */
 const MAX_HEADER_BYTES = 64 << 20;
+/** A tar-split line holds one segment or one entry; moby's are a few KiB. Longer is an attack on our memory. */
+const MAX_LINE_BYTES = 256 << 20;
 const CHUNK = 1 << 20;
 const SLASH = 0x2f;
 const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
@@ -239,7 +241,9 @@ class LayerVerifier {
     const gunzip = zlib.createGunzip({ chunkSize: CHUNK });
     src.on('error', (err) => gunzip.destroy(err));
     src.pipe(gunzip);
-    let rest: Buffer | null = null;
+    /** Pieces of a line that spans chunks (kept as a list: concatenating per chunk would be quadratic). */
+    let parts: Buffer[] = [];
+    let partsLen = 0;
     let lineNo = 0;
     const parse = (line: Buffer): TarSplitEntry | null => {
       lineNo++;
@@ -255,20 +259,29 @@ class LayerVerifier {
     };
     try {
       for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-        let buf: Buffer = rest ? Buffer.concat([rest, chunk]) : chunk;
         let start = 0;
         for (;;) {
-          const nl = buf.indexOf(0x0a, start);
+          const nl = chunk.indexOf(0x0a, start);
           if (nl < 0) break;
-          const e = parse(buf.subarray(start, nl));
+          let line = chunk.subarray(start, nl);
+          if (partsLen > 0) {
+            line = Buffer.concat([...parts, line]);
+            parts = [];
+            partsLen = 0;
+          }
+          const e = parse(line);
           if (e) yield e;
           start = nl + 1;
         }
-        rest = start < buf.length ? Buffer.from(buf.subarray(start)) : null;
-        buf = Buffer.alloc(0);
+        if (start < chunk.length) {
+          // Copy: zlib may reuse its output buffer.
+          parts.push(Buffer.from(chunk.subarray(start)));
+          partsLen += chunk.length - start;
+          if (partsLen > MAX_LINE_BYTES) throw new Error(`line ${lineNo + 1} is longer than ${MAX_LINE_BYTES} bytes`);
+        }
       }
-      if (rest) {
-        const e = parse(rest);
+      if (partsLen > 0) {
+        const e = parse(Buffer.concat(parts));
         if (e) yield e;
       }
     } finally {
