@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { getEngine, hashTree, type Engine } from '../support/engine.js';
+import { getEngine, hashTree, waitIdle, type Engine } from '../support/engine.js';
 import { IMAGES, CONTAINERS, CONTAINER_CHANGES, BLOAT } from '../support/fixtures-manifest.mjs';
 import { readTarStream } from '../../src/core/sources/tar/index.js';
 import { cleanLayerPath } from '../../src/core/model/path.js';
@@ -87,6 +87,12 @@ interface Fixture {
   /** Init-layer paths of a container, from the engine's own GraphDriver data. */
   initPaths(container: string): Promise<Set<string>>;
   exportOf(container: string): Promise<Map<string, TarItem>>;
+  /**
+   * The engine's answers are asked for once, all before the evidence is hashed (prefetch): docker cp/export/diff
+   * mount containers, and Docker 26 then writes into their RW dirs (mount points). The hashes before and after
+   * bracket our commands only.
+   */
+  memo<T>(key: string, fn: () => Promise<T>): Promise<T>;
 }
 
 async function inspect(e: Engine, kind: 'image' | 'container', ref: string): Promise<any> {
@@ -126,56 +132,72 @@ const COMMITTED_IMAGE = 'ls-wf-committed:1';
 
 // ------------------------------------------------------------------------------------------------------------
 
-test('workflow commands against a Docker 20.10 data root', { timeout: 600_000 }, async (t: TestContext) => {
-  const e = getEngine(t, 'docker20');
-  if (!e) return;
-  const root = e.dataRoot;
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-wf-'));
-  // Containers we need for the engine's answers, made before the evidence is hashed; removed at the end.
-  await e.docker(['rm', '-f', CREATED.base, CREATED.deep, CREATED.committed], { reject: false });
-  await e.docker(['rmi', COMMITTED_IMAGE], { reject: false });
-  await e.docker(['commit', CONTAINERS.stopped, COMMITTED_IMAGE]);
-  await e.docker(['create', '--name', CREATED.base, '--network', 'none', IMAGES.base, 'true']);
-  await e.docker(['create', '--name', CREATED.deep, '--network', 'none', IMAGES.deep, 'true']);
-  await e.docker(['create', '--name', CREATED.committed, '--network', 'none', COMMITTED_IMAGE, 'true']);
-  const containerOf: Record<string, string> = { [IMAGES.base]: CREATED.base, [IMAGES.bloat]: CONTAINERS.created, [IMAGES.deep]: CREATED.deep, [COMMITTED_IMAGE]: CREATED.committed };
-  const exports = new Map<string, Map<string, TarItem>>();
-  const fx: Fixture = {
-    e,
-    root,
-    tmp,
-    async initPaths(c) {
+for (const which of ['docker20', 'docker26'] as const) {
+  test(`workflow commands against a ${which} data root (overlay2)`, { timeout: 600_000 }, async (t: TestContext) => {
+    const e = getEngine(t, which);
+    if (!e) return;
+    const root = e.dataRoot;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-wf-'));
+    // Containers we need for the engine's answers, made before the evidence is hashed; removed at the end.
+    await e.docker(['rm', '-f', CREATED.base, CREATED.deep, CREATED.committed], { reject: false });
+    await e.docker(['rmi', COMMITTED_IMAGE], { reject: false });
+    await e.docker(['commit', CONTAINERS.stopped, COMMITTED_IMAGE]);
+    await e.docker(['create', '--name', CREATED.base, '--network', 'none', IMAGES.base, 'true']);
+    await e.docker(['create', '--name', CREATED.deep, '--network', 'none', IMAGES.deep, 'true']);
+    await e.docker(['create', '--name', CREATED.committed, '--network', 'none', COMMITTED_IMAGE, 'true']);
+    const containerOf: Record<string, string> = { [IMAGES.base]: CREATED.base, [IMAGES.bloat]: CONTAINERS.created, [IMAGES.deep]: CREATED.deep, [COMMITTED_IMAGE]: CREATED.committed };
+    const memo = new Map<string, Promise<unknown>>();
+    const fx: Fixture = {
+      e,
+      root,
+      tmp,
+      initPaths(c) {
+        return fx.memo(`init ${c}`, () => initPathsNow(c));
+      },
+      exportOf(c) {
+        return fx.memo(`export ${c}`, async () => tarManifest((await e.docker(['export', c], { timeout: 300_000 })).stdoutBuffer));
+      },
+      memo<T>(key: string, fn: () => Promise<T>): Promise<T> {
+        let p = memo.get(key);
+        if (!p) {
+          p = fn();
+          memo.set(key, p);
+        }
+        return p as Promise<T>;
+      },
+    };
+    async function initPathsNow(c: string): Promise<Set<string>> {
       const lower: string = (await inspect(e, 'container', c)).GraphDriver.Data.LowerDir;
       const init = lower.split(':')[0]!;
       assert.match(init, /-init\/diff$/);
       return listTree(init);
-    },
-    async exportOf(c) {
-      let m = exports.get(c);
-      if (!m) {
-        const r = await e.docker(['export', c], { timeout: 300_000 });
-        m = await tarManifest(r.stdoutBuffer);
-        exports.set(c, m);
-      }
-      return m;
-    },
-  };
-  const dirs = await evidenceDirs(e, [IMAGES.base, IMAGES.bloat, IMAGES.deep, COMMITTED_IMAGE], [CONTAINERS.stopped, CONTAINERS.running, CONTAINERS.created, ...Object.values(CREATED)]);
-  const before = await hashAll(dirs);
-  try {
-    await t.test('ci', (tt) => ciTests(tt, fx));
-    await t.test('diff agrees with docker export trees', (tt) => diffTests(tt, fx, containerOf));
-    await t.test('extract matches docker cp and docker save layer tars', (tt) => extractTests(tt, fx));
-    await t.test('export equals docker export minus the init layer', (tt) => exportTests(tt, fx, containerOf));
-    await t.test('timeline covers docker diff and flags the planted changes', (tt) => timelineTests(tt, fx));
-    const after = await hashAll(dirs);
-    assert.deepEqual(after, before, 'the evidence changed while the workflow commands read it');
-  } finally {
-    await e.docker(['rm', '-f', CREATED.base, CREATED.deep, CREATED.committed], { reject: false });
-    await e.docker(['rmi', COMMITTED_IMAGE], { reject: false });
-    fs.rmSync(tmp, { recursive: true, force: true });
-  }
-});
+    }
+    // The engine's answers, before the evidence is hashed.
+    for (const c of Object.values(containerOf)) {
+      await fx.exportOf(c);
+      await fx.initPaths(c);
+    }
+    for (const p of EXTRACT_PATHS) await dockerCp(fx, CONTAINERS.created, p);
+    await saveLayers(fx, IMAGES.bloat);
+    for (const c of Object.values(CONTAINERS)) await dockerDiffOf(fx, c);
+    const dirs = await evidenceDirs(e, [IMAGES.base, IMAGES.bloat, IMAGES.deep, COMMITTED_IMAGE], [CONTAINERS.stopped, CONTAINERS.running, CONTAINERS.created, ...Object.values(CREATED)]);
+    await waitIdle(e);
+    const before = await hashAll(dirs);
+    try {
+      await t.test('ci', (tt) => ciTests(tt, fx));
+      await t.test('diff agrees with docker export trees', (tt) => diffTests(tt, fx, containerOf));
+      await t.test('extract matches docker cp and docker save layer tars', (tt) => extractTests(tt, fx));
+      await t.test('export equals docker export minus the init layer', (tt) => exportTests(tt, fx, containerOf));
+      await t.test('timeline covers docker diff and flags the planted changes', (tt) => timelineTests(tt, fx));
+      const after = await hashAll(dirs);
+      assert.deepEqual(after, before, 'the evidence changed while the workflow commands read it');
+    } finally {
+      await e.docker(['rm', '-f', CREATED.base, CREATED.deep, CREATED.committed], { reject: false });
+      await e.docker(['rmi', COMMITTED_IMAGE], { reject: false });
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+}
 
 // ------------------------------------------------------------------------------------------------------------
 // ci
@@ -365,7 +387,17 @@ async function diffTests(t: TestContext, fx: Fixture, containerOf: Record<string
 // extract
 // ------------------------------------------------------------------------------------------------------------
 
-async function dockerCp(fx: Fixture, container: string, p: string): Promise<Map<string, TarItem>> {
+const EXTRACT_PATHS = ['/data', '/links', '/names', '/usr/local/bin', '/special/owned-by-1000', '/app', '/opq'];
+
+function dockerDiffOf(fx: Fixture, name: string): Promise<string[]> {
+  return fx.memo(`diff ${name}`, async () => (await fx.e.docker(['diff', name])).stdout.split('\n').filter(Boolean));
+}
+
+function dockerCp(fx: Fixture, container: string, p: string): Promise<Map<string, TarItem>> {
+  return fx.memo(`cp ${container} ${p}`, () => dockerCpNow(fx, container, p));
+}
+
+async function dockerCpNow(fx: Fixture, container: string, p: string): Promise<Map<string, TarItem>> {
   const r = await fx.e.docker(['cp', `${container}:${p}`, '-']);
   const m = await tarManifest(r.stdoutBuffer);
   // docker cp names members relative to the parent of p: re-root them at the image root.
@@ -402,7 +434,11 @@ function dirManifest(dir: string, rels: Iterable<string>): Map<string, TarItem> 
   return out;
 }
 
-async function saveLayers(fx: Fixture, image: string): Promise<Map<string, TarItem>[]> {
+function saveLayers(fx: Fixture, image: string): Promise<Map<string, TarItem>[]> {
+  return fx.memo(`save ${image}`, () => saveLayersNow(fx, image));
+}
+
+async function saveLayersNow(fx: Fixture, image: string): Promise<Map<string, TarItem>[]> {
   const save = await fx.e.docker(['save', image], { timeout: 300_000 });
   const members = new Map<string, Buffer>();
   for await (const m of readTarStream([save.stdoutBuffer], { label: 'save' })) {
@@ -419,7 +455,7 @@ async function extractTests(t: TestContext, fx: Fixture): Promise<void> {
   const img = IMAGES.bloat;
   await t.test('visible files: same bytes, modes, mtimes, symlink targets as docker cp', async () => {
     const out = path.join(fx.tmp, 'x-visible');
-    const paths = ['/data', '/links', '/names', '/usr/local/bin', '/special/owned-by-1000', '/app', '/opq'];
+    const paths = EXTRACT_PATHS;
     const r = await runCmd(extractCommand, [fx.root, '--image', img, ...paths, '-o', out]);
     assert.equal(r.code, EXIT.ok, r.stderr);
     for (const p of paths) {
@@ -547,7 +583,7 @@ async function timelineTests(t: TestContext, fx: Fixture): Promise<void> {
       const doc = JSON.parse(r.stdout);
       const ours = new Map<string, any>();
       for (const en of doc.entries) ours.set(en.path, en);
-      const dd = (await fx.e.docker(['diff', name])).stdout.split('\n').filter(Boolean);
+      const dd = await dockerDiffOf(fx, name);
       const spec = (CONTAINER_CHANGES as Record<string, { added: string[]; changed: string[]; deleted: string[] }>)[name]!;
       const listed = dd.map((l) => l.slice(2));
       for (const p of [...spec.added, ...spec.changed, ...spec.deleted]) assert.ok(listed.includes(p), `fixture: docker diff lists ${p}`);
