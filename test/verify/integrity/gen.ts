@@ -150,7 +150,9 @@ export function applyLayerTar(tarPath: string, diffDir: string): void {
 }
 
 function dirMembers(tarPath: string): string[] {
-  return execFileSync('tar', ['-t', '-f', tarPath], { encoding: 'latin1' })
+  // Unique: GNU tar extracts every occurrence of a name given once, and fails on a name given twice.
+  const dirs = execFileSync('tar', ['-t', '-f', tarPath], { encoding: 'latin1' })
     .split('\n')
     .filter((n) => n.endsWith('/'));
+  return [...new Set(dirs)];
 }

@@ -71,13 +71,14 @@ function makeSource(src: string): void {
 
 let srcDir = '';
 
-function makeLayer(format: 'pax' | 'gnu' | 'ustar' = 'pax'): Layer {
+function makeLayer(format: 'pax' | 'gnu' | 'ustar' = 'pax', editTar?: (tarPath: string) => void): Layer {
   const dir = path.join(tmp, `layer-${format}-${seq++}`);
   fs.mkdirSync(dir);
   const tarPath = path.join(dir, 'layer.tar');
   const x = format === 'pax' ? ['--xattrs', '--xattrs-include=*'] : [];
   const ex = format === 'ustar' ? ['--exclude=./etc/longlink'] : []; // ustar cannot hold a 150-byte link target
   execFileSync('tar', ['-c', `--format=${format}`, ...x, ...ex, '--numeric-owner', '--sort=name', '-f', tarPath, '-C', srcDir, '.']);
+  editTar?.(tarPath);
   const tar = fs.readFileSync(tarPath);
   const lines = tarToTarSplit(tar);
   const tarSplitPath = path.join(dir, 'tar-split.json.gz');
@@ -125,6 +126,24 @@ describe('untouched layers verify', { skip: !isRoot && 'needs root' }, () => {
       if (format === 'gnu') assert.ok(fs.readFileSync(l.tarSplitPath).length > 0 && l.lines.some((x) => x.type === 2 && Buffer.from(x.payload!, 'base64').includes(Buffer.from('././@LongLink'))));
     });
   }
+
+  test('a member repeated with other attributes: the last one is what is on disk, no finding', async () => {
+    const l = makeLayer('pax', (tarPath) => {
+      const again = path.join(path.dirname(tarPath), 'again');
+      fs.mkdirSync(path.join(again, 'etc'), { recursive: true });
+      fs.chmodSync(path.join(again, 'etc'), 0o700);
+      fs.writeFileSync(path.join(again, 'etc/empty'), '', { mode: 0o600 });
+      fs.chmodSync(path.join(again, 'etc/empty'), 0o600);
+      execFileSync('touch', ['-d', '2011-01-01 00:00 UTC', path.join(again, 'etc/empty'), path.join(again, 'etc')]);
+      execFileSync('tar', ['-r', '--format=pax', '--numeric-owner', '--no-recursion', '-f', tarPath, '-C', again, './etc', './etc/empty']);
+    });
+    assert.equal(l.lines.filter((x) => x.name === './etc/empty').length, 2);
+    assert.equal(fs.statSync(path.join(l.diffDir, 'etc')).mode & 0o7777, 0o700);
+    const r = await verify(l);
+    assert.deepEqual(brief(r), []);
+    assert.equal(r.ok, true);
+    assert.ok(r.notes.some((n) => /more than once/.test(n)));
+  });
 
   test('reading leaves the diff dir and tar-split exactly as they were (ctime and inodes included)', async () => {
     const l = makeLayer();

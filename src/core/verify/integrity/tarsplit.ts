@@ -145,6 +145,13 @@ class LayerVerifier {
     return { ok, computedDiffId: computed, expectedDiffId: expected, findings: this.findings, notes: this.notes, stats: this.stats };
   }
 
+  private dropAttributeFindings(rel: string): void {
+    const keep = (f: IntegrityFinding) => f.path !== rel || f.kind === 'content' || f.kind === 'unsafe' || f.kind === 'unreadable';
+    const kept = this.findings.filter(keep);
+    this.findings.length = 0;
+    this.findings.push(...kept);
+  }
+
   private add(kind: IntegrityFindingKind, path: string, message: string, expected?: string, actual?: string): void {
     const f: IntegrityFinding = { kind, path, message };
     if (expected !== undefined) f.expected = expected;
@@ -215,7 +222,12 @@ class LayerVerifier {
           this.add('unsafe', rawName, `member name ${show(rawName)} is refused (${err instanceof Error ? err.message : String(err)}); not opened`);
           continue;
         }
-        if (seen.has(rel)) this.notes.push(`member ${show(rel)} appears more than once in the layer; only the last one is on disk`);
+        if (seen.has(rel)) {
+          // Apply is last-wins: the earlier member's attributes are not what the disk should show. Its content
+          // findings stay (tar-split reads the one on-disk file for both, so they cannot both match anyway).
+          this.notes.push(`member ${show(rel)} appears more than once in the layer; the last one is what is on disk`);
+          this.dropAttributeFindings(rel);
+        }
         seen.add(rel);
         const crc = typeof e.payload === 'string' ? Buffer.from(e.payload, 'base64') : null;
         this.expectedCrc = crc !== null && crc.length === 8 ? crc.toString('hex') : null;
