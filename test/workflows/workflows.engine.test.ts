@@ -167,7 +167,7 @@ for (const which of ['docker20', 'docker26'] as const) {
       },
     };
     async function initPathsNow(c: string): Promise<Set<string>> {
-      const lower: string = (await inspect(e, 'container', c)).GraphDriver.Data.LowerDir;
+      const lower: string = (await inspect(fx.e, 'container', c)).GraphDriver.Data.LowerDir;
       const init = lower.split(':')[0]!;
       assert.match(init, /-init\/diff$/);
       return listTree(init);
