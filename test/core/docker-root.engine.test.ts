@@ -232,3 +232,47 @@ test('hostile data root: a cache-id that climbs out, a symlinked layer dir, a ba
   assert.ok(rep.images.some((i: any) => i.tags.includes(IMAGES.bloat)));
   assert.ok(rep.images.some((i: any) => i.tags.includes(IMAGES.deep)));
 });
+
+test('host-level bloat: unreferenced overlay2 dirs, and what each image shares or holds alone', async (t) => {
+  const engine = getEngine(t, 'docker20');
+  if (!engine) return;
+  const copy = path.join(tmp, 'orphan-root');
+  await copyTree(engine.dataRoot, copy);
+  const orphan = path.join(copy, 'overlay2', 'ab'.repeat(32));
+  fs.mkdirSync(path.join(orphan, 'diff'), { recursive: true });
+  fs.writeFileSync(path.join(orphan, 'diff', 'left-behind.bin'), Buffer.alloc(1234, 7));
+  const r = await execa('node', [BIN, 'report', copy, '--format', 'json'], { reject: false });
+  assert.equal(r.exitCode, 0, r.stderr);
+  const rep = JSON.parse(r.stdout);
+  assert.deepEqual(rep.storage.orphanDirs.map((d: any) => [path.basename(d.path), d.bytes]), [['ab'.repeat(32), 1234]]);
+  const img = (tag: string) => rep.images.find((i: any) => i.tags.includes(tag));
+  const base = img(IMAGES.base);
+  const bloat = img(IMAGES.bloat);
+  // The base layer is used by every fixture image: shared; the rest of ls-bloat:1 is its own.
+  assert.equal(base.sharedBytes, base.bytes);
+  assert.equal(bloat.sharedBytes, base.bytes);
+  assert.equal(bloat.uniqueBytes, bloat.bytes - base.bytes);
+});
+
+test('no command writes to the data root: report, changes, files, in every format', async (t) => {
+  const engine = getEngine(t, 'docker20');
+  if (!engine) return;
+  const before = await hashTree(engine.dataRoot);
+  const runs = [
+    ['report', engine.dataRoot],
+    ['report', engine.dataRoot, '--all', '--format', 'json'],
+    ['changes', engine.dataRoot, '--image', IMAGES.bloat, '--layer', String(BLOAT.opaque.layer)],
+    ['changes', engine.dataRoot, '--image', IMAGES.bloat, '--layer', String(BLOAT.bigFile.deletedIn), '--format', 'json'],
+    ['changes', engine.dataRoot, '--container', CONTAINERS.running, '--format', 'json'],
+    ['files', engine.dataRoot, '--image', IMAGES.deep, '--format', 'json'],
+    ['files', engine.dataRoot, '--image', IMAGES.bloat, '--layer', '3'],
+  ];
+  for (const args of runs) {
+    const r = await execa('node', [BIN, ...args], { reject: false });
+    assert.equal(r.exitCode, 0, `${args.join(' ')}: ${r.stderr}`);
+  }
+  const del = JSON.parse((await execa('node', [BIN, ...runs[3]!])).stdout);
+  const big = del.changes.find((c: any) => c.path === '/' + BLOAT.bigFile.path);
+  assert.deepEqual([big.change, big.deleted.type, big.deleted.layer, big.deleted.bytes], ['deleted', 'file', BLOAT.bigFile.addedIn, BLOAT.bigFile.size]);
+  assert.equal(await hashTree(engine.dataRoot), before, 'the data root changed');
+});
