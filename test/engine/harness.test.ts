@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { getAttributeSync } from '@napi-rs/xattr';
 import { copyTree, diffManifests, getEngine, hashTree, treeManifest, waitIdle, type Engine, type EngineName } from '../support/engine.js';
-import { BLOAT, CONTAINERS, DEEP, IMAGES, IMAGES_FROM20 } from '../support/fixtures-manifest.mjs';
+import { BLOAT, CONTAINER_CHANGES, CONTAINERS, DEEP, IMAGES, IMAGES_FROM20 } from '../support/fixtures-manifest.mjs';
 
 const ENGINES: EngineName[] = ['docker20', 'docker26', 'docker26c'];
 
@@ -85,6 +85,22 @@ for (const which of ENGINES) {
       const diff = (await e.docker(['diff', CONTAINERS.running])).stdout;
       assert.match(diff, /^A \/root\/\.ssh\/authorized_keys$/m);
       assert.match(diff, /^A \/usr\/local\/bin\/rootshell$/m);
+    });
+
+    test('containers changed what fixtures-manifest says (docker diff)', async (t) => {
+      const e = getEngine(t, which);
+      if (!e) return;
+      for (const [name, want] of Object.entries(CONTAINER_CHANGES)) {
+        const out = (await e.docker(['diff', name])).stdout;
+        const got = { added: [] as string[], changed: [] as string[], deleted: [] as string[] };
+        for (const line of out.split('\n').filter(Boolean)) {
+          const [k, p] = [line[0], line.slice(2)];
+          (k === 'A' ? got.added : k === 'C' ? got.changed : got.deleted).push(p);
+        }
+        for (const k of ['added', 'changed', 'deleted'] as const) {
+          assert.deepEqual(got[k].sort(), [...want[k]].sort(), `${name}: ${k}`);
+        }
+      }
     });
 
     test('ls-bloat:1 has an opaque dir and whiteouts in its layers', async (t) => {
