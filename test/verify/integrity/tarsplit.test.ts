@@ -198,6 +198,7 @@ describe('each tampering is caught and named, and nothing else is flagged', { sk
         fs.unlinkSync(p('etc/hard'));
         fs.copyFileSync(p('etc/conf'), p('etc/hard'));
       })],
+    ['a hardlink to a layer file kept outside the diff dir', ['linkname bin/big'], (l) => fs.linkSync(path.join(l.diffDir, 'bin/big'), path.join(l.dir, 'handle'))],
     ['device numbers changed', ['type dev/null-like'], (l) =>
       covered(l, ['dev'], (p) => {
         fs.unlinkSync(p('dev/null-like'));

@@ -141,6 +141,7 @@ class LayerVerifier {
     const computed = await this.reassemble();
     this.walkDisk();
     this.checkOpaque();
+    this.checkLinkCounts();
     const ok = computed !== null && computed === expected && this.findings.length === 0;
     return { ok, computedDiffId: computed, expectedDiffId: expected, findings: this.findings, notes: this.notes, stats: this.stats };
   }
@@ -389,6 +390,7 @@ class LayerVerifier {
     }
     if (want === 'hardlink') {
       this.checkHardlink(rel, h, st);
+      this.trackLinks(rel, st);
       return true;
     }
     const have = statType(st);
@@ -397,6 +399,7 @@ class LayerVerifier {
       return false;
     }
     this.checkCommon(rel, h, st, want);
+    if (want === 'file') this.trackLinks(rel, st);
     if (want === 'file' && Number(st.size) !== h.realSize) {
       this.add('size', rel, `${show(rel)} is ${st.size} bytes on disk, ${h.realSize} in the layer`, String(h.realSize), String(st.size));
     }
@@ -427,6 +430,30 @@ class LayerVerifier {
     if (uid !== h.uid || gid !== h.gid) this.add('owner', rel, `${show(rel)} is owned by ${uid}:${gid} on disk, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${uid}:${gid}`);
     const mtime = floorSeconds(st.mtimeNs);
     if (mtime !== h.mtime) this.add('mtime', rel, `${show(rel)} was modified at ${iso(mtime)} on disk, ${iso(h.mtime)} in the layer`, iso(h.mtime), iso(mtime));
+  }
+
+  /** Names the layer gives each multiply-linked inode (files with nlink 1 cannot hide a name, so are not kept). */
+  private readonly linkNames = new Map<string, { path: string; nlink: number; names: Set<string> }>();
+
+  private trackLinks(rel: string, st: fs.BigIntStats): void {
+    if (st.nlink <= 1n || !st.isFile()) return;
+    const key = `${st.dev}:${st.ino}`;
+    let e = this.linkNames.get(key);
+    if (!e) this.linkNames.set(key, (e = { path: rel, nlink: Number(st.nlink), names: new Set() }));
+    e.names.add(rel);
+  }
+
+  /**
+   * An inode with more names on disk than the layer gives it shares its bytes with a name elsewhere: outside the
+   * diff dir (a handle an attacker keeps to rewrite the layer later), or an added name (reported as added too).
+   */
+  private checkLinkCounts(): void {
+    for (const e of this.linkNames.values()) {
+      if (e.nlink > e.names.size) {
+        this.add('linkname', e.path, `${show(e.path)} has ${e.nlink} names on disk but ${e.names.size} in the layer: another name (outside this layer, or added) shares its inode, so writing through it changes this layer`, `${e.names.size} names`, `${e.nlink} names`);
+      }
+    }
+    this.findings.sort(byPathThenKind);
   }
 
   private checkHardlink(rel: string, h: TarEntry, st: fs.BigIntStats): void {
