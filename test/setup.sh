@@ -10,7 +10,7 @@
 set -euo pipefail
 
 D26=${LAYERSCOPE_DOCKER26_DIR:-/opt/layerscope/docker26}
-export DEBIAN_FRONTEND=noninteractive
+export DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=l
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
