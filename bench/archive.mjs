@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Archive reading speed against GNU tar (the yardstick users have).
 //
-//   node --import tsx bench/archive.mjs [DIR]      (or plain node after `npm run build`: uses dist/)
+//   node --import tsx bench/archive.mjs [DIR]      (or plain node after `npm run build`: uses dist/, or
+//   LAYERSCOPE_DIST=/path/to/compiled/dist node bench/archive.mjs)
 //
 // Makes, once, in DIR (default /tmp/ls-bench-archive): tree/ of random files (>= 1 GiB, many small files and a few
 // large ones), big.tar (GNU tar, uncompressed), big.tar.gz, and save.tar (a docker-save-like archive holding
@@ -19,7 +20,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 async function load(rel) {
-  const dist = path.join(ROOT, 'dist', rel + '.js');
+  // LAYERSCOPE_DIST: a compiled tree elsewhere (e.g. `tsc --outDir /tmp/x/dist`), so as not to touch dist/.
+  const dist = path.join(process.env.LAYERSCOPE_DIST || path.join(ROOT, 'dist'), rel + '.js');
   if (fs.existsSync(dist)) return import(dist);
   try {
     return await import(path.join(ROOT, 'src', rel + '.ts'));
@@ -97,9 +99,9 @@ function makeInputs() {
       const dir = path.join(tree, `d${Math.floor(d / 50)}`, `s${d % 50}`);
       fs.mkdirSync(dir, { recursive: true });
       for (let i = 0; i < 40; i++) {
-        // mostly small files (0-32 KiB), some medium (1 MiB), a few large (8-40 MiB)
+        // mostly small files (0-16 KiB), some medium (0-512 KiB), a few large (8-40 MiB): ~30k files per GiB
         const r = rnd();
-        const size = r < 0.9 ? Math.floor(rnd() * 32768) : r < 0.995 ? Math.floor(rnd() * 1048576) : Math.floor((8 + rnd() * 32) * 1048576);
+        const size = r < 0.98 ? Math.floor(rnd() * 16384) : r < 0.999 ? Math.floor(rnd() * 524288) : Math.floor((8 + rnd() * 32) * 1048576);
         const src = rnd() < 0.5 ? block : text;
         const fd = fs.openSync(path.join(dir, `f${i}`), 'w');
         for (let off = 0; off < size; off += src.length) fs.writeSync(fd, src, 0, Math.min(src.length, size - off));
@@ -136,18 +138,24 @@ function makeInputs() {
   }
 }
 
-function time(cmd, args) {
+/**
+ * Best of 5 runs, wall and CPU (user+sys, from /usr/bin/time): on a shared, loaded machine the CPU time is the
+ * steadier measure; both are printed.
+ */
+function time(cmd, args, discard = false) {
   let best = Infinity;
+  let bestCpu = Infinity;
   let out = '';
-  for (let i = 0; i < 3; i++) {
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 30 });
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  for (let i = 0; i < 5; i++) {
+    const r = spawnSync('/usr/bin/time', ['-f', '@@%e %U %S', cmd, ...args], { stdio: ['ignore', discard ? 'ignore' : 'pipe', 'pipe'], maxBuffer: 1 << 30 });
     if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-    out = r.stdout.toString();
-    best = Math.min(best, ms);
+    const m = /@@([\d.]+) ([\d.]+) ([\d.]+)\s*$/.exec(r.stderr.toString());
+    if (!m) throw new Error(`no timing from /usr/bin/time: ${r.stderr}`);
+    out = r.stdout?.toString() ?? '';
+    best = Math.min(best, Number(m[1]) * 1000);
+    bestCpu = Math.min(bestCpu, (Number(m[2]) + Number(m[3])) * 1000);
   }
-  return { ms: best, out };
+  return { ms: best, cpu: bestCpu, out };
 }
 
 makeInputs();
@@ -156,28 +164,32 @@ const node = [...process.execArgv, self];
 const sizes = { big: fs.statSync(big).size, gz: fs.statSync(gz).size };
 console.log(`inputs: big.tar ${(sizes.big / 1024 ** 3).toFixed(2)} GiB, big.tar.gz ${(sizes.gz / 1024 ** 3).toFixed(2)} GiB (${DIR})`);
 // warm the page cache
-time('cat', [big]);
-time('cat', [gz]);
+time('cat', [big], true);
+time('cat', [gz], true);
 
 const rows = [];
 const tarTv = time('tar', ['-tvf', big]);
 const ours = time(process.execPath, [...node, '--list', big]);
 const entries = tarTv.out.trim().split('\n').length;
 if (Number(ours.out.split(' ')[0]) !== entries) throw new Error(`entry count differs: ours ${ours.out.trim()} vs tar ${entries}`);
-rows.push(['list big.tar (seek)', ours.ms, 'tar -tvf', tarTv.ms]);
+rows.push(['list big.tar (seek)', ours, 'tar -tvf', tarTv]);
 
 const gzTar = time('sh', ['-c', `gzip -dc '${gz}' | tar -t`]);
 const oursGz = time(process.execPath, [...node, '--list-gz', gz]);
 if (Number(oursGz.out.trim()) !== entries) throw new Error(`gz entry count differs: ${oursGz.out.trim()} vs ${entries}`);
-rows.push(['list big.tar.gz (stream)', oursGz.ms, 'gzip -dc | tar -t', gzTar.ms]);
+rows.push(['list big.tar.gz (stream)', oursGz, 'gzip -dc | tar -t', gzTar]);
 
 const open = time(process.execPath, [...node, '--open', save]);
-rows.push(['openArchive+readLayer save.tar', open.ms, 'tar -tvf (layer)', tarTv.ms]);
+rows.push(['openArchive+readLayer save.tar', open, 'tar -tvf (layer)', tarTv]);
 const openV = time(process.execPath, [...node, '--open-verify', save]);
 const sha = time('sha256sum', [big]);
-rows.push(['same, verify (sha256)', openV.ms, 'sha256sum big.tar', sha.ms]);
+rows.push(['same, verify (sha256)', openV, 'sha256sum big.tar', sha]);
 
 console.log(`entries: ${entries}`);
+const f = (ms) => (ms / 1000).toFixed(3).padStart(7);
+console.log(`${''.padEnd(32)} ${'wall s'.padStart(7)} ${'cpu s'.padStart(7)}   ${'reference'.padEnd(18)} ${'wall s'.padStart(7)} ${'cpu s'.padStart(7)}   ratio wall / cpu`);
 for (const [what, a, ref, b] of rows) {
-  console.log(`${what.padEnd(34)} ${(a / 1000).toFixed(3).padStart(8)} s   ${ref.padEnd(20)} ${(b / 1000).toFixed(3).padStart(8)} s   ratio ${(a / b).toFixed(2)}x`);
+  console.log(`${what.padEnd(32)} ${f(a.ms)} ${f(a.cpu)}   ${ref.padEnd(18)} ${f(b.ms)} ${f(b.cpu)}   ${(a.ms / b.ms).toFixed(2)}x / ${(a.cpu / b.cpu).toFixed(2)}x`);
 }
+const loadavg = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`(load average during the run: ${loadavg}; ${(await import('node:os')).cpus().length} CPUs)`);

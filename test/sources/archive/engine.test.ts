@@ -134,3 +134,34 @@ test('cross-format: legacy 20.10 save, Docker 26 save, containerd-store save, sk
   process.stderr.write(`cross-format: ${compared} image reads compared over ${formats.length} formats\n`);
   assert.ok(compared >= formats.length);
 });
+
+test('oracle: a docker save of the engine reads exactly as the engine data root it came from', { timeout: 300_000 }, async (t) => {
+  const d20 = need(t, 'docker20');
+  if (!d20) return;
+  const { openDockerRoot } = await import('../../../src/core/sources/docker-root/index.js');
+  const dataRoot = (engines.docker20 as Engine & { dataRoot: string }).dataRoot;
+  const root = await openDockerRoot(dataRoot, {});
+  try {
+    const all = await openArchive('-', {
+      stdin: (await import('node:child_process')).spawn(d20.client, ['save', ...IMAGES], { env: { ...process.env, DOCKER_HOST: d20.host }, stdio: ['ignore', 'pipe', 'inherit'] }).stdout!,
+    });
+    let layers = 0;
+    for (const img of all.images) {
+      const r = root.images.find((i) => i.id === img.id);
+      assert.ok(r, `${img.tags} in the data root`);
+      assert.deepEqual(img.tags, r!.tags.filter((x) => img.tags.includes(x)), 'tags in familiar form, as repositories.json');
+      assert.deepEqual(img.layers.map((l) => [l.diffId, l.chainId, l.createdBy, l.created, l.comment]), r!.layers.map((l) => [l.diffId, l.chainId, l.createdBy, l.created, l.comment]));
+      assert.deepEqual({ ...img, tags: [], layers: [], digests: [] }, { ...r!, tags: [], layers: [], digests: [] });
+      for (const l of img.layers) {
+        const a = await all.readLayer(img, l.index);
+        const b = await root.readLayer(r!, l.index);
+        assert.deepEqual(a.entries, b.entries, `${img.tags[0]} layer ${l.index}`);
+        layers++;
+      }
+    }
+    process.stderr.write(`oracle: ${layers} layers of ${all.images.length} images identical between docker save and the data root\n`);
+    await all.close();
+  } finally {
+    await root.close();
+  }
+});

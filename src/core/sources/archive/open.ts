@@ -6,7 +6,6 @@
  */
 import { closeSync, fstatSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
 import { NotFoundError, SourceError } from '../../model/errors.js';
 import type { OpenOptions, Source, SourceKind } from '../../model/source.js';
 import { problem, type ContainerInfo, type ImageInfo, type LayerChanges, type Problem } from '../../model/types.js';
@@ -136,6 +135,8 @@ async function saveFromEngine(
 ): Promise<StreamStore> {
   const cmd = engine === 'docker' ? (opts.dockerCommand ?? 'docker') : (opts.podmanCommand ?? 'podman');
   const args = ['save', ref];
+  // Loaded here: execa and its dependencies cost ~100 ms of startup that file and stdin reads never need.
+  const { execa } = await import('execa');
   const child = execa(cmd, args, {
     env: opts.env ?? process.env,
     extendEnv: opts.env === undefined,

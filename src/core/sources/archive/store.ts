@@ -3,7 +3,7 @@
  * a stream read once (stdin, `docker save` output, a compressed archive). The image logic (images.ts) sees only
  * this interface.
  */
-import { closeSync, fstatSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync, realpathSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { cleanLayerPath, displayPath, joinPath, parentPath, UnsafePathError } from '../../model/path.js';
 import { SourceError } from '../../model/errors.js';
@@ -169,7 +169,8 @@ export class FileTarStore implements ArchiveStore {
   static open(location: string, dopts: DecompressOptions): { store: FileTarStore } | { compressed: Compression; fd: number } {
     let fd: number;
     try {
-      fd = openNoFollow(location);
+      // The path the user named may be a symlink (their own, not evidence): resolve it, then open the file.
+      fd = openNoFollow(realpathSync(location));
     } catch (err) {
       throw new SourceError('source.unreadable', `cannot open: ${describeFsError(err)}`, location);
     }
@@ -218,6 +219,8 @@ export class FileTarStore implements ArchiveStore {
     return this.reader.readBody(this.entries.get(p)!, MAX_JSON);
   }
 
+  private readonly cache = new Map<string, Promise<StoredLayer>>();
+
   async readLayer(path: string, opts: { verify: boolean }): Promise<StoredLayer> {
     let p: string;
     try {
@@ -225,11 +228,20 @@ export class FileTarStore implements ArchiveStore {
     } catch (err) {
       return layerError(path, err);
     }
-    const e = this.entries.get(p)!;
-    return layerFromRange(this.fd, this.reader.bodyOffset(e), e.size, p, opts.verify, this.dopts);
+    // Repeated layers (symlinked in legacy saves, shared by images) are read once.
+    const key = `${p}\0${opts.verify}`;
+    let r = this.cache.get(key);
+    if (!r) {
+      const e = this.entries.get(p)!;
+      r = layerFromRange(this.fd, this.reader.bodyOffset(e), e.size, p, opts.verify, this.dopts);
+      this.cache.set(key, r);
+    }
+    const l = await r;
+    return { ...l, changes: { entries: l.changes.entries, problems: [...l.changes.problems] } };
   }
 
   async close(): Promise<void> {
+    this.cache.clear();
     closeSync(this.fd);
   }
 }
@@ -345,7 +357,8 @@ export class StreamStore implements ArchiveStore {
         if (e.type !== 'file') continue;
         const p = await peek(e.body(), 1024);
         const first = p.head.toString('latin1').trimStart()[0];
-        if ((first === '{' || first === '[') && e.size <= MAX_JSON) {
+        // A tar header comes first: a layer whose first member is named `{x}` is still a layer.
+        if ((first === '{' || first === '[') && e.size <= MAX_JSON && !isTarHead(p.head)) {
           const chunks: Buffer[] = [];
           for await (const c of p.stream) chunks.push(Buffer.from(c));
           store.small.set(path, Buffer.concat(chunks));

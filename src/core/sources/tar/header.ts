@@ -52,6 +52,9 @@ export interface TarEntry {
   dataOffset: number;
 }
 
+/** Shared by every entry without xattrs (most of them): never mutated. */
+const NO_XATTRS: Map<string, Buffer> = new Map();
+
 const TYPES: Record<string, EntryType> = {
   '0': 'file',
   '\0': 'file',
@@ -118,14 +121,19 @@ export function isZeroBlock(b: Buffer, off = 0): boolean {
 export function checksumOk(b: Buffer, off = 0): boolean {
   const stored = parseNumeric(b, off + 148, 8);
   if (stored === null) return false;
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : b[off + i]!;
+  let unsigned = 8 * 0x20; // the checksum field itself counts as spaces
+  let high = 0; // bytes > 127, for the signed variant some old writers used
+  for (let i = off, end = off + 148; i < end; i++) {
+    const c = b[i]!;
     unsigned += c;
-    signed += c > 127 ? c - 256 : c;
+    if (c > 127) high++;
   }
-  return stored === unsigned || stored === signed;
+  for (let i = off + 156, end = off + BLOCK; i < end; i++) {
+    const c = b[i]!;
+    unsigned += c;
+    if (c > 127) high++;
+  }
+  return stored === unsigned || stored === unsigned - 256 * high;
 }
 
 /** True when a block looks like a tar header (valid checksum and a plausible magic or v7 layout). */
@@ -137,6 +145,8 @@ export function looksLikeTarHeader(b: Buffer, off = 0): boolean {
 /** Parse PAX extended header records `"<len> <key>=<value>\n"`. Keys are byte strings, values raw bytes. */
 export function parsePax(body: Buffer, offset: number, member: string, label: string | null): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
+  // One copy of the whole body (it may live in a reused read buffer); values are views into it.
+  body = Buffer.from(body);
   let i = 0;
   while (i < body.length) {
     // tolerate NUL padding at the end
@@ -150,8 +160,7 @@ export function parsePax(body: Buffer, offset: number, member: string, label: st
     const eq = rec.indexOf(0x3d);
     if (eq <= 0) throw new TarError('tar.pax', 'malformed PAX record (no key)', offset, member, label);
     const key = rec.toString('latin1', 0, eq);
-    // Copy the value: the body buffer may be a slice of a reused read buffer.
-    out.set(key, Buffer.from(rec.subarray(eq + 1)));
+    out.set(key, rec.subarray(eq + 1));
     i += len;
   }
   return out;
@@ -255,7 +264,7 @@ export class HeaderAssembler {
 
     if (this.longName !== null) name = this.longName;
     if (this.longLink !== null) linkname = this.longLink;
-    const xattrs = new Map<string, Buffer>();
+    let xattrs = NO_XATTRS;
     if (pax) {
       const s = (k: string) => pax.get(k)?.toString('latin1');
       const int = (k: string, cur: number): number => {
@@ -281,12 +290,12 @@ export class HeaderAssembler {
         mtimeNsec = t.nsec;
       }
       for (const [k, v] of pax) {
-        if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), v);
+        if (k.startsWith('SCHILY.xattr.')) (xattrs === NO_XATTRS ? (xattrs = new Map()) : xattrs).set(k.slice(13), v);
         else if (k.startsWith('LIBARCHIVE.xattr.')) {
           // libarchive: URL-encoded name, base64 value
           try {
             const n = Buffer.from(decodeURIComponent(k.slice(17)), 'utf8').toString('latin1');
-            xattrs.set(n, Buffer.from(v.toString('latin1'), 'base64'));
+            (xattrs === NO_XATTRS ? (xattrs = new Map()) : xattrs).set(n, Buffer.from(v.toString('latin1'), 'base64'));
           } catch {
             /* undecodable name: keep nothing rather than a wrong name */
           }
@@ -383,6 +392,11 @@ export class HeaderAssembler {
 
   private mergedPax(): Map<string, Buffer> | null {
     if (!this.global && !this.local) return null;
+    if (!this.global) {
+      const local = this.local!;
+      for (const v of local.values()) if (v.length === 0) return this.withDeletes(local);
+      return local;
+    }
     const m = new Map<string, Buffer>(this.global ?? []);
     if (this.local) {
       for (const [k, v] of this.local) {
@@ -391,6 +405,12 @@ export class HeaderAssembler {
         else m.set(k, v);
       }
     }
+    return m;
+  }
+
+  private withDeletes(local: Map<string, Buffer>): Map<string, Buffer> {
+    const m = new Map<string, Buffer>();
+    for (const [k, v] of local) if (v.length) m.set(k, v);
     return m;
   }
 

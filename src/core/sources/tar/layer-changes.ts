@@ -37,7 +37,7 @@ export class LayerChangesBuilder {
   add(e: TarEntry): void {
     let path: string;
     try {
-      path = cleanLayerPath(e.name);
+      path = fastClean(e.name) ?? cleanLayerPath(e.name);
     } catch (err) {
       if (!(err instanceof UnsafePathError)) throw err;
       this.problems.push(problem('error', 'layer.path.unsafe', `member at offset ${e.headerOffset} skipped: ${err.message}`, this.where(e.name)));
@@ -59,7 +59,7 @@ export class LayerChangesBuilder {
     }
     const base = baseName(path);
     const dir = parentPath(path);
-    if (path.split('/').some((c, i, all) => c.startsWith(WH_META) && !(i === all.length - 1 && c === WH_OPQ))) {
+    if (path.includes(WH_META) && path.split('/').some((c, i, all) => c.startsWith(WH_META) && !(i === all.length - 1 && c === WH_OPQ))) {
       this.auFsSkipped++;
       return;
     }
@@ -212,6 +212,20 @@ export class LayerChangesBuilder {
       return;
     }
   }
+}
+
+/**
+ * The cleaned form of the names tar writers produce (`./a/b`, `a/b/`), without the general algorithm; null when
+ * the name needs it (`..`, `.` or empty components, absolute, NUL), and then {@link cleanLayerPath} decides.
+ */
+function fastClean(raw: string): string | null {
+  let s = raw;
+  if (s.startsWith('./')) s = s.slice(2);
+  if (s.endsWith('/')) s = s.slice(0, -1);
+  if (s === '' || s.charCodeAt(0) === 0x2f || s.includes('//') || s.includes('\0')) return null;
+  if (s === '.' || s === '..' || s.startsWith('./') || s.startsWith('../') || s.endsWith('/.') || s.endsWith('/..') || s.includes('/./') || s.includes('/../'))
+    return null;
+  return s;
 }
 
 function printableFlag(f: string): string {
