@@ -14,7 +14,7 @@ import { CONTENT_DIR, DOCKER_NAMESPACE, META_DB, SNAPSHOTTER, SNAPSHOTTER_DIR, f
 export { openBolt, BoltError } from './bbolt.js';
 export type { BoltDb, Bucket, BoltEntry, BoltMeta, BoltOptions } from './bbolt.js';
 export { detectStores } from './detect.js';
-export type { StoreDetection } from './detect.js';
+export type { StoreDetection, DetectOptions } from './detect.js';
 export { findContainerdLayout } from './layout.js';
 export type { ContainerdLayout } from './layout.js';
 
