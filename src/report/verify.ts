@@ -44,7 +44,7 @@ export function verifyText(r: VerifyReport): string {
   out.push('Layers:');
   for (const l of r.layers) {
     const who = imageList(l.usedBy.images, (n, i) => `${n}#${i}`).join(' ');
-    const parts = [`integrity ${l.integrity.status}`, `mount ${l.mount ? l.mount.status : 'not mounted'}`];
+    const parts = [`integrity ${l.integrity.status}`, `mount ${l.mount ? (l.mount.ownDifferences ? `${l.mount.ownDifferences} difference(s) of its own` : l.mount.status === 'disagree' ? 'agree (differences from lower layers only)' : l.mount.status) : 'not mounted'}`];
     out.push(`  ${mark(l.verdict)} ${shortId(l.chainId)}  ${parts.join(', ')}  ${who}`);
     if (l.integrity.message && l.integrity.status !== 'ok') out.push(`         ${safeText(l.integrity.message)}`);
   }
@@ -53,7 +53,8 @@ export function verifyText(r: VerifyReport): string {
     out.push('Stacks (kernel view vs ours):');
     for (const s of r.stacks) {
       const how = s.form ? `${s.lowerCount} lowers, ${s.form} paths${s.mode === 'userns' ? ', user namespace' : ''}` : '';
-      out.push(`  ${mark(s.verdict)} ${safeText(s.label)}  ${s.status}${how ? ` (${how})` : ''}  ${s.entries.kernel}/${s.entries.ours} entries${s.differences.length ? `, ${s.differences.length} difference(s)` : ''}`);
+      const ab = s.asBuilt ? (s.asBuilt.differences.length ? `, ${s.asBuilt.differences.length} difference(s) from the image as built` : ', as built') : '';
+      out.push(`  ${mark(s.verdict)} ${safeText(s.label)}  ${s.status}${how ? ` (${how})` : ''}  ${s.entries.kernel}/${s.entries.ours} entries${s.differences.length ? `, ${s.differences.length} difference(s) from the disk` : ''}${ab}`);
       if (s.message) out.push(`         ${safeText(s.message)}`);
       for (const n of s.notes) out.push(`         note: ${safeText(n)}`);
     }
@@ -63,10 +64,11 @@ export function verifyText(r: VerifyReport): string {
     out.push(`Findings (${r.findings.length}):`);
     for (const f of r.findings) {
       const vals = f.expected !== undefined || f.actual !== undefined ? ` [expected ${safeText(f.kind === 'linkname' ? showRaw(f.expected) : f.expected ?? '-')}, found ${safeText(f.kind === 'linkname' ? showRaw(f.actual) : f.actual ?? '-')}]` : '';
-      const where = f.check === 'mount' ? `stack ${safeText(f.stack ?? '')}` : `layer ${shortId(f.layer?.chainId ?? '')}`;
-      out.push(`  ${f.check}/${f.kind} ${showPath(f.path)}${vals}`);
+      const layer = f.layer ? (f.layer.role === 'image' ? `layer ${shortId(f.layer.chainId ?? '')}` : `the ${f.layer.role} layer`) : 'no known layer';
+      out.push(`  ${f.check}${f.against ? `(${f.against})` : ''}/${f.kind} ${showPath(f.path)}${vals}`);
       out.push(`      ${safeText(f.message)}`);
-      out.push(`      in ${where}${f.layer?.role && f.layer.role !== 'image' ? ` (${f.layer.role} layer)` : ''}; used by ${users(f.usedBy)}`);
+      out.push(`      in ${layer}; used by ${users(f.usedBy)}`);
+      if (f.stacks) out.push(`      seen in ${f.stacks.length} stack(s): ${f.stacks.slice(0, 6).map(safeText).join(', ')}${f.stacks.length > 6 ? ', ...' : ''}`);
       for (const v of f.visibleIn ?? []) out.push(`      in ${safeText(v.user)}'s final view: ${f.kind === 'missing' && v.visibility.state === 'absent' ? 'removed from disk' : visText(v.visibility)}`);
     }
   }
@@ -89,7 +91,8 @@ export function verifyJson(r: VerifyReport): Record<string, unknown> {
     ...(f.expected !== undefined ? { expected: f.kind === 'linkname' ? Buffer.from(f.expected, 'latin1').toString('utf8') : f.expected } : {}),
     ...(f.actual !== undefined ? { actual: f.kind === 'linkname' ? Buffer.from(f.actual, 'latin1').toString('utf8') : f.actual } : {}),
     message: f.message,
-    ...(f.stack ? { stack: f.stack } : {}),
+    ...(f.against ? { against: f.against } : {}),
+    ...(f.stacks ? { stacks: f.stacks } : {}),
     layer: f.layer,
     usedBy: f.usedBy,
     ...(f.visibleIn ? { visibleIn: f.visibleIn } : {}),
@@ -124,6 +127,7 @@ export function verifyJson(r: VerifyReport): Record<string, unknown> {
       lowerCount: s.lowerCount,
       entries: s.entries,
       differences: s.differences.length,
+      asBuilt: s.asBuilt ? { differences: s.asBuilt.differences.length, entries: s.asBuilt.entries, fromDisk: s.asBuilt.fromDisk } : null,
       message: s.message,
       notes: s.notes,
     })),

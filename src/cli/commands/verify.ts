@@ -12,7 +12,8 @@ export const verifyCommand: Command = {
     'Without --image/--container, every image and container is verified (as with --all). For each layer: its',
     'tar-split reassembles to its diffID and its files match their headers (data roots), and every stack (each',
     "layer's top-of-stack, each container) mounted read-only (lowerdir only, no upper/work dir) shows the same",
-    'files as ours. Mounting needs root (else an unprivileged user namespace; else it is skipped and said so).',
+    'files as our reading of the disk and as the image as built (tar-split; with --hash, the same bytes too).',
+    'Mounting needs root (else an unprivileged user namespace; else it is skipped and said so).',
   ],
   flags: {
     image: { value: true, repeat: true, help: 'image to verify (tag, ID or ID prefix)' },
@@ -21,7 +22,8 @@ export const verifyCommand: Command = {
     'no-mount': { value: false, help: 'skip the mount check' },
     'no-integrity': { value: false, help: 'skip the integrity check' },
     'top-only': { value: false, help: "mount only each image's top layer stack, not every layer's" },
-    hash: { value: false, help: 'also hash every file through the mount and compare with the layer it comes from' },
+    hash: { value: false, help: "also hash every file through the mount: CRC-64 against tar-split (as built), sha256 against the layer's file" },
+    'no-as-built': { value: false, help: "compare the kernel's view with our reading of the disk only, not with the image as built (tar-split)" },
     format: { value: true, help: 'text (default) or json' },
   },
   async run(args, io) {
@@ -39,6 +41,7 @@ export const verifyCommand: Command = {
         integrity: !flagBool(args, 'no-integrity'),
         everyLayer: !flagBool(args, 'top-only'),
         hash: flagBool(args, 'hash'),
+        asBuilt: !flagBool(args, 'no-as-built'),
         onProgress: io.isTTY ? (what) => io.stderr.write(`\r\x1b[K${what.slice(0, 100)}`) : undefined,
       });
       if (io.isTTY) io.stderr.write('\r\x1b[K');

@@ -33,8 +33,10 @@ export interface VerifyOptions {
   integrity?: boolean;
   /** Mount every layer's top-of-stack of the selected images (default true), or only each image's top. */
   everyLayer?: boolean;
-  /** Hash file contents through the mount (compared with the bytes of the layer that holds them). */
+  /** Hash file contents through the mount: CRC-64 against tar-split (as built), sha256 against the layer's file. */
   hash?: boolean;
+  /** Compare the kernel's view with the image as built (tar-split), too (default true; data roots). */
+  asBuilt?: boolean;
   mountOptions?: MountCheckOptions;
   /** Injected for tests; default verifyLayerIntegrity. */
   integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string }) => Promise<IntegrityResult>;
@@ -55,8 +57,12 @@ export interface LayerVerdict {
   dir: string | null;
   usedBy: LayerUse;
   integrity: { status: 'ok' | 'tampered' | 'error' | 'skipped'; message: string | null; result: IntegrityResult | null };
-  /** The stack whose top is this layer (null when it was not mounted). */
-  mount: { status: StackMountResult['status']; stackId: string } | null;
+  /**
+   * The stack whose top is this layer (null when it was not mounted): its status, and how many of its
+   * differences are this layer's own (its entries, or entries its dir holds that the image was not built
+   * with). Differences that come from lower layers count against those layers, not this one.
+   */
+  mount: { status: StackMountResult['status']; stackId: string; ownDifferences: number } | null;
   verdict: Verdict;
 }
 
@@ -69,8 +75,12 @@ export interface Finding {
   message: string;
   /** Layer holding it (integrity; mount findings: the layer whose version we expected), when known. */
   layer: { chainId: string | null; role: 'image' | 'init' | 'rw'; indexIn: { image: string; index: number }[] } | null;
-  /** For mount findings: the stack. */
-  stack?: string;
+  /**
+   * Mount findings: what the kernel's view was compared with: our reading of the disk ('disk'), or the image
+   * as built, from tar-split ('as-built'); and the stacks where it shows (one finding per path, not per stack).
+   */
+  against?: 'disk' | 'as-built';
+  stacks?: string[];
   usedBy: LayerUse;
   /** Integrity findings: whether the changed path is what each user's final view shows. */
   visibleIn?: { user: string; visibility: Visibility }[];
@@ -193,22 +203,29 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
     const m = await checkStacks(source, specs, {
       ...opts.mountOptions,
       hash: opts.hash ?? opts.mountOptions?.hash,
+      asBuilt: opts.asBuilt ?? opts.mountOptions?.asBuilt,
       onStack: (s, d, t) => opts.onProgress?.(`mount ${d + 1}/${t} ${s.label}`),
     });
     report.mount = { ran: m.mode !== null, mode: m.mode, skipped: m.skipped, leftovers: m.leftovers, notes: m.notes };
+    const grouped = new Map<string, Finding>();
     for (const s of m.stacks) {
       const verdict: Verdict = s.status === 'agree' ? 'ok' : s.status === 'disagree' ? 'failed' : s.status === 'error' ? 'error' : 'skipped';
       report.stacks.push({ ...s, verdict });
-      if (s.chainId && layers.has(s.chainId)) layers.get(s.chainId)!.mount = { status: s.status, stackId: s.id };
+      if (s.chainId && layers.has(s.chainId)) {
+        const own = [...s.differences, ...(s.asBuilt?.differences ?? [])].filter((d) => d.layer === s.top).length;
+        layers.get(s.chainId)!.mount = { status: s.status, stackId: s.id, ownDifferences: own };
+      }
       const spec = specs.find((x) => x.id === s.id)!;
-      for (const d of s.differences) findings.push(mountFinding(source, spec, d, usedBy));
+      for (const d of s.differences) addMountFinding(grouped, spec, d, 'disk', usedBy);
+      for (const d of s.asBuilt?.differences ?? []) addMountFinding(grouped, spec, d, 'as-built', usedBy);
     }
+    findings.push(...grouped.values());
   }
 
   for (const lv of layers.values()) {
     const parts: Verdict[] = [];
     if (lv.integrity.status !== 'skipped') parts.push(lv.integrity.status === 'ok' ? 'ok' : lv.integrity.status === 'tampered' ? 'failed' : 'error');
-    if (lv.mount) parts.push(lv.mount.status === 'agree' ? 'ok' : lv.mount.status === 'disagree' ? 'failed' : lv.mount.status === 'error' ? 'error' : 'skipped');
+    if (lv.mount) parts.push(lv.mount.ownDifferences > 0 ? 'failed' : lv.mount.status === 'agree' || lv.mount.status === 'disagree' ? 'ok' : lv.mount.status === 'error' ? 'error' : 'skipped');
     lv.verdict = parts.includes('failed') ? 'failed' : parts.includes('error') ? 'error' : parts.includes('ok') ? 'ok' : 'skipped';
     report.layers.push(lv);
   }
@@ -258,19 +275,26 @@ async function integrityFinding(source: Source, lv: LayerVerdict, f: IntegrityFi
   return out;
 }
 
-function mountFinding(source: Source, spec: StackSpec, d: MountDifference, usedBy: (c: string) => LayerUse): Finding {
+function addMountFinding(grouped: Map<string, Finding>, spec: StackSpec, d: MountDifference, against: 'disk' | 'as-built', usedBy: (c: string) => LayerUse): void {
   const l = d.layer !== null ? spec.layers[d.layer] ?? null : null;
+  const layerKey = l ? (l.chainId ?? `${spec.id}:${l.role}`) : `${spec.id}:?`;
+  const key = [against, d.kind, d.path, layerKey, d.expected ?? '', d.actual ?? ''].join('\0');
+  const known = grouped.get(key);
+  if (known) {
+    known.stacks!.push(spec.label);
+    return;
+  }
   const out: Finding = {
     check: 'mount',
     kind: d.kind,
     path: d.path,
-    message: d.message,
-    stack: spec.label,
+    message: against === 'as-built' ? `${d.message} (ours = the image as built, from tar-split)` : d.message,
+    against,
+    stacks: [spec.label],
     layer: l ? { chainId: l.chainId, role: l.role, indexIn: l.chainId ? usedBy(l.chainId).images.map((i) => ({ image: i.tags[0] ?? i.id.slice(7, 19), index: i.index })) : [] } : null,
     usedBy: l?.chainId ? usedBy(l.chainId) : spec.container ? { images: [], containers: [{ id: spec.container.id, name: spec.container.name }] } : { images: [], containers: [] },
   };
   if (d.expected !== undefined) out.expected = d.expected;
   if (d.actual !== undefined) out.actual = d.actual;
-  void source;
-  return out;
+  grouped.set(key, out);
 }

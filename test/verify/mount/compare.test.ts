@@ -18,6 +18,16 @@ test('identical views agree; hardlinks compare as regular files; dir sizes are n
   assert.deepEqual(compareViews(ours, kernel), []);
 });
 
+test('content: sha256 or CRC-64, whichever both sides have; a symlink whose target differs is not also a size difference', () => {
+  const ours = [row('f', { size: 3 }), row('g', { size: 3 }), row('s', { type: 'symlink', mode: 0o777, linkname: 'ab', size: 2 })];
+  const kernel = [k('f', { size: 3, sha256: 'aa', crc64: '11' }), k('g', { size: 3, sha256: 'bb', crc64: '22' }), k('s', { type: 'symlink', mode: 0o777, linkname: 'abc', size: 3 })];
+  const d = compareViews(ours, kernel, { expectedContent: (r) => (r.path === 'f' ? { crc64: '11' } : { crc64: '99' }) });
+  assert.deepEqual(d.map((x) => [x.kind, x.path, x.expected, x.actual]), [
+    ['content', 'g', 'crc64:99', 'crc64:22'],
+    ['linkname', 's', 'ab', 'abc'],
+  ]);
+});
+
 test('every kind of disagreement is reported with both sides and the layer', () => {
   const ours = [row('gone', { size: 1 }, 3), row('mode', { mode: 0o755 }, 1), row('own', { uid: 1000, gid: 1000 }), row('size', { size: 10 }), row('link', { type: 'symlink', mode: 0o777, linkname: '../a', size: 4 }), row('type', { type: 'dir', mode: 0o755 }), row('dev', { type: 'char', devMajor: 1, devMinor: 3 })];
   const kernel = [k('mode', { mode: 0o4755 }), k('own', { uid: 0, gid: 0 }), k('size', { size: 11 }), k('link', { type: 'symlink', mode: 0o777, linkname: '/etc', size: 4 }), k('type', { type: 'file' }), k('dev', { type: 'char', devMajor: 1, devMinor: 5 }), k('extra', {})];
@@ -55,6 +65,9 @@ test('walkTree: lstat only (symlinks not followed), byte names, no contents unle
   ]);
   const h = walkTree(dir, { hash: true });
   assert.equal(h.entries.find((e) => e.path === 'sub/f')!.sha256, '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824');
+  // CRC-64/ISO as tar-split stores it (check value of "123456789" is b90956c775a41001).
+  fs.writeFileSync(path.join(dir, 'sub', 'f'), '123456789');
+  assert.equal(walkTree(dir, { hash: true }).entries.find((e) => e.path === 'sub/f')!.crc64, 'b90956c775a41001');
   fs.rmSync(dir, { recursive: true });
 });
 

@@ -75,7 +75,13 @@ test('kernel view agrees for every layer of ls-bloat:1 and ls-deep:1 (deeper tha
     const bad = r.stacks.filter((s) => s.status !== 'agree').map((s) => `${s.label}: ${s.status} ${s.message ?? ''} ${JSON.stringify(s.differences.slice(0, 3))}`);
     assert.deepEqual(bad, []);
     assert.equal(r.stacks.length, bloat.layers.length + DEEP.layers + 3);
-    for (const s of r.stacks) assert.equal(s.entries.kernel, s.entries.ours, s.label);
+    for (const s of r.stacks) {
+      assert.equal(s.entries.kernel, s.entries.ours, s.label);
+      // Also compared with the image as built (tar-split; init/RW layers of containers from disk): agrees.
+      assert.deepEqual(s.asBuilt?.differences, [], s.label);
+      assert.equal(s.asBuilt?.entries, s.entries.kernel, s.label);
+    }
+    assert.deepEqual(r.stacks.find((s) => s.kind === 'container')!.asBuilt!.fromDisk, ['init layer', 'rw layer']);
     // The deep image's top: 81 lowers, only mountable with the short form run from overlay2/.
     const top = r.stacks.find((s) => s.label === `${IMAGES.deep} layer ${DEEP.layers - 1}`)!;
     assert.equal(top.lowerCount, DEEP.layers);
@@ -93,7 +99,7 @@ test('kernel view agrees for every layer of ls-bloat:1 and ls-deep:1 (deeper tha
   noMountsLeft();
 });
 
-test('--hash: every file read through the mount has the bytes of the layer that holds it', async (t) => {
+test('--hash: every file read through the mount has the bytes of the layer that holds it, and the CRC-64 tar-split recorded', async (t) => {
   if (!getEngine(t) || !work) return;
   await withSource(async (src) => {
     const bloat = findImage(src, IMAGES.bloat);

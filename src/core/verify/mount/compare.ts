@@ -26,7 +26,10 @@ export interface MountDifference {
   expected?: string;
   /** The kernel's side. */
   actual?: string;
-  /** Index, within the stack, of the layer whose version our view shows (null for 'extra'). */
+  /**
+   * Index, within the stack, of the layer whose version our view shows. For 'extra': null, except against the
+   * as-built view, where it is the layer whose directory holds the unexpected entry.
+   */
   layer: number | null;
   message: string;
 }
@@ -36,8 +39,8 @@ export interface CompareOptions {
   ignoreOwner?: boolean;
   /** Device numbers are not available (find -printf). */
   ignoreDevices?: boolean;
-  /** sha256 of a regular file as our side expects it (hashing asked), keyed by path. */
-  expectedHash?: (row: MergedRow) => string | null;
+  /** A regular file's content as our side expects it (hashing asked): sha256 and/or CRC-64, hex. */
+  expectedContent?: (row: MergedRow) => { sha256?: string; crc64?: string } | null;
 }
 
 const oct = (m: number): string => m.toString(8).padStart(4, '0');
@@ -65,18 +68,20 @@ export function compareViews(expected: readonly MergedRow[], kernel: readonly Ke
     if (!opts.ignoreOwner && (a.uid !== e.uid || a.gid !== e.gid)) {
       out.push({ kind: 'owner', path: row.path, expected: `${a.uid}:${a.gid}`, actual: `${e.uid}:${e.gid}`, layer: row.layer, message: `owner differs: ours ${a.uid}:${a.gid}, kernel's ${e.uid}:${e.gid}` });
     }
-    if ((want === 'file' || want === 'symlink') && a.size !== e.size) {
+    const linkDiffers = want === 'symlink' && (a.linkname ?? '') !== (e.linkname ?? '');
+    if ((want === 'file' || (want === 'symlink' && !linkDiffers)) && a.size !== e.size) {
       out.push({ kind: 'size', path: row.path, expected: String(a.size), actual: String(e.size), layer: row.layer, message: `size differs: ours ${a.size}, kernel's ${e.size}` });
     }
-    if (want === 'symlink' && (a.linkname ?? '') !== (e.linkname ?? '')) {
+    if (linkDiffers) {
       out.push({ kind: 'linkname', path: row.path, expected: a.linkname ?? '', actual: e.linkname ?? '', layer: row.layer, message: 'symlink target differs' });
     }
     if (!opts.ignoreDevices && (want === 'char' || want === 'block') && (a.devMajor !== e.devMajor || a.devMinor !== e.devMinor)) {
       out.push({ kind: 'device', path: row.path, expected: `${a.devMajor}:${a.devMinor}`, actual: `${e.devMajor}:${e.devMinor}`, layer: row.layer, message: 'device numbers differ' });
     }
-    if (want === 'file' && e.sha256 && opts.expectedHash) {
-      const h = opts.expectedHash(row);
-      if (h && h !== e.sha256) out.push({ kind: 'content', path: row.path, expected: h, actual: e.sha256, layer: row.layer, message: "content differs: the kernel's bytes are not the layer's" });
+    if (want === 'file' && opts.expectedContent && (e.sha256 || e.crc64)) {
+      const h = opts.expectedContent(row);
+      if (h?.sha256 && e.sha256 && h.sha256 !== e.sha256) out.push({ kind: 'content', path: row.path, expected: `sha256:${h.sha256}`, actual: `sha256:${e.sha256}`, layer: row.layer, message: "content differs: the kernel's bytes are not the layer's" });
+      else if (h?.crc64 && e.crc64 && h.crc64 !== e.crc64) out.push({ kind: 'content', path: row.path, expected: `crc64:${h.crc64}`, actual: `crc64:${e.crc64}`, layer: row.layer, message: "content differs: the kernel's bytes are not the layer's" });
     }
   }
   for (const e of kernel) {

@@ -11,6 +11,8 @@ import type { LowerDir } from './options.js';
 import { dataRootLowers, readStackChanges, stackOf, type StackSpec } from './stacks.js';
 import { unpackLayer } from './unpack.js';
 import { hashFile, type WalkResult } from './walk.js';
+import { readAsBuiltLayer, type AsBuiltLayer } from './asbuilt.js';
+import { digestHex } from '../../analysis/chain.js';
 
 export { imageStacks, containerStack, type StackSpec, type StackLayerRef } from './stacks.js';
 export { compareViews, type MountDifference, type MountDiffKind } from './compare.js';
@@ -35,6 +37,12 @@ export interface MountCheckOptions {
   indexOff?: boolean;
   /** Also hash every regular file through the mount and compare with the bytes of the layer that holds it. */
   hash?: boolean;
+  /**
+   * Data roots: also compare the kernel's view with the view as built (layers decoded from tar-split),
+   * which catches files added, removed, chmod'ed, re-pointed (and, with hash, rewritten) in a diff dir.
+   * Default true.
+   */
+  asBuilt?: boolean;
   /** Override for tests. */
   mountInfo?: () => MountInfoEntry[];
   isRoot?: boolean;
@@ -57,7 +65,13 @@ export interface StackMountResult {
   form: 'absolute' | 'short' | null;
   lowerCount: number;
   entries: { ours: number; kernel: number };
+  /** Kernel view vs our view of the disk (mergedRows of the layers as read from their dirs). */
   differences: MountDifference[];
+  /**
+   * Kernel view vs the view as built (image layers from tar-split; init/RW layers, listed in `fromDisk`, from
+   * disk). Null when not compared (archives, --no-as-built, unreadable tar-split: see `notes`).
+   */
+  asBuilt: { differences: MountDifference[]; entries: number; fromDisk: string[] } | null;
   message: string | null;
   notes: string[];
 }
@@ -95,6 +109,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
   let session = MountSession.create({ runner, mode, tmpDir: opts.tmpDir, pageSize: opts.pageSize, indexOff: opts.indexOff, mountInfo: opts.mountInfo });
   const results: StackMountResult[] = [];
   const unpacked = new Map<string, { short: string; skipped: string[] }>();
+  const asBuiltCache = new Map<string, Promise<AsBuiltLayer>>();
   let counter = 0;
   try {
     let done = 0;
@@ -187,11 +202,26 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       let diffs = compareViews(expected, listing.entries, {
         ignoreOwner: res.mode === 'userns',
         ignoreDevices: res.mode === 'userns',
-        expectedHash: canHash ? (row: MergedRow) => safeHash(layerDirs[row.layer], row.path) : undefined,
+        expectedContent: canHash ? (row: MergedRow) => safeHash(layerDirs[row.layer], row.path) : undefined,
       });
       if (ignore.size) diffs = diffs.filter((d) => !ignore.has(d.path));
       res.differences = diffs;
-      res.status = diffs.length || listing.errors.length ? 'disagree' : 'agree';
+      if (source.kind === 'docker-root' && opts.asBuilt !== false) {
+        const ab = await asBuiltView(source.location, spec, changes, asBuiltCache);
+        if ('error' in ab) res.notes.push(`not compared with the image as built: ${ab.error}`);
+        else {
+          const d = compareViews(ab.rows, listing.entries, {
+            ignoreOwner: res.mode === 'userns',
+            ignoreDevices: res.mode === 'userns',
+            expectedContent: canHash ? (row: MergedRow) => asBuiltContent(ab.crc[row.layer] ?? null, layerDirs[row.layer], row.path) : undefined,
+          });
+          // An entry the image was not built with: name the layer whose dir holds it (from our disk view).
+          const diskLayer = new Map(expected.map((r) => [r.path, r.layer]));
+          for (const x of d) if (x.kind === 'extra') x.layer = diskLayer.get(x.path) ?? null;
+          res.asBuilt = { differences: d, entries: ab.rows.length, fromDisk: ab.fromDisk };
+        }
+      }
+      res.status = diffs.length || listing.errors.length || res.asBuilt?.differences.length ? 'disagree' : 'agree';
       if (res.mode === 'userns') res.notes.push('user namespace: owners and device numbers were not compared');
     }
   } finally {
@@ -214,16 +244,58 @@ function blank(spec: StackSpec, mode: MountMode): StackMountResult {
     lowerCount: 0,
     entries: { ours: 0, kernel: 0 },
     differences: [],
+    asBuilt: null,
     message: null,
     notes: [],
   };
 }
 
-function safeHash(dir: string | undefined, rel: string): string | null {
+function safeHash(dir: string | undefined, rel: string): { sha256: string } | null {
   if (!dir) return null;
   try {
-    return hashFile(Buffer.concat([Buffer.from(dir + '/', 'utf8'), pathToBytes(rel)]));
+    return { sha256: hashFile(Buffer.concat([Buffer.from(dir + '/', 'utf8'), pathToBytes(rel)])).sha256 };
   } catch {
     return null;
   }
+}
+
+function asBuiltContent(crc: Map<string, string> | null, dir: string | undefined, rel: string): { crc64?: string; sha256?: string } | null {
+  if (!crc) return safeHash(dir, rel); // init/RW layer: its own bytes on disk
+  const c = crc.get(rel);
+  return c ? { crc64: c } : null; // empty files (no CRC stored) and hardlink names: size is compared instead
+}
+
+/**
+ * The stack's view as built: image layers from their tar-split headers, the container's init and RW layers
+ * (which have no tar-split: they are meant to change) from disk. Null, with a note, when a layer's tar-split
+ * cannot be read.
+ */
+async function asBuiltView(root: string, spec: StackSpec, diskChanges: LayerChanges[], cache: Map<string, Promise<AsBuiltLayer>>): Promise<{ rows: MergedRow[]; crc: (Map<string, string> | null)[]; fromDisk: string[] } | { error: string }> {
+  const changes: LayerChanges[] = [];
+  const crc: (Map<string, string> | null)[] = [];
+  const fromDisk: string[] = [];
+  for (let i = 0; i < spec.layers.length; i++) {
+    const l = spec.layers[i]!;
+    if (l.role !== 'image' || !l.chainId) {
+      changes.push(diskChanges[i]!);
+      crc.push(null);
+      fromDisk.push(`${l.role} layer`);
+      continue;
+    }
+    let p = cache.get(l.chainId);
+    if (!p) {
+      const ts = path.join(root, 'image', 'overlay2', 'layerdb', 'sha256', digestHex(l.chainId), 'tar-split.json.gz');
+      p = readAsBuiltLayer(ts, `layer ${l.index}`);
+      p.catch(() => {});
+      cache.set(l.chainId, p);
+    }
+    try {
+      const a = await p;
+      changes.push(a.changes);
+      crc.push(a.crc);
+    } catch (err) {
+      return { error: `layer ${l.index} (${l.chainId}): tar-split cannot be read: ${(err as Error).message}` };
+    }
+  }
+  return { rows: mergedRows(stackOf(changes)), crc, fromDisk };
 }

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import type { EntryType } from '../../model/types.js';
 import { joinPath } from '../../model/path.js';
 import { openNoFollow } from '../../sources/evidence.js';
+import { Crc64 } from '../crc64.js';
 
 /** One entry of the kernel's view (the mounted overlay), as lstat shows it. Paths are byte strings. */
 export interface KernelEntry {
@@ -18,6 +19,8 @@ export interface KernelEntry {
   devMinor?: number;
   /** sha256 hex of a regular file's bytes, when hashing was asked. */
   sha256?: string;
+  /** CRC-64/ISO (Go hash/crc64, as tar-split stores it) of the same bytes, hex. */
+  crc64?: string;
 }
 
 export interface WalkResult {
@@ -88,7 +91,9 @@ export function walkTree(root: string, opts: { hash?: boolean } = {}): WalkResul
       e.size = 0;
     } else if (type === 'file' && opts.hash) {
       try {
-        e.sha256 = hashFile(host);
+        const h = hashFile(host);
+        e.sha256 = h.sha256;
+        e.crc64 = h.crc64;
       } catch (err) {
         errors.push({ path: rel, error: (err as NodeJS.ErrnoException).code ?? String(err) });
       }
@@ -101,17 +106,20 @@ export function walkTree(root: string, opts: { hash?: boolean } = {}): WalkResul
   return { entries, errors };
 }
 
-export function hashFile(host: Buffer | string): string {
+/** sha256 and CRC-64 of a file's bytes (opened O_NOFOLLOW, O_NOATIME where allowed). */
+export function hashFile(host: Buffer | string): { sha256: string; crc64: string } {
   const fd = openNoFollow(host);
   try {
     const h = createHash('sha256');
+    const c = new Crc64();
     const buf = Buffer.allocUnsafe(1 << 20);
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null);
       if (n <= 0) break;
       h.update(buf.subarray(0, n));
+      c.update(buf.subarray(0, n));
     }
-    return h.digest('hex');
+    return { sha256: h.digest('hex'), crc64: c.digest().toString('hex') };
   } finally {
     fs.closeSync(fd);
   }
