@@ -48,20 +48,7 @@ export function analyzeChanges(image: ImageInfo, changes: LayerChanges[]): Image
   const problems: Problem[] = [];
   for (let i = 0; i < changes.length; i++) {
     const lc = changes[i]!;
-    stack.apply(lc.entries);
-    const s: LayerSummary = { index: i, entries: 0, added: 0, modified: 0, deleted: 0, opaqueDirs: 0, bytes: 0, hiddenBytes: 0 };
-    for (const e of lc.entries) {
-      if (e.kind === 'whiteout') {
-        s.deleted++;
-        continue;
-      }
-      s.entries++;
-      const v = stack.lookup(e.path)?.versionIn(i);
-      if (v?.change === 'modified') s.modified++;
-      else s.added++;
-      if (e.opaque) s.opaqueDirs++;
-      if (e.attrs.type === 'file' && !e.metacopy) s.bytes += e.attrs.size;
-    }
+    const s: LayerSummary = { index: i, ...stack.apply(lc.entries), hiddenBytes: 0 };
     layers.push(s);
     for (const p of lc.problems) problems.push(p);
   }

@@ -68,13 +68,9 @@ export class PathNode {
   constructor(
     readonly name: string,
     readonly parent: PathNode | null,
+    /** Layer path of this node ('' for the root). */
+    readonly path: string,
   ) {}
-
-  get path(): string {
-    const parts: string[] = [];
-    for (let n: PathNode | null = this; n && n.parent; n = n.parent) parts.push(n.name);
-    return parts.reverse().join('/');
-  }
 
   child(name: string): PathNode | undefined {
     return this.children?.get(name);
@@ -114,18 +110,43 @@ export interface HiddenEvent {
   links?: string[];
 }
 
+/** What applying one layer did, counted as it happened (the report's per-layer figures). */
+export interface ApplyCounts {
+  /** Puts; added + modified = entries. */
+  entries: number;
+  added: number;
+  modified: number;
+  /** Whiteouts. */
+  deleted: number;
+  opaqueDirs: number;
+  /** Regular-file bytes, each inode once (hardlinks and metacopy placeholders add nothing). */
+  bytes: number;
+}
+
 export class LayerStack {
-  readonly root = new PathNode('', null);
+  readonly root = new PathNode('', null, '');
+  /**
+   * The dir node of the previous put: layers come in walk order, so most entries share their parent with the
+   * entry before them, and finding it costs one string compare instead of a walk down the trie.
+   */
+  private lastDir = '';
+  private lastDirNode: PathNode = this.root;
   readonly hidden: HiddenEvent[] = [];
   layerCount = 0;
 
   /** Apply the next layer. Entries may come in any order; each path at most once per kind. */
-  apply(entries: readonly LayerEntry[]): void {
+  apply(entries: readonly LayerEntry[]): ApplyCounts {
     const layer = this.layerCount++;
+    const counts: ApplyCounts = { entries: 0, added: 0, modified: 0, deleted: 0, opaqueDirs: 0, bytes: 0 };
     // Phase 1: deletions against the lower state.
     for (const e of entries) {
-      if (e.kind === 'whiteout') this.whiteout(layer, e.path);
-      else if (e.opaque) this.makeOpaque(layer, e.path);
+      if (e.kind === 'whiteout') {
+        this.whiteout(layer, e.path);
+        counts.deleted++;
+      } else if (e.opaque) {
+        this.makeOpaque(layer, e.path);
+        counts.opaqueDirs++;
+      }
     }
     // Phase 2: the layer's own content. Files before their hardlinks, so groups know their bytes.
     const groups = new Map<string, LinkGroup>();
@@ -137,17 +158,20 @@ export class LayerStack {
         continue;
       }
       const v = this.put(layer, e.path, e.attrs, !!e.opaque, false);
+      tally(counts, v);
       if (e.redirect !== undefined) v.redirect = e.redirect;
       if (e.metacopy) v.metacopy = true;
       if (e.attrs.type === 'file') {
         const g: LinkGroup = { layer, path: e.path, bytes: e.metacopy ? 0 : e.attrs.size, alive: 1, members: [e.path] };
         v.group = g;
         groups.set(e.path, g);
+        counts.bytes += g.bytes;
       }
     }
     for (const e of links) {
       if (e.kind !== 'put') continue;
       const v = this.put(layer, e.path, e.attrs, false, false);
+      tally(counts, v);
       const g = groups.get(e.attrs.linkname ?? '');
       // A link whose target is in the same layer shares the target's bytes; one whose target is elsewhere
       // (never produced by Docker; tolerated) is accounted as its own zero-byte entry.
@@ -157,28 +181,39 @@ export class LayerStack {
         v.group = g;
       }
     }
+    return counts;
   }
 
   lookup(path: string): PathNode | null {
     if (path === '') return this.root;
     let n: PathNode | undefined = this.root;
-    for (const part of path.split('/')) {
-      n = n.child(part);
-      if (!n) return null;
+    let start = 0;
+    while (n) {
+      const slash = path.indexOf('/', start);
+      const c: PathNode | undefined = n.children?.get(slash < 0 ? path.slice(start) : path.slice(start, slash));
+      if (slash < 0) return c ?? null;
+      n = c;
+      start = slash + 1;
     }
-    return n;
+    return null;
   }
 
   private node(path: string): PathNode {
-    let n = this.root;
-    if (path === '') return n;
-    for (const part of path.split('/')) {
-      let c = n.children?.get(part);
-      if (!c) {
-        c = new PathNode(part, n);
-        (n.children ??= new Map()).set(part, c);
-      }
-      n = c;
+    if (path === '') return this.root;
+    const slash = path.lastIndexOf('/');
+    const dir = slash < 0 ? '' : path.slice(0, slash);
+    let parent: PathNode;
+    if (dir === this.lastDir) parent = this.lastDirNode;
+    else {
+      parent = this.node(dir);
+      this.lastDir = dir;
+      this.lastDirNode = parent;
+    }
+    const name = slash < 0 ? path : path.slice(slash + 1);
+    let n = parent.children?.get(name);
+    if (!n) {
+      n = new PathNode(name, parent, path);
+      (parent.children ??= new Map()).set(name, n);
     }
     return n;
   }
@@ -265,6 +300,12 @@ export class LayerStack {
       this.hidden.push(ev);
     }
   }
+}
+
+function tally(counts: ApplyCounts, v: Version): void {
+  counts.entries++;
+  if (v.change === 'modified') counts.modified++;
+  else counts.added++;
 }
 
 /** The node's last version is a put from a lower layer that this layer ended (phase 1 deleted it). */
