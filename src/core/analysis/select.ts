@@ -19,7 +19,9 @@ export function findImage(source: Pick<Source, 'images'>, ref: string): ImageInf
   if (byTag.length === 1) return byTag[0]!;
   const hex = ref.replace(/^sha256:/, '').toLowerCase();
   if (/^[0-9a-f]{1,64}$/.test(hex)) {
-    const byId = source.images.filter((i) => i.id.slice(7).startsWith(hex));
+    // The config digest (classic store), or, on the containerd store where `docker images` shows the
+    // manifest/index digest, any digest the image is known by.
+    const byId = source.images.filter((i) => i.id.slice(7).startsWith(hex) || i.digests.some((d) => d.replace(/^.*@/, '').replace(/^sha256:/, '').startsWith(hex)));
     if (byId.length === 1) return byId[0]!;
     if (byId.length > 1) throw new NotFoundError('image.ambiguous', `image ID prefix ${JSON.stringify(ref)} matches ${byId.length} images; give more digits`);
   }
