@@ -105,6 +105,24 @@ test('unit: a tampered base layer fails the verdict and is named with every imag
   assert.equal(r.mount.skipped, 'not asked (--no-mount)');
 });
 
+test('unit: without root and without user namespaces the mount check is skipped, said plainly, and integrity still runs', async () => {
+  const { FakeRunner } = await import('./mount/fake-runner.js');
+  const runner = new FakeRunner((argv) => (argv[0] === 'unshare' ? { exitCode: 1, stderr: 'unshare: write failed /proc/self/uid_map: Operation not permitted' } : {}));
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-verify-unit-'));
+  const integrityFn = async (o: { diffId: string }): Promise<IntegrityResult> => ({ ok: true, computedDiffId: o.diffId, expectedDiffId: o.diffId, findings: [], notes: [], stats: { members: 0, filesRead: 0, bytesRead: 0, entriesOnDisk: 0 } });
+  const r = await verifySource(fakeSource(), { images: ['app:1'], integrityFn, mountOptions: { runner, isRoot: false, tmpDir: tmp, mountInfo: () => [] } });
+  assert.deepEqual(runner.argvs(), [['unshare', '-Urm', 'true']]);
+  assert.equal(r.mount.ran, false);
+  assert.match(r.mount.skipped!, /not root, and unprivileged user namespaces are not available .*Operation not permitted.*only the integrity check ran/);
+  assert.equal(r.integrity.ran, true);
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.layers.map((l) => l.verdict), ['ok', 'ok']);
+  const { verifyText } = await import('../../src/report/verify.js');
+  assert.match(verifyText(r), /^mount check skipped: not root/m);
+  assert.match(verifyText(r), /\(mount check not run\)/);
+  fs.rmSync(tmp, { recursive: true });
+});
+
 test('unit: usage and source errors', async () => {
   await assert.rejects(runVerify([]), UsageError);
   await assert.rejects(runVerify(['/x', '--no-mount', '--no-integrity']), UsageError);

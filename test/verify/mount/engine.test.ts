@@ -24,6 +24,7 @@ import { findImage, findContainer } from '../../../src/core/analysis/select.js';
 import { checkStacks, imageStacks, containerStack } from '../../../src/core/verify/mount/index.js';
 import { readMountInfo } from '../../../src/core/verify/mount/mountinfo.js';
 import type { Source } from '../../../src/core/model/source.js';
+import { execa } from 'execa';
 
 let work: string | null = null;
 let root = '';
@@ -138,6 +139,46 @@ test('archive sources: layers laid out in overlay form (char 0:0 whiteouts, opaq
     assert.equal(r.stacks[r.stacks.length - 1]!.lowerCount, DEEP.layers);
   });
   noMountsLeft();
+});
+
+test('not root: an image archive is laid out and mounted inside an unprivileged user namespace, and agrees', async (t) => {
+  const e = getEngine(t);
+  if (!e || !work) return;
+  // A world-readable dir for the archive; the verifier runs as nobody (setpriv), so the real mount is impossible.
+  const dir = path.join(work, 'userns');
+  fs.mkdirSync(dir, { mode: 0o755 });
+  fs.chmodSync(work, 0o755);
+  const tar = path.join(dir, 'bloat.tar');
+  await e.docker(['save', '-o', tar, IMAGES.bloat]);
+  fs.chmodSync(tar, 0o644);
+  const entry = path.join(path.dirname(new URL(import.meta.url).pathname), 'cli-entry.ts');
+  const r = await execa('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '--import', 'tsx', entry, 'verify', tar, '--image', IMAGES.bloat, '--format', 'json'], {
+    cwd: path.resolve(path.dirname(entry), '../../..'),
+    reject: false,
+    env: { HOME: '/tmp', TMPDIR: '/tmp' },
+  });
+  if (r.exitCode !== 0 && /user namespaces are not available/.test(r.stdout)) {
+    t.skip('unprivileged user namespaces are disabled on this kernel');
+    return;
+  }
+  assert.equal(r.exitCode, 0, r.stderr + r.stdout.slice(0, 2000));
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.mount.mode, 'userns');
+  assert.match(j.mount.notes.join('\n'), /not root: mounting inside an unprivileged user namespace/);
+  assert.match(j.integrity.skipped, /keep no tar-split/);
+  const bloat = j.stacks.filter((s: any) => s.kind === 'image');
+  assert.ok(bloat.length >= 12);
+  for (const s of bloat) {
+    assert.equal(s.status, 'agree', `${s.label}: ${s.message} ${JSON.stringify(s.notes)}`);
+    assert.equal(s.mode, 'userns');
+  }
+  // What could not be checked there is said: device nodes need CAP_MKNOD, owners are not comparable.
+  const notes = bloat.flatMap((s: any) => s.notes).join('\n');
+  assert.match(notes, /char special\/null-like: mknod failed/);
+  assert.match(notes, /owners and device numbers were not compared/);
+  assert.match(notes, /created sparse/);
+  // The user-namespace mount died with its namespace; nothing is left in the host's mount table or in /tmp.
+  assert.deepEqual(readMountInfo().filter((m) => m.mountPoint.includes('/layerscope-mnt-')).map((m) => m.mountPoint), []);
 });
 
 test('a planted l/<link> is refused: stacks that need the short form fail and name the link, the others agree', async (t) => {
