@@ -221,11 +221,22 @@ test('hostile data root: a cache-id that climbs out, a symlinked layer dir, a ba
   // 3. an image config that is not JSON (its ID no longer matches either).
   const cfg = path.join(copy, 'image/overlay2/imagedb/content/sha256', findImage(base, IMAGES.base).id.slice(7));
   fs.writeFileSync(cfg, '{not json');
+  // 4. a lower file that skips a layer, an l/ link that points at another layer, a missing diff dir.
+  const dirOf = (i: number) => path.join(copy, 'overlay2', bloat.layers[i]!.cacheId!);
+  const lower = fs.readFileSync(path.join(dirOf(8), 'lower'), 'utf8').split(':');
+  fs.writeFileSync(path.join(dirOf(8), 'lower'), lower.slice(1).join(':'));
+  const link = fs.readFileSync(path.join(dirOf(9), 'link'), 'utf8').trim();
+  fs.rmSync(path.join(copy, 'overlay2/l', link));
+  fs.symlinkSync(`../${bloat.layers[1]!.cacheId}/diff`, path.join(copy, 'overlay2/l', link));
+  fs.renameSync(path.join(dirOf(10), 'diff'), path.join(dirOf(10), 'diff.moved'));
   const r = await execa('node', [BIN, 'report', copy, '--format', 'json'], { reject: false });
   assert.equal(r.exitCode, 4, `exit code 4 (evidence problems); stderr: ${r.stderr}`);
   const rep = JSON.parse(r.stdout);
   const codes = new Set(rep.problems.map((p: any) => p.code));
-  for (const c of ['layerdb.cache-id.invalid', 'evidence.symlink', 'config.invalid-json', 'imagedb.id-mismatch']) assert.ok(codes.has(c), `problem ${c} reported: ${[...codes].join(', ')}`);
+  for (const c of ['layerdb.cache-id.invalid', 'evidence.symlink', 'config.invalid-json', 'imagedb.id-mismatch', 'overlay2.lower.mismatch', 'overlay2.l.mismatch', 'overlay2.diff.missing']) {
+    assert.ok(codes.has(c), `problem ${c} reported: ${[...codes].join(', ')}`);
+  }
+  assert.ok(rep.problems.find((p: any) => p.code === 'overlay2.lower.mismatch').path.startsWith(dirOf(8)));
   const bad = rep.problems.find((p: any) => p.code === 'layerdb.cache-id.invalid');
   assert.match(bad.path, /cache-id$/);
   // The rest of the analysis goes on: the other images are still reported.
