@@ -180,6 +180,7 @@ for (const which of ['docker20', 'docker26'] as const) {
     for (const p of EXTRACT_PATHS) await dockerCp(fx, CONTAINERS.created, p);
     await saveLayers(fx, IMAGES.bloat);
     for (const c of Object.values(CONTAINERS)) await dockerDiffOf(fx, c);
+    await archives(fx);
     const dirs = await evidenceDirs(e, [IMAGES.base, IMAGES.bloat, IMAGES.deep, COMMITTED_IMAGE], [CONTAINERS.stopped, CONTAINERS.running, CONTAINERS.created, ...Object.values(CREATED)]);
     await waitIdle(e);
     const before = await hashAll(dirs);
@@ -189,6 +190,7 @@ for (const which of ['docker20', 'docker26'] as const) {
       await t.test('extract matches docker cp and docker save layer tars', (tt) => extractTests(tt, fx));
       await t.test('export equals docker export minus the init layer', (tt) => exportTests(tt, fx, containerOf));
       await t.test('timeline covers docker diff and flags the planted changes', (tt) => timelineTests(tt, fx));
+      await t.test('archives: extract, export and diff --content read a docker save file and an OCI layout dir', (tt) => archiveTests(tt, fx, containerOf));
       const after = await hashAll(dirs);
       assert.deepEqual(after, before, 'the evidence changed while the workflow commands read it');
     } finally {
@@ -636,5 +638,104 @@ async function timelineTests(t: TestContext, fx: Fixture): Promise<void> {
   await t.test('unknown container: source error', async () => {
     assert.equal((await runCmd(timelineCommand, [fx.root, '--container', 'no-such'])).code, EXIT.sourceError);
     assert.equal((await runCmd(timelineCommand, [fx.root])).code, EXIT.usage);
+  });
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// archives (docker save file, OCI layout dir written by skopeo with gzip layers)
+// ------------------------------------------------------------------------------------------------------------
+
+interface Archives {
+  save: string;
+  oci: string | null;
+}
+
+function archives(fx: Fixture): Promise<Archives> {
+  return fx.memo('archives', async () => {
+    const save = path.join(fx.tmp, 'save.tar');
+    await fx.e.docker(['save', '-o', save, IMAGES.bloat, IMAGES.base]);
+    let oci: string | null = path.join(fx.tmp, 'oci');
+    const { execa } = await import('execa');
+    // From the save file, not the daemon: skopeo's daemon client is too old for Docker 26's API.
+    const r = await execa('skopeo', ['copy', `docker-archive:${save}:${IMAGES.bloat}`, `oci:${oci}:${IMAGES.bloat}`], { reject: false, env: fx.e.env });
+    if (r.exitCode !== 0) {
+      process.stderr.write(`SKIPPED (no skopeo): OCI layout checks: ${r.stderr || r.message}\n`);
+      oci = null;
+    }
+    return { save, oci };
+  });
+}
+
+async function archiveTests(t: TestContext, fx: Fixture, containerOf: Record<string, string>): Promise<void> {
+  const { save, oci } = await archives(fx);
+  const sources: [string, string][] = [['docker save file', save]];
+  if (oci) sources.push(['OCI layout dir (gzip layers)', oci]);
+  for (const [label, src] of sources) {
+    await t.test(`${label}: export equals docker export minus init`, async () => {
+      const file = path.join(fx.tmp, `arch-export-${sources.findIndex((x) => x[1] === src)}.tar`);
+      const r = await runCmd(exportCommand, [src, '--image', IMAGES.bloat, '-o', file]);
+      assert.equal(r.code, EXIT.ok, r.stderr);
+      const ours = await tarManifest(fs.readFileSync(file));
+      const c = containerOf[IMAGES.bloat]!;
+      const init = await fx.initPaths(c);
+      const theirs = new Map([...(await fx.exportOf(c))].filter(([k]) => !init.has(k)));
+      for (const k of init) ours.delete(k);
+      assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort(), 'entry lists');
+      const bad: string[] = [];
+      for (const [k, w] of theirs) {
+        const g = ours.get(k)!;
+        if (JSON.stringify(g) !== JSON.stringify(w)) bad.push(`${JSON.stringify(k)}: ours ${JSON.stringify(g)} docker ${JSON.stringify(w)}`);
+      }
+      assert.deepEqual(bad, []);
+    });
+    await t.test(`${label}: extract (visible and deleted) matches docker cp and the layer tar`, async () => {
+      const out = path.join(fx.tmp, `arch-x-${sources.findIndex((x) => x[1] === src)}`);
+      const r = await runCmd(extractCommand, [src, '--image', IMAGES.bloat, '/data', '/links', '-o', out]);
+      assert.equal(r.code, EXIT.ok, r.stderr);
+      for (const p of ['/data', '/links']) {
+        const want = await dockerCp(fx, CONTAINERS.created, p);
+        const got = dirManifest(out, want.keys());
+        for (const [k, w] of want) assert.deepEqual(got.get(k), w, k);
+      }
+      const big = (await saveLayers(fx, IMAGES.bloat))[BLOAT.bigFile.addedIn]!.get(BLOAT.bigFile.path)!;
+      const out2 = out + '-deleted';
+      const r2 = await runCmd(extractCommand, [src, '--image', IMAGES.bloat, '--layer', String(BLOAT.bigFile.deletedIn - 1), '/data/big.bin', '/gone', '-o', out2]);
+      assert.equal(r2.code, EXIT.ok, r2.stderr);
+      assert.deepEqual(dirManifest(out2, ['data/big.bin']).get('data/big.bin'), big);
+      assert.ok(fs.existsSync(path.join(out2, 'gone/sub/deeper/z')));
+    });
+  }
+  await t.test('diff --content: a save file against the data root gives the same rows as data root against itself', async () => {
+    const a = await runCmd(diffCommand, [`${save}#${IMAGES.base}`, `${fx.root}#${IMAGES.bloat}`, '--content', '--format', 'json']);
+    const b = await runCmd(diffCommand, [`${fx.root}#${IMAGES.base}`, `${fx.root}#${IMAGES.bloat}`, '--content', '--format', 'json']);
+    assert.equal(a.code, EXIT.ok, a.stderr);
+    assert.equal(b.code, EXIT.ok, b.stderr);
+    const rows = (x: string) => JSON.parse(x).files.map((f: any) => `${f.change} ${f.path} ${f.differences}`);
+    assert.deepEqual(rows(a.stdout), rows(b.stdout));
+    if (oci) {
+      // skopeo rewrites the config (other image ID) but not the layers: same files, all shared.
+      const c = await runCmd(diffCommand, [`${fx.root}#${IMAGES.bloat}`, oci, '--content', '--format', 'json']);
+      assert.equal(c.code, EXIT.ok, c.stderr);
+      const doc = JSON.parse(c.stdout);
+      assert.equal(doc.commonPrefix, doc.a.layers.length);
+      assert.deepEqual(doc.files, []);
+    }
+  });
+  await t.test('a source read once cannot give contents: a clear usage error', async () => {
+    const saved = { host: process.env.DOCKER_HOST, path: process.env.PATH };
+    process.env.DOCKER_HOST = fx.e.host;
+    process.env.PATH = fx.e.env.PATH;
+    let r;
+    try {
+      r = await runCmd(extractCommand, [`docker:${IMAGES.bloat}`, '/data', '-o', path.join(fx.tmp, 'never')]);
+    } finally {
+      for (const [k, v] of [['DOCKER_HOST', saved.host], ['PATH', saved.path]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    assert.equal(r.code, EXIT.usage, r.stderr);
+    assert.match(r.stderr, /cannot be read again/);
+    assert.ok(!fs.existsSync(path.join(fx.tmp, 'never')));
   });
 }

@@ -25,7 +25,7 @@ export const diffCommand: Command = {
     'A and B are SOURCE or SOURCE#REF (e.g. /var/lib/docker#app:1 app.tar docker:app:2); --image-a/--image-b name',
     'the images instead of #REF. With one SOURCE and two --image flags, both images come from it.',
     'Files of the same size and mtime count as equal unless --content compares their bytes (sha256); --content',
-    'reads bytes through the source: data roots always; archives only when the archive source offers file contents.',
+    'reads bytes through the source: data roots, archive files (not compressed as a whole), OCI layout dirs.',
   ],
   flags: {
     'image-a': { value: true, help: 'image in A (instead of A#REF)' },
@@ -67,7 +67,7 @@ export const diffCommand: Command = {
         const ra = contentReader(sa, ia);
         const rb = contentReader(sb, ib);
         const missing = [ra ? null : A.source, rb ? null : B.source].filter(Boolean);
-        if (missing.length) throw new UsageError(`--content needs file contents, which this build reads from data roots (and from sources that offer them); not available for ${missing.join(', ')}`);
+        if (missing.length) throw new UsageError(`--content needs file contents (data roots, archive files not compressed as a whole, OCI layout dirs); not available for ${missing.join(', ')} (read once: save it to a file first)`);
         const cache = new Map<string, Promise<string>>();
         const hash = (side: 'a' | 'b', layer: number, path: string, size: number) => {
           const img = side === 'a' ? ia : ib;

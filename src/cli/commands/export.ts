@@ -17,7 +17,7 @@ export const exportCommand: Command = {
     'layerscope export SOURCE [--image REF] [--layer N] -o FILE.tar   (-o - writes to stdout)',
     'ustar + PAX (long names, SCHILY.xattr.*, sub-second mtimes), hardlinks, symlinks, devices, fifos; streamed.',
     'Equals `docker export` of a fresh container of the image minus the init layer (/etc/hosts, /.dockerenv, ...).',
-    'File contents: data roots (diff dirs).',
+    'Contents come from data roots, archive files (not compressed as a whole) and OCI layout dirs.',
   ],
   flags: {
     image: { value: true, help: 'image (default: the only image of the source)' },

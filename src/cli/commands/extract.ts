@@ -55,8 +55,9 @@ export function requireReader(source: Source, image: ImageInfo, what: string): C
   const r = contentReader(source, image);
   if (!r) {
     throw new UsageError(
-      `${what} needs file contents; this build reads them from Docker data roots and containerd roots (layer diff dirs). ` +
-        `${source.kind} sources do not offer file contents yet: load the image into an engine and point at its data root, or use docker cp/export.`,
+      `${what} needs file contents; they are read from data roots (layer diff dirs), image archive files that are not ` +
+        `compressed as a whole, and OCI layout directories. This ${source.kind} source (${source.location}) cannot be read again ` +
+        `(stdin, docker:REF, or a compressed archive): save it to a file first (docker save -o app.tar app:1).`,
     );
   }
   return r;
@@ -71,7 +72,8 @@ export const extractCommand: Command = {
     '--layer N: the merged view after layer N (a file deleted by a later layer is still there);',
     '--layer-only: only what layer N itself holds under PATH.',
     'Symlinks are recreated as symlinks (never followed); modes and mtimes kept; owners kept when run as root;',
-    'nothing is written outside DIR and nothing existing is overwritten. File contents: data roots (diff dirs).',
+    'nothing is written outside DIR and nothing existing is overwritten. Contents come from data roots, archive files',
+    '(not compressed as a whole) and OCI layout dirs; not from stdin or docker:REF (read once).',
   ],
   flags: {
     image: { value: true, help: 'image (default: the only image of the source)' },

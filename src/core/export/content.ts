@@ -5,6 +5,7 @@ import type { ImageInfo } from '../model/types.js';
 import { pathToBytes, displayPath } from '../model/path.js';
 import { LayerscopeError } from '../model/errors.js';
 import { openNoFollow, describeFsError } from '../sources/evidence.js';
+import { archiveReader } from './archive-content.js';
 
 /**
  * Reading the bytes of a file as one layer stores it: the one thing `extract`, `export` and `diff --content`
@@ -14,9 +15,10 @@ import { openNoFollow, describeFsError } from '../sources/evidence.js';
  *   the file is `location/path`; every component above it is lstat'ed and must be a real directory (a planted
  *   symlink is refused, not followed), and the file is opened O_NOFOLLOW (and O_NOATIME when allowed), then
  *   fstat'ed to be a regular file.
- * - Any other source may offer `openLayerFile(image, layer, path)` (duck-typed, see {@link LayerFileSource}); archive
- *   sources that do get the same commands. Sources that do not: {@link contentReader} returns null and the
- *   commands say that content is only available from data roots.
+ * - Any other source may offer `openLayerFile(image, layer, path)` (duck-typed, see {@link LayerFileSource}).
+ * - Image archives we can read again (an uncompressed archive file, an OCI layout dir): archive-content.ts
+ *   re-reads the layer blobs itself. Archives read once (stdin, docker:REF, a compressed save) cannot give
+ *   contents: {@link contentReader} returns null and the commands say so.
  */
 
 export class ContentError extends LayerscopeError {
@@ -30,13 +32,19 @@ export interface LayerFileSource {
 
 export interface ContentReader {
   /** How the bytes are read, for reports. */
-  readonly kind: 'diff-dir' | 'source';
+  readonly kind: 'diff-dir' | 'source' | 'archive';
   /**
    * The bytes of `path` in layer `layer` (for a hardlink entry, pass the path of any of its names in that layer).
    * `expectedSize` is checked when given: a different length is an error (the evidence changed under us, or the
    * model and the disk disagree).
    */
   read(image: ImageInfo, layer: number, path: string, expectedSize?: number): AsyncIterable<Buffer>;
+  /**
+   * Readers for which one file costs a pass over its layer (archives) also offer this: every wanted path of one
+   * layer, in storage order, in one pass. `body` is valid only until the callback's promise settles. Returns the
+   * paths that were not found.
+   */
+  forEach?(image: ImageInfo, layer: number, wanted: ReadonlySet<string>, cb: (path: string, body: AsyncIterable<Buffer>) => Promise<void>): Promise<Set<string>>;
 }
 
 function hasLayerFile(s: unknown): s is LayerFileSource {
@@ -57,6 +65,10 @@ function dirBacked(image: ImageInfo): boolean {
 
 /** A reader for the source's layers, or null when the source cannot give file contents. */
 export function contentReader(source: Source, image: ImageInfo): ContentReader | null {
+  return baseReader(source, image) ?? archiveReader(source, image);
+}
+
+function baseReader(source: Source, image: ImageInfo): ContentReader | null {
   if ((source.kind === 'docker-root' || source.kind === 'containerd-root') && dirBacked(image)) return diffDirReader();
   if (hasLayerFile(source)) {
     return {

@@ -115,12 +115,22 @@ export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: Con
     }
   };
   const dirsToFix: ExtractItem[] = [];
+  /** `${layer}\0${content path}` of an inode → the name its bytes were written under. */
   const inodes = new Map<string, string>();
+  const files = new Map<number, Map<string, ExtractItem>>();
+  const links: { it: ExtractItem; first: string }[] = [];
+  const fail = (err: unknown, it: ExtractItem) => {
+    if (err instanceof ExtractError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EEXIST') throw new ExtractError('extract.exists', 'already exists in the output; not overwritten', show(it.path));
+    res.problems.push(problem('error', 'extract.failed', `layer ${it.layer}: ${e.message}`, show(it.path)));
+  };
+  // 1. Directories, symlinks, and the plan of which bytes go where.
   for (const it of plan.items) {
     const at = it.attrs;
-    ensureParents(it.path);
-    const target = host(it.path);
     try {
+      ensureParents(it.path);
+      const target = host(it.path);
       switch (at.type) {
         case 'dir': {
           let st: fs.Stats | null = null;
@@ -143,40 +153,79 @@ export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: Con
           break;
         case 'file':
         case 'hardlink': {
-          const inode = `${it.layer}\0${at.type === 'hardlink' ? (at.linkname ?? it.path) : it.path}`;
+          // A hardlink entry's bytes are its target's (same layer).
+          const content = at.type === 'hardlink' ? (at.linkname ?? it.path) : it.path;
+          const inode = `${it.layer}\0${content}`;
           const first = inodes.get(inode);
           if (first !== undefined) {
-            fs.linkSync(host(first), target);
-            res.hardlinks++;
+            links.push({ it, first });
             break;
           }
           inodes.set(inode, it.path);
-          const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-          try {
-            let n = 0;
-            for await (const chunk of reader.read(a.image, it.layer, it.path, at.size)) {
-              let off = 0;
-              while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
-              n += chunk.length;
-            }
-            if (opts.owners) fs.fchownSync(fd, at.uid, at.gid);
-            fs.fchmodSync(fd, at.mode & 0o7777);
-            fs.futimesSync(fd, at.mtime + at.mtimeNsec / 1e9, at.mtime + at.mtimeNsec / 1e9);
-            res.bytes += n;
-          } finally {
-            fs.closeSync(fd);
-          }
-          res.files++;
+          const m = files.get(it.layer) ?? new Map<string, ExtractItem>();
+          m.set(content, it);
+          files.set(it.layer, m);
           break;
         }
         default:
           res.skipped.push({ path: it.path, reason: `${at.type}: not created (cannot mknod from here)` });
       }
     } catch (err) {
-      if (err instanceof ExtractError) throw err;
-      const e = err as NodeJS.ErrnoException;
-      if (e.code === 'EEXIST') throw new ExtractError('extract.exists', 'already exists in the output; not overwritten', show(it.path));
-      res.problems.push(problem('error', 'extract.failed', `layer ${it.layer}: ${e.message}`, show(it.path)));
+      fail(err, it);
+    }
+  }
+  // 2. File contents, layer by layer (one pass per layer for readers that offer it).
+  const writeFile = async (it: ExtractItem, body: AsyncIterable<Buffer>) => {
+    const at = it.attrs;
+    ensureParents(it.path);
+    const fd = fs.openSync(host(it.path), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+    try {
+      let n = 0;
+      for await (const chunk of body) {
+        let off = 0;
+        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+        n += chunk.length;
+      }
+      if (n !== at.size) res.problems.push(problem('error', 'extract.size', `layer ${it.layer}: ${n} bytes read, the layer records ${at.size}`, show(it.path)));
+      if (opts.owners) fs.fchownSync(fd, at.uid, at.gid);
+      fs.fchmodSync(fd, at.mode & 0o7777);
+      fs.futimesSync(fd, at.mtime + at.mtimeNsec / 1e9, at.mtime + at.mtimeNsec / 1e9);
+      res.bytes += n;
+    } finally {
+      fs.closeSync(fd);
+    }
+    res.files++;
+  };
+  for (const layer of [...files.keys()].sort((x, y) => x - y)) {
+    const want = files.get(layer)!;
+    if (reader.forEach) {
+      const missing = await reader.forEach(a.image, layer, new Set(want.keys()), async (p, body) => {
+        const it = want.get(p)!;
+        try {
+          await writeFile(it, body);
+        } catch (err) {
+          fail(err, it);
+        }
+      });
+      for (const p of missing) res.problems.push(problem('error', 'extract.missing', `layer ${layer} holds no content for this file`, show(want.get(p)!.path)));
+    } else {
+      for (const [content, it] of want) {
+        try {
+          await writeFile(it, reader.read(a.image, layer, content, it.attrs.size));
+        } catch (err) {
+          fail(err, it);
+        }
+      }
+    }
+  }
+  // 3. The other names of an inode, as hardlinks.
+  for (const { it, first } of links) {
+    try {
+      ensureParents(it.path);
+      fs.linkSync(host(first), host(it.path));
+      res.hardlinks++;
+    } catch (err) {
+      fail(err, it);
     }
   }
   // Directories last, deepest first: their modes may forbid writing, their mtimes move with every write.

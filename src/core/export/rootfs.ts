@@ -52,56 +52,96 @@ export function subtreeAt(stack: LayerStack, root: string, layer: number): Merge
 export async function writeRootfs(a: ImageAnalysis, layer: number, reader: ContentReader, tar: TarWriter, opts: { root?: string } = {}): Promise<RootfsResult> {
   const res: RootfsResult = { entries: 0, files: 0, bytes: 0, skipped: [], problems: [] };
   const rows = subtreeAt(a.stack, opts.root ?? '', layer);
-  /** `${layer}\0${first name}` of an inode → the name it was written under. */
+  // Readers that pay a pass over a layer per file (archives) get every file of a layer in one pass: the tar
+  // then holds every non-file in walk order first, then the files layer by layer, then the extra hardlink names.
+  const batched = reader.kind === 'archive' && !!reader.forEach;
+  /** `${layer}\0${content path}` of an inode → the name it was written under. */
   const written = new Map<string, string>();
+  const perLayer = new Map<number, { row: MergedRow; content: string }[]>();
+  const links: { row: MergedRow; first: string }[] = [];
+  const header = (r: MergedRow) => ({ path: r.path, mode: r.attrs.mode, uid: r.attrs.uid, gid: r.attrs.gid, mtime: r.attrs.mtime, mtimeNsec: r.attrs.mtimeNsec, ...(r.attrs.xattrs ? { xattrs: r.attrs.xattrs } : {}) });
+  const writeFile = async (r: MergedRow, body: AsyncIterable<Buffer> | null, err: () => Error | null) => {
+    const delta = await tar.add({ ...header(r), type: 'file', size: r.attrs.size }, body ?? undefined);
+    const e = err();
+    const at = '/' + displayPath(r.path);
+    if (e) res.problems.push(problem('error', 'export.content', `layer ${r.layer}: ${e.message}${delta < 0 ? `; ${-delta} missing bytes written as zeros` : ''}`, at));
+    else if (!body) res.problems.push(problem('error', 'export.content', `layer ${r.layer}: no content found; ${r.attrs.size} zero bytes written`, at));
+    else if (delta !== 0) res.problems.push(problem('error', 'export.size', `layer ${r.layer}: content is ${r.attrs.size + delta} bytes, the layer records ${r.attrs.size}`, at));
+    res.files++;
+    res.bytes += r.attrs.size;
+    res.entries++;
+  };
   for (const r of rows) {
     if (opts.root && !isWithin(r.path, opts.root)) continue;
     const at = r.attrs;
-    const base = { path: r.path, mode: at.mode, uid: at.uid, gid: at.gid, mtime: at.mtime, mtimeNsec: at.mtimeNsec, ...(at.xattrs ? { xattrs: at.xattrs } : {}) };
     switch (at.type) {
       case 'socket':
         res.skipped.push({ path: r.path, reason: 'socket (a tar cannot hold one)' });
         continue;
       case 'dir':
-        await tar.add({ ...base, type: 'dir', size: 0 });
+        await tar.add({ ...header(r), type: 'dir', size: 0 });
         break;
       case 'symlink':
-        await tar.add({ ...base, type: 'symlink', size: 0, linkname: at.linkname ?? '' });
+        await tar.add({ ...header(r), type: 'symlink', size: 0, linkname: at.linkname ?? '' });
         break;
       case 'char':
       case 'block':
-        await tar.add({ ...base, type: at.type, size: 0, devMajor: at.devMajor ?? 0, devMinor: at.devMinor ?? 0 });
+        await tar.add({ ...header(r), type: at.type, size: 0, devMajor: at.devMajor ?? 0, devMinor: at.devMinor ?? 0 });
         break;
       case 'fifo':
-        await tar.add({ ...base, type: 'fifo', size: 0 });
+        await tar.add({ ...header(r), type: 'fifo', size: 0 });
         break;
       case 'file':
       case 'hardlink': {
-        const inode = `${r.layer}\0${at.type === 'hardlink' ? (at.linkname ?? r.path) : r.path}`;
+        // A hardlink entry's bytes are its target's (same layer): read them under the target's name.
+        const content = at.type === 'hardlink' ? (at.linkname ?? r.path) : r.path;
+        const inode = `${r.layer}\0${content}`;
         const first = written.get(inode);
         if (first !== undefined) {
-          await tar.add({ ...base, type: 'hardlink', size: 0, linkname: first });
-          break;
+          if (batched) links.push({ row: r, first });
+          else await tar.add({ ...header(r), type: 'hardlink', size: 0, linkname: first });
+          if (!batched) res.entries++;
+          continue;
         }
         written.set(inode, r.path);
-        const image = a.image;
+        if (batched) {
+          const l = perLayer.get(r.layer) ?? [];
+          l.push({ row: r, content });
+          perLayer.set(r.layer, l);
+          continue;
+        }
         let err: Error | null = null;
         const body = (async function* () {
           try {
-            yield* reader.read(image, r.layer, r.path, at.size);
+            yield* reader.read(a.image, r.layer, content, at.size);
           } catch (e) {
             err = e as Error;
           }
         })();
-        const delta = await tar.add({ ...base, type: 'file', size: at.size }, body);
-        if (err) res.problems.push(problem('error', 'export.content', `layer ${r.layer}: ${(err as Error).message}${delta < 0 ? `; ${-delta} missing bytes written as zeros` : ''}`, '/' + displayPath(r.path)));
-        else if (delta !== 0) res.problems.push(problem('error', 'export.size', `layer ${r.layer}: content is ${at.size + delta} bytes, the layer records ${at.size}`, '/' + displayPath(r.path)));
-        res.files++;
-        res.bytes += at.size;
-        break;
+        await writeFile(r, body, () => err);
+        continue;
       }
     }
     res.entries++;
+  }
+  if (batched) {
+    for (const l of [...perLayer.keys()].sort((x, y) => x - y)) {
+      const want = new Map(perLayer.get(l)!.map((x) => [x.content, x.row]));
+      let missing: Set<string>;
+      try {
+        missing = await reader.forEach!(a.image, l, new Set(want.keys()), async (p, body) => {
+          await writeFile(want.get(p)!, body, () => null);
+        });
+      } catch (e) {
+        res.problems.push(problem('error', 'export.content', `layer ${l}: ${(e as Error).message}`, null));
+        throw e;
+      }
+      for (const p of missing) await writeFile(want.get(p)!, null, () => null);
+    }
+    for (const { row, first } of links) {
+      await tar.add({ ...header(row), type: 'hardlink', size: 0, linkname: first });
+      res.entries++;
+    }
   }
   return res;
 }

@@ -1,0 +1,145 @@
+import * as fs from 'node:fs';
+import type { Source } from '../model/source.js';
+import type { ImageInfo } from '../model/types.js';
+import { cleanLayerPath, displayPath } from '../model/path.js';
+import { openNoFollow } from '../sources/evidence.js';
+import { TarFileReader, rangeStream, readTarStream, decompress, peek, sniffCompression } from '../sources/tar/index.js';
+import type { TarEntry } from '../sources/tar/header.js';
+import { resolveMember, type Member } from '../sources/archive/store.js';
+import { ContentError, safeHostPath, type ContentReader } from './content.js';
+
+/**
+ * File contents from image archives we can read again: a `docker save` / OCI archive *file* that is not
+ * compressed as a whole (its members are found by seeking), and OCI layout *directories*. Archives read once
+ * (stdin, `docker:REF`, a .tar.gz of a save) cannot be re-read: no reader for them.
+ *
+ * A layer is a tar (possibly gzip/zstd) stored as a member or blob; the file we want is found by streaming that
+ * tar from its start, so {@link ContentReader.forEach} asks for every file it needs from one layer in a single
+ * pass; `read` (one file) costs one pass over its layer.
+ */
+export function archiveReader(source: Source, image: ImageInfo): ContentReader | null {
+  if (source.kind !== 'docker-archive' && source.kind !== 'oci-archive' && source.kind !== 'oci-dir') return null;
+  const loc = source.location;
+  if (loc === '-' || /^(docker|podman):/.test(loc)) return null;
+  if (image.layers.some((l) => !l.location)) return null;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(loc);
+  } catch {
+    return null;
+  }
+  let layerBytes: (layer: number) => AsyncIterable<Buffer>;
+  if (st.isDirectory()) {
+    layerBytes = (layer) => {
+      const rel = cleanLayerPath(image.layers[layer]!.location!);
+      const host = safeHostPath(loc, rel);
+      const fd = openNoFollow(host);
+      const size = fs.fstatSync(fd).size;
+      return closing(rangeStream(fd, 0, size), fd);
+    };
+  } else if (st.isFile()) {
+    const fd = openNoFollow(fs.realpathSync(loc));
+    const head = Buffer.alloc(512);
+    fs.readSync(fd, head, 0, head.length, 0);
+    if (sniffCompression(head) !== 'none') {
+      fs.closeSync(fd);
+      return null;
+    }
+    // Members listed once, lazily (bodies skipped: a seek per member).
+    let index: { members: Map<string, Member>; entries: Map<string, TarEntry>; reader: TarFileReader } | null = null;
+    const list = () => {
+      if (index) return index;
+      const reader = new TarFileReader(fd, { end: fs.fstatSync(fd).size, label: loc });
+      const members = new Map<string, Member>();
+      const entries = new Map<string, TarEntry>();
+      for (const e of reader.entries()) {
+        let p: string;
+        try {
+          p = cleanLayerPath(e.name);
+        } catch {
+          continue;
+        }
+        const type = e.type === 'file' || e.type === 'dir' || e.type === 'symlink' || e.type === 'hardlink' ? e.type : 'other';
+        let linkname = e.linkname;
+        if (type === 'hardlink') {
+          try {
+            linkname = cleanLayerPath(e.linkname);
+          } catch {
+            continue;
+          }
+        }
+        members.set(p, { path: p, type, linkname, size: e.size });
+        entries.set(p, e);
+      }
+      index = { members, entries, reader };
+      return index;
+    };
+    layerBytes = (layer) => {
+      const ix = list();
+      const where = cleanLayerPath(image.layers[layer]!.location!);
+      let resolved: string;
+      try {
+        resolved = resolveMember(ix.members, where);
+      } catch (err) {
+        throw new ContentError('content.no-layer', `layer ${layer}: ${(err as Error).message}`, loc);
+      }
+      return ix.reader.bodyStream(ix.entries.get(resolved)!);
+    };
+  } else return null;
+
+  const reader: ContentReader = {
+    kind: 'archive',
+    async *read(img, layer, path, expectedSize) {
+      let found = false;
+      const chunks: Buffer[] = [];
+      // One file: stream the layer until it is met. Its body is only valid during the callback, so copy it.
+      await reader.forEach!(img, layer, new Set([path]), async (_p, body) => {
+        found = true;
+        for await (const c of body) chunks.push(Buffer.from(c));
+      });
+      if (!found) throw new ContentError('content.missing', `layer ${layer} of the archive holds no file at this path`, '/' + displayPath(path));
+      const n = chunks.reduce((a, c) => a + c.length, 0);
+      if (expectedSize !== undefined && n !== expectedSize) throw new ContentError('content.size-mismatch', `layer ${layer}: ${n} bytes in the archive, ${expectedSize} expected`, '/' + displayPath(path));
+      yield* chunks;
+    },
+    async forEach(img, layer, wanted, cb) {
+      if (img.id !== image.id && img.layers[layer]?.diffId !== image.layers[layer]?.diffId) throw new ContentError('content.other-image', 'reader made for another image', null);
+      const left = new Set(wanted);
+      if (!left.size) return left;
+      const { head, stream } = await peek(layerBytes(layer), 512);
+      const plain = decompress(stream, sniffCompression(head), { label: `${loc}:${image.layers[layer]!.location}` });
+      const it = readTarStream(plain, { label: `${loc}:${image.layers[layer]!.location}` });
+      try {
+        for await (const e of it) {
+          if (e.type !== 'file') continue;
+          let p: string;
+          try {
+            p = cleanLayerPath(e.name);
+          } catch {
+            continue;
+          }
+          if (!left.has(p)) continue;
+          left.delete(p);
+          await cb(p, e.body());
+          if (!left.size) break;
+        }
+      } finally {
+        await it.return?.(undefined);
+      }
+      return left;
+    },
+  };
+  return reader;
+}
+
+async function* closing(s: AsyncIterable<Buffer>, fd: number): AsyncIterable<Buffer> {
+  try {
+    yield* s;
+  } finally {
+    try {
+      fs.closeSync(fd);
+    } catch {
+      /* closed by the stream */
+    }
+  }
+}
