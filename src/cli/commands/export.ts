@@ -13,12 +13,7 @@ import { parseLayer, refuseInsideEvidence, requireReader } from './extract.js';
 export const exportCommand: Command = {
   name: 'export',
   summary: "write an image's merged filesystem (at any layer) as a tar, like docker export without a container",
-  usage: [
-    'layerscope export SOURCE [--image REF] [--layer N] -o FILE.tar   (-o - writes to stdout)',
-    'ustar + PAX (long names, SCHILY.xattr.*, sub-second mtimes), hardlinks, symlinks, devices, fifos; streamed.',
-    'Equals `docker export` of a fresh container of the image minus the init layer (/etc/hosts, /.dockerenv, ...).',
-    'Contents come from data roots, archive files (not compressed as a whole) and OCI layout dirs.',
-  ],
+  usage: ['layerscope export SOURCE [--image REF] [--layer N] -o FILE.tar|-'],
   flags: {
     image: { value: true, help: 'image (default: the only image of the source)' },
     layer: { value: true, help: 'layer index, 0 = base, -1 = top (default: top)' },

@@ -8,15 +8,10 @@ import { timelineBodyfile, timelineJson, timelineTable, type TimelineSort } from
 export const timelineCommand: Command = {
   name: 'timeline',
   summary: "a container's RW layer by mtime/ctime (bodyfile for mactime/plaso, table, JSON), suspicious changes flagged",
-  usage: [
-    'layerscope timeline SOURCE --container NAME [--format table|body|json] [--sort mtime|ctime|path]',
-    'Every entry of the RW layer (docker diff A/C/D verdict, lstat times; whiteouts as "(deleted)"). Flags: setuid,',
-    'setgid, tmp-executable (/tmp, /var/tmp, /dev/shm), authorized-keys, cron, ld-preload, accounts, capability.',
-    'body: TSK 3 bodyfile (MD5|name|inode|mode|UID|GID|size|atime|mtime|ctime|crtime), MD5 0, for mactime -b / plaso.',
-  ],
+  usage: ['layerscope timeline SOURCE --container NAME|ID [--format table|body|json] [--sort mtime|ctime|path]'],
   flags: {
     container: { value: true, help: 'container name or ID' },
-    format: { value: true, help: 'table (default), body or json' },
+    format: { value: true, help: 'table (default), body (TSK bodyfile for mactime -b / plaso) or json' },
     sort: { value: true, help: 'mtime (default), ctime or path' },
   },
   async run(args, io) {
