@@ -1,0 +1,128 @@
+/**
+ * Golden outputs of the workflow reports on a hand-made image (no engine): the CI text/JSON/JUnit, the diff text,
+ * the timeline bodyfile and table. Compared with snapshots/workflows/*; LAYERSCOPE_UPDATE_SNAPSHOTS=1 rewrites them
+ * (refused under CI=true).
+ */
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BigIntStats } from 'node:fs';
+import { analyzeChanges } from '../../src/core/analysis/analyze.js';
+import { chainIds } from '../../src/core/analysis/chain.js';
+import { evaluateCi, resolveBase } from '../../src/core/analysis/ci-rules.js';
+import { compareImages } from '../../src/core/analysis/compare.js';
+import { buildTimeline } from '../../src/core/analysis/timeline.js';
+import { dockerDiff } from '../../src/core/analysis/docker-diff.js';
+import { LayerStack } from '../../src/core/analysis/stack.js';
+import type { Attrs, ContainerInfo, ImageInfo, LayerChanges, LayerEntry } from '../../src/core/model/types.js';
+import { ciJson, ciText } from '../../src/report/ci.js';
+import { ciJunit } from '../../src/report/junit.js';
+import { compareText } from '../../src/report/compare.js';
+import { timelineBodyfile, timelineTable } from '../../src/report/timeline.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const DIR = path.join(ROOT, 'snapshots/workflows');
+const UPDATE = process.env.LAYERSCOPE_UPDATE_SNAPSHOTS === '1';
+
+function golden(name: string, actual: string): void {
+  const file = path.join(DIR, name);
+  if (UPDATE) {
+    if (process.env.CI === 'true') throw new Error('LAYERSCOPE_UPDATE_SNAPSHOTS=1 under CI=true: refusing to rewrite golden files');
+    fs.mkdirSync(DIR, { recursive: true });
+    fs.writeFileSync(file, actual);
+    return;
+  }
+  assert.ok(fs.existsSync(file), `${file} missing: run with LAYERSCOPE_UPDATE_SNAPSHOTS=1`);
+  assert.equal(actual, fs.readFileSync(file, 'utf8'), `${name} differs from its golden file`);
+}
+
+const T = 1_700_000_000;
+const A = (type: Attrs['type'], mode: number, size = 0, extra: Partial<Attrs> = {}): Attrs => ({ type, mode, uid: 0, gid: 0, size, mtime: T, mtimeNsec: 0, ...extra });
+const put = (path: string, attrs: Attrs, opaque = false): LayerEntry => ({ kind: 'put', path, attrs, ...(opaque ? { opaque } : {}) });
+const wh = (path: string): LayerEntry => ({ kind: 'whiteout', path });
+
+function image(tag: string, n: number, diffs: string[]): ImageInfo {
+  const diffIds = diffs.slice(0, n).map((d) => 'sha256:' + d.repeat(64).slice(0, 64));
+  const chains = chainIds(diffIds);
+  return {
+    id: 'sha256:' + tag.charCodeAt(0).toString(16).repeat(32).slice(0, 64),
+    tags: [tag],
+    digests: [],
+    created: null,
+    os: 'linux',
+    architecture: 'amd64',
+    layers: diffIds.map((diffId, index) => ({ index, diffId, chainId: chains[index]!, cacheId: null, createdBy: `RUN step ${index}`, created: null, comment: null, location: null, storedSize: null })),
+    emptyHistory: 0,
+    config: {},
+  };
+}
+
+const L0: LayerChanges = { entries: [put('bin', A('dir', 0o755)), put('bin/sh', A('file', 0o755, 1000)), put('etc', A('dir', 0o755)), put('etc/passwd', A('file', 0o644, 50)), put('tmp', A('dir', 0o1777))], problems: [] };
+const L1: LayerChanges = { entries: [put('app', A('dir', 0o755)), put('app/big', A('file', 0o644, 5000)), put('app/cfg', A('file', 0o600, 10)), put('app/title-\x1b]0;X\x07', A('file', 0o644, 1))], problems: [] };
+const L2: LayerChanges = { entries: [put('app', A('dir', 0o755)), wh('app/big'), put('app/cfg', A('file', 0o600, 12, { mtime: T + 60 })), put('app/link', A('symlink', 0o777, 3, { linkname: 'cfg' }))], problems: [] };
+
+test('golden: ci text, JSON and JUnit', () => {
+  const img = image('app:1', 3, ['a', 'b', 'c']);
+  const base = image('base:1', 1, ['a']);
+  const a = analyzeChanges(img, [L0, L1, L2]);
+  const r = evaluateCi(a, resolveBase({ images: [img, base] }, img), { lowestEfficiency: 0.5, highestWastedBytes: 4000 });
+  const input = { source: { kind: 'docker-root', location: '/var/lib/docker' }, origin: ['.dive-ci'], results: [{ result: r, analysis: a }], problems: [] };
+  golden('ci.txt', ciText(input));
+  golden('ci.json', JSON.stringify(ciJson(input), null, 2) + '\n');
+  golden('ci.junit.xml', ciJunit(input));
+});
+
+test('golden: diff text', async () => {
+  const a = analyzeChanges(image('app:1', 2, ['a', 'b']), [L0, L1]);
+  const b = analyzeChanges(image('app:2', 3, ['a', 'b', 'c']), [L0, L1, L2]);
+  const c = await compareImages(a, b);
+  golden('diff.txt', compareText(c, { labelA: '/var/lib/docker#app:1', labelB: 'app2.tar' }));
+});
+
+test('golden: timeline bodyfile and table (flags on the planted cases)', () => {
+  const rw: LayerChanges = {
+    entries: [
+      put('etc', A('dir', 0o755)),
+      put('etc/ld.so.preload', A('file', 0o644, 20)),
+      put('etc/cron.d', A('dir', 0o755)),
+      put('etc/cron.d/job', A('file', 0o644, 30)),
+      wh('etc/passwd'),
+      put('root', A('dir', 0o700)),
+      put('root/.ssh', A('dir', 0o700)),
+      put('root/.ssh/authorized_keys', A('file', 0o600, 100)),
+      put('tmp', A('dir', 0o1777)),
+      put('tmp/x|y', A('file', 0o755, 7)),
+      put('usr', A('dir', 0o755)),
+      put('usr/rootshell', A('file', 0o4755, 8)),
+    ],
+    problems: [],
+  };
+  const lowers = [L0];
+  const changes = dockerDiff(rw, lowers);
+  const lower = new LayerStack();
+  lower.apply(L0.entries);
+  let ino = 100;
+  const stat = (p: string) => {
+    const i = rw.entries.findIndex((e) => e.path === p);
+    const s = BigInt(T + 100 + i);
+    return { ino: BigInt(ino++), atimeNs: s * 1_000_000_000n, mtimeNs: s * 1_000_000_000n, ctimeNs: (s + 1n) * 1_000_000_000n, birthtimeNs: 0n } as unknown as BigIntStats;
+  };
+  const container: ContainerInfo = {
+    id: 'f'.repeat(64), name: 'web', image: 'sha256:' + 'a'.repeat(64), imageRef: 'app:1', state: 'exited', pid: null, exitCode: 0, startedAt: null, finishedAt: null, created: null,
+    driver: 'overlay2', mountId: 'e'.repeat(64), initId: null, parentChainId: null, rwDir: '/var/lib/docker/overlay2/' + 'e'.repeat(64) + '/diff', initDir: null, mounts: [],
+  };
+  const t = buildTimeline(container, rw, changes, (p) => lower.lookup(p)?.live?.attrs ?? null, stat);
+  const flagged = Object.fromEntries(t.entries.filter((e) => e.flags.length).map((e) => [e.path, e.flags]));
+  assert.deepEqual(flagged, {
+    'etc/ld.so.preload': ['ld-preload'],
+    'etc/cron.d/job': ['cron'],
+    'etc/passwd': ['accounts'],
+    'root/.ssh/authorized_keys': ['authorized-keys'],
+    'tmp/x|y': ['tmp-executable'],
+    'usr/rootshell': ['setuid'],
+  });
+  golden('timeline.body', timelineBodyfile(t));
+  golden('timeline.txt', timelineTable(t));
+});
