@@ -1,6 +1,5 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { PathNode, Version } from '../core/analysis/stack.js';
-import { layerChangeRows, type ChangeRow } from '../core/analysis/views.js';
 import { isWithin } from '../core/model/path.js';
 
 /**
@@ -39,8 +38,11 @@ export interface FlatTree {
   subMask: Uint8Array;
   /** The model node of each entry (for its versions and path). */
   node: PathNode[];
-  /** changes mode: the layer's own change row (null for a parent dir shown only as context). */
-  row: (ChangeRow | null)[];
+  /**
+   * The version behind each entry: changes mode, the put or whiteout layer N wrote (for context dirs, the
+   * version in effect); aggregated mode, the version visible at N, or for removed entries the one N ended.
+   */
+  ver: (Version | null)[];
   /** One-entry cache of the last derived view (see visibleView). */
   lastView?: { collapse: CollapseState; show: number; view: VisibleView };
 }
@@ -88,95 +90,157 @@ export interface VisibleView {
 // building
 // ---------------------------------------------------------------------------------------------------------
 
+/** Growable parallel arrays (typed where the data are numbers), filled in depth-first order. */
 class Builder {
+  n = 0;
+  cap: number;
   names: string[] = [];
-  depth: number[] = [];
-  end: number[] = [];
-  change: number[] = [];
-  isDir: number[] = [];
-  size: number[] = [];
   node: PathNode[] = [];
-  row: (ChangeRow | null)[] = [];
-  push(node: PathNode, depth: number, change: number, dir: boolean, size: number, row: ChangeRow | null): number {
-    const i = this.names.length;
+  ver: (Version | null)[] = [];
+  depth: Uint16Array;
+  end: Int32Array;
+  change: Uint8Array;
+  isDir: Uint8Array;
+  size: Float64Array;
+  constructor(capacity: number) {
+    this.cap = Math.max(16, capacity);
+    this.depth = new Uint16Array(this.cap);
+    this.end = new Int32Array(this.cap);
+    this.change = new Uint8Array(this.cap);
+    this.isDir = new Uint8Array(this.cap);
+    this.size = new Float64Array(this.cap);
+  }
+  private grow(): void {
+    this.cap *= 2;
+    const g = <T extends Uint16Array | Int32Array | Uint8Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(this.cap);
+      b.set(a);
+      return b;
+    };
+    this.depth = g(this.depth);
+    this.end = g(this.end);
+    this.change = g(this.change);
+    this.isDir = g(this.isDir);
+    this.size = g(this.size);
+  }
+  push(node: PathNode, depth: number, change: number, dir: boolean, size: number, ver: Version | null): number {
+    if (this.n === this.cap) this.grow();
+    const i = this.n++;
     this.names.push(node.name);
-    this.depth.push(depth);
-    this.end.push(i + 1);
-    this.change.push(change);
-    this.isDir.push(dir ? 1 : 0);
-    this.size.push(size);
     this.node.push(node);
-    this.row.push(row);
+    this.ver.push(ver);
+    this.depth[i] = depth;
+    this.end[i] = i + 1;
+    this.change[i] = change;
+    this.isDir[i] = dir ? 1 : 0;
+    this.size[i] = size;
     return i;
   }
   finish(layer: number, mode: TreeMode): FlatTree {
-    const n = this.names.length;
+    const n = this.n;
     const t: FlatTree = {
       layer,
       mode,
       sort: 'name',
       n,
       names: this.names,
-      depth: Uint16Array.from(this.depth),
-      end: Int32Array.from(this.end),
-      change: Uint8Array.from(this.change),
-      isDir: Uint8Array.from(this.isDir),
-      size: Float64Array.from(this.size),
+      depth: this.depth.slice(0, n),
+      end: this.end.slice(0, n),
+      change: this.change.slice(0, n),
+      isDir: this.isDir.slice(0, n),
+      size: this.size.slice(0, n),
       subMask: new Uint8Array(n),
       node: this.node,
-      row: this.row,
+      ver: this.ver,
     };
-    // Post-order pass (children come after their parent: walk backwards): dir sums and kind masks.
+    // Children come after their parent: one backward pass adds each entry into its parent (dir sums, masks).
+    const parent = new Int32Array(n).fill(-1);
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < t.end[i]!; j = t.end[j]!) parent[j] = i;
+    for (let i = 0; i < n; i++) t.subMask[i] = 1 << t.change[i]!;
+    // A dir's own size is replaced by the sum below it, except a deleted dir shown as a leaf (its hidden bytes).
+    for (let i = 0; i < n; i++) if (t.isDir[i] && t.end[i]! > i + 1) t.size[i] = 0;
     for (let i = n - 1; i >= 0; i--) {
-      t.subMask[i] |= 1 << t.change[i]!;
-      if (t.isDir[i]) {
-        let sum = t.change[i] === DELETED && t.end[i] === i + 1 ? t.size[i]! : 0;
-        for (let j = i + 1; j < t.end[i]!; j = t.end[j]!) {
-          sum += t.size[j]!;
-          t.subMask[i] |= t.subMask[j]!;
-        }
-        t.size[i] = sum;
+      const p = parent[i]!;
+      if (p >= 0) {
+        t.size[p] += t.size[i]!;
+        t.subMask[p] |= t.subMask[i]!;
       }
     }
     return t;
   }
 }
 
-function changeCode(c: ChangeRow['change']): number {
-  return c === 'added' ? ADDED : c === 'modified' ? MODIFIED : DELETED;
+/** The version layer N wrote for this node, of the given kind (a layer may whiteout and re-create a path). */
+function versionOf(node: PathNode, layer: number, whiteout: boolean): Version | null {
+  for (let i = node.versions.length - 1; i >= 0; i--) {
+    const v = node.versions[i]!;
+    if (v.layer < layer) break;
+    if (v.layer === layer && (v.kind === 'whiteout') === whiteout) return v;
+  }
+  return null;
+}
+
+function changeCode(v: Version): number {
+  return v.kind === 'whiteout' ? DELETED : v.change === 'modified' ? MODIFIED : ADDED;
 }
 
 /** The changes layer N made, as a tree (parents it did not change are shown as context, unmodified). */
 export function buildChangesTree(a: ImageAnalysis, layer: number): FlatTree {
-  const b = new Builder();
-  const rows = layerChangeRows(a, layer);
-  // Rows come in walk order (parents before children, siblings by name bytes): one stack of open dirs.
-  const open: { path: string; index: number }[] = [];
-  const closeTo = (path: string) => {
-    while (open.length && !isWithin(path, open[open.length - 1]!.path)) {
+  const entries = a.changes[layer]?.entries ?? [];
+  const b = new Builder(entries.length + 64);
+  // Entries come in walk order (parents before children, siblings by name bytes): one stack of open dirs.
+  const open: { path: string; node: PathNode; index: number }[] = [];
+  const whiteouts = new Map<string, number>();
+  for (const e of entries) {
+    while (open.length && !isWithin(e.path, open[open.length - 1]!.path)) {
       const o = open.pop()!;
-      b.end[o.index] = b.names.length;
+      b.end[o.index] = b.n;
     }
-  };
-  for (const r of rows) {
-    const node = a.stack.lookup(r.path);
+    const top = open[open.length - 1];
+    let base = top ? top.path : '';
+    let node: PathNode | undefined = top ? top.node : a.stack.root;
+    const slash = e.path.lastIndexOf('/');
+    const parent = slash < 0 ? '' : e.path.slice(0, slash);
+    if (parent !== base) {
+      // Parent dirs this layer did not change: context rows.
+      for (const comp of parent.slice(base === '' ? 0 : base.length + 1).split('/')) {
+        node = node?.child(comp);
+        if (!node) break;
+        base = base === '' ? comp : base + '/' + comp;
+        const i = b.push(node, open.length, UNMODIFIED, true, 0, node.versionAt(layer));
+        open.push({ path: base, node, index: i });
+      }
+    }
+    node = node?.child(slash < 0 ? e.path : e.path.slice(slash + 1));
     if (!node) continue;
-    closeTo(r.path);
-    // Missing ancestors between the innermost open dir and this entry.
-    const top = open.length ? open[open.length - 1]!.path : '';
-    const missing: PathNode[] = [];
-    for (let p = node.parent; p && p.parent && p.path !== top; p = p.parent) missing.push(p);
-    for (let k = missing.length - 1; k >= 0; k--) {
-      const p = missing[k]!;
-      const i = b.push(p, open.length, UNMODIFIED, true, 0, null);
-      open.push({ path: p.path, index: i });
+    const v = versionOf(node, layer, e.kind === 'whiteout');
+    if (!v) continue;
+    if (v.kind === 'whiteout') {
+      const dir = v.deleted?.attrs?.type === 'dir';
+      whiteouts.set(e.path, b.push(node, open.length, DELETED, dir, 0, v));
+      continue;
     }
-    const dir = r.change === 'deleted' ? r.deletedAttrs?.type === 'dir' : r.attrs?.type === 'dir';
-    const size = r.change === 'deleted' ? r.deletedBytes : r.attrs?.type === 'file' && !r.metacopy ? r.attrs.size : 0;
-    const i = b.push(node, open.length, changeCode(r.change), dir, size, r);
-    if (dir && r.change !== 'deleted') open.push({ path: r.path, index: i });
+    const dir = v.attrs!.type === 'dir';
+    const i = b.push(node, open.length, changeCode(v), dir, v.attrs!.type === 'file' && !v.metacopy ? v.attrs!.size : 0, v);
+    if (dir) open.push({ path: e.path, node, index: i });
   }
-  closeTo('\0');
+  while (open.length) b.end[open.pop()!.index] = b.n;
+  // A whiteout's size: the bytes it hid (files of lower layers under it that no other name keeps alive).
+  if (whiteouts.size) {
+    for (const h of a.stack.hidden) {
+      if (h.by !== layer || h.reason !== 'deleted') continue;
+      for (let p = h.path; ; ) {
+        const i = whiteouts.get(p);
+        if (i !== undefined) {
+          b.size[i] += h.bytes;
+          break;
+        }
+        const s = p.lastIndexOf('/');
+        if (s < 0) break;
+        p = p.slice(0, s);
+      }
+    }
+  }
   return b.finish(layer, 'changes');
 }
 
@@ -195,7 +259,7 @@ export function removedAt(node: PathNode, layer: number): Version | null {
  * removed (with its subtree), so that a deletion is seen where it happens.
  */
 export function buildAggregatedTree(a: ImageAnalysis, layer: number): FlatTree {
-  const b = new Builder();
+  const b = new Builder(1024);
   const walk = (parent: PathNode, depth: number, removing: boolean): void => {
     if (!parent.children) return;
     const names = [...parent.children.keys()].sort();
@@ -205,20 +269,20 @@ export function buildAggregatedTree(a: ImageAnalysis, layer: number): FlatTree {
       if (v) {
         const change = v.layer === layer ? (v.change === 'modified' ? MODIFIED : ADDED) : UNMODIFIED;
         const dir = v.attrs!.type === 'dir';
-        const i = b.push(child, depth, change, dir, v.attrs!.type === 'file' && !v.metacopy ? v.attrs!.size : 0, null);
+        const i = b.push(child, depth, change, dir, v.attrs!.type === 'file' && !v.metacopy ? v.attrs!.size : 0, v);
         if (dir) {
           walk(child, depth + 1, false);
-          b.end[i] = b.names.length;
+          b.end[i] = b.n;
         }
         continue;
       }
       const gone = removedAt(child, layer);
       if (!gone) continue;
       const dir = gone.attrs!.type === 'dir';
-      const i = b.push(child, depth, DELETED, dir, gone.attrs!.type === 'file' && !gone.metacopy ? gone.attrs!.size : 0, null);
+      const i = b.push(child, depth, DELETED, dir, gone.attrs!.type === 'file' && !gone.metacopy ? gone.attrs!.size : 0, gone);
       if (dir) {
         walk(child, depth + 1, true);
-        b.end[i] = b.names.length;
+        b.end[i] = b.n;
       }
     }
   };
@@ -254,7 +318,7 @@ export function sortBySize(t: FlatTree): FlatTree {
     size: new Float64Array(n),
     subMask: new Uint8Array(n),
     node: new Array(n),
-    row: new Array(n),
+    ver: new Array(n),
   };
   for (let i = 0; i < n; i++) {
     const j = order[i]!;
@@ -267,7 +331,7 @@ export function sortBySize(t: FlatTree): FlatTree {
     out.size[i] = t.size[j]!;
     out.subMask[i] = t.subMask[j]!;
     out.node[i] = t.node[j]!;
-    out.row[i] = t.row[j]!;
+    out.ver[i] = t.ver[j]!;
   }
   return out;
 }

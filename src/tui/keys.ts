@@ -158,6 +158,30 @@ export function normalizeKey(input: string, key: KeyFlags): string {
   return input;
 }
 
+/** The key name of one raw character (for chunks holding several keys). */
+export function charKey(c: string): string {
+  const x = c.codePointAt(0)!;
+  if (c === '\r' || c === '\n') return 'enter';
+  if (c === '\t') return 'tab';
+  if (c === '\x7f' || c === '\b') return 'backspace';
+  if (c === ' ') return 'space';
+  if (x === 0) return 'ctrl+space';
+  if (x >= 1 && x <= 26) return 'ctrl+' + String.fromCharCode(x + 96);
+  if (x < 0x20) return '';
+  return c;
+}
+
+/**
+ * Several keys in one chunk (typed fast, pasted, sent by tmux send-keys): Ink splits input only at ESC, so
+ * "big\r" arrives as one string. Returns the key names, or null when the chunk is one key (including the
+ * escape sequences Ink does not know, whose ESC it strips: mouse reports, function keys).
+ */
+export function splitChunk(input: string, key: KeyFlags): string[] | null {
+  if ([...input].length <= 1 || key.meta) return null;
+  if (/^(\[[\d;<?>]*[A-Za-z~]|O[A-Za-z])$/.test(input)) return null;
+  return [...input].map(charKey);
+}
+
 const CONTEXT_TITLES: Record<Context, string> = {
   global: 'Everywhere',
   image: 'Image view',

@@ -1,10 +1,9 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ContainerAnalysis } from '../core/analysis/container.js';
 import type { EndReason, Version } from '../core/analysis/stack.js';
-import type { ChangeRow } from '../core/analysis/views.js';
 import { displayPath, type Attrs } from '../core/model/index.js';
 import { formatBytes, formatMode, formatPercent, shortId, safeText, showPath } from '../report/format.js';
-import { ADDED, DELETED, MODIFIED, removedAt, type FlatTree, type VisibleView } from './file-tree.js';
+import { ADDED, DELETED, MODIFIED, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
 import { SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
 import type { ContainerInfo, ImageInfo } from '../core/model/types.js';
@@ -117,15 +116,13 @@ function linkSuffix(attrs: Attrs): string {
   return '';
 }
 
-/** What the entry at tree index i shows: the version (or change row) behind it. */
-function entryOf(t: FlatTree, i: number): { attrs: Attrs | null; until: number; reason: EndReason | null; opaque: boolean; row: ChangeRow | null; v: Version | null } {
-  const node = t.node[i]!;
-  const r = t.row[i];
-  if (r) {
-    return { attrs: r.change === 'deleted' ? r.deletedAttrs : r.attrs, until: r.hiddenBy ?? Infinity, reason: r.hiddenReason, opaque: r.opaque, row: r, v: null };
-  }
-  const v = t.change[i] === DELETED ? removedAt(node, t.layer) : node.versionAt(t.layer);
-  return { attrs: v?.attrs ?? null, until: v && t.change[i] !== DELETED ? v.until : Infinity, reason: v?.endReason ?? null, opaque: !!v?.opaque && v.layer === t.layer, row: null, v };
+/** What the entry at tree index i shows, from the version behind it. */
+function entryOf(t: FlatTree, i: number): { attrs: Attrs | null; until: number; reason: EndReason | null; opaque: boolean; v: Version | null } {
+  const v = t.ver[i] ?? null;
+  if (!v) return { attrs: null, until: Infinity, reason: null, opaque: false, v };
+  if (v.kind === 'whiteout') return { attrs: v.deleted?.attrs ?? null, until: Infinity, reason: null, opaque: false, v };
+  const removed = t.change[i] === DELETED;
+  return { attrs: v.attrs, until: removed ? Infinity : v.until, reason: removed ? null : v.endReason, opaque: v.opaque && v.layer === t.layer, v };
 }
 
 export interface FileRowOptions {
@@ -161,15 +158,15 @@ export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
   let name = displayPath(t.names[i]!) + (dir ? '/' : '');
   if (a) name += linkSuffix(a);
   const notes: string[] = [];
-  if (isDel) {
-    if (e.row) {
-      if (e.row.deletedLayer === null) notes.push('whiteout of nothing');
-      else notes.push(`deleted: hid ${e.row.deletedBytes ? formatBytes(e.row.deletedBytes) : 'no bytes'} from L${e.row.deletedLayer}`);
-    } else if (e.v) notes.push(`${REASON[e.v.endReason ?? 'deleted']} here, from L${e.v.layer}`);
-  } else if (e.opaque) notes.push('opaque: hides lower contents');
+  if (isDel && e.v?.kind === 'whiteout') {
+    const gone = e.v.deleted;
+    if (!gone) notes.push('whiteout of nothing');
+    else notes.push(`deleted: hid ${t.size[i] ? formatBytes(t.size[i]!) : 'no bytes'} from L${gone.layer}`);
+  } else if (isDel && e.v) notes.push(`${REASON[e.v.endReason ?? 'deleted']} here, from L${e.v.layer}`);
+  else if (e.opaque) notes.push('opaque: hides lower contents');
   if (!isDel && e.until !== Infinity && e.reason) notes.push(`hidden by L${e.until} (${REASON[e.reason]})`);
-  if (e.row?.redirect !== undefined) notes.push(`redirect ${displayPath(e.row.redirect)}`);
-  if (e.row?.metacopy) notes.push('metacopy');
+  if (e.v?.redirect !== undefined) notes.push(`redirect ${displayPath(e.v.redirect)}`);
+  if (e.v?.metacopy) notes.push('metacopy');
   if (notes.length === 0 && e.until !== Infinity) notes.push(`hidden by L${e.until}`);
   return { text: cols + indent + twisty + name + (notes.length ? `  [${notes.join('; ')}]` : ''), tone, selected: o.selected };
 }

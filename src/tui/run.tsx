@@ -65,7 +65,6 @@ export async function runTui(opts: TuiOptions): Promise<number> {
       stderr,
       exitOnCtrlC: false,
       patchConsole: false,
-      incrementalRendering: true,
     });
     await instance.waitUntilExit();
   } finally {

@@ -82,6 +82,11 @@ export interface State {
   /** A request for the driver (side effects live outside the reducer): analyse this image / container. */
   want: { kind: 'image' | 'container'; id: string } | null;
   analysis: ImageAnalysis | null;
+  /**
+   * The file pane waits one frame before building a large layer's index, so that the first frame (layers,
+   * details, summary) appears at once; the App dispatches `filesReady` right after painting it.
+   */
+  filesPending: boolean;
   container: ContainerAnalysis | null;
   focus: Pane;
   layer: number;
@@ -113,6 +118,7 @@ export type Action =
   | { type: 'imageStats'; id: string; stats: ImageStats }
   | { type: 'containerStats'; id: string; stats: ContainerStats }
   | { type: 'imageReady'; analysis: ImageAnalysis }
+  | { type: 'filesReady' }
   | { type: 'containerReady'; analysis: ContainerAnalysis }
   | { type: 'quit'; code?: number }
   | { type: 'move'; delta: number }
@@ -139,6 +145,9 @@ export type Action =
   | { type: 'searchClose' }
   | { type: 'reveal'; layer: number; path: string; mode?: TreeMode };
 
+/** Layers with more entries than this get their file index built after the first frame. */
+export const DEFER_FILES_OVER = 50_000;
+
 export const DEFAULT_FILTERS: Filters = Object.freeze({ added: true, removed: true, modified: true, unmodified: true });
 
 export function initialState(width = 80, height = 24, location = ''): State {
@@ -157,6 +166,7 @@ export function initialState(width = 80, height = 24, location = ''): State {
     pickerCursor: 0,
     want: null,
     analysis: null,
+    filesPending: false,
     container: null,
     focus: 'layers',
     layer: 0,
@@ -242,7 +252,7 @@ function listLength(s: State, pane: Pane | 'picker' | 'container' | 'search' | '
     case 'layers':
       return s.analysis?.layers.length ?? 0;
     case 'files':
-      return currentView(s)?.view.rows.length ?? 0;
+      return s.filesPending ? 0 : (currentView(s)?.view.rows.length ?? 0);
     case 'summary':
       return s.analysis?.hidden.length ?? 0;
     case 'picker':
@@ -413,6 +423,7 @@ export function reduce(s: State, a: Action): State {
         want: null,
         progress: null,
         analysis: a.analysis,
+        filesPending: (a.analysis.changes[0]?.entries.length ?? 0) > DEFER_FILES_OVER,
         container: null,
         layer: 0,
         layerScroll: 0,
@@ -426,6 +437,8 @@ export function reduce(s: State, a: Action): State {
       };
       return next;
     }
+    case 'filesReady':
+      return s.filesPending ? placeFileCursor({ ...s, filesPending: false }, null) : s;
     case 'containerReady':
       return { ...s, screen: 'container', want: null, progress: null, container: a.analysis, containerCursor: 0, containerScroll: 0, search: null };
     case 'quit':

@@ -1,6 +1,6 @@
-import React, { useEffect, useReducer, useRef } from 'react';
+import React, { useCallback, useEffect, useRef, useState } from 'react';
 import { Box, Text, useApp, useInput, useStdin, useStdout } from 'ink';
-import { actionForKey, helpLines, normalizeKey } from '../keys.js';
+import { actionForKey, helpLines, normalizeKey, splitChunk } from '../keys.js';
 import {
   containerChangeLines,
   containerInfoLines,
@@ -16,7 +16,7 @@ import {
   summaryLines,
   type Line,
 } from '../rows.js';
-import { currentView, layout, reduce, type State } from '../state.js';
+import { currentView, layout, reduce, type Action, type State } from '../state.js';
 import type { Driver } from '../session.js';
 import { LineText, Pane } from './Pane.js';
 
@@ -33,19 +33,29 @@ export interface AppProps {
 }
 
 export function App({ initial, driver, color, followTerminal = true, onExit, onState }: AppProps): React.ReactElement {
-  const [state, dispatch] = useReducer(reduce, initial);
-  const ref = useRef(state);
-  ref.current = state;
+  // The reducer runs once per action, synchronously, on the latest state (a ref): keys that arrive before the
+  // next render (fast typing, tmux send-keys) see what the previous key did. React state only triggers renders.
+  const [state, setState] = useState(initial);
+  const ref = useRef(initial);
+  const dispatch = useCallback((action: Action) => {
+    const next = reduce(ref.current, action);
+    if (next === ref.current) return;
+    ref.current = next;
+    setState(next);
+  }, []);
   const { exit } = useApp();
   const { isRawModeSupported } = useStdin();
   const { stdout } = useStdout();
 
   useInput(
     (input, key) => {
-      const k = normalizeKey(input, key);
-      if (!k) return;
-      const action = actionForKey(ref.current, k);
-      if (action) dispatch(action);
+      // Several printable characters at once (typed fast, or pasted) are several keys.
+      const keys = splitChunk(input, key) ?? [normalizeKey(input, key)];
+      for (const k of keys) {
+        if (!k) continue;
+        const action = actionForKey(ref.current, k);
+        if (action) dispatch(action);
+      }
     },
     { isActive: isRawModeSupported === true },
   );
@@ -78,6 +88,13 @@ export function App({ initial, driver, color, followTerminal = true, onExit, onS
   useEffect(() => {
     onState?.(state);
   });
+
+  useEffect(() => {
+    if (!state.filesPending) return;
+    // Let the first frame reach the terminal, then build the big index.
+    const t = setTimeout(() => dispatch({ type: 'filesReady' }), 0);
+    return () => clearTimeout(t);
+  }, [state.filesPending]);
 
   return <Screen s={state} color={color} />;
 }
@@ -143,11 +160,14 @@ function PickerScreen({ s, color, width, height }: { s: State; color: boolean; w
 function ImageScreen({ s, color }: { s: State; color: boolean }): React.ReactElement {
   const a = s.analysis!;
   const l = layout(s);
-  const cv = currentView(s)!;
   let right: React.ReactElement;
-  if (s.search?.result) {
+  if (s.filesPending) {
+    const n = a.changes[s.layer]?.entries.length ?? 0;
+    right = <Pane title={filesTitle(s)} width={l.rightWidth} height={l.filesRows + 2} focused={s.focus === 'files'} lines={[{ text: `indexing ${n.toLocaleString('en')} entries of L${s.layer}…`, tone: 'dim' }]} color={color} />;
+  } else if (s.search?.result) {
     right = <Pane title={searchTitle(s)} width={l.rightWidth} height={l.filesRows + 2} focused lines={searchLines(s, l.filesRows)} color={color} />;
   } else {
+    const cv = currentView(s)!;
     // In a narrow pane the owner column gives way to names.
     const owner = l.rightWidth >= 60;
     const lines = [fileHeader(s.attrs, owner), ...fileLines(cv.tree, cv.view, s.fileCursor, s.fileScroll, l.filesRows - 1, s.attrs, owner)];

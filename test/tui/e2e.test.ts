@@ -1,0 +1,226 @@
+/**
+ * End to end: the built CLI in a real terminal (tmux, 100x30) on a real `docker save` archive: open it, move to
+ * the layer that deleted a large file and see it marked with its size, search a path, open the help, quit;
+ * a file named with ESC ] 0 ; PWNED BEL must change neither the pane title nor the screen; the terminal
+ * (alternate screen, mouse reporting) is restored after q, Ctrl-C and SIGTERM.
+ *
+ * Needs tmux and a build (`npm run build`, which `npm test` runs first). An engine-backed variant runs the same
+ * checks on the docker20 data root's ls-bloat:1 (skipped loudly without an engine).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { makeE2EArchive } from './archive.js';
+import { getEngine } from '../support/engine.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SOCK = `ls-e2e-${process.pid}`;
+let tmp = '';
+let archive = '';
+
+function hasTmux(): boolean {
+  try {
+    execFileSync('tmux', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tmux(...args: string[]): string {
+  return execFileSync('tmux', ['-L', SOCK, ...args], { encoding: 'utf8' });
+}
+
+/** The command that runs the TUI: the real binary once `tui` is registered, else the launcher. */
+function cliCommand(): string[] {
+  const index = path.join(ROOT, 'dist/cli/commands/index.js');
+  const registered = fs.existsSync(index) && /tuiCommand/.test(fs.readFileSync(index, 'utf8'));
+  return registered ? ['node', path.join(ROOT, 'bin/layerscope.js')] : ['node', path.join(ROOT, 'test/tui/launch.mjs')];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+class Term {
+  constructor(readonly name: string) {}
+  static start(name: string, argv: string[], env: Record<string, string> = {}): Term {
+    const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const envs = Object.entries(env).map(([k, v]) => `${k}=${q(v)}`).join(' ');
+    const script = `${envs} ${argv.map(q).join(' ')}; echo "EXIT=$?"; sleep 60`;
+    tmux('new-session', '-d', '-x', '100', '-y', '30', '-s', name, 'sh', '-c', script);
+    return new Term(name);
+  }
+  screen(): string {
+    return tmux('capture-pane', '-p', '-t', this.name);
+  }
+  fmt(f: string): string {
+    return tmux('display', '-p', '-t', this.name, f).trim();
+  }
+  keys(...keys: string[]): void {
+    tmux('send-keys', '-t', this.name, ...keys);
+  }
+  text(s: string): void {
+    tmux('send-keys', '-t', this.name, '-l', s);
+  }
+  async waitFor(re: RegExp, ms = 15000): Promise<string> {
+    const end = Date.now() + ms;
+    let last = '';
+    while (Date.now() < end) {
+      last = this.screen();
+      if (re.test(last)) return last;
+      await sleep(100);
+    }
+    throw new Error(`timed out waiting for ${re} on the screen:\n${last}`);
+  }
+  /** pid of the node process running in the pane (child of the pane's sh). */
+  nodePid(): number {
+    const sh = this.fmt('#{pane_pid}');
+    const out = execFileSync('pgrep', ['-P', sh, '-x', 'node'], { encoding: 'utf8' }).trim();
+    return Number(out.split('\n')[0]);
+  }
+  kill(): void {
+    try {
+      tmux('kill-session', '-t', this.name);
+    } catch {}
+  }
+}
+
+before(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-tui-e2e-'));
+  archive = makeE2EArchive(tmp);
+});
+
+after(() => {
+  try {
+    execFileSync('tmux', ['-L', SOCK, 'kill-server'], { stdio: 'ignore' });
+  } catch {}
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+function preconditions(t: { skip: (m: string) => void; name: string }): boolean {
+  if (!hasTmux()) {
+    process.stderr.write(`SKIPPED (no tmux): ${t.name}\n`);
+    t.skip('SKIPPED: tmux is not installed');
+    return false;
+  }
+  if (!fs.existsSync(path.join(ROOT, 'dist/tui/run.js'))) throw new Error('not built: run `npm run build` (npm test does) before the e2e test');
+  return true;
+}
+
+test('e2e: archive in tmux: deleted big file, search, help, hostile names, q restores the terminal', async (t) => {
+  if (!preconditions(t)) return;
+  const term = Term.start('main', [...cliCommand(), archive]);
+  try {
+    let s = await term.waitFor(/Layers \(4\)/);
+    assert.match(s, /e2e:1/);
+    assert.equal(term.fmt('#{alternate_on}'), '1', 'the UI runs in the alternate screen');
+    assert.equal(term.fmt('#{mouse_sgr_flag}'), '1', 'SGR mouse reporting is on while the UI runs');
+    // The layer that deleted the big file: its whiteout, with the bytes it hid.
+    term.keys('j', 'j');
+    s = await term.waitFor(/Files: L2 changes/);
+    assert.match(s, /D -rw-r--r-- +3\.15 MB +big\.bin/);
+    assert.match(s, /3\.15 MB L1>L2 +\/data\/big\.bin \(deleted\)/);
+    // Hostile names are shown escaped; the pane title is not touched.
+    term.keys('j');
+    s = await term.waitFor(/Files: L3 changes/);
+    assert.match(s, /title-\\e\]0;PWNED\\x07\.txt/);
+    assert.match(s, /red-\\e\[31mtext\\e\[0m\.txt/);
+    assert.doesNotMatch(term.fmt('#{pane_title}'), /PWNED/);
+    // Search across layers.
+    term.text('/');
+    term.text('big');
+    term.keys('Enter');
+    s = await term.waitFor(/Search substring "big": 1 paths/);
+    assert.match(s, /\/data\/big\.bin +L1 A 3\.15 MB \(deleted L2\), L2 D/);
+    term.keys('Enter');
+    s = await term.waitFor(/Files: everything up to L2/);
+    assert.match(s, /▶D .*big\.bin/);
+    // Help, generated from the key table.
+    term.text('?');
+    s = await term.waitFor(/generated from the key table/);
+    assert.match(s, /ctrl\+o +sort the tree by name \/ by size/);
+    term.keys('Escape');
+    await term.waitFor(/Files: everything up to L2/);
+    assert.doesNotMatch(term.fmt('#{pane_title}'), /PWNED/);
+    // Quit: exit 0, screen and modes restored.
+    term.text('q');
+    s = await term.waitFor(/EXIT=0/);
+    assert.doesNotMatch(s, /Layers \(4\)/, 'the UI is gone from the screen (alternate screen left)');
+    assert.equal(term.fmt('#{alternate_on}'), '0');
+    assert.equal(term.fmt('#{mouse_sgr_flag}'), '0');
+    assert.equal(term.fmt('#{mouse_standard_flag}'), '0');
+    assert.equal(term.fmt('#{cursor_flag}'), '1', 'the cursor is visible again');
+  } finally {
+    term.kill();
+  }
+});
+
+test('e2e: Ctrl-C quits with 0 and SIGTERM with 143, the terminal restored both times', async (t) => {
+  if (!preconditions(t)) return;
+  const a = Term.start('ctrlc', [...cliCommand(), archive]);
+  try {
+    await a.waitFor(/Layers \(4\)/);
+    a.keys('C-c');
+    await a.waitFor(/EXIT=0/);
+    assert.equal(a.fmt('#{alternate_on}'), '0');
+    assert.equal(a.fmt('#{mouse_sgr_flag}'), '0');
+  } finally {
+    a.kill();
+  }
+  const b = Term.start('term', [...cliCommand(), archive]);
+  try {
+    await b.waitFor(/Layers \(4\)/);
+    process.kill(b.nodePid(), 'SIGTERM');
+    const s = await b.waitFor(/EXIT=143/);
+    assert.doesNotMatch(s, /Layers \(4\)/);
+    assert.equal(b.fmt('#{alternate_on}'), '0');
+    assert.equal(b.fmt('#{mouse_sgr_flag}'), '0');
+  } finally {
+    b.kill();
+  }
+});
+
+test('e2e: NO_COLOR and a missing source', async (t) => {
+  if (!preconditions(t)) return;
+  const a = Term.start('nocolor', [...cliCommand(), archive], { NO_COLOR: '1' });
+  try {
+    await a.waitFor(/Layers \(4\)/);
+    const coloured = tmux('capture-pane', '-p', '-e', '-t', 'nocolor');
+    assert.doesNotMatch(coloured, /\x1b\[(3[0-7]|9[0-7]|38;)/, 'no foreground colour with NO_COLOR');
+    a.text('q');
+    await a.waitFor(/EXIT=0/);
+  } finally {
+    a.kill();
+  }
+  const b = Term.start('missing', [...cliCommand(), path.join(tmp, 'nope.tar')]);
+  try {
+    const s = await b.waitFor(/EXIT=3/);
+    assert.match(s, /nope\.tar: no such file or directory/);
+  } finally {
+    b.kill();
+  }
+});
+
+test('e2e (engine): the docker20 data root, ls-bloat:1: L5 deleted data/big.bin (3 MiB)', async (t) => {
+  if (!preconditions(t)) return;
+  const e = getEngine(t);
+  if (!e) return;
+  const term = Term.start('engine', [...cliCommand(), e.dataRoot, '--image', 'ls-bloat:1']);
+  try {
+    await term.waitFor(/Layers \(13\)/, 60000);
+    for (let i = 0; i < 5; i++) term.keys('j');
+    const s = await term.waitFor(/Files: L5 changes/);
+    assert.match(s, /D -rw-r--r-- +3\.15 MB +big\.bin/);
+    term.keys(']', ']', ']', ']');
+    await term.waitFor(/Files: L9 changes/);
+    assert.match(term.screen(), /title-\\e\]0;PWNED\\x07\.txt/);
+    assert.doesNotMatch(term.fmt('#{pane_title}'), /PWNED/);
+    term.text('q');
+    await term.waitFor(/EXIT=0/);
+  } finally {
+    term.kill();
+  }
+});
