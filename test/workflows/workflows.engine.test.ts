@@ -123,7 +123,10 @@ async function evidenceDirs(e: Engine, images: string[], containers: string[]): 
 
 async function hashAll(dirs: string[]): Promise<string[]> {
   const out: string[] = [];
-  for (const d of dirs) out.push(`${d} ${await hashTree(d)}`);
+  for (const d of dirs) {
+    const st = fs.lstatSync(d);
+    out.push(`${d} ${st.isFile() ? `${sha(fs.readFileSync(d))} ${st.mtimeMs} ${st.mode}` : await hashTree(d)}`);
+  }
   return out;
 }
 
@@ -180,8 +183,11 @@ for (const which of ['docker20', 'docker26'] as const) {
     for (const p of EXTRACT_PATHS) await dockerCp(fx, CONTAINERS.created, p);
     await saveLayers(fx, IMAGES.bloat);
     for (const c of Object.values(CONTAINERS)) await dockerDiffOf(fx, c);
-    await archives(fx);
+    const arch = await archives(fx);
     const dirs = await evidenceDirs(e, [IMAGES.base, IMAGES.bloat, IMAGES.deep, COMMITTED_IMAGE], [CONTAINERS.stopped, CONTAINERS.running, CONTAINERS.created, ...Object.values(CREATED)]);
+    // The archives are evidence too: the save file (hashed whole) and the OCI layout dir.
+    dirs.push(arch.save);
+    if (arch.oci) dirs.push(arch.oci);
     await waitIdle(e);
     const before = await hashAll(dirs);
     try {
@@ -703,6 +709,11 @@ async function archiveTests(t: TestContext, fx: Fixture, containerOf: Record<str
       assert.equal(r2.code, EXIT.ok, r2.stderr);
       assert.deepEqual(dirManifest(out2, ['data/big.bin']).get('data/big.bin'), big);
       assert.ok(fs.existsSync(path.join(out2, 'gone/sub/deeper/z')));
+      // export at a lower layer streams the 3 MiB file out of the layer blob, byte for byte.
+      const ex = await runCmd(exportCommand, [src, '--image', IMAGES.bloat, '--layer', String(BLOAT.bigFile.deletedIn - 1), '-o', '-']);
+      assert.equal(ex.code, EXIT.ok, ex.stderr);
+      const m = await tarManifest(ex.stdoutBuffer);
+      assert.deepEqual(m.get(BLOAT.bigFile.path), big);
     });
   }
   await t.test('diff --content: a save file against the data root gives the same rows as data root against itself', async () => {

@@ -136,11 +136,14 @@ function diffDirReader(): ContentReader {
         if (!st.isFile()) throw new ContentError('content.not-a-file', 'is not a regular file', hostShow(info.location, path));
         let pos = 0;
         for (;;) {
-          const buf = Buffer.allocUnsafe(CHUNK);
-          const n = fs.readSync(fd, buf, 0, CHUNK, pos);
+          // A fresh buffer per chunk (consumers may hold on to it: a stream write keeps a reference), sized to
+          // what is left so a small file costs a small allocation; one more read must then return 0 (EOF).
+          const want = Math.min(CHUNK, Math.max(st.size - pos, 1));
+          const buf = Buffer.allocUnsafe(want);
+          const n = fs.readSync(fd, buf, 0, want, pos);
           if (n === 0) break;
           pos += n;
-          yield n === CHUNK ? buf : buf.subarray(0, n);
+          yield n === want ? buf : buf.subarray(0, n);
         }
         if (expectedSize !== undefined && pos !== expectedSize) {
           throw new ContentError('content.size-mismatch', `${pos} bytes on disk, the layer records ${expectedSize} (changed since it was read?)`, hostShow(info.location, path));

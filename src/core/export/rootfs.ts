@@ -130,7 +130,8 @@ export async function writeRootfs(a: ImageAnalysis, layer: number, reader: Conte
       let missing: Set<string>;
       try {
         missing = await reader.forEach!(a.image, l, new Set(want.keys()), async (p, body) => {
-          await writeFile(want.get(p)!, body, () => null);
+          // The reader's chunks are only valid until the next one is pulled; the tar stream may keep them longer.
+          await writeFile(want.get(p)!, copied(body), () => null);
         });
       } catch (e) {
         res.problems.push(problem('error', 'export.content', `layer ${l}: ${(e as Error).message}`, null));
@@ -144,4 +145,8 @@ export async function writeRootfs(a: ImageAnalysis, layer: number, reader: Conte
     }
   }
   return res;
+}
+
+async function* copied(body: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+  for await (const c of body) yield Buffer.from(c);
 }
