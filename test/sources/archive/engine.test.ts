@@ -12,7 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { openArchive } from '../../../src/core/sources/archive/index.js';
 import type { Source } from '../../../src/core/model/source.js';
-import type { ImageInfo, LayerChanges } from '../../../src/core/model/types.js';
+import type { ImageInfo, LayerChanges, LayerEntry } from '../../../src/core/model/types.js';
 import { tempDir, hasTool } from '../tar/helpers.js';
 
 interface Engine { host: string; client: string; version: string; path?: string; dockerConfig?: string }
@@ -46,12 +46,22 @@ async function dump(s: Source) {
   return out;
 }
 function comparable(img: ImageInfo) {
-  const { id, tags, digests, config, layers, ...rest } = img;
-  void id; void tags; void digests; void config;
+  // parent: a save records it only when the parent image is saved too (and skopeo never), so it is not compared
+  const { id, tags, digests, config, layers, parent, ...rest } = img;
+  void id; void tags; void digests; void config; void parent;
   return { ...rest, layers: layers.map(({ location, ...l }) => (void location, l)) };
 }
 
 const IMAGES = ['ls-bloat:1', 'ls-deep:1', 'ls-base:1'];
+
+/**
+ * Differences of the data-root reader (src/core/sources/diffdir.ts, not ours) from the model contract, normalised
+ * here so that every other difference still fails: directories carry st_size (4096) where the contract says 0.
+ */
+function knownDiffDirQuirks(e: LayerEntry): LayerEntry {
+  if (e.kind === 'put' && e.attrs.type === 'dir' && e.attrs.size !== 0) return { ...e, attrs: { ...e.attrs, size: 0 } };
+  return e;
+}
 
 test('cross-format: legacy 20.10 save, Docker 26 save, containerd-store save, skopeo oci-archive / oci dir / zstd oci dir / docker-archive, docker: stream', { timeout: 600_000 }, async (t) => {
   const d20 = need(t, 'docker20');
@@ -151,11 +161,13 @@ test('oracle: a docker save of the engine reads exactly as the engine data root 
       assert.ok(r, `${img.tags} in the data root`);
       assert.deepEqual(img.tags, r!.tags.filter((x) => img.tags.includes(x)), 'tags in familiar form, as repositories.json');
       assert.deepEqual(img.layers.map((l) => [l.diffId, l.chainId, l.createdBy, l.created, l.comment]), r!.layers.map((l) => [l.diffId, l.chainId, l.createdBy, l.created, l.comment]));
-      assert.deepEqual({ ...img, tags: [], layers: [], digests: [] }, { ...r!, tags: [], layers: [], digests: [] });
+      // parent: recorded by a save only when the parent image is in the same save
+      if (img.parent) assert.equal(img.parent, r!.parent);
+      assert.deepEqual({ ...img, tags: [], layers: [], digests: [], parent: null }, { ...r!, tags: [], layers: [], digests: [], parent: null });
       for (const l of img.layers) {
         const a = await all.readLayer(img, l.index);
         const b = await root.readLayer(r!, l.index);
-        assert.deepEqual(a.entries, b.entries, `${img.tags[0]} layer ${l.index}`);
+        assert.deepEqual(a.entries, b.entries.map(knownDiffDirQuirks), `${img.tags[0]} layer ${l.index}`);
         layers++;
       }
     }

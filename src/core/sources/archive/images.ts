@@ -92,6 +92,8 @@ function asObject(v: unknown): Record<string, unknown> | null {
 }
 
 interface Candidate {
+  /** manifest.json `Parent` (legacy builder / docker commit parent image ID), when the save recorded it. */
+  parent?: string | null;
   configBytes: Buffer;
   configWhere: string;
   layers: { path: string; blobDigest: string | null; mediaType: string | null }[];
@@ -287,6 +289,7 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
         const c = candidates.find((x) => sha256Digest(x.configBytes) === id);
         if (c) {
           for (const t of tags) if (!c.tags.includes(t)) c.tags.push(t);
+          if (isDigest(e.Parent)) c.parent = e.Parent;
           continue;
         }
         // Another platform's manifest (containerd store saves list the daemon's platform here), or an image the
@@ -311,7 +314,7 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
         const m = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(p);
         layers.push({ path: p, blobDigest: m ? `sha256:${m[1]}` : null, mediaType: null });
       }
-      candidates.push({ configBytes, configWhere: cfgPath, layers, tags, digests: [] });
+      candidates.push({ configBytes, configWhere: cfgPath, layers, tags, digests: [], parent: isDigest(e.Parent) ? e.Parent : null });
     }
   }
 
@@ -324,6 +327,7 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
     if (existing) {
       for (const t of c.tags) if (!existing.tags.includes(t)) existing.tags.push(t);
       for (const t of c.digests) if (!existing.digests.includes(t)) existing.digests.push(t);
+      if (!existing.parent && c.parent) existing.parent = c.parent;
       continue;
     }
     const parsed = parseConfig(c.configBytes, c.configWhere);
@@ -367,6 +371,9 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
       layers,
       emptyHistory: history.empty,
       config,
+      parent: c.parent ?? null,
+      // Every image in an archive was asked for by name or ID when it was saved: none is a hidden build step.
+      intermediate: false,
     });
   }
   for (const img of images) {
