@@ -92,8 +92,11 @@ export const ciCommand: Command = {
     for (const f of Object.keys(RULE_FLAGS)) flagVals[f] = flagString(args, f);
     // Rules are read before the source is opened: a bad config is a usage error, whatever the source.
     const cfg = loadCiConfig(flagVals, process.cwd());
-    const baseRef = flagString(args, 'base') ?? (baseLayers === undefined ? cfg.base : undefined);
-    if (baseRef !== undefined && baseLayers !== undefined) throw new UsageError('--base and --base-layers exclude each other');
+    const baseFlag = flagString(args, 'base');
+    if (baseFlag !== undefined && baseLayers !== undefined) throw new UsageError('--base and --base-layers exclude each other');
+    // A flag replaces the config file's base entirely; in the file, baseLayers wins over base.
+    const baseOpts: { baseRef?: string; baseLayers?: number } =
+      baseFlag !== undefined ? { baseRef: baseFlag } : baseLayers !== undefined ? { baseLayers } : cfg.baseLayers !== undefined ? { baseLayers: cfg.baseLayers } : cfg.base !== undefined ? { baseRef: cfg.base } : {};
     const platform = flagString(args, 'platform');
     const source = await openSource(args.positional[0]!, platform ? { platform } : {});
     try {
@@ -101,7 +104,7 @@ export const ciCommand: Command = {
       const input: CiReportInput = { source: { kind: source.kind, location: source.location }, origin: cfg.origin, results: [], problems: [...source.problems] };
       for (const img of images) {
         const analysis = await analyzeImage(source, img);
-        const base = resolveBase(source, img, { ...(baseRef !== undefined ? { baseRef } : {}), ...(baseLayers ?? cfg.baseLayers) !== undefined ? { baseLayers: baseLayers ?? cfg.baseLayers } : {} });
+        const base = resolveBase(source, img, baseOpts);
         input.results.push({ result: evaluateCi(analysis, base, cfg.rules), analysis });
         input.problems.push(...analysis.problems);
       }

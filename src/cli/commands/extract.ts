@@ -25,7 +25,7 @@ export function parseLayer(text: string | undefined, image: ImageInfo): number {
 
 /** The output must not be inside the evidence (a data root, an OCI layout dir). */
 export function refuseInsideEvidence(out: string, source: Source): void {
-  if (!source.location.startsWith('/') && !source.location.startsWith('.')) return;
+  if (source.location === '-' || /^(docker|podman):/.test(source.location)) return;
   let root: string;
   try {
     root = fs.realpathSync(source.location);
