@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Throughput of verifyLayerIntegrity on a big layer vs sha256sum over the same bytes.
 //
-//   node bench/integrity.mjs [--size-mb 1024] [--dir /tmp/ls-bench-integrity] [--runs 3] [--src]
+//   node bench/integrity.mjs [--size-mb 1024] [--dir /tmp/ls-bench-integrity] [--runs 3] [--src] [--small-files]
 //
 // Builds (once; reused while --dir exists with the same size) a diff dir of about --size-mb MB: 3/4 of the
 // bytes in 16 large files, 1/4 in 4 KiB..64 KiB small files (tens of thousands: per-file costs matter), then
-// a real layer tar of it with GNU tar, and from that tar a tar-split.json.gz as moby writes it. The tar itself
+// a real layer tar of it with GNU tar (--small-files: every byte in 512 B..4 KiB files, e.g. --size-mb 100
+// for ~50k files: the per-file cost), and from that tar a tar-split.json.gz as moby writes it. The tar itself
 // is deleted after the tar-split is made (verification never needs it; its sha256 is the diffID).
 // Then, warm cache, best of --runs (times are compared; MB/s are over the tar's bytes for both, though sha256sum
 // hashes only the file bodies, ~1-5% fewer bytes than the tar, which favours the baseline slightly):
@@ -30,6 +31,7 @@ const opt = (name, dflt) => {
 const SIZE_MB = Number(opt('--size-mb', '1024'));
 const DIR = path.resolve(opt('--dir', '/tmp/ls-bench-integrity'));
 const RUNS = Number(opt('--runs', '3'));
+const SMALL = args.includes('--small-files');
 
 async function load() {
   const dist = path.join(ROOT, 'dist/core/verify/integrity/index.js');
@@ -53,7 +55,8 @@ const log = (m) => process.stderr.write(`[bench] ${m}\n`);
 
 function build(mod) {
   const stamp = path.join(DIR, 'STAMP');
-  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === String(SIZE_MB)) {
+  const stampText = `${SIZE_MB}${SMALL ? ' small' : ''}`;
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === stampText) {
     log(`reusing ${DIR}`);
     return JSON.parse(fs.readFileSync(path.join(DIR, 'meta.json'), 'utf8'));
   }
@@ -61,11 +64,11 @@ function build(mod) {
   const diff = path.join(DIR, 'diff');
   fs.mkdirSync(diff, { recursive: true });
   const total = SIZE_MB * 1024 * 1024;
-  const bigBytes = Math.floor((total * 3) / 4);
+  const bigBytes = SMALL ? 0 : Math.floor((total * 3) / 4);
   const buf = Buffer.allocUnsafe(8 << 20);
   let made = 0;
   const t = Date.now();
-  for (let i = 0; i < 16; i++) {
+  for (let i = 0; i < (SMALL ? 0 : 16); i++) {
     fs.mkdirSync(path.join(diff, 'big'), { recursive: true });
     const fd = fs.openSync(path.join(diff, 'big', `blob${String(i).padStart(2, '0')}.bin`), 'w');
     let left = Math.floor(bigBytes / 16) + i * 7; // odd sizes: body padding is exercised
@@ -82,19 +85,19 @@ function build(mod) {
   while (made < total) {
     const d = path.join(diff, 'small', `d${String(Math.floor(k / 500)).padStart(3, '0')}`);
     if (k % 500 === 0) fs.mkdirSync(d, { recursive: true });
-    const n = 4096 + ((k * 7919) % 61440);
+    const n = SMALL ? 512 + ((k * 7919) % 3584) : 4096 + ((k * 7919) % 61440);
     randomFillSync(buf, 0, n);
     fs.writeFileSync(path.join(d, `f${k}`), buf.subarray(0, n));
     made += n;
     k++;
   }
-  log(`diff dir: ${(made / 1e6).toFixed(0)} MB in ${16 + k} files, made in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+  log(`diff dir: ${(made / 1e6).toFixed(0)} MB in ${(SMALL ? 0 : 16) + k} files, made in ${((Date.now() - t) / 1000).toFixed(1)} s`);
   const tarPath = path.join(DIR, 'layer.tar');
   execFileSync('tar', ['-c', '--format=pax', '--numeric-owner', '--sort=name', '-f', tarPath, '-C', diff, '.']);
   const meta = tarSplitFromTar(mod, tarPath, path.join(DIR, 'tar-split.json.gz'));
   fs.rmSync(tarPath);
   fs.writeFileSync(path.join(DIR, 'meta.json'), JSON.stringify(meta));
-  fs.writeFileSync(stamp, String(SIZE_MB));
+  fs.writeFileSync(stamp, stampText);
   return meta;
 }
 

@@ -251,6 +251,33 @@ describe('each tampering is caught and named, and nothing else is flagged', { sk
   });
 });
 
+describe('without getfattr (xattrs read entry by entry)', { skip: !isRoot && 'needs root' }, () => {
+  const withoutGetfattr = async <T>(fn: () => Promise<T>): Promise<T> => {
+    const path0 = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      return await fn();
+    } finally {
+      process.env.PATH = path0;
+    }
+  };
+  test('an untouched layer verifies; the non-UTF-8 name is noted, not blamed', async () => {
+    const l = makeLayer();
+    const r = await withoutGetfattr(() => verify(l));
+    assert.deepEqual(brief(r), []);
+    assert.equal(r.ok, true);
+    assert.ok(r.notes.some((n) => /not UTF-8/.test(n)), r.notes.join('\n'));
+  });
+  test('capability, opaque and dir xattr changes are still caught', async () => {
+    const l = makeLayer();
+    sh('setfattr', ['-x', 'security.capability', path.join(l.diffDir, 'bin/tool')]);
+    sh('setfattr', ['-x', 'trusted.overlay.opaque', path.join(l.diffDir, 'opq')]);
+    sh('setfattr', ['-n', 'user.note', '-v', '0x0001fe', path.join(l.diffDir, 'names')]);
+    const r = await withoutGetfattr(() => verify(l));
+    assert.deepEqual(brief(r), ['xattr bin/tool', 'xattr names', 'xattr opq']);
+  });
+});
+
 describe('tar-split itself', { skip: !isRoot && 'needs root' }, () => {
   const rewrite = (l: Layer, lines: TarSplitLine[]) => fs.writeFileSync(l.tarSplitPath, encodeTarSplit(lines));
 

@@ -6,7 +6,7 @@ import type { EntryType } from '../../model/types.js';
 import { describeFsError, openNoFollow } from '../../sources/evidence.js';
 import { Crc64 } from '../crc64.js';
 import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from './tarheader.js';
-import { readXattrsBytes } from './xattrs.js';
+import { collectTreeXattrs, walkTreeXattrs, type TreeXattrs } from './xattrs.js';
 
 /**
  * Layer integrity from moby's tar-split (layerdb/sha256/<chainID>/tar-split.json.gz).
@@ -100,7 +100,6 @@ export async function verifyLayerIntegrity(opts: VerifyLayerOptions): Promise<In
   return new LayerVerifier(opts).run();
 }
 
-type Kind = EntryType | 'whiteout';
 
 class LayerVerifier {
   private readonly findings: IntegrityFinding[] = [];
@@ -113,8 +112,11 @@ class LayerVerifier {
   private readonly implied = new Set<string>(['']);
   private readonly opaqueExpected = new Set<string>();
   private readonly opaqueOnDisk = new Set<string>();
-  /** Dirs whose xattrs were read while checking their member (so the walk need not read them again). */
-  private readonly xattrsRead = new Set<string>();
+  /**
+   * Members whose on-disk xattrs must equal what their header records (type checked; whiteouts excluded), with
+   * those records (null = none). Compared once at the end against one read of the whole tree's xattrs.
+   */
+  private readonly xattrMembers = new Map<string, Map<string, Buffer> | null>();
   /** Per ancestor dir: null = a real dir; otherwise why paths below it cannot be reached safely. */
   private readonly dirState = new Map<string, { kind: IntegrityFindingKind; why: string } | null>();
   private readonly bufs = [Buffer.allocUnsafeSlow(CHUNK), Buffer.allocUnsafeSlow(CHUNK)];
@@ -138,8 +140,19 @@ class LayerVerifier {
       this.add(rootProblem.includes('symlink') ? 'unsafe' : 'unreadable', '', `the diff dir ${this.opts.diffDir} ${rootProblem}: nothing of the layer was checked`);
       return { ok: false, computedDiffId: null, expectedDiffId: expected, findings: this.findings, notes: this.notes, stats: this.stats };
     }
+    // One getfattr walk of the whole tree, running beside the reassembly (it is I/O and another process).
+    const treeXattrs = collectTreeXattrs(this.diffDirBytes.toString('utf8'));
     const computed = await this.reassemble();
     this.walkDisk();
+    let tree = await treeXattrs;
+    if (tree === null) {
+      tree = walkTreeXattrs(
+        this.diffDirBytes.toString('utf8'),
+        (rel, err) => this.add('unreadable', rel, `cannot read the xattrs of ${rel === '' ? 'the diff dir' : show(rel)}: ${describeFsError(err)}`),
+        (rel) => this.notes.push(`xattrs of ${show(rel)} were not compared: its name is not UTF-8 and getfattr is not available`),
+      );
+    }
+    this.compareXattrs(tree);
     this.checkOpaque();
     this.checkLinkCounts();
     const ok = computed !== null && computed === expected && this.findings.length === 0;
@@ -148,6 +161,7 @@ class LayerVerifier {
 
   private dropAttributeFindings(rel: string): void {
     const keep = (f: IntegrityFinding) => f.path !== rel || f.kind === 'content' || f.kind === 'unsafe' || f.kind === 'unreadable';
+    this.xattrMembers.delete(rel);
     const kept = this.findings.filter(keep);
     this.findings.length = 0;
     this.findings.push(...kept);
@@ -334,9 +348,11 @@ class LayerVerifier {
       this.add(blocked.kind, rel, `${show(rel)} cannot be reached safely: ${blocked.why}`);
       return null;
     }
-    let st: fs.BigIntStats;
+    // Number stats here (BigIntStats cost ~14 BigInts an entry, which showed as GC on layers of small files);
+    // the few places that need exact inode numbers or nanoseconds lstat again with bigint.
+    let st: fs.Stats;
     try {
-      st = fs.lstatSync(this.host(rel), { bigint: true });
+      st = fs.lstatSync(this.host(rel));
     } catch (err) {
       if (isNotFound(err)) this.add('missing', rel, `${show(rel)} is in the layer but not in the diff dir`, h ? typeName(h) : undefined);
       else this.add('unreadable', rel, `cannot lstat ${show(rel)}: ${describeFsError(err)}`);
@@ -381,7 +397,7 @@ class LayerVerifier {
   }
 
   /** Compare a decoded header with lstat. Returns false when the type differs (nothing else is compared). */
-  private checkAttrs(rel: string, h: TarEntry, st: fs.BigIntStats): boolean {
+  private checkAttrs(rel: string, h: TarEntry, st: fs.Stats): boolean {
     if (h.sparse) this.notes.push(`member ${show(rel)} is a GNU sparse file: tar-split cannot reassemble those faithfully (moby's layers never hold them)`);
     const want = h.type === 'other' ? null : h.type;
     if (want === null) {
@@ -414,29 +430,32 @@ class LayerVerifier {
       if (target !== h.linkname) this.add('linkname', rel, `symlink ${show(rel)} points to ${show(target)} on disk, to ${show(h.linkname)} in the layer`, h.linkname, target);
     }
     if (want === 'char' || want === 'block') {
-      const [maj, min] = devNumbers(st.rdev);
+      const [maj, min] = devNumbers(BigInt(st.rdev));
       if (maj !== h.devMajor || min !== h.devMinor) this.add('type', rel, `device ${show(rel)} is ${maj}:${min} on disk, ${h.devMajor}:${h.devMinor} in the layer`, `${want} ${h.devMajor}:${h.devMinor}`, `${want} ${maj}:${min}`);
     }
-    this.checkXattrs(rel, h, want);
+    this.xattrMembers.set(rel, h.xattrs.size > 0 ? h.xattrs : null);
     return true;
   }
 
   /** mode (not for symlinks: Linux has no symlink modes), owner, mtime (seconds). */
-  private checkCommon(rel: string, h: TarEntry, st: fs.BigIntStats, want: EntryType): void {
-    const mode = Number(st.mode & 0o7777n);
+  private checkCommon(rel: string, h: TarEntry, st: fs.Stats, want: EntryType): void {
+    const mode = st.mode & 0o7777;
     if (want !== 'symlink' && mode !== h.mode) this.add('mode', rel, `${show(rel)} has mode ${octal(mode)} on disk, ${octal(h.mode)} in the layer`, octal(h.mode), octal(mode));
     const uid = Number(st.uid);
     const gid = Number(st.gid);
     if (uid !== h.uid || gid !== h.gid) this.add('owner', rel, `${show(rel)} is owned by ${uid}:${gid} on disk, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${uid}:${gid}`);
-    const mtime = floorSeconds(st.mtimeNs);
+    // mtimeMs is a double: near a second boundary it can round up to the next second, so confirm with ns.
+    let mtime = Math.floor(st.mtimeMs / 1000);
+    if (mtime !== h.mtime) mtime = floorSeconds(fs.lstatSync(this.host(rel), { bigint: true }).mtimeNs);
     if (mtime !== h.mtime) this.add('mtime', rel, `${show(rel)} was modified at ${iso(mtime)} on disk, ${iso(h.mtime)} in the layer`, iso(h.mtime), iso(mtime));
   }
 
   /** Names the layer gives each multiply-linked inode (files with nlink 1 cannot hide a name, so are not kept). */
   private readonly linkNames = new Map<string, { path: string; nlink: number; names: Set<string> }>();
 
-  private trackLinks(rel: string, st: fs.BigIntStats): void {
-    if (st.nlink <= 1n || !st.isFile()) return;
+  private trackLinks(rel: string, lst: fs.Stats): void {
+    if (lst.nlink <= 1 || !lst.isFile()) return;
+    const st = fs.lstatSync(this.host(rel), { bigint: true }); // exact inode number for the key
     const key = `${st.dev}:${st.ino}`;
     let e = this.linkNames.get(key);
     if (!e) this.linkNames.set(key, (e = { path: rel, nlink: Number(st.nlink), names: new Set() }));
@@ -456,7 +475,8 @@ class LayerVerifier {
     this.findings.sort(byPathThenKind);
   }
 
-  private checkHardlink(rel: string, h: TarEntry, st: fs.BigIntStats): void {
+  private checkHardlink(rel: string, h: TarEntry, lst: fs.Stats): void {
+    const st = lst.nlink > 1 ? fs.lstatSync(this.host(rel), { bigint: true }) : null;
     let target: string;
     try {
       target = cleanLayerPath(h.linkname);
@@ -473,7 +493,7 @@ class LayerVerifier {
         tst = null;
       }
     }
-    if (tst === null || tst.ino !== st.ino || tst.dev !== st.dev) {
+    if (tst === null || st === null || tst.ino !== st.ino || tst.dev !== st.dev) {
       this.add('linkname', rel, `${show(rel)} should be a hardlink to ${show(target)} but is ${tst === null ? 'not (the target is absent)' : 'a separate inode'} on disk`, target, tst === null ? '(target absent)' : '(separate inode)');
     }
   }
@@ -506,44 +526,47 @@ class LayerVerifier {
     }
   }
 
-  /** xattrs the tar records (PAX SCHILY.xattr.*) against the content xattrs on disk (overlay's own excluded). */
-  private checkXattrs(rel: string, h: TarEntry, type: EntryType): void {
-    const onDisk = this.readXattrs(rel);
-    if (onDisk === null) return;
-    if (type === 'dir') {
-      this.xattrsRead.add(rel);
-      this.noteOpaque(rel, onDisk);
+  /**
+   * xattrs the tar records (PAX SCHILY.xattr.*) against the content xattrs on disk (overlay's own and host LSM
+   * labels excluded), for every member; content xattrs on entries that have no member of their own (implied
+   * parent dirs, whiteouts) are extra too. Opaque markers are collected here for checkOpaque.
+   */
+  private compareXattrs(tree: TreeXattrs): void {
+    for (const [rel, want] of this.xattrMembers) {
+      const have = tree.get(rel);
+      if (want) {
+        for (const [name, value] of want) {
+          const got = have?.get(name);
+          if (got === undefined) this.add('xattr', rel, `${show(rel)} lacks the xattr ${name} the layer records`, `${name}=${value.toString('hex')}`, 'absent');
+          else if (!got.equals(value)) this.add('xattr', rel, `xattr ${name} of ${show(rel)} differs from the layer's`, `${name}=${value.toString('hex')}`, `${name}=${got.toString('hex')}`);
+        }
+      }
+      if (have) this.extraXattrs(rel, have, want);
     }
-    for (const [name, want] of h.xattrs) {
-      const have = onDisk.get(name);
-      if (have === undefined) this.add('xattr', rel, `${show(rel)} lacks the xattr ${name} the layer records`, `${name}=${want.toString('hex')}`, 'absent');
-      else if (!have.equals(want)) this.add('xattr', rel, `xattr ${name} of ${show(rel)} differs from the layer's`, `${name}=${want.toString('hex')}`, `${name}=${have.toString('hex')}`);
-    }
-    for (const [name, have] of onDisk) {
-      if (h.xattrs.has(name) || OVERLAY_XATTR.test(name) || HOST_XATTRS.has(name)) continue;
-      this.add('xattr', rel, `${show(rel)} has an xattr ${name} the layer does not record`, 'absent', `${name}=${have.toString('hex')}`);
+    for (const [rel, have] of tree) {
+      this.noteOpaque(rel, have);
+      // Members were compared above; unknown entries are reported as added already.
+      if (this.xattrMembers.has(rel) || !(this.known.has(rel) || this.implied.has(rel))) continue;
+      this.extraXattrs(rel, have, null);
     }
   }
 
-  private readXattrs(rel: string): Map<string, Buffer> | null {
-    try {
-      const x = readXattrsBytes(this.host(rel));
-      if (x === null) this.notes.push(`xattrs of ${show(rel)} could not be read (non-UTF-8 name and no usable getfattr); not compared`);
-      return x;
-    } catch (err) {
-      this.add('unreadable', rel, `cannot read the xattrs of ${show(rel)}: ${(err as Error).message}`);
-      return null;
+  private extraXattrs(rel: string, have: Map<string, Buffer>, want: Map<string, Buffer> | null): void {
+    for (const [name, value] of have) {
+      if (want?.has(name) || OVERLAY_XATTR.test(name) || HOST_XATTRS.has(name)) continue;
+      this.add('xattr', rel, `${rel === '' ? 'the diff dir' : show(rel)} has an xattr ${name} the layer does not record`, 'absent', `${name}=${value.toString('hex')}`);
     }
   }
 
   private noteOpaque(rel: string, xattrs: Map<string, Buffer>): void {
     const v = xattrs.get('trusted.overlay.opaque') ?? xattrs.get('user.overlay.opaque');
-    if (v !== undefined && v.toString('latin1') === 'y') this.opaqueOnDisk.add(rel);
-    else if (v !== undefined) this.notes.push(`dir ${show(rel)} has overlay.opaque=${JSON.stringify(v.toString('latin1'))}, which no layer tar produces`);
+    if (v === undefined) return;
+    if (v.toString('latin1') === 'y') this.opaqueOnDisk.add(rel);
+    else this.notes.push(`${rel === '' ? 'the diff dir' : show(rel)} has overlay.opaque=${JSON.stringify(v.toString('latin1'))}, which no layer tar produces`);
   }
 
   /** Read exactly `size` bytes of the regular file at rel into the hash and a CRC-64, then compare. */
-  private async readBody(rel: string, size: number, hash: Hash, lst: fs.BigIntStats): Promise<number | null> {
+  private async readBody(rel: string, size: number, hash: Hash, lst: fs.Stats): Promise<number | null> {
     let fd: number;
     try {
       fd = openNoFollow(this.host(rel));
@@ -554,8 +577,8 @@ class LayerVerifier {
     const crc = new Crc64();
     let got = 0;
     try {
-      const st = fs.fstatSync(fd, { bigint: true });
-      if (!st.isFile() || st.ino !== lst.ino) {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile() || st.ino !== lst.ino || st.dev !== lst.dev) {
         this.add('unsafe', rel, `${show(rel)} changed between lstat and open; not read`);
         return null;
       }
@@ -631,10 +654,6 @@ class LayerVerifier {
         this.add('unreadable', dir, `cannot list ${dir === '' ? 'the diff dir' : show(dir)}: ${describeFsError(err)}`);
         continue;
       }
-      if (!this.xattrsRead.has(dir) && (this.implied.has(dir) || this.known.has(dir))) {
-        const x = this.readXattrs(dir);
-        if (x) this.noteOpaque(dir, x);
-      }
       const addedHere: string[] = [];
       for (const d of names) {
         const rel = joinPath(dir, d.name);
@@ -681,7 +700,7 @@ function typeName(h: TarEntry): string {
   return h.type === 'other' ? `tar type '${h.typeflag}'` : h.type;
 }
 
-function statType(st: fs.BigIntStats): EntryType {
+function statType(st: fs.Stats | fs.BigIntStats): EntryType {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
