@@ -196,7 +196,7 @@ const CONTEXT_TITLES: Record<Context, string> = {
   error: 'Error screen',
 };
 
-const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'help'];
+const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'help', 'error'];
 
 /** The help screen, generated from the binding table. */
 export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {

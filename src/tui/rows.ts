@@ -154,7 +154,8 @@ export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
   const showSize = isDel || t.size[i]! > 0 || (!dir && a?.type === 'file');
   cols += `${padL(showSize ? formatBytes(t.size[i]!) : '', 8)} `;
   const indent = '  '.repeat(t.depth[i]!);
-  const twisty = dir && !isDel ? (o.collapsed ? '▸ ' : '▾ ') : '  ';
+  // A dir shown with contents (a removed dir shows what it took along) can be folded.
+  const twisty = dir && (!isDel || t.end[i]! > i + 1) ? (o.collapsed ? '▸ ' : '▾ ') : '  ';
   let name = displayPath(t.names[i]!) + (dir ? '/' : '');
   if (a) name += linkSuffix(a);
   const notes: string[] = [];

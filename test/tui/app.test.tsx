@@ -231,16 +231,14 @@ test('picker: images with sizes and hidden bytes, containers with their docker d
   );
   const session = new Session({ location: '/fake', open: async () => src, progressEveryMs: 0 });
   const d = await drive(initialState(100, 30), { driver: session });
-  await wait(100);
-  assert.equal(d.state().screen, 'picker');
+  await d.until((s) => s.screen === 'picker' && Object.keys(s.containerStats).length === 1 && Object.keys(s.imageStats).length === 2);
   const f = d.frame();
   assert.match(f, /▶bloat:1 +ffffffffffff +4\.15 MB +3\.15 MB +6/);
   assert.match(f, / other:2 +eeeeeeeeeeee +1\.23 kB +0 B +1/);
   assert.match(f, / web-1 +bloat:1 +exited\(0\) +A 2  C 2  D 1/);
   matchGolden('picker-100x30', f);
   await d.press(K.down, K.down, K.enter);
-  await wait(50);
-  assert.equal(d.state().screen, 'container');
+  await d.until((s) => s.screen === 'container');
   const c = d.frame();
   assert.match(c, /A -rw-r--r-- +42 B 2024-01-02 00:00:00 \/data\/added\.txt/);
   assert.match(c, /D +\/data\/f/);
@@ -248,8 +246,7 @@ test('picker: images with sizes and hidden bytes, containers with their docker d
   await d.press(K.esc);
   assert.equal(d.state().screen, 'picker');
   await d.press(K.up, K.up, K.enter);
-  await wait(50);
-  assert.equal(d.state().screen, 'image');
+  await d.until((s) => s.screen === 'image');
   assert.match(d.frame(), /bloat:1 ffffffffffff │ \/fake/);
   await d.press('i');
   assert.equal(d.state().screen, 'picker');
@@ -263,15 +260,14 @@ test('progress is shown while a slow source loads', async () => {
   await wait(60);
   assert.match(d.frame(), /reading layers/);
   assert.match(d.frame(), /\[#*\.+\] \d\/6/);
-  await wait(400);
-  assert.equal(d.state().screen, 'image');
+  await d.until((s) => s.screen === 'image');
   d.unmount();
 });
 
 test('an unreadable source: error screen, q quits with code 3', async () => {
   const session = new Session({ location: '/nope', open: async () => Promise.reject(new Error('cannot open \x1b]0;PWNED\x07: denied')) });
   const d = await drive(initialState(80, 24), { driver: session });
-  await wait(50);
+  await d.until((s) => s.screen === 'error');
   const f = d.frame();
   assert.match(f, /cannot open \\e\]0;PWNED\\x07: denied/);
   assertNoControlChars(f);

@@ -204,22 +204,29 @@ test('e2e: NO_COLOR and a missing source', async (t) => {
   }
 });
 
-test('e2e (engine): the docker20 data root, ls-bloat:1: L5 deleted data/big.bin (3 MiB)', async (t) => {
+test('e2e (engine): the docker20 data root, ls-bloat:1: the layer that deleted data/big.bin (3 MiB)', async (t) => {
   if (!preconditions(t)) return;
   const e = getEngine(t);
   if (!e) return;
-  const term = Term.start('engine', [...cliCommand(), e.dataRoot, '--image', 'ls-bloat:1']);
+  const { BLOAT, IMAGES } = (await import('../support/fixtures-manifest.mjs')) as { BLOAT: { bigFile: { deletedIn: number; addedIn: number } }; IMAGES: { bloat: string } };
+  const term = Term.start('engine', [...cliCommand(), e.dataRoot, '--image', IMAGES.bloat]);
   try {
-    await term.waitFor(/Layers \(13\)/, 60000);
-    for (let i = 0; i < 5; i++) term.keys('j');
-    const s = await term.waitFor(/Files: L5 changes/);
+    await term.waitFor(/Layers \(\d+\)/, 60000);
+    const del = BLOAT.bigFile.deletedIn;
+    for (let i = 0; i < del; i++) term.keys('j');
+    const s = await term.waitFor(new RegExp(`Files: L${del} changes`));
     assert.match(s, /D -rw-r--r-- +3\.15 MB +big\.bin/);
-    term.keys(']', ']', ']', ']');
-    await term.waitFor(/Files: L9 changes/);
-    assert.match(term.screen(), /title-\\e\]0;PWNED\\x07\.txt/);
+    assert.match(s, new RegExp(`3\\.15 MB L${BLOAT.bigFile.addedIn}>L${del} +/data/big\\.bin \\(deleted\\)`));
+    term.text('/PWNED');
+    term.keys('Enter');
+    const r = await term.waitFor(/Search substring "PWNED"/);
+    assert.match(r, /\/names\/title-\\e\]0;PWNED\\x07\.txt/);
+    term.keys('Enter');
+    await term.waitFor(/Files: everything up to L\d+/);
     assert.doesNotMatch(term.fmt('#{pane_title}'), /PWNED/);
     term.text('q');
     await term.waitFor(/EXIT=0/);
+    assert.equal(term.fmt('#{alternate_on}'), '0');
   } finally {
     term.kill();
   }

@@ -53,6 +53,8 @@ export interface Driven {
   frames: string[];
   press(...keys: string[]): Promise<void>;
   type(text: string): Promise<void>;
+  /** Wait until the predicate holds on the latest state (the machine may be slow). */
+  until(pred: (s: State) => boolean, ms?: number): Promise<void>;
   state(): State;
   exitCode: number | null;
   unmount(): void;
@@ -68,13 +70,29 @@ export async function drive(initial: State, opts: { driver?: Driver; color?: boo
   d.frame = () => r.lastFrame() ?? '';
   d.frames = r.frames;
   d.state = () => last;
+  // Settled: no new frame for a while (renders and passive effects have run).
+  const settle = async () => {
+    let n = -1;
+    for (let i = 0; i < 200 && n !== r.frames.length; i++) {
+      n = r.frames.length;
+      await wait(30);
+    }
+  };
   d.press = async (...keys: string[]) => {
     for (const k of keys) {
       r.stdin.write(k);
       // Ink holds a lone ESC briefly to see whether a sequence follows.
-      await wait(k === K.esc ? 80 : 25);
+      await wait(k === K.esc ? 80 : 5);
+      await settle();
     }
-    await wait(30);
+  };
+  d.until = async (pred, ms = 10000) => {
+    const end = Date.now() + ms;
+    while (!pred(last)) {
+      if (Date.now() > end) throw new Error('timed out waiting for the state');
+      await wait(20);
+    }
+    await settle();
   };
   d.type = async (text: string) => {
     for (const ch of text) await d.press!(ch);
