@@ -121,19 +121,38 @@ export function isZeroBlock(b: Buffer, off = 0): boolean {
 export function checksumOk(b: Buffer, off = 0): boolean {
   const stored = parseNumeric(b, off + 148, 8);
   if (stored === null) return false;
-  let unsigned = 8 * 0x20; // the checksum field itself counts as spaces
-  let high = 0; // bytes > 127, for the signed variant some old writers used
-  for (let i = off, end = off + 148; i < end; i++) {
-    const c = b[i]!;
-    unsigned += c;
-    if (c > 127) high++;
+  const unsigned = byteSum(b, off) - byteSum8(b, off + 148) + 8 * 0x20; // the checksum field counts as spaces
+  if (stored === unsigned) return true;
+  // Some old writers summed signed chars.
+  let high = 0;
+  for (let i = off; i < off + BLOCK; i++) if ((i < off + 148 || i >= off + 156) && b[i]! > 127) high++;
+  return stored === unsigned - 256 * high;
+}
+
+/**
+ * Sum of the 512 bytes of a block. Four bytes at a time when the block is 4-byte aligned in memory (headers
+ * always are at their offsets in our read buffers): two 16-bit lanes per word cannot overflow in 128 words.
+ */
+function byteSum(b: Buffer, off: number): number {
+  const start = b.byteOffset + off;
+  if ((start & 3) === 0) {
+    const w = new Uint32Array(b.buffer, start, BLOCK >> 2);
+    let even = 0;
+    let odd = 0;
+    for (let i = 0; i < w.length; i++) {
+      const x = w[i]!;
+      even += x & 0x00ff00ff;
+      odd += (x >>> 8) & 0x00ff00ff;
+    }
+    return (even & 0xffff) + (even >>> 16) + (odd & 0xffff) + (odd >>> 16);
   }
-  for (let i = off + 156, end = off + BLOCK; i < end; i++) {
-    const c = b[i]!;
-    unsigned += c;
-    if (c > 127) high++;
-  }
-  return stored === unsigned || stored === unsigned - 256 * high;
+  let sum = 0;
+  for (let i = off; i < off + BLOCK; i++) sum += b[i]!;
+  return sum;
+}
+
+function byteSum8(b: Buffer, off: number): number {
+  return b[off]! + b[off + 1]! + b[off + 2]! + b[off + 3]! + b[off + 4]! + b[off + 5]! + b[off + 6]! + b[off + 7]!;
 }
 
 /** True when a block looks like a tar header (valid checksum and a plausible magic or v7 layout). */
@@ -268,8 +287,9 @@ export class HeaderAssembler {
     if (pax) {
       const s = (k: string) => pax.get(k)?.toString('latin1');
       const int = (k: string, cur: number): number => {
-        const v = s(k);
-        if (v === undefined) return cur;
+        const raw = pax.get(k);
+        if (raw === undefined) return cur;
+        const v = raw.toString('latin1');
         if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
           throw new TarError('tar.pax', `PAX ${k}=${JSON.stringify(v)} is not a valid number`, this.firstOffset, name, this.label);
         return Number(v);
