@@ -296,30 +296,66 @@ test('tampering in lower layers: each change is caught and named, nothing else i
 
 test('a verifier killed (SIGKILL) while mounted leaves a mount; the next run reports it and cleans it up', async (t) => {
   if (!getEngine(t) || !work) return;
-  const child = spawn('node', ['--import', 'tsx', ENTRY, 'verify', clean, '--image', IMAGES.deep, '--no-integrity', '--hash'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  let seen: string[] = [];
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline && child.exitCode === null) {
-    seen = ourMounts(child.pid);
-    if (seen.length) break;
-    await new Promise((r) => setImmediate(r));
+  // Kill the child while one of its mounts is live. The mount may be gone between seeing it and the kill
+  // landing (each stack is mounted for milliseconds): then try again with a new child.
+  let child: ReturnType<typeof spawn> | null = null;
+  let left: string[] = [];
+  for (let attempt = 0; attempt < 8 && !left.length; attempt++) {
+    const c = spawn('node', ['--import', 'tsx', ENTRY, 'verify', clean, '--image', IMAGES.deep, '--no-integrity', '--hash'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = c;
+    let stderr = '';
+    c.stderr!.on('data', (d) => (stderr += d));
+    const exited = new Promise<void>((r) => c.on('exit', () => r()));
+    let seen: string[] = [];
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && c.exitCode === null) {
+      seen = ourMounts(c.pid);
+      if (seen.length) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(seen.length, `never saw the child's mount (exit ${c.exitCode}): ${stderr}`);
+    c.kill('SIGKILL');
+    await exited;
+    left = ourMounts(c.pid);
+    if (!left.length) {
+      // Raced: the child had unmounted; its workspace dir stays (cleaned by the next run too).
+      await runVerify([clean, '--image', IMAGES.base, '--no-integrity']);
+    }
   }
-  assert.ok(seen.length, `never saw the child's mount (exit ${child.exitCode}): ${stderr}`);
-  child.kill('SIGKILL');
-  await exited;
-  const left = ourMounts(child.pid);
   assert.equal(left.length, 1, 'the killed run left its mount');
   const leftDir = path.dirname(left[0]!);
   assert.ok(fs.existsSync(leftDir));
 
   const r = await runVerify([clean, '--image', IMAGES.base, '--no-integrity']);
   assert.equal(r.code, EXIT.ok, r.out + r.err);
-  assert.match(r.out, new RegExp(`leftover mount dir ${leftDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} from pid ${child.pid} \\(dead\\), mounted: .*: unmounted and removed`));
-  assert.deepEqual(ourMounts(child.pid), []);
+  assert.match(r.out, new RegExp(`leftover mount dir ${leftDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} from pid ${child!.pid} \\(dead\\), mounted: .*: unmounted and removed`));
+  assert.deepEqual(ourMounts(child!.pid), []);
   assert.equal(fs.existsSync(leftDir), false);
   const j = JSON.parse((await runVerify([clean, '--image', IMAGES.base, '--no-integrity', '--format', 'json'])).out);
   assert.deepEqual(j.mount.leftovers, []);
+});
+
+for (const sig of ['SIGTERM', 'SIGINT'] as const) test(`${sig} while a mount is live: the verifier unmounts, removes its workspace, then dies of the signal`, async (t) => {
+  if (!getEngine(t) || !work) return;
+  let cleaned = false;
+  for (let attempt = 0; attempt < 8 && !cleaned; attempt++) {
+    const c = spawn('node', ['--import', 'tsx', ENTRY, 'verify', clean, '--image', IMAGES.deep, '--no-integrity', '--hash'], { cwd: REPO, stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => c.on('exit', (code, signal) => r({ code, signal })));
+    let seen: string[] = [];
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && c.exitCode === null) {
+      seen = ourMounts(c.pid);
+      if (seen.length) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(seen.length, "never saw the child's mount");
+    c.kill(sig);
+    const how = await exited;
+    assert.equal(how.signal, sig);
+    assert.deepEqual(ourMounts(c.pid), [], `a mount survived ${sig}`);
+    // The handler ran iff the signal landed while mounted: then the workspace is gone too.
+    cleaned = !fs.readdirSync(os.tmpdir()).some((n) => n.startsWith(`layerscope-mnt-${c.pid}-`));
+    if (!cleaned) await runVerify([clean, '--image', IMAGES.base, '--no-integrity']); // sweep the dir it left
+  }
+  assert.ok(cleaned, 'never caught the verifier with a live mount');
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { MountSession, sweepLeftovers, MountError } from '../../../src/core/verify/mount/session.js';
+import { MountSession, sweepLeftovers, MountError, InterruptedError } from '../../../src/core/verify/mount/session.js';
 import { parseMountInfo, findLeftovers, pidOfMountDir, type MountInfoEntry } from '../../../src/core/verify/mount/mountinfo.js';
 import { FIND_FORMAT } from '../../../src/core/verify/mount/walk.js';
 import { FakeRunner } from './fake-runner.js';
@@ -129,7 +129,7 @@ test('busy unmount: retried, then detached lazily', async () => {
   fs.rmSync(dir, { recursive: true });
 });
 
-test('SIGTERM while mounted: unmount and remove the workspace (handlers then gone)', async () => {
+test('SIGTERM while mounted: unmount and remove the workspace (handlers then gone), the caller gets InterruptedError', async () => {
   const k = fakeKernel();
   const dir = tmp();
   const s = MountSession.create({ runner: k.runner, mode: 'root', tmpDir: dir, indexOff: true, pageSize: 4096, mountInfo: k.mountInfo });
@@ -137,16 +137,50 @@ test('SIGTERM while mounted: unmount and remove the workspace (handlers then gon
   const keepAlive = () => {};
   process.on('SIGTERM', keepAlive);
   try {
-    await s.withMount(await s.options([{ dir: '/a', short: null }, { dir: '/b', short: null }], null), async () => {
-      process.emit('SIGTERM', 'SIGTERM');
-      for (let i = 0; i < 50 && fs.existsSync(s.dir); i++) await new Promise((r) => setTimeout(r, 10));
-      assert.equal(k.table.length, 0, 'unmounted by the handler');
-      assert.equal(fs.existsSync(s.dir), false, 'workspace removed by the handler');
-    });
+    const mo = await s.options([{ dir: '/a', short: null }, { dir: '/b', short: null }], null);
+    await assert.rejects(
+      s.withMount(mo, async () => {
+        process.emit('SIGTERM', 'SIGTERM');
+        for (let i = 0; i < 50 && fs.existsSync(s.dir); i++) await new Promise((r) => setTimeout(r, 10));
+        assert.equal(k.table.length, 0, 'unmounted by the handler');
+        assert.equal(fs.existsSync(s.dir), false, 'workspace removed by the handler');
+      }),
+      (err: unknown) => err instanceof InterruptedError && err.signal === 'SIGTERM',
+    );
+    assert.deepEqual(k.runner.argvs('umount'), [['umount', s.mountPoint]]);
+    await assert.rejects(s.mountAndList(mo), InterruptedError);
   } finally {
     process.removeListener('SIGTERM', keepAlive);
   }
   assert.equal(process.listenerCount('SIGTERM'), 0);
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('a signal landing while the mount command runs: the handler waits for it, then unmounts', async () => {
+  const table: MountInfoEntry[] = [];
+  let release: (() => void) | null = null;
+  const runner = new FakeRunner((argv) => {
+    if (argv[0] === 'mount') table.push({ mountId: 1, parentId: 0, root: '/', mountPoint: argv[argv.length - 1]!, mountOptions: 'ro', fsType: 'overlay', source: 'overlay', superOptions: '' });
+    if (argv[0] === 'umount') table.splice(table.findIndex((e) => e.mountPoint === argv[argv.length - 1]), 1);
+  });
+  // Hold the mount command open after the kernel has mounted.
+  const slow = { run: async (argv: readonly string[], o?: object) => { const r = await runner.run(argv, o); if (argv[0] === 'mount') await new Promise<void>((res) => (release = res)); return r; } };
+  const dir = tmp();
+  const s = MountSession.create({ runner: slow, mode: 'root', tmpDir: dir, indexOff: true, pageSize: 4096, mountInfo: () => [...table] });
+  const keepAlive = () => {};
+  process.on('SIGHUP', keepAlive);
+  try {
+    const p = s.withMount(await s.options([{ dir: '/a', short: null }, { dir: '/b', short: null }], null), async () => assert.fail('must not run after the signal'));
+    while (!release) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(table.length, 1);
+    process.emit('SIGHUP', 'SIGHUP');
+    (release as () => void)();
+    await assert.rejects(p, InterruptedError);
+    assert.equal(table.length, 0);
+    assert.equal(fs.existsSync(s.dir), false);
+  } finally {
+    process.removeListener('SIGHUP', keepAlive);
+  }
   fs.rmSync(dir, { recursive: true });
 });
 

@@ -5,7 +5,7 @@ import { mergedRows, type MergedRow } from '../../analysis/views.js';
 import { pathToBytes } from '../../model/path.js';
 import { compareViews, type MountDifference } from './compare.js';
 import { execaRunner, type Runner } from './runner.js';
-import { MountError, MountSession, sweepLeftovers, type MountMode, type SweepResult } from './session.js';
+import { InterruptedError, MountError, MountSession, sweepLeftovers, type MountMode, type SweepResult } from './session.js';
 import type { MountInfoEntry } from './mountinfo.js';
 import type { LowerDir } from './options.js';
 import { dataRootLowers, readStackChanges, stackOf, type StackSpec } from './stacks.js';
@@ -17,7 +17,7 @@ import { digestHex } from '../../analysis/chain.js';
 export { imageStacks, containerStack, type StackSpec, type StackLayerRef } from './stacks.js';
 export { compareViews, type MountDifference, type MountDiffKind } from './compare.js';
 export { execaRunner, type Runner, type RunOptions, type RunResult } from './runner.js';
-export { sweepLeftovers, MountSession, type MountMode, type SweepResult } from './session.js';
+export { sweepLeftovers, MountSession, InterruptedError, type MountMode, type SweepResult } from './session.js';
 export { findLeftovers, parseMountInfo, type Leftover } from './mountinfo.js';
 export { buildMountOptions, mountArgv, type MountOptions } from './options.js';
 export { walkTree, parseFindOutput, type KernelEntry } from './walk.js';
@@ -192,6 +192,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
           } else throw err;
         }
       } catch (err) {
+        if (err instanceof InterruptedError) throw err;
         res.status = 'error';
         res.message = (err as Error).message;
         continue;

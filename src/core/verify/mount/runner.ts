@@ -24,6 +24,7 @@ export interface Runner {
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
 }
 
+/** Default runner: execa, no shell, C locale. */
 export const execaRunner: Runner = {
   async run(argv, opts = {}) {
     const [cmd, ...args] = argv;
@@ -37,6 +38,9 @@ export const execaRunner: Runner = {
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
       env: { LC_ALL: 'C' },
       extendEnv: true,
+      // No signal-exit hooks: they would kill this process on SIGINT/SIGTERM as soon as they are the last
+      // listener, before our own handler has unmounted. mount/umount are short; let them finish.
+      cleanup: false,
     });
     const stderr = String(r.stderr ?? '') + (r.timedOut ? '\n(timed out)' : '') + (r.failed && r.exitCode === undefined ? `\n${r.message}` : '');
     return { stdout: String(r.stdout ?? ''), stderr, exitCode: r.exitCode ?? (r.timedOut ? 124 : 127) };

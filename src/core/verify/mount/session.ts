@@ -47,6 +47,14 @@ export class MountError extends Error {
 
 const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
+/** The run was interrupted by a signal; the mount was undone and the workspace removed before this is thrown. */
+export class InterruptedError extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+    this.name = 'InterruptedError';
+  }
+}
+
 export class MountSession {
   readonly dir: string;
   readonly mountPoint: string;
@@ -56,6 +64,10 @@ export class MountSession {
   private readonly readInfo: () => MountInfoEntry[];
   private signalHandler: ((sig: NodeJS.Signals) => void) | null = null;
   private closed = false;
+  /** Set as soon as a signal asks us to stop (before the async cleanup runs), with the cleanup's promise. */
+  private closing: { signal: NodeJS.Signals; cleanup: Promise<void> } | null = null;
+  /** The mount command while it runs (a signal may land between the kernel mounting and the command returning). */
+  private inflight: Promise<unknown> | null = null;
 
   private constructor(readonly opts: SessionOptions, dir: string) {
     this.dir = dir;
@@ -108,7 +120,15 @@ export class MountSession {
    * Mount, list the kernel's view, unmount. In 'root' mode the listing is our own lstat walk of the mount; in
    * 'userns' mode the mount exists only inside `unshare -Urm` and the listing comes back from `find -printf`.
    */
+  /** After a signal: wait until the handler has unmounted and cleaned up, then stop the caller. */
+  private async interrupted(): Promise<never> {
+    const c = this.closing!;
+    await c.cleanup;
+    throw new InterruptedError(c.signal);
+  }
+
   async mountAndList(mo: MountOptions, walk: { hash?: boolean } = {}): Promise<WalkResult> {
+    if (this.closing) return this.interrupted();
     if (this.closed) throw new Error('mount session closed');
     if (this.opts.mode === 'userns') return this.listInUserns(mo);
     return this.withMount(mo, async () => walkTree(this.mountPoint, walk));
@@ -120,7 +140,13 @@ export class MountSession {
     this.installSignalHandlers();
     let mounted = false;
     try {
-      const r = await this.opts.runner.run(argv, mo.cwd ? { cwd: mo.cwd, timeoutMs: 60_000 } : { timeoutMs: 60_000 });
+      const p = this.opts.runner.run(argv, mo.cwd ? { cwd: mo.cwd, timeoutMs: 60_000 } : { timeoutMs: 60_000 });
+      this.inflight = p;
+      const r = await p.finally(() => {
+        this.inflight = null;
+      });
+      // A signal while the mount command ran: the handler undoes the mount (it waited for the command).
+      if (this.closing) return await this.interrupted();
       if (r.exitCode !== 0) {
         // mount(8) may have mounted and then failed (rare); make sure nothing stays.
         if (this.isMounted()) {
@@ -131,10 +157,12 @@ export class MountSession {
       }
       this.live = true;
       mounted = true;
-      return await fn(this.mountPoint);
+      const out = await fn(this.mountPoint);
+      if (this.closing) return await this.interrupted();
+      return out;
     } finally {
       try {
-        if (mounted) await this.unmount();
+        if (mounted && !this.closing) await this.unmount();
       } finally {
         this.removeSignalHandlers();
       }
@@ -155,9 +183,9 @@ export class MountSession {
     return this.readInfo().some((e) => e.mountPoint === this.mountPoint);
   }
 
-  /** Unmount the live mount; retries on EBUSY, then detaches lazily. */
+  /** Unmount the live mount (or one the kernel shows at our mount point); retries on EBUSY, then detaches lazily. */
   async unmount(): Promise<void> {
-    if (!this.live) return;
+    if (!this.live && !this.isMounted()) return;
     let last = '';
     for (let i = 0; i < 4; i++) {
       const r = await this.opts.runner.run(['umount', this.mountPoint], { timeoutMs: 30_000 });
@@ -179,8 +207,8 @@ export class MountSession {
   /** Unmount (if needed) and remove the workspace. Safe to call twice. Never removes anything below a mount. */
   async close(): Promise<void> {
     if (this.closed) return;
-    await this.unmount();
     this.closed = true;
+    await this.unmount();
     this.removeSignalHandlers();
     removeWorkspace(this.dir, this.readInfo());
   }
@@ -188,24 +216,33 @@ export class MountSession {
   private installSignalHandlers(): void {
     if (this.signalHandler) return;
     const handler = (sig: NodeJS.Signals): void => {
-      for (const s of SIGNALS) process.removeListener(s, handler);
-      this.signalHandler = null;
-      void (async () => {
+      // A second signal while we clean up: the cleanup already runs (our listener stays installed until it is
+      // done, so that neither a repeated Ctrl-C nor another library's "last listener" logic kills us mid-way).
+      if (this.closing) return;
+      const cleanup = (async () => {
         try {
+          // A mount command still running may mount after we look: let it finish first.
+          await this.inflight?.catch(() => {});
           await this.close();
         } catch (err) {
           process.stderr.write(`layerscope: cleanup after ${sig} failed: ${(err as Error).message}\n`);
         }
-        // Let the signal do what it would have done. Other listeners (the CLI's) were already called by Node.
-        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
       })();
+      this.closing = { signal: sig, cleanup };
+      // Then let the signal do what it would have done (other listeners, the CLI's, were already called by
+      // Node and decide for themselves; the caller gets an InterruptedError).
+      void cleanup.then(() => {
+        for (const s of SIGNALS) process.removeListener(s, handler);
+        if (this.signalHandler === handler) this.signalHandler = null;
+        if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+      });
     };
     this.signalHandler = handler;
     for (const s of SIGNALS) process.on(s, handler);
   }
 
   private removeSignalHandlers(): void {
-    if (!this.signalHandler) return;
+    if (!this.signalHandler || this.closing) return;
     for (const s of SIGNALS) process.removeListener(s, this.signalHandler);
     this.signalHandler = null;
   }
