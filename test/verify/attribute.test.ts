@@ -104,7 +104,7 @@ test('container RW and init layers, the live merged mount, l/<link> short names,
     assert.equal(a.layerPath, null);
     // Outside the root, and driver bookkeeping.
     a = await attributePath(src, '/etc/passwd');
-    assert.equal(a.where, 'unknown');
+    assert.equal(a.where, 'outside');
     assert.match(a.notes[0]!, /not under the data root/);
     a = await attributePath(src, path.join(root, 'overlay2', l2.cacheId!, 'link'));
     assert.equal(a.layerPath, null);
@@ -128,5 +128,9 @@ test('whose command: text and JSON', async (t) => {
     assert.equal(j.schema, 'layerscope.whose/v1');
     assert.equal(j.results[0].layerPath.path, '/' + BLOAT.bigFile.path);
     assert.equal(j.results[0].layer.chainId, bloat.layers[3]!.chainId);
+    // A path outside the data root is bad input.
+    out = '';
+    assert.equal(await whoseCommand.run(parseArgs(['/etc/passwd', '--root', root], whoseCommand), io), EXIT.sourceError);
+    assert.match(out, /not under the data root/);
   });
 });

@@ -28,7 +28,7 @@ export const whoseCommand: Command = {
       if (format === 'json') io.stdout.write(JSON.stringify(whoseJson(out), null, 2) + '\n');
       else io.stdout.write(out.map(whoseText).join('\n'));
       // A path that belongs to nothing we know is an answer, not a failure; a path outside the root is bad input.
-      return out.every((a) => a.where !== 'unknown' || a.notes.length === 0 || !a.notes.some((n) => n.includes('not under the data root'))) ? EXIT.ok : EXIT.sourceError;
+      return out.some((a) => a.where === 'outside') ? EXIT.sourceError : EXIT.ok;
     } finally {
       await source.close();
     }

@@ -16,7 +16,8 @@ import { readStackChanges, stackOf, containerStack, imageStacks } from './mount/
  * text. An `overlay2/l/<link>/...` path is resolved through the link after checking it points to `../<id>/diff`.
  */
 
-export type Where = 'layer' | 'container-rw' | 'container-init' | 'container-merged' | 'layerdb' | 'container-config' | 'unknown';
+/** What the path is: layer content, a container's layer, a record, something else under the root, or outside it. */
+export type Where = 'layer' | 'container-rw' | 'container-init' | 'container-merged' | 'layerdb' | 'container-config' | 'unknown' | 'outside';
 
 export interface Visibility {
   /**
@@ -75,6 +76,7 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
   }
   const rel = abs === root ? '' : abs.startsWith(root + '/') ? abs.slice(root.length + 1) : null;
   if (rel === null) {
+    out.where = 'outside';
     out.notes.push(`${abs} is not under the data root ${root}`);
     return out;
   }
