@@ -6,7 +6,7 @@ import type { Action, State } from './state.js';
  */
 
 /** Where a binding applies. Earlier contexts in `contextsOf` win. */
-export type Context = 'search-input' | 'help' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'error';
+export type Context = 'search-input' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'error';
 
 export interface Binding {
   keys: string[];
@@ -25,6 +25,7 @@ export const B: Binding[] = [
   { keys: ['ctrl+c'], context: 'search-input', description: 'quit', handler: () => ({ type: 'quit' }) },
 
   { keys: ['esc', '?', 'q', 'enter'], context: 'help', description: 'close the help', handler: () => ({ type: 'help', open: false }) },
+  { keys: ['esc', 'p', 'q', 'enter'], context: 'problems', description: 'close the problem list', handler: () => ({ type: 'problems', open: false }) },
 
   { keys: ['enter'], context: 'search-results', description: 'show the path in the layer where it last changed or died', handler: () => ({ type: 'select' }) },
   { keys: ['esc'], context: 'search-results', description: 'close the search results', handler: () => ({ type: 'searchClose' }) },
@@ -39,6 +40,7 @@ export const B: Binding[] = [
   { keys: ['wheelup'], context: 'global', description: 'mouse wheel: scroll up', handler: () => ({ type: 'move', delta: -3 }) },
   { keys: ['wheeldown'], context: 'global', description: 'mouse wheel: scroll down', handler: () => ({ type: 'move', delta: 3 }) },
   { keys: ['?'], context: 'global', description: 'this help (generated from the key table)', handler: () => ({ type: 'help' }) },
+  { keys: ['p'], context: 'global', description: 'problems found in the evidence (unreadable files, odd markers...)', handler: () => ({ type: 'problems' }) },
   { keys: ['q', 'ctrl+c'], context: 'global', description: 'quit', handler: () => ({ type: 'quit' }) },
 
   { keys: ['enter', 'space'], context: 'picker', description: 'open the image or container', handler: () => ({ type: 'select' }) },
@@ -77,6 +79,7 @@ export const BINDINGS: readonly Binding[] = B;
 export function contextsOf(s: State): Context[] {
   if (s.search?.editing) return ['search-input'];
   if (s.help) return ['help', 'global'];
+  if (s.showProblems) return ['problems', 'global'];
   if (s.screen === 'error') return ['error'];
   const out: Context[] = [];
   if (s.search?.result) out.push('search-results');
@@ -193,10 +196,11 @@ const CONTEXT_TITLES: Record<Context, string> = {
   'search-input': 'Search prompt',
   'search-results': 'Search results',
   help: 'Help',
+  problems: 'Problem list',
   error: 'Error screen',
 };
 
-const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'help', 'error'];
+const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'help', 'problems', 'error'];
 
 /** The help screen, generated from the binding table. */
 export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {

@@ -5,8 +5,8 @@ import { displayPath, type Attrs } from '../core/model/index.js';
 import { formatBytes, formatMode, formatPercent, shortId, safeText, showPath } from '../report/format.js';
 import { ADDED, DELETED, MODIFIED, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
-import { SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
-import type { ContainerInfo, ImageInfo } from '../core/model/types.js';
+import { currentProblems, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
+import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
 
 /**
  * Pure presentation: model in, lines of text out. Every string that comes from evidence (names, link targets,
@@ -306,6 +306,14 @@ export function containerChangeLines(c: ContainerAnalysis, cursor: number, scrol
   return out;
 }
 
+export function problemLines(ps: Problem[]): Line[] {
+  if (!ps.length) return [{ text: 'No problems found in the evidence.', tone: 'dim' }];
+  return ps.map((p) => ({
+    text: `${padR(p.severity, 7)} ${safeText(p.code)}: ${safeText(p.message)}${p.path ? `  (${safeText(p.path)})` : ''}`,
+    tone: p.severity === 'error' ? 'deleted' : p.severity === 'warning' ? 'warning' : undefined,
+  }));
+}
+
 /** Header line: what is open. */
 export function headerText(s: State): string {
   const parts = ['layerscope'];
@@ -313,5 +321,7 @@ export function headerText(s: State): string {
   if (s.screen === 'container' && s.container) parts.push(`container ${safeText(s.container.container.name)}`);
   if (s.location) parts.push(safeText(s.location));
   if (s.note) parts.push(safeText(s.note));
+  const n = currentProblems(s).length;
+  if (n) parts.push(`${n} problem${n === 1 ? '' : 's'} (p)`);
   return parts.join(' │ ');
 }

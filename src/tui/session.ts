@@ -60,7 +60,7 @@ export class Session implements Driver {
     if (this.stopped) return;
     const only = source.images.length + source.containers.length === 1;
     const opening = !!(this.opts.container || this.opts.image || only);
-    this.dispatch({ type: 'sourceOpened', location: this.opts.location, images: source.images, containers: source.containers, note: this.opts.note ?? null, opening });
+    this.dispatch({ type: 'sourceOpened', location: this.opts.location, images: source.images, containers: source.containers, note: this.opts.note ?? null, opening, problems: source.problems });
     // What to show first: the asked-for image or container, or the only thing there is.
     if (this.opts.container) {
       this.request({ kind: 'container', id: findContainer(source, this.opts.container).id }, this.dispatch);

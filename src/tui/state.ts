@@ -1,6 +1,6 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ContainerAnalysis } from '../core/analysis/container.js';
-import type { ContainerInfo, ImageInfo } from '../core/model/types.js';
+import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
 import {
   flatTree,
   findIndex,
@@ -105,6 +105,10 @@ export interface State {
   search: SearchState | null;
   help: boolean;
   helpScroll: number;
+  /** Problems found in the evidence (source, then the open image or container): listed on demand. */
+  sourceProblems: Problem[];
+  showProblems: boolean;
+  problemsScroll: number;
   quit: boolean;
   /** Exit code to return when quitting. */
   exitCode: number;
@@ -114,7 +118,8 @@ export type Action =
   | { type: 'resize'; width: number; height: number }
   | { type: 'progress'; progress: LoadProgress }
   | { type: 'error'; message: string }
-  | { type: 'sourceOpened'; location: string; images: ImageInfo[]; containers: ContainerInfo[]; note?: string | null; opening?: boolean }
+  | { type: 'sourceOpened'; location: string; images: ImageInfo[]; containers: ContainerInfo[]; note?: string | null; opening?: boolean; problems?: Problem[] }
+  | { type: 'problems'; open?: boolean }
   | { type: 'imageStats'; id: string; stats: ImageStats }
   | { type: 'containerStats'; id: string; stats: ContainerStats }
   | { type: 'imageReady'; analysis: ImageAnalysis }
@@ -185,6 +190,9 @@ export function initialState(width = 80, height = 24, location = ''): State {
     search: null,
     help: false,
     helpScroll: 0,
+    sourceProblems: [],
+    showProblems: false,
+    problemsScroll: 0,
     quit: false,
     exitCode: 0,
   };
@@ -247,7 +255,7 @@ export function currentView(s: State): { tree: FlatTree; view: VisibleView } | n
 /** Summary pane rows: fixed figures, then the largest hidden files (selectable). */
 export const SUMMARY_HEAD = 3;
 
-function listLength(s: State, pane: Pane | 'picker' | 'container' | 'search' | 'help'): number {
+function listLength(s: State, pane: ListName): number {
   switch (pane) {
     case 'layers':
       return s.analysis?.layers.length ?? 0;
@@ -263,7 +271,15 @@ function listLength(s: State, pane: Pane | 'picker' | 'container' | 'search' | '
       return s.search?.result?.hits.length ?? 0;
     case 'help':
       return Number.MAX_SAFE_INTEGER;
+    case 'problems':
+      return currentProblems(s).length;
   }
+}
+
+/** Every problem that concerns what is on screen: the source's, then the open image's or container's. */
+export function currentProblems(s: State): Problem[] {
+  const own = s.screen === 'image' ? (s.analysis?.problems ?? []) : s.screen === 'container' ? (s.container?.problems ?? []) : [];
+  return [...s.sourceProblems, ...own];
 }
 
 function clamp(x: number, lo: number, hi: number): number {
@@ -282,11 +298,12 @@ export function scrollFor(cursor: number, scroll: number, rows: number): number 
 // the reducer
 // ---------------------------------------------------------------------------------------------------------
 
-type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' | 'search' | 'help';
+type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' | 'search' | 'help' | 'problems';
 
 /** Which list the cursor keys move right now. */
 export function activeList(s: State): ListName | null {
   if (s.help) return 'help';
+  if (s.showProblems) return 'problems';
   if (s.search && !s.search.editing && s.search.result) return 'search';
   if (s.screen === 'picker') return 'picker';
   if (s.screen === 'container') return 'container';
@@ -309,6 +326,7 @@ function listRows(s: State, list: ListName): number {
     case 'search':
       return l.filesRows - 1;
     case 'help':
+    case 'problems':
       return l.bodyRows;
   }
 }
@@ -329,6 +347,8 @@ function getCursor(s: State, list: ListName): [number, number] {
       return [s.search?.cursor ?? 0, 0];
     case 'help':
       return [s.helpScroll, s.helpScroll];
+    case 'problems':
+      return [s.problemsScroll, s.problemsScroll];
   }
 }
 
@@ -353,6 +373,8 @@ function setCursor(s: State, list: ListName, cursor: number): State {
       return s.search ? { ...s, search: { ...s.search, cursor: c } } : s;
     case 'help':
       return { ...s, helpScroll: Math.max(0, cursor) };
+    case 'problems':
+      return { ...s, problemsScroll: c };
   }
 }
 
@@ -411,7 +433,7 @@ export function reduce(s: State, a: Action): State {
     case 'error':
       return { ...s, screen: 'error', error: a.message, progress: null, want: null, exitCode: 3 };
     case 'sourceOpened':
-      return { ...s, location: a.location, images: a.images, containers: a.containers, note: a.note ?? s.note, screen: s.screen === 'loading' && !a.opening ? 'picker' : s.screen, progress: a.opening ? s.progress : null };
+      return { ...s, sourceProblems: a.problems ?? s.sourceProblems, location: a.location, images: a.images, containers: a.containers, note: a.note ?? s.note, screen: s.screen === 'loading' && !a.opening ? 'picker' : s.screen, progress: a.opening ? s.progress : null };
     case 'imageStats':
       return { ...s, imageStats: { ...s.imageStats, [a.id]: a.stats } };
     case 'containerStats':
@@ -514,6 +536,8 @@ export function reduce(s: State, a: Action): State {
       return { ...s, screen: 'picker', search: null, want: null };
     case 'help':
       return { ...s, help: a.open ?? !s.help, helpScroll: 0 };
+    case 'problems':
+      return { ...s, showProblems: a.open ?? !s.showProblems, problemsScroll: 0 };
     case 'searchOpen':
       if (s.screen !== 'image') return s;
       return { ...s, search: { editing: true, query: s.search?.query ?? '', regex: s.search?.regex ?? false, result: null, cursor: 0 } };

@@ -275,3 +275,33 @@ test('an unreadable source: error screen, q quits with code 3', async () => {
   assert.equal(d.exitCode, 3);
   d.unmount();
 });
+
+test('p lists the problems found in the evidence, escaped', async () => {
+  const base = bloatImage();
+  const changes = base.changes.map((c, i) =>
+    i === 2 ? { ...c, problems: [{ severity: 'error' as const, code: 'layer.file.unreadable', message: 'cannot read \x1b]0;PWNED\x07', path: 'overlay2/abc/diff/x' }] } : c,
+  );
+  const a = analyzeChanges(base.image, changes);
+  const d = await drive(imageState(a, 100, 30, 'x.tar'));
+  assert.match(d.frame(), /1 problem \(p\)/);
+  await d.press('p');
+  const f = d.frame();
+  assert.match(f, /error   layer\.file\.unreadable: cannot read \\e\]0;PWNED\\x07  \(overlay2\/abc\/diff\/x\)/);
+  assertNoControlChars(f);
+  matchGolden('problems-100x30', f);
+  await d.press(K.esc);
+  assert.equal(d.state().showProblems, false);
+  d.unmount();
+});
+
+test('resize: the layout follows the terminal', async () => {
+  const d = await drive(imageState(bloatImage(), 80, 24));
+  assert.equal(d.frame().split('\n')[1]!.length, 80);
+  d.unmount();
+  const { reduce } = await import('../../src/tui/state.js');
+  const s = reduce(imageState(bloatImage(), 80, 24), { type: 'resize', width: 160, height: 50 });
+  const w = await drive(s);
+  assert.equal(w.frame().split('\n')[1]!.length, 160);
+  assert.equal(w.frame().split('\n').length, 50);
+  w.unmount();
+});

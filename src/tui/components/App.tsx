@@ -11,12 +11,13 @@ import {
   headerText,
   layerLines,
   pickerLines,
+  problemLines,
   searchLines,
   searchTitle,
   summaryLines,
   type Line,
 } from '../rows.js';
-import { currentView, layout, reduce, type Action, type State } from '../state.js';
+import { currentProblems, currentView, layout, reduce, type Action, type State } from '../state.js';
 import type { Driver } from '../session.js';
 import { LineText, Pane } from './Pane.js';
 
@@ -107,6 +108,9 @@ function Screen({ s, color }: { s: State; color: boolean }): React.ReactElement 
   if (s.help) {
     const lines = helpLines().slice(s.helpScroll, s.helpScroll + l.bodyRows).map((text): Line => ({ text }));
     body = <Pane title="Help (Esc closes; j/k scroll)" width={width} height={height - 2} focused lines={lines} color={color} />;
+  } else if (s.showProblems) {
+    const lines = problemLines(currentProblems(s)).slice(s.problemsScroll, s.problemsScroll + l.bodyRows);
+    body = <Pane title={`Problems in the evidence (${currentProblems(s).length}; Esc closes)`} width={width} height={height - 2} focused lines={lines} color={color} />;
   } else if (s.screen === 'loading') {
     body = <Pane title="Loading" width={width} height={height - 2} lines={progressLines(s, width - 4)} color={color} />;
   } else if (s.screen === 'error') {
