@@ -7,13 +7,16 @@
 //   LAYERSCOPE_REQUIRE_ENGINE=1             (CI) a missing engine is an error, not a skip
 //   LAYERSCOPE_NO_ENGINE=1                  do not start engines (engine tests skip, or fail when required)
 //   LAYERSCOPE_ENGINES=docker20,docker26    start only these engines (default: all available)
+//   LAYERSCOPE_FIXTURE_CACHE=0|<dir>        data-root snapshot cache (default /var/cache/layerscope/fixtures)
 //
 // As root with dockerd available it starts private engines, each with its own data root, exec root and socket
 // under one temp dir (flags from /work/shared/docs/engine.md):
 //   docker20   Debian bookworm docker.io 20.10, overlay2                                  (always)
 //   docker26   Debian trixie docker.io 26 unpacked in /opt/layerscope/docker26, overlay2   (when present)
 //   docker26c  the same with {"features":{"containerd-snapshotter":true}}                 (when present)
-// builds the fixtures (test/fixtures/images/build.sh; names in test/support/fixtures-manifest.mjs) and runs
+// builds the fixtures (test/fixtures/images/build.sh; names in test/support/fixtures-manifest.mjs; each Docker 26
+// engine builds its own and also gets docker20's as ls-*:from20), caches each engine's data root right after the
+// image builds (restored on later runs: LAYERSCOPE_FIXTURE_CACHE), creates the containers, and runs
 //   node --import tsx --test <files>
 // with LAYERSCOPE_TEST_ENGINES = JSON { docker20: {host, dataRoot, version, ...}, docker26?: ..., docker26c?: ... }
 // and LAYERSCOPE_TEST_ENGINES_UNAVAILABLE = JSON { <name>: <reason> } for engines that could not be had.
@@ -157,10 +160,11 @@ function engineSpecs() {
   return { specs, unavailable };
 }
 
-async function startEngine(spec) {
+function prepareEngine(spec) {
   const dir = path.join(tmpBase, spec.name);
   const e = {
     name: spec.name,
+    spec,
     dir,
     host: `unix://${dir}/docker.sock`,
     dataRoot: path.join(dir, 'root'),
@@ -178,7 +182,13 @@ async function startEngine(spec) {
   delete e.env.DOCKER_CONTEXT;
   delete e.env.DOCKER_TLS_VERIFY;
   delete e.env.DOCKER_CERT_PATH;
-  const logFd = fs.openSync(path.join(dir, 'dockerd.log'), 'w');
+  return e;
+}
+
+/** Start dockerd for a prepared engine and wait (at most 60 s) until `docker version`/`docker info` answer. */
+async function launchEngine(e) {
+  const { spec, dir } = e;
+  const logFd = fs.openSync(path.join(dir, 'dockerd.log'), 'a');
   const args = [
     `--data-root=${e.dataRoot}`,
     `--exec-root=${e.execRoot}`,
@@ -207,6 +217,7 @@ async function startEngine(spec) {
   };
   for (;;) {
     if (exited) throw new Error(`${spec.name}: dockerd exited during start (${JSON.stringify(exited)}); log:\n${tail()}`);
+    if (exiting) throw new Error('interrupted');
     if (Date.now() > deadline) {
       throw new Error(`${spec.name}: dockerd did not answer \`docker info\` within ${ENGINE_START_TIMEOUT_MS / 1000} s; log:\n${tail()}`);
     }
@@ -236,11 +247,15 @@ async function buildFixtures(e, what = 'all') {
   if (r.code !== 0) throw new Error(`${e.name}: fixture build (${what}) failed:\n${r.stderr.trim()}`);
 }
 
-// Fixture image cache: images this same engine (name + version) built from these same fixture sources and
-// busybox binary, kept as a `docker save` tar, so a later run loads them in ~1 s instead of rebuilding
-// (ls-deep alone is 80 RUN steps). LAYERSCOPE_FIXTURE_CACHE=0 disables it; a directory path moves it.
+// Fixture cache: a snapshot (tar with xattrs, devices, hardlinks, owners, times) of each engine's data root
+// right after its fixture images were built (and, for the Docker 26 engines, docker20's images loaded as
+// :from20), taken with the engine stopped. A later run with the same engine binary, fixture sources and busybox
+// restores it before starting dockerd: the same state as a fresh build (intermediate images, parent links,
+// build-time metadata and all) in about a second instead of minutes. Containers are always created anew.
+// LAYERSCOPE_FIXTURE_CACHE=0 disables it; a directory path moves it.
 const CACHE_DIR = process.env.LAYERSCOPE_FIXTURE_CACHE ?? '/var/cache/layerscope/fixtures';
 const CACHE_ON = CACHE_DIR !== '0' && CACHE_DIR !== '';
+const TAR_XATTRS = ['--xattrs', '--xattrs-include=*', '--numeric-owner'];
 
 function fixtureSourcesDigest() {
   const h = createHash('sha256');
@@ -253,6 +268,7 @@ function fixtureSourcesDigest() {
     }
   };
   walk(FIXTURES);
+  h.update(fs.readFileSync(fileURLToPath(new URL('./run.mjs', import.meta.url))));
   for (const bb of ['/bin/busybox', '/usr/bin/busybox']) {
     try {
       h.update(fs.readFileSync(bb));
@@ -262,54 +278,36 @@ function fixtureSourcesDigest() {
   return h.digest('hex');
 }
 
-async function fixturesWithCache(e, manifest, sourcesDigest) {
-  const images = Object.values(manifest.IMAGES);
-  if (!CACHE_ON) {
-    await buildFixtures(e, 'images');
-    const tar = path.join(tmpBase, `${e.name}-images.tar`);
-    await must(`${e.name} save`, e.client, ['save', '-o', tar, ...images], { env: e.env });
-    await buildFixtures(e, 'containers');
-    return { how: 'built (cache off)', tar };
+async function cacheKey(spec, sourcesDigest, extra = '') {
+  const v = await run(spec.dockerd, ['--version'], { timeoutMs: 10000 });
+  return createHash('sha256')
+    .update(`${spec.name}|${v.stdout.toString().trim()}|${JSON.stringify(spec.args)}|${JSON.stringify(spec.config)}|${sourcesDigest}|${extra}`)
+    .digest('hex')
+    .slice(0, 20);
+}
+
+const cacheFile = (name, key) => path.join(CACHE_DIR, `${name}-${key}.dataroot.tar`);
+
+async function restoreSnapshot(e, file) {
+  const r = await run('tar', ['-C', e.dataRoot, ...TAR_XATTRS, '-xpf', file], { timeoutMs: 120000 });
+  if (r.code !== 0) throw new Error(`restoring ${file} failed: ${r.stderr.trim()}`);
+}
+
+/** Snapshot a STOPPED engine's data root into the cache (atomically; older snapshots of this engine removed). */
+async function saveSnapshot(e, file) {
+  fs.mkdirSync(CACHE_DIR, { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  const r = await run('tar', ['-C', e.dataRoot, ...TAR_XATTRS, '--sparse', '-cf', tmp, '.'], { timeoutMs: 120000 });
+  if (r.code !== 0) {
+    fs.rmSync(tmp, { force: true });
+    throw new Error(`snapshot failed: ${r.stderr.trim()}`);
   }
-  const key = createHash('sha256').update(`${e.name}|${e.version}|${e.storage}|${sourcesDigest}`).digest('hex').slice(0, 20);
-  const file = path.join(CACHE_DIR, `${e.name}-${key}.tar`);
-  let how = 'built';
-  if (fs.existsSync(file)) {
-    const r = await run(e.client, ['load', '-q', '-i', file], { env: e.env });
-    if (r.code === 0) how = `loaded from cache ${file}`;
-    else {
-      log(`${e.name}: cached fixtures ${file} did not load (${r.stderr.trim()}); rebuilding`);
-      try { fs.rmSync(file, { force: true }); } catch {}
+  for (const old of fs.readdirSync(CACHE_DIR)) {
+    if (old.startsWith(`${e.name}-`) && !old.includes(`.${process.pid}.`) && path.join(CACHE_DIR, old) !== file) {
+      fs.rmSync(path.join(CACHE_DIR, old), { force: true });
     }
   }
-  if (how === 'built') {
-    await buildFixtures(e, 'images');
-    try {
-      fs.mkdirSync(CACHE_DIR, { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      const r = await run(e.client, ['save', '-o', tmp, ...images], { env: e.env });
-      if (r.code === 0) {
-        for (const old of fs.readdirSync(CACHE_DIR)) {
-          if (old.startsWith(`${e.name}-`) && old.endsWith('.tar') && path.join(CACHE_DIR, old) !== file) {
-            fs.rmSync(path.join(CACHE_DIR, old), { force: true });
-          }
-        }
-        fs.renameSync(tmp, file);
-      } else {
-        fs.rmSync(tmp, { force: true });
-        log(`${e.name}: could not cache fixtures: ${r.stderr.trim()}`);
-      }
-    } catch (err) {
-      log(`${e.name}: could not cache fixtures: ${err.message}`);
-    }
-  }
-  let tar = file;
-  if (!fs.existsSync(file)) {
-    tar = path.join(tmpBase, `${e.name}-images.tar`);
-    await must(`${e.name} save`, e.client, ['save', '-o', tar, ...images], { env: e.env });
-  }
-  await buildFixtures(e, 'containers');
-  return { how, tar };
+  fs.renameSync(tmp, file);
 }
 
 /**
@@ -569,49 +567,89 @@ async function setupEngines() {
   fs.writeFileSync(path.join(tmpBase, 'owner.pid'), String(process.pid));
   if (KEEP) fs.writeFileSync(path.join(tmpBase, 'KEEP'), '');
   const tStart = Date.now();
-  const started = await Promise.allSettled(specs.map(startEngine));
-  const up = [];
-  started.forEach((r, i) => {
-    const n = specs[i].name;
-    if (r.status === 'fulfilled') up.push(r.value);
-    else {
-      unavailable[n] = String(r.reason?.message || r.reason);
-      engines.get(n) && stopEngine(engines.get(n));
-    }
-  });
-  for (const e of up) log(`${e.name}: Docker ${e.version} (API ${e.api}, ${e.storage}) at ${e.host}`);
-  log(`engines up in ${secs(Date.now() - tStart)}`);
-
-  // Fixtures: built natively in every engine at once (independent), then docker20's copied into the 26s.
-  const tBuild = Date.now();
   const digest = fixtureSourcesDigest();
-  const jobs = new Map(up.map((e) => [e.name, fixturesWithCache(e, manifest, digest)]));
-  const d20job = jobs.get('docker20');
-  // Docker 26 engines: their own fixtures first (in parallel with docker20's), then docker20's copied in.
+  const bySpec = new Map(specs.map((sp) => [sp.name, prepareEngine(sp)]));
+  const d20 = bySpec.get('docker20');
+  const d20key = d20 ? await cacheKey(d20.spec, digest) : 'none';
+
+  // Cache keys first: whether a Docker 26 engine must build decides whether docker20 must hand over its images.
+  const keys = new Map();
+  for (const e of bySpec.values()) {
+    keys.set(e.name, await cacheKey(e.spec, digest, e.name === 'docker20' ? '' : `from20:${d20key}`));
+  }
+  const hit = (e) => CACHE_ON && fs.existsSync(cacheFile(e.name, keys.get(e.name)));
+  const needD20Tar = !!d20 && [...bySpec.values()].some((e) => e.name !== 'docker20' && !hit(e));
+  // docker20's images as a `docker save` tar, made by docker20's pipeline before it stops for its snapshot.
+  let d20TarResolve, d20TarReject;
+  const d20Tar = new Promise((res, rej) => ((d20TarResolve = res), (d20TarReject = rej)));
+  d20Tar.catch(() => {});
+  if (!d20) d20TarReject(new Error('docker20 is not started'));
+  const handOver = async () => {
+    if (!needD20Tar) return d20TarResolve(null);
+    const tar = path.join(tmpBase, 'docker20-images.tar');
+    await must('docker20 save', d20.client, ['save', '-o', tar, ...Object.values(manifest.IMAGES)], { env: d20.env });
+    d20TarResolve(tar);
+  };
+
+  const pipeline = async (e) => {
+    const t1 = Date.now();
+    const file = cacheFile(e.name, keys.get(e.name));
+    let how;
+    if (CACHE_ON && fs.existsSync(file)) {
+      await restoreSnapshot(e, file);
+      await launchEngine(e);
+      how = `restored from ${file} in ${secs(Date.now() - t1)}`;
+      if (e.name === 'docker20') await handOver();
+    } else {
+      await launchEngine(e);
+      await buildFixtures(e, 'images');
+      let complete = true;
+      if (e.name === 'docker20') await handOver();
+      else if (d20) {
+        try {
+          const tc = Date.now();
+          await copyFromDocker20(await d20Tar, e, manifest);
+          log(`${e.name}: docker20 images loaded as :from20 in ${secs(Date.now() - tc)}`);
+        } catch (err) {
+          complete = false;
+          loud(`${e.name}: docker20 images could not be copied in (no ${Object.values(manifest.IMAGES_FROM20).join(', ')}):\n${err.message || err}`);
+        }
+      }
+      how = `built in ${secs(Date.now() - t1)}`;
+      if (CACHE_ON && complete) {
+        const ts = Date.now();
+        try {
+          await stopEngine(e);
+          await saveSnapshot(e, file);
+          how += `; cached as ${file} in ${secs(Date.now() - ts)}`;
+        } catch (err) {
+          log(`${e.name}: could not cache fixtures: ${err.message || err}`);
+        }
+        if (!e.proc || e.proc.exitCode !== null || e.proc.signalCode !== null) await launchEngine(e);
+      }
+    }
+    await buildFixtures(e, 'containers');
+    return how;
+  };
   const results = await Promise.allSettled(
-    up.map(async (e) => {
-      const own = await jobs.get(e.name);
-      if (e.name === 'docker20' || !d20job) return own.how;
-      const d20 = await d20job.catch(() => null);
-      if (!d20) throw new Error('docker20 fixtures are missing, so they cannot be copied in');
-      const tc = Date.now();
-      await copyFromDocker20(d20.tar, e, manifest);
-      return `${own.how}; docker20 images loaded as :from20 in ${secs(Date.now() - tc)}`;
-    }),
+    [...bySpec.values()].map((e) =>
+      pipeline(e).catch((err) => {
+        if (e.name === 'docker20') d20TarReject(err);
+        throw err;
+      }),
+    ),
   );
   const ready = [];
-  results.forEach((r, i) => {
-    const e = up[i];
+  [...bySpec.values()].forEach((e, i) => {
+    const r = results[i];
     if (r.status === 'fulfilled') {
       ready.push(e);
-      log(`${e.name}: fixtures ${r.value}`);
-    } else unavailable[e.name] = `fixtures could not be set up: ${r.reason?.message || r.reason}`;
+      log(`${e.name}: Docker ${e.version} (API ${e.api}, ${e.storage}) at ${e.host}: fixtures ${r.value}`);
+    } else unavailable[e.name] = String(r.reason?.message || r.reason);
   });
-  log(`fixtures ready in ${secs(Date.now() - tBuild)}`);
-  for (const e of up) {
-    if (!ready.includes(e)) {
-      await stopEngine(e);
-    }
+  log(`engines and fixtures ready in ${secs(Date.now() - tStart)}`);
+  for (const e of bySpec.values()) {
+    if (!ready.includes(e)) await stopEngine(e);
   }
   if (exiting) return { engines: {}, unavailable };
   const tSettle = Date.now();

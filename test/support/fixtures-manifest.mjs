@@ -94,7 +94,19 @@ export const BLOAT = Object.freeze({
   bigFile: { path: 'data/big.bin', size: 3 * 1024 * 1024, addedIn: 3, deletedIn: 5 },
   overwritten: { path: 'data/overwritten.txt', layers: [2, 4], final: 'replaced-in-L4\n' },
   chmodOnly: { path: 'data/chmod-only.txt', layers: [2, 4], modes: [0o644, 0o600], content: 'same-content\n' },
-  opaque: { path: 'opq', layer: 6, hidden: ['opq/a', 'opq/a/file', 'opq/b', 'opq/b/file', 'opq/keep.txt'], final: ['opq/c'] },
+  /**
+   * L6. Built by docker20 or docker26 (overlay2): opq/ is an opaque dir (trusted.overlay.opaque=y in the layer
+   * dir, `opq/.wh..wh..opq` in a saved tar). Built by docker26c (containerd store): NO opaque dir; instead one
+   * whiteout per old entry (char 0:0 opq/a, opq/b, opq/keep.txt in the snapshot; `.wh.a` etc. in the tar),
+   * because containerd's differ compares trees. ls-bloat:from20 in docker26c has the opaque form.
+   */
+  opaque: {
+    path: 'opq',
+    layer: 6,
+    hidden: ['opq/a', 'opq/a/file', 'opq/b', 'opq/b/file', 'opq/keep.txt'],
+    final: ['opq/c'],
+    containerdNativeWhiteouts: ['opq/a', 'opq/b', 'opq/keep.txt'],
+  },
   hardlink: { path: 'data/f', link: 'data/f-link', addedIn: 2, linkDeletedIn: 7, content: 'shared-inode\n' },
   reborn: { path: 'data/reborn.txt', layers: [2, 5, 6], final: 'v2\n' },
   ghost: { path: 'data/ghost' },
