@@ -91,6 +91,9 @@ class Term {
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-tui-e2e-'));
   archive = makeE2EArchive(tmp);
+  // One idle session keeps our private tmux server up between tests (a server whose last session ends exits,
+  // and a new-session racing with that exit fails).
+  if (hasTmux()) tmux('new-session', '-d', '-s', 'keeper', 'sleep', '3600');
 });
 
 after(() => {
