@@ -67,9 +67,10 @@ test('a .dive-ci file as dive writes it is accepted; disabled turns a rule off; 
 test('base: --base-layers, --base (common prefix), label, tagged ancestor (untagged intermediates skipped), layer 0', () => {
   const base = image(['1', '2'], ['base:1']);
   const inter = image(['1', '2', '3'], []); // legacy builder intermediate: untagged
+  const dangling = { ...image(['1', '2', '3'], []), id: 'sha256:' + 'd'.repeat(64), digests: ['sha256:' + 'e'.repeat(64)] }; // containerd store: a bare digest
   const app = image(['1', '2', '3', '4'], ['app:1']);
   const other = image(['1', '9'], ['other:1']);
-  const src = { images: [base, inter, app, other] };
+  const src = { images: [base, inter, dangling, app, other] };
   assert.equal(commonPrefix(app, other), 1);
   assert.deepEqual([resolveBase(src, app, { baseLayers: 3 }).count, resolveBase(src, app, { baseLayers: 3 }).method], [3, 'layers']);
   assert.equal(resolveBase(src, app, { baseRef: 'base:1' }).count, 2);

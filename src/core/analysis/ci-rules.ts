@@ -221,7 +221,8 @@ export function resolveBase(source: Pick<Source, 'images'>, image: ImageInfo, op
   for (const other of source.images) {
     // Untagged images are usually the legacy builder's intermediate steps (each one layer shorter): not a base.
     if (other.id === image.id || other.layers.length === 0 || other.layers.length >= total) continue;
-    if (other.tags.length === 0 && other.digests.length === 0) continue;
+    // (The containerd store names such steps `moby-dangling@<digest>`: a digest without a repository is no name.)
+    if (other.tags.length === 0 && !other.digests.some((d) => d.includes('@'))) continue;
     if (commonPrefix(image, other) !== other.layers.length) continue;
     if (!best || other.layers.length > best.layers.length) best = other;
   }
