@@ -3,9 +3,26 @@ import { changesCommand, filesCommand, reportCommand } from './analysis.js';
 import { tuiCommand } from './tui.js';
 import { ciCommand } from './ci.js';
 import { diffCommand } from './diff.js';
+import { extractCommand } from './extract.js';
+import { exportCommand } from './export.js';
+import { timelineCommand } from './timeline.js';
+import { verifyCommand } from './verify.js';
+import { whoseCommand } from './whose.js';
 
 /**
  * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
  * the one named `tui`.
  */
-export const commands: Command[] = [tuiCommand, reportCommand, changesCommand, filesCommand, diffCommand, ciCommand];
+export const commands: Command[] = [
+  tuiCommand,
+  reportCommand,
+  changesCommand,
+  filesCommand,
+  verifyCommand,
+  whoseCommand,
+  diffCommand,
+  ciCommand,
+  extractCommand,
+  exportCommand,
+  timelineCommand,
+];
