@@ -28,12 +28,14 @@ import { execa } from 'execa';
 
 let work: string | null = null;
 let root = '';
+/** Our own temp dir for workspaces, and no sweeping outside it (tests of other files may run in parallel). */
+let tmpDir = '';
 let manifestBefore: string[] = [];
 
 function noMountsLeft(): void {
   const ours = readMountInfo().filter((e) => e.mountPoint.includes(`/layerscope-mnt-${process.pid}-`));
   assert.deepEqual(ours.map((e) => e.mountPoint), [], 'mounts left behind');
-  const dirs = fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(`layerscope-mnt-${process.pid}-`));
+  const dirs = [...fs.readdirSync(os.tmpdir()), ...fs.readdirSync(tmpDir)].filter((n) => n.startsWith(`layerscope-mnt-${process.pid}-`));
   assert.deepEqual(dirs, [], 'workspace dirs left behind');
 }
 
@@ -43,6 +45,8 @@ before(async () => {
   if (!info) return;
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-mount-engine-'));
   root = path.join(work, 'root');
+  tmpDir = path.join(work, 'tmp');
+  fs.mkdirSync(tmpDir);
   await copyTree(info.dataRoot, root);
   manifestBefore = await treeManifest(root, { strict: true });
 });
@@ -70,7 +74,7 @@ test('kernel view agrees for every layer of ls-bloat:1 and ls-deep:1 (deeper tha
     const deep = findImage(src, IMAGES.deep);
     assert.equal(deep.layers.length, DEEP.layers);
     const specs = [...imageStacks(bloat, true), ...imageStacks(deep, true), ...Object.values(CONTAINERS).map((n) => containerStack(src, findContainer(src, n)))];
-    const r = await checkStacks(src, specs);
+    const r = await checkStacks(src, specs, { tmpDir, sweepAnywhere: false });
     assert.equal(r.mode, 'root');
     assert.equal(r.skipped, null);
     const bad = r.stacks.filter((s) => s.status !== 'agree').map((s) => `${s.label}: ${s.status} ${s.message ?? ''} ${JSON.stringify(s.differences.slice(0, 3))}`);
@@ -104,7 +108,7 @@ test('--hash: every file read through the mount has the bytes of the layer that 
   if (!getEngine(t) || !work) return;
   await withSource(async (src) => {
     const bloat = findImage(src, IMAGES.bloat);
-    const r = await checkStacks(src, [...imageStacks(bloat, false), containerStack(src, findContainer(src, CONTAINERS.running))], { hash: true });
+    const r = await checkStacks(src, [...imageStacks(bloat, false), containerStack(src, findContainer(src, CONTAINERS.running))], { hash: true, tmpDir, sweepAnywhere: false });
     assert.deepEqual(r.stacks.map((s) => [s.label, s.status, s.differences.length]), [
       [`${IMAGES.bloat} layer ${bloat.layers.length - 1}`, 'agree', 0],
       [`container ${CONTAINERS.running}`, 'agree', 0],
@@ -131,7 +135,7 @@ test('archive sources: layers laid out in overlay form (char 0:0 whiteouts, opaq
     };
     const bloat = findImage(archive, IMAGES.bloat);
     const deep = findImage(archive, IMAGES.deep);
-    const r = await checkStacks(archive, [...imageStacks(bloat, true), ...imageStacks(deep, false)]);
+    const r = await checkStacks(archive, [...imageStacks(bloat, true), ...imageStacks(deep, false)], { tmpDir, sweepAnywhere: false });
     const bad = r.stacks.filter((s) => s.status !== 'agree').map((s) => `${s.label}: ${s.status} ${s.message ?? ''} ${JSON.stringify(s.differences.slice(0, 3))}`);
     assert.deepEqual(bad, []);
     assert.equal(r.stacks.length, bloat.layers.length + 1);
@@ -193,7 +197,7 @@ test('a planted l/<link> is refused: stacks that need the short form fail and na
     link = fs.readFileSync(path.join(copy, 'overlay2', victim.cacheId!, 'link'), 'utf8').trim();
     fs.unlinkSync(path.join(copy, 'overlay2', 'l', link));
     fs.symlinkSync(`../${other.cacheId}/diff`, path.join(copy, 'overlay2', 'l', link));
-    const r = await checkStacks(src, imageStacks(deep, true));
+    const r = await checkStacks(src, imageStacks(deep, true), { tmpDir, sweepAnywhere: false });
     const failed = r.stacks.filter((s) => s.status !== 'agree');
     assert.ok(failed.length > 0);
     for (const s of failed) {

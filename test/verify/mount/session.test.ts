@@ -229,6 +229,10 @@ test('mountinfo parsing, leftover detection and sweeping (dead pid: unmounted an
     ['layerscope-mnt-999999-AbC123', false, 1],
     [path.basename(alive), true, 1],
   ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+  // Restricted to this temp dir, a leftover mounted under another TMPDIR is not ours to touch.
+  const elsewhere = parseMountInfo(`98 22 0:63 / /var/tmp/layerscope-mnt-999997-ZZZZZZ/merged ro - overlay overlay ro`);
+  assert.equal(findLeftovers({ tmpDir: dir, mountInfo: elsewhere, alive: () => false }).filter((l) => l.pid === 999997).length, 1);
+  assert.equal(findLeftovers({ tmpDir: dir, mountInfo: elsewhere, alive: () => false, anywhere: false }).filter((l) => l.pid === 999997).length, 0);
   const runner = new FakeRunner((argv) => {
     if (argv[0] === 'umount') table = table.filter((e) => e.mountPoint !== argv[argv.length - 1]);
   });

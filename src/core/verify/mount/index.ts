@@ -33,6 +33,8 @@ export interface MountCheckOptions {
   /** 'auto' (default): root → real mount; otherwise an unprivileged user namespace if the kernel allows it. */
   mode?: MountMode | 'auto';
   tmpDir?: string;
+  /** Leftovers of killed runs: look for them anywhere in the mount table (default), or only in tmpDir. */
+  sweepAnywhere?: boolean;
   pageSize?: number;
   indexOff?: boolean;
   /** Also hash every regular file through the mount and compare with the bytes of the layer that holds it. */
@@ -98,7 +100,7 @@ export async function detectMountMode(runner: Runner, isRoot = process.getuid?.(
 export async function checkStacks(source: Source, specs: StackSpec[], opts: MountCheckOptions = {}): Promise<MountCheckReport> {
   const runner = opts.runner ?? execaRunner;
   const notes: string[] = [];
-  const leftovers = await sweepLeftovers(runner, { tmpDir: opts.tmpDir, mountInfo: opts.mountInfo });
+  const leftovers = await sweepLeftovers(runner, { tmpDir: opts.tmpDir, mountInfo: opts.mountInfo, anywhere: opts.sweepAnywhere });
   let mode: MountMode | null;
   let reason: string | null = null;
   if (opts.mode && opts.mode !== 'auto') mode = opts.mode;

@@ -90,16 +90,20 @@ export interface Leftover {
 }
 
 /**
- * Private dirs (with or without a live mount) that earlier runs left, found through /proc/self/mountinfo and
- * a listing of the temp dir. `ownDirs` are this run's live dirs (never reported).
+ * Private dirs (with or without a live mount) that earlier runs left, found through /proc/self/mountinfo (any
+ * mount point named like ours, unless `anywhere` is false) and a listing of the temp dir. `ownDirs` are this
+ * run's live dirs (never reported).
  */
-export function findLeftovers(opts: { tmpDir?: string; mountInfo?: MountInfoEntry[]; alive?: (pid: number) => boolean; ownDirs?: Set<string> } = {}): Leftover[] {
+export function findLeftovers(opts: { tmpDir?: string; mountInfo?: MountInfoEntry[]; alive?: (pid: number) => boolean; ownDirs?: Set<string>; anywhere?: boolean } = {}): Leftover[] {
   const tmp = (opts.tmpDir ?? os.tmpdir()).replace(/\/+$/, '');
   const alive = opts.alive ?? ((pid: number) => pid !== process.pid && pidAlive(pid));
   const entries = opts.mountInfo ?? readMountInfo();
   const byDir = new Map<string, Leftover>();
   const consider = (dir: string): Leftover | null => {
     if (opts.ownDirs?.has(dir)) return null;
+    // By default mounts of ours are found wherever they are (a run with another TMPDIR); `anywhere: false`
+    // keeps to this temp dir.
+    if (opts.anywhere === false && path.posix.dirname(dir) !== tmp) return null;
     const pid = pidOfMountDir(dir);
     if (pid === null) return null;
     let l = byDir.get(dir);

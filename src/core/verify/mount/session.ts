@@ -269,9 +269,9 @@ export interface SweepResult extends Leftover {
  * Find what killed runs left behind and clean it up when their process is dead. Only our own recognisable
  * dirs are touched; a dir with a mount that cannot be unmounted is left and reported.
  */
-export async function sweepLeftovers(runner: Runner, opts: { tmpDir?: string; mountInfo?: () => MountInfoEntry[]; alive?: (pid: number) => boolean; ownDirs?: Set<string> } = {}): Promise<SweepResult[]> {
+export async function sweepLeftovers(runner: Runner, opts: { tmpDir?: string; mountInfo?: () => MountInfoEntry[]; alive?: (pid: number) => boolean; ownDirs?: Set<string>; anywhere?: boolean } = {}): Promise<SweepResult[]> {
   const readInfo = opts.mountInfo ?? (() => readMountInfo());
-  const found = findLeftovers({ tmpDir: opts.tmpDir, mountInfo: readInfo(), alive: opts.alive, ownDirs: opts.ownDirs });
+  const found = findLeftovers({ tmpDir: opts.tmpDir, mountInfo: readInfo(), alive: opts.alive, ownDirs: opts.ownDirs, anywhere: opts.anywhere });
   const out: SweepResult[] = [];
   for (const l of found) {
     if (l.alive) {
