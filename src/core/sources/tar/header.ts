@@ -170,9 +170,16 @@ export function parsePax(body: Buffer, offset: number, member: string, label: st
   while (i < body.length) {
     // tolerate NUL padding at the end
     if (body[i] === 0) break;
-    const sp = body.indexOf(0x20, i);
-    if (sp < 0 || sp - i > 20) throw new TarError('tar.pax', 'malformed PAX record (no length)', offset, member, label);
-    const len = Number(body.toString('latin1', i, sp));
+    let sp = i;
+    let len = 0;
+    while (sp < body.length && sp - i <= 20) {
+      const c = body[sp]!;
+      if (c === 0x20) break;
+      if (c < 0x30 || c > 0x39) throw new TarError('tar.pax', 'malformed PAX record (bad length)', offset, member, label);
+      len = len * 10 + (c - 0x30);
+      sp++;
+    }
+    if (sp >= body.length || body[sp] !== 0x20 || sp === i) throw new TarError('tar.pax', 'malformed PAX record (no length)', offset, member, label);
     if (!Number.isInteger(len) || len <= sp - i + 1 || i + len > body.length || body[i + len - 1] !== 0x0a)
       throw new TarError('tar.pax', 'malformed PAX record (bad length)', offset, member, label);
     const rec = body.subarray(sp + 1, i + len - 1);
@@ -285,46 +292,70 @@ export class HeaderAssembler {
     if (this.longLink !== null) linkname = this.longLink;
     let xattrs = NO_XATTRS;
     if (pax) {
-      const s = (k: string) => pax.get(k)?.toString('latin1');
-      const int = (k: string, cur: number): number => {
-        const raw = pax.get(k);
-        if (raw === undefined) return cur;
+      // One pass over the records (GNU tar writes atime/ctime/mtime for every member: keep this cheap).
+      const int = (k: string, raw: Buffer): number => {
         const v = raw.toString('latin1');
         if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
           throw new TarError('tar.pax', `PAX ${k}=${JSON.stringify(v)} is not a valid number`, this.firstOffset, name, this.label);
         return Number(v);
       };
-      if (pax.has('path')) name = s('path')!;
-      if (pax.has('linkpath')) linkname = s('linkpath')!;
-      storedSize = int('size', storedSize);
-      realSize = storedSize;
-      uid = int('uid', uid);
-      gid = int('gid', gid);
-      if (pax.has('uname')) uname = s('uname')!;
-      if (pax.has('gname')) gname = s('gname')!;
-      const mt = s('mtime');
-      if (mt !== undefined) {
-        const t = parsePaxTime(mt);
-        if (!t) throw new TarError('tar.pax', `PAX mtime=${JSON.stringify(mt)} is not a valid time`, this.firstOffset, name, this.label);
-        mtime = t.sec;
-        mtimeNsec = t.nsec;
-      }
+      let sparseName: string | undefined;
+      let sparseSize: string | undefined;
       for (const [k, v] of pax) {
-        if (k.startsWith('SCHILY.xattr.')) (xattrs === NO_XATTRS ? (xattrs = new Map()) : xattrs).set(k.slice(13), v);
-        else if (k.startsWith('LIBARCHIVE.xattr.')) {
-          // libarchive: URL-encoded name, base64 value
-          try {
-            const n = Buffer.from(decodeURIComponent(k.slice(17)), 'utf8').toString('latin1');
-            (xattrs === NO_XATTRS ? (xattrs = new Map()) : xattrs).set(n, Buffer.from(v.toString('latin1'), 'base64'));
-          } catch {
-            /* undecodable name: keep nothing rather than a wrong name */
+        switch (k) {
+          case 'path':
+            name = v.toString('latin1');
+            break;
+          case 'linkpath':
+            linkname = v.toString('latin1');
+            break;
+          case 'size':
+            storedSize = int(k, v);
+            break;
+          case 'uid':
+            uid = int(k, v);
+            break;
+          case 'gid':
+            gid = int(k, v);
+            break;
+          case 'uname':
+            uname = v.toString('latin1');
+            break;
+          case 'gname':
+            gname = v.toString('latin1');
+            break;
+          case 'mtime': {
+            const mt = v.toString('latin1');
+            const t = parsePaxTime(mt);
+            if (!t) throw new TarError('tar.pax', `PAX mtime=${JSON.stringify(mt)} is not a valid time`, this.firstOffset, name, this.label);
+            mtime = t.sec;
+            mtimeNsec = t.nsec;
+            break;
           }
-        } else if (k.startsWith('GNU.sparse.')) sparse = true;
+          case 'atime':
+          case 'ctime':
+            break;
+          default:
+            if (k.startsWith('SCHILY.xattr.')) (xattrs === NO_XATTRS ? (xattrs = new Map()) : xattrs).set(k.slice(13), v);
+            else if (k.startsWith('LIBARCHIVE.xattr.')) {
+              // libarchive: URL-encoded name, base64 value
+              try {
+                const n = Buffer.from(decodeURIComponent(k.slice(17)), 'utf8').toString('latin1');
+                (xattrs === NO_XATTRS ? (xattrs = new Map()) : xattrs).set(n, Buffer.from(v.toString('latin1'), 'base64'));
+              } catch {
+                /* undecodable name: keep nothing rather than a wrong name */
+              }
+            } else if (k.startsWith('GNU.sparse.')) {
+              sparse = true;
+              if (k === 'GNU.sparse.name') sparseName = v.toString('latin1');
+              else if (k === 'GNU.sparse.realsize' || (k === 'GNU.sparse.size' && sparseSize === undefined)) sparseSize = v.toString('latin1');
+            }
+        }
       }
+      realSize = storedSize;
       if (sparse) {
-        if (pax.has('GNU.sparse.name')) name = s('GNU.sparse.name')!;
-        const rs = s('GNU.sparse.realsize') ?? s('GNU.sparse.size');
-        if (rs !== undefined && /^\d+$/.test(rs)) realSize = Number(rs);
+        if (sparseName !== undefined) name = sparseName;
+        if (sparseSize !== undefined && /^\d+$/.test(sparseSize)) realSize = Number(sparseSize);
       }
     }
     mode &= 0o7777;
