@@ -303,7 +303,7 @@ async function saveSnapshot(e, file) {
     throw new Error(`snapshot failed: ${r.stderr.trim()}`);
   }
   for (const old of fs.readdirSync(CACHE_DIR)) {
-    if (old.startsWith(`${e.name}-`) && !old.includes(`.${process.pid}.`) && path.join(CACHE_DIR, old) !== file) {
+    if (old.startsWith(`${e.name}-`) && !old.endsWith('.tmp') && path.join(CACHE_DIR, old) !== file) {
       fs.rmSync(path.join(CACHE_DIR, old), { force: true });
     }
   }
