@@ -3,7 +3,7 @@ import * as zlib from 'node:zlib';
 import { createHash, type Hash } from 'node:crypto';
 import { bytesToPath, cleanLayerPath, compareWalkOrder, displayPath, joinPath, parentPath, baseName, textToPath } from '../../model/path.js';
 import type { EntryType } from '../../model/types.js';
-import { describeFsError, openNoFollow } from '../../sources/evidence.js';
+import { describeFsError, isNotFound, openNoFollow } from '../../sources/evidence.js';
 import { Crc64 } from '../crc64.js';
 import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from './tarheader.js';
 import { collectTreeXattrs, walkTreeXattrs, type TreeXattrs } from './xattrs.js';
@@ -743,11 +743,6 @@ function safeClean(raw: string): string {
   } catch {
     return raw;
   }
-}
-
-function isNotFound(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException)?.code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
 const KIND_ORDER: IntegrityFindingKind[] = ['unsafe', 'unreadable', 'missing', 'added', 'type', 'content', 'size', 'linkname', 'mode', 'owner', 'mtime', 'xattr'];
