@@ -37,16 +37,36 @@ export async function unpackLayer(changes: LayerChanges, dest: string, opts: Unp
   const host = (rel: string): Buffer => Buffer.concat([destBytes, Buffer.from('/'), pathToBytes(rel)]);
   fs.mkdirSync(dest, { recursive: true, mode: 0o755 });
   const dirModes: { p: Buffer; mode: number; mtime: number }[] = [];
-  const ensureParent = (rel: string): void => {
-    const parent = parentPath(rel);
-    if (parent === '') return;
-    fs.mkdirSync(host(parent), { recursive: true, mode: 0o755 });
+  // Every parent of an entry must be a real directory of our tree: an archive may put `a -> /etc` and then
+  // `a/passwd` (or a hardlink through `a/`), and following that symlink would write outside our temp dir.
+  const realDirs = new Set<string>(['']);
+  const ensureDirs = (dir: string): boolean => {
+    if (realDirs.has(dir)) return true;
+    if (!ensureDirs(parentPath(dir))) return false;
+    const h = host(dir);
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.lstatSync(h);
+    } catch {
+      fs.mkdirSync(h, { mode: 0o755 });
+      st = fs.lstatSync(h);
+    }
+    if (!st.isDirectory()) return false;
+    realDirs.add(dir);
+    return true;
+  };
+  const refuse = (rel: string, why: string): void => {
+    notes.push(`${displayPath(rel)}: ${why}; not laid out`);
+    skipped.push(rel);
   };
   let sparse = 0;
   for (const e of changes.entries) {
     if (e.path === '' || e.path.split('/').some((c) => SKIP_PREFIX.test(c))) continue;
     const p = host(e.path);
-    ensureParent(e.path);
+    if (!ensureDirs(parentPath(e.path))) {
+      refuse(e.path, 'a parent of it is not a directory (a symlink or a file) in this layer');
+      continue;
+    }
     if (e.kind === 'whiteout') {
       const text = pathToText(e.path);
       if (text === null) {
@@ -67,6 +87,11 @@ export async function unpackLayer(changes: LayerChanges, dest: string, opts: Unp
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         }
+        if (!fs.lstatSync(p).isDirectory()) {
+          refuse(e.path, 'a non-directory already holds this path');
+          continue;
+        }
+        realDirs.add(e.path);
         if (e.opaque) {
           const text = pathToText(e.path);
           if (text === null) notes.push(`opaque dir ${displayPath(e.path)}: name is not UTF-8 and cannot be passed to setxattr; not marked opaque`);
@@ -85,9 +110,25 @@ export async function unpackLayer(changes: LayerChanges, dest: string, opts: Unp
         }
         break;
       }
-      case 'hardlink':
-        fs.linkSync(host(a.linkname ?? ''), p);
+      case 'hardlink': {
+        // The target must be a regular file of this layer reached through real dirs only (link(2) follows
+        // symlinks in the parents of the target path; its last component is not followed).
+        const target = a.linkname ?? '';
+        let ok = target !== '' && ensureDirs(parentPath(target));
+        if (ok) {
+          try {
+            ok = fs.lstatSync(host(target)).isFile();
+          } catch {
+            ok = false;
+          }
+        }
+        if (!ok) {
+          refuse(e.path, `hardlink target ${displayPath(target)} is not a regular file laid out in this layer`);
+          continue;
+        }
+        fs.linkSync(host(target), p);
         break;
+      }
       case 'symlink':
         fs.symlinkSync(pathToBytes(a.linkname ?? ''), p);
         break;
