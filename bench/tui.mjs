@@ -167,6 +167,23 @@ console.log(`layer switches, indexes cached: ${fmt(stats(again))}`);
 const collapse = [];
 for (let i = 0; i < 10; i++) collapse.push(await timeKey(' '));
 console.log(`collapse/expand (space): ${fmt(stats(collapse))}`);
+// Our share of a keypress: the reducer and the row builders alone (no React, no Ink), same image.
+{
+  const st = await dist('tui/state.js');
+  const rows = await dist('tui/rows.js');
+  let s = st.reduce(st.reduce(imageState(analysis, 120, 39, 'synthetic'), { type: 'filesReady' }), { type: 'focusPane', pane: 'files' });
+  const own = [];
+  for (let i = 0; i < 1000; i++) {
+    const t = performance.now();
+    s = st.reduce(s, i % 10 === 5 ? { type: 'page', delta: 1 } : { type: 'move', delta: 1 });
+    const cv = st.currentView(s);
+    rows.fileLines(cv.tree, cv.view, s.fileCursor, s.fileScroll, 36, true);
+    rows.layerLines(analysis, s.layer, s.layerScroll, 5);
+    rows.summaryLines(analysis, 0, 0, 6, false);
+    own.push(performance.now() - t);
+  }
+  console.log(`reducer + row builders per keypress (no React/Ink): ${fmt(stats(own))}`);
+}
 const mem = process.memoryUsage();
 const os = await import('node:os');
 console.log(`machine: ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(1)).join(' ')} (figures scale with load)`);

@@ -342,16 +342,29 @@ export function sortBySize(t: FlatTree): FlatTree {
 
 const cache = new WeakMap<ImageAnalysis, Map<string, FlatTree>>();
 
-/** The flat tree of (layer, mode, sort), built on first use and kept for the analysis' lifetime. */
+/** Entries kept across all cached trees of one analysis; the least recently used trees go first. */
+export const CACHE_ENTRIES = 6_000_000;
+
+/** The flat tree of (layer, mode, sort), built on first use and cached (LRU, bounded by entry count). */
 export function flatTree(a: ImageAnalysis, layer: number, mode: TreeMode, sort: SortOrder): FlatTree {
   let m = cache.get(a);
   if (!m) cache.set(a, (m = new Map()));
   const key = `${layer}:${mode}:${sort}`;
   let t = m.get(key);
-  if (!t) {
-    if (sort === 'size') t = sortBySize(flatTree(a, layer, mode, 'name'));
-    else t = mode === 'changes' ? buildChangesTree(a, layer) : buildAggregatedTree(a, layer);
+  if (t) {
+    // Most recently used last (Map keeps insertion order).
+    m.delete(key);
     m.set(key, t);
+    return t;
+  }
+  t = sort === 'size' ? sortBySize(flatTree(a, layer, mode, 'name')) : mode === 'changes' ? buildChangesTree(a, layer) : buildAggregatedTree(a, layer);
+  m.set(key, t);
+  let total = 0;
+  for (const x of m.values()) total += x.n;
+  for (const [k, x] of m) {
+    if (total <= CACHE_ENTRIES || k === key) break;
+    m.delete(k);
+    total -= x.n;
   }
   return t;
 }

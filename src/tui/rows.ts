@@ -107,7 +107,7 @@ export function summaryLines(a: ImageAnalysis, cursor: number, scroll: number, r
 // the file tree
 // ---------------------------------------------------------------------------------------------------------
 
-const REASON: Record<EndReason, string> = { deleted: 'deleted', overwritten: 'overwritten', opaque: 'opaque dir', replaced: 'replaced' };
+const REASON: Record<EndReason, string> = { deleted: 'deleted', overwritten: 'overwritten', opaque: 'opaque dir', replaced: 'replaced', updated: 'updated' };
 
 function linkSuffix(attrs: Attrs): string {
   if (attrs.type === 'symlink') return ` -> ${displayPath(attrs.linkname ?? '')}`;
@@ -165,10 +165,10 @@ export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
     else notes.push(`deleted: hid ${t.size[i] ? formatBytes(t.size[i]!) : 'no bytes'} from L${gone.layer}`);
   } else if (isDel && e.v) notes.push(`${REASON[e.v.endReason ?? 'deleted']} here, from L${e.v.layer}`);
   else if (e.opaque) notes.push('opaque: hides lower contents');
-  if (!isDel && e.until !== Infinity && e.reason) notes.push(`hidden by L${e.until} (${REASON[e.reason]})`);
+  if (!isDel && e.until !== Infinity && e.reason && e.reason !== 'updated') notes.push(`hidden by L${e.until} (${REASON[e.reason]})`);
   if (e.v?.redirect !== undefined) notes.push(`redirect ${displayPath(e.v.redirect)}`);
   if (e.v?.metacopy) notes.push('metacopy');
-  if (notes.length === 0 && e.until !== Infinity) notes.push(`hidden by L${e.until}`);
+  if (notes.length === 0 && e.until !== Infinity && e.reason !== 'updated') notes.push(`hidden by L${e.until}`);
   return { text: cols + indent + twisty + name + (notes.length ? `  [${notes.join('; ')}]` : ''), tone, selected: o.selected };
 }
 

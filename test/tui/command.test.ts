@@ -80,7 +80,7 @@ test('default source: the data root when readable, else the demo image (saying s
     assert.ok('error' in r && /there is no .*none here, and the demo image .* is not installed/.test(r.error));
     fs.writeFileSync(path.join(tmp, 'demo.tar'), '');
     const d = defaultSource(none, path.join(tmp, 'demo.tar'));
-    assert.ok('location' in d && d.location.endsWith('demo.tar') && /^demo image: there is no/.test(d.note ?? ''));
+    assert.ok('location' in d && d.location.endsWith('demo.tar') && /^DEMO image \(no .*none\): name a data root or archive$/.test(d.note ?? ''));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

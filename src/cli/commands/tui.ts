@@ -33,7 +33,7 @@ export interface TuiIO extends CommandIO {
 export function defaultSource(root = DEFAULT_ROOT, demo = demoArchive()): { location: string; note: string | null } | { error: string } {
   if (readableDir(root)) return { location: root, note: null };
   const why = fs.existsSync(root) ? `${root} is not readable (run as root?)` : `there is no ${root} here`;
-  if (fs.existsSync(demo)) return { location: demo, note: `demo image: ${why}; name a data root or an archive to inspect it` };
+  if (fs.existsSync(demo)) return { location: demo, note: `DEMO image (${fs.existsSync(root) ? `${root} unreadable` : `no ${root}`}): name a data root or archive` };
   return { error: `${why}, and the demo image (${demo}) is not installed. Name what to inspect: layerscope /var/lib/docker, layerscope app.tar` };
 }
 
