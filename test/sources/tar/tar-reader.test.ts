@@ -202,3 +202,18 @@ test('stream bodies: read, partially read, or skipped', async () => {
   }
   assert.deepEqual(got, ['hello world', 'true', 'end']);
 });
+
+test('withSha256: digest of a member body read once', async () => {
+  const { withSha256 } = await import('../../../src/core/sources/tar/index.js');
+  const { createHash } = await import('node:crypto');
+  const body = Buffer.alloc(70000, 3);
+  const t = tar([{ name: 'x', body }]);
+  for await (const e of readTarStream([t])) {
+    const h = withSha256(e.body());
+    assert.equal(h.digest(), null);
+    let n = 0;
+    for await (const c of h.stream) n += c.length;
+    assert.equal(n, body.length);
+    assert.equal(h.digest(), 'sha256:' + createHash('sha256').update(body).digest('hex'));
+  }
+});

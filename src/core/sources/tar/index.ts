@@ -25,3 +25,4 @@ export {
 } from './decompress.js';
 export { LayerChangesBuilder, layerChangesFromEntries } from './layer-changes.js';
 export { isTarHead, readLayerFromFile, readLayerFromStream, type LayerReadResult } from './layer-reader.js';
+export { withSha256 } from './hash.js';
