@@ -99,7 +99,7 @@ export function changeRowsText(rows: ChangeRow[]): string {
       }
       const a = r.attrs!;
       const link = a.linkname !== undefined ? ` -> ${a.type === 'hardlink' ? showPath(a.linkname) : displayPath(a.linkname)}` : '';
-      const notes = [r.opaque ? 'opaque' : '', r.hiddenBy !== null && a.type !== 'dir' ? `hidden by layer ${r.hiddenBy} (${r.hiddenReason})` : '', r.redirect !== undefined ? `redirect ${displayPath(r.redirect)}` : '', r.metacopy ? 'metacopy' : ''].filter(Boolean);
+      const notes = [r.opaque ? 'opaque' : '', r.hiddenBy !== null && r.hiddenReason !== 'updated' ? `hidden by layer ${r.hiddenBy} (${r.hiddenReason})` : '', r.redirect !== undefined ? `redirect ${displayPath(r.redirect)}` : '', r.metacopy ? 'metacopy' : ''].filter(Boolean);
       return [r.change, a.type, formatMode(a.type, a.mode), `${a.uid}:${a.gid}`, a.type === 'dir' ? '-' : String(a.size), showPath(r.path) + link + (notes.length ? `  [${notes.join(', ')}]` : '')];
     }),
   ) + '\n';

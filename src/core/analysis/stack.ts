@@ -25,7 +25,12 @@ export type EndReason =
   /** A later layer made a parent dir opaque. */
   | 'opaque'
   /** A later layer replaced it, or a parent dir of it, with a non-directory. */
-  | 'replaced';
+  | 'replaced'
+  /**
+   * A directory whose attributes a later layer wrote again (a dir entry over a dir): its children stay, so
+   * nothing is hidden. Only directories end this way.
+   */
+  | 'updated';
 
 export type ChangeKind = 'added' | 'modified' | 'deleted';
 
@@ -252,7 +257,7 @@ export class LayerStack {
         prev.implicit = implicit;
         return prev;
       }
-      if (prev.attrs?.type === 'dir' && attrs.type === 'dir') this.endVersionOnly(n, layer, 'overwritten');
+      if (prev.attrs?.type === 'dir' && attrs.type === 'dir') this.endVersionOnly(n, layer, 'updated');
       else this.end(n, layer, attrs.type === 'dir' ? 'overwritten' : prev.attrs?.type === 'dir' ? 'replaced' : 'overwritten');
     }
     const v: Version = { layer, kind: 'put', attrs, opaque, implicit, change: existedBelow ? 'modified' : 'added', until: Infinity, endReason: null, deleted: null, group: null };
