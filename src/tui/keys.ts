@@ -129,6 +129,12 @@ export interface KeyFlags {
 /** SGR mouse report as Ink passes it to useInput (the leading ESC stripped). */
 const SGR_MOUSE = /^\x1b?\[<(\d+);(\d+);(\d+)([Mm])$/;
 
+/** Pointer position (1-based column and row) of an SGR mouse report, or null. */
+export function mouseAt(input: string): { x: number; y: number } | null {
+  const m = SGR_MOUSE.exec(input);
+  return m ? { x: Number(m[2]), y: Number(m[3]) } : null;
+}
+
 /** Turn Ink's (input, key) into one key name: `j`, `G`, `up`, `ctrl+a`, `space`, `wheeldown`... or '' to ignore. */
 export function normalizeKey(input: string, key: KeyFlags): string {
   const m = SGR_MOUSE.exec(input);

@@ -237,6 +237,18 @@ export function layout(s: Pick<State, 'width' | 'height' | 'analysis'>): Layout 
   return { leftWidth, rightWidth, layersRows, detailsRows, summaryRows, filesRows, bodyRows: body - 2 };
 }
 
+/** The focusable pane at a screen cell (0-based), for the mouse wheel: it scrolls what it points at. */
+export function paneAt(s: State, x: number, y: number): Pane | null {
+  if (s.screen !== 'image' || s.help || s.showProblems || s.search) return null;
+  const l = layout(s);
+  if (x >= l.leftWidth) return 'files';
+  const row = y - 1;
+  if (row < 0) return null;
+  if (row < l.layersRows + 2) return 'layers';
+  if (row >= l.layersRows + 2 + l.detailsRows + 2) return 'summary';
+  return null;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // derived views
 // ---------------------------------------------------------------------------------------------------------

@@ -214,6 +214,9 @@ test('paging, Home/End, mouse wheel', async () => {
   await d.press('j', 'j', 'k');
   assert.equal(d.state().fileCursor, 4);
   matchGolden('many-80x24-scrolled', d.frame());
+  // The wheel scrolls the pane under the pointer: row 3, column 5 is in the layer list.
+  await d.press('\u001B[<65;5;3M');
+  assert.equal(d.state().focus, 'layers');
   d.unmount();
 });
 

@@ -121,6 +121,7 @@ test('e2e: archive in tmux: deleted big file, search, help, hostile names, q res
     assert.match(s, /e2e:1/);
     assert.equal(term.fmt('#{alternate_on}'), '1', 'the UI runs in the alternate screen');
     assert.equal(term.fmt('#{mouse_sgr_flag}'), '1', 'SGR mouse reporting is on while the UI runs');
+    assert.match(tmux('capture-pane', '-p', '-e', '-t', 'main'), /\x1b\[(3[0-7]|9[0-7]|38;)/, 'colours without NO_COLOR');
     // The layer that deleted the big file: its whiteout, with the bytes it hid.
     term.keys('j', 'j');
     s = await term.waitFor(/Files: L2 changes/);

@@ -1,6 +1,6 @@
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 import { Box, Text, useApp, useInput, useStdin, useStdout } from 'ink';
-import { actionForKey, helpLines, normalizeKey, splitChunk } from '../keys.js';
+import { actionForKey, helpLines, mouseAt, normalizeKey, splitChunk } from '../keys.js';
 import {
   containerChangeLines,
   containerInfoLines,
@@ -17,7 +17,7 @@ import {
   summaryLines,
   type Line,
 } from '../rows.js';
-import { currentProblems, currentView, layout, reduce, type Action, type State } from '../state.js';
+import { currentProblems, currentView, layout, paneAt, reduce, type Action, type State } from '../state.js';
 import type { Driver } from '../session.js';
 import { LineText, Pane } from './Pane.js';
 
@@ -52,6 +52,11 @@ export function App({ initial, driver, color, followTerminal = true, onExit, onS
     (input, key) => {
       // Several printable characters at once (typed fast, or pasted) are several keys.
       const keys = splitChunk(input, key) ?? [normalizeKey(input, key)];
+      const at = mouseAt(input);
+      if (at) {
+        const pane = paneAt(ref.current, at.x - 1, at.y - 1);
+        if (pane && pane !== ref.current.focus) dispatch({ type: 'focusPane', pane });
+      }
       for (const k of keys) {
         if (!k) continue;
         const action = actionForKey(ref.current, k);
