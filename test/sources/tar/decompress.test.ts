@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { writeFileSync, truncateSync, openSync, writeSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { decompress, sniffCompression, readTarStream, hasSystemZstd, CompressionError } from '../../../src/core/sources/tar/index.js';
+import { LayerChangesBuilder } from '../../../src/core/sources/tar/index.js';
+import { tempDir, hasTool } from './helpers.js';
+
+async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
+  const out: Buffer[] = [];
+  for await (const c of it) out.push(Buffer.from(c));
+  return Buffer.concat(out);
+}
+
+test('compression is sniffed from magic bytes only', () => {
+  assert.equal(sniffCompression(Buffer.from([0x1f, 0x8b, 0x08, 0])), 'gzip');
+  assert.equal(sniffCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])), 'zstd');
+  assert.equal(sniffCompression(Buffer.from([0x50, 0x2a, 0x4d, 0x18])), 'zstd');
+  assert.equal(sniffCompression(Buffer.from([0x5f, 0x2a, 0x4d, 0x18])), 'zstd');
+  assert.equal(sniffCompression(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])), 'xz');
+  assert.equal(sniffCompression(Buffer.from('BZh91AY')), 'bzip2');
+  assert.equal(sniffCompression(Buffer.from('hello world')), 'none');
+  assert.equal(sniffCompression(Buffer.from([0x1f, 0x8b])), 'none');
+  assert.throws(() => decompress([Buffer.alloc(1)], 'xz'), (e: unknown) => e instanceof CompressionError && e.code === 'compression.unsupported');
+});
+
+test('zstd with a leading skippable frame, through the system binary and fzstd; corrupt data is a clear error', async (t) => {
+  if (!hasTool('zstd')) return t.skip('zstd missing');
+  const data = Buffer.from('layerscope '.repeat(50000));
+  const frame = execFileSync('zstd', ['-q', '-c'], { input: data });
+  const skippable = Buffer.concat([Buffer.from([0x53, 0x2a, 0x4d, 0x18]), Buffer.from([5, 0, 0, 0]), Buffer.from('xxxxx')]);
+  const input = Buffer.concat([skippable, frame, frame]);
+  assert.equal(sniffCompression(input), 'zstd');
+  const impls: ('js' | 'system')[] = hasSystemZstd() ? ['js', 'system'] : ['js'];
+  for (const impl of impls) {
+    const out = await collect(decompress([input.subarray(0, 100), input.subarray(100)], 'zstd', { zstd: impl }));
+    assert.ok(out.equals(Buffer.concat([data, data])), impl);
+    const bad = Buffer.concat([frame.subarray(0, 40), Buffer.alloc(200, 0x55)]);
+    await assert.rejects(collect(decompress([bad], 'zstd', { zstd: impl })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.corrupt', impl);
+  }
+});
+
+test('gzip: multi-member streams; corrupt data is a clear error', async () => {
+  const a = Buffer.from('first member ');
+  const b = Buffer.from('second member');
+  const out = await collect(decompress([Buffer.concat([gzipSync(a), gzipSync(b)])], 'gzip'));
+  assert.equal(out.toString(), 'first member second member');
+  const g = gzipSync(Buffer.alloc(100000, 1));
+  const bad = Buffer.concat([g.subarray(0, 30), Buffer.alloc(100, 0xff)]);
+  await assert.rejects(collect(decompress([bad], 'gzip')), (e: unknown) => e instanceof CompressionError && e.code === 'compression.corrupt');
+});
+
+test('GNU sparse members (old GNU and PAX 1.0): listed with their real size, flagged, and the next member still read', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const root = join(dir, 'r');
+  mkdirSync(root);
+  const sparse = join(root, 'sparse.img');
+  writeFileSync(sparse, '');
+  truncateSync(sparse, 64 * 1024 * 1024);
+  const fd = openSync(sparse, 'r+');
+  writeSync(fd, Buffer.from('data in the middle'), 0, 18, 32 * 1024 * 1024);
+  closeSync(fd);
+  writeFileSync(join(root, 'after.txt'), 'after');
+  for (const format of ['gnu', 'pax']) {
+    const out = join(dir, `${format}.tar`);
+    execFileSync('tar', ['-C', root, `--format=${format}`, '--sparse', '-cf', out, 'sparse.img', 'after.txt']);
+    const names: string[] = [];
+    const b = new LayerChangesBuilder('L');
+    for await (const e of readTarStream([readFileSync(out)])) {
+      names.push(e.name);
+      b.add(e);
+      if (e.name === 'after.txt') assert.equal((await e.readBody(10)).toString(), 'after', format);
+    }
+    assert.deepEqual(names, ['sparse.img', 'after.txt'], format);
+    const c = b.finish();
+    const s = c.entries.find((e) => e.path === 'sparse.img')!;
+    assert.ok(s.kind === 'put' && s.attrs.size === 64 * 1024 * 1024, `${format}: real size`);
+    assert.ok(c.problems.some((p) => p.code === 'tar.sparse'), format);
+  }
+});
