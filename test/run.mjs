@@ -256,6 +256,8 @@ async function buildFixtures(e, what = 'all') {
 const CACHE_DIR = process.env.LAYERSCOPE_FIXTURE_CACHE ?? '/var/cache/layerscope/fixtures';
 const CACHE_ON = CACHE_DIR !== '0' && CACHE_DIR !== '';
 const TAR_XATTRS = ['--xattrs', '--xattrs-include=*', '--numeric-owner'];
+// Bump when what this file does to an engine before the snapshot changes (e.g. the :from20 copies).
+const FIXTURE_PIPELINE_VERSION = 1;
 
 function fixtureSourcesDigest() {
   const h = createHash('sha256');
@@ -268,7 +270,7 @@ function fixtureSourcesDigest() {
     }
   };
   walk(FIXTURES);
-  h.update(fs.readFileSync(fileURLToPath(new URL('./run.mjs', import.meta.url))));
+  h.update(`pipeline:${FIXTURE_PIPELINE_VERSION}`);
   for (const bb of ['/bin/busybox', '/usr/bin/busybox']) {
     try {
       h.update(fs.readFileSync(bb));
@@ -291,6 +293,10 @@ const cacheFile = (name, key) => path.join(CACHE_DIR, `${name}-${key}.dataroot.t
 async function restoreSnapshot(e, file) {
   const r = await run('tar', ['-C', e.dataRoot, ...TAR_XATTRS, '-xpf', file], { timeoutMs: 120000 });
   if (r.code !== 0) throw new Error(`restoring ${file} failed: ${r.stderr.trim()}`);
+  try {
+    const now = new Date();
+    fs.utimesSync(file, now, now); // most recently used
+  } catch {}
 }
 
 /** Snapshot a STOPPED engine's data root into the cache (atomically; older snapshots of this engine removed). */
@@ -302,12 +308,21 @@ async function saveSnapshot(e, file) {
     fs.rmSync(tmp, { force: true });
     throw new Error(`snapshot failed: ${r.stderr.trim()}`);
   }
-  for (const old of fs.readdirSync(CACHE_DIR)) {
-    if (old.startsWith(`${e.name}-`) && !old.endsWith('.tmp') && path.join(CACHE_DIR, old) !== file) {
-      fs.rmSync(path.join(CACHE_DIR, old), { force: true });
-    }
-  }
   fs.renameSync(tmp, file);
+  // Keep the 3 most recently used snapshots per engine (runs with other engine sets or fixture versions share
+  // the machine); drop snapshots in progress that a killed run left (older than an hour).
+  const mine = [];
+  for (const old of fs.readdirSync(CACHE_DIR)) {
+    if (!old.startsWith(`${e.name}-`)) continue;
+    const p = path.join(CACHE_DIR, old);
+    const st = fs.statSync(p, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (old.endsWith('.tmp')) {
+      if (Date.now() - st.mtimeMs > 3600_000) fs.rmSync(p, { force: true });
+    } else mine.push([st.mtimeMs, p]);
+  }
+  mine.sort((x, y) => y[0] - x[0]);
+  for (const [, p] of mine.slice(3)) if (p !== file) fs.rmSync(p, { force: true });
 }
 
 /**

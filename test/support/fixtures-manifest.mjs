@@ -12,8 +12,9 @@ export const IMAGES = Object.freeze({
 });
 
 /**
- * In the Docker 26 engines only: the Docker 20.10-built images, copied in with `docker save <id> | docker load`
- * (same image IDs / diffIDs as in docker20), tagged with these names.
+ * In the Docker 26 engines only: the Docker 20.10-built images, copied in with `docker save | docker load`
+ * and tagged with these names. Same diffIDs as in docker20; same image IDs in docker26 (overlay2), while in
+ * docker26c (containerd store) the ID shown is the digest of the manifest the store made.
  */
 export const IMAGES_FROM20 = Object.freeze({
   base: 'ls-base:from20',
