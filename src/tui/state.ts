@@ -19,6 +19,7 @@ import {
   type VisibleView,
 } from './file-tree.js';
 import { hitLayer, searchPaths, type SearchResult } from './search.js';
+import { helpLines } from './keys.js';
 
 /**
  * The whole UI state, and the one pure reducer that changes it. Derived data (flat trees, visible rows) is
@@ -282,7 +283,8 @@ function listLength(s: State, pane: ListName): number {
     case 'search':
       return s.search?.result?.hits.length ?? 0;
     case 'help':
-      return Number.MAX_SAFE_INTEGER;
+      // Scroll positions: the last one shows the end of the help.
+      return Math.max(1, helpLines().length - layout(s).bodyRows + 1);
     case 'problems':
       return currentProblems(s).length;
   }
@@ -384,7 +386,7 @@ function setCursor(s: State, list: ListName, cursor: number): State {
     case 'search':
       return s.search ? { ...s, search: { ...s.search, cursor: c } } : s;
     case 'help':
-      return { ...s, helpScroll: Math.max(0, cursor) };
+      return { ...s, helpScroll: c };
     case 'problems':
       return { ...s, problemsScroll: c };
   }

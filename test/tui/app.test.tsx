@@ -308,3 +308,30 @@ test('resize: the layout follows the terminal', async () => {
   assert.equal(w.frame().split('\n').length, 50);
   w.unmount();
 });
+
+test('80x24: picker, help and container screens fit', async () => {
+  const { reduce } = await import('../../src/tui/state.js');
+  const { analyzeContainer } = await import('../../src/core/analysis/container.js');
+  const bloat = bloatParts();
+  const ct = container('db-\x1b]0;PWNED\x07', bloat.info.id, { state: 'running', pid: 4242, exitCode: null });
+  const src = fakeSource([bloat], [{ info: ct, rw: changes([dir('etc'), file('etc/passwd', 120), dir('root', { mode: 0o700 }), dir('root/.ssh'), file('root/.ssh/authorized_keys', 400, { mode: 0o600 })]) }]);
+  let s = reduce(initialState(80, 24), { type: 'sourceOpened', location: '/var/lib/docker', images: src.images, containers: src.containers });
+  s = reduce(s, { type: 'imageStats', id: bloat.info.id, stats: { bytes: 4150000, hiddenBytes: 3150000, layers: 6 } });
+  s = reduce(s, { type: 'containerStats', id: ct.id, stats: { added: 3, changed: 2, deleted: 0 } });
+  const d = await drive(s);
+  matchGolden('picker-80x24', d.frame());
+  assertNoControlChars(d.frame());
+  await d.press('?');
+  matchGolden('help-80x24', d.frame());
+  await d.press('G');
+  assert.match(d.frame(), /"hidden by Ln"/, 'End shows the end of the help, no further');
+  d.unmount();
+  const c = reduce(s, { type: 'containerReady', analysis: await analyzeContainer(src, ct) });
+  const e = await drive(c);
+  const f = e.frame();
+  assert.match(f, /A -rw------- +400 B 2024-01-01 00:00:00 \/root\/\.ssh\/authorized_keys/);
+  assert.match(f, /db-\\e\]0;PWNED\\x07/);
+  assertNoControlChars(f);
+  matchGolden('container-80x24', f);
+  e.unmount();
+});
