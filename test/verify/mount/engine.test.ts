@@ -212,3 +212,29 @@ test('a planted l/<link> is refused: stacks that need the short form fail and na
   fs.rmSync(copy, { recursive: true, force: true });
   noMountsLeft();
 });
+
+test('containerd image store (Docker 26, containerd-snapshotter): snapshot dirs mounted where they are, relative names past a page', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-mount-ctd-'));
+  try {
+    await withSource(async (src) => {
+      assert.equal(src.kind, 'containerd-root');
+      const deep = findImage(src, IMAGES.deep);
+      const bloat = findImage(src, IMAGES.bloat);
+      const specs = [...imageStacks(bloat, true), ...imageStacks(deep, false), ...Object.values(CONTAINERS).map((n) => containerStack(src, findContainer(src, n)))];
+      const r = await checkStacks(src, specs, { tmpDir: tmp, sweepAnywhere: false, hash: true });
+      const bad = r.stacks.filter((s) => s.status !== 'agree').map((s) => `${s.label}: ${s.status} ${s.message ?? ''} ${JSON.stringify(s.differences.slice(0, 3))}`);
+      assert.deepEqual(bad, []);
+      // Not laid out from changesets: no sparse files, the real bytes were hashed through the mount.
+      assert.ok(r.stacks.every((s) => !s.notes.some((n) => /sparse/.test(n))));
+      const top = r.stacks.find((s) => s.label === `${IMAGES.deep} layer ${DEEP.layers - 1}`)!;
+      assert.equal(top.form, 'short');
+      assert.equal(top.lowerCount, DEEP.layers);
+      assert.equal(r.stacks.find((s) => s.label === `container ${CONTAINERS.running}`)!.lowerCount, bloat.layers.length + 2);
+    }, e.dataRoot);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  assert.deepEqual(readMountInfo().filter((m) => m.mountPoint.includes(`/layerscope-mnt-${process.pid}-`)).map((m) => m.mountPoint), []);
+});

@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Source } from '../../model/source.js';
 import type { LayerChanges } from '../../model/types.js';
@@ -133,6 +134,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       // How each layer reaches the kernel.
       let lowers: LowerDir[];
       let shortCwd: string;
+      let direct: ReturnType<typeof directLowers> = null;
       const ignore = new Set<string>();
       let canHash = !!opts.hash;
       if (source.kind === 'docker-root') {
@@ -145,6 +147,11 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
         lowers = dl.lowers;
         shortCwd = dl.shortCwd;
         res.notes.push(...dl.notes);
+      } else if (source.kind === 'containerd-root' && (direct = directLowers(spec, source.location))) {
+        // Other stores with real layer directories (containerd snapshots): mount them where they are; deep
+        // stacks use names relative to their common parent dir (containerd's own compactLowerdirOption).
+        lowers = direct.lowers;
+        shortCwd = direct.shortCwd;
       } else {
         // Archives: lay each layer out in overlay form in our workspace (once per layer).
         lowers = [];
@@ -231,6 +238,39 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
     await session.close();
   }
   return { mode: results.some((r) => r.mode === 'userns') ? 'userns' : mode, skipped: null, leftovers, stacks: results, notes };
+}
+
+/**
+ * Lower dirs of a stack whose layers all live in real directories on this host (absolute paths, every
+ * component a real directory, never a symlink), nearest first, with names relative to their deepest common
+ * parent. Null when any layer is not such a directory (then the stack is laid out from its changesets).
+ */
+export function directLowers(spec: StackSpec, root: string): { lowers: LowerDir[]; shortCwd: string } | null {
+  const dirs: string[] = [];
+  const base = path.resolve(root);
+  for (const l of [...spec.layers].reverse()) {
+    if (!l.dir || !path.isAbsolute(l.dir) || path.normalize(l.dir) !== l.dir.replace(/\/+$/, '')) return null;
+    const d = l.dir.replace(/\/+$/, '');
+    // Only directories inside the source's root, reached through real directories from there.
+    if (!d.startsWith(base + '/') || !realDirPath(base, d.slice(base.length + 1))) return null;
+    dirs.push(d);
+  }
+  let common = path.dirname(dirs[0]!);
+  for (const d of dirs) while (common !== '/' && !d.startsWith(common + '/')) common = path.dirname(common);
+  return { lowers: dirs.map((d) => ({ dir: d, short: common === '/' ? null : d.slice(common.length + 1) })), shortCwd: common };
+}
+
+function realDirPath(base: string, rel: string): boolean {
+  let cur = base;
+  for (const c of rel.split('/').filter(Boolean)) {
+    cur += '/' + c;
+    try {
+      if (!fs.lstatSync(cur).isDirectory()) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 function blank(spec: StackSpec, mode: MountMode): StackMountResult {
