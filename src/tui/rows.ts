@@ -24,6 +24,11 @@ export interface Line {
 
 export const CURSOR = '▶';
 
+/** Ids come from evidence too (a container dir's name, a config's digest): shortened, then escaped. */
+function sid(id: string): string {
+  return safeText(shortId(id));
+}
+
 function mark(selected: boolean): string {
   return selected ? CURSOR : ' ';
 }
@@ -86,7 +91,7 @@ export function detailLines(a: ImageAnalysis, layer: number): Line[] {
 }
 
 export function imageName(img: ImageInfo): string {
-  return img.tags.length ? safeText(img.tags.join(', ')) : img.digests.length ? safeText(img.digests[0]!) : `<none> ${shortId(img.id)}`;
+  return img.tags.length ? safeText(img.tags.join(', ')) : img.digests.length ? safeText(img.digests[0]!) : `<none> ${sid(img.id)}`;
 }
 
 export function summaryLines(a: ImageAnalysis, cursor: number, scroll: number, rows: number, focused: boolean): Line[] {
@@ -237,16 +242,16 @@ export function imageRow(img: ImageInfo, stats: ImageStats | undefined, selected
   const stored = img.layers.every((l) => l.storedSize !== null) ? img.layers.reduce((a, l) => a + (l.storedSize ?? 0), 0) : null;
   const size = stats ? formatBytes(stats.bytes) : stored !== null ? formatBytes(stored) : '…';
   const hidden = stats ? formatBytes(stats.hiddenBytes) : '…';
-  return { text: `${mark(selected)}${padR(imageName(img), 30)} ${shortId(img.id)} ${padL(size, 9)} ${padL(hidden, 9)} ${padL(String(img.layers.length), 6)}`, selected };
+  return { text: `${mark(selected)}${padR(imageName(img), 30)} ${sid(img.id)} ${padL(size, 9)} ${padL(hidden, 9)} ${padL(String(img.layers.length), 6)}`, selected };
 }
 
 function containerState(c: ContainerInfo): string {
-  return c.state === 'exited' && c.exitCode !== null ? `exited(${c.exitCode})` : c.state;
+  return safeText(c.state === 'exited' && c.exitCode !== null ? `exited(${c.exitCode})` : String(c.state));
 }
 
 export function containerRow(c: ContainerInfo, stats: ContainerStats | undefined, selected: boolean): Line {
   const changes = stats ? `A ${stats.added}  C ${stats.changed}  D ${stats.deleted}` : '…';
-  return { text: `${mark(selected)}${padR(safeText(c.name), 22)} ${padR(safeText(c.imageRef ?? shortId(c.image)), 20)} ${padR(containerState(c), 10)} ${changes}`, selected };
+  return { text: `${mark(selected)}${padR(safeText(c.name), 22)} ${padR(c.imageRef !== null ? safeText(c.imageRef) : sid(c.image), 20)} ${padR(containerState(c), 10)} ${changes}`, selected };
 }
 
 export function pickerLines(s: State): Line[] {
@@ -272,7 +277,7 @@ function when(t: number): string {
 export function containerInfoLines(c: ContainerAnalysis): Line[] {
   const ct = c.container;
   return [
-    { text: `${safeText(ct.name)}  ${shortId(ct.id)}  ${containerState(ct)}${ct.pid ? `  pid ${ct.pid}` : ''}  image ${safeText(ct.imageRef ?? '')} ${shortId(ct.image)}`, tone: 'heading' },
+    { text: `${safeText(ct.name)}  ${sid(ct.id)}  ${containerState(ct)}${ct.pid ? `  pid ${ct.pid}` : ''}  image ${safeText(ct.imageRef ?? '')} ${sid(ct.image)}`, tone: 'heading' },
     { text: `started ${ct.startedAt ? safeText(ct.startedAt) : '-'}  finished ${ct.finishedAt ? safeText(ct.finishedAt) : '-'}  driver ${safeText(ct.driver ?? '-')}` },
     { text: `rw dir ${ct.rwDir ? safeText(ct.rwDir) : '-'}` },
     { text: `docker diff: A ${c.counts.added}  C ${c.counts.changed}  D ${c.counts.deleted}`, tone: 'heading' },
@@ -317,7 +322,7 @@ export function problemLines(ps: Problem[]): Line[] {
 /** Header line: what is open. */
 export function headerText(s: State): string {
   const parts = ['layerscope'];
-  if (s.screen === 'image' && s.analysis) parts.push(`${imageName(s.analysis.image)} ${shortId(s.analysis.image.id)}`);
+  if (s.screen === 'image' && s.analysis) parts.push(`${imageName(s.analysis.image)} ${sid(s.analysis.image.id)}`);
   if (s.screen === 'container' && s.container) parts.push(`container ${safeText(s.container.container.name)}`);
   if (s.location) parts.push(safeText(s.location));
   if (s.note) parts.push(safeText(s.note));

@@ -43,7 +43,7 @@ export class Session implements Driver {
     const now = Date.now();
     if (!force && now - this.lastProgress < (this.opts.progressEveryMs ?? 50)) return;
     this.lastProgress = now;
-    this.dispatch({ type: 'progress', progress: { ...p, detail: p.detail === undefined ? undefined : safeText(p.detail) } });
+    this.dispatch({ type: 'progress', progress: { ...p, phase: safeText(p.phase), detail: p.detail === undefined ? undefined : safeText(p.detail) } });
   }
 
   start(dispatch: (a: Action) => void): void {

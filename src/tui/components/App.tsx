@@ -20,6 +20,7 @@ import {
 import { currentProblems, currentView, layout, paneAt, reduce, type Action, type State } from '../state.js';
 import type { Driver } from '../session.js';
 import { LineText, Pane } from './Pane.js';
+import { safeText } from '../../report/format.js';
 
 export interface AppProps {
   initial: State;
@@ -203,7 +204,7 @@ function ImageScreen({ s, color }: { s: State; color: boolean }): React.ReactEle
 
 function footer(s: State): Line {
   if (s.search?.editing) {
-    return { text: `/${s.search.query}█  ${s.search.regex ? 'regex' : 'substring'} (Tab switches) · Enter search all layers · Esc cancel` };
+    return { text: `/${safeText(s.search.query)}█  ${s.search.regex ? 'regex' : 'substring'} (Tab switches) · Enter search all layers · Esc cancel` };
   }
   if (s.help) return { text: 'Esc close help · j/k scroll · q quit', tone: 'dim' };
   switch (s.screen) {
