@@ -153,7 +153,7 @@ test('container rows: ids, names, refs and states from evidence are escaped', as
   const { container } = await import('./fixture.js');
   const c = container('x', 'sha256:\x1b]0;PWNED\x07', { id: '\x1b[2J\x1b]0;PWNED\x07abcdef', imageRef: null, state: 'weird\x1b[31m' as never });
   const row = containerRow(c, { added: 1, changed: 0, deleted: 0 }, false).text;
-  assert.equal(row, ' x                      \\e]0;PWNED\\x07        weird\\e[31m A 1  C 0  D 0');
+  assert.equal(row, ' x                      \\e]0;PWNED\\x07       weird\\e[31m A 1  C 0  D 0');
   const info = containerInfoLines({ container: c, image: null, rw: { entries: [], problems: [] }, changes: [], counts: { added: 0, changed: 0, deleted: 0 }, problems: [] });
   for (const l of info) assert.doesNotMatch(l.text, /[\x00-\x1f\x7f]/);
 });
