@@ -6,7 +6,8 @@ import type { Source } from '../../core/model/source.js';
 import { openSource } from '../../core/sources/open.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { compareImages, type ContentComparer } from '../../core/analysis/compare.js';
-import { contentReader, hashContent } from '../../core/export/content.js';
+import { contentPath, contentReader, hashMany } from '../../core/export/content.js';
+import { safeText } from '../../report/format.js';
 import { compareJson, compareText } from '../../report/compare.js';
 import { selectImages } from './ci.js';
 
@@ -60,24 +61,34 @@ export const diffCommand: Command = {
       const aa = await analyzeImage(sa, ia);
       const ab = await analyzeImage(sb, ib);
       let comparer: ContentComparer | undefined;
+      let contentErrors = 0;
       const useContent = flagBool(args, 'content');
       if (useContent) {
         const ra = contentReader(sa, ia);
         const rb = contentReader(sb, ib);
         const missing = [ra ? null : A.source, rb ? null : B.source].filter(Boolean);
         if (missing.length) throw new UsageError(`--content needs file contents (data roots, archive files not compressed as a whole, OCI layout dirs); not available for ${missing.join(', ')} (read once: save it to a file first)`);
-        const cache = new Map<string, Promise<string>>();
-        const hash = (side: 'a' | 'b', layer: number, path: string, size: number) => {
-          const img = side === 'a' ? ia : ib;
-          const key = `${img.layers[layer]!.diffId}\0${path}`;
-          let h = cache.get(key);
-          if (!h) {
-            h = hashContent(side === 'a' ? ra! : rb!, img, layer, path, size);
-            cache.set(key, h);
-          }
-          return h;
+        // Which bytes are needed: a first, pure pass records every same-size pair of different layers; then each
+        // side's files are hashed layer by layer (one pass per layer for archives); then the real comparison.
+        const need = { a: new Map<number, Set<string>>(), b: new Map<number, Set<string>>() };
+        const want = (m: Map<number, Set<string>>, layer: number, p: string) => (m.get(layer) ?? m.set(layer, new Set()).get(layer)!).add(p);
+        await compareImages(aa, ab, {
+          content: async (x, y) => {
+            want(need.a, x.layer, contentPath(x.path, x.attrs));
+            want(need.b, y.layer, contentPath(y.path, y.attrs));
+            return true;
+          },
+        });
+        const ha = await hashMany(ra!, ia, need.a);
+        const hb = await hashMany(rb!, ib, need.b);
+        for (const e of [...ha.errors, ...hb.errors]) io.stderr.write(`error: ${safeText(e.message)}\n`);
+        contentErrors = ha.errors.length + hb.errors.length;
+        comparer = async (x, y) => {
+          const p = ha.hashes.get(`${x.layer}\0${contentPath(x.path, x.attrs)}`);
+          const q = hb.hashes.get(`${y.layer}\0${contentPath(y.path, y.attrs)}`);
+          // Unreadable bytes cannot be called equal.
+          return p !== undefined && p === q;
         };
-        comparer = async (x, y) => (await hash('a', x.layer, x.path, x.attrs.size)) === (await hash('b', y.layer, y.path, y.attrs.size));
       }
       const c = await compareImages(aa, ab, comparer ? { content: comparer } : {});
       const labelA = A.source + (refA ? `#${refA}` : '');
@@ -85,7 +96,7 @@ export const diffCommand: Command = {
       if (format === 'json') io.stdout.write(JSON.stringify(compareJson(c, { labelA, labelB, content: useContent }), null, 2) + '\n');
       else io.stdout.write(compareText(c, { labelA, labelB, contentNote: useContent ? 'content: same-size files compared by sha256' : 'content: files of the same size and mtime taken as equal (--content to compare bytes)' }));
       const problems = [...aa.problems, ...ab.problems];
-      return problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+      return contentErrors || problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
     } finally {
       for (const s of opened.values()) await s.close();
     }

@@ -161,3 +161,42 @@ export async function hashContent(reader: ContentReader, image: ImageInfo, layer
   for await (const b of reader.read(image, layer, path, expectedSize)) h.update(b);
   return h.digest('hex');
 }
+
+/** Where a file's bytes are stored in its layer: a hardlink entry's are its target's. */
+export function contentPath(path: string, attrs: { type: string; linkname?: string }): string {
+  return attrs.type === 'hardlink' && attrs.linkname ? attrs.linkname : path;
+}
+
+/**
+ * sha256 of many files of one image, keyed `${layer}\0${path}`: one pass per layer for readers that offer
+ * `forEach` (archives), one open per file otherwise. Files that cannot be read are left out of the map (the
+ * caller decides); their errors are returned.
+ */
+export async function hashMany(reader: ContentReader, image: ImageInfo, wanted: ReadonlyMap<number, ReadonlySet<string>>): Promise<{ hashes: Map<string, string>; errors: Error[] }> {
+  const hashes = new Map<string, string>();
+  const errors: Error[] = [];
+  for (const layer of [...wanted.keys()].sort((a, b) => a - b)) {
+    const paths = wanted.get(layer)!;
+    if (reader.forEach) {
+      try {
+        const missing = await reader.forEach(image, layer, paths, async (p, body) => {
+          const h = createHash('sha256');
+          for await (const c of body) h.update(c);
+          hashes.set(`${layer}\0${p}`, h.digest('hex'));
+        });
+        for (const p of missing) errors.push(new ContentError('content.missing', `layer ${layer} holds no content for this file`, '/' + displayPath(p)));
+      } catch (err) {
+        errors.push(err as Error);
+      }
+      continue;
+    }
+    for (const p of paths) {
+      try {
+        hashes.set(`${layer}\0${p}`, await hashContent(reader, image, layer, p));
+      } catch (err) {
+        errors.push(err as Error);
+      }
+    }
+  }
+  return { hashes, errors };
+}
