@@ -103,7 +103,9 @@ export function summaryLines(a: ImageAnalysis, cursor: number, scroll: number, r
   for (let i = scroll; i < Math.min(a.hidden.length, scroll + rows - SUMMARY_HEAD); i++) {
     const h = a.hidden[i]!;
     const sel = focused && i === cursor;
-    out.push({ text: `${mark(sel)}${padL(formatBytes(h.bytes), 7)} ${padR(`L${h.layer}>L${h.by}`, 6)} ${showPath(h.path)} (${h.reason})`, selected: sel, tone: 'deleted' });
+    // Like dive's "count": how many layers wrote this path (each copy ships its bytes).
+    const copies = a.stack.lookup(h.path)?.versions.filter((v) => v.kind === 'put' && !v.implicit).length ?? 1;
+    out.push({ text: `${mark(sel)}${padL(formatBytes(h.bytes), 7)} ${padR(`L${h.layer}>L${h.by}`, 6)} ${showPath(h.path)} (${h.reason}${copies > 1 ? `, ${copies} copies` : ''})`, selected: sel, tone: 'deleted' });
   }
   return out;
 }

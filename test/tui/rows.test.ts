@@ -67,9 +67,9 @@ test('summary: totals, efficiency, largest hidden files (escaped)', () => {
     ' 2.00 kB L2>L3  /opq/a/file (opaque)',
     '    30 B L4>L5  /names/bad-\\xff\\xfe-utf8.txt (deleted)',
     '    20 B L4>L5  /names/red-\\e[31mtext\\e[0m.txt (deleted)',
-    '    13 B L1>L2  /data/f (overwritten)',
+    '    13 B L1>L2  /data/f (overwritten, 2 copies)',
     '    10 B L4>L5  /names/title-\\e]0;PWNED\\x07.txt (deleted)',
-    '     5 B L1>L2  /data/keep.txt (overwritten)',
+    '     5 B L1>L2  /data/keep.txt (overwritten, 2 copies)',
   ]);
 });
 
