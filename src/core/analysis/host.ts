@@ -36,9 +36,10 @@ export async function analyzeSource(source: Source, opts: AnalyzeOptions = {}): 
   if (opts.containers ?? !opts.images?.length) {
     for (const c of source.containers) containers.push(await analyzeContainer(source, c));
   }
-  // Sharing is a host-level fact: count against every image of the source, not only the selected ones.
+  // Sharing is a host-level fact: count against every image of the source, not only the selected ones; but
+  // not against intermediate build steps, whose layers are by construction the final image's own.
   const users = new Map<string, number>();
-  for (const img of source.images) for (const l of new Set(img.layers.map((l) => l.chainId))) users.set(l, (users.get(l) ?? 0) + 1);
+  for (const img of source.images.filter((i) => !i.intermediate)) for (const l of new Set(img.layers.map((l) => l.chainId))) users.set(l, (users.get(l) ?? 0) + 1);
   const sharing = images.map((a) => {
     let sharedBytes = 0;
     let uniqueBytes = 0;

@@ -6,7 +6,8 @@ import type { EntryType } from '../../model/types.js';
 import { describeFsError, isNotFound, openNoFollow } from '../../sources/evidence.js';
 import { Crc64 } from '../crc64.js';
 import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from './tarheader.js';
-import { collectTreeXattrs, walkTreeXattrs, type TreeXattrs } from './xattrs.js';
+import { collectTreeXattrs, walkTreeXattrs, type TreeXattrs } from '../../sources/xattrs.js';
+import { entryTypeOf } from '../../sources/diffdir.js';
 
 /**
  * Layer integrity from moby's tar-split (layerdb/sha256/<chainID>/tar-split.json.gz).
@@ -413,7 +414,7 @@ class LayerVerifier {
       this.trackLinks(rel, st);
       return true;
     }
-    const have = statType(st);
+    const have = entryTypeOf(st);
     if (have !== want) {
       this.add('type', rel, `${show(rel)} is a ${have} on disk, the layer has a ${want}`, want, have);
       return false;
@@ -516,7 +517,7 @@ class LayerVerifier {
       else this.add('unreadable', target, `cannot lstat ${show(target)}: ${describeFsError(err)}`);
       return;
     }
-    const have = statType(st);
+    const have = entryTypeOf(st);
     const [maj, min] = have === 'char' ? devNumbers(st.rdev) : [0, 0];
     if (have !== 'char' || maj !== 0 || min !== 0) {
       this.add('type', target, `the layer deletes ${show(target)}, but the diff dir has a ${have === 'char' ? `char device ${maj}:${min}` : have} there instead of a whiteout`, 'char 0:0 (whiteout)', have === 'char' ? `char ${maj}:${min}` : have);
@@ -675,7 +676,7 @@ class LayerVerifier {
     let actual: string | undefined;
     try {
       const st = fs.lstatSync(this.host(rel), { bigint: true });
-      what = statType(st);
+      what = entryTypeOf(st);
       if (what === 'char' && st.rdev === 0n) what = 'whiteout (char 0:0)';
       actual = `${what} ${octal(Number(st.mode & 0o7777n))} ${st.uid}:${st.gid} ${what === 'file' ? st.size + ' bytes' : ''}`.trim();
     } catch {
@@ -704,15 +705,6 @@ function typeName(h: TarEntry): string {
   return h.type === 'other' ? `tar type '${h.typeflag}'` : h.type;
 }
 
-function statType(st: fs.Stats | fs.BigIntStats): EntryType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  return 'socket';
-}
 
 /** Linux dev_t → (major, minor), glibc's encoding. */
 function devNumbers(rdev: bigint): [number, number] {

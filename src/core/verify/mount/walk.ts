@@ -4,6 +4,7 @@ import type { EntryType } from '../../model/types.js';
 import { joinPath } from '../../model/path.js';
 import { openNoFollow } from '../../sources/evidence.js';
 import { Crc64 } from '../crc64.js';
+import { entryTypeOf } from '../../sources/diffdir.js';
 
 /** One entry of the kernel's view (the mounted overlay), as lstat shows it. Paths are byte strings. */
 export interface KernelEntry {
@@ -29,15 +30,6 @@ export interface WalkResult {
   errors: { path: string; error: string }[];
 }
 
-function typeOf(st: fs.BigIntStats): EntryType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  return 'socket';
-}
 
 const SLASH = Buffer.from('/');
 
@@ -77,7 +69,7 @@ export function walkTree(root: string, opts: { hash?: boolean } = {}): WalkResul
       errors.push({ path: rel, error: (err as NodeJS.ErrnoException).code ?? String(err) });
       continue;
     }
-    const type = typeOf(st);
+    const type = entryTypeOf(st);
     const e: KernelEntry = { path: rel, type, mode: Number(st.mode & 0o7777n), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size), nlink: Number(st.nlink) };
     if (type === 'symlink') {
       try {
