@@ -766,6 +766,31 @@ async function archiveTests(t: TestContext, fx: Fixture, containerOf: Record<str
       assert.deepEqual(doc.files, []);
     }
   });
+  await t.test('ci on a save file and on docker:REF (the engine\'s save stream) gives the same figures', async () => {
+    const one = async (src: string) => {
+      const r = await runCmd(ciCommand, [src, '--image', IMAGES.bloat, '--format', 'json', '--lowest-efficiency', '0', '--highest-wasted-bytes', String(BLOAT_HIDDEN)]);
+      assert.equal(r.code, EXIT.ok, r.stderr);
+      return JSON.parse(r.stdout).images[0];
+    };
+    const file = await one(save);
+    assert.equal(file.metrics.hiddenBytes, BLOAT_HIDDEN);
+    // The save file holds ls-base:1 too: the base is found there as in the data root.
+    assert.deepEqual([file.base.method, file.base.layers], ['ancestor', 1]);
+    const saved = { host: process.env.DOCKER_HOST, path: process.env.PATH };
+    process.env.DOCKER_HOST = fx.e.host;
+    process.env.PATH = fx.e.env.PATH;
+    try {
+      const stream = await one(`docker:${IMAGES.bloat}`);
+      assert.deepEqual(stream.metrics, { ...file.metrics, baseLayers: 1, userBytes: stream.metrics.userBytes, userHiddenBytes: stream.metrics.userHiddenBytes, userWastedPercent: stream.metrics.userWastedPercent });
+      // Alone in its stream, the base cannot be told: layer 0, and the report says so.
+      assert.equal(stream.base.method, 'layer0');
+    } finally {
+      for (const [k, v] of [['DOCKER_HOST', saved.host], ['PATH', saved.path]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
   await t.test('a source read once cannot give contents: a clear usage error', async () => {
     const saved = { host: process.env.DOCKER_HOST, path: process.env.PATH };
     process.env.DOCKER_HOST = fx.e.host;
