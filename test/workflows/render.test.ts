@@ -126,3 +126,22 @@ test('golden: timeline bodyfile and table (flags on the planted cases)', () => {
   golden('timeline.body', timelineBodyfile(t));
   golden('timeline.txt', timelineTable(t));
 });
+
+test('timeline: lower files hidden by an opaque dir the container made are listed as deletions, with that dir\'s times', () => {
+  const lowerL: LayerChanges = { entries: [put('opq', A('dir', 0o755)), put('opq/a', A('file', 0o644, 3)), put('opq/sub', A('dir', 0o755)), put('opq/sub/b', A('file', 0o644, 4))], problems: [] };
+  const rw: LayerChanges = { entries: [put('opq', A('dir', 0o755, 0, { mtime: T + 5 }), true), put('opq/new', A('file', 0o755, 1))], problems: [] };
+  const changes = dockerDiff(rw, [lowerL]);
+  assert.deepEqual(changes.map((c) => `${c.kind} ${c.path}`).sort(), ['A /opq/new', 'C /opq', 'D /opq/a', 'D /opq/sub'].sort());
+  const lower = new LayerStack();
+  lower.apply(lowerL.entries);
+  const stat = (p: string) => ({ ino: 7n, atimeNs: 1n, mtimeNs: BigInt(T + (p === 'opq' ? 5 : 9)) * 1_000_000_000n, ctimeNs: BigInt(T + 9) * 1_000_000_000n, birthtimeNs: 0n }) as unknown as BigIntStats;
+  const c = { id: 'a'.repeat(64), name: 'x', rwDir: '/rw' } as ContainerInfo;
+  const t = buildTimeline(c, rw, changes, (p) => lower.lookup(p)?.live?.attrs ?? null, stat);
+  const byPath = Object.fromEntries(t.entries.map((e) => [e.path, e]));
+  assert.equal(byPath['opq/a']?.change, 'D');
+  assert.equal(byPath['opq/a']?.hiddenBy, 'opq');
+  assert.equal(byPath['opq/a']?.times?.mtime, T + 5);
+  assert.equal(byPath['opq/sub']?.hiddenBy, 'opq');
+  assert.ok(!byPath['opq/sub/b'], 'docker diff does not list children of a deleted dir; neither do we');
+  assert.match(timelineBodyfile(t), /\|\/opq\/a \(deleted: hidden by opaque \/opq\)\|/);
+});
