@@ -110,6 +110,23 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
   if (!mode) return { mode: null, skipped: reason, leftovers, stacks: [], notes };
 
   let session = MountSession.create({ runner, mode, tmpDir: opts.tmpDir, pageSize: opts.pageSize, indexOff: opts.indexOff, mountInfo: opts.mountInfo });
+  if (mode === 'root' && specs.length) {
+    // Root, but maybe no privilege for overlay (a container without CAP_SYS_ADMIN, a kernel without overlay):
+    // find out with a mount of two empty dirs of ours, before anything is laid out for this mode.
+    const err = await session.probe().catch((e: Error) => e);
+    if (err) {
+      await session.close();
+      const alt = opts.mode === 'root' || !(err instanceof MountError && err.permission) ? { mode: null, reason: null } : await detectMountMode(runner, false);
+      if (!alt.mode) {
+        const why = `overlay cannot be mounted here (${err.message}): the mount check was skipped; only the integrity check ran`;
+        notes.push(why);
+        return { mode: null, skipped: why, leftovers, stacks: [], notes };
+      }
+      notes.push(`mounting as root was refused (${err.message}); mounting inside an unprivileged user namespace instead (owners are not comparable there)`);
+      mode = alt.mode;
+      session = MountSession.create({ runner, mode, tmpDir: opts.tmpDir, pageSize: opts.pageSize, indexOff: opts.indexOff, mountInfo: opts.mountInfo });
+    }
+  }
   const results: StackMountResult[] = [];
   const unpacked = new Map<string, { short: string; skipped: string[] }>();
   const asBuiltCache = new Map<string, Promise<AsBuiltLayer>>();
@@ -185,21 +202,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       try {
         const mo = await session.options(lowers, shortCwd);
         res.form = mo.form;
-        try {
-          listing = await session.mountAndList(mo, { hash: canHash });
-        } catch (err) {
-          // Root, but no privilege for overlay (a container without CAP_SYS_ADMIN): try a user namespace once.
-          if (err instanceof MountError && err.permission && session.opts.mode === 'root' && opts.mode !== 'root') {
-            const alt = await detectMountMode(runner, false);
-            if (!alt.mode) throw err;
-            notes.push(`mounting as root was refused (${err.message}); switched to an unprivileged user namespace`);
-            await session.close();
-            session = MountSession.create({ runner, mode: alt.mode, tmpDir: opts.tmpDir, pageSize: opts.pageSize, indexOff: opts.indexOff, mountInfo: opts.mountInfo });
-            res.mode = alt.mode;
-            canHash = false;
-            listing = await session.mountAndList(await session.options(lowers, shortCwd));
-          } else throw err;
-        }
+        listing = await session.mountAndList(mo, { hash: canHash });
       } catch (err) {
         if (err instanceof InterruptedError) throw err;
         res.status = 'error';

@@ -120,6 +120,16 @@ export class MountSession {
    * Mount, list the kernel's view, unmount. In 'root' mode the listing is our own lstat walk of the mount; in
    * 'userns' mode the mount exists only inside `unshare -Urm` and the listing comes back from `find -printf`.
    */
+  /** Mount two empty dirs of ours read-only and unmount: rejects with the MountError when overlay cannot be mounted. */
+  async probe(): Promise<void> {
+    const lowers = [{ dir: this.subdir('probe', 'a'), short: null }, { dir: this.subdir('probe', 'b'), short: null }];
+    if (this.opts.mode === 'userns') {
+      await this.mountAndList(await this.options(lowers, null));
+      return;
+    }
+    await this.withMount(await this.options(lowers, null), async () => {});
+  }
+
   /** After a signal: wait until the handler has unmounted and cleaned up, then stop the caller. */
   private async interrupted(): Promise<never> {
     const c = this.closing!;
