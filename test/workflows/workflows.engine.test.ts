@@ -559,6 +559,11 @@ async function extractTests(t: TestContext, fx: Fixture): Promise<void> {
     assert.notEqual(rf.code, EXIT.ok);
     assert.match(rf.stderr, /parent in the output is a symlink/);
     assert.deepEqual(fs.readdirSync(outside), []);
+    // A path through a symlink is not resolved (links/escape -> ../../../../etc/passwd).
+    const through = await runCmd(extractCommand, [fx.root, '--image', img, '/links/escape/x', '-o', path.join(fx.tmp, 'x-through')]);
+    assert.equal(through.code, EXIT.sourceError);
+    assert.match(through.stderr, /symlinks are not followed/);
+    assert.ok(!fs.existsSync(path.join(fx.tmp, 'x-through')));
     const out2 = path.join(fx.tmp, 'x-exists');
     fs.mkdirSync(path.join(out2, 'app'), { recursive: true });
     fs.writeFileSync(path.join(out2, 'app/payload.txt'), 'mine');

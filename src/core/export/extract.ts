@@ -38,7 +38,14 @@ export interface ExtractPlan {
 }
 
 /** Explain where a path exists when it is not where the user looked. */
-function whereElse(a: ImageAnalysis, path: string): string {
+function whereElse(a: ImageAnalysis, path: string, layer = a.stack.layerCount - 1): string {
+  // A parent that is a symlink at that layer (a merged-/usr /lib -> usr/lib): we never resolve it.
+  const parts = path.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const p = parts.slice(0, i).join('/');
+    const v = a.stack.lookup(p)?.versionAt(layer);
+    if (v?.attrs?.type === 'symlink') return `/${displayPath(p)} is a symlink to ${JSON.stringify(displayPath(v.attrs.linkname ?? ''))} at layer ${layer}, and symlinks are not followed: ask for the path it points to`;
+  }
   const n = a.stack.lookup(path);
   if (!n) return 'no layer of this image holds it';
   const puts = n.versions.filter((v) => v.kind === 'put');
@@ -66,7 +73,7 @@ export function planExtract(a: ImageAnalysis, paths: string[], opts: { layer: nu
       if (!rows.length) throw new NotFoundError('extract.not-in-layer', `layer ${opts.layer} itself holds nothing at or below /${displayPath(p)}; ${whereElse(a, p)}`);
     } else {
       rows = subtreeAt(a.stack, p, opts.layer);
-      if (!rows.length) throw new NotFoundError('extract.not-found', `/${displayPath(p)} is not in the merged view at layer ${opts.layer}; ${whereElse(a, p)}`);
+      if (!rows.length) throw new NotFoundError('extract.not-found', `/${displayPath(p)} is not in the merged view at layer ${opts.layer}; ${whereElse(a, p, opts.layer)}`);
     }
     resolved.push({ path: p, items: rows.length, mode: opts.layerOnly ? 'layer' : 'merged' });
     for (const r of rows) push(r);
