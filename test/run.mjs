@@ -280,10 +280,21 @@ function fixtureSourcesDigest() {
   return h.digest('hex');
 }
 
+/** Identity of a binary without running it (running `dockerd --version` can time out on a loaded machine). */
+function binaryId(p) {
+  try {
+    const st = fs.statSync(p);
+    return `${p}:${st.size}:${Math.round(st.mtimeMs)}`;
+  } catch {
+    return `${p}:missing`;
+  }
+}
+
 async function cacheKey(spec, sourcesDigest, extra = '') {
-  const v = await run(spec.dockerd, ['--version'], { timeoutMs: 10000 });
+  const containerd = spec.pathPrefix.length ? path.join(spec.pathPrefix[0], 'containerd') : '/usr/bin/containerd';
   return createHash('sha256')
-    .update(`${spec.name}|${v.stdout.toString().trim()}|${JSON.stringify(spec.args)}|${JSON.stringify(spec.config)}|${sourcesDigest}|${extra}`)
+    .update(`${spec.name}|${binaryId(spec.dockerd)}|${binaryId(containerd)}|${binaryId('/usr/sbin/runc')}|`)
+    .update(`${JSON.stringify(spec.args)}|${JSON.stringify(spec.config)}|${sourcesDigest}|${extra}`)
     .digest('hex')
     .slice(0, 20);
 }
