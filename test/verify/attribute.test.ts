@@ -134,3 +134,26 @@ test('whose command: text and JSON', async (t) => {
     assert.match(out, /not under the data root/);
   });
 });
+
+test('containerd image store (Docker 26): a path in a snapshot dir is attributed the same way', async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const src = await openSource(e.dataRoot);
+  try {
+    assert.equal(src.kind, 'containerd-root');
+    const bloat = findImage(src, IMAGES.bloat);
+    const l3 = bloat.layers[3]!;
+    assert.match(l3.location!, /snapshots\/\d+\/fs$/);
+    let a = await attributePath(src, path.join(l3.location!, BLOAT.bigFile.path));
+    assert.equal(a.where, 'layer');
+    assert.equal(a.layer!.chainId, l3.chainId);
+    assert.equal(img(a, IMAGES.bloat)!.index, 3);
+    assert.deepEqual([img(a, IMAGES.bloat)!.visibility!.state, img(a, IMAGES.bloat)!.visibility!.hiddenBy!.layer], ['hidden', 5]);
+    const running = findContainer(src, CONTAINERS.running);
+    a = await attributePath(src, path.join(running.rwDir!, 'tmp/dropper.sh'));
+    assert.equal(a.where, 'container-rw');
+    assert.deepEqual(a.containers.map((c) => [c.name, c.role, c.visibility?.state]), [[CONTAINERS.running, 'rw', 'visible']]);
+  } finally {
+    await src.close();
+  }
+});

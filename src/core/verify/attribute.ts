@@ -70,8 +70,8 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
   const root = path.resolve(source.location);
   const abs = path.resolve(opts.cwd ?? process.cwd(), input);
   const out: Attribution = { input, root, where: 'unknown', overlayId: null, layerPath: null, layer: null, images: [], containers: [], notes: [] };
-  if (source.kind !== 'docker-root') {
-    out.notes.push(`attribution needs a Docker data root; ${source.location} is a ${source.kind}`);
+  if (source.kind !== 'docker-root' && source.kind !== 'containerd-root') {
+    out.notes.push(`attribution needs a data root (Docker or containerd); ${source.location} is a ${source.kind}`);
     return out;
   }
   const rel = abs === root ? '' : abs.startsWith(root + '/') ? abs.slice(root.length + 1) : null;
@@ -84,7 +84,7 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
   const ev = new Evidence(root);
   const inner = (from: number): string => cleanLayerPath(textToPath(parts.slice(from).join('/')));
 
-  if (parts[0] === 'overlay2' && parts[1]) {
+  if (source.kind === 'docker-root' && parts[0] === 'overlay2' && parts[1]) {
     let id = parts[1];
     let sub = parts[2];
     let from = 3;
@@ -161,6 +161,35 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
     else out.notes.push(`container ${parts[1]} is not in this data root`);
     out.notes.push('containers/<id>/ holds the container\'s config, logs and bind-mounted files, not layer content');
     return out;
+  }
+  // Any other store (containerd snapshots: .../snapshots/<n>/fs/...): the layer or container layer whose
+  // directory holds the path.
+  const within = (dir: string | null): string | null => {
+    if (!dir) return null;
+    const d = path.resolve(dir);
+    return abs === d ? '' : abs.startsWith(d + '/') ? abs.slice(d.length + 1) : null;
+  };
+  for (const img of source.images) {
+    for (const l of img.layers) {
+      const r = within(l.location);
+      if (r === null) continue;
+      out.where = 'layer';
+      out.layerPath = cleanLayerPath(textToPath(r));
+      out.layer = { chainId: l.chainId, diffId: l.diffId, cacheId: l.cacheId };
+      await attributeLayer(source, out, l.chainId);
+      return out;
+    }
+  }
+  for (const c of source.containers) {
+    for (const role of ['rw', 'init'] as const) {
+      const r = within(role === 'rw' ? c.rwDir : c.initDir);
+      if (r === null) continue;
+      out.where = role === 'rw' ? 'container-rw' : 'container-init';
+      out.overlayId = role === 'rw' ? c.mountId : c.initId;
+      out.layerPath = cleanLayerPath(textToPath(r));
+      await attributeInContainers(source, out, (x) => x === c, role);
+      return out;
+    }
   }
   out.notes.push('the path is not inside a layer, a container layer or a layer record of this data root');
   return out;
