@@ -40,6 +40,8 @@ export async function openArchive(location: string, opts: ArchiveOptions = {}): 
     store = await saveFromEngine(engine[1] as 'docker' | 'podman', engine[2]!, location, opts, dopts, progress);
   } else if (location === '-') {
     kindHint = 'stream';
+    if (!opts.stdin && process.stdin.isTTY)
+      throw new SourceError('source.stdin-tty', 'stdin is a terminal, not an archive: pipe one in (docker save IMAGE | layerscope ... -)', location);
     const input = opts.stdin ?? process.stdin;
     store = await StreamStore.scan(input as AsyncIterable<Buffer>, 'stdin', dopts, progress);
   } else {
