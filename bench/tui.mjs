@@ -5,12 +5,23 @@
 //   - keypress-to-redraw latency, p50/p95/max (target p95 < 16 ms), for cursor moves, and separately for
 //     switching layer / view (which builds a new flat index the first time).
 // Run after `npm run build`: NODE_ENV=production node bench/tui.mjs [files]
+//
+// V8 flags: the bench re-runs itself with --max-semi-space-size=64 (a young generation big enough for Ink's
+// per-frame garbage: with a 1 GB analysis in the old generation, the default 16 MB one makes keypresses ~2x
+// slower) and a large old space. LAYERSCOPE_BENCH_V8_FLAGS overrides them ('' = Node's defaults).
+import { spawnSync } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 process.env.NODE_ENV ??= 'production';
+if (!process.env.LAYERSCOPE_BENCH_CHILD) {
+  const flags = (process.env.LAYERSCOPE_BENCH_V8_FLAGS ?? '--max-semi-space-size=64 --max-old-space-size=8192').split(' ').filter(Boolean);
+  console.log(`node ${flags.join(' ')} (NODE_ENV=${process.env.NODE_ENV})`);
+  const r = spawnSync(process.execPath, [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, LAYERSCOPE_BENCH_CHILD: '1' } });
+  process.exit(r.status ?? 1);
+}
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p) => import(path.join(ROOT, 'dist', p));
 

@@ -65,6 +65,8 @@ export async function runTui(opts: TuiOptions): Promise<number> {
       stderr,
       exitOnCtrlC: false,
       patchConsole: false,
+      // A keypress that follows a frame by more than 1/60 s is drawn at once (Ink renders on the leading edge).
+      maxFps: 60,
     });
     await instance.waitUntilExit();
   } finally {
