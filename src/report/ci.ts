@@ -34,6 +34,11 @@ export function ciText(input: CiReportInput, opts: { top?: number } = {}): strin
     out.push(`  base: ${m.baseLayers} layer(s): ${safeText(r.base.note)}`);
     out.push(`  total ${formatBytes(m.bytes)}, visible ${formatBytes(m.visibleBytes)}, hidden ${formatBytes(m.hiddenBytes)}, efficiency ${(m.efficiency * 100).toFixed(2)}%`);
     out.push(`  user layers: ship ${formatBytes(m.userBytes)}, hid ${formatBytes(m.userHiddenBytes)}${m.userWastedPercent === null ? '' : ` (${(m.userWastedPercent * 100).toFixed(2)}%)`}`);
+    const by = hiddenByLayer(a);
+    if (by.length) {
+      out.push('  hidden by layer (the step to fix):');
+      for (const h of by.slice(0, top)) out.push(`    ${formatBytes(h.bytes).padStart(9)}  L${h.layer}${h.layer >= r.base.count ? '' : ' (base)'}  ${safeText(h.createdBy ?? '').slice(0, 100)}`);
+    }
     if (a.hidden.length) {
       out.push(`  largest hidden (of ${a.hidden.length}):`);
       for (const h of a.hidden.slice(0, top)) {
@@ -72,8 +77,21 @@ export function ciJson(input: CiReportInput): Record<string, unknown> {
       metrics: r.metrics,
       rules: r.rules,
       pass: r.pass,
+      hiddenBy: hiddenByLayer(a),
       hidden: a.hidden.slice(0, 100).map((h) => ({ ...jsonPath(h.path), layer: h.layer, bytes: h.bytes, by: h.by, reason: h.reason })),
     })),
     problems: input.problems,
   };
+}
+
+/** Hidden bytes per layer that hid them (the Dockerfile step that deleted, overwrote or masked them), largest first. */
+export function hiddenByLayer(a: ImageAnalysis): { layer: number; createdBy: string | null; bytes: number; paths: number }[] {
+  const m = new Map<number, { bytes: number; paths: number }>();
+  for (const h of a.hidden) {
+    const e = m.get(h.by) ?? { bytes: 0, paths: 0 };
+    e.bytes += h.bytes;
+    e.paths++;
+    m.set(h.by, e);
+  }
+  return [...m].map(([layer, e]) => ({ layer, createdBy: a.image.layers[layer]?.createdBy ?? null, ...e })).sort((x, y) => y.bytes - x.bytes || x.layer - y.layer);
 }
