@@ -422,7 +422,4 @@ export class StreamStore implements ArchiveStore {
     this.layers.clear();
   }
 
-  get where(): string {
-    return this.label;
-  }
 }
