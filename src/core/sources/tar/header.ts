@@ -182,11 +182,11 @@ export function parsePax(body: Buffer, offset: number, member: string, label: st
     if (sp >= body.length || body[sp] !== 0x20 || sp === i) throw new TarError('tar.pax', 'malformed PAX record (no length)', offset, member, label);
     if (!Number.isInteger(len) || len <= sp - i + 1 || i + len > body.length || body[i + len - 1] !== 0x0a)
       throw new TarError('tar.pax', 'malformed PAX record (bad length)', offset, member, label);
-    const rec = body.subarray(sp + 1, i + len - 1);
-    const eq = rec.indexOf(0x3d);
-    if (eq <= 0) throw new TarError('tar.pax', 'malformed PAX record (no key)', offset, member, label);
-    const key = rec.toString('latin1', 0, eq);
-    out.set(key, rec.subarray(eq + 1));
+    const end = i + len - 1;
+    let eq = sp + 1;
+    while (eq < end && body[eq] !== 0x3d) eq++;
+    if (eq === sp + 1 || eq >= end) throw new TarError('tar.pax', 'malformed PAX record (no key)', offset, member, label);
+    out.set(body.toString('latin1', sp + 1, eq), body.subarray(eq + 1, end));
     i += len;
   }
   return out;
