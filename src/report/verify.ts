@@ -72,6 +72,11 @@ export function verifyText(r: VerifyReport): string {
       for (const v of f.visibleIn ?? []) out.push(`      in ${safeText(v.user)}'s final view: ${f.kind === 'missing' && v.visibility.state === 'absent' ? 'removed from disk' : visText(v.visibility)}`);
     }
   }
+  if (r.problems.length) {
+    out.push('');
+    out.push(`Evidence problems (${r.problems.length}):`);
+    for (const p of r.problems) out.push(`  ${p.severity} ${p.code}: ${safeText(p.message)}${p.path ? ` (${safeText(p.path)})` : ''}`);
+  }
   out.push('');
   const failed = r.layers.filter((l) => l.verdict === 'failed').length + r.stacks.filter((s) => s.verdict === 'failed').length;
   const errors = r.layers.filter((l) => l.verdict === 'error').length + r.stacks.filter((s) => s.verdict === 'error').length;

@@ -47,7 +47,9 @@ export const verifyCommand: Command = {
       if (io.isTTY) io.stderr.write('\r\x1b[K');
       if (format === 'json') io.stdout.write(JSON.stringify(verifyJson(report), null, 2) + '\n');
       else io.stdout.write(verifyText(report));
-      return report.ok ? EXIT.ok : EXIT.failed;
+      // Everything checked agrees, but the store itself has error-severity problems (a planted l/ link, a
+      // layerdb record that contradicts the chain...): the project-wide "finished, with evidence errors" code.
+      return !report.ok ? EXIT.failed : report.problems.length ? EXIT.evidenceProblems : EXIT.ok;
     } finally {
       await source.close();
     }

@@ -23,6 +23,8 @@ import { openSource } from '../../../src/core/sources/open.js';
 import { findImage, findContainer } from '../../../src/core/analysis/select.js';
 import { checkStacks, imageStacks, containerStack } from '../../../src/core/verify/mount/index.js';
 import { readMountInfo } from '../../../src/core/verify/mount/mountinfo.js';
+import { verifySource } from '../../../src/core/verify/index.js';
+import { verifyText } from '../../../src/report/verify.js';
 import type { Source } from '../../../src/core/model/source.js';
 import { execa } from 'execa';
 
@@ -208,6 +210,11 @@ test('a planted l/<link> is refused: stacks that need the short form fail and na
       assert.match(s.message ?? '', /short name/);
     }
     for (const s of r.stacks.filter((x) => x.status === 'agree')) assert.ok(s.form === 'absolute' || s.top! < 40, s.label);
+    // verify as a whole (a fresh open, which sees the planted link): fails, and lists the store's own complaint.
+    const v = await withSource((fresh) => verifySource(fresh, { images: [IMAGES.deep], integrity: false, mountOptions: { tmpDir, sweepAnywhere: false } }), copy);
+    assert.equal(v.ok, false);
+    assert.ok(v.problems.some((p) => p.code === 'overlay2.l.mismatch' && p.path?.endsWith(`/l/${link}`)), JSON.stringify(v.problems));
+    assert.match(verifyText(v), new RegExp(`error overlay2\\.l\\.mismatch: l/${link} points to`));
   }, copy);
   fs.rmSync(copy, { recursive: true, force: true });
   noMountsLeft();
