@@ -345,6 +345,10 @@ const cache = new WeakMap<ImageAnalysis, Map<string, FlatTree>>();
 /** Entries kept across all cached trees of one analysis; the least recently used trees go first. */
 export const CACHE_ENTRIES = 6_000_000;
 
+export function hasFlatTree(a: ImageAnalysis, layer: number, mode: TreeMode, sort: SortOrder): boolean {
+  return cache.get(a)?.has(`${layer}:${mode}:${sort}`) ?? false;
+}
+
 /** The flat tree of (layer, mode, sort), built on first use and cached (LRU, bounded by entry count). */
 export function flatTree(a: ImageAnalysis, layer: number, mode: TreeMode, sort: SortOrder): FlatTree {
   let m = cache.get(a);

@@ -4,6 +4,7 @@ import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
 import {
   flatTree,
   findIndex,
+  hasFlatTree,
   isCollapsed,
   NO_COLLAPSE,
   pathOf,
@@ -88,6 +89,9 @@ export interface State {
    * details, summary) appears at once; the App dispatches `filesReady` right after painting it.
    */
   filesPending: boolean;
+  /** While pending: the path to put the file cursor on, and how long to wait (ms) before building. */
+  pendingPath: string | null;
+  pendingDelay: number;
   container: ContainerAnalysis | null;
   focus: Pane;
   layer: number;
@@ -173,6 +177,8 @@ export function initialState(width = 80, height = 24, location = ''): State {
     want: null,
     analysis: null,
     filesPending: false,
+    pendingPath: null,
+    pendingDelay: 0,
     container: null,
     focus: 'layers',
     layer: 0,
@@ -396,13 +402,12 @@ function setCursor(s: State, list: ListName, cursor: number): State {
 function withLayer(s: State, layer: number, keepPath = true): State {
   const rows = listRows(s, 'layers');
   const path = keepPath ? cursorPath(s) : null;
-  let next: State = { ...s, layer, layerScroll: scrollFor(layer, s.layerScroll, rows) };
-  next = placeFileCursor(next, path);
-  return next;
+  return showFiles({ ...s, layer, layerScroll: scrollFor(layer, s.layerScroll, rows) }, path);
 }
 
 /** The layer path under the file cursor, or null. */
 export function cursorPath(s: State): string | null {
+  if (s.filesPending) return s.pendingPath;
   const cv = currentView(s);
   if (!cv || cv.view.rows.length === 0) return null;
   const i = cv.view.rows[clamp(s.fileCursor, 0, cv.view.rows.length - 1)]!;
@@ -436,10 +441,38 @@ function refreshFiles(s: State, path: string | null): State {
   return placeFileCursor(s, path);
 }
 
-export function reduce(s: State, a: Action): State {
+/** Entries the tree of (layer, mode) will hold, roughly (to decide whether to build it after a frame). */
+function treeEstimate(a: ImageAnalysis, layer: number, mode: TreeMode): number {
+  if (mode === 'changes') return a.changes[layer]?.entries.length ?? 0;
+  let n = 0;
+  for (let i = 0; i <= layer; i++) n += a.changes[i]?.entries.length ?? 0;
+  return n;
+}
+
+/**
+ * Show the file tree of the state's (layer, mode, sort) with the cursor on `path`. A big tree not built yet is
+ * left pending: the frame shows "indexing", and the App builds it a moment later (`filesReady`), unless another
+ * layer is asked for first (holding a key in the layer list does not build every layer on the way).
+ */
+function showFiles(s: State, path: string | null, delay = 120): State {
+  if (s.analysis && !hasFlatTree(s.analysis, s.layer, s.mode, s.sort) && treeEstimate(s.analysis, s.layer, s.mode) > DEFER_FILES_OVER) {
+    return { ...s, filesPending: true, pendingPath: path, pendingDelay: delay, fileCursor: 0, fileScroll: 0 };
+  }
+  return placeFileCursor({ ...s, filesPending: false, pendingPath: null }, path);
+}
+
+/** Actions that need the file tree itself: a pending tree is built first. */
+const NEEDS_FILES = new Set<Action['type']>(['toggleCollapse', 'collapseHere', 'collapseAll', 'toggleFilter', 'move', 'page', 'edge', 'select', 'searchOpen']);
+
+export function reduce(s0: State, a: Action): State {
+  let s = s0;
+  if (s.filesPending && NEEDS_FILES.has(a.type) && (a.type !== 'move' && a.type !== 'page' && a.type !== 'edge' ? true : activeList(s) === 'files')) {
+    s = placeFileCursor({ ...s, filesPending: false, pendingPath: null }, s.pendingPath);
+  }
   switch (a.type) {
     case 'resize': {
       const next = { ...s, width: a.width, height: a.height };
+      if (s.filesPending) return next;
       return refreshFiles(next, cursorPath(s));
     }
     case 'progress':
@@ -459,7 +492,7 @@ export function reduce(s: State, a: Action): State {
         want: null,
         progress: null,
         analysis: a.analysis,
-        filesPending: (a.analysis.changes[0]?.entries.length ?? 0) > DEFER_FILES_OVER,
+        filesPending: false,
         container: null,
         layer: 0,
         layerScroll: 0,
@@ -471,10 +504,10 @@ export function reduce(s: State, a: Action): State {
         search: null,
         focus: 'layers',
       };
-      return next;
+      return showFiles(next, null, 0);
     }
     case 'filesReady':
-      return s.filesPending ? placeFileCursor({ ...s, filesPending: false }, null) : s;
+      return s.filesPending ? placeFileCursor({ ...s, filesPending: false, pendingPath: null }, s.pendingPath) : s;
     case 'containerReady':
       return { ...s, screen: 'container', want: null, progress: null, container: a.analysis, containerCursor: 0, containerScroll: 0, search: null };
     case 'quit':
@@ -502,10 +535,10 @@ export function reduce(s: State, a: Action): State {
       return withLayer(s, clamp(s.layer + a.delta, 0, s.analysis.layers.length - 1));
     case 'toggleMode':
       if (s.screen !== 'image') return s;
-      return refreshFiles({ ...s, mode: s.mode === 'changes' ? 'aggregated' : 'changes' }, cursorPath(s));
+      return showFiles({ ...s, mode: s.mode === 'changes' ? 'aggregated' : 'changes' }, cursorPath(s));
     case 'toggleSort':
       if (s.screen !== 'image') return s;
-      return refreshFiles({ ...s, sort: s.sort === 'name' ? 'size' : 'name' }, cursorPath(s));
+      return showFiles({ ...s, sort: s.sort === 'name' ? 'size' : 'name' }, cursorPath(s));
     case 'toggleAttrs':
       return { ...s, attrs: !s.attrs };
     case 'toggleFilter': {

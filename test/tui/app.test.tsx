@@ -335,3 +335,12 @@ test('80x24: picker, help and container screens fit', async () => {
   matchGolden('container-80x24', f);
   e.unmount();
 });
+
+test('a big layer: the first frame says "indexing", the tree follows', async () => {
+  const { syntheticImage } = await import('./fixture.js');
+  const d = await drive(imageState(syntheticImage(60_000, 1000), 100, 30));
+  assert.match(d.frames[0]!, /indexing 60,060 entries of L0…/);
+  await d.until((s) => !s.filesPending);
+  assert.match(d.frame(), /▾ d00000\//);
+  d.unmount();
+});

@@ -152,3 +152,29 @@ test('layering: src/tui imports only core, report and itself; no process.exit; c
   }
   for (const f of files(path.join(ROOT, 'src/core'))) assert.doesNotMatch(fs.readFileSync(f, 'utf8'), /from '[^']*\/tui\//, `${f} imports the TUI`);
 });
+
+test('big trees are built after a frame, and not for layers passed through', async () => {
+  const { hasFlatTree } = await import('../../src/tui/file-tree.js');
+  const a = syntheticImage(60_000, 1000);
+  let s = imageState(a, 100, 30);
+  assert.equal(s.filesPending, true, 'first frame before the 60k-entry index');
+  assert.equal(hasFlatTree(a, 0, 'changes', 'name'), false);
+  s = reduce(s, { type: 'filesReady' });
+  assert.equal(s.filesPending, false);
+  assert.ok(hasFlatTree(a, 0, 'changes', 'name'));
+  s = reduce(s, { type: 'toggleMode' });
+  assert.equal(s.filesPending, true);
+  s = reduce(s, { type: 'layerStep', delta: 1 });
+  s = reduce(s, { type: 'layerStep', delta: 1 });
+  assert.equal(s.layer, 2);
+  s = reduce(s, { type: 'filesReady' });
+  assert.ok(hasFlatTree(a, 2, 'aggregated', 'name'));
+  assert.equal(hasFlatTree(a, 0, 'aggregated', 'name'), false, 'layer 0 aggregated was never built');
+  assert.equal(hasFlatTree(a, 1, 'aggregated', 'name'), false, 'layer 1 aggregated was never built');
+  // A key that needs the tree builds a pending one at once.
+  s = reduce(reduce(s, { type: 'layerStep', delta: -1 }), { type: 'focusPane', pane: 'files' });
+  assert.equal(s.filesPending, true);
+  s = reduce(s, { type: 'move', delta: 1 });
+  assert.equal(s.filesPending, false);
+  assert.equal(s.fileCursor, 1);
+});

@@ -98,10 +98,10 @@ export function App({ initial, driver, color, followTerminal = true, onExit, onS
 
   useEffect(() => {
     if (!state.filesPending) return;
-    // Let the first frame reach the terminal, then build the big index.
-    const t = setTimeout(() => dispatch({ type: 'filesReady' }), 0);
+    // Let the frame reach the terminal, then build the big index (re-armed when another layer is asked for).
+    const t = setTimeout(() => dispatch({ type: 'filesReady' }), state.pendingDelay);
     return () => clearTimeout(t);
-  }, [state.filesPending]);
+  }, [state.filesPending, state.layer, state.mode, state.sort]);
 
   return <Screen s={state} color={color} />;
 }
