@@ -6,7 +6,7 @@ import type { Source } from '../../core/model/source.js';
 import { openSource } from '../../core/sources/open.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { compareImages, type ContentComparer } from '../../core/analysis/compare.js';
-import { contentPath, contentReader, hashMany } from '../../core/export/content.js';
+import { contentPath, contentReader, hashMany, type ContentReader } from '../../core/export/content.js';
 import { safeText } from '../../report/format.js';
 import { compareJson, compareText } from '../../report/compare.js';
 import { selectImages } from './ci.js';
@@ -45,6 +45,7 @@ export const diffCommand: Command = {
     const refB = flagString(args, 'image-b') ?? B.ref;
     const platform = flagString(args, 'platform');
     const opened = new Map<string, Source>();
+    const readers: (ContentReader | null)[] = [];
     const open = async (loc: string) => {
       let s = opened.get(loc);
       if (!s) {
@@ -66,6 +67,7 @@ export const diffCommand: Command = {
       if (useContent) {
         const ra = contentReader(sa, ia);
         const rb = contentReader(sb, ib);
+        readers.push(ra, rb);
         const missing = [ra ? null : A.source, rb ? null : B.source].filter(Boolean);
         if (missing.length) throw new UsageError(`--content needs file contents (data roots, archive files not compressed as a whole, OCI layout dirs); not available for ${missing.join(', ')} (read once: save it to a file first)`);
         // Which bytes are needed: a first, pure pass records every same-size pair of different layers; then each
@@ -98,6 +100,7 @@ export const diffCommand: Command = {
       const problems = [...aa.problems, ...ab.problems];
       return contentErrors || problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
     } finally {
+      for (const r of readers) r?.close?.();
       for (const s of opened.values()) await s.close();
     }
   },

@@ -9,6 +9,7 @@ import { writeRootfs } from '../../core/export/rootfs.js';
 import { safeText, showPath } from '../../report/format.js';
 import { selectImages } from './ci.js';
 import { parseLayer, refuseInsideEvidence, requireReader } from './extract.js';
+import type { ContentReader } from '../../core/export/content.js';
 
 export const exportCommand: Command = {
   name: 'export',
@@ -28,10 +29,11 @@ export const exportCommand: Command = {
     if (out === '-' && io.isTTY) throw new UsageError('refusing to write a tar to a terminal; redirect stdout or give -o FILE');
     const platform = flagString(args, 'platform');
     const source = await openSource(src, platform ? { platform } : {});
+    let reader: ContentReader | null = null;
     try {
       if (out !== '-') refuseInsideEvidence(out, source);
       const image = selectImages(source, flagList(args, 'image'))[0]!;
-      const reader = requireReader(source, image, 'export');
+      reader = requireReader(source, image, 'export');
       const layer = parseLayer(flagString(args, 'layer'), image);
       const a = await analyzeImage(source, image);
       let dest: Writable;
@@ -61,6 +63,7 @@ export const exportCommand: Command = {
       for (const p of res.problems) io.stderr.write(`${p.severity}: ${safeText(p.message)} (${safeText(p.path ?? '')})\n`);
       return res.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
     } finally {
+      reader?.close?.();
       await source.close();
     }
   },

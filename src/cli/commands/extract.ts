@@ -97,10 +97,11 @@ export const extractCommand: Command = {
     });
     const platform = flagString(args, 'platform');
     const source = await openSource(src, platform ? { platform } : {});
+    let reader: ContentReader | null = null;
     try {
       refuseInsideEvidence(out, source);
       const image = selectImages(source, flagList(args, 'image'))[0]!;
-      const reader = requireReader(source, image, 'extract');
+      reader = requireReader(source, image, 'extract');
       const layer = parseLayer(flagString(args, 'layer'), image);
       const a = await analyzeImage(source, image);
       const plan = planExtract(a, layerPaths, { layer, layerOnly: flagBool(args, 'layer-only') });
@@ -115,6 +116,7 @@ export const extractCommand: Command = {
       }
       return res.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
     } finally {
+      reader?.close?.();
       await source.close();
     }
   },

@@ -29,6 +29,7 @@ export function archiveReader(source: Source, image: ImageInfo): ContentReader |
     return null;
   }
   let layerBytes: (layer: number) => AsyncIterable<Buffer>;
+  let release = () => {};
   if (st.isDirectory()) {
     layerBytes = (layer) => {
       const rel = cleanLayerPath(image.layers[layer]!.location!);
@@ -45,6 +46,13 @@ export function archiveReader(source: Source, image: ImageInfo): ContentReader |
       fs.closeSync(fd);
       return null;
     }
+    release = () => {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        /* already closed */
+      }
+    };
     // Members listed once, lazily (bodies skipped: a seek per member).
     let index: { members: Map<string, Member>; entries: Map<string, TarEntry>; reader: TarFileReader } | null = null;
     const list = () => {
@@ -128,6 +136,7 @@ export function archiveReader(source: Source, image: ImageInfo): ContentReader |
       }
       return left;
     },
+    close: () => release(),
   };
   return reader;
 }

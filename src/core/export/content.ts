@@ -45,6 +45,8 @@ export interface ContentReader {
    * paths that were not found.
    */
   forEach?(image: ImageInfo, layer: number, wanted: ReadonlySet<string>, cb: (path: string, body: AsyncIterable<Buffer>) => Promise<void>): Promise<Set<string>>;
+  /** Release what the reader holds open (an archive's file descriptor). */
+  close?(): void;
 }
 
 function hasLayerFile(s: unknown): s is LayerFileSource {
