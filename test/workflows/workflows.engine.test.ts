@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
-import { getEngine, hashTree, waitIdle, type Engine } from '../support/engine.js';
+import { copyTree, getEngine, hashTree, waitIdle, type Engine } from '../support/engine.js';
 import { IMAGES, CONTAINERS, CONTAINER_CHANGES, BLOAT } from '../support/fixtures-manifest.mjs';
 import { readTarStream } from '../../src/core/sources/tar/index.js';
 import { cleanLayerPath } from '../../src/core/model/path.js';
@@ -314,6 +314,25 @@ async function ciTests(t: TestContext, fx: Fixture): Promise<void> {
     assert.equal((await ci('--config', yaml)).code, EXIT.ok);
     fs.writeFileSync(yaml, `rules:\n  lowestEfficency: 0.9\n`);
     assert.equal((await ci('--config', yaml)).code, EXIT.usage, 'a misspelt rule is a usage error, not a silently disabled gate');
+  });
+  await t.test('a damaged data root (a layer dir gone): figures from what is left, exit 4, JUnit says so', async (tt) => {
+    if (!fs.existsSync(path.join(fx.root, 'image/overlay2'))) return tt.skip('graphdriver data roots only');
+    const copy = path.join(fx.tmp, 'damaged-root');
+    await copyTree(fx.root, copy);
+    const { openSource } = await import('../../src/core/sources/open.js');
+    const s = await openSource(copy);
+    const layer3 = s.images.find((i) => i.tags.includes(IMAGES.bloat))!.layers[BLOAT.bigFile.addedIn]!.location!;
+    await s.close();
+    fs.rmSync(layer3, { recursive: true });
+    const junit = path.join(fx.tmp, 'damaged.xml');
+    const r = await runCmd(ciCommand, [copy, '--image', IMAGES.bloat, '--lowest-efficiency', '0', '--highest-user-wasted-percent', 'disabled', '--junit', junit]);
+    assert.equal(r.code, EXIT.evidenceProblems, r.stdout + r.stderr);
+    assert.match(r.stdout, /CI: PASS, but the evidence has errors/);
+    assert.match(r.stdout, /error: /);
+    assert.match(fs.readFileSync(junit, 'utf8'), /<testcase classname="layerscope.ci.evidence" name="readable" time="0">\n\s*<failure type="evidence"/);
+    const f = await runCmd(ciCommand, [copy, '--image', IMAGES.bloat, '--highest-wasted-bytes', '0']);
+    assert.equal(f.code, EXIT.failed, 'a failed rule outranks evidence errors');
+    fs.rmSync(copy, { recursive: true, force: true });
   });
   await t.test('errors: missing source, not a data root, broken archive, unknown image', async () => {
     assert.equal((await runCmd(ciCommand, [path.join(fx.tmp, 'nope')])).code, EXIT.sourceError);
