@@ -9,7 +9,8 @@ import { execaRunner, type Runner } from './runner.js';
 import { InterruptedError, MountError, MountSession, sweepLeftovers, type MountMode, type SweepResult } from './session.js';
 import type { MountInfoEntry } from './mountinfo.js';
 import type { LowerDir } from './options.js';
-import { dataRootLowers, readStackChanges, stackOf, type StackSpec } from './stacks.js';
+import { dataRootLowers, imageStacks as imageStacksOf, readStackChanges, stackOf, type StackSpec } from './stacks.js';
+import type { LayerStack } from '../../analysis/stack.js';
 import { unpackLayer } from './unpack.js';
 import { hashFile, type WalkResult } from './walk.js';
 import { readAsBuiltLayer, type AsBuiltLayer } from './asbuilt.js';
@@ -130,6 +131,19 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
   const results: StackMountResult[] = [];
   const unpacked = new Map<string, { short: string; skipped: string[] }>();
   const asBuiltCache = new Map<string, Promise<AsBuiltLayer>>();
+  // The whole image stacked once (disk view, and as built when asked), for all of its layer-N stacks; only
+  // the current image is kept (specs come image by image).
+  type Full = { id: string; spec: StackSpec; changes: LayerChanges[]; disk: LayerStack; asBuilt?: Awaited<ReturnType<typeof asBuiltStack>> };
+  let lastFull: Full | null = null;
+  const fullImage = async (spec: StackSpec): Promise<Full | null> => {
+    if (spec.kind !== 'image' || !spec.image || spec.top === null) return null;
+    if (lastFull?.id !== spec.image.id) {
+      const fs0 = imageStacksOf(spec.image, false)[0]!;
+      const changes = await readStackChanges(source, fs0);
+      lastFull = { id: spec.image.id, spec: fs0, changes, disk: stackOf(changes) };
+    }
+    return lastFull;
+  };
   let counter = 0;
   try {
     let done = 0;
@@ -145,7 +159,9 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
         res.message = `cannot read the stack's layers: ${(err as Error).message}`;
         continue;
       }
-      const expected = mergedRows(stackOf(changes));
+      // Our view: for an image at layer N, mergedRows(stack of the whole image, N), the image stacked once.
+      const full = await fullImage(spec).catch(() => null);
+      const expected = full ? mergedRows(full.disk, spec.top!) : mergedRows(stackOf(changes));
       res.entries.ours = expected.length;
 
       // How each layer reaches the kernel.
@@ -220,10 +236,13 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       if (ignore.size) diffs = diffs.filter((d) => !ignore.has(d.path));
       res.differences = diffs;
       if (source.kind === 'docker-root' && opts.asBuilt !== false) {
-        const ab = await asBuiltView(source.location, spec, changes, asBuiltCache);
+        let ab: Awaited<ReturnType<typeof asBuiltStack>>;
+        if (full) ab = full.asBuilt ??= await asBuiltStack(source.location, full.spec, full.changes, asBuiltCache);
+        else ab = await asBuiltStack(source.location, spec, changes, asBuiltCache);
         if ('error' in ab) res.notes.push(`not compared with the image as built: ${ab.error}`);
         else {
-          const d = compareViews(ab.rows, listing.entries, {
+          const abRows = full ? mergedRows(ab.stack, spec.top!) : mergedRows(ab.stack);
+          const d = compareViews(abRows, listing.entries, {
             ignoreOwner: res.mode === 'userns',
             ignoreDevices: res.mode === 'userns',
             expectedContent: canHash ? (row: MergedRow) => asBuiltContent(ab.crc[row.layer] ?? null, layerDirs[row.layer], row.path) : undefined,
@@ -231,7 +250,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
           // An entry the image was not built with: name the layer whose dir holds it (from our disk view).
           const diskLayer = new Map(expected.map((r) => [r.path, r.layer]));
           for (const x of d) if (x.kind === 'extra') x.layer = diskLayer.get(x.path) ?? null;
-          res.asBuilt = { differences: d, entries: ab.rows.length, fromDisk: ab.fromDisk };
+          res.asBuilt = { differences: d, entries: abRows.length, fromDisk: ab.fromDisk };
         }
       }
       res.status = diffs.length || listing.errors.length || res.asBuilt?.differences.length ? 'disagree' : 'agree';
@@ -316,7 +335,7 @@ function asBuiltContent(crc: Map<string, string> | null, dir: string | undefined
  * (which have no tar-split: they are meant to change) from disk. Null, with a note, when a layer's tar-split
  * cannot be read.
  */
-async function asBuiltView(root: string, spec: StackSpec, diskChanges: LayerChanges[], cache: Map<string, Promise<AsBuiltLayer>>): Promise<{ rows: MergedRow[]; crc: (Map<string, string> | null)[]; fromDisk: string[] } | { error: string }> {
+async function asBuiltStack(root: string, spec: StackSpec, diskChanges: LayerChanges[], cache: Map<string, Promise<AsBuiltLayer>>): Promise<{ stack: LayerStack; crc: (Map<string, string> | null)[]; fromDisk: string[] } | { error: string }> {
   const changes: LayerChanges[] = [];
   const crc: (Map<string, string> | null)[] = [];
   const fromDisk: string[] = [];
@@ -343,5 +362,5 @@ async function asBuiltView(root: string, spec: StackSpec, diskChanges: LayerChan
       return { error: `layer ${l.index} (${l.chainId}): tar-split cannot be read: ${(err as Error).message}` };
     }
   }
-  return { rows: mergedRows(stackOf(changes)), crc, fromDisk };
+  return { stack: stackOf(changes), crc, fromDisk };
 }
