@@ -45,6 +45,9 @@ export interface FlatTree {
   ver: (Version | null)[];
   /** One-entry cache of the last derived view (see visibleView). */
   lastView?: { collapse: CollapseState; show: number; view: VisibleView };
+  /** Two sets of view buffers used in turn, so a 1M-entry tree does not allocate 5 MB per fold. */
+  viewBuffers?: { rows: Int32Array; collapsed: Uint8Array }[];
+  nextBuffer?: number;
 }
 
 /**
@@ -410,13 +413,19 @@ export function showMask(f: { added: boolean; removed: boolean; modified: boolea
 export function visibleView(t: FlatTree, collapse: CollapseState, show: number): VisibleView {
   const last = t.lastView;
   if (last && last.collapse === collapse && last.show === show) return last.view;
-  const collapsed = new Uint8Array(t.n);
-  if (collapse.all) for (let i = 0; i < t.n; i++) collapsed[i] = t.isDir[i]!;
+  // The previous view stays valid (callers compare the old and the new); the one before it is reused.
+  t.viewBuffers ??= [];
+  const b = (t.nextBuffer ?? 0) & 1;
+  t.nextBuffer = b + 1;
+  const buf = (t.viewBuffers[b] ??= { rows: new Int32Array(t.n), collapsed: new Uint8Array(t.n) });
+  const collapsed = buf.collapsed;
+  if (collapse.all) collapsed.set(t.isDir);
+  else collapsed.fill(0);
   for (const p of collapse.paths) {
     const i = findIndex(t, p);
     if (i >= 0 && t.isDir[i]) collapsed[i] = collapse.all ? 0 : 1;
   }
-  const out = new Int32Array(t.n);
+  const out = buf.rows;
   let k = 0;
   let i = 0;
   while (i < t.n) {
