@@ -17,7 +17,7 @@ import { Writable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { copyTree, diffManifests, getEngine, treeManifest } from '../support/engine.js';
+import { copyTree, diffManifests, getEngine, hashTree, treeManifest } from '../support/engine.js';
 import { IMAGES, CONTAINERS, DEEP } from '../support/fixtures-manifest.mjs';
 import { verifyCommand } from '../../src/cli/commands/verify.js';
 import { parseArgs } from '../../src/cli/args.js';
@@ -145,6 +145,7 @@ test('unit: usage and source errors', async () => {
 let work: string | null = null;
 let clean = '';
 let cleanManifest: string[] = [];
+let cleanHash = '';
 
 before(async () => {
   if (process.getuid?.() !== 0 || !process.env.LAYERSCOPE_TEST_ENGINES) return;
@@ -154,13 +155,16 @@ before(async () => {
   clean = path.join(work, 'clean');
   await copyTree(info.dataRoot, clean);
   cleanManifest = await treeManifest(clean, { strict: true });
+  cleanHash = await hashTree(clean, { strict: true });
 });
 
 after(async () => {
   if (!work) return;
   const m = await treeManifest(clean, { strict: true });
+  const h = await hashTree(clean, { strict: true });
   fs.rmSync(work, { recursive: true, force: true });
   assert.equal(diffManifests(cleanManifest, m), '', 'verify changed the evidence');
+  assert.equal(h, cleanHash);
 });
 
 function ourMounts(pid?: number): string[] {

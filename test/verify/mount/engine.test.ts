@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { copyTree, diffManifests, getEngine, treeManifest } from '../../support/engine.js';
+import { copyTree, diffManifests, getEngine, hashTree, treeManifest } from '../../support/engine.js';
 import { IMAGES, CONTAINERS, DEEP } from '../../support/fixtures-manifest.mjs';
 import { openSource } from '../../../src/core/sources/open.js';
 import { findImage, findContainer } from '../../../src/core/analysis/select.js';
@@ -33,6 +33,7 @@ let root = '';
 /** Our own temp dir for workspaces, and no sweeping outside it (tests of other files may run in parallel). */
 let tmpDir = '';
 let manifestBefore: string[] = [];
+let hashBefore = '';
 
 function noMountsLeft(): void {
   const ours = readMountInfo().filter((e) => e.mountPoint.includes(`/layerscope-mnt-${process.pid}-`));
@@ -51,13 +52,16 @@ before(async () => {
   fs.mkdirSync(tmpDir);
   await copyTree(info.dataRoot, root);
   manifestBefore = await treeManifest(root, { strict: true });
+  hashBefore = await hashTree(root, { strict: true });
 });
 
 after(async () => {
   if (!work) return;
   const manifestAfter = await treeManifest(root, { strict: true });
+  const hashAfter = await hashTree(root, { strict: true });
   fs.rmSync(work, { recursive: true, force: true });
   assert.equal(diffManifests(manifestBefore, manifestAfter), '', 'the evidence copy changed');
+  assert.equal(hashAfter, hashBefore);
 });
 
 async function withSource<T>(fn: (s: Source) => Promise<T>, at = root): Promise<T> {
