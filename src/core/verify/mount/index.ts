@@ -26,8 +26,20 @@ export { walkTree, parseFindOutput, type KernelEntry } from './walk.js';
 
 /**
  * The mount check: mount each stack with a real, read-only overlay mount and compare the kernel's view with
- * ours, entry by entry. See options.ts (how it is mounted), compare.ts (what is compared, and the kernel's
- * expected quirks), session.ts (cleanup and leftovers).
+ * ours, entry by entry (path, type, size, mode, owner, symlink target, device numbers; with `hash`, content).
+ *
+ * - How layers reach the kernel: data roots mount the diff dirs themselves (short `l/<link>` names, checked, past
+ *   a page); the containerd store mounts its snapshot dirs (names relative to their parent past a page);
+ *   archives are laid out in overlay form in our workspace first (unpack.ts; files sparse, since sources give no
+ *   bytes). See options.ts for the exact options, session.ts for privilege, cleanup and leftovers.
+ * - Two comparisons: with our reading of the disk (mergedRows of the layers as read from their dirs: does the
+ *   kernel stack them as we do?) and, for data roots, with the image as built (tar-split headers and CRC-64:
+ *   are the files the kernel shows the ones the image was built with?). The second is what makes tampering in
+ *   a diff dir visible here, in exactly the stacks where it shows.
+ * - Expected kernel behaviour that is not a difference: see compare.ts (hardlinks, whiteouts, opaque dirs,
+ *   dir sizes, the root).
+ * - Without root: a user namespace (`unshare -Urm`, `userxattr`; owners and device numbers not comparable), else
+ *   the check is skipped with the reason. As root without overlay privilege: found by a probe mount first.
  */
 
 export interface MountCheckOptions {

@@ -116,10 +116,6 @@ export class MountSession {
     });
   }
 
-  /**
-   * Mount, list the kernel's view, unmount. In 'root' mode the listing is our own lstat walk of the mount; in
-   * 'userns' mode the mount exists only inside `unshare -Urm` and the listing comes back from `find -printf`.
-   */
   /** Mount two empty dirs of ours read-only and unmount: rejects with the MountError when overlay cannot be mounted. */
   async probe(): Promise<void> {
     const lowers = [{ dir: this.subdir('probe', 'a'), short: null }, { dir: this.subdir('probe', 'b'), short: null }];
@@ -137,6 +133,10 @@ export class MountSession {
     throw new InterruptedError(c.signal);
   }
 
+  /**
+   * Mount, list the kernel's view, unmount. In 'root' mode the listing is our own lstat walk of the mount; in
+   * 'userns' mode the mount exists only inside `unshare -Urm` and the listing comes back from `find -printf`.
+   */
   async mountAndList(mo: MountOptions, walk: { hash?: boolean } = {}): Promise<WalkResult> {
     if (this.closing) return this.interrupted();
     if (this.closed) throw new Error('mount session closed');
