@@ -122,7 +122,8 @@ function walk(dir: string): Walked {
       mode: Number(st.mode & 0o7777n),
       uid: Number(st.uid),
       gid: Number(st.gid),
-      size: type === 'char' || type === 'block' || type === 'fifo' || type === 'socket' ? 0 : Number(st.size),
+      // The model's size is content length: a dir's st_size (4096 on ext4) says nothing about it.
+      size: type === 'file' || type === 'symlink' ? Number(st.size) : 0,
       mtime: Number(st.mtimeNs / BIG_NS),
       mtimeNsec: Number(st.mtimeNs % BIG_NS),
     };
