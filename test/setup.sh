@@ -46,7 +46,8 @@ fi
 # ---------------------------------------------------------------------------------------------------------
 # 2. Docker 26 from trixie, unpacked
 # ---------------------------------------------------------------------------------------------------------
-if [ -x "$D26/usr/sbin/dockerd" ] && [ -x "$D26/usr/bin/containerd" ] && [ -x "$D26/usr/bin/docker" ]; then
+BUILDX=usr/libexec/docker/cli-plugins/docker-buildx
+if [ -x "$D26/usr/sbin/dockerd" ] && [ -x "$D26/usr/bin/containerd" ] && [ -x "$D26/usr/bin/docker" ] && [ -x "$D26/$BUILDX" ]; then
   log "Docker 26 already unpacked in $D26 ($("$D26/usr/sbin/dockerd" --version 2>/dev/null || echo '?'))"
   log "done in $(( $(date +%s) - t0 )) s"
   exit 0
@@ -87,6 +88,8 @@ apt-get update \
 
 cd "$WORK"
 apt-get download -o APT::Sandbox::User=root docker.io/trixie containerd/trixie
+# BuildKit (docker buildx) makes the images a Docker 29 host holds: indexes with attestation manifests.
+apt-get download -o APT::Sandbox::User=root docker-buildx/trixie || log "docker-buildx/trixie download failed (continuing; BuildKit tests will say so)"
 # The trixie docker.io package may not ship the client; docker-cli holds it there when split out.
 if apt-cache show docker-cli/trixie >/dev/null 2>&1; then
   apt-get download -o APT::Sandbox::User=root docker-cli/trixie || log "docker-cli/trixie download failed (continuing)"
