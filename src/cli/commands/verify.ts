@@ -2,6 +2,7 @@ import { EXIT, flagBool, flagList, flagString, type Command } from '../command.j
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
 import { verifySource } from '../../core/verify/index.js';
+import { InterruptedError } from '../../core/verify/mount/index.js';
 import { verifyJson, verifyText } from '../../report/verify.js';
 
 export const verifyCommand: Command = {
@@ -50,6 +51,14 @@ export const verifyCommand: Command = {
       // Everything checked agrees, but the store itself has error-severity problems (a planted l/ link, a
       // layerdb record that contradicts the chain...): the project-wide "finished, with evidence errors" code.
       return !report.ok ? EXIT.failed : report.problems.length ? EXIT.evidenceProblems : EXIT.ok;
+    } catch (err) {
+      // A signal during a mount: it was undone and the workspace removed before this reaches us (when the
+      // CLI keeps its own signal listener; otherwise the process has already died of the signal).
+      if (err instanceof InterruptedError) {
+        io.stderr.write(`layerscope verify: ${err.message}; the mount was undone\n`);
+        return EXIT.interrupted;
+      }
+      throw err;
     } finally {
       await source.close();
     }
