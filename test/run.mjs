@@ -621,9 +621,25 @@ async function setupEngines() {
     const t1 = Date.now();
     const file = cacheFile(e.name, keys.get(e.name));
     let how;
+    let restored = false;
     if (CACHE_ON && fs.existsSync(file)) {
-      await restoreSnapshot(e, file);
-      await launchEngine(e);
+      try {
+        await restoreSnapshot(e, file);
+        await launchEngine(e);
+        await must(`${e.name} image inspect`, e.client, ['image', 'inspect', '--format', '{{.Id}}', ...Object.values(manifest.IMAGES)], {
+          env: e.env,
+        });
+        restored = true;
+      } catch (err) {
+        if (exiting) throw err;
+        loud(`${e.name}: the cached fixtures ${file} did not work (${String(err.message || err).split('\n')[0]}); rebuilding`);
+        await stopEngine(e);
+        await cleanupDir(e.dataRoot);
+        fs.mkdirSync(e.dataRoot, { recursive: true });
+        try { fs.rmSync(file, { force: true }); } catch {}
+      }
+    }
+    if (restored) {
       how = `restored from ${file} in ${secs(Date.now() - t1)}`;
       if (e.name === 'docker20') await handOver();
     } else {
@@ -634,7 +650,17 @@ async function setupEngines() {
       else if (d20) {
         try {
           const tc = Date.now();
-          await copyFromDocker20(await d20Tar, e, manifest);
+          let tar = await d20Tar;
+          if (!tar) {
+            // not handed over (this engine's cached snapshot was expected to work): ask docker20 once it is done
+            await d20Done;
+            tar = await (lateD20Tar ??= (async () => {
+              const f = path.join(tmpBase, 'docker20-images-late.tar');
+              await must('docker20 save', d20.client, ['save', '-o', f, ...Object.values(manifest.IMAGES)], { env: d20.env });
+              return f;
+            })());
+          }
+          await copyFromDocker20(tar, e, manifest);
           log(`${e.name}: docker20 images loaded as :from20 in ${secs(Date.now() - tc)}`);
         } catch (err) {
           complete = false;
@@ -657,12 +683,26 @@ async function setupEngines() {
     await buildFixtures(e, 'containers');
     return how;
   };
+  let lateD20Tar = null;
+  let d20DoneResolve, d20DoneReject;
+  const d20Done = new Promise((res, rej) => ((d20DoneResolve = res), (d20DoneReject = rej)));
+  d20Done.catch(() => {});
+  if (!d20) d20DoneReject(new Error('docker20 is not started'));
   const results = await Promise.allSettled(
     [...bySpec.values()].map((e) =>
-      pipeline(e).catch((err) => {
-        if (e.name === 'docker20') d20TarReject(err);
-        throw err;
-      }),
+      pipeline(e).then(
+        (how) => {
+          if (e.name === 'docker20') d20DoneResolve();
+          return how;
+        },
+        (err) => {
+          if (e.name === 'docker20') {
+            d20TarReject(err);
+            d20DoneReject(err);
+          }
+          throw err;
+        },
+      ),
     ),
   );
   const ready = [];
