@@ -1,5 +1,5 @@
-import { isDigest } from '../analysis/chain.js';
-import type { Problem } from '../model/types.js';
+import { chainIds, isDigest } from '../analysis/chain.js';
+import type { ImageInfo, LayerInfo, Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
 
 /**
@@ -69,5 +69,52 @@ export function historyForLayers(config: Record<string, unknown>, layerCount: nu
     })),
     empty,
     problem: null,
+  };
+}
+
+/**
+ * The ImageInfo every source derives the same way from a parsed config: chainIDs computed from the diffIDs,
+ * history aligned with layers, platform and dates from the config. `place` says where each layer lives in
+ * this source (a diff dir, a snapshot, an archive member).
+ */
+export function imageFromConfig(args: {
+  id: string;
+  tags: string[];
+  digests: string[];
+  config: Record<string, unknown>;
+  diffIds: string[];
+  where: string;
+  place: (index: number, diffId: string, chainId: string) => Pick<LayerInfo, 'cacheId' | 'location' | 'storedSize'>;
+}): { image: ImageInfo; problems: Problem[] } {
+  const { config, diffIds, where } = args;
+  const chains = chainIds(diffIds);
+  const history = historyForLayers(config, diffIds.length, where);
+  const layers: LayerInfo[] = diffIds.map((diffId, i) => {
+    const h = history.layers[i];
+    return {
+      index: i,
+      diffId,
+      chainId: chains[i]!,
+      createdBy: h?.createdBy ?? null,
+      created: h?.created ?? null,
+      comment: h?.comment ?? null,
+      ...args.place(i, diffId, chains[i]!),
+    };
+  });
+  const text = (k: string) => (typeof config[k] === 'string' ? (config[k] as string) : null);
+  return {
+    image: {
+      id: args.id,
+      tags: args.tags,
+      digests: args.digests,
+      created: text('created'),
+      os: text('os'),
+      architecture: text('architecture'),
+      variant: text('variant'),
+      layers,
+      emptyHistory: history.empty,
+      config,
+    },
+    problems: history.problem ? [history.problem] : [],
   };
 }

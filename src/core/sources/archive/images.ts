@@ -7,10 +7,10 @@
  * - otherwise `manifest.json`: legacy `docker save` or skopeo docker-archive.
  * Layer order always comes from the manifests, never from the order of members in the tar.
  */
-import { chainIds, isDigest, sha256Digest } from '../../analysis/chain.js';
+import { isDigest, sha256Digest } from '../../analysis/chain.js';
 import { cleanLayerPath } from '../../model/path.js';
-import { problem, type ImageInfo, type LayerInfo, type Problem } from '../../model/types.js';
-import { historyForLayers, parseConfig } from '../config.js';
+import { problem, type ImageInfo, type Problem } from '../../model/types.js';
+import { imageFromConfig, parseConfig } from '../config.js';
 import type { ArchiveStore } from './store.js';
 
 export interface LayerRef {
@@ -339,42 +339,24 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
       note('error', 'archive.layers.mismatch', `config has ${diffIds.length} diff_ids but the manifest lists ${c.layers.length} layers; using the first ${Math.min(diffIds.length, c.layers.length)}`, c.configWhere);
       diffIds = diffIds.slice(0, Math.min(diffIds.length, c.layers.length));
     }
-    const chains = chainIds(diffIds);
-    const history = historyForLayers(config, diffIds.length, c.configWhere);
-    if (history.problem) problems.push(history.problem);
     const refs: LayerRef[] = [];
-    const layers: LayerInfo[] = diffIds.map((diffId, i) => {
-      const l = c.layers[i]!;
-      refs.push({ path: l.path, diffId, blobDigest: l.blobDigest && isDigest(l.blobDigest) ? l.blobDigest : null, mediaType: l.mediaType });
-      const h = history.layers[i];
-      return {
-        index: i,
-        diffId,
-        chainId: chains[i]!,
-        cacheId: null,
-        createdBy: h?.createdBy ?? null,
-        created: h?.created ?? null,
-        comment: h?.comment ?? null,
-        location: l.path || null,
-        storedSize: null,
-      };
-    });
-    layerRefs.set(id, refs);
-    images.push({
+    const built = imageFromConfig({
       id,
       tags: c.tags,
       digests: c.digests,
-      created: typeof config.created === 'string' ? config.created : null,
-      os: typeof config.os === 'string' ? config.os : null,
-      architecture: typeof config.architecture === 'string' ? config.architecture : null,
-      variant: typeof config.variant === 'string' ? config.variant : null,
-      layers,
-      emptyHistory: history.empty,
       config,
-      parent: c.parent ?? null,
-      // Every image in an archive was asked for by name or ID when it was saved: none is a hidden build step.
-      intermediate: false,
+      diffIds,
+      where: c.configWhere,
+      place: (i, diffId) => {
+        const l = c.layers[i]!;
+        refs.push({ path: l.path, diffId, blobDigest: l.blobDigest && isDigest(l.blobDigest) ? l.blobDigest : null, mediaType: l.mediaType });
+        return { cacheId: null, location: l.path || null, storedSize: null };
+      },
     });
+    problems.push(...built.problems);
+    layerRefs.set(id, refs);
+    // Every image in an archive was asked for by name or ID when it was saved: none is a hidden build step.
+    images.push({ ...built.image, parent: c.parent ?? null, intermediate: false });
   }
   for (const img of images) {
     img.tags.sort();

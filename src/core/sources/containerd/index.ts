@@ -1,13 +1,13 @@
 import * as fs from 'node:fs';
 import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
-import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, LayerInfo, Problem } from '../../model/types.js';
+import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, Problem } from '../../model/types.js';
 import { problem } from '../../model/types.js';
 import { NotFoundError, SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError, openNoFollow } from '../evidence.js';
 import { readLayerFromStream } from '../tar/layer-reader.js';
 import { readDiffDir } from '../diffdir.js';
-import { historyForLayers, parseConfig } from '../config.js';
+import { imageFromConfig, parseConfig } from '../config.js';
 import { BoltError, openBolt, type BoltDb, type Bucket } from './bbolt.js';
 import { CONTENT_DIR, DOCKER_NAMESPACE, META_DB, SNAPSHOTTER, SNAPSHOTTER_DIR, findContainerdLayout, goTime, uvarint, varint, type ContainerdLayout } from './layout.js';
 
@@ -358,53 +358,38 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       if (!parsed.config) continue;
       const { config, diffIds } = parsed;
       const chains = chainIds(diffIds);
-      const history = historyForLayers(config, diffIds.length, configPath);
-      if (history.problem) problems.push(history.problem);
-      const layers: LayerInfo[] = diffIds.map((diffId, i) => {
-        const rec = snapshot(ns, chains[i]!);
-        let location = rec?.dir ?? null;
-        if (!location) {
-          // Never unpacked (another platform, another snapshotter) or its dir is gone: read the layer blob.
-          const blobDigest = resolved.layerBlobs.length === diffIds.length ? resolved.layerBlobs[i] : null;
-          const st = blobDigest ? ctd.lstat(...CONTENT_DIR, digestHex(blobDigest)) : null;
-          if (blobDigest && st?.isFile()) {
-            location = ctd.path(...CONTENT_DIR, digestHex(blobDigest));
-            blobLayers.set(location, diffId);
-            note('info', 'containerd.layer.from-blob', `layer ${i} (${chains[i]}) has no unpacked snapshot: read from its content blob`, location);
-          }
-        }
-        if (!rec) note(location ? 'info' : 'warning', 'containerd.snapshot.missing', `layer ${i} (${chains[i]}) of image ${resolved.configDigest}: no ${SNAPSHOTTER} snapshot in namespace ${ns} (not unpacked, or removed)`, metaPath);
-        else {
-          if (rec.kind !== null && rec.kind !== 'committed') note('warning', 'containerd.snapshot.not-committed', `snapshot ${chains[i]} is ${rec.kind}, not committed`, snapDbPath);
-          if (i > 0) checkParentChain(ns, rec, chains[i - 1]!);
-          else if (rec.parent !== null) checkParentChain(ns, rec, null);
-        }
-        const h = history.layers[i];
-        return {
-          index: i,
-          diffId,
-          chainId: chains[i]!,
-          cacheId: rec?.id ?? null,
-          createdBy: h?.createdBy ?? null,
-          created: h?.created ?? null,
-          comment: h?.comment ?? null,
-          location,
-          storedSize: rec?.size ?? null,
-        };
-      });
-      imageChains.set(ns + '\0' + resolved.configDigest, chains);
-      images.push({
+      const built = imageFromConfig({
         id: resolved.configDigest,
         tags: [...g.tags].sort(),
         digests: [...g.digests].sort(),
-        created: typeof config.created === 'string' ? config.created : null,
-        os: typeof config.os === 'string' ? config.os : null,
-        architecture: typeof config.architecture === 'string' ? config.architecture : null,
-        variant: typeof config.variant === 'string' ? config.variant : null,
-        layers,
-        emptyHistory: history.empty,
         config,
+        diffIds,
+        where: configPath,
+        place: (i, diffId, chainId) => {
+          const rec = snapshot(ns, chainId);
+          let location = rec?.dir ?? null;
+          if (!location) {
+            // Never unpacked (another platform, another snapshotter) or its dir is gone: read the layer blob.
+            const blobDigest = resolved.layerBlobs.length === diffIds.length ? resolved.layerBlobs[i] : null;
+            const st = blobDigest ? ctd.lstat(...CONTENT_DIR, digestHex(blobDigest)) : null;
+            if (blobDigest && st?.isFile()) {
+              location = ctd.path(...CONTENT_DIR, digestHex(blobDigest));
+              blobLayers.set(location, diffId);
+              note('info', 'containerd.layer.from-blob', `layer ${i} (${chains[i]}) has no unpacked snapshot: read from its content blob`, location);
+            }
+          }
+          if (!rec) note(location ? 'info' : 'warning', 'containerd.snapshot.missing', `layer ${i} (${chains[i]}) of image ${resolved.configDigest}: no ${SNAPSHOTTER} snapshot in namespace ${ns} (not unpacked, or removed)`, metaPath);
+          else {
+            if (rec.kind !== null && rec.kind !== 'committed') note('warning', 'containerd.snapshot.not-committed', `snapshot ${chains[i]} is ${rec.kind}, not committed`, snapDbPath);
+            if (i > 0) checkParentChain(ns, rec, chains[i - 1]!);
+            else if (rec.parent !== null) checkParentChain(ns, rec, null);
+          }
+          return { cacheId: rec?.id ?? null, location, storedSize: rec?.size ?? null };
+        },
       });
+      problems.push(...built.problems);
+      imageChains.set(ns + '\0' + resolved.configDigest, chains);
+      images.push(built.image);
     }
     images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 

@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
-import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, LayerInfo, Problem } from '../../model/types.js';
+import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, Problem } from '../../model/types.js';
 import { problem } from '../../model/types.js';
 import { NotFoundError, SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError } from '../evidence.js';
 import { readDiffDir } from '../diffdir.js';
-import { historyForLayers, parseConfig } from '../config.js';
+import { imageFromConfig, parseConfig } from '../config.js';
 
 /**
  * The classic graphdriver store of a Docker data root (`image/overlay2/` + `overlay2/`), read offline.
@@ -117,39 +117,22 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
     const parsed = parseConfig(bytes, configPath);
     for (const p of parsed.problems) problems.push(p);
     if (!parsed.config) continue;
-    const { config, diffIds } = parsed;
-    const chains = chainIds(diffIds);
-    const history = historyForLayers(config, diffIds.length, configPath);
-    if (history.problem) problems.push(history.problem);
-    const layers: LayerInfo[] = diffIds.map((diffId, i) => {
-      const rec = layerRecord(chains[i]!, diffId, i > 0 ? chains[i - 1]! : null);
-      const h = history.layers[i];
-      return {
-        index: i,
-        diffId,
-        chainId: chains[i]!,
-        cacheId: rec.cacheId,
-        createdBy: h?.createdBy ?? null,
-        created: h?.created ?? null,
-        comment: h?.comment ?? null,
-        location: rec.dir,
-        storedSize: rec.size,
-      };
-    });
     const refs = refsById.get(id);
-    images.push({
+    const chains = chainIds(parsed.diffIds);
+    const built = imageFromConfig({
       id,
       tags: refs?.tags.sort() ?? [],
       digests: refs?.digests.sort() ?? [],
-      created: typeof config.created === 'string' ? config.created : null,
-      os: typeof config.os === 'string' ? config.os : null,
-      architecture: typeof config.architecture === 'string' ? config.architecture : null,
-      variant: typeof config.variant === 'string' ? config.variant : null,
-      layers,
-      emptyHistory: history.empty,
-      config,
-      parent: readParent(ev, store, hex, note, safe),
+      config: parsed.config,
+      diffIds: parsed.diffIds,
+      where: configPath,
+      place: (i, diffId, chainId) => {
+        const rec = layerRecord(chainId, diffId, i > 0 ? chains[i - 1]! : null);
+        return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size };
+      },
     });
+    problems.push(...built.problems);
+    images.push({ ...built.image, parent: readParent(ev, store, hex, note, safe) });
   }
   for (const id of refsById.keys()) {
     if (!images.some((i) => i.id === id)) note('warning', 'repositories.dangling', `tag(s) ${refsById.get(id)!.tags.join(', ')} point to ${id}, which has no config in imagedb`, reposPath);
