@@ -31,7 +31,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/images');
 const D26 = process.env.LAYERSCOPE_DOCKER26_DIR || '/opt/layerscope/docker26';
 const ENGINE_START_TIMEOUT_MS = 60_000;
-const BUILD_TIMEOUT_MS = 300_000;
+const BUILD_TIMEOUT_MS = 900_000; // one fixture build step (80 RUN layers on a loaded 2-core machine: ~2 min)
 const TMP_PREFIX = '/tmp/lse-';
 const KEEP = process.env.LAYERSCOPE_KEEP_ENGINE === '1';
 const REQUIRE = process.env.LAYERSCOPE_REQUIRE_ENGINE === '1';
@@ -742,10 +742,11 @@ async function setupEngines() {
 async function main() {
   const argv = process.argv.slice(2);
   const passFlags = argv.filter((a) => a.startsWith('-'));
-  const given = argv.filter((a) => !a.startsWith('-'));
+  const given = argv.filter((a) => !a.startsWith('-')).map((f) => path.resolve(f));
   const files = given.length ? given : findTests();
   if (!files.length) {
     log('no test files found under test/');
+    if (!KEEP) return 0;
   }
 
   const res = await setupEngines().catch((err) => ({ engines: {}, unavailable: { docker20: `engine setup failed: ${err.stack || err}` } }));
