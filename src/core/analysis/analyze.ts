@@ -1,20 +1,11 @@
 import type { Source } from '../model/source.js';
 import type { ImageInfo, LayerChanges, Problem } from '../model/types.js';
-import { LayerStack, type HiddenEvent } from './stack.js';
+import { LayerStack, type ApplyCounts, type HiddenEvent } from './stack.js';
 
-/** Per-layer figures (the report's `layers[]`). */
-export interface LayerSummary {
+/** Per-layer figures (the report's `layers[]`): what applying the layer did, and what of it ended up hidden. */
+export interface LayerSummary extends ApplyCounts {
   index: number;
-  /** Entries the layer holds (puts), root dir and whiteout markers not counted. added + modified = entries. */
-  entries: number;
-  added: number;
-  modified: number;
-  /** Whiteouts. */
-  deleted: number;
-  opaqueDirs: number;
-  /** Regular-file bytes the layer ships, each inode once. */
-  bytes: number;
-  /** Of those, bytes not visible in the final image. */
+  /** Of `bytes`, those not visible in the final image. */
   hiddenBytes: number;
 }
 

@@ -2,14 +2,15 @@ import * as fs from 'node:fs';
 import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
 import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, Problem } from '../../model/types.js';
 import { problem } from '../../model/types.js';
-import { NotFoundError, SourceError } from '../../model/errors.js';
+import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError, openNoFollow } from '../evidence.js';
 import { readLayerFromStream } from '../tar/layer-reader.js';
 import { readDiffDir } from '../diffdir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
-import { BoltError, openBolt, type BoltDb, type Bucket } from './bbolt.js';
-import { CONTENT_DIR, DOCKER_NAMESPACE, META_DB, SNAPSHOTTER, SNAPSHOTTER_DIR, findContainerdLayout, goTime, uvarint, varint, type ContainerdLayout } from './layout.js';
+import { BoltError, openBolt, type BoltDb } from './bbolt.js';
+import { CONTENT_DIR, DOCKER_NAMESPACE, META_DB, SNAPSHOTTER, SNAPSHOTTER_DIR, findContainerdLayout, goTime, uvarint, varint } from './layout.js';
+import { layerAccess } from '../layer-access.js';
 
 export { openBolt, BoltError } from './bbolt.js';
 export type { BoltDb, Bucket, BoltEntry, BoltMeta, BoltOptions } from './bbolt.js';
@@ -664,14 +665,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       containers,
       problems,
       storage,
-      readLayer(image, index) {
-        const layer = image.layers[index];
-        if (!layer) return Promise.reject(new NotFoundError('layer.not-found', `image ${image.id} has no layer ${index}`));
-        return readDir(layer.location, `layer ${index} (${layer.chainId})`);
-      },
-      readContainerLayer(container, which) {
-        return readDir(which === 'rw' ? container.rwDir : container.initDir, `container ${container.name} ${which} layer`);
-      },
+      ...layerAccess(readDir),
       async close() {
         layerCache.clear();
         meta.close();

@@ -2,11 +2,12 @@ import * as fs from 'node:fs';
 import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
 import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, Problem } from '../../model/types.js';
 import { problem } from '../../model/types.js';
-import { NotFoundError, SourceError } from '../../model/errors.js';
+import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError } from '../evidence.js';
 import { readDiffDir } from '../diffdir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
+import { layerAccess } from '../layer-access.js';
 
 /**
  * The classic graphdriver store of a Docker data root (`image/overlay2/` + `overlay2/`), read offline.
@@ -162,14 +163,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
     containers,
     problems,
     storage,
-    readLayer(image, index) {
-      const layer = image.layers[index];
-      if (!layer) return Promise.reject(new NotFoundError('layer.not-found', `image ${image.id} has no layer ${index}`));
-      return readDir(layer.location, `layer ${index} (${layer.chainId})`);
-    },
-    readContainerLayer(container, which) {
-      return readDir(which === 'rw' ? container.rwDir : container.initDir, `container ${container.name} ${which} layer`);
-    },
+    ...layerAccess(readDir),
     async close() {
       layerCache.clear();
     },

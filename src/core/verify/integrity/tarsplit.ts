@@ -78,7 +78,8 @@ export interface VerifyLayerOptions {
   diffId: string;
 }
 
-interface TarSplitEntry {
+/** One line of tar-split.json.gz. */
+export interface TarSplitEntry {
   type: number;
   name?: string;
   name_raw?: string;

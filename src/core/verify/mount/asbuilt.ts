@@ -5,6 +5,7 @@ import type { LayerChanges } from '../../model/types.js';
 import { openNoFollow } from '../../sources/evidence.js';
 import { layerChangesFromEntries } from '../../sources/tar/layer-changes.js';
 import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from '../integrity/tarheader.js';
+import type { TarSplitEntry } from '../integrity/tarsplit.js';
 
 /**
  * A layer AS BUILT: its changeset decoded from the tar headers that moby's tar-split kept
@@ -25,13 +26,6 @@ export interface AsBuiltLayer {
 
 const MAX_HEADER_BYTES = 64 << 20;
 
-interface TarSplitEntry {
-  type: number;
-  name?: string;
-  name_raw?: string;
-  size?: number;
-  payload?: string | null;
-}
 
 export async function readAsBuiltLayer(tarSplitPath: string, label = tarSplitPath): Promise<AsBuiltLayer> {
   const entries: TarEntry[] = [];
