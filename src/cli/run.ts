@@ -40,7 +40,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
 function reportError(err: unknown, io: CommandIO, command: Command): number {
   const msg = (e: Error) => `layerscope ${command.name}: ${safeText(e.message)}\n`;
   if (err instanceof UsageError) {
-    io.stderr.write(msg(err) + `usage: ${command.usage.join('\n       ')}\n`);
+    io.stderr.write(msg(err) + `usage: ${command.usage.filter((u) => u.startsWith('layerscope')).join('\n       ')}\n`);
     return EXIT.usage;
   }
   if (err instanceof SourceError || err instanceof NotFoundError) {
@@ -77,7 +77,10 @@ export function helpText(): string {
 
 function commandHelp(c: Command): string {
   const flags = Object.entries(c.flags).map(([n, f]) => `  --${n}${f.value ? ' VALUE' : ''}`.padEnd(24) + f.help + (f.repeat ? ' (repeatable)' : ''));
-  return [`layerscope ${c.name}: ${c.summary}`, '', ...c.usage.map((u) => `usage: ${u}`), '', ...flags, ''].join('\n');
+  // Usage forms start with "layerscope"; any other line is explanation, printed as a paragraph below them.
+  const forms = c.usage.filter((u) => u.startsWith('layerscope'));
+  const prose = c.usage.filter((u) => !u.startsWith('layerscope'));
+  return [`layerscope ${c.name}: ${c.summary}`, '', ...forms.map((u) => `usage: ${u}`), ...(prose.length ? ['', ...prose] : []), '', ...flags, ''].join('\n');
 }
 
 async function version(): Promise<string> {
