@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { getAttributeSync } from '@napi-rs/xattr';
 import { copyTree, diffManifests, engines, getEngine, hashTree, treeManifest, waitIdle, type Engine, type EngineName } from '../support/engine.js';
-import { BLOAT, CONTAINER_CHANGES, CONTAINERS, DEEP, IMAGES, IMAGES_FROM20 } from '../support/fixtures-manifest.mjs';
+import { BLOAT, CONTAINER_CHANGES, CONTAINERS, DEEP, IMAGES, IMAGES_FROM20, NAMES } from '../support/fixtures-manifest.mjs';
 
 const ENGINES: EngineName[] = ['docker20', 'docker26', 'docker26c'];
 
@@ -200,6 +200,47 @@ for (const which of ENGINES) {
     });
   });
 }
+
+test('fixtures-manifest matches the final ls-bloat:1 filesystem (merged dir of ls-running, docker20)', async (t) => {
+  const e = getEngine(t, 'docker20');
+  if (!e) return;
+  const merged = (await e.docker(['container', 'inspect', '--format', '{{.GraphDriver.Data.MergedDir}}', CONTAINERS.running])).stdout.trim();
+  const at = (p: string) => Buffer.concat([Buffer.from(merged + '/'), Buffer.from(p, 'latin1')]);
+  for (const [k, p] of Object.entries(NAMES)) {
+    assert.ok(fs.lstatSync(at(p), { throwIfNoEntry: false })?.isFile(), `NAMES.${k}`);
+  }
+  for (const [p, target] of Object.entries(BLOAT.symlinks)) {
+    assert.equal(fs.readlinkSync(at(p), { encoding: 'buffer' }).toString('latin1'), target, p);
+  }
+  assert.equal(fs.lstatSync(at(BLOAT.setuid)).mode & 0o7777, 0o4755);
+  assert.equal(fs.lstatSync(at(BLOAT.setgid)).mode & 0o7777, 0o2755);
+  assert.ok(fs.lstatSync(at(BLOAT.fifo)).isFIFO());
+  const dev = fs.lstatSync(at(BLOAT.charDevice.path));
+  assert.ok(dev.isCharacterDevice());
+  assert.equal(dev.rdev, (BLOAT.charDevice.major << 8) | BLOAT.charDevice.minor);
+  assert.equal(fs.readFileSync(at(BLOAT.overwritten.path), 'utf8'), BLOAT.overwritten.final);
+  assert.equal(fs.readFileSync(at(BLOAT.reborn.path), 'utf8'), BLOAT.reborn.final);
+  assert.equal(fs.lstatSync(at(BLOAT.chmodOnly.path)).mode & 0o777, BLOAT.chmodOnly.modes[1]);
+  assert.equal(fs.readFileSync(at(BLOAT.chmodOnly.path), 'utf8'), BLOAT.chmodOnly.content);
+  assert.deepEqual(fs.readdirSync(at(BLOAT.opaque.path)).sort(), BLOAT.opaque.final.map((p) => path.basename(p)));
+  for (const p of [BLOAT.bigFile.path, BLOAT.hardlink.link, BLOAT.ghost.path, BLOAT.deletedTree.path]) {
+    assert.equal(fs.lstatSync(at(p), { throwIfNoEntry: false }), undefined, `${p} is gone`);
+  }
+  assert.equal(fs.readFileSync(at(BLOAT.hardlink.path), 'utf8'), BLOAT.hardlink.content);
+  const owned = fs.lstatSync(at('special/owned-by-1000'));
+  assert.deepEqual([owned.uid, owned.gid], [1000, 1000]);
+  // ls-running's own changes
+  const ch = CONTAINER_CHANGES['ls-running'];
+  assert.equal(fs.lstatSync(at(ch.setuid.slice(1))).mode & 0o7777, 0o4755);
+  assert.match(fs.readFileSync(at(ch.authorizedKeys.slice(1)), 'utf8'), /^ssh-ed25519 /);
+  // history and layers
+  const layers = JSON.parse(
+    (await e.docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', IMAGES.bloat])).stdout,
+  ) as string[];
+  assert.equal(layers.length, BLOAT.layers);
+  const big = fs.statSync(at('bin/busybox'));
+  assert.ok(big.size > 500_000, 'static busybox');
+});
 
 test('hashTree sees metadata, xattrs and names that are not UTF-8', async (t) => {
   if (process.getuid?.() !== 0) {
