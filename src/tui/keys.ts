@@ -44,6 +44,7 @@ export const B: Binding[] = [
   { keys: ['q', 'ctrl+c'], context: 'global', description: 'quit', handler: () => ({ type: 'quit' }) },
 
   { keys: ['enter', 'space'], context: 'picker', description: 'open the image or container', handler: () => ({ type: 'select' }) },
+  { keys: ['a'], context: 'picker', description: 'list intermediate images too (docker images -a)', handler: () => ({ type: 'toggleAllImages' }) },
 
   { keys: ['tab'], context: 'image', description: 'next pane (layers, files, summary)', handler: () => ({ type: 'focus', delta: 1 }) },
   { keys: ['shift+tab'], context: 'image', description: 'previous pane', handler: () => ({ type: 'focus', delta: -1 }) },

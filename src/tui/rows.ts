@@ -5,7 +5,7 @@ import { displayPath, type Attrs } from '../core/model/index.js';
 import { formatBytes, formatMode, formatPercent, shortId, safeText, showPath } from '../report/format.js';
 import { ADDED, DELETED, MODIFIED, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
-import { currentProblems, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
+import { currentProblems, pickerImages, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
 
 /**
@@ -258,15 +258,19 @@ export function containerRow(c: ContainerInfo, stats: ContainerStats | undefined
 
 export function pickerLines(s: State): Line[] {
   const out: Line[] = [];
-  if (s.images.length) {
+  const images = pickerImages(s);
+  const hidden = s.images.length - images.length;
+  if (images.length) {
     out.push({ text: ` ${padR('Image', 30)} ${padR('ID', 12)} ${padL('Size', 9)} ${padL('Hidden', 9)} ${padL('Layers', 6)}`, tone: 'heading' });
-    s.images.forEach((img, i) => out.push(imageRow(img, s.imageStats[img.id], i === s.pickerCursor)));
+    images.forEach((img, i) => out.push(imageRow(img, s.imageStats[img.id], i === s.pickerCursor)));
   }
   if (s.containers.length) {
     if (out.length) out.push({ text: '' });
     out.push({ text: ` ${padR('Container', 22)} ${padR('Image', 20)} ${padR('State', 10)} Changes (docker diff)`, tone: 'heading' });
-    s.containers.forEach((c, i) => out.push(containerRow(c, s.containerStats[c.id], s.images.length + i === s.pickerCursor)));
+    s.containers.forEach((c, i) => out.push(containerRow(c, s.containerStats[c.id], images.length + i === s.pickerCursor)));
   }
+  if (hidden > 0) out.push({ text: '' }, { text: `${hidden} intermediate image${hidden === 1 ? '' : 's'} (untagged layers of tagged ones) not listed: a shows them`, tone: 'dim' });
+  else if (s.showAllImages) out.push({ text: '' }, { text: 'all images listed: a hides intermediate ones', tone: 'dim' });
   if (!out.length) out.push({ text: 'This source holds no images and no containers.', tone: 'warning' });
   return out;
 }

@@ -4,7 +4,7 @@ import { findContainer, findImage } from '../core/analysis/select.js';
 import type { OpenOptions, Source } from '../core/model/source.js';
 import type { LayerChanges } from '../core/model/types.js';
 import { safeText } from '../report/format.js';
-import type { Action, LoadProgress, State } from './state.js';
+import { pickerImages, type Action, type LoadProgress, type State } from './state.js';
 
 /**
  * The side effects of the UI, kept out of the reducer: open the source (with progress), analyse what the user
@@ -71,17 +71,18 @@ export class Session implements Driver {
     } else if (source.images.length === 0 && source.containers.length === 1) {
       this.request({ kind: 'container', id: source.containers[0]!.id }, this.dispatch);
     }
-    // Background: the picker's figures (hidden bytes per image, changes per container).
+    // Background: the picker's figures, for what it lists: containers' changes first (what an investigator
+    // looks for), then hidden bytes per listed image (intermediate images are analysed when opened).
     if (source.images.length + source.containers.length > 1) {
-      for (const img of source.images) {
-        if (this.stopped) return;
-        const a = await this.image(img.id, false).catch(() => null);
-        if (a) this.dispatch({ type: 'imageStats', id: img.id, stats: { bytes: a.bytes, hiddenBytes: a.hiddenBytes, layers: a.layers.length } });
-      }
       for (const c of source.containers) {
         if (this.stopped) return;
         const a = await this.container(c.id).catch(() => null);
         if (a) this.dispatch({ type: 'containerStats', id: c.id, stats: { added: a.counts.added, changed: a.counts.changed, deleted: a.counts.deleted } });
+      }
+      for (const img of pickerImages({ images: source.images, showAllImages: false })) {
+        if (this.stopped) return;
+        const a = await this.image(img.id, false).catch(() => null);
+        if (a) this.dispatch({ type: 'imageStats', id: img.id, stats: { bytes: a.bytes, hiddenBytes: a.hiddenBytes, layers: a.layers.length } });
       }
     }
   }

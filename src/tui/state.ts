@@ -81,6 +81,8 @@ export interface State {
   imageStats: Record<string, ImageStats>;
   containerStats: Record<string, ContainerStats>;
   pickerCursor: number;
+  /** Show intermediate images (untagged parents of tagged ones), as `docker images -a` does. */
+  showAllImages: boolean;
   /** A request for the driver (side effects live outside the reducer): analyse this image / container. */
   want: { kind: 'image' | 'container'; id: string } | null;
   analysis: ImageAnalysis | null;
@@ -125,6 +127,7 @@ export type Action =
   | { type: 'error'; message: string }
   | { type: 'sourceOpened'; location: string; images: ImageInfo[]; containers: ContainerInfo[]; note?: string | null; opening?: boolean; problems?: Problem[] }
   | { type: 'problems'; open?: boolean }
+  | { type: 'toggleAllImages' }
   | { type: 'imageStats'; id: string; stats: ImageStats }
   | { type: 'containerStats'; id: string; stats: ContainerStats }
   | { type: 'imageReady'; analysis: ImageAnalysis }
@@ -174,6 +177,7 @@ export function initialState(width = 80, height = 24, location = ''): State {
     imageStats: {},
     containerStats: {},
     pickerCursor: 0,
+    showAllImages: false,
     want: null,
     analysis: null,
     filesPending: false,
@@ -257,6 +261,31 @@ export function paneAt(s: State, x: number, y: number): Pane | null {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// the picker's image list
+// ---------------------------------------------------------------------------------------------------------
+
+const pickerCache = new WeakMap<ImageInfo[], { all: ImageInfo[]; shown: ImageInfo[] }>();
+
+/**
+ * The images the picker lists: tagged ones first (by name), then untagged ones; without `showAllImages`,
+ * untagged images whose top layer is a layer of a tagged image (the builder's intermediate images) are left
+ * out, as `docker images` leaves them out without -a.
+ */
+export function pickerImages(s: Pick<State, 'images' | 'showAllImages'>): ImageInfo[] {
+  let c = pickerCache.get(s.images);
+  if (!c) {
+    const name = (i: ImageInfo) => i.tags[0] ?? i.digests[0] ?? '';
+    const all = [...s.images].sort((a, b) => Number(!a.tags.length) - Number(!b.tags.length) || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+    const underTagged = new Set<string>();
+    for (const img of s.images) if (img.tags.length || img.digests.length) for (const l of img.layers) underTagged.add(l.chainId);
+    const shown = all.filter((i) => i.tags.length || i.digests.length || i.layers.length === 0 || !underTagged.has(i.layers[i.layers.length - 1]!.chainId));
+    c = { all, shown };
+    pickerCache.set(s.images, c);
+  }
+  return s.showAllImages ? c.all : c.shown;
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // derived views
 // ---------------------------------------------------------------------------------------------------------
 
@@ -283,7 +312,7 @@ function listLength(s: State, pane: ListName): number {
     case 'summary':
       return s.analysis?.hidden.length ?? 0;
     case 'picker':
-      return s.images.length + s.containers.length;
+      return pickerImages(s).length + s.containers.length;
     case 'container':
       return s.container?.changes.length ?? 0;
     case 'search':
@@ -578,6 +607,12 @@ export function reduce(s0: State, a: Action): State {
     }
     case 'select':
       return select(s);
+    case 'toggleAllImages': {
+      const cur = pickerImages(s)[s.pickerCursor];
+      const next = { ...s, showAllImages: !s.showAllImages };
+      const i = cur ? pickerImages(next).indexOf(cur) : -1;
+      return { ...next, pickerCursor: i >= 0 ? i : 0 };
+    }
     case 'picker':
       if (s.images.length + s.containers.length <= 1 || s.help) return s;
       return { ...s, screen: 'picker', search: null, want: null };
@@ -627,12 +662,13 @@ function select(s: State): State {
   switch (s.screen) {
     case 'picker': {
       const c = s.pickerCursor;
-      if (c < s.images.length) {
-        const img = s.images[c]!;
+      const images = pickerImages(s);
+      if (c < images.length) {
+        const img = images[c]!;
         if (s.analysis?.image.id === img.id) return { ...s, screen: 'image' };
         return { ...s, screen: 'loading', progress: null, want: { kind: 'image', id: img.id } };
       }
-      const ct = s.containers[c - s.images.length];
+      const ct = s.containers[c - images.length];
       if (!ct) return s;
       if (s.container?.container.id === ct.id) return { ...s, screen: 'container' };
       return { ...s, screen: 'loading', progress: null, want: { kind: 'container', id: ct.id } };

@@ -89,7 +89,7 @@ export async function drive(initial: State, opts: { driver?: Driver; color?: boo
   d.until = async (pred, ms = 10000) => {
     const end = Date.now() + ms;
     while (!pred(last)) {
-      if (Date.now() > end) throw new Error('timed out waiting for the state');
+      if (Date.now() > end) throw new Error(`timed out waiting for the state; screen ${last.screen}, frame:\n${r.lastFrame()}`);
       await wait(20);
     }
     await settle();

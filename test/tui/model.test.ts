@@ -17,7 +17,7 @@ import {
   visibleView,
 } from '../../src/tui/file-tree.js';
 import { actionForKey, BINDINGS, charKey, contextsOf, helpLines, normalizeKey, splitChunk } from '../../src/tui/keys.js';
-import { cursorPath, imageState, layout, reduce, type Action, type State } from '../../src/tui/state.js';
+import { cursorPath, imageState, initialState, layout, reduce, type Action, type State } from '../../src/tui/state.js';
 import { bloatImage, syntheticImage } from './fixture.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -177,4 +177,21 @@ test('big trees are built after a frame, and not for layers passed through', asy
   s = reduce(s, { type: 'move', delta: 1 });
   assert.equal(s.filesPending, false);
   assert.equal(s.fileCursor, 1);
+});
+
+test('picker: tagged images first, intermediate images only on request', async () => {
+  const { pickerImages } = await import('../../src/tui/state.js');
+  const { image } = await import('./fixture.js');
+  const app = image('app:1', ['a', 'b', 'c'], 'sha256:' + '1'.repeat(64));
+  const parent = { ...image('', ['a', 'b'], 'sha256:' + '2'.repeat(64)), tags: [] };
+  const dangling = { ...image('', ['x'], 'sha256:' + '3'.repeat(64)), tags: [] };
+  dangling.layers[0]!.chainId = 'sha256:' + 'f'.repeat(64);
+  const base = image('base:1', ['a'], 'sha256:' + '4'.repeat(64));
+  const images = [parent, dangling, app, base];
+  assert.deepEqual(pickerImages({ images, showAllImages: false }).map((i) => i.id[7]), ['1', '4', '3']);
+  assert.deepEqual(pickerImages({ images, showAllImages: true }).map((i) => i.id[7]), ['1', '4', '2', '3']);
+  let s = reduce({ ...initialState(100, 30), screen: 'picker' }, { type: 'sourceOpened', location: '/x', images, containers: [] });
+  assert.match(s.screen, /picker/);
+  s = reduce(reduce(s, { type: 'move', delta: 2 }), { type: 'toggleAllImages' });
+  assert.equal(pickerImages(s)[s.pickerCursor]!.id[7], '3', 'the cursor stays on the same image');
 });
