@@ -20,6 +20,9 @@ export interface SearchResult {
 
 export const SEARCH_LIMIT = 1000;
 
+/** Bytes that displayPath escapes or decodes (controls, DEL, non-ASCII, backslash). */
+const NEEDS_ESCAPE = /[\x00-\x1f\x7f-\xff\\]/;
+
 /**
  * Every path that any layer ever wrote or deleted whose name matches: a substring (of the raw bytes, as typed in
  * UTF-8, or of the escaped rendering) or a regular expression (against the escaped rendering `/a/b`).
@@ -27,6 +30,8 @@ export const SEARCH_LIMIT = 1000;
 export function searchPaths(a: ImageAnalysis, query: string, regex: boolean, limit = SEARCH_LIMIT): SearchResult {
   const res: SearchResult = { query, regex, hits: [], truncated: false, error: null };
   if (query === '') return res;
+  // Most names render as themselves: escape only those with bytes that displayPath would change.
+  const shown = (p: string) => '/' + (NEEDS_ESCAPE.test(p) ? displayPath(p) : p);
   let test: (path: string) => boolean;
   if (regex) {
     let re: RegExp;
@@ -36,10 +41,10 @@ export function searchPaths(a: ImageAnalysis, query: string, regex: boolean, lim
       res.error = (err as Error).message;
       return res;
     }
-    test = (p) => re.test('/' + displayPath(p));
+    test = (p) => re.test(shown(p));
   } else {
     const raw = textToPath(query);
-    test = (p) => ('/' + p).includes(raw) || ('/' + displayPath(p)).includes(query);
+    test = (p) => ('/' + p).includes(raw) || (NEEDS_ESCAPE.test(p) && shown(p).includes(query));
   }
   const stack: [PathNode, string][] = [];
   const kids = (n: PathNode, path: string) => {
