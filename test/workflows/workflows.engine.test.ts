@@ -315,8 +315,9 @@ async function ciTests(t: TestContext, fx: Fixture): Promise<void> {
     fs.writeFileSync(yaml, `rules:\n  lowestEfficency: 0.9\n`);
     assert.equal((await ci('--config', yaml)).code, EXIT.usage, 'a misspelt rule is a usage error, not a silently disabled gate');
   });
-  await t.test('a damaged data root (a layer dir gone): figures from what is left, exit 4, JUnit says so', async (tt) => {
-    if (!fs.existsSync(path.join(fx.root, 'image/overlay2'))) return tt.skip('graphdriver data roots only');
+  // The damage below is done to a graphdriver store (an overlay2 layer dir); the containerd store has its own
+  // damaged-root tests in test/sources/containerd.
+  if (fs.existsSync(path.join(fx.root, 'image/overlay2'))) await t.test('a damaged data root (a layer dir gone): figures from what is left, exit 4, JUnit says so', async (tt) => {
     const copy = path.join(fx.tmp, 'damaged-root');
     await copyTree(fx.root, copy);
     const { openSource } = await import('../../src/core/sources/open.js');
