@@ -1,4 +1,3 @@
-import { execa } from 'execa';
 
 /**
  * How the mount check runs external programs (mount, umount, unshare, getconf). Injected so that tests can
@@ -29,6 +28,8 @@ export const execaRunner: Runner = {
   async run(argv, opts = {}) {
     const [cmd, ...args] = argv;
     if (!cmd) throw new Error('runner: empty argv');
+    // Loaded on first use: execa costs ~90 ms of start-up that commands which never mount should not pay.
+    const { execa } = await import('execa');
     const r = await execa(cmd, args, {
       reject: false,
       encoding: 'latin1',
