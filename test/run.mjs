@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { quickFingerprint } from './support/fingerprint.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/images');
@@ -357,39 +358,16 @@ async function copyFromDocker20(tar, dst, manifest) {
 }
 
 /** A cheap fingerprint of a data root (names, types, sizes, mtimes; no content), to see whether it still changes. */
-function quickListing(dir) {
-  const h = createHash('sha256');
-  const walk = (p) => {
-    let kids;
-    try {
-      kids = fs.readdirSync(p, { withFileTypes: true, encoding: 'buffer' });
-    } catch {
-      return;
-    }
-    for (const k of kids) {
-      const c = Buffer.concat([p, Buffer.from('/'), k.name]);
-      try {
-        const st = fs.lstatSync(c, { bigint: true });
-        h.update(c).update(`|${st.mode}|${st.size}|${st.mtimeNs}|${st.ino}\n`);
-        if (k.isDirectory()) walk(c);
-      } catch {
-        h.update(c).update('|gone\n');
-      }
-    }
-  };
-  walk(Buffer.from(dir));
-  return h.digest('hex');
-}
 
 /**
  * Wait until the engine stops writing into its data root (containerd garbage-collects snapshots and content
  * a little after builds and loads): two listings 1 s apart must agree. At most ~20 s.
  */
 async function settle(e) {
-  let prev = quickListing(e.dataRoot);
+  let prev = quickFingerprint(e.dataRoot);
   for (let i = 1; i <= 20; i++) {
     await sleep(1000);
-    const cur = quickListing(e.dataRoot);
+    const cur = quickFingerprint(e.dataRoot);
     if (cur === prev) return i;
     prev = cur;
   }

@@ -13,7 +13,6 @@
  *
  * The fixture names are in ./fixtures-manifest.mjs.
  */
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import type { TestContext } from 'node:test';
 import { execa } from 'execa';
@@ -155,30 +154,8 @@ export function getEngine(t: TestContext, which: EngineName = 'docker20'): Engin
   };
 }
 
-/** A cheap fingerprint of a tree (names, types, sizes, mtimes, inodes; no content, no xattrs). */
-export function quickFingerprint(dir: string): string {
-  const h = createHash('sha256');
-  const walk = (p: Buffer) => {
-    let kids: fs.Dirent<Buffer>[];
-    try {
-      kids = fs.readdirSync(p, { withFileTypes: true, encoding: 'buffer' });
-    } catch {
-      return;
-    }
-    for (const k of kids) {
-      const c = Buffer.concat([p, Buffer.from('/'), k.name]);
-      try {
-        const st = fs.lstatSync(c, { bigint: true });
-        h.update(c).update(`|${st.mode}|${st.size}|${st.mtimeNs}|${st.ino}\n`);
-        if (k.isDirectory()) walk(c);
-      } catch {
-        h.update(c).update('|gone\n');
-      }
-    }
-  };
-  walk(Buffer.from(dir));
-  return h.digest('hex');
-}
+export { quickFingerprint } from './fingerprint.mjs';
+import { quickFingerprint } from './fingerprint.mjs';
 
 /**
  * Wait until the engine stops writing into its data root: two fingerprints `intervalMs` apart agree. The

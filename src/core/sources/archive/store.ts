@@ -92,6 +92,16 @@ export function resolveMember(members: ReadonlyMap<string, Member>, path: string
   }
 }
 
+/** resolveMember, or null when the member (or a link's target) is simply not in the archive. */
+function resolveExisting(members: Map<string, Member>, path: string): string | null {
+  try {
+    return resolveMember(members, path);
+  } catch (err) {
+    if (err instanceof ArchiveLinkError && err.code === 'archive.member.missing') return null;
+    throw err;
+  }
+}
+
 function resolveParents(members: ReadonlyMap<string, Member>, path: string): string | null {
   const parts = path.split('/');
   for (let i = 1; i < parts.length; i++) {
@@ -209,13 +219,8 @@ export class FileTarStore implements ArchiveStore {
   }
 
   readSmall(path: string): Buffer | null {
-    let p: string;
-    try {
-      p = resolveMember(this.members, path);
-    } catch (err) {
-      if (err instanceof ArchiveLinkError && err.code === 'archive.member.missing') return null;
-      throw err;
-    }
+    const p = resolveExisting(this.members, path);
+    if (p === null) return null;
     return this.reader.readBody(this.entries.get(p)!, MAX_JSON);
   }
 
@@ -284,13 +289,8 @@ export class DirStore implements ArchiveStore {
   }
 
   readSmall(path: string): Buffer | null {
-    let p: string;
-    try {
-      p = resolveMember(this.members, path);
-    } catch (err) {
-      if (err instanceof ArchiveLinkError && err.code === 'archive.member.missing') return null;
-      throw err;
-    }
+    const p = resolveExisting(this.members, path);
+    if (p === null) return null;
     return this.ev.readFile(MAX_JSON, p);
   }
 
@@ -387,13 +387,8 @@ export class StreamStore implements ArchiveStore {
   }
 
   readSmall(path: string): Buffer | null {
-    let p: string;
-    try {
-      p = resolveMember(this.members, path);
-    } catch (err) {
-      if (err instanceof ArchiveLinkError && err.code === 'archive.member.missing') return null;
-      throw err;
-    }
+    const p = resolveExisting(this.members, path);
+    if (p === null) return null;
     const b = this.small.get(p);
     if (b) return b;
     const m = this.members.get(p)!;
