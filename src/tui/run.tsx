@@ -1,8 +1,12 @@
+// First: hides CI variables from ink's import-time check (see interactive-env.ts).
+import { restoreCiEnv } from './interactive-env.js';
 import React from 'react';
 import { render } from 'ink';
 import { App } from './components/App.js';
 import { Session, type SessionOptions } from './session.js';
 import { initialState } from './state.js';
+
+restoreCiEnv();
 
 /** Terminal modes we switch on, and the sequences that switch them off again. */
 const ALT_SCREEN_ON = '\x1b[?1049h\x1b[H';
