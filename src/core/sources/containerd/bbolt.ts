@@ -106,6 +106,8 @@ export interface BoltDb {
   readonly fileSize: number;
   /** The file is shorter than the meta page's high-water mark says: pages past its end cannot be read. */
   readonly truncated: boolean;
+  /** The engine kept committing while we copied the file: what we read may mix transactions. */
+  readonly unstable: boolean;
   readonly root: Bucket;
   /** Walk a path of nested buckets from the root; null if any step is missing. `[]` is the root. */
   bucket(path: readonly (Buffer | string)[]): Bucket | null;
@@ -158,6 +160,10 @@ class Db implements BoltDb {
   private fd: number | null;
   readonly fileSize: number;
   private readonly pageCache = new Map<bigint, ParsedPage>();
+  /** The whole file, read as one consistent copy (see takeSnapshot); null when too large to hold. */
+  private snapshot: Buffer | null = null;
+  /** The engine kept committing while we copied: the copy may mix transactions. */
+  unstable = false;
   private pageReads = 0;
   private readonly maxPageReads: number;
 
@@ -170,6 +176,7 @@ class Db implements BoltDb {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) this.fail('bolt.open', 'not a regular file');
     this.fileSize = st.size;
+    this.snapshot = this.takeSnapshot();
     this.meta = this.readMeta();
     const pages = Number(this.meta.pageCount);
     this.maxPageReads = opts.maxPageReads ?? Math.max(1_000_000, pages * 64);
@@ -180,10 +187,49 @@ class Db implements BoltDb {
     throw new BoltError(code, message, this.path, page);
   }
 
+  /**
+   * A live engine keeps writing its database while we read it, and bbolt reuses the pages of a transaction as
+   * soon as a newer one has committed: pages read one by one over a whole analysis can mix transactions (seen:
+   * a snapshots bucket that looked empty while containers were being created). So the file is copied into
+   * memory in one go, and the copy is kept only if both meta pages read the same before and after it: then no
+   * transaction committed meanwhile, and every page the chosen meta reaches is intact. Retried a few times; a
+   * database too large to hold (> 1 GiB) is read page by page.
+   */
+  private takeSnapshot(): Buffer | null {
+    const size = this.fileSize;
+    if (size > 1 << 30) return null;
+    const metaSpan = Math.min(size, 2 * MAX_PAGE_SIZE);
+    let copy: Buffer | null = null;
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const before = this.readRaw(0, metaSpan);
+      copy = this.readRaw(0, size);
+      const after = this.readRaw(0, metaSpan);
+      if (before.equals(after) && copy.subarray(0, metaSpan).equals(before)) return copy;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 * (attempt + 1));
+    }
+    this.unstable = true;
+    return copy;
+  }
+
+  private readRaw(offset: number, length: number): Buffer {
+    const buf = Buffer.alloc(length);
+    let done = 0;
+    while (done < length) {
+      const n = fs.readSync(this.fd!, buf, done, length - done, offset + done);
+      if (n === 0) return buf.subarray(0, done);
+      done += n;
+    }
+    return buf;
+  }
+
   private readAt(offset: number, length: number, page: bigint | number | null): Buffer {
     if (this.fd === null) this.fail('bolt.closed', 'database is closed');
     if (offset + length > this.fileSize)
       this.fail('bolt.truncated', `needs bytes ${offset}..${offset + length} but the file has ${this.fileSize}`, page);
+    if (this.snapshot) {
+      if (offset + length > this.snapshot.length) this.fail('bolt.truncated', `unexpected end of file at byte ${this.snapshot.length}`, page);
+      return this.snapshot.subarray(offset, offset + length);
+    }
     const buf = Buffer.alloc(length);
     let done = 0;
     while (done < length) {

@@ -96,9 +96,10 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     if (err instanceof EvidenceError) throw new SourceError('source.containerd.meta-unreadable', err.message.replace(`${err.path}: `, ''), err.path ?? metaPath);
     throw err;
   }
-  const truncated = (db: BoltDb) =>
-    db.truncated &&
-    note('error', 'bolt.truncated', `file is ${db.fileSize} bytes but its meta page says ${db.meta.pageCount} pages of ${db.meta.pageSize}: truncated, pages past the end are lost`, db.path);
+  const truncated = (db: BoltDb) => {
+    if (db.truncated) note('error', 'bolt.truncated', `file is ${db.fileSize} bytes but its meta page says ${db.meta.pageCount} pages of ${db.meta.pageSize}: truncated, pages past the end are lost`, db.path);
+    if (db.unstable) note('warning', 'bolt.unstable', 'the engine kept writing this database while it was read: the results may mix two moments; stop the engine, or copy the root first', db.path);
+  };
   truncated(meta);
   const snapDbPath = ctd.path(SNAPSHOTTER_DIR, 'metadata.db');
   let snapDb: BoltDb | null = null;
