@@ -548,3 +548,37 @@ test('docker26c: a BuildKit-built image (index with an attestation manifest) rea
     await e.docker(['rmi', tag], { reject: false });
   }
 });
+
+test('docker26c: a live root read while the engine creates and removes containers: the settled containers are always whole', { timeout: 180_000 }, async (t) => {
+  const e = getEngine(t, 'docker26c');
+  if (!e) return;
+  const settled = ['ls-stopped', 'ls-running', 'ls-created'];
+  // Churn in the background: every create, export and remove commits to meta.db and metadata.db.
+  let churning = true;
+  const churn = (async () => {
+    for (let i = 0; churning && i < 40; i++) {
+      const name = `ls-churn-${process.pid}-${i}`;
+      await e.docker(['create', '--network', 'none', '--name', name, IMAGES.bloat, 'true']);
+      await e.docker(['export', name], { timeout: 60_000 });
+      await e.docker(['cp', `${name}:/data/f`, '-'], { timeout: 60_000 });
+      await e.docker(['rm', name]);
+    }
+  })();
+  let reads = 0;
+  const broken: string[] = [];
+  const t0 = Date.now();
+  while (Date.now() - t0 < 25_000) {
+    const s = await openContainerdRoot(e.dataRoot);
+    reads++;
+    for (const name of settled) {
+      const c = s.containers.find((x) => x.name === name);
+      // Page-by-page reads of a database being committed once mixed transactions and lost whole buckets.
+      if (!c?.rwDir || !c.initDir) broken.push(`read ${reads}: ${name} ${c ? 'without its snapshots' : 'missing'}`);
+    }
+    await s.close();
+  }
+  churning = false;
+  await churn;
+  assert.ok(reads > 10, `only ${reads} reads`);
+  assert.deepEqual(broken.slice(0, 5), []);
+});
