@@ -74,13 +74,16 @@ test('default source: the data root when readable, else the demo image (saying s
   try {
     const root = path.join(tmp, 'docker');
     fs.mkdirSync(path.join(root, 'image'), { recursive: true });
+    // image/ alone is no store: the demo (when present) is better than an error screen.
+    assert.match((defaultSource(root, path.join(tmp, 'demo.tar')) as { error: string }).error, /holds no Docker image store/);
+    fs.mkdirSync(path.join(root, 'image', 'overlay2'), { recursive: true });
     assert.deepEqual(defaultSource(root, path.join(tmp, 'demo.tar')), { location: root, note: null });
     const none = path.join(tmp, 'none');
     const r = defaultSource(none, path.join(tmp, 'demo.tar'));
     assert.ok('error' in r && /there is no .*none here, and the demo image .* is not installed/.test(r.error));
     fs.writeFileSync(path.join(tmp, 'demo.tar'), '');
     const d = defaultSource(none, path.join(tmp, 'demo.tar'));
-    assert.ok('location' in d && d.location.endsWith('demo.tar') && /^DEMO image \(no .*none\): name a data root or archive$/.test(d.note ?? ''));
+    assert.ok('location' in d && d.location.endsWith('demo.tar') && /^DEMO image \(there is no .*none here\): name a data root or archive$/.test(d.note ?? ''));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { EXIT, flagString, type Command, type CommandIO, type ParsedArgs } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
+import { looksLikeDockerRoot } from '../../core/sources/docker-root/index.js';
+import { findContainerdLayout } from '../../core/sources/containerd/index.js';
 import type { OpenOptions, Source } from '../../core/model/source.js';
 import { safeText } from '../../report/format.js';
 
@@ -14,13 +16,17 @@ export function demoArchive(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../demo/demo.tar');
 }
 
-function readableDir(dir: string): boolean {
+/** Why a directory cannot be opened as a data root, or null when it can. */
+function whyNotDataRoot(dir: string): string | null {
+  if (!fs.existsSync(dir)) return `there is no ${dir} here`;
   try {
     fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
-    return fs.statSync(dir).isDirectory() && fs.existsSync(path.join(dir, 'image'));
   } catch {
-    return false;
+    return `${dir} is not readable (run as root?)`;
   }
+  // A data root either store can read (classic overlay2, or the containerd image store).
+  if (fs.statSync(dir).isDirectory() && (looksLikeDockerRoot(dir) || findContainerdLayout(dir) !== null)) return null;
+  return `${dir} holds no Docker image store`;
 }
 
 export interface TuiIO extends CommandIO {
@@ -31,9 +37,9 @@ export interface TuiIO extends CommandIO {
 
 /** What to open when no SOURCE is named: the host's data root when readable, else the demo image. */
 export function defaultSource(root = DEFAULT_ROOT, demo = demoArchive()): { location: string; note: string | null } | { error: string } {
-  if (readableDir(root)) return { location: root, note: null };
-  const why = fs.existsSync(root) ? `${root} is not readable (run as root?)` : `there is no ${root} here`;
-  if (fs.existsSync(demo)) return { location: demo, note: `DEMO image (${fs.existsSync(root) ? `${root} unreadable` : `no ${root}`}): name a data root or archive` };
+  const why = whyNotDataRoot(root);
+  if (why === null) return { location: root, note: null };
+  if (fs.existsSync(demo)) return { location: demo, note: `DEMO image (${why}): name a data root or archive` };
   return { error: `${why}, and the demo image (${demo}) is not installed. Name what to inspect: layerscope /var/lib/docker, layerscope app.tar` };
 }
 
