@@ -71,8 +71,11 @@ export interface MergedRow {
   layer: number;
 }
 
-/** The merged filesystem after layer N (default: the top), in walk order. */
-export function mergedRows(stack: LayerStack, layer = stack.layerCount - 1): MergedRow[] {
+/**
+ * The merged filesystem after layer N (default: the top), in walk order: the whole image, or only what lies
+ * below `under` (a layer path; its own row first) when given.
+ */
+export function mergedRows(stack: LayerStack, layer = stack.layerCount - 1, under = ''): MergedRow[] {
   const rows: MergedRow[] = [];
   const walk = (node: PathNode): void => {
     if (!node.children) return;
@@ -84,6 +87,14 @@ export function mergedRows(stack: LayerStack, layer = stack.layerCount - 1): Mer
       if (v.attrs!.type === 'dir') walk(child);
     }
   };
-  walk(stack.root);
+  if (under === '') {
+    walk(stack.root);
+    return rows;
+  }
+  const node = stack.lookup(under);
+  const v = node?.versionAt(layer);
+  if (!node || !v) return rows;
+  rows.push({ path: under, attrs: v.attrs!, layer: v.layer });
+  if (v.attrs!.type === 'dir') walk(node);
   return rows;
 }

@@ -28,25 +28,7 @@ export interface RootfsResult {
 
 /** The merged view rows below `root` at `layer` (root itself first when it is not the image root). */
 export function subtreeAt(stack: LayerStack, root: string, layer: number): MergedRow[] {
-  if (root === '') return mergedRows(stack, layer);
-  const node = stack.lookup(root);
-  const v = node?.versionAt(layer);
-  if (!node || !v) return [];
-  const rows: MergedRow[] = [{ path: root, attrs: v.attrs!, layer: v.layer }];
-  if (v.attrs!.type !== 'dir') return rows;
-  // mergedRows walks from the image root; restrict it here without re-walking unrelated trees.
-  const walk = (n: typeof node): void => {
-    if (!n.children) return;
-    for (const name of [...n.children.keys()].sort()) {
-      const c = n.children.get(name)!;
-      const cv = c.versionAt(layer);
-      if (!cv) continue;
-      rows.push({ path: c.path, attrs: cv.attrs!, layer: cv.layer });
-      if (cv.attrs!.type === 'dir') walk(c);
-    }
-  };
-  walk(node);
-  return rows;
+  return mergedRows(stack, layer, root);
 }
 
 export async function writeRootfs(a: ImageAnalysis, layer: number, reader: ContentReader, tar: TarWriter, opts: { root?: string } = {}): Promise<RootfsResult> {
