@@ -4,7 +4,6 @@
  * LAYERSCOPE_UPDATE_SNAPSHOTS=1 rewrites the golden files instead of comparing; with CI=true that is an
  * error (a CI run must never bless its own output).
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -13,16 +12,11 @@ import { render } from 'ink-testing-library';
 import { App } from '../../src/tui/components/App.js';
 import type { Driver } from '../../src/tui/session.js';
 import type { State } from '../../src/tui/state.js';
+import { matchGoldenFile } from '../support/golden.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SNAPSHOT_DIR = path.join(ROOT, 'snapshots/tui');
-export const UPDATE = process.env.LAYERSCOPE_UPDATE_SNAPSHOTS === '1';
-
-export function assertNotUpdatingInCI(): void {
-  if (UPDATE && (process.env.CI === 'true' || process.env.CI === '1')) {
-    throw new Error('LAYERSCOPE_UPDATE_SNAPSHOTS=1 while CI=true: golden frames must not be rewritten in CI');
-  }
-}
+export { UPDATE, assertNotUpdatingInCI } from '../support/golden.js';
 
 /** Named keys, as a terminal sends them. */
 export const K = {
@@ -103,22 +97,7 @@ export async function drive(initial: State, opts: { driver?: Driver; color?: boo
 
 /** Compare a frame with snapshots/tui/<name>.txt (or write it when updating). */
 export function matchGolden(name: string, frame: string): void {
-  assertNotUpdatingInCI();
-  const file = path.join(SNAPSHOT_DIR, `${name}.txt`);
-  const text = frame.replace(/[ \t]+$/gm, '') + '\n';
-  if (UPDATE || !fs.existsSync(file)) {
-    if (!UPDATE) {
-      // A missing golden file is a failure: write it for review, and say so.
-      fs.mkdirSync(SNAPSHOT_DIR, { recursive: true });
-      fs.writeFileSync(file + '.new', text);
-      assert.fail(`no golden frame ${path.relative(ROOT, file)}; wrote ${path.relative(ROOT, file)}.new (LAYERSCOPE_UPDATE_SNAPSHOTS=1 to accept)`);
-    }
-    fs.mkdirSync(SNAPSHOT_DIR, { recursive: true });
-    fs.writeFileSync(file, text);
-    return;
-  }
-  const want = fs.readFileSync(file, 'utf8');
-  assert.equal(text, want, `frame differs from ${path.relative(ROOT, file)} (LAYERSCOPE_UPDATE_SNAPSHOTS=1 to accept a deliberate change)`);
+  matchGoldenFile(`tui/${name}.txt`, frame.replace(/[ \t]+$/gm, '') + '\n');
 }
 
 /** No raw control characters except newline: nothing from evidence may drive the terminal. */

@@ -5,9 +5,6 @@
  */
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { BigIntStats } from 'node:fs';
 import { analyzeChanges } from '../../src/core/analysis/analyze.js';
 import { chainIds } from '../../src/core/analysis/chain.js';
@@ -21,21 +18,10 @@ import { ciJson, ciText } from '../../src/report/ci.js';
 import { ciJunit } from '../../src/report/junit.js';
 import { compareText } from '../../src/report/compare.js';
 import { timelineBodyfile, timelineTable } from '../../src/report/timeline.js';
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const DIR = path.join(ROOT, 'snapshots/workflows');
-const UPDATE = process.env.LAYERSCOPE_UPDATE_SNAPSHOTS === '1';
+import { matchGoldenFile } from '../support/golden.js';
 
 function golden(name: string, actual: string): void {
-  const file = path.join(DIR, name);
-  if (UPDATE) {
-    if (process.env.CI === 'true') throw new Error('LAYERSCOPE_UPDATE_SNAPSHOTS=1 under CI=true: refusing to rewrite golden files');
-    fs.mkdirSync(DIR, { recursive: true });
-    fs.writeFileSync(file, actual);
-    return;
-  }
-  assert.ok(fs.existsSync(file), `${file} missing: run with LAYERSCOPE_UPDATE_SNAPSHOTS=1`);
-  assert.equal(actual, fs.readFileSync(file, 'utf8'), `${name} differs from its golden file`);
+  matchGoldenFile(`workflows/${name}`, actual);
 }
 
 const T = 1_700_000_000;
