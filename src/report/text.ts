@@ -68,15 +68,27 @@ export function imageText(a: ImageAnalysis, hiddenLimit: number): string[] {
   if (a.hidden.length) {
     out.push(`  hidden files (${a.hidden.length}, largest first):`);
     for (const h of a.hidden.slice(0, hiddenLimit)) {
-      out.push(`    ${formatBytes(h.bytes).padStart(9)}  ${showPath(h.path)}  from layer ${h.layer}, ${reasonText(h.reason)} by layer ${h.by}`);
+      out.push(`    ${formatBytes(h.bytes).padStart(9)}  ${showPath(h.path)}  from layer ${h.layer}, ${hiddenHow(h.reason, h.by)}`);
     }
     if (a.hidden.length > hiddenLimit) out.push(`    ... ${a.hidden.length - hiddenLimit} more (--format json lists all)`);
   }
   return out;
 }
 
-export function reasonText(reason: string): string {
-  return { deleted: 'deleted', overwritten: 'overwritten', opaque: 'hidden by an opaque directory', replaced: 'replaced by a non-directory' }[reason] ?? reason;
+/** How a later layer hid a file, e.g. "deleted by layer 5", "hidden by an opaque directory in layer 6". */
+export function hiddenHow(reason: string, by: number): string {
+  switch (reason) {
+    case 'deleted':
+      return `deleted by layer ${by}`;
+    case 'overwritten':
+      return `overwritten by layer ${by}`;
+    case 'opaque':
+      return `hidden by an opaque directory in layer ${by}`;
+    case 'replaced':
+      return `replaced by a non-directory in layer ${by}`;
+    default:
+      return `${reason} in layer ${by}`;
+  }
 }
 
 /** `/bin/sh -c #(nop) ENV X=1` → `ENV X=1`; `/bin/sh -c rm x` → `RUN rm x`. */
