@@ -1,3 +1,4 @@
+import { UsageError } from '../core/model/errors.js';
 import type { Writable } from 'node:stream';
 
 /**
@@ -52,6 +53,16 @@ export function flagList(args: ParsedArgs, name: string): string[] {
   const v = args.flags[name];
   if (Array.isArray(v)) return v;
   return typeof v === 'string' ? [v] : [];
+}
+
+/**
+ * A flag that takes one of a fixed set of words (`--format text|json`); the first is the default. Anything
+ * else is a usage error naming the choices.
+ */
+export function flagChoice<T extends string>(args: ParsedArgs, name: string, choices: readonly [T, ...T[]]): T {
+  const v = flagString(args, name) ?? choices[0];
+  if (!(choices as readonly string[]).includes(v)) throw new UsageError(`--${name} takes ${choices.join(', ')}, not ${JSON.stringify(v)}`);
+  return v as T;
 }
 
 export function flagBool(args: ParsedArgs, name: string): boolean {

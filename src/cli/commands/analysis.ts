@@ -1,5 +1,5 @@
 import type { Command, CommandIO, ParsedArgs } from '../command.js';
-import { EXIT, flagList, flagString } from '../command.js';
+import { EXIT, flagList, flagString, flagChoice } from '../command.js';
 import { openSource } from '../../core/sources/open.js';
 import { analyzeSource } from '../../core/analysis/host.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
@@ -17,9 +17,7 @@ export const DEFAULT_SOURCE = '/var/lib/docker';
 const formatFlag = { format: { value: true, help: 'text (default) or json' } };
 
 function format(args: ParsedArgs): 'text' | 'json' {
-  const f = flagString(args, 'format') ?? 'text';
-  if (f !== 'text' && f !== 'json') throw new UsageError(`--format takes text or json, not ${JSON.stringify(f)}`);
-  return f;
+  return flagChoice(args, 'format', ['text', 'json']);
 }
 
 /** Open the source named on the command line, run `fn`, always close it. */

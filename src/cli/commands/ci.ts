@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EXIT, flagList, flagString, type Command } from '../command.js';
+import { EXIT, flagList, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import type { ImageInfo } from '../../core/model/types.js';
@@ -79,8 +79,7 @@ export const ciCommand: Command = {
     platform: { value: true, help: 'os/arch[/variant] for multi-platform archives' },
   },
   async run(args, io) {
-    const format = flagString(args, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: expected text or json`);
+    const format = flagChoice(args, 'format', ['text', 'json']);
     if (args.positional.length !== 1) throw new UsageError('expected exactly one SOURCE');
     const baseLayersText = flagString(args, 'base-layers');
     let baseLayers: number | undefined;

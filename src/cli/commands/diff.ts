@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { flagBool, flagString, type Command } from '../command.js';
+import { flagBool, flagString, type Command, flagChoice } from '../command.js';
 import { EXIT } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
@@ -34,8 +34,7 @@ export const diffCommand: Command = {
     platform: { value: true, help: 'os/arch[/variant] for multi-platform archives' },
   },
   async run(args, io) {
-    const format = flagString(args, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: expected text or json`);
+    const format = flagChoice(args, 'format', ['text', 'json']);
     const pos = args.positional;
     if (pos.length === 1 && flagString(args, 'image-a') && flagString(args, 'image-b')) pos.push(pos[0]!);
     if (pos.length !== 2) throw new UsageError('expected two sources: A B (SOURCE or SOURCE#REF)');

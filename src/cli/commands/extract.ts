@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { EXIT, flagBool, flagList, flagString, type Command } from '../command.js';
+import { EXIT, flagBool, flagList, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import type { ImageInfo } from '../../core/model/types.js';
@@ -84,8 +84,7 @@ export const extractCommand: Command = {
     const out = flagString(args, 'output');
     if (!src || !paths.length) throw new UsageError('expected SOURCE and at least one PATH');
     if (!out) throw new UsageError('-o DIR is required');
-    const format = flagString(args, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: expected text or json`);
+    const format = flagChoice(args, 'format', ['text', 'json']);
     if (flagBool(args, 'layer-only') && flagString(args, 'layer') === undefined) throw new UsageError('--layer-only needs --layer N');
     const layerPaths = paths.map((p) => {
       if (!p.startsWith('/')) throw new UsageError(`${JSON.stringify(p)}: give paths as absolute paths in the image (/etc/passwd)`);

@@ -1,4 +1,4 @@
-import { EXIT, flagString, type Command } from '../command.js';
+import { EXIT, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
 import { findContainer } from '../../core/analysis/select.js';
@@ -18,8 +18,7 @@ export const timelineCommand: Command = {
     if (args.positional.length !== 1) throw new UsageError('expected exactly one SOURCE (a data root)');
     const name = flagString(args, 'container');
     if (!name) throw new UsageError('--container NAME is required');
-    const format = flagString(args, 'format') ?? 'table';
-    if (!['table', 'body', 'json'].includes(format)) throw new UsageError(`--format ${format}: expected table, body or json`);
+    const format = flagChoice(args, 'format', ['table', 'body', 'json']);
     const sort = (flagString(args, 'sort') ?? 'mtime') as TimelineSort;
     if (!['mtime', 'ctime', 'path'].includes(sort)) throw new UsageError(`--sort ${sort}: expected mtime, ctime or path`);
     const source = await openSource(args.positional[0]!);

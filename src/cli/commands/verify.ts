@@ -1,4 +1,4 @@
-import { EXIT, flagBool, flagList, flagString, type Command } from '../command.js';
+import { EXIT, flagBool, flagList, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
 import { verifySource } from '../../core/verify/index.js';
@@ -28,8 +28,7 @@ export const verifyCommand: Command = {
     format: { value: true, help: 'text (default) or json' },
   },
   async run(args, io) {
-    const format = flagString(args, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: expected text or json`);
+    const format = flagChoice(args, 'format', ['text', 'json']);
     if (args.positional.length !== 1) throw new UsageError('expected one SOURCE (e.g. /var/lib/docker)');
     if (flagBool(args, 'no-mount') && flagBool(args, 'no-integrity')) throw new UsageError('--no-mount and --no-integrity together leave nothing to verify');
     const source = await openSource(args.positional[0]!);

@@ -1,4 +1,4 @@
-import { EXIT, flagString, type Command } from '../command.js';
+import { EXIT, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
 import { attributePath, type Attribution } from '../../core/verify/attribute.js';
@@ -18,8 +18,7 @@ export const whoseCommand: Command = {
     format: { value: true, help: 'text (default) or json' },
   },
   async run(args, io) {
-    const format = flagString(args, 'format') ?? 'text';
-    if (format !== 'text' && format !== 'json') throw new UsageError(`--format ${format}: expected text or json`);
+    const format = flagChoice(args, 'format', ['text', 'json']);
     if (args.positional.length === 0) throw new UsageError('expected at least one PATH');
     const source = await openSource(flagString(args, 'root') ?? '/var/lib/docker');
     try {
