@@ -86,9 +86,3 @@ function statDifferent(a: Attrs, b: Attrs): boolean {
 function sameFsTime(a: Attrs, b: Attrs): boolean {
   return a.mtime === b.mtime && (a.mtimeNsec === b.mtimeNsec || a.mtimeNsec === 0 || b.mtimeNsec === 0);
 }
-
-/** The lines `docker diff` prints. */
-export function formatDockerDiff(changes: readonly DockerChange[]): string {
-  return changes.map((c) => `${c.kind} ${c.path}\n`).join('');
-}
-
