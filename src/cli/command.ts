@@ -27,6 +27,8 @@ export interface CommandIO {
   stderr: Writable;
   /** Whether stdout is a terminal (colour, TUI). */
   isTTY: boolean;
+  /** Whether stderr is a terminal (progress lines go there only then). */
+  stderrTTY?: boolean;
   env: NodeJS.ProcessEnv;
 }
 

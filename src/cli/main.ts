@@ -2,7 +2,7 @@ import { main } from './run.js';
 import { EXIT, type CommandIO } from './command.js';
 
 // Run when executed (bin/layerscope.js imports this module).
-const io: CommandIO = { stdout: process.stdout, stderr: process.stderr, isTTY: !!process.stdout.isTTY, env: process.env };
+const io: CommandIO = { stdout: process.stdout, stderr: process.stderr, isTTY: !!process.stdout.isTTY, stderrTTY: !!process.stderr.isTTY, env: process.env };
 // EPIPE (e.g. `| head`) is not an error for a CLI.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(EXIT.ok);

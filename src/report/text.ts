@@ -31,7 +31,7 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
       ]),
     ));
   }
-  const st = a.source.storage;
+  const st = a.storage;
   if (st && (st.orphanDirs.length || st.orphanLayers.length)) {
     out.push('', 'UNREFERENCED STORAGE');
     for (const d of st.orphanDirs) out.push(`  ${formatBytes(d.bytes).padStart(9)}  ${safeText(d.path)}  (no layer or container uses this directory)`);
@@ -101,27 +101,44 @@ export function commandOf(createdBy: string | null): string {
   return createdBy.trim();
 }
 
+function changeCells(r: ChangeRow): string[] {
+  if (r.change === 'deleted') {
+    const what = r.deletedAttrs ? `${r.deletedAttrs.type} from layer ${r.deletedLayer}${r.deletedBytes ? `, hides ${formatBytes(r.deletedBytes)}` : ''}` : 'nothing below (no-op whiteout)';
+    return ['deleted', '-', '-', '-', '-', `${showPath(r.path)}  (${what})`];
+  }
+  const a = r.attrs!;
+  const link = a.linkname !== undefined ? ` -> ${a.type === 'hardlink' ? showPath(a.linkname) : displayPath(a.linkname)}` : '';
+  const notes = [r.opaque ? 'opaque' : '', r.hiddenBy !== null && r.hiddenReason !== 'updated' ? `hidden by layer ${r.hiddenBy} (${r.hiddenReason})` : '', r.redirect !== undefined ? `redirect ${displayPath(r.redirect)}` : '', r.metacopy ? 'metacopy' : ''].filter(Boolean);
+  return [r.change, a.type, formatMode(a.type, a.mode), `${a.uid}:${a.gid}`, a.type === 'dir' ? '-' : String(a.size), showPath(r.path) + link + (notes.length ? `  [${notes.join(', ')}]` : '')];
+}
+
+const CHANGE_HEADER = ['CHANGE', 'TYPE', 'MODE', 'UID:GID', 'SIZE', 'PATH'];
+const MERGED_HEADER = ['MODE', 'UID:GID', 'SIZE', 'LAYER', 'PATH'];
+
+function mergedCells(r: MergedRow): string[] {
+  return [formatMode(r.attrs.type, r.attrs.mode), `${r.attrs.uid}:${r.attrs.gid}`, r.attrs.type === 'dir' ? '-' : String(r.attrs.size), String(r.layer), showPath(r.path) + (r.attrs.linkname !== undefined ? ` -> ${r.attrs.type === 'hardlink' ? showPath(r.attrs.linkname) : displayPath(r.attrs.linkname)}` : '')];
+}
+
 export function changeRowsText(rows: ChangeRow[]): string {
-  return table(
-    ['CHANGE', 'TYPE', 'MODE', 'UID:GID', 'SIZE', 'PATH'],
-    rows.map((r) => {
-      if (r.change === 'deleted') {
-        const what = r.deletedAttrs ? `${r.deletedAttrs.type} from layer ${r.deletedLayer}${r.deletedBytes ? `, hides ${formatBytes(r.deletedBytes)}` : ''}` : 'nothing below (no-op whiteout)';
-        return ['deleted', '-', '-', '-', '-', `${showPath(r.path)}  (${what})`];
-      }
-      const a = r.attrs!;
-      const link = a.linkname !== undefined ? ` -> ${a.type === 'hardlink' ? showPath(a.linkname) : displayPath(a.linkname)}` : '';
-      const notes = [r.opaque ? 'opaque' : '', r.hiddenBy !== null && r.hiddenReason !== 'updated' ? `hidden by layer ${r.hiddenBy} (${r.hiddenReason})` : '', r.redirect !== undefined ? `redirect ${displayPath(r.redirect)}` : '', r.metacopy ? 'metacopy' : ''].filter(Boolean);
-      return [r.change, a.type, formatMode(a.type, a.mode), `${a.uid}:${a.gid}`, a.type === 'dir' ? '-' : String(a.size), showPath(r.path) + link + (notes.length ? `  [${notes.join(', ')}]` : '')];
-    }),
-  ) + '\n';
+  return table(CHANGE_HEADER, rows.map(changeCells)) + '\n';
 }
 
 export function mergedRowsText(rows: MergedRow[]): string {
-  return table(
-    ['MODE', 'UID:GID', 'SIZE', 'LAYER', 'PATH'],
-    rows.map((r) => [formatMode(r.attrs.type, r.attrs.mode), `${r.attrs.uid}:${r.attrs.gid}`, r.attrs.type === 'dir' ? '-' : String(r.attrs.size), String(r.layer), showPath(r.path) + (r.attrs.linkname !== undefined ? ` -> ${r.attrs.type === 'hardlink' ? showPath(r.attrs.linkname) : displayPath(r.attrs.linkname)}` : '')]),
-  ) + '\n';
+  return table(MERGED_HEADER, rows.map(mergedCells)) + '\n';
+}
+
+/** changeRowsText for a listing too big to hold: `rows` is walked twice (widths, then lines). */
+export function changeRowsLines(rows: () => Iterable<ChangeRow>): Generator<string> {
+  return tableLines(CHANGE_HEADER, () => mapIter(rows(), changeCells));
+}
+
+/** mergedRowsText for a listing too big to hold: `rows` is walked twice (widths, then lines). */
+export function mergedRowsLines(rows: () => Iterable<MergedRow>): Generator<string> {
+  return tableLines(MERGED_HEADER, () => mapIter(rows(), mergedCells));
+}
+
+function* mapIter<T, U>(it: Iterable<T>, f: (x: T) => U): Generator<U> {
+  for (const x of it) yield f(x);
 }
 
 /** The same lines as `docker diff` (escaped when a name holds control characters). */
@@ -130,7 +147,18 @@ export function dockerChangesText(changes: DockerChange[]): string {
 }
 
 export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => [...(r[i] ?? '')].length)));
-  const line = (cells: string[]) => '  ' + cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - [...c].length))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n');
+  return [...tableLines(header, () => rows)].join('\n');
+}
+
+/** The lines of `table`, for rows given as a walk that can be repeated: one walk for the widths, one to print. */
+export function* tableLines(header: string[], rows: () => Iterable<string[]>): Generator<string> {
+  const widths = header.map((h) => h.length);
+  for (const r of rows()) for (let i = 0; i < widths.length - 1; i++) widths[i] = Math.max(widths[i]!, width(r[i] ?? ''));
+  const line = (cells: string[]) => '  ' + cells.map((c, i) => (i === cells.length - 1 ? c : c + ' '.repeat(widths[i]! - width(c)))).join('  ');
+  yield line(header);
+  for (const r of rows()) yield line(r);
+}
+
+function width(s: string): number {
+  return [...s].length;
 }

@@ -1,6 +1,7 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
-import type { PathNode, Version } from '../core/analysis/stack.js';
-import { isWithin } from '../core/model/path.js';
+import type { StackView } from '../core/analysis/stack.js';
+import { ROOT_PATH } from '../core/model/paths.js';
+import { T_DIR, T_FILE } from '../core/model/layer-table.js';
 
 /**
  * The file tree of one layer, flattened once per (layer, mode, sort) into parallel typed arrays in depth-first
@@ -25,8 +26,10 @@ export interface FlatTree {
   mode: TreeMode;
   sort: SortOrder;
   n: number;
-  /** Component names (byte strings), shared with the model's nodes. */
-  names: string[];
+  /** The image's stack: names, versions and attributes are read from it for the rows on screen. */
+  view: StackView;
+  /** Path id of each entry (see PathTable). */
+  pathId: Int32Array;
   depth: Uint16Array;
   /** Index one past the entry's subtree. */
   end: Int32Array;
@@ -36,13 +39,11 @@ export interface FlatTree {
   size: Float64Array;
   /** Bit (1 << change) of the entry and every entry below it. */
   subMask: Uint8Array;
-  /** The model node of each entry (for its versions and path). */
-  node: PathNode[];
   /**
-   * The version behind each entry: changes mode, the put or whiteout layer N wrote (for context dirs, the
-   * version in effect); aggregated mode, the version visible at N, or for removed entries the one N ended.
+   * The version behind each entry (-1: none): changes mode, the put or whiteout layer N wrote (for context dirs,
+   * the version in effect); aggregated mode, the version visible at N, or for removed entries the one N ended.
    */
-  ver: (Version | null)[];
+  ver: Int32Array;
   /** One-entry cache of the last derived view (see visibleView). */
   lastView?: { collapse: CollapseState; show: number; view: VisibleView };
   /** Two sets of view buffers used in turn, so a 1M-entry tree does not allocate 5 MB per fold. */
@@ -93,13 +94,12 @@ export interface VisibleView {
 // building
 // ---------------------------------------------------------------------------------------------------------
 
-/** Growable parallel arrays (typed where the data are numbers), filled in depth-first order. */
+/** Growable parallel arrays, filled in depth-first order. */
 class Builder {
   n = 0;
   cap: number;
-  names: string[] = [];
-  node: PathNode[] = [];
-  ver: (Version | null)[] = [];
+  pathId: Int32Array;
+  ver: Int32Array;
   depth: Uint16Array;
   end: Int32Array;
   change: Uint8Array;
@@ -107,6 +107,8 @@ class Builder {
   size: Float64Array;
   constructor(capacity: number) {
     this.cap = Math.max(16, capacity);
+    this.pathId = new Int32Array(this.cap);
+    this.ver = new Int32Array(this.cap);
     this.depth = new Uint16Array(this.cap);
     this.end = new Int32Array(this.cap);
     this.change = new Uint8Array(this.cap);
@@ -120,45 +122,53 @@ class Builder {
       b.set(a);
       return b;
     };
+    this.pathId = g(this.pathId);
+    this.ver = g(this.ver);
     this.depth = g(this.depth);
     this.end = g(this.end);
     this.change = g(this.change);
     this.isDir = g(this.isDir);
     this.size = g(this.size);
   }
-  push(node: PathNode, depth: number, change: number, dir: boolean, size: number, ver: Version | null): number {
+  push(pathId: number, depth: number, change: number, dir: boolean, size: number, ver: number): number {
     if (this.n === this.cap) this.grow();
     const i = this.n++;
-    this.names.push(node.name);
-    this.node.push(node);
-    this.ver.push(ver);
-    this.depth[i] = depth;
+    this.pathId[i] = pathId;
+    this.ver[i] = ver;
+    // Deeper than 65535 levels (hostile evidence only) is shown at that depth.
+    this.depth[i] = Math.min(depth, 0xffff);
     this.end[i] = i + 1;
     this.change[i] = change;
     this.isDir[i] = dir ? 1 : 0;
     this.size[i] = size;
     return i;
   }
-  finish(layer: number, mode: TreeMode): FlatTree {
+  finish(view: StackView, layer: number, mode: TreeMode): FlatTree {
     const n = this.n;
     const t: FlatTree = {
       layer,
       mode,
       sort: 'name',
       n,
-      names: this.names,
+      view,
+      pathId: this.pathId.slice(0, n),
       depth: this.depth.slice(0, n),
       end: this.end.slice(0, n),
       change: this.change.slice(0, n),
       isDir: this.isDir.slice(0, n),
       size: this.size.slice(0, n),
       subMask: new Uint8Array(n),
-      node: this.node,
-      ver: this.ver,
+      ver: this.ver.slice(0, n),
     };
-    // Children come after their parent: one backward pass adds each entry into its parent (dir sums, masks).
+    // Children come after their parent: one pass with a stack of open entries finds each entry's parent; one
+    // backward pass then adds each entry into its parent (dir sums, masks).
     const parent = new Int32Array(n).fill(-1);
-    for (let i = 0; i < n; i++) for (let j = i + 1; j < t.end[i]!; j = t.end[j]!) parent[j] = i;
+    const open: number[] = [];
+    for (let i = 0; i < n; i++) {
+      while (open.length && t.end[open[open.length - 1]!]! <= i) open.pop();
+      if (open.length) parent[i] = open[open.length - 1]!;
+      if (t.end[i]! > i + 1) open.push(i);
+    }
     for (let i = 0; i < n; i++) t.subMask[i] = 1 << t.change[i]!;
     // A dir's own size is replaced by the sum below it, except a deleted dir shown as a leaf (its hidden bytes).
     for (let i = 0; i < n; i++) if (t.isDir[i] && t.end[i]! > i + 1) t.size[i] = 0;
@@ -173,159 +183,146 @@ class Builder {
   }
 }
 
-/** The version layer N wrote for this node, of the given kind (a layer may whiteout and re-create a path). */
-function versionOf(node: PathNode, layer: number, whiteout: boolean): Version | null {
-  for (let i = node.versions.length - 1; i >= 0; i--) {
-    const v = node.versions[i]!;
-    if (v.layer < layer) break;
-    if (v.layer === layer && (v.kind === 'whiteout') === whiteout) return v;
-  }
-  return null;
+function changeCode(view: StackView, v: number): number {
+  const s = view.store;
+  return s.isWhiteout(v) ? DELETED : s.change(v) === 'modified' ? MODIFIED : ADDED;
 }
 
-function changeCode(v: Version): number {
-  return v.kind === 'whiteout' ? DELETED : v.change === 'modified' ? MODIFIED : ADDED;
+/** Regular-file bytes a version shows in the size column. */
+function fileSize(view: StackView, v: number): number {
+  return view.store.typeOf(v) === T_FILE ? view.store.fileBytes(v) : 0;
 }
 
 /** The changes layer N made, as a tree (parents it did not change are shown as context, unmodified). */
 export function buildChangesTree(a: ImageAnalysis, layer: number): FlatTree {
-  const entries = a.changes[layer]?.entries ?? [];
-  const b = new Builder(entries.length + 64);
-  // Entries come in walk order (parents before children, siblings by name bytes): one stack of open dirs.
-  const open: { path: string; node: PathNode; index: number }[] = [];
-  const whiteouts = new Map<string, number>();
-  for (const e of entries) {
-    while (open.length && !isWithin(e.path, open[open.length - 1]!.path)) {
-      const o = open.pop()!;
-      b.end[o.index] = b.n;
+  const view = a.view;
+  const paths = view.paths;
+  const table = view.table(layer);
+  const b = new Builder(table.n + 64);
+  // Rows come in walk order (parents before children, siblings by name bytes): one stack of open dirs, where
+  // open[k] is the open dir at depth k + 1.
+  const open: { id: number; index: number }[] = [];
+  const chain: number[] = [];
+  const whiteouts = new Map<number, number>();
+  for (let r = 0; r < table.n; r++) {
+    const p = table.pathIds[r]!;
+    chain.length = 0;
+    for (let q = paths.parent(p); q !== ROOT_PATH && q >= 0; q = paths.parent(q)) chain.push(q);
+    chain.reverse();
+    let k = 0;
+    while (k < open.length && k < chain.length && open[k]!.id === chain[k]) k++;
+    while (open.length > k) b.end[open.pop()!.index] = b.n;
+    // Parent dirs this layer did not change: context rows.
+    for (let j = k; j < chain.length; j++) {
+      const i = b.push(chain[j]!, open.length, UNMODIFIED, true, 0, view.versionAt(chain[j]!, layer));
+      open.push({ id: chain[j]!, index: i });
     }
-    const top = open[open.length - 1];
-    let base = top ? top.path : '';
-    let node: PathNode | undefined = top ? top.node : a.stack.root;
-    const slash = e.path.lastIndexOf('/');
-    const parent = slash < 0 ? '' : e.path.slice(0, slash);
-    if (parent !== base) {
-      // Parent dirs this layer did not change: context rows.
-      for (const comp of parent.slice(base === '' ? 0 : base.length + 1).split('/')) {
-        node = node?.child(comp);
-        if (!node) break;
-        base = base === '' ? comp : base + '/' + comp;
-        const i = b.push(node, open.length, UNMODIFIED, true, 0, node.versionAt(layer));
-        open.push({ path: base, node, index: i });
-      }
-    }
-    node = node?.child(slash < 0 ? e.path : e.path.slice(slash + 1));
-    if (!node) continue;
-    const v = versionOf(node, layer, e.kind === 'whiteout');
-    if (!v) continue;
-    if (v.kind === 'whiteout') {
-      const dir = v.deleted?.attrs?.type === 'dir';
-      whiteouts.set(e.path, b.push(node, open.length, DELETED, dir, 0, v));
+    const v = view.versionOfRow(layer, r);
+    if (view.store.isWhiteout(v)) {
+      const gone = view.store.deletedBy(v);
+      whiteouts.set(p, b.push(p, open.length, DELETED, gone >= 0 && view.store.isDir(gone), 0, v));
       continue;
     }
-    const dir = v.attrs!.type === 'dir';
-    const i = b.push(node, open.length, changeCode(v), dir, v.attrs!.type === 'file' && !v.metacopy ? v.attrs!.size : 0, v);
-    if (dir) open.push({ path: e.path, node, index: i });
+    const dir = view.store.typeOf(v) === T_DIR;
+    const i = b.push(p, open.length, changeCode(view, v), dir, fileSize(view, v), v);
+    if (dir) open.push({ id: p, index: i });
   }
   while (open.length) b.end[open.pop()!.index] = b.n;
   // A whiteout's size: the bytes it hid (files of lower layers under it that no other name keeps alive).
   if (whiteouts.size) {
-    for (const h of a.stack.hidden) {
+    for (const h of a.hidden) {
       if (h.by !== layer || h.reason !== 'deleted') continue;
-      for (let p = h.path; ; ) {
+      for (let p = view.lookup(h.path); p > ROOT_PATH; p = paths.parent(p)) {
         const i = whiteouts.get(p);
         if (i !== undefined) {
           b.size[i] += h.bytes;
           break;
         }
-        const s = p.lastIndexOf('/');
-        if (s < 0) break;
-        p = p.slice(0, s);
       }
     }
   }
-  return b.finish(layer, 'changes');
-}
-
-/** The put this node had just below layer N that layer N ended (deleted, replaced, hidden by opaque). */
-export function removedAt(node: PathNode, layer: number): Version | null {
-  for (let i = node.versions.length - 1; i >= 0; i--) {
-    const v = node.versions[i]!;
-    if (v.layer >= layer) continue;
-    return v.kind === 'put' && v.until === layer ? v : null;
-  }
-  return null;
+  return b.finish(view, layer, 'changes');
 }
 
 /**
  * Everything visible after layer N, marked with what layer N did to it; plus, marked deleted, what layer N
- * removed (with its subtree), so that a deletion is seen where it happens.
+ * removed (with its subtree), so that a deletion is seen where it happens. Depth-first without recursion.
  */
 export function buildAggregatedTree(a: ImageAnalysis, layer: number): FlatTree {
+  const view = a.view;
+  const paths = view.paths;
   const b = new Builder(1024);
-  const walk = (parent: PathNode, depth: number, removing: boolean): void => {
-    if (!parent.children) return;
-    const names = [...parent.children.keys()].sort();
-    for (const name of names) {
-      const child = parent.children.get(name)!;
-      const v = removing ? null : child.versionAt(layer);
-      if (v) {
-        const change = v.layer === layer ? (v.change === 'modified' ? MODIFIED : ADDED) : UNMODIFIED;
-        const dir = v.attrs!.type === 'dir';
-        const i = b.push(child, depth, change, dir, v.attrs!.type === 'file' && !v.metacopy ? v.attrs!.size : 0, v);
-        if (dir) {
-          walk(child, depth + 1, false);
-          b.end[i] = b.n;
-        }
-        continue;
-      }
-      const gone = removedAt(child, layer);
-      if (!gone) continue;
-      const dir = gone.attrs!.type === 'dir';
-      const i = b.push(child, depth, DELETED, dir, gone.attrs!.type === 'file' && !gone.metacopy ? gone.attrs!.size : 0, gone);
-      if (dir) {
-        walk(child, depth + 1, true);
-        b.end[i] = b.n;
-      }
+  // Frames: the next child to look at, the entry to close, and whether the dir is being removed.
+  const stack: { next: number; index: number; removing: boolean }[] = [{ next: paths.firstChild(ROOT_PATH), index: -1, removing: false }];
+  while (stack.length) {
+    const f = stack[stack.length - 1]!;
+    const child = f.next;
+    if (child < 0) {
+      stack.pop();
+      if (f.index >= 0) b.end[f.index] = b.n;
+      continue;
     }
-  };
-  walk(a.stack.root, 0, false);
-  return b.finish(layer, 'aggregated');
+    f.next = paths.nextSibling(child);
+    const depth = stack.length - 1;
+    const v = f.removing || layer < 0 ? -1 : view.versionAt(child, layer);
+    if (v >= 0) {
+      const change = view.layerOf(v) === layer ? (view.store.change(v) === 'modified' ? MODIFIED : ADDED) : UNMODIFIED;
+      const dir = view.store.isDir(v);
+      const i = b.push(child, depth, change, dir, fileSize(view, v), v);
+      if (dir) stack.push({ next: paths.firstChild(child), index: i, removing: false });
+      continue;
+    }
+    const gone = view.removedAt(child, layer);
+    if (gone < 0) continue;
+    const dir = view.store.isDir(gone);
+    const i = b.push(child, depth, DELETED, dir, fileSize(view, gone), gone);
+    if (dir) stack.push({ next: paths.firstChild(child), index: i, removing: true });
+  }
+  return b.finish(view, layer, 'aggregated');
 }
 
 /** Reorder siblings by size (largest first, then name), keeping subtrees contiguous. */
 export function sortBySize(t: FlatTree): FlatTree {
   const n = t.n;
+  const paths = t.view.paths;
   const order = new Int32Array(n);
   let k = 0;
-  const emit = (lo: number, hi: number): void => {
+  const siblings = (lo: number, hi: number): number[] => {
     const kids: number[] = [];
     for (let j = lo; j < hi; j = t.end[j]!) kids.push(j);
-    kids.sort((x, y) => t.size[y]! - t.size[x]! || (t.names[x]! < t.names[y]! ? -1 : t.names[x]! > t.names[y]! ? 1 : 0));
-    for (const j of kids) {
-      order[k++] = j;
-      if (t.end[j]! > j + 1) emit(j + 1, t.end[j]!);
-    }
+    kids.sort((x, y) => t.size[y]! - t.size[x]! || paths.compareNames(t.pathId[x]!, t.pathId[y]!));
+    return kids;
   };
-  emit(0, n);
+  // Depth-first without recursion: a stack of sibling lists still to emit.
+  const stack: { kids: number[]; next: number }[] = [{ kids: siblings(0, n), next: 0 }];
+  while (stack.length) {
+    const f = stack[stack.length - 1]!;
+    if (f.next >= f.kids.length) {
+      stack.pop();
+      continue;
+    }
+    const j = f.kids[f.next++]!;
+    order[k++] = j;
+    if (t.end[j]! > j + 1) stack.push({ kids: siblings(j + 1, t.end[j]!), next: 0 });
+  }
   const out: FlatTree = {
     layer: t.layer,
     mode: t.mode,
     sort: 'size',
     n,
-    names: new Array(n),
+    view: t.view,
+    pathId: new Int32Array(n),
     depth: new Uint16Array(n),
     end: new Int32Array(n),
     change: new Uint8Array(n),
     isDir: new Uint8Array(n),
     size: new Float64Array(n),
     subMask: new Uint8Array(n),
-    node: new Array(n),
-    ver: new Array(n),
+    ver: new Int32Array(n),
   };
   for (let i = 0; i < n; i++) {
     const j = order[i]!;
-    out.names[i] = t.names[j]!;
+    out.pathId[i] = t.pathId[j]!;
     out.depth[i] = t.depth[j]!;
     // A subtree keeps its length: its end moves with its start.
     out.end[i] = i + (t.end[j]! - j);
@@ -333,7 +330,6 @@ export function sortBySize(t: FlatTree): FlatTree {
     out.isDir[i] = t.isDir[j]!;
     out.size[i] = t.size[j]!;
     out.subMask[i] = t.subMask[j]!;
-    out.node[i] = t.node[j]!;
     out.ver[i] = t.ver[j]!;
   }
   return out;
@@ -386,9 +382,10 @@ export function findIndex(t: FlatTree, path: string): number {
   let lo = 0;
   let hi = t.n;
   const parts = path.split('/');
+  const paths = t.view.paths;
   for (let p = 0; p < parts.length; p++) {
     let j = lo;
-    while (j < hi && t.names[j] !== parts[p]) j = t.end[j]!;
+    while (j < hi && !paths.hasName(t.pathId[j]!, parts[p]!)) j = t.end[j]!;
     if (j >= hi) return -1;
     if (p === parts.length - 1) return j;
     lo = j + 1;
@@ -398,7 +395,12 @@ export function findIndex(t: FlatTree, path: string): number {
 }
 
 export function pathOf(t: FlatTree, i: number): string {
-  return t.node[i]!.path;
+  return t.view.paths.path(t.pathId[i]!);
+}
+
+/** The last component of entry i's path (byte string). */
+export function nameOf(t: FlatTree, i: number): string {
+  return t.view.paths.name(t.pathId[i]!);
 }
 
 /** Bits of the change kinds to show. */

@@ -1,9 +1,9 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ContainerAnalysis } from '../core/analysis/container.js';
-import type { EndReason, Version } from '../core/analysis/stack.js';
+import type { EndReason, VersionInfo } from '../core/analysis/stack.js';
 import { displayPath, type Attrs } from '../core/model/index.js';
 import { formatBytes, formatMode, formatPercent, shortId, safeText, showPath } from '../report/format.js';
-import { ADDED, DELETED, MODIFIED, type FlatTree, type VisibleView } from './file-tree.js';
+import { ADDED, DELETED, MODIFIED, nameOf, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
 import { currentProblems, pickerImages, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
@@ -104,7 +104,8 @@ export function summaryLines(a: ImageAnalysis, cursor: number, scroll: number, r
     const h = a.hidden[i]!;
     const sel = focused && i === cursor;
     // Like dive's "count": how many layers wrote this path (each copy ships its bytes).
-    const copies = a.stack.lookup(h.path)?.versions.filter((v) => v.kind === 'put' && !v.implicit).length ?? 1;
+    const id = a.view.lookup(h.path);
+    const copies = id < 0 ? 1 : a.view.versions(id).filter((v) => !a.view.store.isWhiteout(v) && !a.view.store.isImplicit(v)).length;
     out.push({ text: `${mark(sel)}${padL(formatBytes(h.bytes), 7)} ${padR(`L${h.layer}>L${h.by}`, 6)} ${showPath(h.path)} (${h.reason}${copies > 1 ? `, ${copies} copies` : ''})`, selected: sel, tone: 'deleted' });
   }
   return out;
@@ -124,9 +125,10 @@ function linkSuffix(attrs: Attrs): string {
 }
 
 /** What the entry at tree index i shows, from the version behind it. */
-function entryOf(t: FlatTree, i: number): { attrs: Attrs | null; until: number; reason: EndReason | null; opaque: boolean; v: Version | null } {
-  const v = t.ver[i] ?? null;
-  if (!v) return { attrs: null, until: Infinity, reason: null, opaque: false, v };
+function entryOf(t: FlatTree, i: number): { attrs: Attrs | null; until: number; reason: EndReason | null; opaque: boolean; v: VersionInfo | null } {
+  const id = t.ver[i]!;
+  if (id < 0) return { attrs: null, until: Infinity, reason: null, opaque: false, v: null };
+  const v = t.view.info(id);
   if (v.kind === 'whiteout') return { attrs: v.deleted?.attrs ?? null, until: Infinity, reason: null, opaque: false, v };
   const removed = t.change[i] === DELETED;
   return { attrs: v.attrs, until: removed ? Infinity : v.until, reason: removed ? null : v.endReason, opaque: v.opaque && v.layer === t.layer, v };
@@ -163,7 +165,7 @@ export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
   const indent = '  '.repeat(t.depth[i]!);
   // A dir shown with contents (a removed dir shows what it took along) can be folded.
   const twisty = dir && (!isDel || t.end[i]! > i + 1) ? (o.collapsed ? '▸ ' : '▾ ') : '  ';
-  let name = displayPath(t.names[i]!) + (dir ? '/' : '');
+  let name = displayPath(nameOf(t, i)) + (dir ? '/' : '');
   if (a) name += linkSuffix(a);
   const notes: string[] = [];
   if (isDel && e.v?.kind === 'whiteout') {
@@ -203,7 +205,7 @@ export function filesTitle(s: Pick<State, 'layer' | 'mode' | 'sort' | 'filters'>
 // search
 // ---------------------------------------------------------------------------------------------------------
 
-export function versionText(v: Version): string {
+export function versionText(v: VersionInfo): string {
   if (v.kind === 'whiteout') return `L${v.layer} D`;
   const a = v.attrs!;
   let s = `L${v.layer} ${v.change === 'modified' ? 'M' : 'A'}${a.type === 'file' ? ' ' + formatBytes(a.size) : a.type === 'dir' ? ' dir' : ' ' + a.type}`;
@@ -297,7 +299,7 @@ export function containerChangeRow(c: ContainerAnalysis, i: number, selected: bo
   let idx = rwIndex.get(c);
   if (!idx) {
     idx = new Map();
-    for (const e of c.rw.entries) if (e.kind === 'put') idx.set('/' + e.path, e.attrs);
+    for (const e of c.rw.each()) if (e.kind === 'put') idx.set('/' + e.path, e.attrs);
     rwIndex.set(c, idx);
   }
   const ch = c.changes[i]!;

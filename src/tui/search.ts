@@ -1,11 +1,12 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
-import type { PathNode, Version } from '../core/analysis/stack.js';
+import type { VersionInfo } from '../core/analysis/stack.js';
+import { ROOT_PATH } from '../core/model/paths.js';
 import { displayPath, textToPath } from '../core/model/path.js';
 
 /** One path that matched a search, with its whole history across the layers. */
 export interface SearchHit {
   path: string;
-  versions: Version[];
+  versions: VersionInfo[];
 }
 
 export interface SearchResult {
@@ -46,25 +47,46 @@ export function searchPaths(a: ImageAnalysis, query: string, regex: boolean, lim
     const raw = textToPath(query);
     test = (p) => ('/' + p).includes(raw) || (NEEDS_ESCAPE.test(p) && shown(p).includes(query));
   }
-  const stack: [PathNode, string][] = [];
-  const kids = (n: PathNode, path: string) => {
-    if (!n.children) return;
-    const names = [...n.children.keys()].sort().reverse();
-    for (const name of names) stack.push([n.children.get(name)!, path === '' ? name : path + '/' + name]);
+  const view = a.view;
+  const paths = view.paths;
+  const mine = touched(a);
+  // Depth-first in walk order over the paths this image's layers wrote (and their parents).
+  const stack: [number, string][] = [];
+  const kids = (id: number, path: string) => {
+    const c: number[] = [];
+    for (let k = paths.firstChild(id); k >= 0; k = paths.nextSibling(k)) if (k < mine.length && mine[k]) c.push(k);
+    for (let j = c.length - 1; j >= 0; j--) stack.push([c[j]!, path === '' ? paths.name(c[j]!) : path + '/' + paths.name(c[j]!)]);
   };
-  kids(a.stack.root, '');
+  kids(ROOT_PATH, '');
   while (stack.length) {
-    const [n, path] = stack.pop()!;
-    if (n.versions.some((v) => !v.implicit) && test(path)) {
+    const [id, path] = stack.pop()!;
+    if (view.mentions(id) && test(path)) {
       if (res.hits.length >= limit) {
         res.truncated = true;
         break;
       }
-      res.hits.push({ path, versions: n.versions });
+      res.hits.push({ path, versions: view.versions(id).map((v) => view.info(v)) });
     }
-    kids(n, path);
+    kids(id, path);
   }
   return res;
+}
+
+const touchedCache = new WeakMap<ImageAnalysis, Uint8Array>();
+
+/** Every path a layer of the image has a row for, and their parents, as a bitmap over path ids. */
+function touched(a: ImageAnalysis): Uint8Array {
+  let m = touchedCache.get(a);
+  if (m) return m;
+  const paths = a.view.paths;
+  m = new Uint8Array(paths.count);
+  for (const t of a.tables) {
+    for (let i = 0; i < t.n; i++) {
+      for (let p = t.pathIds[i]!; p > ROOT_PATH && !m[p]; p = paths.parent(p)) m[p] = 1;
+    }
+  }
+  touchedCache.set(a, m);
+  return m;
 }
 
 /** The layer to show for a hit: where it died when it did, else where it was last written. */

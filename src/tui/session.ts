@@ -1,8 +1,8 @@
-import { analyzeChanges, type ImageAnalysis } from '../core/analysis/analyze.js';
-import { analyzeContainer, type ContainerAnalysis } from '../core/analysis/container.js';
+import type { ImageAnalysis } from '../core/analysis/analyze.js';
+import type { ContainerAnalysis } from '../core/analysis/container.js';
+import { modelOf, type ModelProgress, type SourceModel } from '../core/analysis/model.js';
 import { findContainer, findImage } from '../core/analysis/select.js';
 import type { OpenOptions, Source } from '../core/model/source.js';
-import type { LayerChanges } from '../core/model/types.js';
 import { safeText } from '../report/format.js';
 import { pickerImages, type Action, type LoadProgress, type State } from './state.js';
 
@@ -31,8 +31,6 @@ export interface SessionOptions {
 
 export class Session implements Driver {
   source: Source | null = null;
-  private images = new Map<string, Promise<ImageAnalysis>>();
-  private containers = new Map<string, Promise<ContainerAnalysis>>();
   private stopped = false;
   private lastProgress = 0;
   private dispatch: (a: Action) => void = () => {};
@@ -53,11 +51,25 @@ export class Session implements Driver {
     void this.run().catch((err) => this.dispatch({ type: 'error', message: errorText(err) }));
   }
 
+  private model: SourceModel | null = null;
+
+  /** Layers read and stacked: `reading layers 12/42 · 153k entries · 210k/s · what`. */
+  private modelProgress(p: ModelProgress): void {
+    const rate = p.elapsedMs > 0 ? Math.round((p.entries * 1000) / p.elapsedMs) : 0;
+    const k = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e4 ? `${Math.round(n / 1e3)}k` : String(n));
+    this.progress({ phase: 'reading layers', done: p.layersRead, total: p.layersWanted, detail: `${k(p.entries)} entries · ${k(rate)}/s · ${p.detail}` });
+  }
+
   private async run(): Promise<void> {
     this.progress({ phase: `opening ${this.opts.location}`, done: 0, total: null }, true);
+    // Opening reads metadata only (configs, layer records, container configs): the list is on screen before
+    // any layer is read.
     const source = await this.opts.open(this.opts.location, { progress: (e) => this.progress(e) });
     this.source = source;
     if (this.stopped) return;
+    // Layers are stacked in slices, so that keys are answered while a big layer is applied.
+    this.model = modelOf(source, { sliced: true });
+    this.model.onProgress((p) => this.modelProgress(p));
     const only = source.images.length + source.containers.length === 1;
     const opening = !!(this.opts.container || this.opts.image || only);
     this.dispatch({ type: 'sourceOpened', location: this.opts.location, images: source.images, containers: source.containers, note: this.opts.note ?? null, opening, problems: source.problems });
@@ -84,37 +96,23 @@ export class Session implements Driver {
         const a = await this.image(img.id, false).catch(() => null);
         if (a) this.dispatch({ type: 'imageStats', id: img.id, stats: { bytes: a.bytes, hiddenBytes: a.hiddenBytes, layers: a.layers.length } });
       }
+      // Every figure is in: the progress line goes.
+      if (!this.stopped) this.dispatch({ type: 'progress', progress: null });
     }
   }
 
-  /** Analyse an image once (cached), reading its layers one by one so that progress can be shown. */
-  image(id: string, withProgress: boolean): Promise<ImageAnalysis> {
-    let p = this.images.get(id);
-    if (!p) {
-      p = (async () => {
-        const source = this.source!;
-        const img = source.images.find((i) => i.id === id)!;
-        const changes: LayerChanges[] = [];
-        for (let i = 0; i < img.layers.length; i++) {
-          if (withProgress) this.progress({ phase: 'reading layers', done: i, total: img.layers.length, detail: img.tags[0] ?? img.id });
-          changes.push(await source.readLayer(img, i));
-        }
-        if (withProgress) this.progress({ phase: 'stacking layers', done: img.layers.length, total: img.layers.length }, true);
-        return analyzeChanges(img, changes);
-      })();
-      this.images.set(id, p);
-    }
-    return p;
+  /**
+   * Analyse an image once (the model caches it; layers shared with other images are read once). `urgent`: the
+   * user is waiting for it: its layers are read before background work.
+   */
+  image(id: string, urgent: boolean): Promise<ImageAnalysis> {
+    const img = this.source!.images.find((i) => i.id === id)!;
+    return this.model!.image(img, { priority: urgent ? 10 : 0 });
   }
 
-  container(id: string): Promise<ContainerAnalysis> {
-    let p = this.containers.get(id);
-    if (!p) {
-      const c = this.source!.containers.find((x) => x.id === id)!;
-      p = analyzeContainer(this.source!, c);
-      this.containers.set(id, p);
-    }
-    return p;
+  container(id: string, urgent = false): Promise<ContainerAnalysis> {
+    const c = this.source!.containers.find((x) => x.id === id)!;
+    return this.model!.container(c, { priority: urgent ? 10 : 0 });
   }
 
   request(want: NonNullable<State['want']>, dispatch: (a: Action) => void): void {
@@ -128,7 +126,7 @@ export class Session implements Driver {
       );
     } else {
       this.progress({ phase: 'reading the container layer', done: 0, total: null }, true);
-      this.container(want.id).then(
+      this.container(want.id, true).then(
         (analysis) => d({ type: 'containerReady', analysis }),
         (err) => d({ type: 'error', message: errorText(err) }),
       );

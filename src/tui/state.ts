@@ -123,7 +123,7 @@ export interface State {
 
 export type Action =
   | { type: 'resize'; width: number; height: number }
-  | { type: 'progress'; progress: LoadProgress }
+  | { type: 'progress'; progress: LoadProgress | null }
   | { type: 'error'; message: string }
   | { type: 'sourceOpened'; location: string; images: ImageInfo[]; containers: ContainerInfo[]; note?: string | null; opening?: boolean; problems?: Problem[] }
   | { type: 'problems'; open?: boolean }
@@ -472,9 +472,9 @@ function refreshFiles(s: State, path: string | null): State {
 
 /** Entries the tree of (layer, mode) will hold, roughly (to decide whether to build it after a frame). */
 function treeEstimate(a: ImageAnalysis, layer: number, mode: TreeMode): number {
-  if (mode === 'changes') return a.changes[layer]?.entries.length ?? 0;
+  if (mode === 'changes') return a.tables[layer]?.n ?? 0;
   let n = 0;
-  for (let i = 0; i <= layer; i++) n += a.changes[i]?.entries.length ?? 0;
+  for (let i = 0; i <= layer; i++) n += a.tables[i]?.n ?? 0;
   return n;
 }
 

@@ -17,7 +17,7 @@ import { analyzeImage } from '../../src/core/analysis/analyze.js';
 import { analyzeContainer } from '../../src/core/analysis/container.js';
 import { findContainer, findImage } from '../../src/core/analysis/select.js';
 import { chainIds } from '../../src/core/analysis/chain.js';
-import { LayerStack } from '../../src/core/analysis/stack.js';
+import { stackTables } from '../../src/core/analysis/analyze.js';
 import { mergedRows } from '../../src/core/analysis/views.js';
 import { TarFileReader, readLayerFromFile } from '../../src/core/sources/tar/index.js';
 import { cleanLayerPath } from '../../src/core/model/path.js';
@@ -107,9 +107,10 @@ test('the merged view of image + init layer equals docker export of a created co
   if (!o) return;
   const c = findContainer(o.source, CONTAINERS.created);
   const img = findImage(o.source, c.image);
-  const stack = new LayerStack();
-  for (let i = 0; i < img.layers.length; i++) stack.apply((await o.source.readLayer(img, i)).entries);
-  stack.apply((await o.source.readContainerLayer(c, 'init')).entries);
+  const tables = [];
+  for (let i = 0; i < img.layers.length; i++) tables.push(await o.source.readLayer(img, i));
+  tables.push(await o.source.readContainerLayer(c, 'init'));
+  const stack = stackTables(tables);
   const ours = mergedRows(stack).map((r) => `${JSON.stringify(r.path)} ${r.attrs.type === 'hardlink' ? 'file' : r.attrs.type} ${r.attrs.mode.toString(8)} ${r.attrs.uid}:${r.attrs.gid} ${r.attrs.type === 'dir' ? '' : r.attrs.size} ${JSON.stringify(r.attrs.type === 'symlink' ? r.attrs.linkname : '')}`);
 
   const file = path.join(tmp, 'export.tar');
@@ -167,7 +168,7 @@ test('hidden bytes of ls-bloat:1: what later layers deleted, overwrote or hid, e
   assert.equal(a.hiddenBytes, a.hidden.reduce((s, h) => s + h.bytes, 0));
   assert.equal(a.visibleBytes + a.hiddenBytes, a.bytes);
   // Visible bytes = the regular files of the final merged view, each inode once.
-  const rows = mergedRows(a.stack);
+  const rows = mergedRows(a.view);
   assert.equal(a.visibleBytes, rows.filter((r) => r.attrs.type === 'file').reduce((s, r) => s + r.attrs.size, 0));
   const opq = a.layers[BLOAT.opaque.layer]!;
   assert.equal(opq.opaqueDirs, 1);

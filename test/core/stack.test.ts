@@ -5,10 +5,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LayerStack } from '../../src/core/analysis/stack.js';
-import { analyzeChanges } from '../../src/core/analysis/analyze.js';
+import type { StackView } from '../../src/core/analysis/stack.js';
+import { analyzeChanges, tablesOf } from '../../src/core/analysis/analyze.js';
 import { mergedRows } from '../../src/core/analysis/views.js';
-import { dockerDiff } from '../../src/core/analysis/docker-diff.js';
+import { dockerDiffOf } from '../../src/core/analysis/docker-diff.js';
 import type { Attrs, ImageInfo, LayerEntry } from '../../src/core/model/index.js';
 
 const f = (path: string, size = 10, extra: Partial<Attrs> = {}): LayerEntry => ({ kind: 'put', path, attrs: { type: 'file', mode: 0o644, uid: 0, gid: 0, size, mtime: 1, mtimeNsec: 0, ...extra } });
@@ -21,22 +21,22 @@ function analyze(...layers: LayerEntry[][]) {
   return analyzeChanges(image, layers.map((entries) => ({ entries, problems: [] })));
 }
 
-const visible = (s: LayerStack, layer?: number) => mergedRows(s, layer).map((r) => r.path);
+const visible = (s: StackView, layer?: number) => mergedRows(s, layer).map((r) => r.path);
 
 test('a whiteout deletes the lower path and its whole subtree; the bytes are hidden by that layer', () => {
   const a = analyze([d('a'), f('a/x', 100), d('a/sub'), f('a/sub/y', 5), f('b', 1)], [w('a')]);
-  assert.deepEqual(visible(a.stack), ['b']);
+  assert.deepEqual(visible(a.view), ['b']);
   assert.deepEqual(a.hidden.map((h) => [h.path, h.layer, h.by, h.reason, h.bytes]), [['a/x', 0, 1, 'deleted', 100], ['a/sub/y', 0, 1, 'deleted', 5]]);
   assert.equal(a.hiddenBytes, 105);
   assert.equal(a.efficiency, 1 / 106);
-  assert.deepEqual(visible(a.stack, 0), ['a', 'a/sub', 'a/sub/y', 'a/x', 'b']);
+  assert.deepEqual(visible(a.view, 0), ['a', 'a/sub', 'a/sub/y', 'a/x', 'b']);
 });
 
 test('a whiteout applies to lower layers only: a same-layer entry of that name survives, whatever the order', () => {
   // Tar form: `.wh.x` and `x` in one layer (order reversed on purpose).
   const a = analyze([f('x', 7)], [f('x', 3), w('x')]);
-  assert.deepEqual(visible(a.stack), ['x']);
-  assert.equal(mergedRows(a.stack)[0]!.layer, 1);
+  assert.deepEqual(visible(a.view), ['x']);
+  assert.equal(mergedRows(a.view)[0]!.layer, 1);
   assert.equal(a.layers[1]!.modified, 1, 'the path existed below: modified, not added');
   assert.equal(a.layers[1]!.deleted, 1);
   assert.deepEqual(a.hidden.map((h) => [h.path, h.by, h.reason]), [['x', 1, 'deleted']]);
@@ -44,7 +44,7 @@ test('a whiteout applies to lower layers only: a same-layer entry of that name s
 
 test('an opaque dir hides every lower child but keeps its own entries, regardless of order', () => {
   const a = analyze([d('o'), f('o/a', 4), d('o/d'), f('o/d/b', 6)], [f('o/c', 1), d('o', true), f('o/a', 2)]);
-  assert.deepEqual(visible(a.stack), ['o', 'o/a', 'o/c']);
+  assert.deepEqual(visible(a.view), ['o', 'o/a', 'o/c']);
   assert.deepEqual(a.hidden.map((h) => [h.path, h.reason]).sort(), [['o/a', 'opaque'], ['o/d/b', 'opaque']]);
   assert.equal(a.layers[1]!.opaqueDirs, 1);
   assert.equal(a.layers[1]!.added, 1, 'o/c is new');
@@ -54,7 +54,7 @@ test('an opaque dir hides every lower child but keeps its own entries, regardles
 test('overwriting a file hides the old bytes; replacing a dir with a file hides its subtree as "replaced"', () => {
   const a = analyze([f('f', 50), d('d'), f('d/x', 9)], [f('f', 60), f('d', 1)]);
   assert.deepEqual(a.hidden.map((h) => [h.path, h.reason, h.bytes]).sort(), [['d/x', 'replaced', 9], ['f', 'overwritten', 50]]);
-  assert.deepEqual(visible(a.stack), ['d', 'f']);
+  assert.deepEqual(visible(a.view), ['d', 'f']);
 });
 
 test('hardlinks: bytes counted once per inode, and stay visible while any name does', () => {
@@ -67,7 +67,7 @@ test('hardlinks: bytes counted once per inode, and stay visible while any name d
 
 test('a tar layer without parent dir entries gets implicit dirs; a file in the way is replaced', () => {
   const a = analyze([f('p', 5)], [f('p/q/r', 1)]);
-  assert.deepEqual(visible(a.stack), ['p', 'p/q', 'p/q/r']);
+  assert.deepEqual(visible(a.view), ['p', 'p/q', 'p/q/r']);
   assert.deepEqual(a.hidden.map((h) => [h.path, h.reason]), [['p', 'replaced']]);
 });
 
@@ -83,6 +83,7 @@ test('docker diff semantics: parent dirs of changes are C, a deleted dir is one 
   const base = { entries: [d('etc'), f('etc/passwd', 10), d('gone'), f('gone/x'), f('same', 3)], problems: [] };
   const init = { entries: [d('etc'), f('etc/hosts', 0)], problems: [] };
   const rw = { entries: [d('etc'), f('etc/passwd', 11), w('gone'), f('new', 1), f('same', 3)], problems: [] };
-  const got = dockerDiff(rw, [base, init]).map((c) => `${c.kind} ${c.path}`);
+  const [tb, ti, trw] = tablesOf([base, init, rw]);
+  const got = dockerDiffOf(trw!, [tb!, ti!]).map((c) => `${c.kind} ${c.path}`);
   assert.deepEqual(got, ['C /etc', 'C /etc/passwd', 'D /gone', 'A /new']);
 });

@@ -5,6 +5,8 @@
 import { analyzeChanges, type ImageAnalysis } from '../../src/core/analysis/analyze.js';
 import type { Attrs, ImageInfo, LayerChanges, LayerEntry, LayerInfo } from '../../src/core/model/types.js';
 import { compareWalkOrder } from '../../src/core/model/path.js';
+import { LayerTable } from '../../src/core/model/layer-table.js';
+import { PathTable } from '../../src/core/model/paths.js';
 
 const T = 1704067200; // 2024-01-01T00:00:00Z
 
@@ -60,6 +62,12 @@ export const COLOR_ESCAPE = 'names/red-\x1b[31mtext\x1b[0m.txt';
  *   L5 whiteout names (rm -rf)
  */
 export function bloatImage(): ImageAnalysis {
+  const p = bloatParts();
+  return analyzeChanges(p.info, p.changes);
+}
+
+/** The bloat image's parts, for sources. */
+export function bloatParts(): FakeImage {
   const MiB = 1024 * 1024;
   const img = image('bloat:1', [
     '/bin/sh -c #(nop) ADD file:abc in / ',
@@ -77,7 +85,7 @@ export function bloatImage(): ImageAnalysis {
     layer([dir('names'), file(TITLE_ESCAPE, 10), file(COLOR_ESCAPE, 20), file('names/bad-\xff\xfe-utf8.txt', 30), dir('links'), symlink('links/rel', '../data/f')]),
     layer([whiteout('names')]),
   ];
-  return analyzeChanges(img, changes);
+  return { info: img, changes };
 }
 
 /** n files spread over dirs of `fanout` files, all in layer 0, plus a few later layers touching some. */
@@ -103,11 +111,6 @@ export interface FakeImage {
   changes: LayerChanges[];
 }
 
-/** The bloat image's parts, for sources. */
-export function bloatParts(): FakeImage {
-  const a = bloatImage();
-  return { info: a.image, changes: a.changes };
-}
 
 export function container(name: string, imageId: string, extra: Partial<ContainerInfo> = {}): ContainerInfo {
   return {
@@ -135,20 +138,28 @@ export function container(name: string, imageId: string, extra: Partial<Containe
 /** An in-memory Source (what openSource would return), with a delay per layer read if asked. */
 export function fakeSource(images: FakeImage[], containers: { info: ContainerInfo; rw: LayerChanges }[] = [], delayMs = 0): Source {
   const sleep = () => (delayMs ? new Promise((r) => setTimeout(r, delayMs)) : Promise.resolve());
+  const paths = new PathTable();
+  const tables = new Map<LayerChanges, LayerTable>();
+  const table = (c: LayerChanges) => {
+    let t = tables.get(c);
+    if (!t) tables.set(c, (t = LayerTable.fromEntries(paths, c.entries, c.problems)));
+    return t;
+  };
   return {
     kind: 'docker-root',
     location: '/fake',
     images: images.map((i) => i.info),
     containers: containers.map((c) => c.info),
     problems: [],
+    paths,
     async readLayer(img, index) {
       await sleep();
-      return images.find((i) => i.info.id === img.id)!.changes[index]!;
+      return table(images.find((i) => i.info.id === img.id)!.changes[index]!);
     },
     async readContainerLayer(c, which) {
       await sleep();
-      if (which === 'init') return { entries: [], problems: [] };
-      return containers.find((x) => x.info.id === c.id)!.rw;
+      if (which === 'init') return LayerTable.empty(paths);
+      return table(containers.find((x) => x.info.id === c.id)!.rw);
     },
     async close() {},
   };

@@ -26,6 +26,7 @@ import { NotFoundError, SourceError, UsageError } from '../../src/core/model/err
 import { verifySource } from '../../src/core/verify/index.js';
 import { readMountInfo } from '../../src/core/verify/mount/mountinfo.js';
 import type { Source } from '../../src/core/model/source.js';
+import { tableSource } from '../support/tables.js';
 import type { ImageInfo, LayerInfo } from '../../src/core/model/types.js';
 import type { IntegrityResult } from '../../src/core/verify/integrity/index.js';
 
@@ -58,7 +59,7 @@ function fakeSource(): Source {
   const img = (id: string, tags: string[], layers: LayerInfo[]): ImageInfo => ({ id, tags, digests: [], created: null, os: 'linux', architecture: 'amd64', layers, emptyHistory: 0, config: {} });
   const app = img(hex('1'), ['app:1'], [base, top]);
   const other = img(hex('2'), ['other:1'], [base]);
-  return {
+  return tableSource({
     kind: 'docker-root',
     location: '/nonexistent-root',
     images: [app, other],
@@ -67,7 +68,7 @@ function fakeSource(): Source {
     readLayer: async (image, i) => ({ entries: i === 0 ? [{ kind: 'put', path: 'etc', attrs: { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, mtimeNsec: 0 } }, { kind: 'put', path: 'etc/passwd', attrs: { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, mtime: 0, mtimeNsec: 0 } }] : [], problems: [] }),
     readContainerLayer: async () => ({ entries: [], problems: [] }),
     close: async () => {},
-  };
+  });
 }
 
 test('unit: a tampered base layer fails the verdict and is named with every image and container that uses it', async () => {

@@ -11,8 +11,9 @@ import { chainIds } from '../../src/core/analysis/chain.js';
 import { evaluateCi, resolveBase } from '../../src/core/analysis/ci-rules.js';
 import { compareImages } from '../../src/core/analysis/compare.js';
 import { buildTimeline } from '../../src/core/analysis/timeline.js';
-import { dockerDiff } from '../../src/core/analysis/docker-diff.js';
-import { LayerStack } from '../../src/core/analysis/stack.js';
+import { dockerDiffOf } from '../../src/core/analysis/docker-diff.js';
+import { stackTables, tablesOf } from '../../src/core/analysis/analyze.js';
+import { mergedRows } from '../../src/core/analysis/views.js';
 import type { Attrs, ContainerInfo, ImageInfo, LayerChanges, LayerEntry } from '../../src/core/model/types.js';
 import { ciJson, ciText } from '../../src/report/ci.js';
 import { ciJunit } from '../../src/report/junit.js';
@@ -85,21 +86,19 @@ test('golden: timeline bodyfile and table (flags on the planted cases)', () => {
     ],
     problems: [],
   };
-  const lowers = [L0];
-  const changes = dockerDiff(rw, lowers);
-  const lower = new LayerStack();
-  lower.apply(L0.entries);
-  let ino = 100;
+  const [tl0, trw] = tablesOf([L0, rw]);
+  const changes = dockerDiffOf(trw!, [tl0!]);
+  const lower = lowerAttrsOf([tl0!]);
   const stat = (p: string) => {
     const i = rw.entries.findIndex((e) => e.path === p);
     const s = BigInt(T + 100 + i);
-    return { ino: BigInt(ino++), atimeNs: s * 1_000_000_000n, mtimeNs: s * 1_000_000_000n, ctimeNs: (s + 1n) * 1_000_000_000n, birthtimeNs: 0n } as unknown as BigIntStats;
+    return { ino: BigInt(100 + i), atimeNs: s * 1_000_000_000n, mtimeNs: s * 1_000_000_000n, ctimeNs: (s + 1n) * 1_000_000_000n, birthtimeNs: 0n } as unknown as BigIntStats;
   };
   const container: ContainerInfo = {
     id: 'f'.repeat(64), name: 'web', image: 'sha256:' + 'a'.repeat(64), imageRef: 'app:1', state: 'exited', pid: null, exitCode: 0, startedAt: null, finishedAt: null, created: null,
     driver: 'overlay2', mountId: 'e'.repeat(64), initId: null, parentChainId: null, rwDir: '/var/lib/docker/overlay2/' + 'e'.repeat(64) + '/diff', initDir: null, mounts: [],
   };
-  const t = buildTimeline(container, rw, changes, (p) => lower.lookup(p)?.live?.attrs ?? null, stat);
+  const t = buildTimeline(container, trw!, changes, lower, stat);
   const flagged = Object.fromEntries(t.entries.filter((e) => e.flags.length).map((e) => [e.path, e.flags]));
   assert.deepEqual(flagged, {
     'etc/ld.so.preload': ['ld-preload'],
@@ -116,13 +115,13 @@ test('golden: timeline bodyfile and table (flags on the planted cases)', () => {
 test('timeline: lower files hidden by an opaque dir the container made are listed as deletions, with that dir\'s times', () => {
   const lowerL: LayerChanges = { entries: [put('opq', A('dir', 0o755)), put('opq/a', A('file', 0o644, 3)), put('opq/sub', A('dir', 0o755)), put('opq/sub/b', A('file', 0o644, 4))], problems: [] };
   const rw: LayerChanges = { entries: [put('opq', A('dir', 0o755, 0, { mtime: T + 5 }), true), put('opq/new', A('file', 0o755, 1))], problems: [] };
-  const changes = dockerDiff(rw, [lowerL]);
+  const [tlow, trw] = tablesOf([lowerL, rw]);
+  const changes = dockerDiffOf(trw!, [tlow!]);
   assert.deepEqual(changes.map((c) => `${c.kind} ${c.path}`).sort(), ['A /opq/new', 'C /opq', 'D /opq/a', 'D /opq/sub'].sort());
-  const lower = new LayerStack();
-  lower.apply(lowerL.entries);
+  const lower = lowerAttrsOf([tlow!]);
   const stat = (p: string) => ({ ino: 7n, atimeNs: 1n, mtimeNs: BigInt(T + (p === 'opq' ? 5 : 9)) * 1_000_000_000n, ctimeNs: BigInt(T + 9) * 1_000_000_000n, birthtimeNs: 0n }) as unknown as BigIntStats;
   const c = { id: 'a'.repeat(64), name: 'x', rwDir: '/rw' } as ContainerInfo;
-  const t = buildTimeline(c, rw, changes, (p) => lower.lookup(p)?.live?.attrs ?? null, stat);
+  const t = buildTimeline(c, trw!, changes, lower, stat);
   const byPath = Object.fromEntries(t.entries.map((e) => [e.path, e]));
   assert.equal(byPath['opq/a']?.change, 'D');
   assert.equal(byPath['opq/a']?.hiddenBy, 'opq');
@@ -131,3 +130,9 @@ test('timeline: lower files hidden by an opaque dir the container made are liste
   assert.ok(!byPath['opq/sub/b'], 'docker diff does not list children of a deleted dir; neither do we');
   assert.match(timelineBodyfile(t), /\|\/opq\/a \(deleted: hidden by opaque \/opq\)\|/);
 });
+
+/** What the merged view of `lowers` shows at a path (the timeline's lower attributes). */
+function lowerAttrsOf(lowers: Parameters<typeof stackTables>[0]) {
+  const rows = new Map(mergedRows(stackTables(lowers)).map((r) => [r.path, r.attrs]));
+  return (p: string) => rows.get(p) ?? null;
+}

@@ -1,16 +1,17 @@
 import type { Command, CommandIO, ParsedArgs } from '../command.js';
-import { EXIT, flagList, flagString, flagChoice } from '../command.js';
+import { flagList, flagString, flagChoice } from '../command.js';
 import { openSource } from '../../core/sources/open.js';
-import { analyzeSource } from '../../core/analysis/host.js';
+import { analyzeSource, analyzeSourceStream } from '../../core/analysis/host.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { analyzeContainer } from '../../core/analysis/container.js';
 import { findContainer, findImage } from '../../core/analysis/select.js';
-import { layerChangeRows, mergedRows } from '../../core/analysis/views.js';
+import { layerChanges, walkMerged, type MergedRow } from '../../core/analysis/views.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
-import { reportJson } from '../../report/json.js';
-import { changeRowsText, dockerChangesText, mergedRowsText, reportText } from '../../report/text.js';
+import { writeReportJson, writeReportJsonl } from '../../report/json.js';
+import { changeRowsLines, dockerChangesText, mergedRowsLines, reportText } from '../../report/text.js';
 import { jsonPath } from '../../report/format.js';
+import { problemsExit, progressLine, reportProblems, sinkOf } from '../output.js';
 
 export const DEFAULT_SOURCE = '/var/lib/docker';
 
@@ -40,26 +41,72 @@ function layerIndex(args: ParsedArgs, layers: number): number {
   return idx;
 }
 
-function write(io: CommandIO, text: string): void {
-  io.stdout.write(text);
+/** Write lines in batches (a million-row listing is not one string, nor a million writes). */
+async function writeLines(io: CommandIO, lines: Iterable<string>): Promise<void> {
+  const write = sinkOf(io.stdout);
+  let batch: string[] = [];
+  for (const l of lines) {
+    batch.push(l);
+    if (batch.length >= 2048) {
+      await write(batch.join('\n') + '\n');
+      batch = [];
+    }
+  }
+  if (batch.length) await write(batch.join('\n') + '\n');
 }
 
-function json(io: CommandIO, value: unknown): void {
-  io.stdout.write(JSON.stringify(value, null, 2) + '\n');
+/** A JSON document whose one big array is written element by element (same bytes as JSON.stringify(doc, null, 2)). */
+async function writeJsonWithArray(io: CommandIO, head: Record<string, unknown>, key: string, items: Iterable<unknown>, tail: Record<string, unknown> = {}): Promise<void> {
+  const write = sinkOf(io.stdout);
+  const headText = Object.keys(head).length ? JSON.stringify(head, null, 2).slice(0, -2) + ',\n' : '{\n';
+  await write(headText + `  ${JSON.stringify(key)}: [`);
+  let n = 0;
+  let batch = '';
+  for (const item of items) {
+    batch += `${n++ ? ',' : ''}\n    ${JSON.stringify(item, null, 2).replace(/\n/g, '\n    ')}`;
+    if (batch.length > 1 << 16) {
+      await write(batch);
+      batch = '';
+    }
+  }
+  const rest = Object.entries(tail).map(([k, v]) => `,\n  ${JSON.stringify(k)}: ${JSON.stringify(v, null, 2).replace(/\n/g, '\n  ')}`).join('');
+  await write(batch + (n ? '\n  ]' : ']') + rest + '\n}\n');
 }
 
 export const reportCommand: Command = {
   name: 'report',
   summary: 'every image and container of a source: layers, changes, hidden bytes, problems',
-  usage: ['layerscope report [SOURCE] [--image REF]... [--all] [--format text|json] [--platform OS/ARCH]'],
-  flags: { all: { value: false, help: 'also list intermediate images (untagged legacy-builder steps), as docker images -a' }, image: { value: true, repeat: true, help: 'restrict to this image (tag, ID or ID prefix); repeatable' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...formatFlag },
+  usage: [
+    'layerscope report [SOURCE] [--image REF]... [--all] [--format text|json|jsonl] [--platform OS/ARCH]',
+    'json is written as it is produced; jsonl gives one object per line (image, layer, hidden file, container, problem) for pipelines. With stderr on a terminal, progress is shown there.',
+  ],
+  flags: {
+    all: { value: false, help: 'also list intermediate images (untagged legacy-builder steps), as docker images -a' },
+    image: { value: true, repeat: true, help: 'restrict to this image (tag, ID or ID prefix); repeatable' },
+    platform: { value: true, help: 'platform for multi-platform archives' },
+    format: { value: true, help: 'text (default), json or jsonl' },
+  },
   async run(args, io) {
-    const fmt = format(args);
+    const fmt = flagChoice(args, 'format', ['text', 'json', 'jsonl']);
     return withSource(args, async (source) => {
-      const a = await analyzeSource(source, { images: flagList(args, 'image'), all: args.flags.all === true });
-      if (fmt === 'json') json(io, reportJson(a));
-      else write(io, reportText(a));
-      return a.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+      const progress = progressLine(io);
+      const opts = { images: flagList(args, 'image'), all: args.flags.all === true, onModelProgress: progress.update };
+      try {
+        if (fmt === 'text') {
+          const a = await analyzeSource(source, opts);
+          progress.done();
+          await sinkOf(io.stdout)(reportText(a));
+          return problemsExit(a.problems);
+        }
+        const writer = fmt === 'json' ? writeReportJson : writeReportJsonl;
+        const problems = await writer(source, analyzeSourceStream(source, opts), (t) => {
+          progress.done();
+          return sinkOf(io.stdout)(t);
+        });
+        return problemsExit(problems);
+      } finally {
+        progress.done();
+      }
     });
   },
 };
@@ -77,30 +124,37 @@ export const changesCommand: Command = {
     return withSource(args, async (source) => {
       if (containerRef) {
         const c = await analyzeContainer(source, findContainer(source, containerRef));
-        if (fmt === 'json') json(io, { container: c.container.id, name: c.container.name, changes: c.changes.map((x) => ({ kind: x.kind, ...jsonPath(x.path.slice(1)) })), problems: c.problems });
-        else write(io, dockerChangesText(c.changes));
-        return c.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+        const problems = [...source.problems, ...c.problems];
+        if (fmt === 'json') {
+          await writeJsonWithArray(io, { container: c.container.id, name: c.container.name }, 'changes', c.changes.map((x) => ({ kind: x.kind, ...jsonPath(x.path.slice(1)) })), { problems: c.problems });
+          return problemsExit(problems);
+        }
+        await sinkOf(io.stdout)(dockerChangesText(c.changes));
+        return reportProblems(io, 'changes', problems);
       }
       const image = findImage(source, imageRef!);
       const n = layerIndex(args, image.layers.length);
       const a = await analyzeImage(source, image);
-      const rows = layerChangeRows(a, n);
+      const layerProblems = a.view.table(n).problems;
+      const problems = [...source.problems, ...layerProblems];
       if (fmt === 'json') {
-        json(io, {
-          image: image.id,
-          layer: { index: n, diffId: image.layers[n]!.diffId, chainId: image.layers[n]!.chainId, createdBy: image.layers[n]!.createdBy },
-          changes: rows.map((r) => ({
-            ...jsonPath(r.path),
-            change: r.change,
-            ...(r.attrs ? { type: r.attrs.type, size: r.attrs.size, mode: r.attrs.mode, uid: r.attrs.uid, gid: r.attrs.gid, mtime: r.attrs.mtime, linkname: r.attrs.linkname === undefined ? null : r.attrs.type === 'hardlink' ? jsonPath(r.attrs.linkname).path : Buffer.from(r.attrs.linkname, 'latin1').toString('utf8') } : {}),
-            ...(r.opaque ? { opaque: true } : {}),
-            ...(r.change === 'deleted' ? { deleted: r.deletedAttrs ? { type: r.deletedAttrs.type, layer: r.deletedLayer, bytes: r.deletedBytes } : null } : {}),
-            ...(r.hiddenBy !== null ? { hiddenBy: r.hiddenBy, hiddenReason: r.hiddenReason } : {}),
-          })),
-          problems: a.changes[n]!.problems,
-        });
-      } else write(io, changeRowsText(rows));
-      return a.changes[n]!.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+        const l = image.layers[n]!;
+        const rows = (function* () {
+          for (const r of layerChanges(a, n))
+            yield {
+              ...jsonPath(r.path),
+              change: r.change,
+              ...(r.attrs ? { type: r.attrs.type, size: r.attrs.size, mode: r.attrs.mode, uid: r.attrs.uid, gid: r.attrs.gid, mtime: r.attrs.mtime, linkname: r.attrs.linkname === undefined ? null : r.attrs.type === 'hardlink' ? jsonPath(r.attrs.linkname).path : Buffer.from(r.attrs.linkname, 'latin1').toString('utf8') } : {}),
+              ...(r.opaque ? { opaque: true } : {}),
+              ...(r.change === 'deleted' ? { deleted: r.deletedAttrs ? { type: r.deletedAttrs.type, layer: r.deletedLayer, bytes: r.deletedBytes } : null } : {}),
+              ...(r.hiddenBy !== null ? { hiddenBy: r.hiddenBy, hiddenReason: r.hiddenReason } : {}),
+            };
+        })();
+        await writeJsonWithArray(io, { image: image.id, layer: { index: n, diffId: l.diffId, chainId: l.chainId, createdBy: l.createdBy } }, 'changes', rows, { problems: layerProblems });
+        return problemsExit(problems);
+      }
+      await writeLines(io, changeRowsLines(() => layerChanges(a, n)));
+      return reportProblems(io, 'changes', problems);
     });
   },
 };
@@ -116,10 +170,20 @@ export const filesCommand: Command = {
     return withSource(args, async (source) => {
       const image = imageRef ? findImage(source, imageRef) : onlyImage(source);
       const a = await analyzeImage(source, image);
-      const rows = mergedRows(a.stack, layerIndex(args, image.layers.length));
-      if (fmt === 'json') json(io, { image: image.id, files: rows.map((r) => ({ ...jsonPath(r.path), type: r.attrs.type, size: r.attrs.size, mode: r.attrs.mode, uid: r.attrs.uid, gid: r.attrs.gid, layer: r.layer })) });
-      else write(io, mergedRowsText(rows));
-      return EXIT.ok;
+      const layer = layerIndex(args, image.layers.length);
+      const problems = [...source.problems, ...a.problems];
+      const rows = function* (): Generator<MergedRow> {
+        for (const e of walkMerged(a.view, layer)) yield { path: e.path, attrs: a.view.store.attrs(e.version), layer: a.view.layerOf(e.version) };
+      };
+      if (fmt === 'json') {
+        const files = (function* () {
+          for (const r of rows()) yield { ...jsonPath(r.path), type: r.attrs.type, size: r.attrs.size, mode: r.attrs.mode, uid: r.attrs.uid, gid: r.attrs.gid, layer: r.layer };
+        })();
+        await writeJsonWithArray(io, { image: image.id }, 'files', files, { problems });
+        return problemsExit(problems);
+      }
+      await writeLines(io, mergedRowsLines(rows));
+      return reportProblems(io, 'files', problems);
     });
   },
 };

@@ -1,7 +1,7 @@
 import type { Attrs, ImageInfo } from '../model/types.js';
 import { compareWalkOrder } from '../model/path.js';
 import type { ImageAnalysis } from './analyze.js';
-import { mergedRows, type MergedRow } from './views.js';
+import { walkMerged, type MergedEntry, type MergedRow } from './views.js';
 
 /**
  * Two images compared: which layers they share (by diffId), then file by file what is added, removed or changed
@@ -83,35 +83,41 @@ export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: { 
   let prefix = 0;
   while (prefix < a.image.layers.length && prefix < b.image.layers.length && a.image.layers[prefix]!.chainId === b.image.layers[prefix]!.chainId) prefix++;
 
-  const ra = a.stack.layerCount ? mergedRows(a.stack) : [];
-  const rb = b.stack.layerCount ? mergedRows(b.stack) : [];
+  // Both merged views are walked side by side in walk order; rows are built only for what differs.
+  const ia = walkMerged(a.view);
+  const ib = walkMerged(b.view);
+  const row = (x: ImageAnalysis, e: MergedEntry): MergedRow => ({ path: e.path, attrs: x.view.store.attrs(e.version), layer: x.view.layerOf(e.version) });
+  let ea = ia.next();
+  let eb = ib.next();
   const files: FileDiffRow[] = [];
   const counts = { added: 0, removed: 0, changed: 0, addedBytes: 0, removedBytes: 0, sizeDelta: 0 };
   const bytesOf = (x: Attrs) => (x.type === 'file' ? x.size : 0);
-  let i = 0;
-  let j = 0;
-  while (i < ra.length || j < rb.length) {
-    const x = ra[i];
-    const y = rb[j];
-    const c = x && y ? compareWalkOrder(x.path, y.path) : x ? -1 : 1;
+  while (!ea.done || !eb.done) {
+    const c = !ea.done && !eb.done ? compareWalkOrder(ea.value.path, eb.value.path) : !ea.done ? -1 : 1;
     if (c < 0) {
-      files.push({ path: x!.path, change: 'removed', a: x!.attrs, b: null, aLayer: x!.layer, bLayer: null, differences: [], content: null });
+      const x = row(a, ea.value as MergedEntry);
+      files.push({ path: x.path, change: 'removed', a: x.attrs, b: null, aLayer: x.layer, bLayer: null, differences: [], content: null });
       counts.removed++;
-      counts.removedBytes += bytesOf(x!.attrs);
-      i++;
+      counts.removedBytes += bytesOf(x.attrs);
+      ea = ia.next();
     } else if (c > 0) {
-      files.push({ path: y!.path, change: 'added', a: null, b: y!.attrs, aLayer: null, bLayer: y!.layer, differences: [], content: null });
+      const y = row(b, eb.value as MergedEntry);
+      files.push({ path: y.path, change: 'added', a: null, b: y.attrs, aLayer: null, bLayer: y.layer, differences: [], content: null });
       counts.added++;
-      counts.addedBytes += bytesOf(y!.attrs);
-      j++;
+      counts.addedBytes += bytesOf(y.attrs);
+      eb = ib.next();
     } else {
-      i++;
-      j++;
-      const sameLayer = a.image.layers[x!.layer]!.diffId === b.image.layers[y!.layer]!.diffId;
-      if (sameLayer) continue;
-      const { differences, content } = await differencesOf(x!, y!, opts.content);
+      const xa = ea.value as MergedEntry;
+      const xb = eb.value as MergedEntry;
+      ea = ia.next();
+      eb = ib.next();
+      // Same owning diffId: the same bytes (the diffId digests the layer tar that holds them).
+      if (a.image.layers[a.view.layerOf(xa.version)]!.diffId === b.image.layers[b.view.layerOf(xb.version)]!.diffId) continue;
+      const x = row(a, xa);
+      const y = row(b, xb);
+      const { differences, content } = await differencesOf(x, y, opts.content);
       if (differences.length) {
-        files.push({ path: x!.path, change: 'changed', a: x!.attrs, b: y!.attrs, aLayer: x!.layer, bLayer: y!.layer, differences, content });
+        files.push({ path: x.path, change: 'changed', a: x.attrs, b: y.attrs, aLayer: x.layer, bLayer: y.layer, differences, content });
         counts.changed++;
       }
     }

@@ -1,36 +1,39 @@
 import type { Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo, LayerChanges, Problem } from '../model/types.js';
-import { problem } from '../model/types.js';
+import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
+import type { LayerTable } from '../model/layer-table.js';
 import { dockerDiff, type DockerChange } from './docker-diff.js';
+import { modelOf } from './model.js';
+import type { StackView } from './stack.js';
 
 export interface ContainerAnalysis {
   container: ContainerInfo;
   image: ImageInfo | null;
-  rw: LayerChanges;
+  /** The container's stack: image layers, then its init layer when it has one, then its RW layer (the top). */
+  view: StackView;
+  rw: LayerTable;
   /** Exactly what `docker diff` reports (as a set; the engine's order is random). */
   changes: DockerChange[];
   counts: { added: number; changed: number; deleted: number };
   problems: Problem[];
 }
 
+/** Stack a container on the source's shared chain tree (its image's layers are read once for all). */
 export async function analyzeContainer(source: Source, container: ContainerInfo): Promise<ContainerAnalysis> {
-  const problems: Problem[] = [];
-  const image = source.images.find((i) => i.id === container.image) ?? null;
-  const rw = await source.readContainerLayer(container, 'rw');
-  problems.push(...rw.problems);
-  const lowers: LayerChanges[] = [];
-  if (image) {
-    for (let i = 0; i < image.layers.length; i++) lowers.push(await source.readLayer(image, i));
-  } else {
-    problems.push(problem('error', 'container.image.missing', `container ${container.name}: its image ${container.image} is not in the store; changes are classified against an empty base`, null));
-  }
-  if (container.initDir) lowers.push(await source.readContainerLayer(container, 'init'));
-  const changes = dockerDiff(rw, lowers);
+  return modelOf(source).container(container);
+}
+
+/** The figures of a container whose stack is built. */
+export function analyzeContainerView(container: ContainerInfo, image: ImageInfo | null, view: StackView, extraProblems: Problem[]): ContainerAnalysis {
+  const problems: Problem[] = [...extraProblems];
+  const rw = view.table(view.top);
+  // The image's layer problems belong to the image; the container adds those of its own layers.
+  for (const n of view.nodes.slice(image ? image.layers.length : 0)) problems.push(...n.table.problems);
+  const changes = dockerDiff(view, rw);
   const counts = { added: 0, changed: 0, deleted: 0 };
   for (const c of changes) {
     if (c.kind === 'A') counts.added++;
     else if (c.kind === 'C') counts.changed++;
     else counts.deleted++;
   }
-  return { container, image, rw, changes, counts, problems };
+  return { container, image, view, rw, changes, counts, problems };
 }

@@ -1,5 +1,8 @@
-import type { Attrs, LayerChanges } from '../model/types.js';
-import { LayerStack, type PathNode } from './stack.js';
+import type { Attrs } from '../model/types.js';
+import type { LayerTable } from '../model/layer-table.js';
+import { ROOT_PATH } from '../model/paths.js';
+import { stackTables } from './analyze.js';
+import type { StackView } from './stack.js';
 
 /**
  * `docker diff`, offline: the A/C/D lines the engine reports for a container, from the container's RW
@@ -8,7 +11,7 @@ import { LayerStack, type PathNode } from './stack.js';
  * The engine's overlay2 driver answers `docker diff` with its "naive" diff (checked on Docker 20.10: a parent
  * dir is reported C when anything inside it changed, even with its own stat unchanged): it mounts the
  * container's rootfs and its parent's (image + init layer) and compares the two merged trees
- * (moby `archive.ChangesDirs`). We compare the same two merged views, taken from one LayerStack:
+ * (moby `archive.ChangesDirs`). We compare the same two merged views, the stack at its top and one below:
  * - a path in the new view and not the old is A, and so is everything below it;
  * - a path in both is C when mode (type and permission bits), uid, gid or rdev differ, or, for non-dirs, when
  *   size or mtime differ (equal, or equal seconds when either side has no nanoseconds), or when
@@ -24,51 +27,62 @@ export interface DockerChange {
   path: string;
 }
 
-/** `lowers` base first: the image layers, then the init layer. */
-export function dockerDiff(rw: LayerChanges, lowers: readonly LayerChanges[]): DockerChange[] {
-  const stack = new LayerStack();
-  for (const l of lowers) stack.apply(l.entries);
-  stack.apply(rw.entries);
-  const top = lowers.length;
-  // Only subtrees the RW layer touched can differ; mark them (and their ancestors).
-  const touched = new Set<PathNode>();
-  for (const e of rw.entries) {
-    for (let n = stack.lookup(e.path); n && !touched.has(n); n = n.parent) touched.add(n);
-  }
-  touched.add(stack.root);
-  const out: DockerChange[] = [];
-  visit(stack.root, true, false, true, top, touched, out);
-  return out;
-}
-
-/**
- * Compare a node's children in the two views. `isNew`: the node did not exist before (its whole subtree is
- * added). `reported`: the node itself was already reported (A or C), so it needs no C for its children.
- */
-function visit(node: PathNode, isDir: boolean, isNew: boolean, reported: boolean, top: number, touched: Set<PathNode>, out: DockerChange[]): void {
-  const start = out.length;
-  if (isDir && node.children && (isNew || touched.has(node))) {
-    for (const name of [...node.children.keys()].sort()) {
-      const child = node.children.get(name)!;
-      const now = child.versionAt(top);
-      const before = isNew ? null : child.versionAt(top - 1);
-      if (now) {
-        let childReported = false;
-        if (!before) {
-          out.push({ kind: 'A', path: '/' + child.path });
-          childReported = true;
-        } else if (statDifferent(before.attrs!, now.attrs!)) {
-          out.push({ kind: 'C', path: '/' + child.path });
-          childReported = true;
-        }
-        visit(child, now.attrs!.type === 'dir', !before, childReported, top, touched, out);
-      } else if (before) {
-        out.push({ kind: 'D', path: '/' + child.path });
-      }
+/** The changes of a stack's top layer against the layers below it (`rw` is the top layer's table). */
+export function dockerDiff(view: StackView, rw: LayerTable = view.table(view.top)): DockerChange[] {
+  if (view.top < 0) return [];
+  const paths = view.paths;
+  const top = view.top;
+  // Only subtrees the top layer touched can differ; mark them (and their ancestors).
+  const touched = new Set<number>([ROOT_PATH]);
+  for (let i = 0; i < rw.n; i++) for (let p = rw.pathIds[i]!; p !== ROOT_PATH && !touched.has(p); p = paths.parent(p)) touched.add(p);
+  const attrsOf = new Map<number, Attrs>();
+  const attrs = (v: number): Attrs => {
+    let a = attrsOf.get(v);
+    if (!a) attrsOf.set(v, (a = view.store.attrs(v)));
+    return a;
+  };
+  // Depth-first, without recursion (evidence may nest thousands of dirs). A dir reserves a slot before its
+  // children; the slot becomes its C line when something inside changed and it was not reported itself.
+  const out: (DockerChange | null)[] = [];
+  interface Frame { path: number; name: string; isNew: boolean; reported: boolean; slot: number; start: number; next: number }
+  const frames: Frame[] = [{ path: ROOT_PATH, name: '', isNew: false, reported: true, slot: -1, start: 0, next: paths.firstChild(ROOT_PATH) }];
+  while (frames.length) {
+    const f = frames[frames.length - 1]!;
+    const child = f.next;
+    if (child < 0) {
+      frames.pop();
+      if (f.slot >= 0 && !f.reported && out.length > f.start) out[f.slot] = { kind: 'C', path: '/' + f.name };
+      continue;
+    }
+    f.next = paths.nextSibling(child);
+    const now = view.versionAt(child, top);
+    const before = f.isNew ? -1 : view.versionAt(child, top - 1);
+    const path = f.name === '' ? paths.name(child) : f.name + '/' + paths.name(child);
+    if (now < 0) {
+      if (before >= 0) out.push({ kind: 'D', path: '/' + path });
+      continue;
+    }
+    let reported = false;
+    if (before < 0) {
+      out.push({ kind: 'A', path: '/' + path });
+      reported = true;
+    } else if (statDifferent(attrs(before), attrs(now))) {
+      out.push({ kind: 'C', path: '/' + path });
+      reported = true;
+    }
+    const isNew = before < 0;
+    if (view.store.isDir(now) && (isNew || touched.has(child)) && paths.firstChild(child) >= 0) {
+      const slot = out.length;
+      out.push(null);
+      frames.push({ path: child, name: path, isNew, reported, slot, start: slot + 1, next: paths.firstChild(child) });
     }
   }
-  // A dir with changes inside is reported itself, before them, unless it was reported as A or C already.
-  if (out.length > start && isDir && !reported) out.splice(start, 0, { kind: 'C', path: '/' + node.path });
+  return out.filter((c): c is DockerChange => c !== null);
+}
+
+/** dockerDiff of an RW changeset over lower changesets (base first), on a stack of their own. */
+export function dockerDiffOf(rw: LayerTable, lowers: readonly LayerTable[]): DockerChange[] {
+  return dockerDiff(stackTables([...lowers, rw], rw.paths), rw);
 }
 
 function typeOf(a: Attrs): string {

@@ -1,15 +1,24 @@
-import type { Progress, Source } from '../model/source.js';
-import type { Problem } from '../model/types.js';
-import { analyzeImage, type ImageAnalysis } from './analyze.js';
-import { analyzeContainer, type ContainerAnalysis } from './container.js';
+import type { Progress, Source, StorageInfo } from '../model/source.js';
+import type { ImageInfo, Problem } from '../model/types.js';
+import type { ImageAnalysis } from './analyze.js';
+import type { ContainerAnalysis } from './container.js';
+import { modelOf, type ModelProgress } from './model.js';
 import { findImage } from './select.js';
+
+/** Bytes of an image's layers that other images of the source use too, and bytes it alone holds. */
+export interface Sharing {
+  sharedBytes: number;
+  uniqueBytes: number;
+}
 
 export interface SourceAnalysis {
   source: Source;
   images: ImageAnalysis[];
-  /** Per image (same order): bytes of layers that other images of the source use too, and bytes it alone holds. */
-  sharing: { sharedBytes: number; uniqueBytes: number }[];
+  /** Per image (same order). */
+  sharing: Sharing[];
   containers: ContainerAnalysis[];
+  /** Unreferenced storage (data roots), or null. */
+  storage: StorageInfo | null;
   /** Source problems, then layer and container problems, each once. */
   problems: Problem[];
 }
@@ -22,39 +31,94 @@ export interface AnalyzeOptions {
   /** Also analyse containers (default true when no image filter is given). */
   containers?: boolean;
   progress?: Progress;
+  /** Layers read and stacked, as it happens. */
+  onModelProgress?: (p: ModelProgress) => void;
 }
 
+/** What a source analysis yields, in order: images, containers, storage, then every problem. */
+export type AnalysisEvent =
+  | { kind: 'image'; analysis: ImageAnalysis; sharing: Sharing }
+  | { kind: 'container'; analysis: ContainerAnalysis }
+  | { kind: 'storage'; storage: StorageInfo | null }
+  | { kind: 'problems'; problems: Problem[] };
+
+/** The images a report covers. */
+export function selectImages(source: Source, opts: Pick<AnalyzeOptions, 'images' | 'all'>): ImageInfo[] {
+  return opts.images?.length ? opts.images.map((r) => findImage(source, r)) : source.images.filter((i) => opts.all || !i.intermediate);
+}
+
+/**
+ * Analyse a source as a stream: each image as soon as it is stacked (in order), so that big reports are
+ * written as they are produced. Every layer is read once and every shared chain stacked once (the model);
+ * reads of later images run while earlier ones are stacked.
+ */
+export async function* analyzeSourceStream(source: Source, opts: AnalyzeOptions = {}): AsyncGenerator<AnalysisEvent> {
+  const model = modelOf(source);
+  const unsubscribe = opts.onModelProgress ? model.onProgress(opts.onModelProgress) : () => {};
+  try {
+    const selected = selectImages(source, opts);
+    const sharing = sharingOf(source);
+    const withContainers = opts.containers ?? !opts.images?.length;
+    // Ask for everything at once: the walk pool reads ahead while the model stacks in order.
+    const images = selected.map((img) => model.image(img));
+    const containers = withContainers ? source.containers.map((c) => model.container(c)) : [];
+    for (const p of [...images, ...containers]) p.catch(() => undefined);
+    const problems: Problem[][] = [];
+    let done = 0;
+    for (let i = 0; i < selected.length; i++) {
+      opts.progress?.({ phase: 'layers', done: done++, total: selected.length, detail: selected[i]!.tags[0] ?? selected[i]!.id });
+      const a = await images[i]!;
+      problems.push(a.problems);
+      yield { kind: 'image', analysis: a, sharing: sharing(a) };
+    }
+    for (const p of containers) {
+      const c = await p;
+      problems.push(c.problems);
+      yield { kind: 'container', analysis: c };
+    }
+    const storage = source.readStorage ? await source.readStorage() : null;
+    yield { kind: 'storage', storage };
+    // Source problems last: reading storage may have added some.
+    yield { kind: 'problems', problems: dedupe([...source.problems, ...problems.flat()]) };
+  } finally {
+    unsubscribe();
+  }
+}
+
+/** The whole analysis in memory (text reports, the TUI's tests). */
 export async function analyzeSource(source: Source, opts: AnalyzeOptions = {}): Promise<SourceAnalysis> {
-  const selected = opts.images?.length ? opts.images.map((r) => findImage(source, r)) : source.images.filter((i) => opts.all || !i.intermediate);
-  const images: ImageAnalysis[] = [];
-  let done = 0;
-  for (const img of selected) {
-    opts.progress?.({ phase: 'layers', done: done++, total: selected.length, detail: img.tags[0] ?? img.id });
-    images.push(await analyzeImage(source, img));
+  const out: SourceAnalysis = { source, images: [], sharing: [], containers: [], storage: null, problems: [] };
+  for await (const e of analyzeSourceStream(source, opts)) {
+    if (e.kind === 'image') {
+      out.images.push(e.analysis);
+      out.sharing.push(e.sharing);
+    } else if (e.kind === 'container') out.containers.push(e.analysis);
+    else if (e.kind === 'storage') out.storage = e.storage;
+    else out.problems = e.problems;
   }
-  const containers: ContainerAnalysis[] = [];
-  if (opts.containers ?? !opts.images?.length) {
-    for (const c of source.containers) containers.push(await analyzeContainer(source, c));
-  }
-  // Sharing is a host-level fact: count against every image of the source, not only the selected ones; but
-  // not against intermediate build steps, whose layers are by construction the final image's own.
+  return out;
+}
+
+/**
+ * Sharing is a host-level fact: counted against every image of the source, not only the selected ones; but not
+ * against intermediate build steps, whose layers are by construction the final image's own.
+ */
+function sharingOf(source: Source): (a: ImageAnalysis) => Sharing {
   const users = new Map<string, number>();
   for (const img of source.images.filter((i) => !i.intermediate)) for (const l of new Set(img.layers.map((l) => l.chainId))) users.set(l, (users.get(l) ?? 0) + 1);
-  const sharing = images.map((a) => {
+  return (a) => {
     let sharedBytes = 0;
     let uniqueBytes = 0;
     a.image.layers.forEach((l, i) => {
-      const b = a.layers[i]!.bytes;
+      const b = a.layers[i]?.bytes ?? 0;
       if ((users.get(l.chainId) ?? 0) > 1) sharedBytes += b;
       else uniqueBytes += b;
     });
     return { sharedBytes, uniqueBytes };
-  });
-  const problems = dedupe([...source.problems, ...images.flatMap((a) => a.problems), ...containers.flatMap((c) => c.problems)]);
-  return { source, images, sharing, containers, problems };
+  };
 }
 
-function dedupe(problems: Problem[]): Problem[] {
+export function dedupe(problems: Problem[]): Problem[] {
   const seen = new Set<string>();
   return problems.filter((p) => {
     const k = `${p.severity}\0${p.code}\0${p.path}\0${p.message}`;

@@ -1,11 +1,13 @@
 import * as fs from 'node:fs';
 import type { Source } from '../model/source.js';
-import type { Attrs, ContainerInfo, EntryType, LayerChanges, Problem } from '../model/types.js';
+import type { Attrs, ContainerInfo, EntryType, Problem } from '../model/types.js';
+import type { LayerTable } from '../model/layer-table.js';
 import { problem } from '../model/types.js';
 import { SourceError } from '../model/errors.js';
-import { baseName, displayPath, isWithin, parentPath, pathToBytes } from '../model/path.js';
-import { LayerStack } from './stack.js';
-import { dockerDiff, type DockerChange } from './docker-diff.js';
+import { baseName, displayPath, isWithin, parentPath } from '../model/path.js';
+import { HostPaths } from '../sources/walk/host-paths.js';
+import type { DockerChange } from './docker-diff.js';
+import { modelOf } from './model.js';
 
 /**
  * A container's RW layer as a timeline: every entry the RW dir holds (files, dirs, whiteouts), with the
@@ -98,53 +100,74 @@ export function flagsFor(path: string, attrs: Attrs | null, change: DockerChange
   return out;
 }
 
-/** lstat a path below a dir, refusing symlinked parents; null when it is gone. */
-function lstatBelow(dir: string, path: string): fs.BigIntStats | null {
-  const base = Buffer.from(dir, 'utf8');
-  const parts = path.split('/');
-  let cur = base;
-  for (let i = 0; i < parts.length; i++) {
-    cur = Buffer.concat([cur, SLASH, pathToBytes(parts[i]!)]);
-    let st: fs.BigIntStats;
+/**
+ * lstat of paths below a dir, given in walk order, refusing symlinked parents: each parent dir is checked once
+ * (lstat: a real directory), then each path costs one lstat. Null when a path is gone or a parent is not a
+ * directory (a running container can change its RW dir while we read it).
+ */
+export function statBelow(dir: string): ((path: string) => fs.BigIntStats | null) & { close(): void } {
+  const host = new HostPaths(dir);
+  const dirs = new Map<string, boolean>([['', true]]);
+  const isDir = (rel: string): boolean => {
+    // Walk up to the nearest checked ancestor, then check downwards: each dir is lstat'ed once.
+    const todo: string[] = [];
+    let r = rel;
+    while (!dirs.has(r)) {
+      todo.push(r);
+      r = parentPath(r);
+    }
+    let ok = dirs.get(r)!;
+    for (let i = todo.length - 1; i >= 0; i--) {
+      if (ok) {
+        try {
+          ok = fs.lstatSync(host.host(todo[i]!)).isDirectory();
+        } catch {
+          ok = false;
+        }
+      }
+      dirs.set(todo[i]!, ok);
+    }
+    return ok;
+  };
+  const stat = (path: string): fs.BigIntStats | null => {
+    if (!isDir(parentPath(path))) return null;
     try {
-      st = fs.lstatSync(cur, { bigint: true });
+      return fs.lstatSync(host.host(path), { bigint: true, throwIfNoEntry: false }) ?? null;
     } catch {
       return null;
     }
-    if (i < parts.length - 1 && !st.isDirectory()) return null;
-    if (i === parts.length - 1) return st;
-  }
-  return null;
+  };
+  return Object.assign(stat, { close: () => host.close() });
 }
 
-const SLASH = Buffer.from('/');
 const secs = (ns: bigint) => Number(ns / 1000n) / 1e6;
 
 function timesOf(st: fs.BigIntStats): Times {
   return { atime: secs(st.atimeNs), mtime: secs(st.mtimeNs), ctime: secs(st.ctimeNs), crtime: st.birthtimeNs > 0n ? secs(st.birthtimeNs) : 0 };
 }
 
-/** Build the timeline of a container's RW layer. Reads the image layers and the init layer for classification. */
+/** Build the timeline of a container's RW layer, classified against the image and init layers below it. */
 export async function containerTimeline(source: Source, container: ContainerInfo): Promise<Timeline> {
   if (!container.rwDir) throw new SourceError('container.no-rw-dir', `container ${container.name} has no RW layer directory in this source`, null);
-  const problems: Problem[] = [];
-  const rw = await source.readContainerLayer(container, 'rw');
-  problems.push(...rw.problems);
-  const lowers: LayerChanges[] = [];
-  const image = source.images.find((i) => i.id === container.image) ?? null;
-  if (image) for (let i = 0; i < image.layers.length; i++) lowers.push(await source.readLayer(image, i));
-  else problems.push(problem('error', 'container.image.missing', `the image ${container.image} is not in the store; changes are classified against an empty base`, null));
-  if (container.initDir) lowers.push(await source.readContainerLayer(container, 'init'));
-  const changes = dockerDiff(rw, lowers);
-  const lower = new LayerStack();
-  for (const l of lowers) lower.apply(l.entries);
-  return buildTimeline(container, rw, changes, (p) => lower.lookup(p)?.live?.attrs ?? null, (p) => lstatBelow(container.rwDir!, p), problems);
+  const c = await modelOf(source).container(container);
+  const view = c.view;
+  const lowerAttrs = (p: string): Attrs | null => {
+    const id = view.lookup(p);
+    const v = id < 0 ? -1 : view.versionAt(id, view.top - 1);
+    return v < 0 ? null : view.store.attrs(v);
+  };
+  const stat = statBelow(container.rwDir);
+  try {
+    return buildTimeline(container, c.rw, c.changes, lowerAttrs, stat, [...c.problems]);
+  } finally {
+    stat.close();
+  }
 }
 
 /** The assembly, with the I/O injected (tests give their own stat). */
 export function buildTimeline(
   container: ContainerInfo,
-  rw: LayerChanges,
+  rw: LayerTable,
   changes: readonly DockerChange[],
   lowerAttrs: (path: string) => Attrs | null,
   stat: (path: string) => fs.BigIntStats | null,
@@ -154,8 +177,8 @@ export function buildTimeline(
   for (const c of changes) verdict.set(c.path.slice(1), c.kind);
   const entries: TimelineEntry[] = [];
   const seen = new Set<string>();
-  const opaqueDirs: string[] = [];
-  for (const e of rw.entries) {
+  const opaqueDirs = new Set<string>();
+  for (const e of rw.each()) {
     seen.add(e.path);
     const st = stat(e.path);
     if (!st) problems.push(problem('warning', 'timeline.gone', 'listed in the RW layer, gone when lstat\'ed (container running?)', `${container.rwDir}/${displayPath(e.path)}`));
@@ -178,7 +201,7 @@ export function buildTimeline(
       });
       continue;
     }
-    if (e.opaque) opaqueDirs.push(e.path);
+    if (e.opaque) opaqueDirs.add(e.path);
     const a = e.attrs;
     const t: TimelineEntry = {
       path: e.path,
@@ -200,7 +223,12 @@ export function buildTimeline(
   // Deletions docker diff reports without an RW entry of their own: lower children of an opaque dir.
   for (const [p, kind] of verdict) {
     if (seen.has(p) || kind !== 'D') continue;
-    const dir = opaqueDirs.filter((d) => isWithin(p, d)).sort((x, y) => y.length - x.length)[0] ?? null;
+    // The nearest opaque ancestor.
+    let dir: string | null = null;
+    for (let q = parentPath(p); dir === null; q = parentPath(q)) {
+      if (opaqueDirs.has(q)) dir = q;
+      if (q === '') break;
+    }
     const was = lowerAttrs(p);
     const st = dir !== null ? stat(dir) : null;
     entries.push({

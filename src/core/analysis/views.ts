@@ -1,6 +1,7 @@
 import type { Attrs } from '../model/types.js';
+import { ROOT_PATH } from '../model/paths.js';
 import type { ImageAnalysis } from './analyze.js';
-import type { ChangeKind, EndReason, LayerStack, PathNode, Version } from './stack.js';
+import type { ChangeKind, EndReason, StackView } from './stack.js';
 
 /** One row of a layer's own changes (the `changes` command, the TUI's "this layer" tree). */
 export interface ChangeRow {
@@ -22,45 +23,53 @@ export interface ChangeRow {
 }
 
 /** The changes layer N made, in walk order. */
-export function layerChangeRows(a: ImageAnalysis, layer: number): ChangeRow[] {
-  const rows: ChangeRow[] = [];
-  const hiddenByDeletion = new Map<string, number>();
-  for (const h of a.stack.hidden) {
-    if (h.by !== layer || h.reason !== 'deleted') continue;
-    hiddenByDeletion.set(h.path, (hiddenByDeletion.get(h.path) ?? 0) + h.bytes);
-  }
-  for (const e of a.changes[layer]?.entries ?? []) {
-    const node = a.stack.lookup(e.path);
-    if (!node) continue;
-    for (const v of node.versions) {
-      if (v.layer !== layer || (v.kind === 'whiteout') !== (e.kind === 'whiteout')) continue;
-      rows.push(rowOf(e.path, v, v.kind === 'whiteout' ? subtreeSum(hiddenByDeletion, e.path) : 0));
+export function* layerChanges(a: Pick<ImageAnalysis, 'view' | 'hidden'>, layer: number): Generator<ChangeRow> {
+  const view = a.view;
+  const s = view.store;
+  const table = view.table(layer);
+  // Bytes each whiteout of this layer hid: every deletion-hidden file counts for each whiteout above it.
+  const deletedBytes = new Map<number, number>();
+  const whiteouts = new Set<number>();
+  for (let i = 0; i < table.n; i++) if (table.isWhiteout(i)) whiteouts.add(table.pathIds[i]!);
+  if (whiteouts.size) {
+    for (const h of a.hidden) {
+      if (h.by !== layer || h.reason !== 'deleted') continue;
+      for (let p = view.lookup(h.path); p > ROOT_PATH; p = view.paths.parent(p)) if (whiteouts.has(p)) deletedBytes.set(p, (deletedBytes.get(p) ?? 0) + h.bytes);
     }
   }
-  return rows;
+  for (let i = 0; i < table.n; i++) {
+    const v = view.versionOfRow(layer, i);
+    const p = table.pathIds[i]!;
+    const until = view.until(v);
+    const row: ChangeRow = {
+      path: view.paths.path(p),
+      change: s.change(v),
+      attrs: table.isWhiteout(i) ? null : table.attrs(i),
+      opaque: table.isOpaque(i),
+      deletedAttrs: null,
+      deletedLayer: null,
+      deletedBytes: 0,
+      hiddenBy: until === Infinity ? null : until,
+      hiddenReason: view.endReason(v),
+    };
+    if (table.isWhiteout(i)) {
+      const d = s.deletedBy(v);
+      if (d >= 0) {
+        row.deletedAttrs = s.attrs(d);
+        row.deletedLayer = s.layerOf(d);
+      }
+      row.deletedBytes = deletedBytes.get(p) ?? 0;
+    }
+    const r = table.redirect(i);
+    if (r !== undefined) row.redirect = r;
+    if (table.isMetacopy(i)) row.metacopy = true;
+    yield row;
+  }
 }
 
-function rowOf(path: string, v: Version, deletedBytes: number): ChangeRow {
-  const row: ChangeRow = {
-    path,
-    change: v.change,
-    attrs: v.attrs,
-    opaque: v.opaque,
-    deletedAttrs: v.deleted?.attrs ?? null,
-    deletedLayer: v.deleted?.layer ?? null,
-    deletedBytes,
-    hiddenBy: v.until === Infinity ? null : v.until,
-    hiddenReason: v.endReason,
-  };
-  if (v.redirect !== undefined) row.redirect = v.redirect;
-  if (v.metacopy) row.metacopy = true;
-  return row;
-}
-
-function subtreeSum(m: Map<string, number>, root: string): number {
-  let sum = 0;
-  for (const [p, b] of m) if (p === root || p.startsWith(root + '/')) sum += b;
-  return sum;
+/** layerChanges as an array. */
+export function layerChangeRows(a: Pick<ImageAnalysis, 'view' | 'hidden'>, layer: number): ChangeRow[] {
+  return [...layerChanges(a, layer)];
 }
 
 /** One entry of the merged view at a layer (the `files` command, the TUI's aggregated tree). */
@@ -71,30 +80,60 @@ export interface MergedRow {
   layer: number;
 }
 
+/** An entry of the merged view, before its attributes are read: a path, its id and the visible version. */
+export interface MergedEntry {
+  pathId: number;
+  path: string;
+  version: number;
+  /** Components below the walk's root (0 for its first level). */
+  depth: number;
+}
+
 /**
  * The merged filesystem after layer N (default: the top), in walk order: the whole image, or only what lies
- * below `under` (a layer path; its own row first) when given.
+ * below `under` (a layer path; its own row first) when given. Depth-first without recursion: evidence may nest
+ * paths thousands of components deep.
  */
-export function mergedRows(stack: LayerStack, layer = stack.layerCount - 1, under = ''): MergedRow[] {
-  const rows: MergedRow[] = [];
-  const walk = (node: PathNode): void => {
-    if (!node.children) return;
-    for (const name of [...node.children.keys()].sort()) {
-      const child = node.children.get(name)!;
-      const v = child.versionAt(layer);
-      if (!v) continue;
-      rows.push({ path: child.path, attrs: v.attrs!, layer: v.layer });
-      if (v.attrs!.type === 'dir') walk(child);
-    }
-  };
-  if (under === '') {
-    walk(stack.root);
-    return rows;
+export function* walkMerged(view: StackView, layer = view.top, under = ''): Generator<MergedEntry> {
+  if (layer < 0) return;
+  const paths = view.paths;
+  let root = ROOT_PATH;
+  if (under !== '') {
+    root = paths.lookup(under);
+    if (root < 0) return;
+    const v = view.versionAt(root, layer);
+    if (v < 0) return;
+    yield { pathId: root, path: under, version: v, depth: 0 };
+    if (!view.store.isDir(v)) return;
   }
-  const node = stack.lookup(under);
-  const v = node?.versionAt(layer);
-  if (!node || !v) return rows;
-  rows.push({ path: under, attrs: v.attrs!, layer: v.layer });
-  if (v.attrs!.type === 'dir') walk(node);
+  const prefix: string[] = [under];
+  const next: number[] = [paths.firstChild(root)];
+  while (next.length) {
+    const k = next.length - 1;
+    const c = next[k]!;
+    if (c < 0) {
+      next.pop();
+      prefix.pop();
+      continue;
+    }
+    next[k] = paths.nextSibling(c);
+    const v = view.versionAt(c, layer);
+    if (v < 0) continue;
+    const path = prefix[k] === '' ? paths.name(c) : prefix[k] + '/' + paths.name(c);
+    yield { pathId: c, path, version: v, depth: k + (under === '' ? 0 : 1) };
+    if (view.store.isDir(v)) {
+      const first = paths.firstChild(c);
+      if (first >= 0) {
+        next.push(first);
+        prefix.push(path);
+      }
+    }
+  }
+}
+
+/** walkMerged with each entry's attributes, as an array (small stacks, tests). */
+export function mergedRows(view: StackView, layer = view.top, under = ''): MergedRow[] {
+  const rows: MergedRow[] = [];
+  for (const e of walkMerged(view, layer, under)) rows.push({ path: e.path, attrs: view.store.attrs(e.version), layer: view.layerOf(e.version) });
   return rows;
 }

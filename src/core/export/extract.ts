@@ -38,19 +38,30 @@ export interface ExtractPlan {
 }
 
 /** Explain where a path exists when it is not where the user looked. */
-function whereElse(a: ImageAnalysis, path: string, layer = a.stack.layerCount - 1): string {
+function whereElse(a: ImageAnalysis, path: string, layer = a.view.top): string {
+  const view = a.view;
   // A parent that is a symlink at that layer (a merged-/usr /lib -> usr/lib): we never resolve it.
   const parts = path.split('/');
   for (let i = 1; i < parts.length; i++) {
     const p = parts.slice(0, i).join('/');
-    const v = a.stack.lookup(p)?.versionAt(layer);
-    if (v?.attrs?.type === 'symlink') return `/${displayPath(p)} is a symlink to ${JSON.stringify(displayPath(v.attrs.linkname ?? ''))} at layer ${layer}, and symlinks are not followed: ask for the path it points to`;
+    const id = view.lookup(p);
+    const v = id < 0 ? -1 : view.versionAt(id, layer);
+    if (v >= 0 && view.store.attrs(v).type === 'symlink') return `/${displayPath(p)} is a symlink to ${JSON.stringify(displayPath(view.store.attrs(v).linkname ?? ''))} at layer ${layer}, and symlinks are not followed: ask for the path it points to`;
   }
-  const n = a.stack.lookup(path);
-  if (!n) return 'no layer of this image holds it';
-  const puts = n.versions.filter((v) => v.kind === 'put');
+  const id = view.lookup(path);
+  if (id < 0) return 'no layer of this image holds it';
+  const puts = view.versions(id).filter((v) => !view.store.isWhiteout(v));
   if (!puts.length) return 'no layer of this image holds it (only whiteouts name it)';
-  return 'present ' + puts.map((v) => (v.until === Infinity ? `from layer ${v.layer} on` : `in layers ${v.layer}..${v.until - 1} (${v.endReason} by layer ${v.until})`)).join(', ');
+  return (
+    'present ' +
+    puts
+      .map((v) => {
+        const until = view.until(v);
+        const at = view.layerOf(v);
+        return until === Infinity ? `from layer ${at} on` : `in layers ${at}..${until - 1} (${view.endReason(v)} by layer ${until})`;
+      })
+      .join(', ')
+  );
 }
 
 export function planExtract(a: ImageAnalysis, paths: string[], opts: { layer: number; layerOnly?: boolean }): ExtractPlan {
@@ -66,13 +77,16 @@ export function planExtract(a: ImageAnalysis, paths: string[], opts: { layer: nu
     let rows: ExtractItem[];
     if (opts.layerOnly) {
       rows = [];
-      for (const e of a.changes[opts.layer]?.entries ?? []) {
-        if (e.kind !== 'put' || !isWithin(e.path, p) || e.path === '') continue;
-        rows.push({ path: e.path, attrs: e.attrs, layer: opts.layer });
+      const t = a.view.table(opts.layer);
+      for (let i = 0; i < t.n; i++) {
+        if (t.isWhiteout(i)) continue;
+        const path = t.path(i);
+        if (!isWithin(path, p) || path === '') continue;
+        rows.push({ path, attrs: t.attrs(i), layer: opts.layer });
       }
       if (!rows.length) throw new NotFoundError('extract.not-in-layer', `layer ${opts.layer} itself holds nothing at or below /${displayPath(p)}; ${whereElse(a, p)}`);
     } else {
-      rows = subtreeAt(a.stack, p, opts.layer);
+      rows = subtreeAt(a.view, p, opts.layer);
       if (!rows.length) throw new NotFoundError('extract.not-found', `/${displayPath(p)} is not in the merged view at layer ${opts.layer}; ${whereElse(a, p, opts.layer)}`);
     }
     resolved.push({ path: p, items: rows.length, mode: opts.layerOnly ? 'layer' : 'merged' });

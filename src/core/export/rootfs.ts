@@ -1,6 +1,6 @@
 import type { ImageAnalysis } from '../analysis/analyze.js';
 import { mergedRows, type MergedRow } from '../analysis/views.js';
-import type { LayerStack } from '../analysis/stack.js';
+import type { StackView } from '../analysis/stack.js';
 import type { Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
 import { displayPath, isWithin } from '../model/path.js';
@@ -27,13 +27,13 @@ export interface RootfsResult {
 }
 
 /** The merged view rows below `root` at `layer` (root itself first when it is not the image root). */
-export function subtreeAt(stack: LayerStack, root: string, layer: number): MergedRow[] {
-  return mergedRows(stack, layer, root);
+export function subtreeAt(view: StackView, root: string, layer: number): MergedRow[] {
+  return mergedRows(view, layer, root);
 }
 
 export async function writeRootfs(a: ImageAnalysis, layer: number, reader: ContentReader, tar: TarWriter, opts: { root?: string } = {}): Promise<RootfsResult> {
   const res: RootfsResult = { entries: 0, files: 0, bytes: 0, skipped: [], problems: [] };
-  const rows = subtreeAt(a.stack, opts.root ?? '', layer);
+  const rows = subtreeAt(a.view, opts.root ?? '', layer);
   // Readers that pay a pass over a layer per file (archives) get every file of a layer in one pass: the tar
   // then holds every non-file in walk order first, then the files layer by layer, then the extra hardlink names.
   const batched = reader.kind === 'archive' && !!reader.forEach;

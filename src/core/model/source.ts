@@ -1,4 +1,6 @@
-import type { ContainerInfo, ImageInfo, LayerChanges, Problem } from './types.js';
+import type { ContainerInfo, ImageInfo, Problem } from './types.js';
+import type { LayerTable } from './layer-table.js';
+import type { PathTable } from './paths.js';
 
 export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root';
 
@@ -9,7 +11,9 @@ export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci
  *
  * Contract:
  * - `images[i].layers` are oldest (base) first; `chainId`s are computed, never read from the evidence.
- * - `readLayer` returns entries normalised (no `.wh.` names, no whiteout devices), in walk order.
+ * - `readLayer` returns a layer's rows normalised (no `.wh.` names, no whiteout devices), in walk order, interned in
+ *   the source's one `paths` table (so that every layer of every image names a path by the same id).
+ * - Each layer is read once: sources cache by location (a diff dir, a blob), since images share layers.
  * - Nothing a source does writes to the evidence: no temp files beside it, no xattrs, no atime updates where
  *   avoidable (files are opened O_NOATIME when we own the privilege).
  * - Problems found while opening are in `problems`; a layer's own problems come with its changes.
@@ -21,14 +25,24 @@ export interface Source {
   readonly images: ImageInfo[];
   readonly containers: ContainerInfo[];
   readonly problems: Problem[];
-  /** Changes of one image layer. Implementations cache by diffId/chainId: images share layers. */
-  readLayer(image: ImageInfo, index: number): Promise<LayerChanges>;
+  /** Every path the source's layers mention. */
+  readonly paths: PathTable;
+  /** Changes of one image layer. Implementations cache by location: images share layers. */
+  readLayer(image: ImageInfo, index: number, opts?: ReadOptions): Promise<LayerTable>;
   /** Changes of a container's RW layer (`which: 'rw'`) or its init layer. Sources without containers reject. */
-  readContainerLayer(container: ContainerInfo, which: 'rw' | 'init'): Promise<LayerChanges>;
-  /** Host-level facts (unreferenced storage...), for data roots only. */
-  readonly storage?: StorageInfo;
+  readContainerLayer(container: ContainerInfo, which: 'rw' | 'init', opts?: ReadOptions): Promise<LayerTable>;
+  /**
+   * Host-level facts (unreferenced storage...), for data roots only. Read on demand: sizing what nothing
+   * references walks directories, which a first screen must not wait for.
+   */
+  readStorage?(): Promise<StorageInfo>;
   /** Release whatever the source holds open (file descriptors, temp copies of stdin). */
   close(): Promise<void>;
+}
+
+export interface ReadOptions {
+  /** Read before lower-priority work already queued (the layer a user is waiting for). Default 0. */
+  priority?: number;
 }
 
 export interface StorageInfo {
@@ -47,4 +61,6 @@ export interface OpenOptions {
   platform?: string;
   /** containerd namespace filter. */
   namespace?: string;
+  /** Intern paths here (two stores of one data root read as one source share one table). */
+  paths?: PathTable;
 }

@@ -3,6 +3,7 @@ import type { OpenOptions, Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo } from '../model/types.js';
 import { problem } from '../model/types.js';
 import { NotFoundError, SourceError } from '../model/errors.js';
+import { PathTable } from '../model/paths.js';
 import { looksLikeDockerRoot, openDockerRoot } from './docker-root/index.js';
 import { detectStores, findContainerdLayout, openContainerdRoot } from './containerd/index.js';
 import { openArchive } from './archive/index.js';
@@ -41,8 +42,9 @@ export async function openSource(location: string, opts: OpenOptions = {}): Prom
  * started on this root would show.
  */
 async function openBothStores(location: string, opts: OpenOptions, engineWouldUse: string, reasons: string[]): Promise<Source> {
-  const classic = await openDockerRoot(location, opts);
-  const ctrd = await openContainerdRoot(location, opts);
+  const paths = new PathTable();
+  const classic = await openDockerRoot(location, { ...opts, paths });
+  const ctrd = await openContainerdRoot(location, { ...opts, paths });
   const owner = new Map<ImageInfo, Source>();
   for (const i of classic.images) owner.set(i, classic);
   for (const i of ctrd.images) owner.set(i, ctrd);
@@ -59,7 +61,12 @@ async function openBothStores(location: string, opts: OpenOptions, engineWouldUs
     images: [...classic.images, ...ctrd.images],
     containers,
     problems: [note, ...classic.problems, ...ctrd.problems],
-    storage: classic.storage && ctrd.storage ? { orphanDirs: [...classic.storage.orphanDirs, ...ctrd.storage.orphanDirs], orphanLayers: [...classic.storage.orphanLayers, ...ctrd.storage.orphanLayers] } : classic.storage ?? ctrd.storage,
+    paths,
+    async readStorage() {
+      const [a, b] = await Promise.all([classic.readStorage?.(), ctrd.readStorage?.()]);
+      if (!a || !b) return (a ?? b)!;
+      return { orphanDirs: [...a.orphanDirs, ...b.orphanDirs], orphanLayers: [...a.orphanLayers, ...b.orphanLayers] };
+    },
     readLayer(image, index) {
       const s = owner.get(image);
       return s ? s.readLayer(image, index) : Promise.reject(new NotFoundError('image.not-found', `image ${image.id} is not from this source`));

@@ -2,9 +2,9 @@ import * as path from 'node:path';
 import type { Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo } from '../model/types.js';
 import { cleanLayerPath, textToPath } from '../model/path.js';
-import type { EndReason, LayerStack } from '../analysis/stack.js';
+import type { EndReason, StackView } from '../analysis/stack.js';
 import { Evidence } from '../sources/evidence.js';
-import { readStackChanges, stackOf, containerStack, imageStacks } from './mount/stacks.js';
+import { stackViewOf, containerStack, imageStacks } from './mount/stacks.js';
 
 /**
  * Attribution: given a host path under a data root (typically a scanner's hit, e.g.
@@ -207,8 +207,8 @@ async function attributeLayer(source: Source, out: Attribution, chainId: string)
     let visibility: Visibility | null = null;
     if (out.layerPath !== null) {
       const spec = imageStacks(img, false)[0]!;
-      const stack = stackOf(await readStackChanges(source, spec));
-      visibility = visibilityOf(stack, index, out.layerPath, (n) => layerWhat(img, null, n));
+      const { view } = await stackViewOf(source, spec);
+      visibility = visibilityOf(view, index, out.layerPath, (n) => layerWhat(img, null, n));
     }
     out.images.push({ id: img.id, tags: img.tags, index, visibility });
   }
@@ -225,8 +225,8 @@ async function attributeInContainers(source: Source, out: Attribution, pick: (c:
     const index = role === 'image-layer' ? spec.layers.findIndex((l) => l.chainId === chainId) : spec.layers.findIndex((l) => l.role === role);
     let visibility: Visibility | null = null;
     if (out.layerPath !== null && index >= 0) {
-      const stack = stackOf(await readStackChanges(source, spec));
-      visibility = visibilityOf(stack, index, out.layerPath, (n) => layerWhat(spec.image, spec.layers[n]?.role ?? null, n));
+      const { view } = await stackViewOf(source, spec);
+      visibility = visibilityOf(view, index, out.layerPath, (n) => layerWhat(spec.image, spec.layers[n]?.role ?? null, n));
     }
     const existing = out.containers.find((x) => x.id === c.id && x.index === -1);
     if (existing) {
@@ -245,11 +245,12 @@ function layerWhat(image: ImageInfo | null, role: string | null, n: number): str
 }
 
 /** Whether the version layer `index` wrote for `layerPath` is what the stack's final view shows. */
-export function visibilityOf(stack: LayerStack, index: number, layerPath: string, what: (n: number) => string = (n) => `layer ${n}`): Visibility {
-  const node = stack.lookup(layerPath);
-  const v = node?.versionIn(index) ?? null;
-  if (!v) return { state: 'absent' };
-  if (v.kind === 'whiteout') return { state: 'whiteout' };
-  if (v.until === Infinity) return { state: 'visible' };
-  return { state: 'hidden', hiddenBy: { layer: v.until, reason: v.endReason ?? 'overwritten', what: what(v.until) } };
+export function visibilityOf(view: StackView, index: number, layerPath: string, what: (n: number) => string = (n) => `layer ${n}`): Visibility {
+  const id = view.lookup(layerPath);
+  const v = id < 0 ? -1 : view.versionIn(id, index);
+  if (v < 0) return { state: 'absent' };
+  if (view.store.isWhiteout(v)) return { state: 'whiteout' };
+  const until = view.until(v);
+  if (until === Infinity) return { state: 'visible' };
+  return { state: 'hidden', hiddenBy: { layer: until, reason: view.endReason(v) ?? 'overwritten', what: what(until) } };
 }

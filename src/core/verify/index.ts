@@ -3,10 +3,10 @@ import type { Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
 import { findContainer, findImage } from '../analysis/select.js';
 import { digestHex } from '../analysis/chain.js';
-import type { LayerStack } from '../analysis/stack.js';
+import type { StackView } from '../analysis/stack.js';
 import { verifyLayerIntegrity, type IntegrityFinding, type IntegrityResult } from './integrity/index.js';
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type MountCheckReport, type MountDifference, type StackMountResult, type StackSpec } from './mount/index.js';
-import { readStackChanges, stackOf } from './mount/stacks.js';
+import { stackViewOf } from './mount/stacks.js';
 import { visibilityOf, type Visibility } from './attribute.js';
 
 export { attributePath, visibilityOf, type Attribution, type Visibility, type ImageUse, type ContainerUse } from './attribute.js';
@@ -170,7 +170,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
     } else {
       report.integrity.ran = true;
       const fn = opts.integrityFn ?? verifyLayerIntegrity;
-      const stacks = new Map<string, Promise<LayerStack>>();
+      const stacks = new Map<string, Promise<StackView>>();
       let n = 0;
       for (const lv of layers.values()) {
         opts.onProgress?.(`integrity ${++n}/${layers.size} ${lv.chainId}`);
@@ -237,7 +237,7 @@ function layerRef(lv: LayerVerdict): Finding['layer'] {
   return { chainId: lv.chainId, role: 'image', indexIn: lv.usedBy.images.map((i) => ({ image: i.tags[0] ?? i.id.slice(7, 19), index: i.index })) };
 }
 
-async function integrityFinding(source: Source, lv: LayerVerdict, f: IntegrityFinding, stacks: Map<string, Promise<LayerStack>>): Promise<Finding> {
+async function integrityFinding(source: Source, lv: LayerVerdict, f: IntegrityFinding, stacks: Map<string, Promise<StackView>>): Promise<Finding> {
   const out: Finding = { check: 'integrity', kind: f.kind, path: f.path, message: f.message, layer: layerRef(lv), usedBy: lv.usedBy };
   if (f.expected !== undefined) out.expected = f.expected;
   if (f.actual !== undefined) out.actual = f.actual;
@@ -246,10 +246,10 @@ async function integrityFinding(source: Source, lv: LayerVerdict, f: IntegrityFi
   // (untagged) are only counted in usedBy.
   if (f.path !== '' && f.kind !== 'unreadable') {
     out.visibleIn = [];
-    const cached = (key: string, spec: StackSpec): Promise<LayerStack> => {
+    const cached = (key: string, spec: StackSpec): Promise<StackView> => {
       let p = stacks.get(key);
       if (!p) {
-        p = readStackChanges(source, spec).then(stackOf);
+        p = stackViewOf(source, spec).then((s) => s.view);
         stacks.set(key, p);
       }
       return p;

@@ -172,7 +172,7 @@ function ImageScreen({ s, color }: { s: State; color: boolean }): React.ReactEle
   const l = layout(s);
   let right: React.ReactElement;
   if (s.filesPending) {
-    const n = a.changes[s.layer]?.entries.length ?? 0;
+    const n = a.tables[s.layer]?.n ?? 0;
     right = <Pane title={filesTitle(s)} width={l.rightWidth} height={l.filesRows + 2} focused={s.focus === 'files'} lines={[{ text: `indexing ${n.toLocaleString('en')} entries of L${s.layer}…`, tone: 'dim' }]} color={color} />;
   } else if (s.search?.result) {
     right = <Pane title={searchTitle(s)} width={l.rightWidth} height={l.filesRows + 2} focused lines={searchLines(s, l.filesRows)} color={color} />;

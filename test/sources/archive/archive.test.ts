@@ -17,7 +17,10 @@ async function dump(s: Source) {
   const images = [];
   for (const img of s.images) {
     const layers: LayerChanges[] = [];
-    for (const l of img.layers) layers.push(await s.readLayer(img, l.index));
+    for (const l of img.layers) {
+      const t = await s.readLayer(img, l.index);
+      layers.push({ entries: t.entries, problems: t.problems });
+    }
     images.push({ img, layers });
   }
   return images;

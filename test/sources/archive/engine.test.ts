@@ -40,7 +40,10 @@ async function dump(s: Source) {
   const out = new Map<string, { img: ImageInfo; layers: LayerChanges[] }>();
   for (const img of s.images) {
     const layers: LayerChanges[] = [];
-    for (const l of img.layers) layers.push(await s.readLayer(img, l.index));
+    for (const l of img.layers) {
+      const t = await s.readLayer(img, l.index);
+      layers.push({ entries: t.entries, problems: t.problems });
+    }
     for (const t of img.tags.length ? img.tags : [img.id]) out.set(t, { img, layers });
   }
   return out;

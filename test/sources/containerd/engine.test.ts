@@ -15,7 +15,7 @@ import { getEngine, copyTree, hashTree, type Engine } from '../../support/engine
 import { IMAGES, IMAGES_FROM20 } from '../../support/fixtures-manifest.mjs';
 import { openContainerdRoot, detectStores } from '../../../src/core/sources/containerd/index.js';
 import { chainIds, sha256Digest } from '../../../src/core/analysis/chain.js';
-import { dockerDiff } from '../../../src/core/analysis/docker-diff.js';
+import { dockerDiffOf } from '../../../src/core/analysis/docker-diff.js';
 import { readLayerFromStream } from '../../../src/core/sources/tar/index.js';
 import type { LayerChanges, LayerEntry } from '../../../src/core/model/types.js';
 import type { Source } from '../../../src/core/model/source.js';
@@ -198,7 +198,7 @@ test('docker26c: containers and docker diff', async (t) => {
     for (let i = 0; i < img.layers.length; i++) lowers.push(await src.readLayer(img, i));
     lowers.push(await src.readContainerLayer(c, 'init'));
     const rw = await src.readContainerLayer(c, 'rw');
-    const ours = dockerDiff(rw, lowers).map((x) => `${x.kind} ${displayPath(x.path)}`).sort();
+    const ours = dockerDiffOf(rw, lowers).map((x) => `${x.kind} ${displayPath(x.path)}`).sort();
     const theirs = (await e.docker(['diff', c.id])).stdoutBuffer.toString('latin1').split('\n').filter(Boolean).map((l) => `${l[0]} ${displayPath(l.slice(2))}`).sort();
     assert.deepEqual(ours, theirs, `docker diff ${c.name}:\n${diffLines(ours, theirs)}`);
   }

@@ -155,7 +155,7 @@ test('a store whose blobs and snapshot dirs are all gone: problems, no crash, no
   fs.mkdirSync(path.join(root, 'io.containerd.snapshotter.v1.overlayfs', 'snapshots', '9999', 'fs'), { recursive: true });
   fs.writeFileSync(path.join(root, 'io.containerd.snapshotter.v1.overlayfs', 'snapshots', '9999', 'fs', 'x'), 'hello');
   const again = await openContainerdRoot(root);
-  assert.deepEqual(again.storage?.orphanDirs, [{ path: path.join(root, 'io.containerd.snapshotter.v1.overlayfs', 'snapshots', '9999'), bytes: 5 }]);
+  assert.deepEqual((await again.readStorage!()).orphanDirs, [{ path: path.join(root, 'io.containerd.snapshotter.v1.overlayfs', 'snapshots', '9999'), bytes: 5 }]);
   await again.close();
 });
 

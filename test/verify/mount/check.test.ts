@@ -11,6 +11,7 @@ import { checkStacks, imageStacks } from '../../../src/core/verify/mount/index.j
 import type { Source } from '../../../src/core/model/source.js';
 import type { Attrs, ImageInfo, LayerChanges } from '../../../src/core/model/types.js';
 import { FakeRunner } from './fake-runner.js';
+import { tableSource } from '../../support/tables.js';
 
 const a = (x: Partial<Attrs>): Attrs => ({ type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, mtimeNsec: 0, ...x });
 const layers: LayerChanges[] = [
@@ -28,7 +29,7 @@ const image: ImageInfo = {
   config: {},
   layers: [0, 1].map((i) => ({ index: i, diffId: 'sha256:' + String(i + 2).repeat(64), chainId: 'sha256:' + String(i + 4).repeat(64), cacheId: null, createdBy: null, created: null, comment: null, location: `blobs/${i}`, storedSize: null })),
 };
-const source: Source = { kind: 'docker-archive', location: 'x.tar', images: [image], containers: [], problems: [], readLayer: async (_i, n) => layers[n]!, readContainerLayer: async () => ({ entries: [], problems: [] }), close: async () => {} };
+const source: Source = tableSource({ kind: 'docker-archive', location: 'x.tar', images: [image], containers: [], problems: [], readLayer: async (_i, n) => layers[n]!, readContainerLayer: async () => ({ entries: [], problems: [] }), close: async () => {} });
 
 /** `find -printf` output of the kernel's view of a stack with `n` layers (what the fake unshare answers). */
 function findOutput(n: number): string {

@@ -135,6 +135,7 @@ test('archive sources: layers laid out in overlay form (char 0:0 whiteouts, opaq
       images,
       containers: [],
       problems: [],
+      paths: real.paths,
       readLayer: (img, i) => real.readLayer(byId.get(img.id)!, i),
       readContainerLayer: () => Promise.reject(new Error('no containers in archives')),
       close: async () => {},

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { unpackLayer } from '../../../src/core/verify/mount/unpack.js';
+import { tableOf } from '../../support/tables.js';
 import type { Attrs, LayerEntry } from '../../../src/core/model/types.js';
 import { FakeRunner } from './fake-runner.js';
 
@@ -16,7 +17,7 @@ test('archive layout: sparse files of the right size, symlinks, hardlinks, modes
     if (argv[0] === 'mknod') fs.writeFileSync(argv[3]!, '');
   });
   const r = await unpackLayer(
-    {
+    tableOf({
       entries: [
         put('bin', { type: 'dir', mode: 0o755 }),
         put('bin/big', { size: 5 << 20, mode: 0o4755 }),
@@ -28,7 +29,7 @@ test('archive layout: sparse files of the right size, symlinks, hardlinks, modes
         put('ro/f', { size: 1 }),
       ],
       problems: [],
-    },
+    }),
     path.join(dir, 'L0'),
     { runner, xattrNamespace: 'user', chown: false },
   );
@@ -58,7 +59,7 @@ test('archive layout never writes through a symlink: entries below a symlinked p
   const runner = new FakeRunner();
   const L = path.join(dir, 'L0');
   const r = await unpackLayer(
-    {
+    tableOf({
       entries: [
         put('a', { type: 'symlink', mode: 0o777, linkname: outside, size: outside.length }),
         put('a/evil', { size: 3, mode: 0o4777 }),
@@ -68,7 +69,7 @@ test('archive layout never writes through a symlink: entries below a symlinked p
         put('ok', { size: 1 }),
       ],
       problems: [],
-    },
+    }),
     L,
     { runner, xattrNamespace: 'user', chown: false },
   );

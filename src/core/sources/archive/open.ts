@@ -9,6 +9,8 @@ import type { Readable } from 'node:stream';
 import { NotFoundError, SourceError } from '../../model/errors.js';
 import type { OpenOptions, Source, SourceKind } from '../../model/source.js';
 import { problem, type ContainerInfo, type ImageInfo, type LayerChanges, type Problem } from '../../model/types.js';
+import { LayerTable } from '../../model/layer-table.js';
+import { PathTable } from '../../model/paths.js';
 import { rangeStream } from '../tar/file-reader.js';
 import type { DecompressOptions } from '../tar/decompress.js';
 import { ArchiveFormatError, loadImages, type LayerRef } from './images.js';
@@ -84,7 +86,19 @@ export async function openArchive(location: string, opts: ArchiveOptions = {}): 
   const kind: SourceKind = kindHint === 'dir' ? 'oci-dir' : store.members.has('manifest.json') ? 'docker-archive' : 'oci-archive';
   const problems: Problem[] = [...store.problems, ...loaded.problems];
   const verify = opts.verify ?? false;
-  const cache = new Map<string, Promise<LayerChanges>>();
+  const paths = new PathTable();
+  const cache = new Map<string, Promise<LayerTable>>();
+  // One table per stored layer (a blob named by several images, or a legacy save's symlinked layer.tar): the
+  // store hands the same entries for one resolved member; the problems may differ per reference.
+  const tables = new WeakMap<object, Map<string, LayerTable>>();
+  const tableOf = (c: LayerChanges): LayerTable => {
+    let m = tables.get(c.entries);
+    if (!m) tables.set(c.entries, (m = new Map()));
+    const key = JSON.stringify(c.problems);
+    let t = m.get(key);
+    if (!t) m.set(key, (t = LayerTable.fromEntries(paths, c.entries, c.problems)));
+    return t;
+  };
 
   const readRef = async (ref: LayerRef, index: number): Promise<LayerChanges> => {
     if (!ref.path) return { entries: [], problems: [problem('error', 'layer.missing', `layer ${index}: the manifest names no usable blob`, null)] };
@@ -104,19 +118,20 @@ export async function openArchive(location: string, opts: ArchiveOptions = {}): 
     images: loaded.images,
     containers: [] as ContainerInfo[],
     problems,
-    readLayer(image: ImageInfo, index: number): Promise<LayerChanges> {
+    paths,
+    readLayer(image: ImageInfo, index: number): Promise<LayerTable> {
       const refs = loaded.layerRefs.get(image.id);
       const ref = refs?.[index];
       if (!ref) return Promise.reject(new NotFoundError('layer.not-found', `image ${image.id} has no layer ${index} in this archive`, location));
       const key = `${ref.path}\0${ref.diffId}\0${ref.blobDigest ?? ''}`;
       let p = cache.get(key);
       if (!p) {
-        p = readRef(ref, index);
+        p = readRef(ref, index).then(tableOf);
         cache.set(key, p);
       }
       return p;
     },
-    readContainerLayer(): Promise<LayerChanges> {
+    readContainerLayer(): Promise<LayerTable> {
       return Promise.reject(new NotFoundError('container.not-found', 'image archives hold no containers', location));
     },
     async close() {

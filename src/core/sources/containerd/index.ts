@@ -1,12 +1,14 @@
 import * as fs from 'node:fs';
-import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
-import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, Problem } from '../../model/types.js';
+import type { OpenOptions, ReadOptions, Source, StorageInfo } from '../../model/source.js';
+import type { ContainerInfo, ContainerState, ImageInfo, Problem } from '../../model/types.js';
+import { LayerTable } from '../../model/layer-table.js';
+import { PathTable } from '../../model/paths.js';
 import { problem } from '../../model/types.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError, openNoFollow } from '../evidence.js';
 import { readLayerFromStream } from '../tar/layer-reader.js';
-import { readDiffDir } from '../diffdir.js';
+import { readLayerDir, treeBytes } from '../walk/layer-dir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { BoltError, openBolt, type BoltDb } from './bbolt.js';
 import { CONTENT_DIR, DOCKER_NAMESPACE, META_DB, SNAPSHOTTER, SNAPSHOTTER_DIR, findContainerdLayout, goTime, uvarint, varint } from './layout.js';
@@ -573,8 +575,23 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     // ---------------------------------------------------------------------------------------------------
     // Storage nobody references
     // ---------------------------------------------------------------------------------------------------
-    const storage = readStorage();
-    function readStorage(): StorageInfo {
+    // What nothing references is found now (the databases are open); it is sized on demand, in the walk workers.
+    const unreferenced = findUnreferenced();
+    let storage: Promise<StorageInfo> | null = null;
+    const readStorage = async (): Promise<StorageInfo> => {
+      const size = async (dir: string | null) => {
+        if (!dir) return 0;
+        const r = await treeBytes(dir);
+        for (const p of r.problems) problems.push(p);
+        return r.bytes;
+      };
+      const [layers, dirs] = await Promise.all([Promise.all(unreferenced.layers.map((l) => size(l.dir))), Promise.all(unreferenced.dirs.map(size))]);
+      return {
+        orphanDirs: unreferenced.dirs.map((path, i) => ({ path, bytes: dirs[i]! })),
+        orphanLayers: unreferenced.layers.map((l, i) => ({ chainId: l.chainId, cacheId: l.cacheId, bytes: layers[i]! })),
+      };
+    };
+    function findUnreferenced(): { layers: { chainId: string; cacheId: string | null; dir: string | null }[]; dirs: string[] } {
       const usedKeys = new Set<string>();
       for (const [k, chains] of imageChains) {
         const ns = k.slice(0, k.indexOf('\0'));
@@ -590,7 +607,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           p = snapshot(ns, p)?.parent ?? null;
         }
       }
-      const orphanLayers: StorageInfo['orphanLayers'] = [];
+      const orphanLayers: { chainId: string; cacheId: string | null; dir: string | null }[] = [];
       const knownIds = new Set<string>();
       for (const ns of namespaces) {
         const sb = bolt(() => v1!.bucket(ns)?.bucket('snapshots')?.bucket(SNAPSHOTTER) ?? null, null, `namespace ${ns} snapshots`);
@@ -602,7 +619,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           if (!isDigest(key) || usedKeys.has(ns + '\0' + key)) continue;
           // Committed layer snapshots no image uses (and no container sits on).
           if (rec && rec.kind === 'committed')
-            orphanLayers.push({ chainId: key, cacheId: rec.id, bytes: rec.dir ? treeBytes(rec.dir) : 0 });
+            orphanLayers.push({ chainId: key, cacheId: rec.id, dir: rec.dir });
         }
       }
       // Snapshot dirs of every namespace (and of other snapshotter clients) are known to metadata.db.
@@ -612,7 +629,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           if (id !== null) knownIds.add(id.toString());
         }
       }
-      const orphanDirs: StorageInfo['orphanDirs'] = [];
+      const orphanDirs: string[] = [];
       let dirs: string[] = [];
       try {
         dirs = ctd.readdir(SNAPSHOTTER_DIR, 'snapshots');
@@ -624,39 +641,40 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           note('warning', 'containerd.snapshot.odd-dir', 'not a snapshot id; ignored', ctd.path(SNAPSHOTTER_DIR, 'snapshots', d));
           continue;
         }
-        if (!knownIds.has(d)) orphanDirs.push({ path: ctd.path(SNAPSHOTTER_DIR, 'snapshots', d), bytes: treeBytes(ctd.path(SNAPSHOTTER_DIR, 'snapshots', d)) });
+        if (!knownIds.has(d)) orphanDirs.push(ctd.path(SNAPSHOTTER_DIR, 'snapshots', d));
       }
-      return { orphanDirs, orphanLayers };
+      return { layers: orphanLayers, dirs: orphanDirs };
     }
 
     // ---------------------------------------------------------------------------------------------------
     // Layers
     // ---------------------------------------------------------------------------------------------------
-    const layerCache = new Map<string, Promise<LayerChanges>>();
-    const readDir = (dir: string | null, what: string): Promise<LayerChanges> => {
-      if (!dir) return Promise.resolve({ entries: [], problems: [problem('error', 'layer.missing', `${what}: no snapshot directory on disk`, null)] });
+    const paths = opts.paths ?? new PathTable();
+    const layerCache = new Map<string, Promise<LayerTable>>();
+    const readDir = (dir: string | null, what: string, ro?: ReadOptions): Promise<LayerTable> => {
+      if (!dir) return Promise.resolve(LayerTable.empty(paths, [problem('error', 'layer.missing', `${what}: no snapshot directory on disk`, null)]));
       let p = layerCache.get(dir);
       if (!p) {
         const diffId = blobLayers.get(dir);
-        p = diffId ? readBlobLayer(dir, diffId) : readDiffDir(dir);
+        p = diffId ? readBlobLayer(dir, diffId) : readLayerDir(dir, paths, { priority: ro?.priority });
         layerCache.set(dir, p);
       }
       return p;
     };
     /** A compressed or plain layer tar from the content store; its diffID is checked against the config's. */
-    const readBlobLayer = async (file: string, diffId: string): Promise<LayerChanges> => {
+    const readBlobLayer = async (file: string, diffId: string): Promise<LayerTable> => {
       let fd: number;
       try {
         fd = openNoFollow(file);
       } catch (err) {
-        return { entries: [], problems: [problem('error', 'layer.unreadable', `layer blob cannot be opened: ${describeFsError(err)}`, file)] };
+        return LayerTable.empty(paths, [problem('error', 'layer.unreadable', `layer blob cannot be opened: ${describeFsError(err)}`, file)]);
       }
       const stream = fs.createReadStream('', { fd, autoClose: true });
       const r = await readLayerFromStream(stream, file);
       const problems = [...r.changes.problems];
       if (r.diffId && r.diffId !== diffId)
         problems.push(problem('error', 'layer.diff-id-mismatch', `uncompressed layer hashes to ${r.diffId}, not to the diffID ${diffId} the image config names`, file));
-      return { entries: r.changes.entries, problems };
+      return LayerTable.fromEntries(paths, r.changes.entries, problems);
     };
 
     return {
@@ -665,7 +683,8 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       images,
       containers,
       problems,
-      storage,
+      paths,
+      readStorage: () => (storage ??= readStorage()),
       ...layerAccess(readDir),
       async close() {
         layerCache.clear();
@@ -791,34 +810,6 @@ function protoField(buf: Buffer, field: number): Buffer | null {
     else return null;
   }
   return null;
-}
-
-/** Bytes in a tree (lstat only, nothing followed; bounded). */
-function treeBytes(dir: string): number {
-  let total = 0;
-  let visited = 0;
-  const stack = [Buffer.from(dir)];
-  while (stack.length && visited < 1_000_000) {
-    const d = stack.pop()!;
-    let names: Buffer[];
-    try {
-      names = fs.readdirSync(d, { encoding: 'buffer' });
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      visited++;
-      const p = Buffer.concat([d, Buffer.from('/'), n]);
-      try {
-        const st = fs.lstatSync(p);
-        if (st.isDirectory()) stack.push(p);
-        else if (st.isFile()) total += st.size;
-      } catch {
-        /* vanished or unreadable */
-      }
-    }
-  }
-  return total;
 }
 
 /** For tests. */

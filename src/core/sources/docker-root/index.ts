@@ -1,11 +1,13 @@
 import * as fs from 'node:fs';
-import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
-import type { ContainerInfo, ContainerState, ImageInfo, LayerChanges, Problem } from '../../model/types.js';
+import type { OpenOptions, ReadOptions, Source, StorageInfo } from '../../model/source.js';
+import type { ContainerInfo, ContainerState, ImageInfo, Problem } from '../../model/types.js';
+import { LayerTable } from '../../model/layer-table.js';
+import { PathTable } from '../../model/paths.js';
 import { problem } from '../../model/types.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
-import { Evidence, EvidenceError, describeFsError } from '../evidence.js';
-import { readDiffDir } from '../diffdir.js';
+import { Evidence, EvidenceError, describeFsError, isSafeComponent } from '../evidence.js';
+import { readLayerDir, treeBytes } from '../walk/layer-dir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { layerAccess } from '../layer-access.js';
 
@@ -143,18 +145,19 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
   images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 
   const containers = readContainers(ev, store, note, safe);
-  const storage = readStorage(ev, store, images, containers, layerRecords, note, safe);
 
-  const layerCache = new Map<string, Promise<LayerChanges>>();
-  const readDir = (dir: string | null, what: string): Promise<LayerChanges> => {
-    if (!dir) return Promise.resolve({ entries: [], problems: [problem('error', 'layer.missing', `${what}: no layer directory on disk`, null)] });
+  const paths = opts.paths ?? new PathTable();
+  const layerCache = new Map<string, Promise<LayerTable>>();
+  const readDir = (dir: string | null, what: string, ro?: ReadOptions): Promise<LayerTable> => {
+    if (!dir) return Promise.resolve(LayerTable.empty(paths, [problem('error', 'layer.missing', `${what}: no layer directory on disk`, null)]));
     let p = layerCache.get(dir);
     if (!p) {
-      p = readDiffDir(dir);
+      p = readLayerDir(dir, paths, { priority: ro?.priority });
       layerCache.set(dir, p);
     }
     return p;
   };
+  let storage: Promise<StorageInfo> | null = null;
 
   return {
     kind: 'docker-root',
@@ -162,7 +165,8 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
     images,
     containers,
     problems,
-    storage,
+    paths,
+    readStorage: () => (storage ??= readStorage(ev, store, images, containers, layerRecords, note, safe)),
     ...layerAccess(readDir),
     async close() {
       layerCache.clear();
@@ -312,8 +316,11 @@ function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): 
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** Storage nothing references: overlay2 dirs without a layer or container, layers without an image. */
-function readStorage(ev: Evidence, store: string[], images: ImageInfo[], containers: ContainerInfo[], records: Map<string, LayerRecord>, note: Note, safe: Safe): StorageInfo {
+/**
+ * Storage nothing references: overlay2 dirs without a layer or container, layers without an image. Problems met
+ * while sizing go to `note` (the source's problems).
+ */
+async function readStorage(ev: Evidence, store: string[], images: ImageInfo[], containers: ContainerInfo[], records: Map<string, LayerRecord>, note: Note, safe: Safe): Promise<StorageInfo> {
   const usedChains = new Set<string>();
   for (const img of images) for (const l of img.layers) usedChains.add(l.chainId);
   // A container keeps its image's chain alive even when the image was untagged and removed.
@@ -356,40 +363,13 @@ function readStorage(ev: Evidence, store: string[], images: ImageInfo[], contain
     }
   }
   const orphanDirs: StorageInfo['orphanDirs'] = [];
-  for (const name of safe(() => ev.readdir(DRIVER), [] as string[])) {
-    if (usedDirs.has(name)) continue;
-    const p = ev.path(DRIVER, name);
-    orphanDirs.push({ path: p, bytes: safe(() => treeBytes(p), 0) });
-  }
-  void note;
+  const names = safe(() => ev.readdir(DRIVER), [] as string[]).filter((n) => !usedDirs.has(n) && isSafeComponent(n));
+  // Sized in the walk workers, a few at a time: nothing is followed (an orphan that is a symlink to / is
+  // reported as a symlink, not walked).
+  const sized = await Promise.all(names.map((n) => treeBytes(ev.path(DRIVER, n))));
+  names.forEach((n, i) => {
+    orphanDirs.push({ path: ev.path(DRIVER, n), bytes: sized[i]!.bytes });
+    for (const p of sized[i]!.problems) note(p.severity, p.code, p.message, p.path);
+  });
   return { orphanDirs, orphanLayers };
-}
-
-/** Sum of regular-file sizes below a dir, each inode once, never following symlinks. */
-export function treeBytes(dir: string): number {
-  let total = 0;
-  const seen = new Set<number>();
-  const stack = [Buffer.from(dir)];
-  while (stack.length) {
-    const d = stack.pop()!;
-    let names: Buffer[];
-    try {
-      names = fs.readdirSync(d, { encoding: 'buffer' });
-    } catch {
-      continue;
-    }
-    for (const n of names) {
-      const p = Buffer.concat([d, Buffer.from('/'), n]);
-      const st = fs.lstatSync(p);
-      if (st.isDirectory()) stack.push(p);
-      else if (st.isFile()) {
-        if (st.nlink > 1) {
-          if (seen.has(st.ino)) continue;
-          seen.add(st.ino);
-        }
-        total += st.size;
-      }
-    }
-  }
-  return total;
 }

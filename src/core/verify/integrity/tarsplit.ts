@@ -7,7 +7,7 @@ import { describeFsError, isNotFound, openNoFollow } from '../../sources/evidenc
 import { Crc64 } from '../crc64.js';
 import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from './tarheader.js';
 import { collectTreeXattrs, walkTreeXattrs, type TreeXattrs } from '../../sources/xattrs.js';
-import { entryTypeOf } from '../../sources/diffdir.js';
+import { entryTypeOf } from '../../sources/fs-types.js';
 
 /**
  * Layer integrity from moby's tar-split (layerdb/sha256/<chainID>/tar-split.json.gz).

@@ -1,16 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Source } from '../../model/source.js';
-import type { LayerChanges } from '../../model/types.js';
+import { LayerTable } from '../../model/layer-table.js';
 import { mergedRows, type MergedRow } from '../../analysis/views.js';
+import { stackTables } from '../../analysis/analyze.js';
 import { pathToBytes } from '../../model/path.js';
 import { compareViews, type MountDifference } from './compare.js';
 import { execaRunner, type Runner } from './runner.js';
 import { InterruptedError, MountError, MountSession, sweepLeftovers, type MountMode, type SweepResult } from './session.js';
 import type { MountInfoEntry } from './mountinfo.js';
 import type { LowerDir } from './options.js';
-import { dataRootLowers, imageStacks as imageStacksOf, readStackChanges, stackOf, type StackSpec } from './stacks.js';
-import type { LayerStack } from '../../analysis/stack.js';
+import { dataRootLowers, imageStacks, stackViewOf, type StackSpec } from './stacks.js';
+import type { StackView } from '../../analysis/stack.js';
 import { unpackLayer } from './unpack.js';
 import { hashFile, type WalkResult } from './walk.js';
 import { readAsBuiltLayer, type AsBuiltLayer } from './asbuilt.js';
@@ -142,20 +143,10 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
   }
   const results: StackMountResult[] = [];
   const unpacked = new Map<string, { short: string; skipped: string[] }>();
-  const asBuiltCache = new Map<string, Promise<AsBuiltLayer>>();
-  // The whole image stacked once (disk view, and as built when asked), for all of its layer-N stacks; only
-  // the current image is kept (specs come image by image).
-  type Full = { id: string; spec: StackSpec; changes: LayerChanges[]; disk: LayerStack; asBuilt?: Awaited<ReturnType<typeof asBuiltStack>> };
-  let lastFull: Full | null = null;
-  const fullImage = async (spec: StackSpec): Promise<Full | null> => {
-    if (spec.kind !== 'image' || !spec.image || spec.top === null) return null;
-    if (lastFull?.id !== spec.image.id) {
-      const fs0 = imageStacksOf(spec.image, false)[0]!;
-      const changes = await readStackChanges(source, fs0);
-      lastFull = { id: spec.image.id, spec: fs0, changes, disk: stackOf(changes) };
-    }
-    return lastFull;
-  };
+  const asBuiltCache = new Map<string, Promise<AsBuiltLayer & { table?: LayerTable }>>();
+  // The as-built stack of an image is built once for all of its layer-N stacks; only the current image's is kept
+  // (specs come image by image). The disk view comes from the source's shared model.
+  let lastAsBuilt = null as { id: string; ab: Awaited<ReturnType<typeof asBuiltStack>> } | null;
   let counter = 0;
   try {
     let done = 0;
@@ -163,17 +154,17 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       opts.onStack?.(spec, done++, specs.length);
       const res = blank(spec, session.opts.mode);
       results.push(res);
-      let changes: LayerChanges[];
+      let stack: { view: StackView; top: number; tables: LayerTable[] };
       try {
-        changes = await readStackChanges(source, spec);
+        stack = await stackViewOf(source, spec);
       } catch (err) {
         res.status = 'error';
         res.message = `cannot read the stack's layers: ${(err as Error).message}`;
         continue;
       }
-      // Our view: for an image at layer N, mergedRows(stack of the whole image, N), the image stacked once.
-      const full = await fullImage(spec).catch(() => null);
-      const expected = full ? mergedRows(full.disk, spec.top!) : mergedRows(stackOf(changes));
+      const changes = stack.tables;
+      // Our view: the merged view of the shared model at the stack's top.
+      const expected = mergedRows(stack.view, stack.top);
       res.entries.ours = expected.length;
 
       // How each layer reaches the kernel.
@@ -249,11 +240,16 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       res.differences = diffs;
       if (source.kind === 'docker-root' && opts.asBuilt !== false) {
         let ab: Awaited<ReturnType<typeof asBuiltStack>>;
-        if (full) ab = full.asBuilt ??= await asBuiltStack(source.location, full.spec, full.changes, asBuiltCache);
-        else ab = await asBuiltStack(source.location, spec, changes, asBuiltCache);
+        if (spec.kind === 'image' && spec.image) {
+          if (lastAsBuilt?.id !== spec.image.id) {
+            const whole = imageStacks(spec.image, false)[0]!;
+            lastAsBuilt = { id: spec.image.id, ab: await asBuiltStack(source, whole.layers, (await stackViewOf(source, whole)).tables, asBuiltCache) };
+          }
+          ab = lastAsBuilt!.ab;
+        } else ab = await asBuiltStack(source, spec.layers, changes, asBuiltCache);
         if ('error' in ab) res.notes.push(`not compared with the image as built: ${ab.error}`);
         else {
-          const abRows = full ? mergedRows(ab.stack, spec.top!) : mergedRows(ab.stack);
+          const abRows = mergedRows(ab.view, stack.top);
           const d = compareViews(abRows, listing.entries, {
             ignoreOwner: res.mode === 'userns',
             ignoreDevices: res.mode === 'userns',
@@ -347,12 +343,13 @@ function asBuiltContent(crc: Map<string, string> | null, dir: string | undefined
  * (which have no tar-split: they are meant to change) from disk. Null, with a note, when a layer's tar-split
  * cannot be read.
  */
-async function asBuiltStack(root: string, spec: StackSpec, diskChanges: LayerChanges[], cache: Map<string, Promise<AsBuiltLayer>>): Promise<{ stack: LayerStack; crc: (Map<string, string> | null)[]; fromDisk: string[] } | { error: string }> {
-  const changes: LayerChanges[] = [];
+async function asBuiltStack(source: Source, layers: StackSpec['layers'], diskChanges: LayerTable[], cache: Map<string, Promise<AsBuiltLayer & { table?: LayerTable }>>): Promise<{ view: StackView; crc: (Map<string, string> | null)[]; fromDisk: string[] } | { error: string }> {
+  const root = source.location;
+  const changes: LayerTable[] = [];
   const crc: (Map<string, string> | null)[] = [];
   const fromDisk: string[] = [];
-  for (let i = 0; i < spec.layers.length; i++) {
-    const l = spec.layers[i]!;
+  for (let i = 0; i < layers.length; i++) {
+    const l = layers[i]!;
     if (l.role !== 'image' || !l.chainId) {
       changes.push(diskChanges[i]!);
       crc.push(null);
@@ -368,11 +365,13 @@ async function asBuiltStack(root: string, spec: StackSpec, diskChanges: LayerCha
     }
     try {
       const a = await p;
-      changes.push(a.changes);
+      // Interned in the source's table, so that the as-built view and the disk view name paths alike.
+      a.table ??= LayerTable.fromEntries(source.paths, a.changes.entries, a.changes.problems);
+      changes.push(a.table);
       crc.push(a.crc);
     } catch (err) {
       return { error: `layer ${l.index} (${l.chainId}): tar-split cannot be read: ${(err as Error).message}` };
     }
   }
-  return { stack: stackOf(changes), crc, fromDisk };
+  return { view: stackTables(changes, source.paths), crc, fromDisk };
 }

@@ -1,6 +1,8 @@
 import type { Source } from '../../model/source.js';
-import type { ContainerInfo, ImageInfo, LayerChanges } from '../../model/types.js';
-import { LayerStack } from '../../analysis/stack.js';
+import type { ContainerInfo, ImageInfo } from '../../model/types.js';
+import type { LayerTable } from '../../model/layer-table.js';
+import type { StackView } from '../../analysis/stack.js';
+import { modelOf } from '../../analysis/model.js';
 import { Evidence } from '../../sources/evidence.js';
 import type { LowerDir } from './options.js';
 
@@ -60,20 +62,20 @@ export function containerStack(source: Source, c: ContainerInfo): StackSpec {
   return { id: `container:${c.id}`, kind: 'container', label: `container ${c.name}`, image, container: c, top: null, layers };
 }
 
-/** The changesets of a stack's layers, base first, through the source (and its cache). */
-export async function readStackChanges(source: Source, spec: StackSpec): Promise<LayerChanges[]> {
-  const out: LayerChanges[] = [];
-  for (const l of spec.layers) {
-    if (l.role === 'image') out.push(await source.readLayer(spec.image!, l.index!));
-    else out.push(await source.readContainerLayer(spec.container!, l.role));
+/**
+ * A stack's view from the source's shared model (each layer read once, each chain stacked once): for an image
+ * stack at layer N, the whole image's view (ask it at layer `top`); for a container, its own. `tables` are the
+ * stack's layers, base first, as spec.layers lists them.
+ */
+export async function stackViewOf(source: Source, spec: StackSpec): Promise<{ view: StackView; top: number; tables: LayerTable[] }> {
+  const model = modelOf(source);
+  if (spec.kind === 'image') {
+    const view = await model.imageView(spec.image!);
+    const top = spec.top ?? view.top;
+    return { view, top, tables: view.nodes.slice(0, top + 1).map((n) => n.table) };
   }
-  return out;
-}
-
-export function stackOf(changes: LayerChanges[]): LayerStack {
-  const s = new LayerStack();
-  for (const c of changes) s.apply(c.entries);
-  return s;
+  const view = (await model.container(spec.container!)).view;
+  return { view, top: view.top, tables: view.nodes.map((n) => n.table) };
 }
 
 const LINK_ID = /^[A-Z2-7]{26}$/;

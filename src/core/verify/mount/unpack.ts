@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { setAttributeSync } from '@napi-rs/xattr';
-import type { LayerChanges } from '../../model/types.js';
+import type { LayerTable } from '../../model/layer-table.js';
 import { displayPath, parentPath, pathToBytes, pathToText } from '../../model/path.js';
 import type { Runner } from './runner.js';
 
@@ -30,7 +30,7 @@ export interface UnpackResult {
 
 const SKIP_PREFIX = /^\.\.?$/;
 
-export async function unpackLayer(changes: LayerChanges, dest: string, opts: UnpackOptions): Promise<UnpackResult> {
+export async function unpackLayer(changes: LayerTable, dest: string, opts: UnpackOptions): Promise<UnpackResult> {
   const notes: string[] = [];
   const skipped: string[] = [];
   const destBytes = Buffer.from(dest, 'utf8');
@@ -60,7 +60,7 @@ export async function unpackLayer(changes: LayerChanges, dest: string, opts: Unp
     skipped.push(rel);
   };
   let sparse = 0;
-  for (const e of changes.entries) {
+  for (const e of changes.each()) {
     if (e.path === '' || e.path.split('/').some((c) => SKIP_PREFIX.test(c))) continue;
     const p = host(e.path);
     if (!ensureDirs(parentPath(e.path))) {

@@ -4,7 +4,7 @@ import type { EntryType } from '../../model/types.js';
 import { joinPath } from '../../model/path.js';
 import { openNoFollow } from '../../sources/evidence.js';
 import { Crc64 } from '../crc64.js';
-import { entryTypeOf } from '../../sources/diffdir.js';
+import { entryTypeOf } from '../../sources/fs-types.js';
 
 /** One entry of the kernel's view (the mounted overlay), as lstat shows it. Paths are byte strings. */
 export interface KernelEntry {

@@ -1,0 +1,209 @@
+import type { ReadOptions, Source } from '../model/source.js';
+import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
+import { problem } from '../model/types.js';
+import type { LayerTable } from '../model/layer-table.js';
+import { LIMITS } from '../model/limits.js';
+import { StackStore, type ChainNode, type StackView } from './stack.js';
+import { summarize, type ImageAnalysis } from './analyze.js';
+import { analyzeContainerView, type ContainerAnalysis } from './container.js';
+
+/**
+ * A source's images and containers stacked along one chain tree: each layer read once (the source caches by
+ * location), each chain node applied once, whatever number of images share it. Everything that analyses an
+ * image or a container goes through here (`modelOf(source)`), so that the report, the TUI, verify and the
+ * workflows share the work.
+ */
+
+export interface ModelProgress {
+  /** Layers read so far / layers asked for so far (both grow as more images are asked for). */
+  layersRead: number;
+  layersWanted: number;
+  /** Rows of the layers read so far. */
+  entries: number;
+  /** Milliseconds since the first read. */
+  elapsedMs: number;
+  /** What is being read or stacked now (a tag, a layer). */
+  detail: string;
+}
+
+export interface ModelOptions {
+  /**
+   * Apply layers in slices, giving the event loop a turn between them (the TUI keeps answering keys while a
+   * million-row layer is stacked). Off for batch commands: a little faster.
+   */
+  sliced?: boolean;
+}
+
+const models = new WeakMap<Source, SourceModel>();
+
+/** The model of a source (one per source object). */
+export function modelOf(source: Source, opts?: ModelOptions): SourceModel {
+  let m = models.get(source);
+  if (!m) {
+    m = new SourceModel(source, opts);
+    models.set(source, m);
+  } else if (opts?.sliced !== undefined) m.sliced = opts.sliced;
+  return m;
+}
+
+export class SourceModel {
+  readonly store: StackStore;
+  sliced: boolean;
+  private readonly tops = new Map<string, Promise<{ top: ChainNode | null; problems: Problem[] }>>();
+  private readonly containerTops = new Map<string, Promise<{ top: ChainNode | null; problems: Problem[] }>>();
+  private readonly images = new Map<string, Promise<ImageAnalysis>>();
+  private readonly containers = new Map<string, Promise<ContainerAnalysis>>();
+  private applyQueue: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<(p: ModelProgress) => void>();
+  private readonly wanted = new Set<string>();
+  private readonly done = new Set<string>();
+  private progressState: ModelProgress = { layersRead: 0, layersWanted: 0, entries: 0, elapsedMs: 0, detail: '' };
+  private started = 0;
+
+  constructor(readonly source: Source, opts: ModelOptions = {}) {
+    this.store = new StackStore(source.paths);
+    this.sliced = opts.sliced ?? false;
+  }
+
+  /** Be told as layers are read and stacked. Returns the unsubscribe function. */
+  onProgress(fn: (p: ModelProgress) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  get progress(): ModelProgress {
+    return { ...this.progressState, elapsedMs: this.started ? Date.now() - this.started : 0 };
+  }
+
+  /**
+   * Stack an image (reading what is not read yet) and derive its figures; cached. `priority` puts its layer
+   * reads ahead of queued lower-priority work (the image a user opened).
+   */
+  image(image: ImageInfo, opts: ReadOptions = {}): Promise<ImageAnalysis> {
+    let p = this.images.get(image.id);
+    if (!p) {
+      p = this.imageTop(image, opts).then(({ top, problems }) => summarize(image, this.store.view(top), problems));
+      this.images.set(image.id, p);
+    }
+    return p;
+  }
+
+  /** The stack of an image, without the figures. */
+  async imageView(image: ImageInfo): Promise<StackView> {
+    return this.store.view((await this.imageTop(image)).top);
+  }
+
+  /** A container's stack (image layers, init layer, RW layer) and its `docker diff`; cached. */
+  container(c: ContainerInfo, opts: ReadOptions = {}): Promise<ContainerAnalysis> {
+    let p = this.containers.get(c.id);
+    if (!p) {
+      p = this.containerTop(c, opts).then(({ top, problems }) => analyzeContainerView(c, this.imageOf(c), this.store.view(top), problems));
+      this.containers.set(c.id, p);
+    }
+    return p;
+  }
+
+  imageOf(c: ContainerInfo): ImageInfo | null {
+    return this.source.images.find((i) => i.id === c.image) ?? null;
+  }
+
+  private imageTop(image: ImageInfo, opts: ReadOptions = {}): Promise<{ top: ChainNode | null; problems: Problem[] }> {
+    let p = this.tops.get(image.id);
+    if (!p) {
+      p = this.buildImageTop(image, opts);
+      this.tops.set(image.id, p);
+    }
+    return p;
+  }
+
+  private async buildImageTop(image: ImageInfo, opts: ReadOptions): Promise<{ top: ChainNode | null; problems: Problem[] }> {
+    const problems: Problem[] = [];
+    let count = image.layers.length;
+    if (count > LIMITS.chainLayers) {
+      problems.push(problem('error', 'limit.chain-layers', `image ${image.tags[0] ?? image.id} has ${count} layers, more than the ${LIMITS.chainLayers} read; the layers above are not stacked`, null));
+      count = LIMITS.chainLayers;
+    }
+    const name = image.tags[0] ?? image.id.slice(7, 19);
+    const tables = await Promise.all(image.layers.slice(0, count).map((l, i) => this.read(`${l.location ?? ''}\0${l.diffId}`, `${name} layer ${i}`, () => this.source.readLayer(image, i, opts))));
+    let top: ChainNode | null = null;
+    for (let i = 0; i < count; i++) {
+      const l = image.layers[i]!;
+      // Keyed by the table read, not by what the evidence claims the layer is: two reads that gave one table
+      // (the source caches by location) are one layer; a hostile archive that gives one diffID two different
+      // blobs gives two tables, which are never taken for each other.
+      top = this.store.chain(top, `${l.chainId}\0${tables[i]!.serial}`, tables[i]!);
+      await this.apply(top, `${name} layer ${i}`);
+    }
+    return { top, problems };
+  }
+
+  private containerTop(c: ContainerInfo, opts: ReadOptions = {}): Promise<{ top: ChainNode | null; problems: Problem[] }> {
+    let p = this.containerTops.get(c.id);
+    if (!p) {
+      p = this.buildContainerTop(c, opts);
+      this.containerTops.set(c.id, p);
+    }
+    return p;
+  }
+
+  private async buildContainerTop(c: ContainerInfo, opts: ReadOptions): Promise<{ top: ChainNode | null; problems: Problem[] }> {
+    const image = this.imageOf(c);
+    const problems: Problem[] = [];
+    const base = image ? await this.imageTop(image, opts) : { top: null, problems: [] };
+    problems.push(...base.problems);
+    if (!image) problems.push(problem('error', 'container.image.missing', `container ${c.name}: its image ${c.image} is not in the store; changes are classified against an empty base`, null));
+    let top = base.top;
+    const what = `container ${c.name}`;
+    if (c.initDir || c.initId) {
+      const init = await this.read(`init\0${c.initDir ?? c.initId}`, `${what} init layer`, () => this.source.readContainerLayer(c, 'init', opts));
+      top = this.store.chain(top, `init\0${init.serial}`, init);
+      await this.apply(top, `${what} init layer`);
+    }
+    const rw = await this.read(`rw\0${c.rwDir ?? c.id}`, `${what} RW layer`, () => this.source.readContainerLayer(c, 'rw', opts));
+    top = this.store.chain(top, `rw\0${rw.serial}`, rw);
+    await this.apply(top, `${what} RW layer`);
+    return { top, problems };
+  }
+
+  private async read(key: string, detail: string, fn: () => Promise<LayerTable>): Promise<LayerTable> {
+    if (!this.started) this.started = Date.now();
+    if (!this.wanted.has(key)) {
+      this.wanted.add(key);
+      this.progressState.layersWanted++;
+      this.emit(`reading ${detail}`);
+    }
+    const t = await fn();
+    if (!this.done.has(key)) {
+      this.done.add(key);
+      this.progressState.layersRead++;
+      this.progressState.entries += t.n;
+    }
+    this.emit(detail);
+    return t;
+  }
+
+  /** Apply a chain node, one at a time across the whole model (applies must not interleave). */
+  private apply(node: ChainNode, detail: string): Promise<void> {
+    if (node.counts) return Promise.resolve();
+    const run = async () => {
+      if (node.counts) return;
+      this.emit(`stacking ${detail}`);
+      if (!this.sliced) {
+        this.store.apply(node);
+        return;
+      }
+      const steps = this.store.applySteps(node);
+      while (!steps.next().done) await new Promise((r) => setImmediate(r));
+    };
+    const p = this.applyQueue.then(run);
+    this.applyQueue = p.catch(() => undefined);
+    return p;
+  }
+
+  private emit(detail: string): void {
+    this.progressState.detail = detail;
+    if (!this.listeners.size) return;
+    const p = this.progress;
+    for (const fn of this.listeners) fn(p);
+  }
+}

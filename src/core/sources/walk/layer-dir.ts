@@ -1,0 +1,250 @@
+import { displayPath } from '../../model/path.js';
+import { ROOT_PATH, type PathTable } from '../../model/paths.js';
+import { F_METACOPY, F_OPAQUE, LayerTableBuilder, T_BLOCK, T_CHAR, T_DIR, T_FIFO, T_FILE, T_HARDLINK, T_SOCKET, T_SYMLINK, T_WHITEOUT, type LayerTable, type RowExtra } from '../../model/layer-table.js';
+import { problem, type Problem } from '../../model/types.js';
+import type { ListChunk, StatChunk, WalkProblem } from './protocol.js';
+import { walkPool, type WalkPool } from './pool.js';
+
+/**
+ * Read an overlay upper dir (overlay2 `diff/`, a containerd snapshot's `fs/`) into a normalised LayerTable.
+ *
+ * Overlay form → model:
+ * - char device 0:0                                    → whiteout of that name
+ * - zero-size file with overlay.whiteout xattr          → whiteout (kernel 6.7+ "xattr whiteouts")
+ * - dir with overlay.opaque = "y"                       → opaque dir (hides every lower child)
+ * - dir with overlay.opaque = "x" / overlay.whiteouts   → not opaque; children may carry whiteout xattrs
+ * - overlay.redirect / overlay.metacopy                 → flagged and reported, never silently misread
+ * - several names for one inode                         → the first in walk order is the file, the others
+ *                                                         'hardlink' rows naming it (as a tar would)
+ * Overlay bookkeeping xattrs (origin, impure, uuid, nlink...) are dropped; other xattrs are content.
+ *
+ * The walk runs in the walk workers (walk/worker.ts): one lists the dir in walk order, chunk by chunk, and
+ * every worker lstat's chunks as they come; here the chunks are put together in order and interned. Only lstat,
+ * readlink and l*xattr touch the evidence: nothing is followed, opened or written.
+ */
+
+export interface LayerDirOptions {
+  /** Read xattrs (needed for opaque dirs and capabilities). Default true. */
+  xattrs?: boolean;
+  /** Queue priority (the layer a user is waiting for goes first). */
+  priority?: number;
+  pool?: WalkPool;
+}
+
+const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
+const S_IFMT = 0o170000;
+const TYPE_OF: Record<number, number> = { 0o100000: T_FILE, 0o040000: T_DIR, 0o120000: T_SYMLINK, 0o020000: T_CHAR, 0o060000: T_BLOCK, 0o010000: T_FIFO, 0o140000: T_SOCKET };
+
+export function readLayerDir(dir: string, paths: PathTable, opts: LayerDirOptions = {}): Promise<LayerTable> {
+  const pool = opts.pool ?? walkPool();
+  const priority = opts.priority ?? 0;
+  const xattrs = opts.xattrs !== false;
+  const asm = new Assembler(dir, paths, xattrs);
+  return new Promise<LayerTable>((resolve) => {
+    const ready = new Map<number, StatChunk>();
+    let next = 0;
+    let sent = 0;
+    let listed = false;
+    let finished = false;
+    const drain = () => {
+      while (ready.has(next)) {
+        asm.add(ready.get(next)!);
+        ready.delete(next);
+        next++;
+      }
+      if (listed && next === sent && !finished) {
+        finished = true;
+        resolve(asm.finish());
+      }
+    };
+    pool.submit(
+      { op: 'list', root: dir },
+      (r) => {
+        if (r.kind === 'chunk') {
+          const seq = sent++;
+          pool.submit(
+            { op: 'stat', root: dir, xattrs, chunk: r.chunk },
+            (s) => {
+              if (s.kind === 'stat') ready.set(seq, s.stat);
+              else ready.set(seq, asm.failedChunk(r.chunk, s.kind === 'error' ? s.message : 'unexpected reply'));
+              drain();
+              return true;
+            },
+            priority,
+          );
+          return false;
+        }
+        if (r.kind === 'listed') asm.listed(r.problems, r.rootXattrs);
+        else if (r.kind === 'error') asm.problems.push(problem('error', r.code, r.message, dir));
+        listed = true;
+        drain();
+        return true;
+      },
+      priority + 1,
+    );
+  });
+}
+
+/** Puts the stat'ed chunks of one layer dir together, in order, into a LayerTable. */
+class Assembler {
+  readonly problems: Problem[] = [];
+  private readonly b: LayerTableBuilder;
+  /** Path id of each entry of the listing (by global index). */
+  private pid = new Int32Array(1024);
+  private readonly firstNameOf = new Map<string, string>();
+  /** Dirs marked as holding xattr whiteouts (overlay.opaque=x / overlay.whiteouts). */
+  private readonly xMarked = new Set<number>();
+  private readonly xWhiteouts: { parent: number; rel: string }[] = [];
+
+  constructor(private readonly dir: string, private readonly paths: PathTable, private readonly xattrs: boolean) {
+    this.b = new LayerTableBuilder(paths, 1024);
+  }
+
+  private where(rel: string): string {
+    return rel === '' ? this.dir : this.dir + '/' + displayPath(rel);
+  }
+
+  private note(p: WalkProblem): void {
+    this.problems.push(problem(p.severity, p.code, p.message, this.where(p.rel)));
+  }
+
+  listed(problems: WalkProblem[], rootXattrs: [string, Uint8Array][] | null): void {
+    for (const p of problems) this.note(p);
+    if (rootXattrs && marksXwhiteouts(rootXattrs)) this.xMarked.add(ROOT_PATH);
+  }
+
+  /** A chunk whose stat job failed as a whole (a crashed worker): every entry unreadable. */
+  failedChunk(c: ListChunk, message: string): StatChunk {
+    const n = c.count;
+    return {
+      seq: c.seq,
+      failed: new Uint8Array(n).fill(1),
+      mode: new Uint32Array(n),
+      uid: new Uint32Array(n),
+      gid: new Uint32Array(n),
+      size: new Float64Array(n),
+      mtime: new Float64Array(n),
+      nsec: new Uint32Array(n),
+      nlink: new Uint32Array(n),
+      inodeKey: new Array<string>(n).fill(''),
+      rdevMajor: new Uint32Array(n),
+      rdevMinor: new Uint32Array(n),
+      linkBytes: new Uint8Array(0),
+      linkAt: new Uint32Array(n + 1),
+      xattrs: [],
+      problems: [{ severity: 'error', code: 'layer.entry.unreadable', message: `${n} entries could not be lstat'ed: ${message}`, rel: '' }],
+      list: c,
+    };
+  }
+
+  add(s: StatChunk): void {
+    const c = s.list;
+    const rel = Buffer.from(c.relBytes.buffer, c.relBytes.byteOffset, c.relBytes.byteLength);
+    const links = Buffer.from(s.linkBytes.buffer, s.linkBytes.byteOffset, s.linkBytes.byteLength);
+    for (const p of s.problems) this.note(p);
+    if (c.first + c.count > this.pid.length) {
+      const bigger = new Int32Array(Math.max(c.first + c.count, this.pid.length * 2));
+      bigger.set(this.pid);
+      this.pid = bigger;
+    }
+    let xi = 0;
+    const b = this.b;
+    for (let i = 0; i < c.count; i++) {
+      const parent = c.parent[i]!;
+      const parentId = parent < 0 ? ROOT_PATH : this.pid[parent]!;
+      const id = this.paths.intern(parentId, rel.toString('latin1', c.nameAt[i]!, c.relAt[i + 1]!));
+      this.pid[c.first + i] = id;
+      const x = xi < s.xattrs.length && s.xattrs[xi]!.index === i ? s.xattrs[xi++]!.attrs : null;
+      if (s.failed[i]) continue;
+      const mode = s.mode[i]!;
+      let type = TYPE_OF[mode & S_IFMT] ?? T_SOCKET;
+      const uid = s.uid[i]!;
+      const gid = s.gid[i]!;
+      if (type === T_CHAR && s.rdevMajor[i] === 0 && s.rdevMinor[i] === 0) {
+        b.add(id, T_WHITEOUT, 0, 0, uid, gid, 0, 0, 0);
+        continue;
+      }
+      let linkname: string | undefined;
+      let extra: RowExtra | undefined;
+      let flags = 0;
+      if (type === T_SYMLINK) linkname = links.toString('latin1', s.linkAt[i]!, s.linkAt[i + 1]!);
+      else if (type === T_CHAR || type === T_BLOCK) extra = { devMajor: s.rdevMajor[i]!, devMinor: s.rdevMinor[i]! };
+      else if (type === T_FILE && s.inodeKey[i] !== '') {
+        const first = this.firstNameOf.get(s.inodeKey[i]!);
+        const here = () => rel.toString('latin1', c.relAt[i]!, c.relAt[i + 1]!);
+        if (first === undefined) this.firstNameOf.set(s.inodeKey[i]!, here());
+        else {
+          type = T_HARDLINK;
+          linkname = first;
+        }
+      }
+      const size = type === T_FILE || type === T_SYMLINK || type === T_HARDLINK ? s.size[i]! : 0;
+      if (x && this.xattrs) {
+        const r = this.interpret(x, type, size, parentId, id, () => rel.toString('latin1', c.relAt[i]!, c.relAt[i + 1]!));
+        if (r.whiteout) {
+          b.add(id, T_WHITEOUT, 0, 0, uid, gid, 0, 0, 0);
+          continue;
+        }
+        flags |= r.flags;
+        if (r.extra) extra = { ...extra, ...r.extra };
+      }
+      b.add(id, type, flags, mode, uid, gid, size, s.mtime[i]!, s.nsec[i]!, linkname, extra);
+    }
+  }
+
+  /** The overlay xattrs of one entry; the others are content. */
+  private interpret(x: [string, Uint8Array][], type: number, size: number, parentId: number, id: number, rel: () => string): { whiteout: boolean; flags: number; extra: RowExtra | null } {
+    const get = (name: string) => x.find(([k]) => k === `trusted.overlay.${name}`)?.[1] ?? x.find(([k]) => k === `user.overlay.${name}`)?.[1];
+    if (type === T_FILE && size === 0 && get('whiteout') !== undefined) {
+      this.xWhiteouts.push({ parent: parentId, rel: rel() });
+      return { whiteout: true, flags: 0, extra: null };
+    }
+    let flags = 0;
+    const extra: RowExtra = {};
+    for (const [k, v] of x) {
+      if (OVERLAY_XATTR.test(k)) continue;
+      (extra.xattrs ??= {})[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+    }
+    if (marksXwhiteouts(x)) this.xMarked.add(id);
+    const opaque = get('opaque');
+    if (type === T_DIR && opaque) {
+      const v = Buffer.from(opaque).toString('latin1');
+      if (v === 'y') flags |= F_OPAQUE;
+      else if (v !== 'x') this.problems.push(problem('warning', 'overlay.opaque.unknown', `unknown overlay.opaque value ${JSON.stringify(v)}; treated as not opaque`, this.where(rel())));
+    }
+    const redirect = get('redirect');
+    if (redirect) {
+      extra.redirect = Buffer.from(redirect).toString('latin1');
+      this.problems.push(problem('warning', 'overlay.redirect', `renamed directory (overlay redirect to ${JSON.stringify(displayPath(extra.redirect))}): its lower children live at the redirect target, which this changeset cannot show`, this.where(rel())));
+    }
+    if (get('metacopy') !== undefined) {
+      flags |= F_METACOPY;
+      this.problems.push(problem('warning', 'overlay.metacopy', 'metadata-only copy-up: the data on disk are a sparse placeholder, the real bytes are in a lower layer', this.where(rel())));
+    }
+    return { whiteout: false, flags, extra: Object.keys(extra).length ? extra : null };
+  }
+
+  finish(): LayerTable {
+    for (const w of this.xWhiteouts) {
+      if (!this.xMarked.has(w.parent)) this.problems.push(problem('warning', 'overlay.xwhiteout.unmarked', 'xattr whiteout in a directory without the opaque="x" marker: the kernel may still list it', this.where(w.rel)));
+    }
+    return this.b.finish(this.problems);
+  }
+}
+
+function marksXwhiteouts(x: [string, Uint8Array][]): boolean {
+  for (const [k, v] of x) {
+    if ((k === 'trusted.overlay.opaque' || k === 'user.overlay.opaque') && v.length === 1 && v[0] === 0x78) return true;
+    if (k === 'trusted.overlay.whiteouts' || k === 'user.overlay.whiteouts') return true;
+  }
+  return false;
+}
+
+/** Regular-file bytes below a dir (each inode once, nothing followed), in a walk worker. */
+export async function treeBytes(dir: string, opts: { maxEntries?: number; pool?: WalkPool } = {}): Promise<{ bytes: number; problems: Problem[] }> {
+  const pool = opts.pool ?? walkPool();
+  const r = await pool.run({ op: 'size', root: dir, maxEntries: opts.maxEntries ?? 50_000_000 }, -1);
+  if (r.kind === 'size') return { bytes: r.bytes, problems: r.problems.map((p) => problem(p.severity, p.code, p.message, p.rel === '' ? dir : dir + '/' + displayPath(p.rel))) };
+  if (r.kind === 'error') return { bytes: 0, problems: [problem('warning', r.code, `cannot size: ${r.message}`, dir)] };
+  return { bytes: 0, problems: [] };
+}

@@ -1,0 +1,141 @@
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { Job, Reply } from './protocol.js';
+
+/**
+ * The walk workers: one per core (at most four: the walk is bound by syscalls, and two workers already keep a
+ * disk's cache busy). Jobs wait in a queue ordered by priority (higher first), then by arrival; a layer dir's
+ * listing job feeds stat jobs for its chunks, which any free worker takes, so that even one big layer keeps
+ * every core busy. Workers are started on first use, and do not keep the process alive while idle.
+ */
+
+type JobBody = Job extends infer J ? (J extends { id: number } ? Omit<J, 'id'> : never) : never;
+
+interface Pending {
+  job: Job;
+  priority: number;
+  seq: number;
+  /** Called with each reply; returns true when the job is finished. */
+  onReply: (r: Reply) => boolean;
+}
+
+interface Slot {
+  worker: Worker;
+  job: Pending | null;
+}
+
+let seqCounter = 0;
+
+export class WalkPool {
+  private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private nextId = 1;
+  private closed = false;
+  /** Jobs done, per kind (tests prove that each layer is read once). */
+  readonly stats = { list: 0, stat: 0, size: 0 };
+
+  constructor(readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
+
+  /** Queue a job. `onReply` sees every reply and says when the job is done. */
+  submit(body: JobBody, onReply: (r: Reply) => boolean, priority = 0): void {
+    if (this.closed) throw new Error('walk pool is closed');
+    const job = { ...body, id: this.nextId++ } as Job;
+    const p: Pending = { job, priority, seq: seqCounter++, onReply };
+    // Keep the queue sorted: priority descending, then arrival.
+    let i = this.queue.length;
+    while (i > 0 && this.queue[i - 1]!.priority < priority) i--;
+    this.queue.splice(i, 0, p);
+    this.stats[body.op]++;
+    this.pump();
+  }
+
+  /** One-reply jobs as a promise. */
+  run(body: JobBody, priority = 0): Promise<Reply> {
+    return new Promise((resolve) =>
+      this.submit(
+        body,
+        (r) => {
+          resolve(r);
+          return true;
+        },
+        priority,
+      ),
+    );
+  }
+
+  private pump(): void {
+    while (this.queue.length) {
+      let slot = this.slots.find((s) => s.job === null);
+      if (!slot) {
+        if (this.slots.length >= this.size) return;
+        slot = this.spawn();
+      }
+      const p = this.queue.shift()!;
+      slot.job = p;
+      slot.worker.ref();
+      slot.worker.postMessage(p.job);
+    }
+  }
+
+  private spawn(): Slot {
+    const worker = startWorker();
+    const slot: Slot = { worker, job: null };
+    worker.on('message', (r: Reply) => {
+      const p = slot.job;
+      if (!p || r.id !== p.job.id) return;
+      let done: boolean;
+      try {
+        done = p.onReply(r);
+      } catch {
+        done = true;
+      }
+      if (done) {
+        slot.job = null;
+        if (!this.queue.length) worker.unref();
+        this.pump();
+      }
+    });
+    const fail = (message: string) => {
+      const p = slot.job;
+      slot.job = null;
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots.splice(i, 1);
+      if (p) p.onReply({ id: p.job.id, kind: 'error', code: 'walk.worker-failed', message });
+      if (!this.closed) this.pump();
+    };
+    worker.on('error', (err) => fail(`the walk worker failed: ${(err as Error).message}`));
+    worker.on('exit', (code) => {
+      if (this.slots.includes(slot)) fail(`the walk worker exited (code ${code})`);
+    });
+    worker.unref();
+    this.slots.push(slot);
+    return slot;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const slots = this.slots.splice(0);
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
+}
+
+/**
+ * The worker script: compiled JS beside this file, or, when running from the TypeScript sources (tests), the
+ * .ts file loaded through tsx (a worker does not inherit the parent's loader hooks).
+ */
+function startWorker(): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  // A worker's heap is bounded: hostile evidence can only crash the worker, which fails the job with a problem.
+  const resourceLimits = { maxOldGenerationSizeMb: 2048 };
+  if (!fromSource) return new Worker(new URL('./worker.js', import.meta.url), { resourceLimits });
+  const target = new URL('./worker.ts', import.meta.url).href;
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return new Worker(`import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(target)}); });`, { eval: true, resourceLimits });
+}
+
+let shared: WalkPool | null = null;
+
+/** The process-wide pool. */
+export function walkPool(): WalkPool {
+  return (shared ??= new WalkPool());
+}
