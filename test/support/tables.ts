@@ -13,7 +13,7 @@ export interface ChangesSource extends Omit<Source, 'paths' | 'readLayer' | 'rea
   readContainerLayer(container: ContainerInfo, which: 'rw' | 'init'): Promise<LayerChanges>;
 }
 
-export function tableSource(src: ChangesSource): Source {
+export function tableSource(src: ChangesSource): Source & { tablesMade: () => number } {
   const paths = new PathTable();
   const tables = new Map<LayerChanges, LayerTable>();
   const table = (c: LayerChanges) => {
@@ -22,6 +22,8 @@ export function tableSource(src: ChangesSource): Source {
     return t;
   };
   return {
+    /** Changesets turned into tables so far (each is one read of a layer). */
+    tablesMade: () => tables.size,
     ...src,
     paths,
     readLayer: async (image, index) => table(await src.readLayer(image, index)),
