@@ -470,7 +470,7 @@ test('export: a member claiming a terabyte (GNU sparse realsize) writes its stor
   const xr = await x(arch, '/data', '-o', xo);
   assert.equal(xr.code, EXIT.evidenceProblems, xr.stderr);
   assert.equal(fs.statSync(path.join(xo, 'data/big')).size, stored.length);
-  assert.match(xr.stderr, /extract\.size|bytes read, the layer records 1099511627776/);
+  assert.match(xr.stderr, new RegExp(`error: layer 0: a GNU sparse member standing for ${TB} bytes: sparse files are not reconstructed, its ${stored.length} stored bytes were written`));
   await assertUnchanged(c, before, outs);
 });
 

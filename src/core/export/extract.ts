@@ -155,19 +155,21 @@ export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: Con
     }
   }
   // 2. File contents, layer by layer (one pass per layer for readers that offer it).
-  const writeFile = async (it: ExtractItem, body: AsyncIterable<Buffer>) => {
+  const writeFile = async (it: ExtractItem, body: AsyncIterable<Buffer>, sparse = false) => {
+    // What the evidence stores is written, never more (no zeros to make up a claimed size).
     const n = await out.writeFile(it.path, body, attrsOf(it));
-    if (n !== it.attrs.size) res.problems.push(problem('error', 'extract.size', `layer ${it.layer}: ${n} bytes read, the layer records ${it.attrs.size}`, show(it.path)));
+    if (sparse) res.problems.push(problem('error', 'extract.sparse', `layer ${it.layer}: a GNU sparse member standing for ${it.attrs.size} bytes: sparse files are not reconstructed, its ${n} stored bytes were written as its content`, show(it.path)));
+    else if (n !== it.attrs.size) res.problems.push(problem('error', 'extract.size', `layer ${it.layer}: ${n} bytes read, the layer records ${it.attrs.size}`, show(it.path)));
     res.bytes += n;
     res.files++;
   };
   for (const layer of [...files.keys()].sort((x, y) => x - y)) {
     const want = files.get(layer)!;
     if (reader.forEach) {
-      const missing = await reader.forEach(a.image, layer, new Set(want.keys()), async (p, body) => {
+      const missing = await reader.forEach(a.image, layer, new Set(want.keys()), async (p, body, stored) => {
         const it = want.get(p)!;
         try {
-          await writeFile(it, body);
+          await writeFile(it, body, stored.sparse);
         } catch (err) {
           fail(err, it);
         }
