@@ -3,6 +3,7 @@ import { parseArgs } from './args.js';
 import { EXIT, type Command, type CommandIO } from './command.js';
 import { LayerscopeError, NotFoundError, SourceError, UsageError } from '../core/model/errors.js';
 import { safeText } from '../report/format.js';
+import { InputFileError, OutputError } from '../core/output/index.js';
 
 /**
  * The one place that turns outcomes into exit codes and errors into messages. Commands return codes; typed
@@ -39,6 +40,11 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
 
 function reportError(err: unknown, io: CommandIO, command: Command): number {
   const msg = (e: Error) => `layerscope ${command.name}: ${safeText(e.message)}\n`;
+  if (err instanceof OutputError || err instanceof InputFileError) {
+    // A refused output or input file: a usage error (exit 2), said without the usage lines (the path was the problem).
+    io.stderr.write(msg(err));
+    return EXIT.usage;
+  }
   if (err instanceof UsageError) {
     io.stderr.write(msg(err) + `usage: ${command.usage.filter((u) => u.startsWith('layerscope')).join('\n       ')}\n`);
     return EXIT.usage;

@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EXIT, flagList, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
@@ -9,7 +8,12 @@ import { analyzeImage } from '../../core/analysis/analyze.js';
 import { findImage } from '../../core/analysis/select.js';
 import { evaluateCi, parseCiConfig, resolveBase, setRule, type CiConfig, type RuleName } from '../../core/analysis/ci-rules.js';
 import { ciJson, ciText, type CiReportInput } from '../../report/ci.js';
+import { safeText } from '../../report/format.js';
 import { ciJunit } from '../../report/junit.js';
+import { InputFileError, OutputFile, evidenceLocations, readInputFile } from '../../core/output/index.js';
+
+/** Largest rules file read (a .dive-ci or YAML config is a few hundred bytes). */
+export const CI_CONFIG_MAX = 1 << 20;
 
 /** dive's defaults when it finds no .dive-ci and gets no rule flags; we use the same. */
 export const DEFAULT_RULES = { lowestEfficiency: 0.9, highestUserWastedPercent: 0.1 } as const;
@@ -36,10 +40,13 @@ export function loadCiConfig(flags: Record<string, string | undefined>, cwd: str
   for (const file of candidates) {
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      // A rules file is small: a FIFO, a device (/dev/zero), a directory or a huge file is refused, not read.
+      text = readInputFile(file, { max: CI_CONFIG_MAX, label: explicit ? '--config' : 'rules file' }).toString('utf8');
     } catch (err) {
-      if (explicit) throw new UsageError(`--config ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-      continue;
+      // Only a file that is not there is skipped; one that is there but cannot be read is an error (a gate
+      // silently falling back to the defaults would pass what the file meant to fail).
+      if (!explicit && err instanceof InputFileError && err.reason === 'input.missing') continue;
+      throw err;
     }
     cfg = parseCiConfig(text, file);
     break;
@@ -97,8 +104,13 @@ export const ciCommand: Command = {
     const baseOpts: { baseRef?: string; baseLayers?: number } =
       baseFlag !== undefined ? { baseRef: baseFlag } : baseLayers !== undefined ? { baseLayers } : cfg.baseLayers !== undefined ? { baseLayers: cfg.baseLayers } : cfg.base !== undefined ? { baseRef: cfg.base } : {};
     const platform = flagString(args, 'platform');
+    const junit = flagString(args, 'junit');
+    if (junit === '-') throw new UsageError('--junit -: stdout carries the report already; name a file for the JUnit XML');
     const source = await openSource(args.positional[0]!, platform ? { platform } : {});
+    let junitFile: OutputFile | null = null;
     try {
+      // Checked before the analysis: inside the evidence, an existing file or a symlink at FILE: refused.
+      if (junit) junitFile = OutputFile.prepare(junit, { evidence: evidenceLocations(source.location) });
       const images = selectImages(source, flagList(args, 'image'));
       const input: CiReportInput = { source: { kind: source.kind, location: source.location }, origin: cfg.origin, results: [], problems: [...source.problems] };
       for (const img of images) {
@@ -107,12 +119,15 @@ export const ciCommand: Command = {
         input.results.push({ result: evaluateCi(analysis, base, cfg.rules), analysis });
         input.problems.push(...analysis.problems);
       }
-      const junit = flagString(args, 'junit');
-      if (junit) fs.writeFileSync(junit, ciJunit(input));
+      if (junitFile) {
+        junitFile.writeAll(ciJunit(input));
+        for (const w of junitFile.warnings) io.stderr.write(`warning: ${safeText(w)}\n`);
+      }
       io.stdout.write(format === 'json' ? JSON.stringify(ciJson(input), null, 2) + '\n' : ciText(input));
       if (!input.results.every((r) => r.result.pass)) return EXIT.failed;
       return input.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
     } finally {
+      junitFile?.abort();
       await source.close();
     }
   },

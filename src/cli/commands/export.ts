@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import type { Writable } from 'node:stream';
 import { EXIT, flagList, flagString, type Command } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
@@ -8,7 +7,8 @@ import { TarWriter } from '../../core/export/tar-writer.js';
 import { writeRootfs } from '../../core/export/rootfs.js';
 import { safeText, showPath } from '../../report/format.js';
 import { selectImages } from './ci.js';
-import { parseLayer, refuseInsideEvidence, requireReader } from './extract.js';
+import { parseLayer, requireReader } from './extract.js';
+import { OutputFile, evidenceLocations } from '../../core/output/index.js';
 import type { ContentReader } from '../../core/export/content.js';
 
 export const exportCommand: Command = {
@@ -30,39 +30,35 @@ export const exportCommand: Command = {
     const platform = flagString(args, 'platform');
     const source = await openSource(src, platform ? { platform } : {});
     let reader: ContentReader | null = null;
+    let file: OutputFile | null = null;
     try {
-      if (out !== '-') refuseInsideEvidence(out, source);
+      // Checked before anything is read or created: inside or equal to the evidence, an existing file or symlink
+      // at FILE, a missing directory: refused (nothing is replaced, nothing followed).
+      if (out !== '-') file = OutputFile.prepare(out, { evidence: evidenceLocations(source.location) });
       const image = selectImages(source, flagList(args, 'image'))[0]!;
       reader = requireReader(source, image, 'export');
       const layer = parseLayer(flagString(args, 'layer'), image);
       const a = await analyzeImage(source, image);
-      let dest: Writable;
-      let file: fs.WriteStream | null = null;
-      if (out === '-') dest = io.stdout;
-      else {
-        // 'wx': never replace an existing file.
-        file = fs.createWriteStream(out, { flags: 'wx' });
-        await new Promise<void>((resolve, reject) => {
-          file!.once('open', () => resolve());
-          file!.once('error', (e: NodeJS.ErrnoException) => reject(e.code === 'EEXIST' ? new UsageError(`${out} exists; not overwritten`) : e));
-        });
-        dest = file;
-      }
+      const dest: Writable = file ? file.writable() : io.stdout;
       const tar = new TarWriter(dest);
-      const res = await writeRootfs(a, layer, reader, tar);
-      await tar.finish();
-      if (file) {
-        await new Promise<void>((resolve, reject) => {
-          file!.once('error', reject);
-          file!.end(() => resolve());
-        });
+      let res;
+      try {
+        res = await writeRootfs(a, layer, reader, tar);
+        await tar.finish();
+      } catch (err) {
+        // A failed write to FILE is said as such (not as whatever the tar writer saw).
+        if (file?.error) throw file.error;
+        throw err;
       }
+      const warnings = file ? await file.finish() : [];
       const msg = `exported ${safeText(image.tags[0] ?? image.id)} at layer ${layer}: ${res.entries} entries, ${res.files} files, ${res.bytes} bytes of content, ${tar.written} bytes of tar${out === '-' ? '' : ` to ${safeText(out)}`}\n`;
       io.stderr.write(msg);
       for (const s of res.skipped) io.stderr.write(`  skipped ${showPath(s.path)}: ${s.reason}\n`);
+      for (const w of warnings) io.stderr.write(`warning: ${safeText(w)}\n`);
       for (const p of res.problems) io.stderr.write(`${p.severity}: ${safeText(p.message)} (${safeText(p.path ?? '')})\n`);
       return res.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
     } finally {
+      file?.abort();
       reader?.close?.();
       await source.close();
     }

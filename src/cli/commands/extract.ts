@@ -1,5 +1,3 @@
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { EXIT, flagBool, flagList, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
@@ -9,6 +7,7 @@ import { openSource } from '../../core/sources/open.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { contentReader, type ContentReader } from '../../core/export/content.js';
 import { extractTo, planExtract } from '../../core/export/extract.js';
+import { OutputDir, evidenceLocations } from '../../core/output/index.js';
 import { safeText, showPath } from '../../report/format.js';
 import { selectImages } from './ci.js';
 
@@ -21,34 +20,6 @@ export function parseLayer(text: string | undefined, image: ImageInfo): number {
   const i = n < 0 ? top + 1 + n : n;
   if (i < 0 || i > top) throw new UsageError(`--layer ${text}: the image has layers 0..${top}`);
   return i;
-}
-
-/** The output must not be inside the evidence (a data root, an OCI layout dir). */
-export function refuseInsideEvidence(out: string, source: Source): void {
-  if (source.location === '-' || /^(docker|podman):/.test(source.location)) return;
-  let root: string;
-  try {
-    root = fs.realpathSync(source.location);
-  } catch {
-    return;
-  }
-  // Resolve the nearest existing ancestor of the output (it may not exist yet).
-  let probe = path.resolve(out);
-  const rest: string[] = [];
-  for (;;) {
-    try {
-      probe = path.join(fs.realpathSync(probe), ...rest);
-      break;
-    } catch {
-      rest.unshift(path.basename(probe));
-      const up = path.dirname(probe);
-      if (up === probe) break;
-      probe = up;
-    }
-  }
-  if (probe === root || probe.startsWith(root.endsWith('/') ? root : root + '/')) {
-    throw new UsageError(`refusing to write ${out}: it is inside the evidence (${source.location})`);
-  }
 }
 
 export function requireReader(source: Source, image: ImageInfo, what: string): ContentReader {
@@ -94,27 +65,38 @@ export const extractCommand: Command = {
         throw new UsageError((err as Error).message);
       }
     });
+    if (out === '-') throw new UsageError('extract writes a directory: -o - (stdout) is not possible; use export -o - for a tar');
     const platform = flagString(args, 'platform');
     const source = await openSource(src, platform ? { platform } : {});
     let reader: ContentReader | null = null;
+    let dir: OutputDir | null = null;
     try {
-      refuseInsideEvidence(out, source);
+      // Checked before anything is read or created: a refused output costs nothing and leaves nothing behind.
+      dir = OutputDir.prepare(out, { evidence: evidenceLocations(source.location), owners: !flagBool(args, 'no-owner') && process.getuid?.() === 0 });
       const image = selectImages(source, flagList(args, 'image'))[0]!;
       reader = requireReader(source, image, 'extract');
       const layer = parseLayer(flagString(args, 'layer'), image);
       const a = await analyzeImage(source, image);
       const plan = planExtract(a, layerPaths, { layer, layerOnly: flagBool(args, 'layer-only') });
-      const res = await extractTo(a, plan, reader, out, { owners: !flagBool(args, 'no-owner') && process.getuid?.() === 0 });
+      let res;
+      try {
+        res = await extractTo(a, plan, reader, dir);
+      } finally {
+        dir.close();
+      }
+      for (const w of dir.warnings) res.problems.push({ severity: 'warning', code: 'extract.output', message: w, path: null });
       if (format === 'json') {
         io.stdout.write(JSON.stringify({ schema: 'layerscope.extract/v1', image: image.id, layer, output: out, ...res, skipped: res.skipped.map((s) => ({ path: showPath(s.path), reason: s.reason })) }, null, 2) + '\n');
       } else {
         io.stdout.write(`extracted from ${safeText(image.tags[0] ?? image.id)} at layer ${layer}${flagBool(args, 'layer-only') ? ' (its own entries only)' : ' (merged view)'} into ${safeText(out)}:\n`);
         io.stdout.write(`  ${res.files} files (${res.bytes} bytes), ${res.dirs} dirs, ${res.symlinks} symlinks, ${res.hardlinks} hardlinks\n`);
+        if (res.existingDirs) io.stdout.write(`  ${res.existingDirs} dir${res.existingDirs === 1 ? '' : 's'} existed already: used as ${res.existingDirs === 1 ? 'it was' : 'they were'} (mode, owner and times not changed)\n`);
         for (const s of res.skipped) io.stdout.write(`  skipped ${showPath(s.path)}: ${s.reason}\n`);
         for (const p of res.problems) io.stderr.write(`${p.severity}: ${safeText(p.message)} (${safeText(p.path ?? '')})\n`);
       }
       return res.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
     } finally {
+      dir?.close();
       reader?.close?.();
       await source.close();
     }

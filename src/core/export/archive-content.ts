@@ -128,7 +128,7 @@ export function archiveReader(source: Source, image: ImageInfo): ContentReader |
           }
           if (!left.has(p)) continue;
           left.delete(p);
-          await cb(p, e.body());
+          await cb(p, e.body(), { size: e.size, sparse: e.sparse });
           if (!left.size) break;
         }
       } finally {

@@ -44,9 +44,28 @@ export interface ContentReader {
    * layer, in storage order, in one pass. `body` is valid only until the callback's promise settles. Returns the
    * paths that were not found.
    */
-  forEach?(image: ImageInfo, layer: number, wanted: ReadonlySet<string>, cb: (path: string, body: AsyncIterable<Buffer>) => Promise<void>): Promise<Set<string>>;
+  forEach?(image: ImageInfo, layer: number, wanted: ReadonlySet<string>, cb: (path: string, body: AsyncIterable<Buffer>, stored: StoredBody) => Promise<void>): Promise<Set<string>>;
+  /**
+   * Open one file and say first how many bytes the evidence really holds for it (the diff dir file's size on
+   * disk), then give exactly those (the body stops there even if the file grows; fewer when it shrinks). For
+   * writers that must announce a size before the bytes (a tar header): a size claimed by the model is not
+   * trusted to drive the work.
+   */
+  open?(image: ImageInfo, layer: number, path: string): Promise<SizedBody>;
   /** Release what the reader holds open (an archive's file descriptor). */
   close?(): void;
+}
+
+/** What the evidence stores for one file: `size` bytes (a tar member's stored body; for a GNU sparse member
+ * that is the packed data, not the file it stands for, which is not reconstructed). */
+export interface StoredBody {
+  size: number;
+  sparse: boolean;
+}
+
+export interface SizedBody {
+  size: number;
+  body: AsyncIterable<Buffer>;
 }
 
 function hasLayerFile(s: unknown): s is LayerFileSource {
@@ -121,38 +140,62 @@ function hostShow(dir: string, rel: string): string {
 }
 
 function diffDirReader(): ContentReader {
+  const open = (image: ImageInfo, layer: number, path: string): { size: number; fd: number; where: string } => {
+    const info = image.layers[layer];
+    if (!info?.location) throw new ContentError('content.no-layer', `layer ${layer} has no directory`, null);
+    const host = safeHostPath(info.location, path);
+    const where = hostShow(info.location, path);
+    let fd: number;
+    try {
+      fd = openNoFollow(host);
+    } catch (err) {
+      throw new ContentError('content.unreadable', describeFsError(err), where);
+    }
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new ContentError('content.not-a-file', 'is not a regular file', where);
+      return { size: st.size, fd, where };
+    } catch (err) {
+      fs.closeSync(fd);
+      throw err;
+    }
+  };
+  /** At most `size` bytes of an open file, then closed. */
+  async function* body(fd: number, size: number): AsyncIterable<Buffer> {
+    try {
+      let pos = 0;
+      while (pos < size) {
+        // A fresh buffer per chunk (consumers may hold on to it: a stream write keeps a reference), sized to
+        // what is left so a small file costs a small allocation.
+        const want = Math.min(CHUNK, size - pos);
+        const buf = Buffer.allocUnsafe(want);
+        const n = fs.readSync(fd, buf, 0, want, pos);
+        if (n === 0) break;
+        pos += n;
+        yield n === want ? buf : buf.subarray(0, n);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
   return {
     kind: 'diff-dir',
     async *read(image, layer, path, expectedSize) {
-      const info = image.layers[layer];
-      if (!info?.location) throw new ContentError('content.no-layer', `layer ${layer} has no directory`, null);
-      const host = safeHostPath(info.location, path);
-      let fd: number;
-      try {
-        fd = openNoFollow(host);
-      } catch (err) {
-        throw new ContentError('content.unreadable', describeFsError(err), hostShow(info.location, path));
+      const f = open(image, layer, path);
+      // Bounded by the size on disk when opened; one byte more is looked for to tell a file that grew.
+      let pos = 0;
+      for await (const b of body(f.fd, f.size + 1)) {
+        pos += b.length;
+        yield b;
       }
-      try {
-        const st = fs.fstatSync(fd);
-        if (!st.isFile()) throw new ContentError('content.not-a-file', 'is not a regular file', hostShow(info.location, path));
-        let pos = 0;
-        for (;;) {
-          // A fresh buffer per chunk (consumers may hold on to it: a stream write keeps a reference), sized to
-          // what is left so a small file costs a small allocation; one more read must then return 0 (EOF).
-          const want = Math.min(CHUNK, Math.max(st.size - pos, 1));
-          const buf = Buffer.allocUnsafe(want);
-          const n = fs.readSync(fd, buf, 0, want, pos);
-          if (n === 0) break;
-          pos += n;
-          yield n === want ? buf : buf.subarray(0, n);
-        }
-        if (expectedSize !== undefined && pos !== expectedSize) {
-          throw new ContentError('content.size-mismatch', `${pos} bytes on disk, the layer records ${expectedSize} (changed since it was read?)`, hostShow(info.location, path));
-        }
-      } finally {
-        fs.closeSync(fd);
+      if (pos > f.size) throw new ContentError('content.size-mismatch', `grew past its ${f.size} bytes while it was read`, f.where);
+      if (expectedSize !== undefined && pos !== expectedSize) {
+        throw new ContentError('content.size-mismatch', `${pos} bytes on disk, the layer records ${expectedSize} (changed since it was read?)`, f.where);
       }
+    },
+    async open(image, layer, path) {
+      const f = open(image, layer, path);
+      return { size: f.size, body: body(f.fd, f.size) };
     },
   };
 }

@@ -1,12 +1,12 @@
-import * as fs from 'node:fs';
 import type { ImageAnalysis } from '../analysis/analyze.js';
 import type { MergedRow } from '../analysis/views.js';
 import type { Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
-import { displayPath, isWithin, pathToBytes } from '../model/path.js';
+import { displayPath, isWithin } from '../model/path.js';
 import { LayerscopeError, NotFoundError } from '../model/errors.js';
 import type { ContentReader } from './content.js';
 import { subtreeAt } from './rootfs.js';
+import { OutputError, type OutputDir } from '../output/index.js';
 
 /**
  * Copy files out of an image, as they are at a layer, into a directory we own.
@@ -17,14 +17,15 @@ import { subtreeAt } from './rootfs.js';
  *   still there at N: `--layer 3 /data/big.bin` recovers a file that layer 5 deleted.
  * - `layerOnly`: only what layer N itself holds under the path (its own changeset), nothing from below.
  *
- * How it is written (extractTo), never outside `outDir`:
- * - targets are outDir + the layer path (layer paths have no '..' and no empty components, see model/path.ts);
- * - every parent below outDir is lstat'ed: it must be a real directory (one we made, or one that was there);
- *   a symlink there is refused, never followed; so a symlink extracted earlier cannot redirect a later write;
- * - files are created O_CREAT|O_EXCL|O_NOFOLLOW: an existing name is refused, never overwritten or followed;
- * - symlinks are recreated as symlinks with their stored target (never dereferenced, whatever they point at);
- * - modes (setuid/setgid/sticky included) and mtimes are kept (directories get theirs after their contents);
- *   owners too when `owners` is set (needs root);
+ * How it is written (extractTo), never outside the output directory: through an OutputDir (core/output), which
+ * - puts each entry at DIR + the layer path (layer paths have no '..' and no empty components, see model/path.ts);
+ * - opens every directory on the way O_DIRECTORY|O_NOFOLLOW relative to its parent's fd: a symlink there is
+ *   refused, never followed; so a symlink extracted earlier cannot redirect a later write;
+ * - creates files O_CREAT|O_EXCL|O_NOFOLLOW: an existing name is refused, never overwritten or followed;
+ * - uses a directory that exists already as it is: its mode, owner and times are not replaced by the image's;
+ * - recreates symlinks as symlinks with their stored target (never dereferenced, whatever they point at);
+ * - keeps modes (setuid/setgid/sticky included) and mtimes of what it creates (directories get theirs after
+ *   their contents, when the OutputDir is closed); owners too when it was opened with `owners` (needs root);
  * - hardlinked names of one inode become hardlinks again when both are extracted;
  * - devices, fifos and sockets are not created (Node cannot mknod): listed as skipped.
  */
@@ -97,7 +98,10 @@ export function planExtract(a: ImageAnalysis, paths: string[], opts: { layer: nu
 
 export interface ExtractResult {
   files: number;
+  /** Directories created. */
   dirs: number;
+  /** Directories of the plan that existed in the output already: used as they were (mode, owner, times kept). */
+  existingDirs: number;
   symlinks: number;
   hardlinks: number;
   bytes: number;
@@ -109,67 +113,36 @@ export class ExtractError extends LayerscopeError {
   override name = 'ExtractError';
 }
 
-const SLASH = Buffer.from('/');
-
-export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: ContentReader, outDir: string, opts: { owners?: boolean } = {}): Promise<ExtractResult> {
-  const res: ExtractResult = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, skipped: [], problems: [] };
-  fs.mkdirSync(outDir, { recursive: true });
-  const rootStat = fs.lstatSync(outDir);
-  if (!rootStat.isDirectory()) throw new ExtractError('extract.out-not-dir', 'output is not a directory (or is a symlink)', outDir);
-  const root = Buffer.from(fs.realpathSync(outDir), 'utf8');
-  const host = (p: string) => Buffer.concat([root, SLASH, pathToBytes(p)]);
+/**
+ * Write the plan into `out` (an OutputDir: every create, and every mode/owner/time, goes through it; it refuses
+ * symlinks and non-directories in the way and existing names, and leaves directories that were already there
+ * as they were). Reading errors become problems and the rest goes on; an OutputError (the destination refused
+ * an entry) stops the extraction. The caller closes `out` (which gives directories their attributes).
+ */
+export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: ContentReader, out: OutputDir): Promise<ExtractResult> {
+  const res: ExtractResult = { files: 0, dirs: 0, existingDirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, skipped: [], problems: [] };
   const show = (p: string) => '/' + displayPath(p);
-  /** Make sure every parent of p below root is a real directory; create missing ones (0700 until fixed). */
-  const ensureParents = (p: string) => {
-    const parts = p.split('/');
-    let cur = root;
-    for (let i = 0; i < parts.length - 1; i++) {
-      cur = Buffer.concat([cur, SLASH, pathToBytes(parts[i]!)]);
-      let st: fs.Stats | null = null;
-      try {
-        st = fs.lstatSync(cur);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      }
-      if (!st) fs.mkdirSync(cur, { mode: 0o700 });
-      else if (!st.isDirectory()) throw new ExtractError('extract.unsafe-parent', st.isSymbolicLink() ? 'a parent in the output is a symlink; refusing to write through it' : 'a parent in the output is not a directory', show(parts.slice(0, i + 1).join('/')));
-    }
-  };
-  const dirsToFix: ExtractItem[] = [];
+  const attrsOf = (it: ExtractItem) => ({ mode: it.attrs.mode, uid: it.attrs.uid, gid: it.attrs.gid, mtime: it.attrs.mtime, mtimeNsec: it.attrs.mtimeNsec });
   /** `${layer}\0${content path}` of an inode → the name its bytes were written under. */
   const inodes = new Map<string, string>();
   const files = new Map<number, Map<string, ExtractItem>>();
   const links: { it: ExtractItem; first: string }[] = [];
   const fail = (err: unknown, it: ExtractItem) => {
-    if (err instanceof ExtractError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EEXIST') throw new ExtractError('extract.exists', 'already exists in the output; not overwritten', show(it.path));
-    res.problems.push(problem('error', 'extract.failed', `layer ${it.layer}: ${e.message}`, show(it.path)));
+    if (err instanceof OutputError || err instanceof ExtractError) throw err;
+    res.problems.push(problem('error', 'extract.failed', `layer ${it.layer}: ${(err as Error).message}`, show(it.path)));
   };
+  out.root();
   // 1. Directories, symlinks, and the plan of which bytes go where.
   for (const it of plan.items) {
     const at = it.attrs;
     try {
-      ensureParents(it.path);
-      const target = host(it.path);
       switch (at.type) {
-        case 'dir': {
-          let st: fs.Stats | null = null;
-          try {
-            st = fs.lstatSync(target);
-          } catch {
-            /* absent */
-          }
-          if (st && !st.isDirectory()) throw new ExtractError('extract.exists', st.isSymbolicLink() ? 'exists in the output as a symlink; refusing to write through it' : 'exists in the output and is not a directory', show(it.path));
-          if (!st) fs.mkdirSync(target, { mode: 0o700 });
-          dirsToFix.push(it);
-          res.dirs++;
+        case 'dir':
+          if (out.mkdir(it.path, attrsOf(it)) === 'existing') res.existingDirs++;
+          else res.dirs++;
           break;
-        }
         case 'symlink':
-          fs.symlinkSync(pathToBytes(at.linkname ?? ''), target);
-          if (opts.owners) fs.lchownSync(target, at.uid, at.gid);
-          fs.lutimesSync(target, at.mtime + at.mtimeNsec / 1e9, at.mtime + at.mtimeNsec / 1e9);
+          out.symlink(it.path, at.linkname ?? '', attrsOf(it));
           res.symlinks++;
           break;
         case 'file':
@@ -196,34 +169,21 @@ export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: Con
     }
   }
   // 2. File contents, layer by layer (one pass per layer for readers that offer it).
-  const writeFile = async (it: ExtractItem, body: AsyncIterable<Buffer>) => {
-    const at = it.attrs;
-    ensureParents(it.path);
-    const fd = fs.openSync(host(it.path), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
-    try {
-      let n = 0;
-      for await (const chunk of body) {
-        let off = 0;
-        while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
-        n += chunk.length;
-      }
-      if (n !== at.size) res.problems.push(problem('error', 'extract.size', `layer ${it.layer}: ${n} bytes read, the layer records ${at.size}`, show(it.path)));
-      if (opts.owners) fs.fchownSync(fd, at.uid, at.gid);
-      fs.fchmodSync(fd, at.mode & 0o7777);
-      fs.futimesSync(fd, at.mtime + at.mtimeNsec / 1e9, at.mtime + at.mtimeNsec / 1e9);
-      res.bytes += n;
-    } finally {
-      fs.closeSync(fd);
-    }
+  const writeFile = async (it: ExtractItem, body: AsyncIterable<Buffer>, sparse = false) => {
+    // What the evidence stores is written, never more (no zeros to make up a claimed size).
+    const n = await out.writeFile(it.path, body, attrsOf(it));
+    if (sparse) res.problems.push(problem('error', 'extract.sparse', `layer ${it.layer}: a GNU sparse member standing for ${it.attrs.size} bytes: sparse files are not reconstructed, its ${n} stored bytes were written as its content`, show(it.path)));
+    else if (n !== it.attrs.size) res.problems.push(problem('error', 'extract.size', `layer ${it.layer}: ${n} bytes read, the layer records ${it.attrs.size}`, show(it.path)));
+    res.bytes += n;
     res.files++;
   };
   for (const layer of [...files.keys()].sort((x, y) => x - y)) {
     const want = files.get(layer)!;
     if (reader.forEach) {
-      const missing = await reader.forEach(a.image, layer, new Set(want.keys()), async (p, body) => {
+      const missing = await reader.forEach(a.image, layer, new Set(want.keys()), async (p, body, stored) => {
         const it = want.get(p)!;
         try {
-          await writeFile(it, body);
+          await writeFile(it, body, stored.sparse);
         } catch (err) {
           fail(err, it);
         }
@@ -242,22 +202,10 @@ export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: Con
   // 3. The other names of an inode, as hardlinks.
   for (const { it, first } of links) {
     try {
-      ensureParents(it.path);
-      fs.linkSync(host(first), host(it.path));
+      out.link(first, it.path);
       res.hardlinks++;
     } catch (err) {
       fail(err, it);
-    }
-  }
-  // Directories last, deepest first: their modes may forbid writing, their mtimes move with every write.
-  for (const d of dirsToFix.reverse()) {
-    const t = host(d.path);
-    try {
-      if (opts.owners) fs.lchownSync(t, d.attrs.uid, d.attrs.gid);
-      fs.chmodSync(t, d.attrs.mode & 0o7777);
-      fs.utimesSync(t, d.attrs.mtime + d.attrs.mtimeNsec / 1e9, d.attrs.mtime + d.attrs.mtimeNsec / 1e9);
-    } catch (err) {
-      res.problems.push(problem('warning', 'extract.dir-attrs', (err as Error).message, show(d.path)));
     }
   }
   return res;

@@ -42,15 +42,43 @@ export async function writeRootfs(a: ImageAnalysis, layer: number, reader: Conte
   const perLayer = new Map<number, { row: MergedRow; content: string }[]>();
   const links: { row: MergedRow; first: string }[] = [];
   const header = (r: MergedRow) => ({ path: r.path, mode: r.attrs.mode, uid: r.attrs.uid, gid: r.attrs.gid, mtime: r.attrs.mtime, mtimeNsec: r.attrs.mtimeNsec, ...(r.attrs.xattrs ? { xattrs: r.attrs.xattrs } : {}) });
-  const writeFile = async (r: MergedRow, body: AsyncIterable<Buffer> | null, err: () => Error | null) => {
-    const delta = await tar.add({ ...header(r), type: 'file', size: r.attrs.size }, body ?? undefined);
-    const e = err();
+  /**
+   * One file member. `claimed` is the model's size (lstat when analysed, or a tar header's size or GNU sparse
+   * realsize, which an archive may set to anything); `stored` is what the evidence really holds for it, known
+   * before the header is written. The member gets min(claimed, stored) bytes: never more than the evidence has,
+   * so a claim of a terabyte over ten stored bytes costs ten bytes, not a terabyte of zeros. Any difference is
+   * an error problem.
+   */
+  const writeFile = async (r: MergedRow, content: Content) => {
+    const claimed = r.attrs.size;
     const at = '/' + displayPath(r.path);
-    if (e) res.problems.push(problem('error', 'export.content', `layer ${r.layer}: ${e.message}${delta < 0 ? `; ${-delta} missing bytes written as zeros` : ''}`, at));
-    else if (!body) res.problems.push(problem('error', 'export.content', `layer ${r.layer}: no content found; ${r.attrs.size} zero bytes written`, at));
-    else if (delta !== 0) res.problems.push(problem('error', 'export.size', `layer ${r.layer}: content is ${r.attrs.size + delta} bytes, the layer records ${r.attrs.size}`, at));
+    const stored = 'body' in content ? content.stored : 0;
+    const size = Math.min(claimed, stored);
+    let readErr: Error | null = null;
+    const body =
+      'body' in content
+        ? (async function* () {
+            try {
+              yield* content.body;
+            } catch (e) {
+              readErr = e as Error;
+            }
+          })()
+        : undefined;
+    const delta = await tar.add({ ...header(r), type: 'file', size }, body);
+    const err = (code: string, msg: string) => res.problems.push(problem('error', code, `layer ${r.layer}: ${msg}`, at));
+    if ('missing' in content) err('export.content', `no content found; written empty (the layer records ${claimed} bytes)`);
+    else if ('error' in content) err('export.content', `${content.error.message}; written empty (the layer records ${claimed} bytes)`);
+    else {
+      if (content.sparse) err('export.sparse', `a GNU sparse member standing for ${claimed} bytes: sparse files are not reconstructed, its ${stored} stored bytes are written as its content${stored < claimed ? ` (${size} bytes, not ${claimed})` : ''}`);
+      else if (stored < claimed) err('export.size', `the layer records ${claimed} bytes, the evidence holds ${stored}: ${size} written, no zeros added`);
+      else if (stored > claimed) err('export.size', `the evidence holds ${stored} bytes, the layer records ${claimed}: the first ${claimed} written`);
+      const e = readErr as Error | null;
+      if (e) err('export.content', `${e.message}${delta < 0 ? `; ${-delta} missing bytes written as zeros` : ''}`);
+      else if (delta < 0) err('export.size', `${size + delta} bytes read of the ${size} the evidence held when opened (it shrank): ${-delta} zero bytes written to keep the tar whole`);
+    }
     res.files++;
-    res.bytes += r.attrs.size;
+    res.bytes += size;
     res.entries++;
   };
   for (const r of rows) {
@@ -92,15 +120,7 @@ export async function writeRootfs(a: ImageAnalysis, layer: number, reader: Conte
           perLayer.set(r.layer, l);
           continue;
         }
-        let err: Error | null = null;
-        const body = (async function* () {
-          try {
-            yield* reader.read(a.image, r.layer, content, at.size);
-          } catch (e) {
-            err = e as Error;
-          }
-        })();
-        await writeFile(r, body, () => err);
+        await writeFile(r, await openContent(reader, a.image, r.layer, content, at.size));
         continue;
       }
     }
@@ -111,15 +131,15 @@ export async function writeRootfs(a: ImageAnalysis, layer: number, reader: Conte
       const want = new Map(perLayer.get(l)!.map((x) => [x.content, x.row]));
       let missing: Set<string>;
       try {
-        missing = await reader.forEach!(a.image, l, new Set(want.keys()), async (p, body) => {
+        missing = await reader.forEach!(a.image, l, new Set(want.keys()), async (p, body, stored) => {
           // The reader's chunks are only valid until the next one is pulled; the tar stream may keep them longer.
-          await writeFile(want.get(p)!, copied(body), () => null);
+          await writeFile(want.get(p)!, { stored: stored.size, sparse: stored.sparse, body: copied(body) });
         });
       } catch (e) {
         res.problems.push(problem('error', 'export.content', `layer ${l}: ${(e as Error).message}`, null));
         throw e;
       }
-      for (const p of missing) await writeFile(want.get(p)!, null, () => null);
+      for (const p of missing) await writeFile(want.get(p)!, { missing: true });
     }
     for (const { row, first } of links) {
       await tar.add({ ...header(row), type: 'hardlink', size: 0, linkname: first });
@@ -127,6 +147,43 @@ export async function writeRootfs(a: ImageAnalysis, layer: number, reader: Conte
     }
   }
   return res;
+}
+
+type Content = { stored: number; sparse: boolean; body: AsyncIterable<Buffer> } | { error: Error } | { missing: true };
+
+/** Most a reader that cannot tell a file's size first may make us hold in memory to learn it. */
+export const GATHER_LIMIT = 256 << 20;
+
+/**
+ * A file's content with its stored size known before a byte is written. Readers with `open` say it (a diff dir
+ * file's size on disk); for one without (a source's own openLayerFile), the bytes are gathered first, at most
+ * min(claimed, GATHER_LIMIT) + 1 of them, so a size claimed by the evidence never sets how much is read.
+ */
+async function openContent(reader: ContentReader, image: ImageAnalysis['image'], layer: number, path: string, claimed: number): Promise<Content> {
+  try {
+    if (reader.open) {
+      const o = await reader.open(image, layer, path);
+      return { stored: o.size, sparse: false, body: o.body };
+    }
+    const cap = Math.min(claimed, GATHER_LIMIT);
+    const chunks: Buffer[] = [];
+    let n = 0;
+    const it = reader.read(image, layer, path)[Symbol.asyncIterator]();
+    try {
+      while (n <= cap) {
+        const c = await it.next();
+        if (c.done) break;
+        chunks.push(Buffer.from(c.value));
+        n += c.value.length;
+      }
+    } finally {
+      await it.return?.();
+    }
+    if (n > cap && cap < claimed) return { error: new Error(`more than ${GATHER_LIMIT} bytes from a reader that cannot give the size first: not exported`) };
+    return { stored: n, sparse: false, body: (async function* () { yield* chunks; })() };
+  } catch (e) {
+    return { error: e as Error };
+  }
 }
 
 async function* copied(body: AsyncIterable<Buffer>): AsyncIterable<Buffer> {

@@ -46,19 +46,32 @@ export class TarWriter {
   constructor(private readonly out: Writable) {}
 
   private async write(b: Buffer): Promise<void> {
+    // A destination that failed (ENOSPC, EPIPE) stops the writer at once: it never drains again.
+    if (this.out.errored) throw this.out.errored;
+    if (this.out.destroyed || this.out.writableEnded) throw new Error('tar destination closed');
     this.written += b.length;
     if (!this.out.write(b)) {
       await new Promise<void>((resolve, reject) => {
-        const onDrain = () => {
+        const done = () => {
+          this.out.off('drain', onDrain);
           this.out.off('error', onError);
+          this.out.off('close', onClose);
+        };
+        const onDrain = () => {
+          done();
           resolve();
         };
         const onError = (err: Error) => {
-          this.out.off('drain', onDrain);
+          done();
           reject(err);
+        };
+        const onClose = () => {
+          done();
+          reject(this.out.errored ?? new Error('tar destination closed'));
         };
         this.out.once('drain', onDrain);
         this.out.once('error', onError);
+        this.out.once('close', onClose);
       });
     }
   }

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Evidence } from '../evidence.js';
+import { readInputFile } from '../../output/input.js';
 import { BoltError, openBolt } from './bbolt.js';
 import { DOCKER_NAMESPACE, findContainerdLayout } from './layout.js';
 
@@ -145,7 +146,8 @@ export function detectStores(root: string, opts: DetectOptions = {}): StoreDetec
     const st = lstat(opts.daemonJson);
     if (st?.isFile()) {
       try {
-        const cfg = JSON.parse(fs.readFileSync(opts.daemonJson, 'utf8')) as Record<string, any>;
+        // Bounded, and refused unless still a regular file when opened (a FIFO swapped in would block the read).
+        const cfg = JSON.parse(readInputFile(opts.daemonJson, { max: 1 << 20, label: 'daemon.json' }).toString('utf8')) as Record<string, any>;
         const feat = cfg?.features?.['containerd-snapshotter'];
         if (typeof feat === 'boolean') {
           engineWouldUse = feat ? 'containerd' : 'classic';

@@ -13,6 +13,8 @@ const MOUNT_DIR_RE = /(?:^|\/)layerscope-mnt-(\d+)-[A-Za-z0-9]{6}$/;
 export interface MountInfoEntry {
   mountId: number;
   parentId: number;
+  /** `major:minor` of the filesystem (the same for every bind mount of it). */
+  device?: string;
   /** Mount point, octal escapes decoded (a byte string would be exact; mount points we look for are ASCII). */
   mountPoint: string;
   root: string;
@@ -37,6 +39,7 @@ export function parseMountInfo(text: string): MountInfoEntry[] {
     out.push({
       mountId: Number(f[0]),
       parentId: Number(f[1]),
+      device: f[2]!,
       root: unescape(f[3]!),
       mountPoint: unescape(f[4]!),
       mountOptions: f[5]!,

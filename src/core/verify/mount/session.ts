@@ -79,6 +79,7 @@ export class MountSession {
 
   static create(opts: SessionOptions): MountSession {
     const tmp = opts.tmpDir ?? os.tmpdir();
+    // not an output: our private workspace (mkdtemp: a fresh name, never an existing one; 0700; removed after).
     const dir = fs.mkdtempSync(path.join(tmp, `${MOUNT_DIR_PREFIX}${process.pid}-`));
     fs.chmodSync(dir, 0o700);
     fs.mkdirSync(path.join(dir, 'merged'), { mode: 0o700 });
@@ -88,6 +89,7 @@ export class MountSession {
   /** A directory of our own inside the workspace (created on first use). */
   subdir(...parts: string[]): string {
     const p = path.join(this.dir, ...parts);
+    // not an output: inside our own workspace.
     fs.mkdirSync(p, { recursive: true, mode: 0o700 });
     return p;
   }
@@ -266,6 +268,7 @@ function isPermission(stderr: string): boolean {
 export function removeWorkspace(dir: string, info: MountInfoEntry[] = readMountInfo()): void {
   const below = mountsUnder(dir, info);
   if (below.length) throw new Error(`not removing ${dir}: ${below.map((m) => m.mountPoint).join(', ')} still mounted`);
+  // not an output: removes our own workspace (its mounts undone first).
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

@@ -12,6 +12,9 @@ import type { Runner } from './runner.js';
  * Sources give no file bytes through the Source contract, so regular files are created SPARSE with the right
  * size (truncate): sizes, modes, owners and names are exact, contents are zeros. The mount check compares
  * metadata only, so this is enough; hashing is refused for such stacks.
+ *
+ * not an output: every write below goes into the mount check's private workspace (MountSession: mkdtemp, 0700,
+ * removed after the check), never to a path a user named; so it does not go through core/output.
  */
 
 export interface UnpackOptions {
