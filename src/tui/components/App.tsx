@@ -159,11 +159,16 @@ function progressLines(s: State, width: number): Line[] {
 
 function PickerScreen({ s, color, width, height }: { s: State; color: boolean; width: number; height: number }): React.ReactElement {
   const all = pickerLines(s);
-  const rows = height - 2;
+  // While figures fill in, the last row says what is being read, however long the list.
+  const p = s.progress;
+  const rows = height - 2 - (p ? 1 : 0);
   const sel = all.findIndex((x) => x.selected);
   const start = sel < rows ? 0 : sel - rows + 1;
   const lines = all.slice(start, start + rows);
-  if (s.progress && lines.length < rows) lines.push({ text: '' }, { text: `${s.progress.phase}${s.progress.total ? ` ${s.progress.done}/${s.progress.total}` : ''}…`, tone: 'dim' });
+  if (p) {
+    while (lines.length < rows) lines.push({ text: '' });
+    lines.push({ text: `${p.phase}${p.total ? ` ${p.done}/${p.total}` : ''}${p.detail ? ` · ${p.detail}` : '…'}`, tone: 'dim' });
+  }
   return <Pane title="Images and containers (Enter opens)" width={width} height={height} focused lines={lines} color={color} />;
 }
 

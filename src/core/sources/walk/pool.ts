@@ -22,7 +22,12 @@ interface Pending {
 interface Slot {
   worker: Worker;
   job: Pending | null;
+  /** Set while idle: the worker is stopped when it fires (its heap is memory a long TUI session gets back). */
+  idleTimer: NodeJS.Timeout | null;
 }
+
+/** A worker idle this long is stopped; the next job starts one again (~30 ms). */
+const IDLE_MS = 10_000;
 
 let seqCounter = 0;
 
@@ -72,6 +77,8 @@ export class WalkPool {
       }
       const p = this.queue.shift()!;
       slot.job = p;
+      if (slot.idleTimer) clearTimeout(slot.idleTimer);
+      slot.idleTimer = null;
       slot.worker.ref();
       slot.worker.postMessage(p.job);
     }
@@ -79,7 +86,7 @@ export class WalkPool {
 
   private spawn(): Slot {
     const worker = startWorker();
-    const slot: Slot = { worker, job: null };
+    const slot: Slot = { worker, job: null, idleTimer: null };
     worker.on('message', (r: Reply) => {
       const p = slot.job;
       if (!p || r.id !== p.job.id) return;
@@ -93,6 +100,10 @@ export class WalkPool {
         slot.job = null;
         if (!this.queue.length) worker.unref();
         this.pump();
+        if (slot.job === null) {
+          slot.idleTimer = setTimeout(() => this.retire(slot), IDLE_MS);
+          slot.idleTimer.unref();
+        }
       }
     });
     const fail = (message: string) => {
@@ -110,6 +121,13 @@ export class WalkPool {
     worker.unref();
     this.slots.push(slot);
     return slot;
+  }
+
+  private retire(slot: Slot): void {
+    if (slot.job !== null) return;
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    void slot.worker.terminate();
   }
 
   async close(): Promise<void> {

@@ -17,8 +17,6 @@ import { CHUNK, type Job, type ListChunk, type Reply, type StatChunk, type WalkP
 import { LIMITS } from '../../model/limits.js';
 import { HostPaths } from './host-paths.js';
 
-/** A directory whose st_size passes this is read a name at a time, up to LIMITS.dirEntries. */
-const BIG_DIR = 16 << 20;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function describe(err: unknown): { code: string; message: string } {
@@ -44,12 +42,10 @@ interface Frame {
 function readDir(paths: HostPaths, rel: string, problems: WalkProblem[]): { names: string[]; dirs: Uint8Array } {
   const host = paths.host(rel);
   let big = false;
-  if (rel !== '') {
-    try {
-      big = fs.lstatSync(host).size > BIG_DIR;
-    } catch {
-      /* readdir below reports it */
-    }
+  try {
+    big = fs.lstatSync(host).size > LIMITS.bigDirBytes;
+  } catch {
+    /* readdir below reports it */
   }
   let list: fs.Dirent[];
   try {
@@ -170,8 +166,9 @@ function list(job: Extract<Job, { op: 'list' }>, reply: (r: Reply, transfer?: Ar
           continue;
         }
         const d = readDir(paths, rel, problems);
-        if (held + d.names.length > LIMITS.dirEntries) {
-          problems.push({ severity: 'error', code: 'limit.dir-entries', message: `the directories open on the way to here hold more than ${LIMITS.dirEntries} names; this one is not read`, rel });
+        // Names of all open dirs: each dir is capped, and so is the path of dirs being read (2x the cap).
+        if (held + d.names.length > 2 * LIMITS.dirEntries) {
+          problems.push({ severity: 'error', code: 'limit.dir-entries', message: `the directories open on the way to here hold more than ${2 * LIMITS.dirEntries} names; this one is not read`, rel });
           continue;
         }
         held += d.names.length;
