@@ -208,12 +208,22 @@ export class LayerTable {
    * once; a whiteout and a put of one path may both stay (tar form: the whiteout applies to lower layers only).
    */
   static fromEntries(paths: PathTable, entries: Iterable<LayerEntry>, problems: Problem[] = []): LayerTable {
-    const puts = new Map<string, LayerEntry>();
-    const whiteouts = new Map<string, LayerEntry>();
-    for (const e of entries) (e.kind === 'put' ? puts : whiteouts).set(e.path, e);
-    const all = [...whiteouts.values(), ...puts.values()];
-    // Stable: a whiteout before the put of the same path.
-    all.sort((a, b) => compareWalkOrder(a.path, b.path));
+    const list = Array.isArray(entries) ? (entries as LayerEntry[]) : [...entries];
+    // Sources give walk order without duplicates: check in one pass, and sort only when needed.
+    let ordered = true;
+    for (let i = 1; i < list.length && ordered; i++) {
+      const c = compareWalkOrder(list[i - 1]!.path, list[i]!.path);
+      if (c > 0 || (c === 0 && !(list[i - 1]!.kind === 'whiteout' && list[i]!.kind === 'put'))) ordered = false;
+    }
+    let all = list;
+    if (!ordered) {
+      const puts = new Map<string, LayerEntry>();
+      const whiteouts = new Map<string, LayerEntry>();
+      for (const e of list) (e.kind === 'put' ? puts : whiteouts).set(e.path, e);
+      all = [...whiteouts.values(), ...puts.values()];
+      // Stable: a whiteout before the put of the same path.
+      all.sort((a, b) => compareWalkOrder(a.path, b.path));
+    }
     const b = new LayerTableBuilder(paths, all.length);
     for (const e of all) b.addEntry(e);
     return b.finish(problems);
@@ -287,7 +297,7 @@ export class LayerTableBuilder {
       this.linkLen = end;
     }
     this.linkAt[i + 1] = this.linkLen;
-    if (x && Object.keys(x).length > 0) {
+    if (x) {
       this.extra.set(i, x);
       flags |= F_EXTRA;
     }
@@ -303,11 +313,14 @@ export class LayerTableBuilder {
     let flags = 0;
     if (e.opaque) flags |= F_OPAQUE;
     if (e.metacopy) flags |= F_METACOPY;
-    const x: RowExtra = {};
-    if (a.devMajor !== undefined) x.devMajor = a.devMajor;
-    if (a.devMinor !== undefined) x.devMinor = a.devMinor;
-    if (a.xattrs && Object.keys(a.xattrs).length) x.xattrs = a.xattrs;
-    if (e.redirect !== undefined) x.redirect = e.redirect;
+    let x: RowExtra | undefined;
+    if (a.devMajor !== undefined || a.devMinor !== undefined || e.redirect !== undefined || (a.xattrs && Object.keys(a.xattrs).length)) {
+      x = {};
+      if (a.devMajor !== undefined) x.devMajor = a.devMajor;
+      if (a.devMinor !== undefined) x.devMinor = a.devMinor;
+      if (a.xattrs && Object.keys(a.xattrs).length) x.xattrs = a.xattrs;
+      if (e.redirect !== undefined) x.redirect = e.redirect;
+    }
     return this.add(id, TYPE_CODES[a.type], flags, a.mode, a.uid, a.gid, a.size, a.mtime, a.mtimeNsec, a.linkname, x);
   }
 
