@@ -10,11 +10,24 @@ import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import { reportJson } from '../../report/json.js';
 import { changeRowsText, dockerChangesText, mergedRowsText, reportText } from '../../report/text.js';
-import { jsonPath } from '../../report/format.js';
+import { jsonPath, safeText } from '../../report/format.js';
+import type { ArchiveOptions } from '../../core/sources/archive/open.js';
+import type { Problem } from '../../core/model/types.js';
 
 export const DEFAULT_SOURCE = '/var/lib/docker';
 
 const formatFlag = { format: { value: true, help: 'text (default) or json' } };
+const verifyFlag = {
+  verify: { value: false, help: 'archives: read and hash every layer, against its DiffID and the manifest digest (a mismatch is an error: exit 4); data roots: use layerscope verify' },
+};
+
+/** With --verify, integrity errors of the image's layers go to stderr and make the exit code 4. */
+function integrityErrors(args: ParsedArgs, io: CommandIO, problems: Problem[]): boolean {
+  if (args.flags.verify !== true) return false;
+  const bad = problems.filter((p) => p.severity === 'error' && (p.code === 'layer.diffid.mismatch' || p.code === 'blob.digest.mismatch' || p.code === 'compression.corrupt' || p.code === 'layer.unhashed'));
+  for (const p of bad) io.stderr.write(`layerscope: ${p.code}: ${safeText(p.message)}${p.path ? ` (${safeText(p.path)})` : ''}\n`);
+  return bad.length > 0;
+}
 
 function format(args: ParsedArgs): 'text' | 'json' {
   return flagChoice(args, 'format', ['text', 'json']);
@@ -23,7 +36,9 @@ function format(args: ParsedArgs): 'text' | 'json' {
 /** Open the source named on the command line, run `fn`, always close it. */
 export async function withSource<T>(args: ParsedArgs, fn: (source: Source) => Promise<T>, fallback = DEFAULT_SOURCE): Promise<T> {
   if (args.positional.length > 1) throw new UsageError(`one SOURCE expected, got ${args.positional.length}: ${args.positional.join(' ')}`);
-  const source = await openSource(args.positional[0] ?? fallback, { platform: flagString(args, 'platform') });
+  // --verify: archives hash every layer (uncompressed ones are otherwise listed by seeking, never read).
+  const opts: ArchiveOptions = { platform: flagString(args, 'platform'), verify: args.flags.verify === true };
+  const source = await openSource(args.positional[0] ?? fallback, opts);
   try {
     return await fn(source);
   } finally {
@@ -51,8 +66,8 @@ function json(io: CommandIO, value: unknown): void {
 export const reportCommand: Command = {
   name: 'report',
   summary: 'every image and container of a source: layers, changes, hidden bytes, problems',
-  usage: ['layerscope report [SOURCE] [--image REF]... [--all] [--format text|json] [--platform OS/ARCH]'],
-  flags: { all: { value: false, help: 'also list intermediate images (untagged legacy-builder steps), as docker images -a' }, image: { value: true, repeat: true, help: 'restrict to this image (tag, ID or ID prefix); repeatable' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...formatFlag },
+  usage: ['layerscope report [SOURCE] [--image REF]... [--all] [--verify] [--format text|json] [--platform OS/ARCH]'],
+  flags: { all: { value: false, help: 'also list intermediate images (untagged legacy-builder steps), as docker images -a' }, image: { value: true, repeat: true, help: 'restrict to this image (tag, ID or ID prefix); repeatable' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
   async run(args, io) {
     const fmt = format(args);
     return withSource(args, async (source) => {
@@ -67,8 +82,8 @@ export const reportCommand: Command = {
 export const changesCommand: Command = {
   name: 'changes',
   summary: "a container's changes (the same as docker diff), or one image layer's changes",
-  usage: ['layerscope changes SOURCE --container ID|NAME [--format text|json]', 'layerscope changes SOURCE --image REF [--layer N] [--format text|json]'],
-  flags: { container: { value: true, help: 'container name or ID' }, image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...formatFlag },
+  usage: ['layerscope changes SOURCE --container ID|NAME [--format text|json]', 'layerscope changes SOURCE --image REF [--layer N] [--verify] [--format text|json]'],
+  flags: { container: { value: true, help: 'container name or ID' }, image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
   async run(args, io) {
     const fmt = format(args);
     const containerRef = flagString(args, 'container');
@@ -100,6 +115,7 @@ export const changesCommand: Command = {
           problems: a.changes[n]!.problems,
         });
       } else write(io, changeRowsText(rows));
+      if (integrityErrors(args, io, a.problems)) return EXIT.evidenceProblems;
       return a.changes[n]!.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
     });
   },
@@ -108,8 +124,8 @@ export const changesCommand: Command = {
 export const filesCommand: Command = {
   name: 'files',
   summary: 'the merged filesystem of an image at a layer (default: the top)',
-  usage: ['layerscope files SOURCE --image REF [--layer N] [--format text|json]'],
-  flags: { image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...formatFlag },
+  usage: ['layerscope files SOURCE --image REF [--layer N] [--verify] [--format text|json]'],
+  flags: { image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
   async run(args, io) {
     const fmt = format(args);
     const imageRef = flagString(args, 'image');
@@ -119,7 +135,7 @@ export const filesCommand: Command = {
       const rows = mergedRows(a.stack, layerIndex(args, image.layers.length));
       if (fmt === 'json') json(io, { image: image.id, files: rows.map((r) => ({ ...jsonPath(r.path), type: r.attrs.type, size: r.attrs.size, mode: r.attrs.mode, uid: r.attrs.uid, gid: r.attrs.gid, layer: r.layer })) });
       else write(io, mergedRowsText(rows));
-      return EXIT.ok;
+      return integrityErrors(args, io, a.problems) ? EXIT.evidenceProblems : EXIT.ok;
     });
   },
 };

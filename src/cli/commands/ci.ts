@@ -5,6 +5,7 @@ import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import type { ImageInfo } from '../../core/model/types.js';
 import { openSource } from '../../core/sources/open.js';
+import type { ArchiveOptions } from '../../core/sources/archive/open.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { findImage } from '../../core/analysis/select.js';
 import { evaluateCi, parseCiConfig, resolveBase, setRule, type CiConfig, type RuleName } from '../../core/analysis/ci-rules.js';
@@ -97,7 +98,10 @@ export const ciCommand: Command = {
     const baseOpts: { baseRef?: string; baseLayers?: number } =
       baseFlag !== undefined ? { baseRef: baseFlag } : baseLayers !== undefined ? { baseLayers } : cfg.baseLayers !== undefined ? { baseLayers: cfg.baseLayers } : cfg.base !== undefined ? { baseRef: cfg.base } : {};
     const platform = flagString(args, 'platform');
-    const source = await openSource(args.positional[0]!, platform ? { platform } : {});
+    // A verdict on an archive is given on hashed layers only: every layer is read and checked against its
+    // DiffID and manifest digest (a tampered layer is an error problem: exit 4, or 1 when a rule fails too).
+    const openOpts: ArchiveOptions = { ...(platform ? { platform } : {}), verify: true };
+    const source = await openSource(args.positional[0]!, openOpts);
     try {
       const images = selectImages(source, flagList(args, 'image'));
       const input: CiReportInput = { source: { kind: source.kind, location: source.location }, origin: cfg.origin, results: [], problems: [...source.problems] };
