@@ -85,6 +85,12 @@ const CASES: [string, Buffer, 0 | 3 | 4, string | RegExp][] = [
   ['config 100k deep', legacy(M(GOOD_ENTRY), `{"rootfs":{"diff_ids":["${D0}"]},"x":${deep(100_000)}}`), 4, 'archive.json.too-complex'],
   ['config 129 deep', legacy(M(GOOD_ENTRY), `{"rootfs":{"diff_ids":["${D0}"]},"x":${deep(128)}}`), 4, 'archive.json.too-complex'],
   ['config 100 deep (allowed)', legacy(M(GOOD_ENTRY), `{"os":"linux","rootfs":{"diff_ids":["${D0}"]},"x":${deep(99)}}`), 0, 'archive.layers.not-hashed'],
+  [
+    'config with 1001 layers',
+    legacy(M(`{"Config":"c.json","RepoTags":["ok:1"],"Layers":${JSON.stringify(Array(1001).fill('l0.tar'))}}`), JSON.stringify({ ...GOOD_CFG, rootfs: { type: 'layers', diff_ids: Array(1001).fill(D0) } })),
+    4,
+    'archive.layers.too-many',
+  ],
   ['config with 2M values', legacy(M(GOOD_ENTRY), `{"rootfs":{"diff_ids":["${D0}"]},"x":[${'0,'.repeat(2_000_000)}0]}`), 4, 'archive.json.too-complex'],
   // index.json and manifests
   ['index annotations an array', oci(GOOD_MANIFEST, { index: (d) => JSON.stringify({ manifests: [{ digest: d, annotations: [] }] }) }), 0, 'archive.layers.not-hashed'],

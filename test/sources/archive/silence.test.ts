@@ -9,6 +9,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tar, type RawMember } from '../tar/helpers.js';
 import { assertBuilt, assertNoCrash, fingerprint, layerTar, ociMembers, reportJson, runCli, tempDir, type ImageSpec } from './hostile-helpers.js';
@@ -126,4 +127,25 @@ test('index.json with descriptors that lead nowhere: zero images, each reason an
   const text = await runCli(['report', file]);
   assert.match(text.stdout, /^0 image\(s\), 0 container\(s\), 7 problem\(s\)$/m);
   assert.match(text.stdout, /ERROR   archive\.no-images: no image could be read from this archive/);
+});
+
+test('sources that are not archives at all: a unix socket, /dev/null, an empty file: exit 3, never a crash', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const sock = join(dir, 'sock');
+  const server = createServer();
+  await new Promise<void>((res) => server.listen(sock, res));
+  t.after(() => server.close());
+  const empty = join(dir, 'empty.tar');
+  writeFileSync(empty, '');
+  for (const [src, why] of [
+    [sock, /cannot read: ENXIO/],
+    ['/dev/null', /not an image archive/],
+    [empty, /not an image archive/],
+  ] as const) {
+    const r = await runCli(['report', src], { timeoutMs: 20_000 });
+    assertNoCrash(r);
+    assert.equal(r.code, 3, `${src}: ${r.stderr}`);
+    assert.match(r.stderr, why, src);
+  }
 });

@@ -95,6 +95,8 @@ function blobPath(digest: string): string | null {
 
 /** Problems of one code listed one by one up to this many, then counted (a hostile index cannot flood us). */
 const MAX_LISTED = 100;
+/** Layers per image. Docker's overlay2 refuses more than 125; OCI sets no limit, so be generous but bounded. */
+const MAX_LAYERS = 1000;
 /** Image indexes nested deeper than this are refused (real ones nest once). */
 const MAX_INDEX_DEPTH = 8;
 
@@ -471,6 +473,11 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
     }
     const { config } = parsed;
     let diffIds = parsed.diffIds;
+    if (diffIds.length > MAX_LAYERS) {
+      note('error', 'archive.layers.too-many', `config lists ${diffIds.length} layers, more than the ${MAX_LAYERS} an image can sensibly have (overlay2 stops at 125); image not read`, c.config.path);
+      rejected.add(id);
+      continue;
+    }
     if (diffIds.length !== c.layers.length) {
       note('error', 'archive.layers.mismatch', `config has ${diffIds.length} diff_ids but the manifest lists ${c.layers.length} layers; using the first ${Math.min(diffIds.length, c.layers.length)}`, c.config.path);
       diffIds = diffIds.slice(0, Math.min(diffIds.length, c.layers.length));

@@ -190,6 +190,11 @@ function layerError(label: string, err: unknown): StoredLayer {
   };
 }
 
+/** An error from the OS (read(2) failing: EIO, ENXIO, EACCES...), as opposed to a bug. */
+function isSystemError(err: unknown): err is NodeJS.ErrnoException {
+  return err instanceof Error && typeof (err as NodeJS.ErrnoException).code === 'string' && typeof (err as NodeJS.ErrnoException).syscall === 'string';
+}
+
 function copyLayer(l: StoredLayer): StoredLayer {
   return { ...l, changes: { entries: l.changes.entries, problems: [...l.changes.problems] } };
 }
@@ -660,7 +665,15 @@ export class StreamStore implements ArchiveStore {
     progress?: (done: number, detail: string) => void,
   ): Promise<StreamStore> {
     const store = new StreamStore(label);
-    const { head, stream } = await peek(input, 6);
+    let peeked: { head: Buffer; stream: AsyncIterable<Buffer> };
+    try {
+      peeked = await peek(input, 6);
+    } catch (err) {
+      // the source cannot be read at all (a socket, a device that refuses reads, stdin closed in error...)
+      if (isSystemError(err)) throw new SourceError('source.unreadable', `cannot read: ${describeFsError(err)}`, label);
+      throw err;
+    }
+    const { head, stream } = peeked;
     const compression = sniffCompression(head);
     // A member cannot be bigger than what a layer may decompress to (the bomb guard's output cap), and a stream
     // cannot skip a body without reading it: a header claiming more stops the reading at once.
@@ -713,10 +726,12 @@ export class StreamStore implements ArchiveStore {
         store.layers.set(path, stored);
       }
     } catch (err) {
-      if (!(err instanceof TarError) && !(err instanceof CompressionError)) throw err;
-      store.problems.push(
-        problem('error', err instanceof TarError && err.code === 'tar.truncated' ? 'archive.truncated' : err.code, `archive unreadable past this point: ${err.message}`, label),
-      );
+      if (isSystemError(err)) store.problems.push(problem('error', 'archive.read-error', `archive unreadable past this point: ${describeFsError(err)}`, label));
+      else if (!(err instanceof TarError) && !(err instanceof CompressionError)) throw err;
+      else
+        store.problems.push(
+          problem('error', err instanceof TarError && err.code === 'tar.truncated' ? 'archive.truncated' : err.code, `archive unreadable past this point: ${err.message}`, label),
+        );
     } finally {
       // Stopped early (error, too many members): release the source, so that a `docker save` child is not left
       // blocked on a full pipe and stdin is closed.
