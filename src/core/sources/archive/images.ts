@@ -42,7 +42,8 @@ export interface Platform {
   variant?: string;
 }
 
-const DIGEST_ANY = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
+/** `algorithm:encoded` (image-spec descriptor.md), bounded in length: a digest is never longer than sha512 in hex. */
+const DIGEST_ANY = /^([a-z0-9]{1,32}(?:[+._-][a-z0-9]{1,32}){0,4}):([a-zA-Z0-9=_-]{1,256})$/;
 
 /** The host platform, as OCI names it (linux/amd64, linux/arm64/v8...). */
 export function hostPlatform(): Platform {
