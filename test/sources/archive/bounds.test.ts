@@ -174,6 +174,19 @@ test('an archive followed by endless zeros (stdin, and a FIFO): the images are r
   assert.match(tw.message, new RegExp(`first non-zero byte at offset ${save.length}`));
 });
 
+test('docker:REF whose save never ends: the engine CLI is released, the images read, the tail a warning', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  const src = join(dir, 'save.tar');
+  writeFileSync(src, smallSave());
+  // a fake engine CLI on PATH: `docker save x:1` writes the archive, then zeros forever
+  writeFileSync(join(dir, 'docker'), `#!/bin/sh\ncat '${src}' /dev/zero\n`, { mode: 0o755 });
+  const r = await reportJson(['report', 'docker:x:1'], { env: { PATH: `${dir}:${process.env.PATH}` }, timeoutMs: 30_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(r.json!.images.map((i) => i.tags), [['small:1']]);
+  assert.ok(r.json!.problems.some((p) => p.code === 'archive.trailing-data' && /reading stopped there/.test(p.message)));
+});
+
 test('a stream member whose header claims 1 TiB, followed by endless zeros: refused at its header, at once', async () => {
   const cfg = configOf({ tag: 'huge:1', layers: [L0] });
   const head = tar(

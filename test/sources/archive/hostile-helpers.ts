@@ -176,14 +176,14 @@ export interface CliRun {
  */
 export async function runCli(
   args: string[],
-  opts: { stdin?: Buffer | string | (() => AsyncIterable<Buffer>) | Readable; heapMB?: number; timeoutMs?: number; cwd?: string } = {},
+  opts: { stdin?: Buffer | string | (() => AsyncIterable<Buffer>) | Readable; heapMB?: number; timeoutMs?: number; cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<CliRun> {
   const { dir, cleanup } = tempDir();
   const probe = join(dir, 'probe.json');
   const t0 = Date.now();
   const child = spawn(process.execPath, [`--max-old-space-size=${opts.heapMB ?? 256}`, '--import', PROBE, BIN, ...args], {
     cwd: opts.cwd ?? ROOT,
-    env: { ...process.env, LAYERSCOPE_TEST_PROBE: probe, NODE_ENV: 'production' },
+    env: { ...process.env, ...opts.env, LAYERSCOPE_TEST_PROBE: probe, NODE_ENV: 'production' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const out: Buffer[] = [];

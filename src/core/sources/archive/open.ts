@@ -335,7 +335,9 @@ async function saveFromEngine(
     throw err;
   }
   const result = await child;
-  if (result.failed || result.exitCode !== 0) {
+  // When we stopped reading first (a bound, a broken archive), the engine's failure to write is ours to explain:
+  // the store's problems say why; its "broken pipe" would hide it.
+  if ((result.failed || result.exitCode !== 0) && !store.stoppedEarly) {
     await store.close();
     const msg = String(result.stderr ?? '').trim() || result.shortMessage || `${cmd} exited with ${result.exitCode}`;
     if (result.code === 'ENOENT' || /ENOENT/.test(result.shortMessage ?? ''))

@@ -649,6 +649,8 @@ export class StreamStore implements ArchiveStore {
   /** JSON-looking members not kept because the budget was spent: name -> size. */
   private readonly notKept = new Map<string, number>();
   private readonly layers = new Map<string, StoredLayer>();
+  /** True when we stopped reading before the source ended (an error, a bound): a writer may have seen EPIPE. */
+  stoppedEarly = false;
 
   get members(): ReadonlyMap<string, Member> {
     return this.index.members;
@@ -735,8 +737,12 @@ export class StreamStore implements ArchiveStore {
     } finally {
       // Stopped early (error, too many members): release the source, so that a `docker save` child is not left
       // blocked on a full pipe and stdin is closed.
-      if (src && !state.endMarker) await src.cancel().catch(() => undefined);
+      if (src && !state.endMarker) {
+        store.stoppedEarly = true;
+        await src.cancel().catch(() => undefined);
+      }
     }
+    if (state.trailing?.stopped) store.stoppedEarly = true;
     store.index.finish();
     const t = state.trailing;
     if (t && t.stopped)
