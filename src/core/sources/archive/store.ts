@@ -683,12 +683,18 @@ export class StreamStore implements ArchiveStore {
     let n = 0;
     let src: ByteSource | null = null;
     const state: TarStreamState = { endMarker: false };
+    /** The tar reader came to the end of the source (or to its end marker): nothing to cancel. */
+    let completed = false;
+    let stopAt: number | null = null;
     try {
       const plain = decompress(stream, compression, { ...dopts, label });
       src = new ByteSource(plain);
       for await (const e of readTarStream(src, { label, afterEnd: { max: MAX_AFTER_END }, maxMemberSize, state })) {
         const path = store.index.add(e);
-        if (path === 'stop') break;
+        if (path === 'stop') {
+          stopAt = e.headerOffset;
+          break;
+        }
         if (path === null || e.type !== 'file') continue;
         const p = await peek(e.body(), 1024);
         const first = p.head.toString('latin1').trimStart()[0];
@@ -727,6 +733,7 @@ export class StreamStore implements ArchiveStore {
         if (!r.isTar) stored.changes = { entries: [], problems: [problem('error', 'layer.not-tar', 'layer blob is not a tar (nor a gzip/zstd-compressed one)', path)] };
         store.layers.set(path, stored);
       }
+      completed = stopAt === null;
     } catch (err) {
       if (isSystemError(err)) store.problems.push(problem('error', 'archive.read-error', `archive unreadable past this point: ${describeFsError(err)}`, label));
       else if (!(err instanceof TarError) && !(err instanceof CompressionError)) throw err;
@@ -737,7 +744,7 @@ export class StreamStore implements ArchiveStore {
     } finally {
       // Stopped early (error, too many members): release the source, so that a `docker save` child is not left
       // blocked on a full pipe and stdin is closed.
-      if (src && !state.endMarker) {
+      if (src && !completed) {
         store.stoppedEarly = true;
         await src.cancel().catch(() => undefined);
       }
