@@ -10,6 +10,9 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
   const out: string[] = [];
   out.push(`layerscope report: ${safeText(a.source.location)} (${a.source.kind})`);
   out.push(`${a.images.length} image(s), ${a.containers.length} container(s), ${a.problems.length} problem(s)`);
+  // Never let "0 errors" read as "the layers are good" when nobody hashed them.
+  if (a.problems.some((p) => p.code === 'archive.layers.not-hashed'))
+    out.push('layer integrity: NOT CHECKED (uncompressed layers were listed without being hashed: --verify, or layerscope verify, hashes them)');
   a.images.forEach((img, i) => {
     out.push('');
     out.push(...imageText(img, opts.hiddenLimit ?? 10));

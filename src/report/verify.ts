@@ -1,6 +1,7 @@
 import type { VerifyReport, Finding } from '../core/verify/index.js';
 import type { Attribution, Visibility } from '../core/verify/attribute.js';
 import { jsonPath, safeText, shortId, showPath } from './format.js';
+import { displayPath, pathToText } from '../core/model/path.js';
 
 /**
  * Reports of `verify` (layerscope.verify/v1) and `whose` (layerscope.whose/v1). Paths are absolute; a name
@@ -65,7 +66,8 @@ export function verifyText(r: VerifyReport): string {
     for (const f of r.findings) {
       const vals = f.expected !== undefined || f.actual !== undefined ? ` [expected ${safeText(f.kind === 'linkname' ? showRaw(f.expected) : f.expected ?? '-')}, found ${safeText(f.kind === 'linkname' ? showRaw(f.actual) : f.actual ?? '-')}]` : '';
       const layer = f.layer ? (f.layer.role === 'image' ? `layer ${shortId(f.layer.chainId ?? '')}` : `the ${f.layer.role} layer`) : 'no known layer';
-      out.push(`  ${f.check}${f.against ? `(${f.against})` : ''}/${f.kind} ${showPath(f.path)}${vals}`);
+      const where = f.member !== undefined ? `archive member ${JSON.stringify(displayPath(f.member))}` : showPath(f.path);
+      out.push(`  ${f.check}${f.against ? `(${f.against})` : ''}/${f.kind} ${where}${vals}`);
       out.push(`      ${safeText(f.message)}`);
       out.push(`      in ${layer}; used by ${users(f.usedBy)}`);
       if (f.stacks) out.push(`      seen in ${f.stacks.length} stack(s): ${f.stacks.slice(0, 6).map(safeText).join(', ')}${f.stacks.length > 6 ? ', ...' : ''}`);
@@ -92,7 +94,7 @@ export function verifyJson(r: VerifyReport): Record<string, unknown> {
   const fp = (f: Finding) => ({
     check: f.check,
     kind: f.kind,
-    ...jsonPath(f.path),
+    ...(f.member !== undefined ? { member: pathToText(f.member) ?? displayPath(f.member) } : jsonPath(f.path)),
     ...(f.expected !== undefined ? { expected: f.kind === 'linkname' ? Buffer.from(f.expected, 'latin1').toString('utf8') : f.expected } : {}),
     ...(f.actual !== undefined ? { actual: f.kind === 'linkname' ? Buffer.from(f.actual, 'latin1').toString('utf8') : f.actual } : {}),
     message: f.message,

@@ -1,7 +1,7 @@
 import type { Command, CommandIO, ParsedArgs } from '../command.js';
 import { flagList, flagString, flagChoice } from '../command.js';
 import { openSource } from '../../core/sources/open.js';
-import { analyzeSource, analyzeSourceStream } from '../../core/analysis/host.js';
+import { analyzeSource, analyzeSourceStream, dedupe } from '../../core/analysis/host.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { analyzeContainer } from '../../core/analysis/container.js';
 import { findContainer, findImage } from '../../core/analysis/select.js';
@@ -12,10 +12,14 @@ import { writeReportJson, writeReportJsonl } from '../../report/json.js';
 import { changeRowsLines, dockerChangesText, mergedRowsLines, reportText } from '../../report/text.js';
 import { jsonPath } from '../../report/format.js';
 import { problemsExit, progressLine, reportProblems, sinkOf } from '../output.js';
+import type { ArchiveOptions } from '../../core/sources/archive/open.js';
 
 export const DEFAULT_SOURCE = '/var/lib/docker';
 
 const formatFlag = { format: { value: true, help: 'text (default) or json' } };
+const verifyFlag = {
+  verify: { value: false, help: 'archives: read and hash every layer, against its DiffID and the manifest digest (a mismatch is an error: exit 4); data roots: use layerscope verify' },
+};
 
 function format(args: ParsedArgs): 'text' | 'json' {
   return flagChoice(args, 'format', ['text', 'json']);
@@ -24,7 +28,9 @@ function format(args: ParsedArgs): 'text' | 'json' {
 /** Open the source named on the command line, run `fn`, always close it. */
 export async function withSource<T>(args: ParsedArgs, fn: (source: Source) => Promise<T>, fallback = DEFAULT_SOURCE): Promise<T> {
   if (args.positional.length > 1) throw new UsageError(`one SOURCE expected, got ${args.positional.length}: ${args.positional.join(' ')}`);
-  const source = await openSource(args.positional[0] ?? fallback, { platform: flagString(args, 'platform') });
+  // --verify: archives hash every layer (uncompressed ones are otherwise listed by seeking, never read).
+  const opts: ArchiveOptions = { platform: flagString(args, 'platform'), verify: args.flags.verify === true };
+  const source = await openSource(args.positional[0] ?? fallback, opts);
   try {
     return await fn(source);
   } finally {
@@ -77,13 +83,14 @@ export const reportCommand: Command = {
   name: 'report',
   summary: 'every image and container of a source: layers, changes, hidden bytes, problems',
   usage: [
-    'layerscope report [SOURCE] [--image REF]... [--all] [--format text|json|jsonl] [--platform OS/ARCH]',
+    'layerscope report [SOURCE] [--image REF]... [--all] [--verify] [--format text|json|jsonl] [--platform OS/ARCH]',
     'json is written as it is produced; jsonl gives one object per line (image, layer, hidden file, container, problem) for pipelines. With stderr on a terminal, progress is shown there.',
   ],
   flags: {
     all: { value: false, help: 'also list intermediate images (untagged legacy-builder steps), as docker images -a' },
     image: { value: true, repeat: true, help: 'restrict to this image (tag, ID or ID prefix); repeatable' },
     platform: { value: true, help: 'platform for multi-platform archives' },
+    ...verifyFlag,
     format: { value: true, help: 'text (default), json or jsonl' },
   },
   async run(args, io) {
@@ -114,8 +121,8 @@ export const reportCommand: Command = {
 export const changesCommand: Command = {
   name: 'changes',
   summary: "a container's changes (the same as docker diff), or one image layer's changes",
-  usage: ['layerscope changes SOURCE --container ID|NAME [--format text|json]', 'layerscope changes SOURCE --image REF [--layer N] [--format text|json]'],
-  flags: { container: { value: true, help: 'container name or ID' }, image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...formatFlag },
+  usage: ['layerscope changes SOURCE --container ID|NAME [--format text|json]', 'layerscope changes SOURCE --image REF [--layer N] [--verify] [--format text|json]'],
+  flags: { container: { value: true, help: 'container name or ID' }, image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
   async run(args, io) {
     const fmt = format(args);
     const containerRef = flagString(args, 'container');
@@ -124,9 +131,10 @@ export const changesCommand: Command = {
     return withSource(args, async (source) => {
       if (containerRef) {
         const c = await analyzeContainer(source, findContainer(source, containerRef));
-        const problems = [...source.problems, ...c.problems];
+        const image = c.image ? await analyzeImage(source, c.image) : null;
+        const problems = dedupe([...source.problems, ...(image?.problems ?? []), ...c.problems]);
         if (fmt === 'json') {
-          await writeJsonWithArray(io, { container: c.container.id, name: c.container.name }, 'changes', c.changes.map((x) => ({ kind: x.kind, ...jsonPath(x.path.slice(1)) })), { problems: c.problems });
+          await writeJsonWithArray(io, { container: c.container.id, name: c.container.name }, 'changes', c.changes.map((x) => ({ kind: x.kind, ...jsonPath(x.path.slice(1)) })), { problems });
           return problemsExit(problems);
         }
         await sinkOf(io.stdout)(dockerChangesText(c.changes));
@@ -135,8 +143,8 @@ export const changesCommand: Command = {
       const image = findImage(source, imageRef!);
       const n = layerIndex(args, image.layers.length);
       const a = await analyzeImage(source, image);
-      const layerProblems = a.view.table(n).problems;
-      const problems = [...source.problems, ...layerProblems];
+      // The problems of what was read: the source, and every layer stacked to classify this one's changes.
+      const problems = dedupe([...source.problems, ...a.problems]);
       if (fmt === 'json') {
         const l = image.layers[n]!;
         const rows = (function* () {
@@ -150,7 +158,7 @@ export const changesCommand: Command = {
               ...(r.hiddenBy !== null ? { hiddenBy: r.hiddenBy, hiddenReason: r.hiddenReason } : {}),
             };
         })();
-        await writeJsonWithArray(io, { image: image.id, layer: { index: n, diffId: l.diffId, chainId: l.chainId, createdBy: l.createdBy } }, 'changes', rows, { problems: layerProblems });
+        await writeJsonWithArray(io, { image: image.id, layer: { index: n, diffId: l.diffId, chainId: l.chainId, createdBy: l.createdBy } }, 'changes', rows, { problems });
         return problemsExit(problems);
       }
       await writeLines(io, changeRowsLines(() => layerChanges(a, n)));
@@ -162,8 +170,8 @@ export const changesCommand: Command = {
 export const filesCommand: Command = {
   name: 'files',
   summary: 'the merged filesystem of an image at a layer (default: the top)',
-  usage: ['layerscope files SOURCE --image REF [--layer N] [--format text|json]'],
-  flags: { image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...formatFlag },
+  usage: ['layerscope files SOURCE --image REF [--layer N] [--verify] [--format text|json]'],
+  flags: { image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
   async run(args, io) {
     const fmt = format(args);
     const imageRef = flagString(args, 'image');
@@ -171,7 +179,7 @@ export const filesCommand: Command = {
       const image = imageRef ? findImage(source, imageRef) : onlyImage(source);
       const a = await analyzeImage(source, image);
       const layer = layerIndex(args, image.layers.length);
-      const problems = [...source.problems, ...a.problems];
+      const problems = dedupe([...source.problems, ...a.problems]);
       const rows = function* (): Generator<MergedRow> {
         for (const e of walkMerged(a.view, layer)) yield { path: e.path, attrs: a.view.store.attrs(e.version), layer: a.view.layerOf(e.version) };
       };

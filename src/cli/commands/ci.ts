@@ -4,6 +4,7 @@ import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import type { ImageInfo } from '../../core/model/types.js';
 import { openSource } from '../../core/sources/open.js';
+import type { ArchiveOptions } from '../../core/sources/archive/open.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { findImage } from '../../core/analysis/select.js';
 import { evaluateCi, parseCiConfig, resolveBase, setRule, type CiConfig, type RuleName } from '../../core/analysis/ci-rules.js';
@@ -106,7 +107,10 @@ export const ciCommand: Command = {
     const platform = flagString(args, 'platform');
     const junit = flagString(args, 'junit');
     if (junit === '-') throw new UsageError('--junit -: stdout carries the report already; name a file for the JUnit XML');
-    const source = await openSource(args.positional[0]!, platform ? { platform } : {});
+    // A verdict on an archive is given on hashed layers only: every layer is read and checked against its
+    // DiffID and manifest digest (a tampered layer is an error problem: exit 4, or 1 when a rule fails too).
+    const openOpts: ArchiveOptions = { ...(platform ? { platform } : {}), verify: true };
+    const source = await openSource(args.positional[0]!, openOpts);
     let junitFile: OutputFile | null = null;
     try {
       // Checked before the analysis: inside the evidence, an existing file or a symlink at FILE: refused.

@@ -32,7 +32,9 @@ export async function openSource(location: string, opts: OpenOptions = {}): Prom
   }
   if (classic) return openDockerRoot(location, opts);
   if (containerd) return openContainerdRoot(location, opts);
-  if (fs.existsSync(`${location}/oci-layout`) || fs.existsSync(`${location}/index.json`)) return openArchive(location, opts);
+  // lstat, not exists: an index.json that is a dangling or escaping symlink still makes an OCI layout, whose
+  // opening then says what is wrong with it (instead of "not recognised").
+  if (lexists(`${location}/oci-layout`) || lexists(`${location}/index.json`)) return openArchive(location, opts);
   throw new SourceError('source.unrecognised', 'is a directory, but neither a Docker data root (image/overlay2/), a containerd root, nor an OCI layout (oci-layout, index.json)', location);
 }
 
@@ -79,4 +81,13 @@ async function openBothStores(location: string, opts: OpenOptions, engineWouldUs
       await Promise.all([classic.close(), ctrd.close()]);
     },
   };
+}
+
+function lexists(p: string): boolean {
+  try {
+    fs.lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
 }

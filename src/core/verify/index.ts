@@ -8,14 +8,18 @@ import { verifyLayerIntegrity, type IntegrityFinding, type IntegrityResult } fro
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type MountCheckReport, type MountDifference, type StackMountResult, type StackSpec } from './mount/index.js';
 import { stackViewOf } from './mount/stacks.js';
 import { visibilityOf, type Visibility } from './attribute.js';
+import { archiveIntegrity, type ArchiveIntegrity, type ArchiveLayerCheck } from '../sources/archive/index.js';
 
 export { attributePath, visibilityOf, type Attribution, type Visibility, type ImageUse, type ContainerUse } from './attribute.js';
 
 /**
  * `verify`: for each selected image and container, two independent checks, merged into one verdict per layer
  * and per stack.
- * - Integrity (src/core/verify/integrity, data roots only): the bytes on disk are the bytes the image was built
+ * - Integrity (src/core/verify/integrity, data roots): the bytes on disk are the bytes the image was built
  *   from: tar-split reassembly hashes to the diffID, headers agree with lstat, nothing added or removed.
+ *   Archives: every layer blob is hashed (sequentially, listed in the same pass), against the manifest's blob
+ *   digest when it gives one and, uncompressed, against the config's DiffID; a layer shared by two images but
+ *   stored twice is checked in both places.
  * - Mount (src/core/verify/mount): the kernel's view of each stack, mounted read-only, agrees with ours.
  * Every finding is named with its layer and with the images and containers that use that layer.
  */
@@ -70,6 +74,8 @@ export interface Finding {
   check: 'integrity' | 'mount';
   kind: string;
   path: string;
+  /** Archive integrity findings: the archive member (layer blob) concerned; `path` is then ''. */
+  member?: string;
   expected?: string;
   actual?: string;
   message: string;
@@ -164,8 +170,12 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
   };
 
   // Integrity.
+  const archive = archiveIntegrity(source);
   if (doIntegrity) {
-    if (source.kind !== 'docker-root') {
+    if (archive) {
+      report.integrity.ran = true;
+      await archiveLayers(archive, layerImages, layers, findings, opts.onProgress);
+    } else if (source.kind !== 'docker-root') {
       report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity can only be checked in a Docker data root`;
     } else {
       report.integrity.ran = true;
@@ -297,4 +307,54 @@ function addMountFinding(grouped: Map<string, Finding>, spec: StackSpec, d: Moun
   if (d.expected !== undefined) out.expected = d.expected;
   if (d.actual !== undefined) out.actual = d.actual;
   grouped.set(key, out);
+}
+
+/**
+ * Archive integrity: each (image, layer) of the selection is hashed through the source (each stored blob once),
+ * and the results are merged per layer (chainID). Two images may name two different blobs for one chainID (a
+ * repeated layer stored twice): both are checked, and the layer is as good as the worse of them.
+ */
+async function archiveLayers(archive: ArchiveIntegrity, images: ImageInfo[], layers: Map<string, LayerVerdict>, findings: Finding[], onProgress?: (what: string) => void): Promise<void> {
+  const per = new Map<string, ArchiveLayerCheck[]>();
+  let n = 0;
+  const total = images.reduce((a, i) => a + i.layers.length, 0);
+  for (const img of images) {
+    for (const l of img.layers) {
+      onProgress?.(`integrity ${++n}/${total} ${l.chainId}`);
+      let cs: ArchiveLayerCheck[];
+      try {
+        cs = await archive.check(img, l.index);
+      } catch (err) {
+        cs = [{ index: l.index, path: l.location ?? '', member: null, diffId: l.diffId, blobDigest: null, computedDiffId: null, computedBlobDigest: null, compression: null, storedBytes: null, status: 'error', findings: [{ kind: 'unreadable', member: l.location ?? '', message: (err as Error).message }], notes: [] }];
+      }
+      const list = per.get(l.chainId) ?? [];
+      // one check per stored blob (the same blob named by two images is one check)
+      for (const c of cs) if (!list.some((x) => x.path === c.path && x.blobDigest === c.blobDigest)) list.push(c);
+      per.set(l.chainId, list);
+    }
+  }
+  for (const [chainId, checks] of per) {
+    const lv = layers.get(chainId);
+    if (!lv) continue;
+    const status = checks.some((c) => c.status === 'tampered') ? 'tampered' : checks.some((c) => c.status === 'error') ? 'error' : 'ok';
+    const worst = checks.find((c) => c.status === status) ?? checks[0]!;
+    const blobs = checks.map((c) => c.member ?? c.path).filter(Boolean);
+    const result: IntegrityResult = {
+      ok: status === 'ok',
+      computedDiffId: worst.computedDiffId,
+      expectedDiffId: lv.diffId,
+      findings: checks.flatMap((c) => c.findings.map((f) => ({ kind: f.kind === 'unreadable' ? ('unreadable' as const) : ('content' as const), path: f.member, ...(f.expected !== undefined ? { expected: f.expected } : {}), ...(f.actual !== undefined ? { actual: f.actual } : {}), message: f.message }))),
+      notes: [...new Set([...(blobs.length ? [`layer blob${blobs.length > 1 ? 's' : ''} hashed: ${blobs.join(', ')}`] : []), ...checks.flatMap((c) => c.notes)])],
+      stats: { members: 0, filesRead: checks.length, bytesRead: checks.reduce((a, c) => a + (c.storedBytes ?? 0), 0), entriesOnDisk: 0 },
+    };
+    lv.integrity = { status, message: status === 'ok' ? null : worst.findings[0]?.message ?? 'the layer could not be hashed', result };
+    for (const c of checks) {
+      for (const f of c.findings) {
+        const out: Finding = { check: 'integrity', kind: f.kind, path: '', member: f.member, message: f.message, layer: layerRef(lv), usedBy: lv.usedBy };
+        if (f.expected !== undefined) out.expected = f.expected;
+        if (f.actual !== undefined) out.actual = f.actual;
+        findings.push(out);
+      }
+    }
+  }
 }

@@ -7,11 +7,12 @@
  * - otherwise `manifest.json`: legacy `docker save` or skopeo docker-archive.
  * Layer order always comes from the manifests, never from the order of members in the tar.
  */
-import { isDigest, sha256Digest } from '../../analysis/chain.js';
+import { isDigest } from '../../analysis/chain.js';
 import { cleanLayerPath } from '../../model/path.js';
 import { problem, type ImageInfo, type Problem } from '../../model/types.js';
 import { imageFromConfig, parseConfig } from '../config.js';
-import type { ArchiveStore } from './store.js';
+import { ArchiveJson, ArchiveMemberError, asObject, describeValue, type JsonDoc } from './json.js';
+import { resolveMember, type ArchiveStore } from './store.js';
 
 export interface LayerRef {
   /** Member path the manifest names (before link resolution). */
@@ -26,6 +27,11 @@ export interface LoadedImages {
   images: ImageInfo[];
   /** Layer refs per image ID, in layer order. */
   layerRefs: Map<string, LayerRef[]>;
+  /**
+   * Other manifest entries for the same image (same config) that name other layer blobs: the image is listed
+   * once, from its first entry, but these blobs are layers of it too and are checked as such.
+   */
+  alternates: Map<string, LayerRef[][]>;
   problems: Problem[];
   format: 'oci' | 'docker';
 }
@@ -36,7 +42,8 @@ export interface Platform {
   variant?: string;
 }
 
-const DIGEST_ANY = /^([a-z0-9]+(?:[+._-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
+/** `algorithm:encoded` (image-spec descriptor.md), bounded in length: a digest is never longer than sha512 in hex. */
+const DIGEST_ANY = /^([a-z0-9]{1,32}(?:[+._-][a-z0-9]{1,32}){0,4}):([a-zA-Z0-9=_-]{1,256})$/;
 
 /** The host platform, as OCI names it (linux/amd64, linux/arm64/v8...). */
 export function hostPlatform(): Platform {
@@ -87,57 +94,120 @@ function blobPath(digest: string): string | null {
   return `blobs/${m[1]}/${m[2]}`;
 }
 
-function asObject(v: unknown): Record<string, unknown> | null {
-  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
-}
+/** Problems of one code listed one by one up to this many, then counted (a hostile index cannot flood us). */
+const MAX_LISTED = 100;
+/** Layers per image. Docker's overlay2 refuses more than 125; OCI sets no limit, so be generous but bounded. */
+const MAX_LAYERS = 1000;
+/** Image indexes nested deeper than this are refused (real ones nest once). */
+const MAX_INDEX_DEPTH = 8;
 
 interface Candidate {
   /** manifest.json `Parent` (legacy builder / docker commit parent image ID), when the save recorded it. */
   parent?: string | null;
-  configBytes: Buffer;
-  configWhere: string;
+  config: JsonDoc;
   layers: { path: string; blobDigest: string | null; mediaType: string | null }[];
   tags: string[];
   digests: string[];
 }
 
+type Resolved = Omit<Candidate, 'tags' | 'digests'>;
+
+/** The reason a root document (index.json, manifest.json) cannot be used. */
+interface RootFailure {
+  code: string;
+  message: string;
+}
+
+function errorCode(err: unknown): string {
+  return err instanceof ArchiveMemberError ? err.code : 'archive.member.unreadable';
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Images from the archive's manifests. Throws {@link ArchiveFormatError} when nothing in the archive can be
+ * recognised as a list of images: no manifest.json and no index.json, or the one that is there cannot be used
+ * (missing, a dangling or escaping link, not JSON, not the expected shape, empty). Every other failure is a
+ * problem and the rest is still read; an archive that yields no image at all says so with an error problem.
+ */
 export function loadImages(store: ArchiveStore, opts: { platform?: string; location: string }): LoadedImages {
   const problems: Problem[] = [];
-  const note = (sev: Problem['severity'], code: string, msg: string, path: string | null) => problems.push(problem(sev, code, msg, path));
+  const counts = new Map<string, number>();
+  const note = (sev: Problem['severity'], code: string, msg: string, path: string | null) => {
+    const n = (counts.get(code) ?? 0) + 1;
+    counts.set(code, n);
+    if (n <= MAX_LISTED) problems.push(problem(sev, code, msg, path));
+  };
   const want = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
+  const json = new ArchiveJson(store);
 
-  const readJson = (path: string, what: string): { value: unknown; bytes: Buffer } | null => {
-    let bytes: Buffer | null;
+  /** A member's bytes; null when absent (noted when `missing` says how) or unusable (noted). */
+  const bytesOf = (path: string, what: string, missing: { severity: Problem['severity']; message: string } | null): JsonDoc | null => {
+    let doc: JsonDoc | null;
     try {
-      bytes = store.readSmall(path);
+      doc = json.bytes(path);
     } catch (err) {
-      note('error', (err as { code?: string }).code ?? 'archive.member.unreadable', `${what}: ${(err as Error).message}`, path);
+      note('error', errorCode(err), `${what}: ${errorText(err)}`, path);
       return null;
     }
-    if (bytes === null) return null;
+    if (!doc && missing) note(missing.severity, 'archive.blob.missing', missing.message, path);
+    return doc;
+  };
+
+  const valueOf = (doc: JsonDoc, what: string): { ok: true; value: unknown } | { ok: false } => {
     try {
-      return { value: JSON.parse(bytes.toString('utf8')), bytes };
+      return { ok: true, value: json.value(doc) };
     } catch (err) {
-      note('error', 'archive.json.invalid', `${what} is not valid JSON: ${(err as Error).message}`, path);
-      return null;
+      note('error', errorCode(err), `${what}: ${errorText(err)}`, doc.path);
+      return { ok: false };
     }
   };
 
-  /** A blob named by a descriptor, checked against its digest. */
-  const readBlob = (digest: unknown, what: string, missingSeverity: Problem['severity'] = 'error'): { value: unknown; bytes: Buffer; path: string } | null => {
-    if (typeof digest !== 'string' || !blobPath(digest)) {
-      note('error', 'archive.descriptor.invalid', `${what}: descriptor digest ${JSON.stringify(String(digest).slice(0, 100))} is not a digest`, null);
-      return null;
+  /** A root document, or why it cannot be used. */
+  const root = (name: string): { doc: JsonDoc; value: unknown } | RootFailure => {
+    let doc: JsonDoc | null;
+    try {
+      doc = json.bytes(name);
+    } catch (err) {
+      return { code: errorCode(err), message: `${name} cannot be read: ${errorText(err)}` };
     }
+    if (!doc) return { code: name === 'index.json' ? 'oci.index.missing' : 'archive.manifest.missing', message: `${name} is not in the archive` };
+    try {
+      return { doc, value: json.value(doc) };
+    } catch (err) {
+      return { code: errorCode(err), message: errorText(err) };
+    }
+  };
+
+  /** Checks a blob against the digest that names it (sha256, sha512; other algorithms are said to be unchecked). */
+  const checkDigest = (doc: JsonDoc, digest: string, what: string) => {
+    const ok = json.matches(doc, digest);
+    if (ok === false) note('error', 'blob.digest.mismatch', `${what}: blob bytes hash to ${json.sha256(doc)}, not to ${digest}`, doc.path);
+    else if (ok === null) note('warning', 'blob.digest.unverifiable', `${what}: digest ${describeValue(digest)} uses an algorithm we cannot check (sha256, sha512)`, doc.path);
+  };
+
+  /** A JSON blob named by a descriptor's digest, checked against it. */
+  const readBlob = (digest: string, what: string, missingSeverity: Problem['severity']): { doc: JsonDoc; value: unknown } | null => {
     const path = blobPath(digest)!;
-    const r = readJson(path, what);
-    if (!r) {
-      if (!store.members.has(path)) note(missingSeverity, 'archive.blob.missing', `${what} ${digest} is referenced but not in the archive`, path);
-      return null;
+    const doc = bytesOf(path, what, { severity: missingSeverity, message: `${what} ${digest} is referenced but not in the archive` });
+    if (!doc) return null;
+    checkDigest(doc, digest, what);
+    const v = valueOf(doc, what);
+    return v.ok ? { doc, value: v.value } : null;
+  };
+
+  /** The size a descriptor gives against the member's, when both are known: a free tamper hint without hashing. */
+  const checkSize = (path: string, size: unknown, what: string) => {
+    if (typeof size !== 'number' || !Number.isSafeInteger(size)) return;
+    let m: { size: number } | undefined;
+    try {
+      m = store.members.get(resolveMember(store.members, path));
+    } catch {
+      return; // reported when the layer is read
     }
-    if (digest.startsWith('sha256:') && sha256Digest(r.bytes) !== digest)
-      note('error', 'blob.digest.mismatch', `${what}: blob bytes hash to ${sha256Digest(r.bytes)}, not to ${digest}`, path);
-    return { ...r, path };
+    if (m && m.size !== size) note('error', 'blob.size.mismatch', `${what}: the manifest gives ${size} bytes, the archive holds ${m.size}`, path);
   };
 
   const candidates: Candidate[] = [];
@@ -147,53 +217,92 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
 
   if (hasOci) {
     format = 'oci';
-    const layout = readJson('oci-layout', 'oci-layout');
-    if (layout && typeof asObject(layout.value)?.imageLayoutVersion !== 'string')
-      note('warning', 'oci.layout.invalid', 'oci-layout has no imageLayoutVersion', 'oci-layout');
-    const index = readJson('index.json', 'index.json');
-    const manifests = asObject(index?.value)?.manifests;
-    if (index && !Array.isArray(manifests)) note('error', 'oci.index.invalid', 'index.json has no manifests array', 'index.json');
-    if (Array.isArray(manifests)) {
-      for (const d of manifests) {
-        const desc = asObject(d);
-        if (!desc) continue;
-        const ann = asObject(desc.annotations) ?? {};
-        const tags: string[] = [];
-        const digests: string[] = [];
-        const name = typeof ann['io.containerd.image.name'] === 'string' ? (ann['io.containerd.image.name'] as string) : null;
-        const refName = typeof ann['org.opencontainers.image.ref.name'] === 'string' ? (ann['org.opencontainers.image.ref.name'] as string) : null;
-        const ref = name ?? refName;
-        if (ref) (ref.includes('@') ? digests : tags).push(familiarRef(ref));
-        const manifest = resolveManifest(desc, 0, new Set());
-        if (manifest) candidates.push({ ...manifest, tags, digests });
-      }
+    if (store.members.has('oci-layout')) {
+      const layout = bytesOf('oci-layout', 'oci-layout', null);
+      const v = layout ? valueOf(layout, 'oci-layout') : null;
+      if (v?.ok && typeof asObject(v.value)?.imageLayoutVersion !== 'string') note('warning', 'oci.layout.invalid', 'oci-layout has no imageLayoutVersion', 'oci-layout');
     }
-    if (hasManifest) addDockerManifest(true);
+    const cause = readIndex();
+    if (cause) {
+      // Docker >= 25 writes manifest.json beside the index, and docker load (classic store) reads only it.
+      if (!hasManifest) throw new ArchiveFormatError(cause.code, `${cause.message}${store.members.has('index.json') ? '' : ' (oci-layout is)'}: no image can be found in this OCI layout`);
+      note('error', cause.code, `${cause.message}: images read from manifest.json instead (as docker load does)`, 'index.json');
+      addDockerManifest(false, cause);
+    } else if (hasManifest) addDockerManifest(true, null);
   } else if (hasManifest) {
-    addDockerManifest(false);
+    addDockerManifest(false, null);
   } else if (store.members.has('repositories')) {
     throw new ArchiveFormatError('archive.v1', 'a pre-Docker-1.10 (v1) image archive: repositories and <id>/json only, no manifest.json; not supported (moby no longer loads it either)');
   } else {
     throw new ArchiveFormatError('archive.unrecognised', 'not an image archive: no manifest.json, no index.json/oci-layout');
   }
 
-  function resolveManifest(desc: Record<string, unknown>, depth: number, seen: Set<string>): Omit<Candidate, 'tags' | 'digests'> | null {
+  /** index.json -> candidates; the reason when it cannot be used at all. */
+  function readIndex(): RootFailure | null {
+    const idx = root('index.json');
+    if ('code' in idx) return idx;
+    const obj = asObject(idx.value);
+    if (!obj) return { code: 'oci.index.invalid', message: `index.json is ${describeValue(idx.value)}, not a JSON object` };
+    const manifests = obj.manifests;
+    if (!Array.isArray(manifests)) return { code: 'oci.index.invalid', message: `index.json has no "manifests" array (found ${manifests === undefined ? 'nothing' : describeValue(manifests)})` };
+    if (manifests.length === 0) return { code: 'oci.index.empty', message: 'index.json lists no manifests' };
+    const cache = new Map<string, Resolved | null>();
+    for (const [i, d] of (manifests as unknown[]).entries()) {
+      const where = `index.json manifests[${i}]`;
+      const desc = asObject(d);
+      if (!desc) {
+        note('error', 'oci.descriptor.invalid', `${where} is ${describeValue(d)}, not a descriptor object`, 'index.json');
+        continue;
+      }
+      const ann = asObject(desc.annotations) ?? {};
+      const tags: string[] = [];
+      const digests: string[] = [];
+      const name = typeof ann['io.containerd.image.name'] === 'string' ? (ann['io.containerd.image.name'] as string) : null;
+      const refName = typeof ann['org.opencontainers.image.ref.name'] === 'string' ? (ann['org.opencontainers.image.ref.name'] as string) : null;
+      const ref = name ?? refName;
+      if (ref) (ref.includes('@') ? digests : tags).push(familiarRef(ref));
+      // Many tags of one image name one manifest: resolved once.
+      const key = typeof desc.digest === 'string' ? desc.digest : null;
+      let manifest = key !== null ? cache.get(key) : undefined;
+      if (manifest === undefined) {
+        manifest = resolveManifest(desc, where, 0, new Set());
+        if (key !== null) cache.set(key, manifest);
+      }
+      if (manifest) candidates.push({ ...manifest, tags, digests });
+    }
+    return null;
+  }
+
+  function resolveManifest(desc: Record<string, unknown>, where: string, depth: number, seen: Set<string>, from = 'index.json'): Resolved | null {
     const digest = desc.digest;
-    if (depth > 8 || (typeof digest === 'string' && seen.has(digest))) {
-      note('error', 'oci.index.loop', `index nesting loops or is too deep at ${String(digest)}`, null);
+    if (typeof digest !== 'string' || !blobPath(digest)) {
+      note('error', 'archive.descriptor.invalid', `${where}: descriptor digest ${describeValue(digest)} is not a digest`, from);
       return null;
     }
-    if (typeof digest === 'string') seen.add(digest);
-    const blob = readBlob(digest, depth === 0 ? 'manifest named by index.json' : 'manifest named by an index');
+    if (depth > MAX_INDEX_DEPTH || seen.has(digest)) {
+      note('error', 'oci.index.loop', `index nesting loops or is deeper than ${MAX_INDEX_DEPTH} at ${digest}`, blobPath(digest));
+      return null;
+    }
+    seen.add(digest);
+    const blob = readBlob(digest, depth === 0 ? 'manifest named by index.json' : 'manifest named by an index', 'error');
     if (!blob) return null;
     const m = asObject(blob.value);
     if (!m) {
-      note('error', 'oci.manifest.invalid', 'manifest is not a JSON object', blob.path);
+      note('error', 'oci.manifest.invalid', `manifest is ${describeValue(blob.value)}, not a JSON object`, blob.doc.path);
       return null;
     }
-    if (Array.isArray(m.manifests)) {
+    if (m.manifests !== undefined) {
       // an image index: choose one platform
-      const all = (m.manifests as unknown[]).map(asObject).filter((x): x is Record<string, unknown> => x !== null);
+      if (!Array.isArray(m.manifests)) {
+        note('error', 'oci.index.invalid', `image index "manifests" is ${describeValue(m.manifests)}, not an array`, blob.doc.path);
+        return null;
+      }
+      const all: Record<string, unknown>[] = [];
+      for (const [i, x] of (m.manifests as unknown[]).entries()) {
+        const o = asObject(x);
+        if (o) all.push(o);
+        else note('error', 'oci.descriptor.invalid', `image index manifests[${i}] is ${describeValue(x)}, not a descriptor object`, blob.doc.path);
+      }
       const images = all.filter((x) => {
         const a = asObject(x.annotations);
         const p = asObject(x.platform);
@@ -203,69 +312,87 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
       const match = images.find((x) => platformMatches(asObject(x.platform) ?? undefined, want));
       const available = images.map((x) => formatPlatform(asObject(x.platform) ?? {}));
       const wantText = formatPlatform(want);
+      const shown = available.length > 20 ? `${available.slice(0, 20).join(', ')}, … (${available.length} in all)` : available.join(', ');
       if (match) {
         note(
           'info',
           'oci.platform.chosen',
-          `multi-platform index: chose ${formatPlatform(asObject(match.platform) ?? {})} (wanted ${wantText}; available: ${available.join(', ')}${skipped ? `; ${skipped} attestation manifest(s) skipped` : ''})`,
-          blob.path,
+          `multi-platform index: chose ${formatPlatform(asObject(match.platform) ?? {})} (wanted ${wantText}; available: ${shown}${skipped ? `; ${skipped} attestation manifest(s) skipped` : ''})`,
+          blob.doc.path,
         );
-        return resolveManifest(match, depth + 1, seen);
+        return resolveManifest(match, `${where} -> ${digest}`, depth + 1, seen, blob.doc.path);
       }
       if (images.length === 1) {
-        note('warning', 'oci.platform.mismatch', `index has only ${available[0]}, not ${wantText}: using it`, blob.path);
-        return resolveManifest(images[0]!, depth + 1, seen);
+        note('warning', 'oci.platform.mismatch', `index has only ${available[0]}, not ${wantText}: using it`, blob.doc.path);
+        return resolveManifest(images[0]!, `${where} -> ${digest}`, depth + 1, seen, blob.doc.path);
       }
-      note('error', 'oci.platform.unavailable', `no manifest for ${wantText} in this index (available: ${available.join(', ') || 'none'})`, blob.path);
+      note('error', 'oci.platform.unavailable', `no manifest for ${wantText} in this index (available: ${shown || 'none'}${skipped ? `; ${skipped} attestation manifest(s) skipped` : ''})`, blob.doc.path);
       return null;
     }
     const config = asObject(m.config);
-    const layers = Array.isArray(m.layers) ? (m.layers as unknown[]).map(asObject) : null;
-    if (!config || !layers || layers.some((l) => l === null)) {
-      note('error', 'oci.manifest.invalid', 'manifest has no config descriptor or no layers array', blob.path);
+    if (!config || !Array.isArray(m.layers)) {
+      note('error', 'oci.manifest.invalid', `manifest has no config descriptor or no layers array (config: ${describeValue(m.config)}, layers: ${describeValue(m.layers)})`, blob.doc.path);
       return null;
     }
-    const cfgPath = typeof config.digest === 'string' ? blobPath(config.digest) : null;
-    let configBytes: Buffer | null = null;
-    if (!cfgPath) note('error', 'archive.descriptor.invalid', 'config descriptor digest is not a digest', blob.path);
-    else {
-      try {
-        configBytes = store.readSmall(cfgPath);
-      } catch (err) {
-        note('error', 'archive.member.unreadable', `image config: ${(err as Error).message}`, cfgPath);
-      }
-      if (configBytes === null && !problems.some((p) => p.path === cfgPath))
-        note('error', 'archive.blob.missing', `image config ${String(config.digest)} is referenced but not in the archive`, cfgPath);
-      if (configBytes && String(config.digest).startsWith('sha256:') && sha256Digest(configBytes) !== config.digest)
-        note('error', 'blob.digest.mismatch', `image config bytes hash to ${sha256Digest(configBytes)}, not to ${String(config.digest)}`, cfgPath);
+    const layerDescs = (m.layers as unknown[]).map(asObject);
+    const badLayer = layerDescs.findIndex((l) => l === null);
+    if (badLayer >= 0) {
+      note('error', 'oci.manifest.invalid', `manifest layers[${badLayer}] is ${describeValue((m.layers as unknown[])[badLayer])}, not a descriptor object`, blob.doc.path);
+      return null;
     }
-    if (!configBytes) return null;
+    const cfgDigest = config.digest;
+    if (typeof cfgDigest !== 'string' || !blobPath(cfgDigest)) {
+      note('error', 'archive.descriptor.invalid', `config descriptor digest ${describeValue(cfgDigest)} is not a digest`, blob.doc.path);
+      return null;
+    }
+    const cfgPath = blobPath(cfgDigest)!;
+    const cfg = bytesOf(cfgPath, 'image config', { severity: 'error', message: `image config ${cfgDigest} is referenced but not in the archive` });
+    if (!cfg) return null;
+    checkDigest(cfg, cfgDigest, 'image config');
     const out: Candidate['layers'] = [];
-    for (const l of layers as Record<string, unknown>[]) {
+    for (const [i, l] of (layerDescs as Record<string, unknown>[]).entries()) {
       const p = typeof l.digest === 'string' ? blobPath(l.digest) : null;
       if (!p) {
-        note('error', 'archive.descriptor.invalid', `layer descriptor digest ${JSON.stringify(String(l.digest).slice(0, 100))} is not a digest`, blob.path);
+        note('error', 'archive.descriptor.invalid', `layer descriptor ${i} digest ${describeValue(l.digest)} is not a digest`, blob.doc.path);
         out.push({ path: '', blobDigest: null, mediaType: null });
         continue;
       }
-      if (!store.members.has(p)) note('error', 'archive.blob.missing', `layer blob ${String(l.digest)} is referenced but not in the archive`, p);
+      if (!store.members.has(p)) note('error', 'archive.blob.missing', `layer blob ${l.digest as string} is referenced but not in the archive`, p);
+      else checkSize(p, l.size, `layer ${i} blob`);
       out.push({ path: p, blobDigest: l.digest as string, mediaType: typeof l.mediaType === 'string' ? l.mediaType : null });
     }
-    return { configBytes, configWhere: cfgPath!, layers: out };
+    return { config: cfg, layers: out };
   }
 
-  function addDockerManifest(tagsOnly: boolean): void {
-    const mj = readJson('manifest.json', 'manifest.json');
-    if (!mj) return;
-    if (!Array.isArray(mj.value)) {
-      note('error', 'archive.manifest.invalid', 'manifest.json is not a JSON array', 'manifest.json');
-      return;
+  function addDockerManifest(tagsOnly: boolean, indexCause: RootFailure | null): void {
+    let value: unknown;
+    if (tagsOnly) {
+      const doc = bytesOf('manifest.json', 'manifest.json', null);
+      const v = doc ? valueOf(doc, 'manifest.json') : null;
+      if (!v?.ok) return;
+      value = v.value;
+      if (!Array.isArray(value)) {
+        note('error', 'archive.manifest.invalid', `manifest.json is ${describeValue(value)}, not a JSON array`, 'manifest.json');
+        return;
+      }
+    } else {
+      const r = root('manifest.json');
+      const fail = (f: RootFailure): never => {
+        throw new ArchiveFormatError(f.code, indexCause ? `${indexCause.message}; and ${f.message}` : f.message);
+      };
+      if ('code' in r) fail(r);
+      value = (r as { value: unknown }).value;
+      if (!Array.isArray(value)) fail({ code: 'archive.manifest.invalid', message: `manifest.json is ${describeValue(value)}, not a JSON array` });
+      if ((value as unknown[]).length === 0) fail({ code: 'archive.manifest.empty', message: 'manifest.json lists no images (an empty array)' });
     }
-    for (const [i, raw] of (mj.value as unknown[]).entries()) {
+    // Docker >= 25: the OCI index has the images; manifest.json adds tags to the same configs.
+    const fromIndex = new Map<string, Candidate>();
+    if (tagsOnly) for (const c of candidates) if (!fromIndex.has(json.sha256(c.config))) fromIndex.set(json.sha256(c.config), c);
+    for (const [i, raw] of (value as unknown[]).entries()) {
       const e = asObject(raw);
       const where = `manifest.json[${i}]`;
       if (!e || typeof e.Config !== 'string' || !Array.isArray(e.Layers)) {
-        note('error', 'archive.manifest.invalid', `${where} has no Config or Layers`, 'manifest.json');
+        note('error', 'archive.manifest.invalid', `${where} has no Config string or no Layers array (it is ${describeValue(raw)}${e ? `; Config: ${describeValue(e.Config)}, Layers: ${describeValue(e.Layers)}` : ''})`, 'manifest.json');
         continue;
       }
       const tags = Array.isArray(e.RepoTags) ? (e.RepoTags as unknown[]).filter((t): t is string => typeof t === 'string').map(familiarRef) : [];
@@ -273,70 +400,87 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
       try {
         cfgPath = cleanLayerPath(e.Config);
       } catch (err) {
-        note('error', 'archive.manifest.unsafe', `${where} Config: ${(err as Error).message}`, 'manifest.json');
+        note('error', 'archive.manifest.unsafe', `${where} Config: ${errorText(err)}`, 'manifest.json');
         continue;
       }
-      let configBytes: Buffer | null = null;
-      try {
-        configBytes = store.readSmall(cfgPath);
-      } catch (err) {
-        note('error', (err as { code?: string }).code ?? 'archive.member.unreadable', `${where} Config: ${(err as Error).message}`, cfgPath);
-        continue;
-      }
+      const cfg = bytesOf(cfgPath, `${where} Config`, tagsOnly ? null : { severity: 'error', message: `${where}: image config ${describeValue(e.Config)} is not in the archive` });
       if (tagsOnly) {
         // Docker >= 25: the OCI index has the images; take the tags (familiar form) for the same config.
-        const id = configBytes ? sha256Digest(configBytes) : null;
-        const c = candidates.find((x) => sha256Digest(x.configBytes) === id);
+        const c = cfg ? fromIndex.get(json.sha256(cfg)) : undefined;
         if (c) {
           for (const t of tags) if (!c.tags.includes(t)) c.tags.push(t);
           if (isDigest(e.Parent)) c.parent = e.Parent;
-          continue;
         }
         // Another platform's manifest (containerd store saves list the daemon's platform here), or an image the
         // index does not list: the index is what the engine itself loads; do not substitute another platform.
         continue;
       }
-      if (!configBytes) {
-        note('error', 'archive.blob.missing', `${where}: image config ${JSON.stringify(e.Config)} is not in the archive`, cfgPath);
-        continue;
-      }
+      if (!cfg) continue;
       const layers: Candidate['layers'] = [];
-      for (const l of e.Layers as unknown[]) {
+      for (const [j, l] of (e.Layers as unknown[]).entries()) {
         let p = '';
-        try {
-          p = typeof l === 'string' ? cleanLayerPath(l) : '';
-        } catch (err) {
-          note('error', 'archive.manifest.unsafe', `${where} layer: ${(err as Error).message}`, 'manifest.json');
+        if (typeof l !== 'string') note('error', 'archive.manifest.invalid', `${where} Layers[${j}] is ${describeValue(l)}, not a path`, 'manifest.json');
+        else {
+          try {
+            p = cleanLayerPath(l);
+          } catch (err) {
+            note('error', 'archive.manifest.unsafe', `${where} layer: ${errorText(err)}`, 'manifest.json');
+          }
         }
         if (p && !store.members.has(p) && !problems.some((x) => x.path === p))
-          note('error', 'archive.blob.missing', `${where}: layer ${JSON.stringify(l)} is not in the archive`, p);
+          note('error', 'archive.blob.missing', `${where}: layer ${describeValue(l)} is not in the archive`, p);
         // blobs/sha256/<hex> names its own digest
         const m = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(p);
         layers.push({ path: p, blobDigest: m ? `sha256:${m[1]}` : null, mediaType: null });
       }
-      candidates.push({ configBytes, configWhere: cfgPath, layers, tags, digests: [], parent: isDigest(e.Parent) ? e.Parent : null });
+      const c: Candidate = { config: cfg, layers, tags, digests: [], parent: isDigest(e.Parent) ? e.Parent : null };
+      candidates.push(c);
     }
   }
 
   // Candidates -> images (merged by image ID: several tags of one image are one image)
   const images: ImageInfo[] = [];
+  const byId = new Map<string, ImageInfo>();
   const layerRefs = new Map<string, LayerRef[]>();
+  const alternates = new Map<string, LayerRef[][]>();
+  const rejected = new Set<string>();
   for (const c of candidates) {
-    const id = sha256Digest(c.configBytes);
-    const existing = images.find((x) => x.id === id);
+    const id = json.sha256(c.config);
+    const existing = byId.get(id);
     if (existing) {
+      const refs = layerRefs.get(id)!;
+      const alt = c.layers.slice(0, refs.length).map((l, i) => ({ path: l.path, diffId: refs[i]!.diffId, blobDigest: l.blobDigest && isDigest(l.blobDigest) ? l.blobDigest : null, mediaType: l.mediaType }));
+      const same = (a: LayerRef[]) => a.length === alt.length && a.every((r, i) => r.path === alt[i]!.path && r.blobDigest === alt[i]!.blobDigest);
+      const alts = alternates.get(id) ?? [];
+      if (alt.length === refs.length && !same(refs) && !alts.some(same)) alternates.set(id, [...alts, alt]);
       for (const t of c.tags) if (!existing.tags.includes(t)) existing.tags.push(t);
       for (const t of c.digests) if (!existing.digests.includes(t)) existing.digests.push(t);
       if (!existing.parent && c.parent) existing.parent = c.parent;
       continue;
     }
-    const parsed = parseConfig(c.configBytes, c.configWhere);
-    problems.push(...parsed.problems);
-    if (!parsed.config) continue;
+    if (rejected.has(id)) continue;
+    try {
+      json.checkShape(c.config);
+    } catch (err) {
+      note('error', errorCode(err), `image config: ${errorText(err)}`, c.config.path);
+      rejected.add(id);
+      continue;
+    }
+    const parsed = parseConfig(c.config.bytes, c.config.path);
+    for (const p of parsed.problems) note(p.severity, p.code, p.message, p.path);
+    if (!parsed.config) {
+      rejected.add(id);
+      continue;
+    }
     const { config } = parsed;
     let diffIds = parsed.diffIds;
+    if (diffIds.length > MAX_LAYERS) {
+      note('error', 'archive.layers.too-many', `config lists ${diffIds.length} layers, more than the ${MAX_LAYERS} an image can sensibly have (overlay2 stops at 125); image not read`, c.config.path);
+      rejected.add(id);
+      continue;
+    }
     if (diffIds.length !== c.layers.length) {
-      note('error', 'archive.layers.mismatch', `config has ${diffIds.length} diff_ids but the manifest lists ${c.layers.length} layers; using the first ${Math.min(diffIds.length, c.layers.length)}`, c.configWhere);
+      note('error', 'archive.layers.mismatch', `config has ${diffIds.length} diff_ids but the manifest lists ${c.layers.length} layers; using the first ${Math.min(diffIds.length, c.layers.length)}`, c.config.path);
       diffIds = diffIds.slice(0, Math.min(diffIds.length, c.layers.length));
     }
     const refs: LayerRef[] = [];
@@ -346,24 +490,36 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
       digests: c.digests,
       config,
       diffIds,
-      where: c.configWhere,
+      where: c.config.path,
       place: (i, diffId) => {
         const l = c.layers[i]!;
         refs.push({ path: l.path, diffId, blobDigest: l.blobDigest && isDigest(l.blobDigest) ? l.blobDigest : null, mediaType: l.mediaType });
         return { cacheId: null, location: l.path || null, storedSize: null };
       },
     });
-    problems.push(...built.problems);
+    for (const p of built.problems) note(p.severity, p.code, p.message, p.path);
     layerRefs.set(id, refs);
     // Every image in an archive was asked for by name or ID when it was saved: none is a hidden build step.
-    images.push({ ...built.image, parent: c.parent ?? null, intermediate: false });
+    const img: ImageInfo = { ...built.image, parent: c.parent ?? null, intermediate: false };
+    images.push(img);
+    byId.set(id, img);
   }
+  for (const [code, n] of counts) if (n > MAX_LISTED) problems.push(problem('error', code, `${n - MAX_LISTED} more problem(s) of this kind (not listed one by one)`, null));
+  if (images.length === 0)
+    problems.push(
+      problem(
+        'error',
+        'archive.no-images',
+        `no image could be read from this archive (${candidates.length} manifest entr${candidates.length === 1 ? 'y' : 'ies'} found${problems.some((p) => p.severity === 'error') ? '; the errors above say why' : ''})`,
+        null,
+      ),
+    );
   for (const img of images) {
     img.tags.sort();
     img.digests.sort();
   }
   images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
-  return { images, layerRefs, problems, format };
+  return { images, layerRefs, alternates, problems, format };
 }
 
 export class ArchiveFormatError extends Error {

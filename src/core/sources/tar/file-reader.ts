@@ -37,6 +37,8 @@ export class TarFileReader {
   private bufLen = 0;
   /** Set once iteration finished: whether a zero block ended the tar. */
   endMarker = false;
+  /** Absolute file offset just past the end-of-archive marker block, when there was one. */
+  endOffset: number | null = null;
 
   constructor(private readonly fd: number, opts: TarFileReaderOptions) {
     this.start = opts.start ?? 0;
@@ -80,6 +82,7 @@ export class TarFileReader {
     const asm = new HeaderAssembler(this.label);
     let pos = this.start;
     this.endMarker = false;
+    this.endOffset = null;
     for (;;) {
       if (pos >= this.end) return; // EOF at a member boundary: no end marker, tolerated
       const blk = this.at(pos, BLOCK);
@@ -111,6 +114,7 @@ export class TarFileReader {
       }
       if (step.kind === 'end') {
         this.endMarker = true;
+        this.endOffset = pos;
         return;
       }
       const e = step.entry;

@@ -13,6 +13,13 @@ export const BLOCK = 512;
 
 /** Extension bodies (PAX records, GNU long names) larger than this are refused: they are held in memory. */
 export const MAX_EXTENSION_SIZE = 64 * 1024 * 1024;
+/**
+ * Extension headers before one member. Real tars have at most a few (a PAX 'x', GNU 'L' and 'K', a global 'g');
+ * without a bound an endless run of them in a stream never yields a member, so no other bound applies.
+ */
+export const MAX_EXTENSIONS_IN_A_ROW = 64;
+/** Old GNU sparse continuation blocks for one member (21 holes each: 1.3 million holes). */
+export const MAX_SPARSE_BLOCKS = 65_536;
 
 export type TarFormat = 'v7' | 'ustar' | 'gnu' | 'pax';
 
@@ -232,6 +239,11 @@ export class HeaderAssembler {
   private firstOffset = -1;
   private pendingExt: { flag: string; offset: number } | null = null;
   private pendingSparse: TarEntry | null = null;
+  private extensionsInARow = 0;
+  private sparseBlocks = 0;
+  /** Bytes of global PAX records in force (they persist from member to member), and of local ones pending. */
+  private globalBytes = 0;
+  private localBytes = 0;
 
   constructor(private readonly label: string | null = null) {}
 
@@ -252,9 +264,12 @@ export class HeaderAssembler {
     if (flag === 'x' || flag === 'X' || flag === 'g' || flag === 'L' || flag === 'K') {
       if (size > MAX_EXTENSION_SIZE)
         throw new TarError('tar.size', `extension header of ${size} bytes is larger than the ${MAX_EXTENSION_SIZE}-byte limit`, offset, this.pendingName() || rawName, this.label);
+      if (++this.extensionsInARow > MAX_EXTENSIONS_IN_A_ROW)
+        throw new TarError('tar.header', `more than ${MAX_EXTENSIONS_IN_A_ROW} extension headers in a row without a member`, offset, this.pendingName() || rawName, this.label);
       this.pendingExt = { flag, offset };
       return { kind: 'extension', size };
     }
+    this.extensionsInARow = 0;
 
     const magic = b.toString('latin1', off + 257, off + 265);
     let format: TarFormat = 'v7';
@@ -394,6 +409,7 @@ export class HeaderAssembler {
     };
     this.longName = this.longLink = null;
     this.local = null;
+    this.localBytes = 0;
     this.firstOffset = -1;
 
     if (flag === 'S') {
@@ -412,7 +428,12 @@ export class HeaderAssembler {
   /** An old-GNU sparse extension block. */
   continuation(b: Buffer, off: number): Step {
     const entry = this.pendingSparse!;
-    if (b[off + 504]) return { kind: 'continuation' };
+    if (b[off + 504]) {
+      if (++this.sparseBlocks > MAX_SPARSE_BLOCKS)
+        throw new TarError('tar.header', `sparse map runs over more than ${MAX_SPARSE_BLOCKS} continuation blocks`, entry.headerOffset, entry.name, this.label);
+      return { kind: 'continuation' };
+    }
+    this.sparseBlocks = 0;
     this.pendingSparse = null;
     return { kind: 'entry', entry };
   }
@@ -432,12 +453,24 @@ export class HeaderAssembler {
     if (flag === 'g') {
       this.global ??= new Map();
       for (const [k, v] of recs) {
+        const old = this.global.get(k);
+        if (old) this.globalBytes -= k.length + old.length;
         if (v.length === 0) this.global.delete(k);
-        else this.global.set(k, v);
+        else {
+          this.global.set(k, v);
+          this.globalBytes += k.length + v.length;
+        }
       }
+      if (this.globalBytes > MAX_EXTENSION_SIZE)
+        throw new TarError('tar.size', `global PAX records in force exceed ${MAX_EXTENSION_SIZE} bytes`, offset, this.pendingName(), this.label);
     } else {
       this.local ??= new Map();
-      for (const [k, v] of recs) this.local.set(k, v);
+      for (const [k, v] of recs) {
+        this.local.set(k, v);
+        this.localBytes += k.length + v.length;
+      }
+      if (this.localBytes > MAX_EXTENSION_SIZE)
+        throw new TarError('tar.size', `PAX records for one member exceed ${MAX_EXTENSION_SIZE} bytes`, offset, this.pendingName(), this.label);
     }
   }
 

@@ -12,7 +12,7 @@ export {
   type TarFormat,
 } from './header.js';
 export { TarFileReader, rangeStream, type TarFileReaderOptions } from './file-reader.js';
-export { ByteSource, readTarStream, type StreamEntry } from './stream-reader.js';
+export { ByteSource, readTarStream, type StreamEntry, type TarStreamState, type TrailingData } from './stream-reader.js';
 export {
   DEFAULT_LIMITS,
   decompress,

@@ -9,7 +9,7 @@ import { decompress, peek, sniffCompression, type Compression, type DecompressOp
 import { TarFileReader } from './file-reader.js';
 import { looksLikeTarHeader } from './header.js';
 import { LayerChangesBuilder } from './layer-changes.js';
-import { readTarStream } from './stream-reader.js';
+import { ByteSource, readTarStream } from './stream-reader.js';
 
 export interface LayerReadResult {
   changes: LayerChanges;
@@ -20,6 +20,8 @@ export interface LayerReadResult {
   diffId: string | null;
   /** Whether the content looked like a tar at all. */
   isTar: boolean;
+  /** Bytes of the stored (possibly compressed) blob read. */
+  storedBytes: number;
 }
 
 /**
@@ -53,9 +55,11 @@ export async function readLayerFromStream(input: AsyncIterable<Buffer | Uint8Arr
   const rawHash = createHash('sha256');
   const tarHash = createHash('sha256');
   let rawComplete = false;
+  let storedBytes = 0;
   const hashedRaw = (async function* () {
     for await (const c of input) {
       rawHash.update(c);
+      storedBytes += c.byteLength;
       yield c;
     }
     rawComplete = true;
@@ -84,8 +88,19 @@ export async function readLayerFromStream(input: AsyncIterable<Buffer | Uint8Arr
       for await (const _ of p.stream) void _;
     } else {
       const state = { endMarker: false };
-      for await (const e of readTarStream(p.stream, { label, drainAfterEnd: true, state })) builder.add(e);
-      if (!state.endMarker && p.head.length > 0) builder.problems.push(problem('info', 'tar.no-end-marker', 'layer tar has no end-of-archive marker', label));
+      const src = new ByteSource(p.stream);
+      let broken = false;
+      try {
+        for await (const e of readTarStream(src, { label, drainAfterEnd: true, state })) builder.add(e);
+      } catch (err) {
+        if (!(err instanceof TarError)) throw err;
+        broken = true;
+        builder.problems.push(problem('error', err.code, `layer unreadable past this point: ${err.message}`, label));
+        // The tar is broken, its bytes are not: read them to the end so that the uncompressed hash is complete
+        // (a layer edited into an invalid tar must still be reported as not matching its DiffID).
+        await src.drain();
+      }
+      if (!broken && !state.endMarker && p.head.length > 0) builder.problems.push(problem('info', 'tar.no-end-marker', 'layer tar has no end-of-archive marker', label));
     }
   } catch (err) {
     if (!(err instanceof TarError) && !(err instanceof CompressionError)) throw err;
@@ -106,5 +121,6 @@ export async function readLayerFromStream(input: AsyncIterable<Buffer | Uint8Arr
     blobDigest,
     diffId: compression === 'none' ? blobDigest : tarComplete ? 'sha256:' + tarHash.digest('hex') : null,
     isTar,
+    storedBytes,
   };
 }

@@ -98,11 +98,56 @@ export class ByteSource {
     return total;
   }
 
+  /**
+   * Read and drop at most `max` bytes, noting where the first non-zero byte was (relative to the current
+   * offset); `more` says whether the source still had bytes after them (it is not read further).
+   */
+  async drainAtMost(max: number): Promise<{ bytes: number; firstNonZero: number | null; more: boolean }> {
+    let bytes = 0;
+    let firstNonZero: number | null = null;
+    while (bytes < max && (await this.fill())) {
+      const k = Math.min(max - bytes, this.chunk.length - this.pos);
+      if (firstNonZero === null) {
+        const slice = this.chunk.subarray(this.pos, this.pos + k);
+        const i = firstNonZeroByte(slice);
+        if (i >= 0) firstNonZero = bytes + i;
+      }
+      this.pos += k;
+      this.offset += k;
+      bytes += k;
+    }
+    const more = bytes >= max && (await this.fill());
+    return { bytes, firstNonZero, more };
+  }
+
   /** Stop the underlying iterator early (destroys the stream it wraps). */
   async cancel(): Promise<void> {
     this.done = true;
     await this.it.return?.();
   }
+}
+
+function firstNonZeroByte(b: Buffer): number {
+  // 8 bytes at a time would be faster; zero padding after an end marker is a few KiB at most in real tars.
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return i;
+  return -1;
+}
+
+/** What followed the end-of-archive marker, when the reader was asked to look (`afterEnd`). */
+export interface TrailingData {
+  /** Offset of the end-of-archive marker block. */
+  endOffset: number;
+  /** Bytes read after the marker block (zero padding, or whatever else was appended). */
+  bytes: number;
+  /** Offset (in the tar) of the first non-zero byte after the marker, when one was read. */
+  firstNonZero: number | null;
+  /** True when the stream went on past the limit: reading stopped there and the source was cancelled. */
+  stopped: boolean;
+}
+
+export interface TarStreamState {
+  endMarker: boolean;
+  trailing?: TrailingData | null;
 }
 
 /** A member met in a stream, with its body still in the stream. */
@@ -116,18 +161,30 @@ export interface StreamEntry extends TarEntry {
 /**
  * Members of a tar read from `source` in one pass. When the generator finishes, `state.endMarker` says whether
  * the tar closed with a zero block. Throws {@link TarError} on truncation, bad checksums, impossible sizes.
- * When `drainAfterEnd` is set, bytes after the end marker are read (and dropped) so that a hash wrapped around
- * the source sees the whole stream.
+ *
+ * After the end marker:
+ * - `drainAfterEnd`: every byte left is read (and dropped) so that a hash wrapped around the source sees the
+ *   whole stream. Only for a source that is itself bounded (a member of an archive, a decompressor's guarded
+ *   output): on an endless source this never returns.
+ * - `afterEnd: { max }`: at most `max` bytes are read; `state.trailing` says how many, whether any was not
+ *   zero, and whether the source went on past `max` (then it is cancelled: a `docker save` child gets EPIPE,
+ *   stdin is closed). Zero padding up to a record (10 KiB for GNU tar) is normal; more is not.
+ *
+ * `maxMemberSize`: a member whose header claims more bytes than this is refused (TarError `tar.member-too-large`)
+ * before any of its body is read: a stream cannot skip a body without reading it, so a header claiming 2^60
+ * bytes, followed by an endless source, would otherwise never end.
  */
 export async function* readTarStream(
   source: AsyncIterable<Buffer | Uint8Array | string> | Iterable<Buffer | Uint8Array | string> | ByteSource,
-  opts: { label?: string | null; drainAfterEnd?: boolean; state?: { endMarker: boolean } } = {},
+  opts: { label?: string | null; drainAfterEnd?: boolean; afterEnd?: { max: number }; maxMemberSize?: number; state?: TarStreamState } = {},
 ): AsyncGenerator<StreamEntry> {
   const src = source instanceof ByteSource ? source : new ByteSource(source);
   const label = opts.label ?? null;
   const asm = new HeaderAssembler(label);
-  const state = opts.state ?? { endMarker: false };
+  const state: TarStreamState = opts.state ?? { endMarker: false };
   state.endMarker = false;
+  state.trailing = null;
+  let endOffset = -1;
   const base = src.offset;
   const header = async (what: string, name: string): Promise<Buffer | null> => {
     const at = src.offset - base;
@@ -162,9 +219,18 @@ export async function* readTarStream(
     }
     if (step.kind === 'end') {
       state.endMarker = true;
+      endOffset = src.offset - base - BLOCK;
       break;
     }
     const e = step.entry as StreamEntry;
+    if (opts.maxMemberSize !== undefined && e.size > opts.maxMemberSize)
+      throw new TarError(
+        'tar.member-too-large',
+        `member claims ${e.size} bytes, more than the ${opts.maxMemberSize} bytes allowed for one member of a stream; reading stopped (its body cannot be skipped without reading it)`,
+        e.headerOffset,
+        e.name,
+        label,
+      );
     e.dataOffset = src.offset - base;
     let consumed = 0;
     let started = false;
@@ -194,7 +260,12 @@ export async function* readTarStream(
     const p = padding(e.size);
     if ((await src.skip(p)) < p) throw new TarError('tar.truncated', 'tar ends inside the padding after a member body', e.headerOffset, e.name, label);
   }
-  if (opts.drainAfterEnd) await src.drain();
+  if (opts.afterEnd && state.endMarker) {
+    const after = src.offset - base;
+    const r = await src.drainAtMost(opts.afterEnd.max);
+    state.trailing = { endOffset, bytes: r.bytes, firstNonZero: r.firstNonZero === null ? null : after + r.firstNonZero, stopped: r.more };
+    if (r.more) await src.cancel();
+  } else if (opts.drainAfterEnd) await src.drain();
 }
 
 function padding(n: number): number {
