@@ -27,14 +27,6 @@ const MAX_CONFIG = 64 << 20;
 const MAX_SMALL = 1 << 16;
 const DRIVER = 'overlay2';
 
-export function looksLikeDockerRoot(root: string): boolean {
-  try {
-    return fs.lstatSync(`${root}/image/${DRIVER}`).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 interface LayerRecord {
   chainId: string;
   diffId: string | null;
