@@ -55,10 +55,10 @@ test('nothing recognised: exit 3 with the real cause', async () => {
   await expectSourceError(notBolt, 'source.containerd.meta-unreadable', new RegExp(`${notBolt}/io\\.containerd\\.metadata\\.v1\\.bolt/meta\\.db: .*bad magic`));
   await expectSourceError(mk({ 'io.containerd.metadata.v1.bolt/meta.db': buildBolt({ other: 'x' }) }), 'source.containerd.no-metadata', /meta\.db: is a bbolt database but holds no containerd metadata \(no v1 bucket\)/);
   await expectSourceError(mk({ 'io.containerd.metadata.v1.bolt/meta.db': metaDb() }), 'source.containerd.no-namespaces', /meta\.db: holds no namespace: .* Is this the root your containerd uses\?/);
-  // A file named like an image archive that is not one stays an archive error (exit 3), as before.
+  // A path that is not there.
   const r = await cli(['report', path.join(tmp, 'missing-dir')]);
   assert.equal(r.code, 3);
-  assert.match(r.stderr, /missing-dir: no such file or directory/);
+  assert.match(r.stderr, /missing-dir: cannot open: no such file or directory/);
 });
 
 test('a valid store with no image and no container: exit 0, said with an info problem', async () => {

@@ -64,7 +64,7 @@ test('tui command: refuses without a terminal (exit 2), says what to use instead
 test('tui command: a source that is not there fails before taking the screen (exit 3)', async () => {
   const x = io();
   assert.equal(await tuiCommand.run({ positional: ['/nonexistent/\x1b]0;PWNED\x07.tar'], flags: {} }, x), 3);
-  assert.match(x.stderr.text, /\\e\]0;PWNED\\x07\.tar: no such file or directory/);
+  assert.match(x.stderr.text, /\\e\]0;PWNED\\x07\.tar: cannot open: no such file or directory/);
   assert.equal(x.stdout.text, '', 'nothing was drawn');
   await assert.rejects(tuiCommand.run({ positional: ['a', 'b'], flags: {} }, io()), UsageError);
 });

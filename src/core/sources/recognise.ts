@@ -63,7 +63,7 @@ export function recogniseSource(location: string): Recognition {
   } catch (err) {
     if (isPermissionError(err)) throw permissionDenied(location, err);
     const code = errnoOf(err);
-    throw new SourceError('source.not-found', code === 'ENOENT' ? 'no such file or directory' : `cannot open: ${describeFsError(err)}`, location);
+    throw new SourceError('source.not-found', code === 'ENOENT' ? 'cannot open: no such file or directory' : `cannot open: ${describeFsError(err)}`, location);
   }
   if (!st.isDirectory()) {
     try {
