@@ -150,8 +150,7 @@ function withNotes(source: Source, notes: Problem[]): Source {
 /** A recognised store with no image and no container is valid evidence: say so rather than print nothing. */
 function sayIfEmpty(source: Source, what: string): Source {
   if (source.images.length === 0 && source.containers.length === 0) {
-    const storage = source.storage && (source.storage.orphanDirs.length || source.storage.orphanLayers.length) ? '; unreferenced storage is listed' : '';
-    source.problems.push(problem('info', 'source.empty', `${what} holds no images and no containers: an engine that never pulled, built or ran anything here, or whose images and containers were all removed${storage}`, source.location));
+    source.problems.push(problem('info', 'source.empty', `${what} holds no images and no containers: an engine that never pulled, built or ran anything here, or whose images and containers were all removed`, source.location));
   }
   return source;
 }
