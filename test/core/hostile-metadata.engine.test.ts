@@ -136,7 +136,7 @@ test('docker20 copy: the store renamed to every graph driver we do not read is r
     assert.equal(await hashTree(root), before);
     assert.equal(r.code, 3, `${driver}: ${r.stdout.slice(0, 200)} ${r.stderr}`);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, new RegExp(`: is a Docker data root on the ${driver} graph driver \\(${driver}: ${images} image config\\(s\\) in image/${driver}/imagedb/ and \\d+ layer dir\\(s\\) in ${driver}/\\), which layerscope cannot read yet`));
+    assert.match(r.stderr, new RegExp(`: is a Docker data root on the ${driver} graph driver \\(${driver}: ${images} image config\\(s\\) in image/${driver}/imagedb/(?: and \\d+ layer dir\\(s\\) in ${driver}/[a-z]*/?)?\\), which layerscope cannot read yet`));
     assert.match(r.stderr, new RegExp(`dockerd --data-root COPY --storage-driver ${driver}`));
   }
 });

@@ -42,6 +42,8 @@ async function expectSourceError(root: string, code: RegExp | string, message: R
 test('nothing recognised: exit 3 with the real cause', async () => {
   await expectSourceError(mk({}), 'source.empty-dir', /: is an empty directory: there is nothing here to inspect/);
   await expectSourceError(mk({ 'notes.txt': 'x', src: null }), 'source.unrecognised', /neither a Docker data root \(image\/<driver>\/ or containerd\/daemon\/\), a containerd root .*, nor an OCI layout .*; it holds "notes\.txt", "src"/);
+  // A source tree with overlay/ and zfs/ dirs of its own is not layer data of a Docker root.
+  await expectSourceError(mk({ 'overlay/README': 'x', 'zfs/dir/file.c': 'x' }), 'source.unrecognised', /neither a Docker data root/);
   // Looks like a data root (containers/, network/, engine-id) but has no image store at all.
   await expectSourceError(mk({ containers: null, network: null, 'engine-id': 'x' }), 'source.no-image-store', /looks like a Docker data root \(containers\/, network\/, engine-id\) but holds no image store/);
   // Layer dirs in overlay2/ without image/overlay2/: the metadata is gone, and we say so.
@@ -83,19 +85,22 @@ test('a valid store with no image and no container: exit 0, said with an info pr
 });
 
 test('a Docker data root on every graph driver we do not read: recognised, exit 3 naming the driver', async () => {
-  const unread = GRAPH_DRIVERS.map((d) => d.name).filter((d) => d !== 'overlay2');
-  assert.deepEqual([...unread].sort(), ['aufs', 'btrfs', 'devicemapper', 'fuse-overlayfs', 'overlay', 'vfs', 'zfs'].sort());
-  for (const driver of unread) {
+  const unread = GRAPH_DRIVERS.filter((d) => d.name !== 'overlay2');
+  assert.deepEqual(unread.map((d) => d.name).sort(), ['aufs', 'btrfs', 'devicemapper', 'fuse-overlayfs', 'overlay', 'vfs', 'zfs'].sort());
+  for (const { name: driver, layers } of unread) {
+    // Where the driver keeps its layers: vfs/dir/<id>, aufs/diff/<id>, overlay/<id>...
+    const at = layers ? `${driver}/${layers}/` : `${driver}/`;
     // As Docker 20.10 leaves it: the driver's store with one image, and containerd/daemon/ with runtime records.
     const root = mk(
       classicRoot(driver, {
         ...docker20Containerd(),
         [`image/${driver}/imagedb/content/sha256/${hex('1')}`]: '{}',
         [`image/${driver}/repositories.json`]: JSON.stringify({ Repositories: { app: { 'app:1': 'sha256:' + hex('1') } } }),
-        [`${driver}/${hex('2')}/x`]: 'x',
+        [`${at}${hex('2')}/x`]: 'x',
+        [`${at}not-a-layer`]: null,
       }),
     );
-    await expectSourceError(root, 'source.driver-unsupported', new RegExp(`: is a Docker data root on the ${driver} graph driver \\(${driver}: 1 image config\\(s\\) in image/${driver}/imagedb/ and 1 layer dir\\(s\\) in ${driver}/\\), which layerscope cannot read yet: .*--storage-driver ${driver}\\)`));
+    await expectSourceError(root, 'source.driver-unsupported', new RegExp(`: is a Docker data root on the ${driver} graph driver \\(${driver}: 1 image config\\(s\\) in image/${driver}/imagedb/ and 1 layer dir\\(s\\) in ${at}\\), which layerscope cannot read yet: .*--storage-driver ${driver}\\)`));
     const r = await cli(['report', root]);
     assert.doesNotMatch(r.stderr + r.stdout, /containerd-root/);
     // The same driver's store, empty as an engine leaves it at start: still that driver, still exit 3.
@@ -104,7 +109,7 @@ test('a Docker data root on every graph driver we do not read: recognised, exit 
 });
 
 test('a data root with an overlay2 store and a store we do not read: overlay2 is read, the other one named', async () => {
-  const root = mk({ ...classicRoot('overlay2', { 'overlay2/l': null }), ...classicRoot('vfs', { [`image/vfs/imagedb/content/sha256/${hex('1')}`]: '{}', [`vfs/${hex('3')}/y`]: 'y' }), ...docker20Containerd() });
+  const root = mk({ ...classicRoot('overlay2', { 'overlay2/l': null }), ...classicRoot('vfs', { [`image/vfs/imagedb/content/sha256/${hex('1')}`]: '{}', [`vfs/dir/${hex('3')}/y`]: 'y' }), ...docker20Containerd() });
   const r = await report(root);
   assert.equal(r.code, 0, r.stderr);
   const rep = JSON.parse(r.stdout);
@@ -113,7 +118,7 @@ test('a data root with an overlay2 store and a store we do not read: overlay2 is
   assert.ok(w, JSON.stringify(rep.problems));
   assert.equal(w.severity, 'warning');
   assert.equal(w.path, path.join(root, 'image/vfs'));
-  assert.match(w.message, /a store on the vfs graph driver \(1 image config\(s\) in image\/vfs\/imagedb\/ and 1 layer dir\(s\) in vfs\/\), which is not read/);
+  assert.match(w.message, /a store on the vfs graph driver \(1 image config\(s\) in image\/vfs\/imagedb\/ and 1 layer dir\(s\) in vfs\/dir\/\), which is not read/);
 });
 
 test('recognition never follows a symlink below the root', async () => {

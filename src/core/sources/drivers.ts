@@ -10,17 +10,22 @@ export interface GraphDriver {
    * daemon/graphdriver/driver.go HasPriorDriver); vfs never counts.
    */
   prior: boolean;
+  /**
+   * Where below `<name>/` the driver keeps one entry per layer, named by its 64-hex id ('' for `<name>/`
+   * itself): how its layer data is recognised, and counted, without reading it.
+   */
+  layers: string;
 }
 
 export const GRAPH_DRIVERS: readonly GraphDriver[] = [
-  { name: 'overlay2', prior: true },
-  { name: 'fuse-overlayfs', prior: true },
-  { name: 'btrfs', prior: true },
-  { name: 'zfs', prior: true },
-  { name: 'devicemapper', prior: true },
-  { name: 'aufs', prior: true },
-  { name: 'overlay', prior: true },
-  { name: 'vfs', prior: false },
+  { name: 'overlay2', prior: true, layers: '' },
+  { name: 'fuse-overlayfs', prior: true, layers: '' },
+  { name: 'btrfs', prior: true, layers: 'subvolumes' },
+  { name: 'zfs', prior: true, layers: 'graph' },
+  { name: 'devicemapper', prior: true, layers: 'metadata' },
+  { name: 'aufs', prior: true, layers: 'diff' },
+  { name: 'overlay', prior: true, layers: '' },
+  { name: 'vfs', prior: false, layers: 'dir' },
 ];
 
 export const GRAPH_DRIVER_NAMES: ReadonlySet<string> = new Set(GRAPH_DRIVERS.map((d) => d.name));

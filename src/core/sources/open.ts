@@ -78,7 +78,7 @@ function solid(s: ClassicStore): boolean {
 }
 
 function storeContents(s: ClassicStore): string {
-  const parts = [s.images !== null ? `${s.images} image config(s) in image/${s.driver}/imagedb/` : null, s.layerDirs ? `${s.layerDirs} layer dir(s) in ${s.driver}/` : null].filter(Boolean);
+  const parts = [s.images !== null ? `${s.images} image config(s) in image/${s.driver}/imagedb/` : null, s.layerDirs ? `${s.layerDirs} layer dir(s) in ${s.layersAt}` : null].filter(Boolean);
   return parts.length ? parts.join(' and ') : `image/${s.driver}/ metadata`;
 }
 

@@ -16,6 +16,7 @@ import { DOCKER_CONTAINERD_ROOT, DOCKER_NAMESPACE, META_DB, noContainerdMetadata
  */
 
 const HEX64 = /^[0-9a-f]{64}$/;
+const LAYER_ID = /^[0-9a-f]{64}(-init)?$/;
 
 /** A classic (graphdriver) image store of a Docker data root: `image/<driver>/` and `<driver>/`. */
 export interface ClassicStore {
@@ -24,8 +25,10 @@ export interface ClassicStore {
   images: number | null;
   repositories: boolean;
   layerdb: boolean;
-  /** Entries of `<driver>/` other than overlay2's `l/` (layer and container dirs). */
+  /** Layer and container entries where the driver keeps them (GRAPH_DRIVERS `layers`). */
   layerDirs: number;
+  /** That place, for messages: `overlay2/`, `vfs/dir/`. */
+  layersAt: string;
 }
 
 /** The engine-managed containerd of a Docker data root (containerd/daemon/). */
@@ -99,8 +102,11 @@ export function recogniseSource(location: string): Recognition {
   // A Docker data root: classic stores, the managed containerd, containers.
   const classic: ClassicStore[] = [];
   const orphanDriverDirs: string[] = [];
-  for (const { name } of GRAPH_DRIVERS) {
-    const layerDirs = isDir(name) ? list(name).filter((n) => !(name === 'overlay2' && n === 'l')).length : 0;
+  for (const { name, layers } of GRAPH_DRIVERS) {
+    // Layer (and container) entries are named by their 64-hex id (`-init` for init layers): any other directory
+    // that happens to be called overlay/ or zfs/ holds none.
+    const at = [name, ...(layers ? [layers] : [])];
+    const layerDirs = isDir(...at) ? list(...at).filter((n) => LAYER_ID.test(n)).length : 0;
     if (isDir('image', name)) {
       const contentDir = ['image', name, 'imagedb', 'content', 'sha256'];
       classic.push({
@@ -109,6 +115,7 @@ export function recogniseSource(location: string): Recognition {
         repositories: isFile('image', name, 'repositories.json'),
         layerdb: isDir('image', name, 'layerdb'),
         layerDirs,
+        layersAt: at.join('/') + '/',
       });
     } else if (layerDirs > 0) orphanDriverDirs.push(name);
   }
