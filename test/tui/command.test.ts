@@ -64,7 +64,7 @@ test('tui command: refuses without a terminal (exit 2), says what to use instead
 test('tui command: a source that is not there fails before taking the screen (exit 3)', async () => {
   const x = io();
   assert.equal(await tuiCommand.run({ positional: ['/nonexistent/\x1b]0;PWNED\x07.tar'], flags: {} }, x), 3);
-  assert.match(x.stderr.text, /\\e\]0;PWNED\\x07\.tar: no such file or directory/);
+  assert.match(x.stderr.text, /\\e\]0;PWNED\\x07\.tar: cannot open: no such file or directory/);
   assert.equal(x.stdout.text, '', 'nothing was drawn');
   await assert.rejects(tuiCommand.run({ positional: ['a', 'b'], flags: {} }, io()), UsageError);
 });
@@ -76,7 +76,11 @@ test('default source: the data root when readable, else the demo image (saying s
     fs.mkdirSync(path.join(root, 'image'), { recursive: true });
     // image/ alone is no store: the demo (when present) is better than an error screen.
     assert.match((defaultSource(root, path.join(tmp, 'demo.tar')) as { error: string }).error, /holds no Docker image store/);
+    // image/overlay2/ holding nothing an engine writes is no store either, and says so.
     fs.mkdirSync(path.join(root, 'image', 'overlay2'), { recursive: true });
+    assert.match((defaultSource(root, path.join(tmp, 'demo.tar')) as { error: string }).error, /holds no Docker image store \(holds image\/overlay2\/ but nothing a Docker engine writes there/);
+    // What an engine creates when it starts: an empty, valid data root.
+    fs.mkdirSync(path.join(root, 'image', 'overlay2', 'imagedb', 'content', 'sha256'), { recursive: true });
     assert.deepEqual(defaultSource(root, path.join(tmp, 'demo.tar')), { location: root, note: null });
     const none = path.join(tmp, 'none');
     const r = defaultSource(none, path.join(tmp, 'demo.tar'));

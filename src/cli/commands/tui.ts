@@ -2,10 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EXIT, flagString, type Command, type CommandIO, type ParsedArgs } from '../command.js';
-import { UsageError } from '../../core/model/errors.js';
-import { openSource } from '../../core/sources/open.js';
-import { looksLikeDockerRoot } from '../../core/sources/docker-root/index.js';
-import { findContainerdLayout } from '../../core/sources/containerd/index.js';
+import { SourceError, UsageError } from '../../core/model/errors.js';
+import { openSource, planSource } from '../../core/sources/open.js';
 import type { OpenOptions, Source } from '../../core/model/source.js';
 import { safeText } from '../../report/format.js';
 
@@ -16,17 +14,27 @@ export function demoArchive(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../demo/demo.tar');
 }
 
-/** Why a directory cannot be opened as a data root, or null when it can. */
+/**
+ * Why a directory cannot be opened as a data root, or null when it can: the same recognition (and the same
+ * words) as `layerscope report DIR`, so a root we may not read says so instead of "no image store".
+ */
 function whyNotDataRoot(dir: string): string | null {
-  if (!fs.existsSync(dir)) return `there is no ${dir} here`;
-  try {
-    fs.accessSync(dir, fs.constants.R_OK | fs.constants.X_OK);
-  } catch {
-    return `${dir} is not readable (run as root?)`;
+  if (!fs.existsSync(dir)) {
+    // existsSync is false too when a parent may not be searched: let recognition name that.
+    try {
+      fs.lstatSync(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return `there is no ${dir} here`;
+    }
   }
-  // A data root either store can read (classic overlay2, or the containerd image store).
-  if (fs.statSync(dir).isDirectory() && (looksLikeDockerRoot(dir) || findContainerdLayout(dir) !== null)) return null;
-  return `${dir} holds no Docker image store`;
+  try {
+    const plan = planSource(dir);
+    return plan.open === 'archive' ? `${dir} holds no Docker image store (it is an image archive or OCI layout: name it to open it)` : null;
+  } catch (err) {
+    if (!(err instanceof SourceError)) throw err;
+    const nothing = ['source.unrecognised', 'source.empty-dir', 'source.empty-store', 'source.no-image-store'].includes(err.code);
+    return nothing ? `${dir} holds no Docker image store (${err.path === dir ? err.message.slice(dir.length + 2) : err.message})` : err.message;
+  }
 }
 
 export interface TuiIO extends CommandIO {
@@ -70,10 +78,19 @@ export const tuiCommand: Command = {
       }
       location = d.location;
       note = d.note;
-    } else if (!/^(docker|podman):/.test(location) && location !== '-' && !fs.existsSync(location)) {
-      // Fail before taking over the screen when the source plainly is not there.
-      io.stderr.write(`layerscope: ${safeText(location)}: no such file or directory\n`);
-      return EXIT.sourceError;
+    } else {
+      // Fail before taking over the screen when the source is plainly not there, may not be read, or (with our
+      // own opener) is not recognised: the same recognition and words as `layerscope report SOURCE`.
+      try {
+        planSource(location);
+      } catch (err) {
+        if (!(err instanceof SourceError)) throw err;
+        const aboutThePath = err.code === 'source.not-found' || err.code === 'source.permission-denied';
+        if (aboutThePath || !tio.open) {
+          io.stderr.write(`layerscope: ${safeText(err.message)}\n`);
+          return EXIT.sourceError;
+        }
+      }
     }
     const platform = flagString(args, 'platform');
     const open = tio.open ?? openSource;

@@ -1,6 +1,7 @@
 import { chainIds, isDigest } from '../analysis/chain.js';
 import type { ImageInfo, LayerInfo, Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
+import { JsonDoc, parseJson, type JsonObj } from './shape.js';
 
 /**
  * Image config parsing shared by every source (data roots, archives, the containerd store): the config is the
@@ -13,29 +14,66 @@ export interface ParsedConfig {
   problems: Problem[];
 }
 
+/**
+ * Parse an image config and check the shape of every field the sources read (rootfs.diff_ids, history,
+ * created, os, architecture, variant, config.Labels). A config that is not an object, or whose diff_ids are
+ * unusable, yields no config; wrong types elsewhere are one `config.bad-shape` problem, and the values read as
+ * absent.
+ */
 export function parseConfig(bytes: Uint8Array, where: string): ParsedConfig {
   const problems: Problem[] = [];
-  let config: Record<string, unknown>;
-  try {
-    const v = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
-    config = v as Record<string, unknown>;
-  } catch (err) {
-    problems.push(problem('error', 'config.invalid-json', `image config is not valid JSON: ${(err as Error).message}`, where));
+  const parsed = parseJson(bytes);
+  if (!parsed.ok) {
+    problems.push(problem('error', 'config.invalid-json', `image config is not valid JSON: ${parsed.reason}`, where));
     return { config: null, diffIds: [], problems };
   }
-  const rootfs = config.rootfs as { type?: unknown; diff_ids?: unknown } | undefined;
-  const raw = Array.isArray(rootfs?.diff_ids) ? (rootfs!.diff_ids as unknown[]) : null;
-  if (!raw) {
+  const doc = new JsonDoc(where, 'image config');
+  const root = doc.root(parsed.value);
+  const shape = () => {
+    const p = doc.problem('config.bad-shape');
+    if (p) problems.push(p);
+  };
+  if (!root) {
+    shape();
+    return { config: null, diffIds: [], problems };
+  }
+  const diffIds = root.obj('rootfs')?.arr('diff_ids') ?? null;
+  configFields(root);
+  root.obj('config')?.obj('Labels')?.strs();
+  shape();
+  if (!diffIds) {
     problems.push(problem('error', 'config.no-diff-ids', 'image config has no rootfs.diff_ids', where));
     return { config: null, diffIds: [], problems };
   }
+  const raw = diffIds.keys().map((i) => diffIds.raw(i));
   const bad = raw.filter((d) => !isDigest(d));
   if (bad.length) {
     problems.push(problem('error', 'config.bad-diff-id', `rootfs.diff_ids holds ${bad.length} value(s) that are not sha256 digests, e.g. ${JSON.stringify(String(bad[0]).slice(0, 80))}`, where));
     return { config: null, diffIds: [], problems };
   }
-  return { config, diffIds: raw as string[], problems };
+  return { config: parsed.value as Record<string, unknown>, diffIds: raw as string[], problems };
+}
+
+interface ConfigFields {
+  created: string | null;
+  os: string | null;
+  architecture: string | null;
+  variant: string | null;
+  /** history[], null entries where a member is not an object; null when there is no history. */
+  history: ({ emptyLayer: boolean; createdBy: string | null; created: string | null; comment: string | null } | null)[] | null;
+}
+
+/** The config fields sources use, read through the shape checker (the one list of them). */
+function configFields(root: JsonObj): ConfigFields {
+  const history =
+    root.arr('history')?.objects().map((h) => (h ? { emptyLayer: h.bool('empty_layer') ?? false, createdBy: h.str('created_by'), created: h.str('created'), comment: h.str('comment') } : null)) ?? null;
+  return { created: root.str('created'), os: root.str('os'), architecture: root.str('architecture'), variant: root.str('variant'), history };
+}
+
+/** Fields of a config parseConfig accepted (and reported on already: read quietly). */
+function fieldsOf(config: Record<string, unknown>): ConfigFields {
+  const root = new JsonDoc(null).root(config);
+  return root ? configFields(root) : { created: null, os: null, architecture: null, variant: null, history: null };
 }
 
 export interface LayerHistory {
@@ -50,8 +88,8 @@ export interface LayerHistory {
  * and we say so rather than attributing layers to the wrong commands.
  */
 export function historyForLayers(config: Record<string, unknown>, layerCount: number, where: string): { layers: (LayerHistory | null)[]; empty: number; problem: Problem | null } {
-  const history = Array.isArray(config.history) ? (config.history as Record<string, unknown>[]) : [];
-  const nonEmpty = history.filter((h) => !(h && h.empty_layer === true));
+  const history = fieldsOf(config).history ?? [];
+  const nonEmpty = history.filter((h) => !h?.emptyLayer);
   const empty = history.length - nonEmpty.length;
   if (history.length === 0) return { layers: new Array(layerCount).fill(null), empty: 0, problem: null };
   if (nonEmpty.length !== layerCount) {
@@ -62,11 +100,7 @@ export function historyForLayers(config: Record<string, unknown>, layerCount: nu
     };
   }
   return {
-    layers: nonEmpty.map((h) => ({
-      createdBy: typeof h?.created_by === 'string' ? h.created_by : null,
-      created: typeof h?.created === 'string' ? h.created : null,
-      comment: typeof h?.comment === 'string' ? h.comment : null,
-    })),
+    layers: nonEmpty.map((h) => ({ createdBy: h?.createdBy ?? null, created: h?.created ?? null, comment: h?.comment ?? null })),
     empty,
     problem: null,
   };
@@ -101,16 +135,16 @@ export function imageFromConfig(args: {
       ...args.place(i, diffId, chains[i]!),
     };
   });
-  const text = (k: string) => (typeof config[k] === 'string' ? (config[k] as string) : null);
+  const fields = fieldsOf(config);
   return {
     image: {
       id: args.id,
       tags: args.tags,
       digests: args.digests,
-      created: text('created'),
-      os: text('os'),
-      architecture: text('architecture'),
-      variant: text('variant'),
+      created: fields.created,
+      os: fields.os,
+      architecture: fields.architecture,
+      variant: fields.variant,
       layers,
       emptyHistory: history.empty,
       config,

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
-import { LayerscopeError } from '../model/errors.js';
+import * as path from 'node:path';
+import { LayerscopeError, SourceError } from '../model/errors.js';
 
 /**
  * Read-only, symlink-refusing access to files inside an evidence tree (a data root).
@@ -15,6 +16,20 @@ let noAtimeAllowed = true;
 
 export class EvidenceError extends LayerscopeError {
   override name = 'EvidenceError';
+  constructor(
+    code: string,
+    message: string,
+    path: string | null = null,
+    /** The errno code (EACCES, EIO...) when the filesystem refused an operation. */
+    readonly errno: string | null = null,
+  ) {
+    super(code, message, path);
+  }
+}
+
+/** An EvidenceError for a failed filesystem call on `p`. */
+function fsFailure(err: unknown, p: string): EvidenceError {
+  return new EvidenceError('evidence.unreadable', describeFsError(err), p, errnoOf(err));
 }
 
 /** A component we accept in a path we build ourselves from evidence data. */
@@ -52,7 +67,7 @@ export class Evidence {
         st = fs.lstatSync(cur);
       } catch (err) {
         if (isNotFound(err)) return null;
-        throw new EvidenceError('evidence.unreadable', describeFsError(err), cur);
+        throw fsFailure(err, cur);
       }
       if (i < comps.length - 1 && !st.isDirectory()) {
         if (st.isSymbolicLink()) throw new EvidenceError('evidence.symlink', 'is a symlink inside the evidence; not followed', cur);
@@ -75,7 +90,11 @@ export class Evidence {
     if (st === null) return [];
     const p = this.path(...parts);
     if (!st.isDirectory()) throw new EvidenceError('evidence.not-a-dir', st.isSymbolicLink() ? 'is a symlink, expected a directory; not followed' : 'expected a directory', p);
-    return fs.readdirSync(p, { encoding: 'latin1' }).sort();
+    try {
+      return fs.readdirSync(p, { encoding: 'latin1' }).sort();
+    } catch (err) {
+      throw fsFailure(err, p);
+    }
   }
 
   /**
@@ -89,12 +108,22 @@ export class Evidence {
     if (st.isSymbolicLink()) throw new EvidenceError('evidence.symlink', 'is a symlink inside the evidence; not followed', p);
     if (!st.isFile()) throw new EvidenceError('evidence.not-a-file', 'expected a regular file', p);
     if (st.size > max) throw new EvidenceError('evidence.too-large', `is ${st.size} bytes, more than the ${max} bytes such a file can sensibly hold`, p);
-    const fd = openNoFollow(p);
+    let fd: number;
+    try {
+      fd = openNoFollow(p);
+    } catch (err) {
+      throw fsFailure(err, p);
+    }
     try {
       const buf = Buffer.alloc(st.size);
       let off = 0;
       while (off < buf.length) {
-        const n = fs.readSync(fd, buf, off, buf.length - off, off);
+        let n: number;
+        try {
+          n = fs.readSync(fd, buf, off, buf.length - off, off);
+        } catch (err) {
+          throw fsFailure(err, p);
+        }
         if (n === 0) break;
         off += n;
       }
@@ -114,7 +143,12 @@ export class Evidence {
   readlink(...parts: string[]): string | null {
     const st = this.lstat(...parts);
     if (st === null || !st.isSymbolicLink()) return null;
-    return fs.readlinkSync(this.path(...parts), { encoding: 'latin1' });
+    const p = this.path(...parts);
+    try {
+      return fs.readlinkSync(p, { encoding: 'latin1' });
+    } catch (err) {
+      throw fsFailure(err, p);
+    }
   }
 }
 
@@ -138,6 +172,65 @@ export function isNotFound(err: unknown): boolean {
 }
 
 export function describeFsError(err: unknown): string {
+  if (err instanceof EvidenceError) return err.path ? err.message.replace(`${err.path}: `, '') : err.message;
   const e = err as NodeJS.ErrnoException;
   return e?.code ? `${e.code}: ${e.message.replace(/^[A-Z]+: /, '')}` : String(err);
+}
+
+/**
+ * The errno code of a filesystem error, raw or wrapped in one of our errors that keeps it (EvidenceError,
+ * BoltError: a string `errno`); null for anything else.
+ */
+export function errnoOf(err: unknown): string | null {
+  if (err instanceof LayerscopeError) {
+    const e = (err as { errno?: unknown }).errno;
+    return typeof e === 'string' ? e : null;
+  }
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : null;
+}
+
+/** The filesystem refused us access (EACCES, EPERM): a matter of privileges, not of the evidence. */
+export function isPermissionError(err: unknown): boolean {
+  const code = errnoOf(err);
+  return code === 'EACCES' || code === 'EPERM';
+}
+
+/**
+ * The one message for a source we are not allowed to read: which path, why, and what to do. Docker and
+ * containerd keep their roots readable by root only (0700/0710 directories, 0600 files), so this is what an
+ * unprivileged user meets first, and it must not read as "this is not a data root".
+ */
+export function permissionDenied(p: string, err?: unknown): SourceError {
+  const code = (err === undefined ? null : errnoOf(err)) ?? 'EACCES';
+  return new SourceError(
+    'source.permission-denied',
+    `cannot be read (${code}: permission denied): reading a Docker data root or a containerd root needs root, as the engine keeps them readable by root only; run layerscope as root (e.g. sudo), or give this user read access to the whole tree (or to a copy of it)`,
+    blockingPath(p),
+  );
+}
+
+/** Rethrow a permission error as the SourceError of permissionDenied (its path, or `fallback`); else return. */
+export function throwIfPermission(err: unknown, fallback: string): void {
+  if (!isPermissionError(err)) return;
+  const p = err instanceof LayerscopeError && err.path ? err.path : fallback;
+  throw permissionDenied(p, err);
+}
+
+/**
+ * The first directory on the way to `p` that we may not search, or `p` itself: an lstat refused below a 0700
+ * directory is that directory's doing, and naming it tells the user what to fix.
+ */
+function blockingPath(p: string): string {
+  const parts = path.resolve(p).split('/').filter(Boolean);
+  let cur = '';
+  for (let i = 0; i < parts.length - 1; i++) {
+    cur += '/' + parts[i];
+    try {
+      fs.accessSync(cur, fs.constants.X_OK);
+    } catch (err) {
+      return isPermissionError(err) ? cur : p;
+    }
+  }
+  return p;
 }

@@ -1,12 +1,31 @@
-import * as fs from 'node:fs';
 import type { OpenOptions, Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo } from '../model/types.js';
+import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
 import { NotFoundError, SourceError } from '../model/errors.js';
 import { PathTable } from '../model/paths.js';
-import { looksLikeDockerRoot, openDockerRoot } from './docker-root/index.js';
-import { detectStores, findContainerdLayout, openContainerdRoot } from './containerd/index.js';
+import { openDockerRoot } from './docker-root/index.js';
+import { detectStores, openContainerdRoot } from './containerd/index.js';
 import { openArchive } from './archive/index.js';
+import { recogniseSource, type ClassicStore, type Recognition } from './recognise.js';
+
+type Opener = (root: string, opts: OpenOptions) => Promise<Source>;
+
+/**
+ * Readers of classic (graphdriver) image stores. Every driver of GRAPH_DRIVERS (drivers.ts) is recognised; a
+ * data root on one that has no reader here fails with `source.driver-unsupported`, naming it. Reading another
+ * driver is one entry here.
+ */
+const CLASSIC_READERS: Readonly<Record<string, Opener>> = {
+  overlay2: openDockerRoot,
+};
+
+/** What openSource does with a location, decided before anything is opened. */
+export type SourcePlan =
+  | { open: 'archive' }
+  | { open: 'containerd-root' }
+  | { open: 'classic'; driver: string; notes: Problem[] }
+  | { open: 'containerd-store'; notes: Problem[] }
+  | { open: 'both'; driver: string; notes: Problem[] };
 
 /**
  * Open whatever the user named, recognising it by content (never by file name):
@@ -14,28 +33,127 @@ import { openArchive } from './archive/index.js';
  * - a directory: a Docker data root (classic store, containerd store, or both), a containerd root, or an OCI
  *   layout;
  * - a file: an image archive (docker save, OCI archive; optionally compressed).
+ * A source in which nothing is recognised, or that we may not read, is a SourceError naming the real cause;
+ * a data root that is recognised and holds no image and no container says so with an info problem.
  */
 export async function openSource(location: string, opts: OpenOptions = {}): Promise<Source> {
-  if (/^(docker|podman):/.test(location) || location === '-') return openArchive(location, opts);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(location);
-  } catch (err) {
-    throw new SourceError('source.not-found', `cannot open: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, location);
+  const plan = planSource(location);
+  switch (plan.open) {
+    case 'archive':
+      return openArchive(location, opts);
+    case 'containerd-root':
+      return sayIfEmpty(await openContainerdRoot(location, opts), 'this containerd root');
+    case 'containerd-store':
+      return sayIfEmpty(withNotes(await openContainerdRoot(location, opts), plan.notes), "this data root's containerd image store");
+    case 'classic':
+      return sayIfEmpty(withNotes(await CLASSIC_READERS[plan.driver]!(location, opts), plan.notes), `this data root's ${plan.driver} store`);
+    case 'both': {
+      const detected = detectStores(location);
+      return withNotes(await openBothStores(location, opts, CLASSIC_READERS[plan.driver]!, detected.engineWouldUse, detected.reasons), plan.notes);
+    }
   }
-  if (!st.isDirectory()) return openArchive(location, opts);
-  const classic = looksLikeDockerRoot(location);
-  const containerd = findContainerdLayout(location) !== null;
-  if (classic && containerd) {
-    const detected = detectStores(location);
-    if (detected.containerd) return openBothStores(location, opts, detected.engineWouldUse, detected.reasons);
+}
+
+/**
+ * What openSource would open at `location`, found from the content alone, without opening it. Throws the
+ * SourceError openSource would throw (not found, permission denied, nothing recognised, a graph driver we
+ * cannot read).
+ */
+export function planSource(location: string): SourcePlan {
+  if (/^(docker|podman):/.test(location) || location === '-') return { open: 'archive' };
+  const r = recogniseSource(location);
+  switch (r.kind) {
+    case 'file':
+    case 'oci-layout':
+      return { open: 'archive' };
+    case 'containerd-root':
+      return { open: 'containerd-root' };
+    case 'docker-root':
+      return planDataRoot(r);
   }
-  if (classic) return openDockerRoot(location, opts);
-  if (containerd) return openContainerdRoot(location, opts);
-  // lstat, not exists: an index.json that is a dangling or escaping symlink still makes an OCI layout, whose
-  // opening then says what is wrong with it (instead of "not recognised").
-  if (lexists(`${location}/oci-layout`) || lexists(`${location}/index.json`)) return openArchive(location, opts);
-  throw new SourceError('source.unrecognised', 'is a directory, but neither a Docker data root (image/overlay2/), a containerd root, nor an OCI layout (oci-layout, index.json)', location);
+}
+
+/** A classic store holds something an engine writes (an empty image/<driver>/ alone does not count). */
+function solid(s: ClassicStore): boolean {
+  return s.images !== null || s.repositories || s.layerdb || s.layerDirs > 0;
+}
+
+function storeContents(s: ClassicStore): string {
+  const parts = [s.images !== null ? `${s.images} image config(s) in image/${s.driver}/imagedb/` : null, s.layerDirs ? `${s.layerDirs} layer dir(s) in ${s.layersAt}` : null].filter(Boolean);
+  return parts.length ? parts.join(' and ') : `image/${s.driver}/ metadata`;
+}
+
+/** Which store(s) of a Docker data root to read, or why none can be. */
+function planDataRoot(r: Extract<Recognition, { kind: 'docker-root' }>): SourcePlan {
+  const readable = r.classic.filter((s) => CLASSIC_READERS[s.driver] && solid(s));
+  const unread = r.classic.filter((s) => !CLASSIC_READERS[s.driver] && solid(s));
+  const hollow = r.classic.filter((s) => !solid(s));
+  const ctd = r.containerd?.readable ? r.containerd : null;
+  // Images that could not be counted (damaged pages) count as images: opening the store reports the damage.
+  const ctdImages = ctd ? (ctd.mobyImages ?? 1) : 0;
+  const supported = `layerscope reads the overlay2 store${Object.keys(CLASSIC_READERS).length > 1 ? 's' : ''} (${Object.keys(CLASSIC_READERS).join(', ')}) and the containerd image store`;
+
+  // Stores we recognise but do not read, when another one is read: said, never silently left out.
+  const notes: Problem[] = [];
+  for (const s of unread) {
+    notes.push(problem('warning', 'store.driver-unsupported', `this data root also holds a store on the ${s.driver} graph driver (${storeContents(s)}), which is not read: ${supported}; its images and layers are not in this report`, `${r.location.replace(/\/+$/, '')}/image/${s.driver}`));
+  }
+  for (const d of r.orphanDriverDirs) {
+    notes.push(problem('warning', 'store.metadata-missing', `${d}/ holds layer directories but there is no image/${d}/: layer data without its image and layer metadata, not read`, `${r.location.replace(/\/+$/, '')}/${d}`));
+  }
+
+  const primary = readable[0];
+  if (primary) return ctdImages > 0 ? { open: 'both', driver: primary.driver, notes } : { open: 'classic', driver: primary.driver, notes };
+  if (ctdImages > 0) return { open: 'containerd-store', notes };
+  if (unread.length) throw unsupportedDriver(r.location, unread, supported);
+  // An image/<driver>/ with nothing in it, but containers: the engine's data without its image metadata.
+  const hollowWithContainers = r.containers > 0 ? hollow[0] : undefined;
+  if (hollowWithContainers) {
+    if (CLASSIC_READERS[hollowWithContainers.driver]) return { open: 'classic', driver: hollowWithContainers.driver, notes };
+    throw unsupportedDriver(r.location, [hollowWithContainers], supported);
+  }
+  // A Docker data root on the containerd image store that holds no image yet (or no more): valid, and empty.
+  if (ctd?.mobyImagesBucket) return { open: 'containerd-store', notes };
+  if (r.containerd && !r.containerd.readable && hollow.length === 0) throw r.containerd.error;
+  if (hollow.length) {
+    const names = hollow.map((s) => `image/${s.driver}/`).join(', ');
+    throw new SourceError(
+      'source.empty-store',
+      `holds ${names} but nothing a Docker engine writes there (no imagedb/, layerdb/ or repositories.json), no layer directories and no containers: nothing to inspect (not a Docker data root, or one whose metadata was removed)`,
+      r.location,
+    );
+  }
+  const orphans = r.orphanDriverDirs.length ? `; ${r.orphanDriverDirs.map((d) => `${d}/`).join(', ')} hold(s) layer directories without their image/<driver>/ metadata` : '';
+  throw new SourceError(
+    'source.no-image-store',
+    `holds a Docker engine's containerd (containerd/daemon/) but no image store: no image/<driver>/, and containerd's namespace moby has no images${orphans}`,
+    r.location,
+  );
+}
+
+function unsupportedDriver(location: string, stores: ClassicStore[], supported: string): SourceError {
+  const drivers = stores.map((s) => s.driver);
+  const what = stores.map((s) => `${s.driver}: ${storeContents(s)}`).join('; ');
+  return new SourceError(
+    'source.driver-unsupported',
+    `is a Docker data root on the ${drivers.join(' and ')} graph driver${drivers.length > 1 ? 's' : ''} (${what}), which layerscope cannot read yet: ${supported}. ` +
+      `Meanwhile: start an engine on a copy of this root (dockerd --data-root COPY --storage-driver ${drivers[0]}), \`docker save\` the images from it, and inspect the archives (layerscope report image.tar)`,
+    location,
+  );
+}
+
+/** The source with problems found while deciding how to open it, first. */
+function withNotes(source: Source, notes: Problem[]): Source {
+  if (notes.length) source.problems.unshift(...notes);
+  return source;
+}
+
+/** A recognised store with no image and no container is valid evidence: say so rather than print nothing. */
+function sayIfEmpty(source: Source, what: string): Source {
+  if (source.images.length === 0 && source.containers.length === 0) {
+    source.problems.push(problem('info', 'source.empty', `${what} holds no images and no containers: an engine that never pulled, built or ran anything here, or whose images and containers were all removed`, source.location));
+  }
+  return source;
 }
 
 /**
@@ -43,9 +161,10 @@ export async function openSource(location: string, opts: OpenOptions = {}): Prom
  * each store hides the other's images from the engine). Both are reported, and we say which one an engine
  * started on this root would show.
  */
-async function openBothStores(location: string, opts: OpenOptions, engineWouldUse: string, reasons: string[]): Promise<Source> {
+async function openBothStores(location: string, opts: OpenOptions, openClassic: Opener, engineWouldUse: string, reasons: string[]): Promise<Source> {
+  // One path table for both: the two stores' layers stack on one chain tree.
   const paths = new PathTable();
-  const classic = await openDockerRoot(location, { ...opts, paths });
+  const classic = await openClassic(location, { ...opts, paths });
   const ctrd = await openContainerdRoot(location, { ...opts, paths });
   const owner = new Map<ImageInfo, Source>();
   for (const i of classic.images) owner.set(i, classic);
@@ -69,25 +188,16 @@ async function openBothStores(location: string, opts: OpenOptions, engineWouldUs
       if (!a || !b) return (a ?? b)!;
       return { orphanDirs: [...a.orphanDirs, ...b.orphanDirs], orphanLayers: [...a.orphanLayers, ...b.orphanLayers] };
     },
-    readLayer(image, index) {
+    readLayer(image, index, ro) {
       const s = owner.get(image);
-      return s ? s.readLayer(image, index) : Promise.reject(new NotFoundError('image.not-found', `image ${image.id} is not from this source`));
+      return s ? s.readLayer(image, index, ro) : Promise.reject(new NotFoundError('image.not-found', `image ${image.id} is not from this source`));
     },
-    readContainerLayer(c, which) {
+    readContainerLayer(c, which, ro) {
       const s = cOwner.get(c);
-      return s ? s.readContainerLayer(c, which) : Promise.reject(new NotFoundError('container.not-found', `container ${c.name} is not from this source`));
+      return s ? s.readContainerLayer(c, which, ro) : Promise.reject(new NotFoundError('container.not-found', `container ${c.name} is not from this source`));
     },
     async close() {
       await Promise.all([classic.close(), ctrd.close()]);
     },
   };
-}
-
-function lexists(p: string): boolean {
-  try {
-    fs.lstatSync(p);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -50,6 +50,8 @@ export class BoltError extends LayerscopeError {
     message: string,
     path: string,
     readonly page: bigint | number | string | null = null,
+    /** The errno code (EACCES...) when the file could not be opened. */
+    readonly errno: string | null = null,
   ) {
     super(code, page === null ? message : `page ${page}: ${message}`, path);
   }
@@ -552,7 +554,7 @@ export function openBolt(path: string, opts: BoltOptions = {}): BoltDb {
     fd = openReadOnly(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new BoltError('bolt.open', `cannot open: ${err.code ?? err.message}`, path);
+    throw new BoltError('bolt.open', `cannot open: ${err.code ?? err.message}`, path, null, err.code ?? null);
   }
   try {
     return new Db(path, fd, opts);

@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Evidence } from '../evidence.js';
 import { readInputFile } from '../../output/input.js';
-import { BoltError, openBolt } from './bbolt.js';
+import { GRAPH_DRIVERS, GRAPH_DRIVER_NAMES } from '../drivers.js';
+import { JsonDoc, parseJson } from '../shape.js';
+import { BoltError, openBolt, type Bucket } from './bbolt.js';
 import { DOCKER_NAMESPACE, findContainerdLayout } from './layout.js';
 
 /**
@@ -27,8 +29,50 @@ export interface StoreDetection {
 }
 
 /** Graphdrivers moby registers on Linux (vfs does not count as a prior driver). */
-const PRIOR_DRIVERS = ['overlay2', 'fuse-overlayfs', 'btrfs', 'zfs', 'devicemapper', 'aufs', 'overlay'];
-const GRAPHDRIVERS = new Set([...PRIOR_DRIVERS, 'vfs']);
+const PRIOR_DRIVERS = GRAPH_DRIVERS.filter((d) => d.prior).map((d) => d.name);
+
+/** What a containerd meta.db holds, per namespace. */
+export interface ContainerdInventory {
+  /** The v1 bucket exists (containerd creates it, with its schema version, the first time it opens the db). */
+  v1: boolean;
+  /** Counts are null when a damaged page kept them from being counted (the source reports the damage). */
+  namespaces: { name: string; images: number | null; imagesBucket: boolean; containers: number | null }[];
+}
+
+/**
+ * Namespaces of a containerd meta.db and what each holds. Throws BoltError when the file or its top levels
+ * (v1, the namespace list) cannot be read; damage deeper down only makes a count unknown.
+ */
+export function containerdInventory(metaDbPath: string): ContainerdInventory {
+  const db = openBolt(metaDbPath);
+  try {
+    const v1 = db.bucket(['v1']);
+    if (!v1) return { v1: false, namespaces: [] };
+    const count = (get: () => Bucket | null): number | null => {
+      try {
+        const b = get();
+        let n = 0;
+        if (b) for (const _ of b.bucketNames()) n++;
+        return n;
+      } catch (err) {
+        if (err instanceof BoltError) return null;
+        throw err;
+      }
+    };
+    const namespaces = [...v1.bucketNames()].map((k) => {
+      let imagesBucket = true;
+      try {
+        imagesBucket = v1.bucket(k)?.bucket('images') != null;
+      } catch (err) {
+        if (!(err instanceof BoltError)) throw err;
+      }
+      return { name: k.toString('utf8'), images: count(() => v1.bucket(k)?.bucket('images') ?? null), imagesBucket, containers: count(() => v1.bucket(k)?.bucket('containers') ?? null) };
+    });
+    return { v1: true, namespaces };
+  } finally {
+    db.close();
+  }
+}
 
 /** lstat below the root through Evidence: a symlink in any component counts as absent, never followed. */
 function lstatIn(ev: Evidence, ...parts: string[]): fs.Stats | null {
@@ -90,25 +134,16 @@ export function detectStores(root: string, opts: DetectOptions = {}): StoreDetec
   let containerd = false;
   if (layout) {
     try {
-      const db = openBolt(path.join(layout.containerdRoot, 'io.containerd.metadata.v1.bolt', 'meta.db'));
-      try {
-        const v1 = db.bucket(['v1']);
-        const namespaces = v1 ? [...v1.bucketNames()].map((k) => k.toString('utf8')) : [];
-        const counted: string[] = [];
-        for (const ns of layout.kind === 'docker' ? namespaces.filter((n) => n === DOCKER_NAMESPACE) : namespaces) {
-          const images = v1!.bucket(ns)?.bucket('images');
-          let n = 0;
-          if (images) for (const _ of images.bucketNames()) n++;
-          if (n > 0) counted.push(`${n} in namespace ${ns}`);
-        }
-        if (counted.length) {
-          containerd = true;
-          reasons.push(`containerd meta.db (${layout.kind === 'docker' ? 'containerd/daemon/' : 'containerd root'}) holds images: ${counted.join(', ')}`);
-        } else {
-          reasons.push(`containerd meta.db exists but holds no ${layout.kind === 'docker' ? `${DOCKER_NAMESPACE} ` : ''}images (not a sign of the containerd store by itself)`);
-        }
-      } finally {
-        db.close();
+      const inv = containerdInventory(path.join(layout.containerdRoot, 'io.containerd.metadata.v1.bolt', 'meta.db'));
+      const counted = inv.namespaces
+        .filter((n) => layout.kind !== 'docker' || n.name === DOCKER_NAMESPACE)
+        .filter((n) => n.images === null || n.images > 0)
+        .map((n) => `${n.images ?? 'an uncountable number (damaged pages)'} in namespace ${n.name}`);
+      if (counted.length) {
+        containerd = true;
+        reasons.push(`containerd meta.db (${layout.kind === 'docker' ? 'containerd/daemon/' : 'containerd root'}) holds images: ${counted.join(', ')}`);
+      } else {
+        reasons.push(`containerd meta.db exists but holds no ${layout.kind === 'docker' ? `${DOCKER_NAMESPACE} ` : ''}images (not a sign of the containerd store by itself)`);
       }
     } catch (err) {
       if (!(err instanceof BoltError)) throw err;
@@ -130,10 +165,12 @@ export function detectStores(root: string, opts: DetectOptions = {}): StoreDetec
       try {
         const bytes = ev.readFile(64 << 20, 'containers', id, 'config.v2.json');
         if (!bytes) continue;
-        const d = JSON.parse(bytes.toString('utf8'))?.Driver;
-        if (typeof d === 'string') drivers.set(d, (drivers.get(d) ?? 0) + 1);
+        // A bad config is the source's business (it reports it), not detection's: its driver just does not count.
+        const parsed = parseJson(bytes);
+        const d = parsed.ok ? new JsonDoc(null).root(parsed.value)?.str('Driver') : null;
+        if (d) drivers.set(d, (drivers.get(d) ?? 0) + 1);
       } catch {
-        /* a bad config is the source's business, not detection's */
+        /* unreadable: no signal */
       }
     }
     if (drivers.size) reasons.push(`containers by driver: ${[...drivers].map(([d, n]) => `${d} ${n}`).join(', ')}`);
@@ -145,22 +182,31 @@ export function detectStores(root: string, opts: DetectOptions = {}): StoreDetec
   if (opts.daemonJson) {
     const st = lstat(opts.daemonJson);
     if (st?.isFile()) {
+      let text: string | null = null;
       try {
         // Bounded, and refused unless still a regular file when opened (a FIFO swapped in would block the read).
-        const cfg = JSON.parse(readInputFile(opts.daemonJson, { max: 1 << 20, label: 'daemon.json' }).toString('utf8')) as Record<string, any>;
-        const feat = cfg?.features?.['containerd-snapshotter'];
-        if (typeof feat === 'boolean') {
+        text = readInputFile(opts.daemonJson, { max: 1 << 20, label: 'daemon.json' }).toString('utf8');
+      } catch (err) {
+        reasons.push(`daemon.json unreadable: ${(err as Error).message}`);
+      }
+      const parsed = text === null ? null : parseJson(text);
+      if (parsed && !parsed.ok) reasons.push(`daemon.json unreadable: ${parsed.reason}`);
+      else if (parsed) {
+        const doc = new JsonDoc(opts.daemonJson, 'daemon.json');
+        const cfg = doc.root(parsed.value);
+        const feat = cfg?.obj('features')?.bool('containerd-snapshotter') ?? null;
+        const sd = cfg?.str('storage-driver') ?? null;
+        if (feat !== null) {
           engineWouldUse = feat ? 'containerd' : 'classic';
           decided = true;
           reasons.push(`daemon.json sets features.containerd-snapshotter=${feat}`);
-        } else if (typeof cfg?.['storage-driver'] === 'string' && cfg['storage-driver']) {
-          const sd = cfg['storage-driver'];
-          engineWouldUse = GRAPHDRIVERS.has(sd) ? 'classic' : 'containerd';
+        } else if (sd) {
+          engineWouldUse = GRAPH_DRIVER_NAMES.has(sd) ? 'classic' : 'containerd';
           decided = true;
-          reasons.push(`daemon.json sets storage-driver=${sd} (${GRAPHDRIVERS.has(sd) ? 'a graphdriver' : 'not a graphdriver: taken as a snapshotter'})`);
+          reasons.push(`daemon.json sets storage-driver=${sd} (${GRAPH_DRIVER_NAMES.has(sd) ? 'a graphdriver' : 'not a graphdriver: taken as a snapshotter'})`);
         }
-      } catch (err) {
-        reasons.push(`daemon.json unreadable: ${(err as Error).message}`);
+        const wrong = doc.summary();
+        if (wrong) reasons.push(`daemon.json has the wrong shape (ignored): ${wrong}`);
       }
     } else reasons.push(`daemon.json ${st ? 'is not a regular file' : 'absent'}: defaults apply`);
   }

@@ -1,17 +1,20 @@
 import * as fs from 'node:fs';
 import type { OpenOptions, ReadOptions, Source, StorageInfo } from '../../model/source.js';
-import type { ContainerInfo, ContainerState, ImageInfo, Problem } from '../../model/types.js';
+import type { ContainerInfo, ImageInfo, Problem } from '../../model/types.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { PathTable } from '../../model/paths.js';
 import { problem } from '../../model/types.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
-import { Evidence, EvidenceError, describeFsError, openNoFollow } from '../evidence.js';
+import { Evidence, EvidenceError, describeFsError, openNoFollow, throwIfPermission } from '../evidence.js';
 import { readLayerFromStream } from '../tar/layer-reader.js';
 import { readLayerDir, treeBytes } from '../walk/layer-dir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
+import { readConfigV2 } from '../container-config.js';
+import { GRAPH_DRIVER_NAMES } from '../drivers.js';
+import { JsonDoc, parseJson, type JsonArr, type JsonObj } from '../shape.js';
 import { BoltError, openBolt, type BoltDb } from './bbolt.js';
-import { CONTENT_DIR, DOCKER_NAMESPACE, META_DB, SNAPSHOTTER, SNAPSHOTTER_DIR, findContainerdLayout, goTime, uvarint, varint } from './layout.js';
+import { CONTENT_DIR, DOCKER_NAMESPACE, META_DB, SNAPSHOTTER, SNAPSHOTTER_DIR, findContainerdLayout, goTime, noContainerdMetadata, noContainerdNamespaces, uvarint, varint } from './layout.js';
 import { layerAccess } from '../layer-access.js';
 
 export { openBolt, BoltError } from './bbolt.js';
@@ -43,7 +46,7 @@ const MAX_CHAIN = 4096;
 const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json']);
 const MANIFEST_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
 /** Graphdrivers: a container with one of these belongs to the classic store, not to this one. */
-const GRAPHDRIVERS = new Set(['overlay2', 'overlay', 'fuse-overlayfs', 'btrfs', 'zfs', 'devicemapper', 'aufs', 'vfs', 'windowsfilter']);
+const GRAPHDRIVERS: ReadonlySet<string> = new Set([...GRAPH_DRIVER_NAMES, 'windowsfilter']);
 
 export interface ContainerdOpenOptions extends OpenOptions {
   /** Platform for multi-platform indexes, `os/arch[/variant]`. Default linux/amd64. */
@@ -94,6 +97,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     if (!ctd.lstat(...META_DB)?.isFile()) throw new SourceError('source.containerd.meta-unreadable', 'is not a regular file', metaPath);
     meta = openBolt(metaPath);
   } catch (err) {
+    throwIfPermission(err, metaPath);
     if (err instanceof BoltError) throw new SourceError('source.containerd.meta-unreadable', err.message.replace(`${metaPath}: `, ''), metaPath);
     if (err instanceof EvidenceError) throw new SourceError('source.containerd.meta-unreadable', err.message.replace(`${err.path}: `, ''), err.path ?? metaPath);
     throw err;
@@ -109,6 +113,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
   try {
     snapSt = ctd.lstat(SNAPSHOTTER_DIR, 'metadata.db');
   } catch (err) {
+    throwIfPermission(err, snapDbPath);
     if (!(err instanceof EvidenceError)) throw err;
     note('error', err.code, `snapshotter database unreadable: ${err.message.replace(`${err.path}: `, '')}`, err.path);
   }
@@ -117,6 +122,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       snapDb = openBolt(snapDbPath);
       truncated(snapDb);
     } catch (err) {
+      throwIfPermission(err, snapDbPath);
       if (!(err instanceof BoltError)) throw err;
       note('error', err.code, `snapshotter database unreadable: ${err.message.replace(`${snapDbPath}: `, '')}; layers are read from their content blobs where present`, snapDbPath);
     }
@@ -129,6 +135,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     try {
       return fn();
     } catch (err) {
+      throwIfPermission(err, layout.containerdRoot);
       if (err instanceof BoltError) {
         note('error', err.code, `${what}: ${err.message.replace(`${err.path}: `, '')}`, err.path);
         return fallback;
@@ -142,9 +149,17 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
   };
 
   try {
-    const v1 = bolt(() => meta.bucket(['v1']), null, 'meta.db');
-    if (!v1) note('warning', 'containerd.meta.empty', 'meta.db has no v1 bucket (a containerd that never stored anything)', metaPath);
-    const allNamespaces = v1 ? bolt(() => [...v1.bucketNames()].map((k) => k.toString('utf8')), [] as string[], 'meta.db namespaces') : [];
+    const v1 = bolt(() => meta.bucket(['v1']), undefined, 'meta.db');
+    if (v1 === null && layout.kind === 'containerd') {
+      // containerd writes v1/version the first time it opens its database: without it this is not containerd's.
+      throw noContainerdMetadata(metaPath);
+    }
+    if (v1 === null) note('warning', 'containerd.meta.empty', 'meta.db has no v1 bucket (a containerd that never stored anything)', metaPath);
+    const allNamespaces = v1 ? bolt(() => [...v1.bucketNames()].map((k) => k.toString('utf8')), null, 'meta.db namespaces') ?? [] : [];
+    if (v1 && allNamespaces.length === 0 && layout.kind === 'containerd' && !problems.some((p) => p.severity === 'error')) {
+      // Nothing to report, not even an empty store: containerd keeps everything in namespaces.
+      throw noContainerdNamespaces(metaPath);
+    }
     const wanted = opts.namespace ?? (layout.kind === 'docker' ? DOCKER_NAMESPACE : null);
     const namespaces = wanted === null ? allNamespaces : allNamespaces.filter((n) => n === wanted);
     if (wanted !== null && !allNamespaces.includes(wanted))
@@ -207,6 +222,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       try {
         bytes = ctd.readFile(MAX_BLOB, ...CONTENT_DIR, digestHex(digest));
       } catch (err) {
+        throwIfPermission(err, where);
         note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', `${what}: ${err instanceof EvidenceError ? err.message.replace(`${err.path}: `, '') : describeFsError(err)}`, where);
       }
       if (bytes === null) {
@@ -218,15 +234,48 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       blobCache.set(digest, bytes);
       return bytes;
     };
-    const json = (bytes: Buffer, what: string, where: string): Record<string, any> | null => {
-      try {
-        const v = JSON.parse(bytes.toString('utf8'));
-        if (v && typeof v === 'object' && !Array.isArray(v)) return v;
-        throw new Error('not a JSON object');
-      } catch (err) {
-        note('error', 'containerd.blob.invalid-json', `${what}: ${(err as Error).message}`, where);
+    /** Blobs whose wrong shapes were reported (several names may point to one manifest: said once). */
+    const shapeReported = new Set<string>();
+    /** A manifest or index blob as a shape-checked document; null (with a problem) when it is not a JSON object. */
+    const json = (bytes: Buffer, what: string, where: string): { root: JsonObj; report: () => void } | null => {
+      const parsed = parseJson(bytes);
+      if (!parsed.ok) {
+        note('error', 'containerd.blob.invalid-json', `${what}: ${parsed.reason}`, where);
         return null;
       }
+      const doc = new JsonDoc(where, what);
+      const root = doc.root(parsed.value);
+      const report = () => {
+        const p = doc.problem('containerd.blob.bad-shape');
+        if (p && !shapeReported.has(where)) {
+          shapeReported.add(where);
+          problems.push(p);
+        }
+      };
+      if (!root) {
+        report();
+        return null;
+      }
+      return { root, report };
+    };
+    /** An index's manifest descriptor, its fields shape-checked. */
+    interface Descriptor {
+      digest: string;
+      mediaType: string | null;
+      platform: { os: string; architecture: string; variant?: string } | undefined;
+      annotations: Record<string, string>;
+    }
+    const descriptors = (list: JsonArr | null): Descriptor[] => {
+      const out: Descriptor[] = [];
+      for (const [, m] of list?.objs() ?? []) {
+        const digest = m.str('digest');
+        const mediaType = m.str('mediaType');
+        const p = m.obj('platform');
+        const platform = p ? { os: p.str('os') ?? '', architecture: p.str('architecture') ?? '', ...(p.str('variant') !== null ? { variant: p.str('variant')! } : {}) } : undefined;
+        const annotations = Object.fromEntries(m.obj('annotations')?.strs() ?? []);
+        if (isDigest(digest)) out.push({ digest, mediaType, platform, annotations });
+      }
+      return out;
     };
 
     const want = parsePlatform(opts.platform ?? 'linux/amd64');
@@ -245,55 +294,62 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       if (!bytes) return null;
       const doc = json(bytes, `image ${name}: ${mediaType ?? 'target'}`, where);
       if (!doc) return null;
-      const type = mediaType ?? (typeof doc.mediaType === 'string' ? doc.mediaType : Array.isArray(doc.manifests) ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
-      if (INDEX_TYPES.has(type) || (!MANIFEST_TYPES.has(type) && Array.isArray(doc.manifests))) {
+      try {
+        return resolveDoc(name, digest, mediaType, depth, doc.root, where);
+      } finally {
+        doc.report();
+      }
+    };
+    const resolveDoc = (name: string, digest: string, mediaType: string | null, depth: number, doc: JsonObj, where: string): ResolvedImage | null => {
+      const manifests = doc.arr('manifests');
+      const type = mediaType ?? doc.str('mediaType') ?? (manifests ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json');
+      if (INDEX_TYPES.has(type) || (!MANIFEST_TYPES.has(type) && manifests)) {
         if (depth > 2) {
           note('error', 'containerd.index.too-deep', `image ${name}: indexes nested more than 2 deep`, where);
           return null;
         }
-        const list = (Array.isArray(doc.manifests) ? doc.manifests : []) as Record<string, any>[];
-        const candidates = list.filter((m) => isDigest(m?.digest) && !isAttestation(m));
+        const candidates = descriptors(manifests).filter((m) => !isAttestation(m));
         const matching = candidates.filter((m) => platformMatches(m.platform, want));
         for (const m of matching) {
           // Blobs of other platforms are normally absent (docker pulls one platform): stay quiet about those.
           if (!hasBlob(m.digest)) continue;
-          return resolve(name, m.digest, typeof m.mediaType === 'string' ? m.mediaType : null, depth + 1);
+          return resolve(name, m.digest, m.mediaType, depth + 1);
         }
         if (!opts.platform) {
           const present = candidates.filter((m) => hasBlob(m.digest));
           if (present.length > 0) {
             const m = present[0]!;
             note('info', 'containerd.index.other-platform', `image ${name}: no ${formatPlatform(want)} manifest stored; using ${formatPlatform(parsePlatform(m.platform))}`, where);
-            return resolve(name, m.digest, typeof m.mediaType === 'string' ? m.mediaType : null, depth + 1);
+            return resolve(name, m.digest, m.mediaType, depth + 1);
           }
         }
         const avail = candidates.map((m) => formatPlatform(parsePlatform(m.platform))).join(', ');
         note('warning', 'containerd.index.no-platform', `image ${name}: no stored manifest for ${formatPlatform(want)} (index lists: ${avail || 'nothing'})`, where);
         return null;
       }
-      if (!MANIFEST_TYPES.has(type) && typeof doc.config !== 'object') {
+      const config = doc.obj('config');
+      if (!MANIFEST_TYPES.has(type) && !config) {
         note('warning', 'containerd.image.media-type', `image ${name}: target media type ${JSON.stringify(type)} is not an image manifest or index`, where);
         return null;
       }
-      const configDigest = doc.config?.digest;
+      // Every field is read (and so shape-checked) before any decides.
+      const configDigest = config?.str('digest') ?? null;
+      const layers = doc.arr('layers');
+      const layerBlobs = (layers?.objects() ?? []).map((l) => {
+        const d = l?.str('digest') ?? null;
+        return isDigest(d) ? d : null;
+      });
       if (!isDigest(configDigest)) {
         note('error', 'containerd.manifest.bad-config', `image ${name}: manifest has no valid config digest`, where);
         return null;
       }
       const configBytes = blob(configDigest, `image ${name} config`);
       if (!configBytes) return null;
-      const layers = Array.isArray(doc.layers) ? doc.layers.length : null;
-      const parsedLayers = (() => {
-        try {
-          const c = JSON.parse(configBytes.toString('utf8'));
-          return Array.isArray(c?.rootfs?.diff_ids) ? c.rootfs.diff_ids.length : null;
-        } catch {
-          return null;
-        }
-      })();
-      if (layers !== null && parsedLayers !== null && layers !== parsedLayers)
-        note('warning', 'containerd.manifest.layer-count', `image ${name}: manifest lists ${layers} layers, config ${parsedLayers} diff_ids`, where);
-      const layerBlobs = (Array.isArray(doc.layers) ? doc.layers : []).map((l: any) => (isDigest(l?.digest) ? (l.digest as string) : null));
+      // Only counted here: the config's own shape is checked, and reported, by parseConfig.
+      const parsedConfig = parseJson(configBytes);
+      const parsedLayers = parsedConfig.ok ? new JsonDoc(null).root(parsedConfig.value)?.obj('rootfs')?.arr('diff_ids')?.length ?? null : null;
+      if (layers !== null && parsedLayers !== null && layers.length !== parsedLayers)
+        note('warning', 'containerd.manifest.layer-count', `image ${name}: manifest lists ${layers.length} layers, config ${parsedLayers} diff_ids`, where);
       return { configDigest, manifestDigest: digest, configBytes, layerBlobs };
     };
 
@@ -465,6 +521,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       try {
         ids = dock.readdir('containers');
       } catch (err) {
+        throwIfPermission(err, dock.path('containers'));
         note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', err instanceof Error ? err.message : String(err), dock.path('containers'));
       }
       let classic = 0;
@@ -478,6 +535,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
         try {
           bytes = dock.readFile(MAX_BLOB, 'containers', id, 'config.v2.json');
         } catch (err) {
+          throwIfPermission(err, where);
           note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', err instanceof Error ? err.message : String(err), where);
           continue;
         }
@@ -485,15 +543,11 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           note('warning', 'containers.config.missing', 'no config.v2.json', where);
           continue;
         }
-        let cfg: Record<string, any>;
-        try {
-          cfg = JSON.parse(bytes.toString('utf8'));
-          if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new Error('not a JSON object');
-        } catch (err) {
-          note('error', 'containers.config.invalid-json', `invalid JSON: ${(err as Error).message}`, dock.path('containers', id, 'config.v2.json'));
-          continue;
-        }
-        const driver = typeof cfg.Driver === 'string' ? cfg.Driver : null;
+        const read = readConfigV2(bytes, dock.path('containers', id, 'config.v2.json'));
+        problems.push(...read.problems);
+        const cfg = read.config;
+        if (!cfg) continue;
+        const driver = cfg.driver;
         if (driver && GRAPHDRIVERS.has(driver)) {
           classic++;
           continue;
@@ -501,28 +555,20 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
         if (driver && driver !== SNAPSHOTTER)
           note('warning', 'containerd.snapshotter.unsupported', `container ${id.slice(0, 12)} uses snapshotter ${JSON.stringify(driver)}; only ${SNAPSHOTTER} is read`, where);
         const snaps = driver === null || driver === SNAPSHOTTER ? containerSnapshots(ns, id, `${id}-init`, `container ${id.slice(0, 12)}`) : containerSnapshots(ns, '\0none', null, `container ${id.slice(0, 12)}`);
-        const st = cfg.State ?? {};
-        const mp = (cfg.MountPoints ?? {}) as Record<string, any>;
         const info: ContainerInfo = {
           id,
-          name: typeof cfg.Name === 'string' ? cfg.Name.replace(/^\//, '') : id.slice(0, 12),
-          image: imageIdFor(ns, typeof cfg.Image === 'string' ? cfg.Image : null),
-          imageRef: typeof cfg.Config?.Image === 'string' ? cfg.Config.Image : null,
-          state: dockerState(st),
-          pid: typeof st.Pid === 'number' ? st.Pid : null,
-          exitCode: typeof st.ExitCode === 'number' ? st.ExitCode : null,
-          startedAt: typeof st.StartedAt === 'string' ? st.StartedAt : null,
-          finishedAt: typeof st.FinishedAt === 'string' ? st.FinishedAt : null,
-          created: typeof cfg.Created === 'string' ? cfg.Created : null,
+          name: cfg.name ?? id.slice(0, 12),
+          image: imageIdFor(ns, cfg.image),
+          imageRef: cfg.imageRef,
+          state: cfg.state,
+          pid: cfg.pid,
+          exitCode: cfg.exitCode,
+          startedAt: cfg.startedAt,
+          finishedAt: cfg.finishedAt,
+          created: cfg.created,
           driver,
           ...snaps,
-          mounts: Object.values(mp).map((m) => ({
-            destination: String(m?.Destination ?? ''),
-            source: typeof m?.Source === 'string' ? m.Source : null,
-            name: typeof m?.Name === 'string' && m.Name ? m.Name : null,
-            type: typeof m?.Type === 'string' ? m.Type : null,
-            rw: !!m?.RW,
-          })),
+          mounts: cfg.mounts,
         };
         out.push(info);
         containerNs.set(info, ns);
@@ -564,7 +610,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
             created: goTime(c.get('createdat')),
             driver: snapshotter,
             ...snaps,
-            mounts: specMounts(c.get('spec')),
+            mounts: specMounts(c.get('spec'), metaPath, `the runtime spec of container ${id} (v1/${ns}/containers/${id}/spec)`, problems),
           };
           out.push(info);
           containerNs.set(info, ns);
@@ -699,10 +745,6 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
   }
 }
 
-function dockerState(st: Record<string, any>): ContainerState {
-  return st.Dead ? 'dead' : st.RemovalInProgress ? 'removing' : st.Restarting ? 'restarting' : st.Paused ? 'paused' : st.Running ? 'running' : st.StartedAt && st.StartedAt !== '0001-01-01T00:00:00Z' ? 'exited' : 'created';
-}
-
 interface Platform {
   os: string;
   architecture: string;
@@ -760,23 +802,33 @@ export function familiarName(name: string): string {
   return n;
 }
 
-/** Mounts from a containerd container record's spec (a protobuf Any holding the OCI runtime spec JSON). */
-function specMounts(spec: Buffer | null): ContainerInfo['mounts'] {
+/**
+ * Mounts from a containerd container record's spec (a protobuf Any holding the OCI runtime spec JSON),
+ * shape-checked: a spec that is not JSON, or whose mounts are not objects, is a problem (pushed to `problems`).
+ */
+function specMounts(spec: Buffer | null, file: string, what: string, problems: Problem[]): ContainerInfo['mounts'] {
   if (!spec) return [];
   const value = protoField(spec, 2);
   if (!value) return [];
-  try {
-    const s = JSON.parse(value.toString('utf8')) as { mounts?: { destination?: unknown; source?: unknown; type?: unknown; options?: unknown }[] };
-    return (Array.isArray(s.mounts) ? s.mounts : []).map((m) => ({
-      destination: String(m?.destination ?? ''),
-      source: typeof m?.source === 'string' ? m.source : null,
-      name: null,
-      type: typeof m?.type === 'string' ? m.type : null,
-      rw: !(Array.isArray(m?.options) && m.options.includes('ro')),
-    }));
-  } catch {
+  const parsed = parseJson(value);
+  if (!parsed.ok) {
+    problems.push(problem('error', 'containerd.container.spec.invalid-json', `${what}: invalid JSON: ${parsed.reason}`, file));
     return [];
   }
+  const doc = new JsonDoc(file, what);
+  const mounts = (doc.root(parsed.value)?.arr('mounts')?.objs() ?? []).map(([, m]) => {
+    const options = m.arr('options')?.strs().map(([, o]) => o) ?? [];
+    return {
+      destination: m.str('destination') ?? '',
+      source: m.str('source'),
+      name: null,
+      type: m.str('type'),
+      rw: !options.includes('ro'),
+    };
+  });
+  const p = doc.problem('containerd.container.spec.bad-shape');
+  if (p) problems.push(p);
+  return mounts;
 }
 
 /** The bytes of a length-delimited protobuf field (first occurrence), or null. */

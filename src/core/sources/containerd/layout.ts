@@ -4,7 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Evidence } from '../evidence.js';
+import { SourceError } from '../../model/errors.js';
+import { Evidence, isPermissionError, permissionDenied } from '../evidence.js';
 
 export const META_DB = ['io.containerd.metadata.v1.bolt', 'meta.db'] as const;
 export const CONTENT_DIR = ['io.containerd.content.v1.content', 'blobs', 'sha256'] as const;
@@ -26,7 +27,11 @@ export interface ContainerdLayout {
 /**
  * Recognise a containerd store: `root` itself (e.g. /var/lib/containerd) or a Docker data root holding a
  * managed containerd in containerd/daemon/. No symlink is followed at any step below `root` (a planted
- * `io.containerd.metadata.v1.bolt -> /elsewhere` is not taken). Null when neither.
+ * `io.containerd.metadata.v1.bolt -> /elsewhere` is not taken). Null when neither. This only says where a
+ * store's meta.db would be: whether it is one (a bbolt file with containerd's v1 schema) is for the reader to
+ * find out, and a Docker data root's containerd/daemon/ exists on every engine since 20.10, image store or not
+ * (open.ts decides which store of a data root to read). A directory we may not read is a SourceError
+ * (source.permission-denied), never "no store here".
  */
 export function findContainerdLayout(root: string): ContainerdLayout | null {
   const r = root.replace(/\/+$/, '') || '/';
@@ -34,18 +39,34 @@ export function findContainerdLayout(root: string): ContainerdLayout | null {
   const isFile = (...parts: string[]) => {
     try {
       return ev.lstat(...parts)?.isFile() ?? false;
-    } catch {
+    } catch (err) {
+      if (isPermissionError(err)) throw permissionDenied((err as { path?: string }).path ?? r, err);
       return false;
     }
   };
   try {
     if (!fs.statSync(r).isDirectory()) return null;
-  } catch {
+  } catch (err) {
+    if (isPermissionError(err)) throw permissionDenied(r, err);
     return null;
   }
   if (isFile(...META_DB)) return { kind: 'containerd', containerdRoot: r, dockerRoot: null };
   if (isFile(...DOCKER_CONTAINERD_ROOT, ...META_DB)) return { kind: 'docker', containerdRoot: path.join(r, ...DOCKER_CONTAINERD_ROOT), dockerRoot: r };
   return null;
+}
+
+/** A containerd root's meta.db without containerd's v1 bucket: containerd writes v1/version the first time it opens it. */
+export function noContainerdMetadata(metaPath: string): SourceError {
+  return new SourceError('source.containerd.no-metadata', 'is a bbolt database but holds no containerd metadata (no v1 bucket): not the database of a containerd that ever ran, or its content was wiped', metaPath);
+}
+
+/** A containerd root's meta.db without any namespace: nothing to report, not even an empty store. */
+export function noContainerdNamespaces(metaPath: string): SourceError {
+  return new SourceError(
+    'source.containerd.no-namespaces',
+    'holds no namespace: containerd keeps every image, container and snapshot in a namespace (k8s.io for Kubernetes, moby for Docker, default for ctr), so this containerd never stored anything here. Is this the root your containerd uses? (see root = in /etc/containerd/config.toml; k3s keeps its own in /var/lib/rancher/k3s/agent/containerd)',
+    metaPath,
+  );
 }
 
 /** Go binary.Uvarint; null when malformed. */

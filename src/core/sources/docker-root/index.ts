@@ -1,14 +1,16 @@
 import * as fs from 'node:fs';
 import type { OpenOptions, ReadOptions, Source, StorageInfo } from '../../model/source.js';
-import type { ContainerInfo, ContainerState, ImageInfo, Problem } from '../../model/types.js';
+import type { ContainerInfo, ImageInfo, Problem } from '../../model/types.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { PathTable } from '../../model/paths.js';
 import { problem } from '../../model/types.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
-import { Evidence, EvidenceError, describeFsError, isSafeComponent } from '../evidence.js';
+import { Evidence, EvidenceError, describeFsError, isSafeComponent, throwIfPermission } from '../evidence.js';
 import { readLayerDir, treeBytes } from '../walk/layer-dir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
+import { readConfigV2 } from '../container-config.js';
+import { JsonDoc, parseJson } from '../shape.js';
 import { layerAccess } from '../layer-access.js';
 
 /**
@@ -27,14 +29,6 @@ const MAX_CONFIG = 64 << 20;
 const MAX_SMALL = 1 << 16;
 const DRIVER = 'overlay2';
 
-export function looksLikeDockerRoot(root: string): boolean {
-  try {
-    return fs.lstatSync(`${root}/image/${DRIVER}`).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
 interface LayerRecord {
   chainId: string;
   diffId: string | null;
@@ -45,9 +39,17 @@ interface LayerRecord {
 
 export async function openDockerRoot(root: string, opts: OpenOptions = {}): Promise<Source> {
   const ev = new Evidence(root.replace(/\/+$/, '') || '/');
-  const rootStat = ev.lstat();
+  let rootStat: fs.Stats | null;
+  let hasStore: boolean;
+  try {
+    rootStat = ev.lstat();
+    hasStore = ev.isDir('image', DRIVER);
+  } catch (err) {
+    throwIfPermission(err, root);
+    throw err;
+  }
   if (!rootStat || !rootStat.isDirectory()) throw new SourceError('source.not-found', 'is not a directory', root);
-  if (!ev.isDir('image', DRIVER)) {
+  if (!hasStore) {
     throw new SourceError('source.no-classic-store', `has no image/${DRIVER}/ (not a Docker data root on overlay2, or it uses the containerd image store)`, root);
   }
   const problems: Problem[] = [];
@@ -56,6 +58,8 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
     try {
       return fn();
     } catch (err) {
+      // A file we may not read is no finding about the evidence: the whole source cannot be read (exit 3).
+      throwIfPermission(err, root);
       if (err instanceof EvidenceError) note('error', err.code, err.message.replace(`${err.path}: `, ''), err.path);
       else note('error', 'evidence.unreadable', describeFsError(err), null);
       return fallback;
@@ -68,10 +72,13 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
   const reposPath = ev.path(...store, 'repositories.json');
   const reposBytes = safe(() => ev.readFile(MAX_CONFIG, ...store, 'repositories.json'), null);
   if (reposBytes) {
-    try {
-      const repos = JSON.parse(reposBytes.toString('utf8')) as { Repositories?: Record<string, Record<string, string>> };
-      for (const refs of Object.values(repos.Repositories ?? {})) {
-        for (const [ref, id] of Object.entries(refs ?? {})) {
+    // {"Repositories": {"<familiar name>": {"<familiar ref>": "sha256:<image ID>"}}}
+    const parsed = parseJson(reposBytes);
+    if (!parsed.ok) note('error', 'repositories.invalid-json', `invalid JSON: ${parsed.reason}`, reposPath);
+    else {
+      const doc = new JsonDoc(reposPath, 'repositories.json');
+      for (const [, refs] of doc.root(parsed.value)?.obj('Repositories')?.objs() ?? []) {
+        for (const [ref, id] of refs.strs()) {
           if (!isDigest(id)) {
             note('warning', 'repositories.bad-id', `reference ${JSON.stringify(ref)} points to ${JSON.stringify(id)}, not an image ID`, reposPath);
             continue;
@@ -81,8 +88,8 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
           refsById.set(id, e);
         }
       }
-    } catch (err) {
-      note('error', 'repositories.invalid-json', `invalid JSON: ${(err as Error).message}`, reposPath);
+      const bad = doc.problem('repositories.bad-shape');
+      if (bad) problems.push(bad);
     }
   }
 
@@ -101,6 +108,10 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
   // Images: imagedb.
   const images: ImageInfo[] = [];
   const contentDir = [...store, 'imagedb', 'content', 'sha256'];
+  if (!safe(() => ev.isDir(...contentDir), true)) {
+    // The engine creates it at start: without it, layer dirs and containers cannot be tied to any image.
+    note('error', 'imagedb.missing', `no image/${DRIVER}/imagedb/content/sha256/: the image configs are gone; layers on disk are listed as unreferenced storage`, ev.path(...contentDir));
+  }
   const ids = safe(() => ev.readdir(...contentDir), [] as string[]);
   let done = 0;
   for (const hex of ids) {
@@ -265,13 +276,10 @@ function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): 
       note('warning', 'containers.config.missing', 'no config.v2.json', where);
       continue;
     }
-    let cfg: Record<string, any>;
-    try {
-      cfg = JSON.parse(bytes.toString('utf8'));
-    } catch (err) {
-      note('error', 'containers.config.invalid-json', `invalid JSON: ${(err as Error).message}`, ev.path('containers', id, 'config.v2.json'));
-      continue;
-    }
+    const read = readConfigV2(bytes, ev.path('containers', id, 'config.v2.json'));
+    for (const p of read.problems) note(p.severity, p.code, p.message, p.path);
+    const cfg = read.config;
+    if (!cfg) continue;
     const mounts = [...store, 'layerdb', 'mounts', id];
     const mountIdRaw = safe(() => ev.readText(MAX_SMALL, ...mounts, 'mount-id'), null);
     const initIdRaw = safe(() => ev.readText(MAX_SMALL, ...mounts, 'init-id'), null);
@@ -284,33 +292,24 @@ function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): 
     const rwDir = mountId && safe(() => ev.isDir(DRIVER, mountId, 'diff'), false) ? ev.path(DRIVER, mountId, 'diff') : null;
     const initDir = initId && safe(() => ev.isDir(DRIVER, initId, 'diff'), false) ? ev.path(DRIVER, initId, 'diff') : null;
     if (mountId && !rwDir) note('error', 'overlay2.diff.missing', `container ${id.slice(0, 12)}: RW layer directory missing`, ev.path(DRIVER, mountId, 'diff'));
-    const st = cfg.State ?? {};
-    const state: ContainerState = st.Dead ? 'dead' : st.RemovalInProgress ? 'removing' : st.Restarting ? 'restarting' : st.Paused ? 'paused' : st.Running ? 'running' : st.StartedAt && st.StartedAt !== '0001-01-01T00:00:00Z' ? 'exited' : 'created';
-    const mp = (cfg.MountPoints ?? {}) as Record<string, any>;
     out.push({
       id,
-      name: typeof cfg.Name === 'string' ? cfg.Name.replace(/^\//, '') : id.slice(0, 12),
-      image: typeof cfg.Image === 'string' ? cfg.Image : '',
-      imageRef: typeof cfg.Config?.Image === 'string' ? cfg.Config.Image : null,
-      state,
-      pid: typeof st.Pid === 'number' ? st.Pid : null,
-      exitCode: typeof st.ExitCode === 'number' ? st.ExitCode : null,
-      startedAt: typeof st.StartedAt === 'string' ? st.StartedAt : null,
-      finishedAt: typeof st.FinishedAt === 'string' ? st.FinishedAt : null,
-      created: typeof cfg.Created === 'string' ? cfg.Created : null,
-      driver: typeof cfg.Driver === 'string' ? cfg.Driver : null,
+      name: cfg.name ?? id.slice(0, 12),
+      image: cfg.image ?? '',
+      imageRef: cfg.imageRef,
+      state: cfg.state,
+      pid: cfg.pid,
+      exitCode: cfg.exitCode,
+      startedAt: cfg.startedAt,
+      finishedAt: cfg.finishedAt,
+      created: cfg.created,
+      driver: cfg.driver,
       mountId,
       initId,
       parentChainId: parentRaw !== null && isDigest(parentRaw) ? parentRaw : null,
       rwDir,
       initDir,
-      mounts: Object.values(mp).map((m) => ({
-        destination: String(m?.Destination ?? ''),
-        source: typeof m?.Source === 'string' ? m.Source : null,
-        name: typeof m?.Name === 'string' && m.Name ? m.Name : null,
-        type: typeof m?.Type === 'string' ? m.Type : null,
-        rw: !!m?.RW,
-      })),
+      mounts: cfg.mounts,
     });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
