@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
 import { flagBool, flagString, type Command, flagChoice } from '../command.js';
 import { EXIT } from '../command.js';
+import { problemsExit, reportProblems } from '../output.js';
+import { dedupe } from '../../core/analysis/host.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import { openSource } from '../../core/sources/open.js';
@@ -96,8 +98,10 @@ export const diffCommand: Command = {
       const labelB = B.source + (refB ? `#${refB}` : '');
       if (format === 'json') io.stdout.write(JSON.stringify(compareJson(c, { labelA, labelB, content: useContent }), null, 2) + '\n');
       else io.stdout.write(compareText(c, { labelA, labelB, contentNote: useContent ? 'content: same-size files compared by sha256' : 'content: files of the same size and mtime taken as equal (--content to compare bytes)' }));
-      const problems = [...aa.problems, ...ab.problems];
-      return contentErrors || problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+      // The problems of what was read: both sources and both stacks.
+      const problems = dedupe([...sa.problems, ...aa.problems, ...(sb === sa ? [] : sb.problems), ...ab.problems]);
+      const code = format === 'json' ? problemsExit(problems) : reportProblems(io, 'diff', problems);
+      return contentErrors ? EXIT.evidenceProblems : code;
     } finally {
       for (const r of readers) r?.close?.();
       for (const s of opened.values()) await s.close();

@@ -1,5 +1,7 @@
 import type { Writable } from 'node:stream';
 import { EXIT, flagList, flagString, type Command } from '../command.js';
+import { reportProblems } from '../output.js';
+import { dedupe } from '../../core/analysis/host.js';
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
@@ -55,8 +57,8 @@ export const exportCommand: Command = {
       io.stderr.write(msg);
       for (const s of res.skipped) io.stderr.write(`  skipped ${showPath(s.path)}: ${s.reason}\n`);
       for (const w of warnings) io.stderr.write(`warning: ${safeText(w)}\n`);
-      for (const p of res.problems) io.stderr.write(`${p.severity}: ${safeText(p.message)} (${safeText(p.path ?? '')})\n`);
-      return res.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+      // What was read (the source, every layer of the stack) and what writing the content met: all said.
+      return reportProblems(io, 'export', dedupe([...source.problems, ...a.problems, ...res.problems]));
     } finally {
       file?.abort();
       reader?.close?.();

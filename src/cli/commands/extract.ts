@@ -1,3 +1,5 @@
+import { problemsExit, reportProblems } from '../output.js';
+import { dedupe } from '../../core/analysis/host.js';
 import { EXIT, flagBool, flagList, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
@@ -87,14 +89,15 @@ export const extractCommand: Command = {
       for (const w of dir.warnings) res.problems.push({ severity: 'warning', code: 'extract.output', message: w, path: null });
       if (format === 'json') {
         io.stdout.write(JSON.stringify({ schema: 'layerscope.extract/v1', image: image.id, layer, output: out, ...res, skipped: res.skipped.map((s) => ({ path: showPath(s.path), reason: s.reason })) }, null, 2) + '\n');
+        return problemsExit(dedupe([...source.problems, ...a.problems, ...res.problems]));
       } else {
         io.stdout.write(`extracted from ${safeText(image.tags[0] ?? image.id)} at layer ${layer}${flagBool(args, 'layer-only') ? ' (its own entries only)' : ' (merged view)'} into ${safeText(out)}:\n`);
         io.stdout.write(`  ${res.files} files (${res.bytes} bytes), ${res.dirs} dirs, ${res.symlinks} symlinks, ${res.hardlinks} hardlinks\n`);
         if (res.existingDirs) io.stdout.write(`  ${res.existingDirs} dir${res.existingDirs === 1 ? '' : 's'} existed already: used as ${res.existingDirs === 1 ? 'it was' : 'they were'} (mode, owner and times not changed)\n`);
         for (const s of res.skipped) io.stdout.write(`  skipped ${showPath(s.path)}: ${s.reason}\n`);
-        for (const p of res.problems) io.stderr.write(`${p.severity}: ${safeText(p.message)} (${safeText(p.path ?? '')})\n`);
       }
-      return res.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+      // What was read (the source, every layer of the stack) and what extracting met: all said (on stderr).
+      return reportProblems(io, 'extract', dedupe([...source.problems, ...a.problems, ...res.problems]));
     } finally {
       dir?.close();
       reader?.close?.();

@@ -1,4 +1,6 @@
-import { EXIT, flagString, type Command, flagChoice } from '../command.js';
+import { flagString, type Command, flagChoice } from '../command.js';
+import { problemsExit, reportProblems } from '../output.js';
+import { dedupe } from '../../core/analysis/host.js';
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
 import { findContainer } from '../../core/analysis/select.js';
@@ -25,9 +27,11 @@ export const timelineCommand: Command = {
     try {
       const c = findContainer(source, name);
       const t = await containerTimeline(source, c);
+      // The problems of what was read: the source's and the stack's (image layers, init and RW layers).
+      t.problems = dedupe([...source.problems, ...t.problems]);
       io.stdout.write(format === 'body' ? timelineBodyfile(t, sort) : format === 'json' ? JSON.stringify(timelineJson(t, sort), null, 2) + '\n' : timelineTable(t, sort));
-      if (format === 'body') for (const p of t.problems) io.stderr.write(`${p.severity}: ${p.code}: ${p.message}\n`);
-      return t.problems.some((p) => p.severity === 'error') ? EXIT.evidenceProblems : EXIT.ok;
+      if (format === 'body') return reportProblems(io, 'timeline', t.problems);
+      return problemsExit(t.problems);
     } finally {
       await source.close();
     }

@@ -3,6 +3,9 @@ import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
 import { attributePath, type Attribution } from '../../core/verify/attribute.js';
 import { whoseJson, whoseText } from '../../report/verify.js';
+import { reportProblems } from '../output.js';
+import { dedupe } from '../../core/analysis/host.js';
+import { modelOf } from '../../core/analysis/model.js';
 
 export const whoseCommand: Command = {
   name: 'whose',
@@ -27,7 +30,11 @@ export const whoseCommand: Command = {
       if (format === 'json') io.stdout.write(JSON.stringify(whoseJson(out), null, 2) + '\n');
       else io.stdout.write(out.map(whoseText).join('\n'));
       // A path that belongs to nothing we know is an answer, not a failure; a path outside the root is bad input.
-      return out.some((a) => a.where === 'outside') ? EXIT.sourceError : EXIT.ok;
+      if (out.some((a) => a.where === 'outside')) return EXIT.sourceError;
+      // The problems of the evidence read to answer (the root's metadata, the layers stacked) go to stderr.
+      const model = modelOf(source);
+      const read = model.store.nodes.flatMap((n) => n.table.problems);
+      return reportProblems(io, 'whose', dedupe([...source.problems, ...read]));
     } finally {
       await source.close();
     }

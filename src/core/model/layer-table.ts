@@ -197,6 +197,11 @@ export class LayerTable {
     return m;
   }
 
+  /** The same rows with other problems (one stored layer that two references judge differently). */
+  withProblems(problems: Problem[]): LayerTable {
+    return new LayerTable(this.paths, this.n, this.pathIds, this.types, this.flags, this.modes, this.uids, this.gids, this.sizes, this.mtimes, this.nsecs, this.linkAt, this.linkArena, this.extra, problems);
+  }
+
   /** An empty layer (a missing layer dir, an unreadable blob) carrying its problems. */
   static empty(paths: PathTable, problems: Problem[] = []): LayerTable {
     return new LayerTableBuilder(paths, 0).finish(problems);

@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { NotFoundError, SourceError } from '../../model/errors.js';
 import type { OpenOptions, Source, SourceKind } from '../../model/source.js';
-import { problem, type ContainerInfo, type ImageInfo, type LayerChanges, type Problem } from '../../model/types.js';
+import { problem, type ContainerInfo, type ImageInfo, type Problem } from '../../model/types.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { PathTable } from '../../model/paths.js';
 import type { Compression, DecompressOptions } from '../tar/decompress.js';
@@ -30,22 +30,30 @@ export interface ArchiveOptions extends OpenOptions {
   podmanCommand?: string;
 }
 
+/** A layer as one reference sees it: the stored rows, and the problems of reading and checking them. */
+interface RefLayer {
+  table: LayerTable | null;
+  problems: Problem[];
+}
+
 export async function openArchive(location: string, opts: ArchiveOptions = {}): Promise<Source> {
   const dopts: DecompressOptions = { ...opts.decompress };
   const progress = (done: number, detail: string) => opts.progress?.({ phase: 'layers', done, total: null, detail });
   let store: ArchiveStore;
   let kindHint: 'dir' | 'file' | 'stream' = 'file';
+  // Every layer of the archive is interned here as it is read (a stream's layers while the stream goes by).
+  const paths = new PathTable();
 
   const engine = /^(docker|podman):(.+)$/.exec(location);
   if (engine) {
     kindHint = 'stream';
-    store = await saveFromEngine(engine[1] as 'docker' | 'podman', engine[2]!, location, opts, dopts, progress);
+    store = await saveFromEngine(engine[1] as 'docker' | 'podman', engine[2]!, location, opts, dopts, paths, progress);
   } else if (location === '-') {
     kindHint = 'stream';
     if (!opts.stdin && process.stdin.isTTY)
       throw new SourceError('source.stdin-tty', 'stdin is a terminal, not an archive: pipe one in (docker save IMAGE | layerscope ... -)', location);
     const input = opts.stdin ?? process.stdin;
-    store = await StreamStore.scan(input as AsyncIterable<Buffer>, 'stdin', dopts, progress);
+    store = await StreamStore.scan(input as AsyncIterable<Buffer>, 'stdin', dopts, paths, progress);
   } else {
     let isDir: boolean;
     try {
@@ -55,15 +63,15 @@ export async function openArchive(location: string, opts: ArchiveOptions = {}): 
     }
     if (isDir) {
       kindHint = 'dir';
-      store = new DirStore(location, dopts);
+      store = new DirStore(location, dopts, paths);
     } else {
-      const r = FileTarStore.open(location, dopts);
+      const r = FileTarStore.open(location, dopts, paths);
       if ('store' in r) store = r.store;
       else {
         // A compressed archive (docker save | gzip), a FIFO or a device: one pass, within the stream bounds.
         kindHint = 'stream';
         try {
-          store = await StreamStore.scan(r.stream, location, dopts, progress);
+          store = await StreamStore.scan(r.stream, location, dopts, paths, progress);
         } finally {
           r.close();
         }
@@ -86,17 +94,17 @@ export async function openArchive(location: string, opts: ArchiveOptions = {}): 
   const kind: SourceKind = kindHint === 'dir' ? 'oci-dir' : store.members.has('manifest.json') ? 'docker-archive' : 'oci-archive';
   const problems: Problem[] = [...store.problems, ...loaded.problems];
   const verify = opts.verify ?? false;
-  const paths = new PathTable();
   const cache = new Map<string, Promise<LayerTable>>();
-  // One table per stored layer (a blob named by several images, or a legacy save's symlinked layer.tar): the
-  // store hands the same entries for one resolved member; the problems may differ per reference.
-  const tables = new WeakMap<object, Map<string, LayerTable>>();
-  const tableOf = (c: LayerChanges): LayerTable => {
-    let m = tables.get(c.entries);
-    if (!m) tables.set(c.entries, (m = new Map()));
-    const key = JSON.stringify(c.problems);
+  // One table per stored layer (a blob named by several images, or a legacy save's symlinked layer.tar), with
+  // the problems of the reference that asked for it: the same rows are shared when the problems agree.
+  const tables = new WeakMap<LayerTable, Map<string, LayerTable>>();
+  const tableOf = (l: RefLayer): LayerTable => {
+    if (!l.table) return LayerTable.empty(paths, l.problems);
+    let m = tables.get(l.table);
+    if (!m) tables.set(l.table, (m = new Map()));
+    const key = JSON.stringify(l.problems);
     let t = m.get(key);
-    if (!t) m.set(key, (t = LayerTable.fromEntries(paths, c.entries, c.problems)));
+    if (!t) m.set(key, (t = l.table.withProblems(l.problems)));
     return t;
   };
   if (store.seekable && !verify) {
@@ -112,10 +120,10 @@ export async function openArchive(location: string, opts: ArchiveOptions = {}): 
       );
   }
 
-  const readRef = async (ref: LayerRef, index: number): Promise<LayerChanges> => {
-    if (!ref.path) return { entries: [], problems: [problem('error', 'layer.missing', `layer ${index}: the manifest names no usable blob`, null)] };
+  const readRef = async (ref: LayerRef, index: number): Promise<RefLayer> => {
+    if (!ref.path) return { table: null, problems: [problem('error', 'layer.missing', `layer ${index}: the manifest names no usable blob`, null)] };
     const r = await store.readLayer(ref.path, { verify });
-    const out: LayerChanges = { entries: r.changes.entries, problems: [...r.changes.problems] };
+    const out: RefLayer = { table: r.table, problems: [...r.problems] };
     const hashed = r.blobDigest !== null || verify || r.compression !== 'none';
     const check = checkLayer(ref, index, r);
     for (const f of check.findings) {
@@ -150,7 +158,7 @@ export async function openArchive(location: string, opts: ArchiveOptions = {}): 
   };
 
   /** The layer as listed, plus what hashing found in the other blobs manifests name for it (when hashed). */
-  const readLayerRefs = async (refs: LayerRef[], index: number): Promise<LayerChanges> => {
+  const readLayerRefs = async (refs: LayerRef[], index: number): Promise<RefLayer> => {
     const out = await readRef(refs[0]!, index);
     if (refs.length > 1 && (verify || !store.seekable)) {
       const problems = [...out.problems];
@@ -162,7 +170,7 @@ export async function openArchive(location: string, opts: ArchiveOptions = {}): 
           else problems.push(problem('error', f.kind === 'corrupt' ? 'compression.corrupt' : 'layer.unhashed', `${f.message} (another manifest entry for this image names this blob)`, f.member || null));
         }
       }
-      return { entries: out.entries, problems };
+      return { table: out.table, problems };
     }
     return out;
   };
@@ -287,7 +295,7 @@ function checkLayer(ref: LayerRef, index: number, r: StoredLayer | null): Archiv
     if (r.diffId !== ref.diffId)
       out.findings.push({ kind: 'diffid', member, expected: ref.diffId, actual: r.diffId, message: `layer ${index} ${show} (uncompressed) hashes to ${r.diffId}, not to its DiffID ${ref.diffId}` });
   } else {
-    const errors = r.changes.problems.filter((p) => p.severity === 'error');
+    const errors = r.problems.filter((p) => p.severity === 'error');
     const corrupt = errors.find((p) => p.code === 'compression.corrupt');
     if (corrupt) out.findings.push({ kind: 'corrupt', member, expected: ref.diffId, message: `layer ${index} blob ${show} cannot be decompressed, so it cannot hash to its DiffID ${ref.diffId}: ${corrupt.message}` });
     else if (r.blobDigest !== null || errors.length)
@@ -327,6 +335,7 @@ async function saveFromEngine(
   location: string,
   opts: ArchiveOptions,
   dopts: DecompressOptions,
+  paths: PathTable,
   progress: (done: number, detail: string) => void,
 ): Promise<StreamStore> {
   const cmd = engine === 'docker' ? (opts.dockerCommand ?? 'docker') : (opts.podmanCommand ?? 'podman');
@@ -343,7 +352,7 @@ async function saveFromEngine(
   });
   let store: StreamStore;
   try {
-    store = await StreamStore.scan(child.stdout as AsyncIterable<Buffer>, location, dopts, progress);
+    store = await StreamStore.scan(child.stdout as AsyncIterable<Buffer>, location, dopts, paths, progress);
   } catch (err) {
     child.kill();
     await child.catch(() => undefined);

@@ -28,6 +28,8 @@ import { TarFileReader, rangeStream } from '../tar/file-reader.js';
 import type { TarEntry } from '../tar/header.js';
 import { DEFAULT_LIMITS, decompress, peek, sniffCompression, type Compression, type DecompressOptions } from '../tar/decompress.js';
 import { isTarHead, readLayerFromFile, readLayerFromStream } from '../tar/layer-reader.js';
+import { LayerTable } from '../../model/layer-table.js';
+import type { PathTable } from '../../model/paths.js';
 import { ByteSource, readTarStream, type TarStreamState } from '../tar/stream-reader.js';
 import { ArchiveMemberError, MAX_JSON, MAX_JSON_TOTAL, quoteMember } from './json.js';
 
@@ -60,7 +62,10 @@ export interface Member {
 }
 
 export interface StoredLayer {
-  changes: LayerChanges;
+  /** The layer's rows, interned in the store's path table; null when nothing could be read. */
+  table: LayerTable | null;
+  /** Problems met reading it (a copy per read: callers add their own). */
+  problems: Problem[];
   compression: Compression | null;
   /** sha256 of the stored bytes, when they were all read. */
   blobDigest: string | null;
@@ -181,7 +186,8 @@ function memberFromEntry(path: string, e: TarEntry): Member {
 function layerError(label: string, err: unknown): StoredLayer {
   const code = err instanceof ArchiveMemberError || err instanceof TarError || err instanceof CompressionError ? err.code : 'layer.unreadable';
   return {
-    changes: { entries: [], problems: [problem('error', code, `layer unreadable: ${(err as Error).message}`, label)] },
+    table: null,
+    problems: [problem('error', code, `layer unreadable: ${(err as Error).message}`, label)],
     compression: null,
     blobDigest: null,
     diffId: null,
@@ -196,7 +202,15 @@ function isSystemError(err: unknown): err is NodeJS.ErrnoException {
 }
 
 function copyLayer(l: StoredLayer): StoredLayer {
-  return { ...l, changes: { entries: l.changes.entries, problems: [...l.changes.problems] } };
+  return { ...l, problems: [...l.problems] };
+}
+
+/**
+ * A parsed layer as kept: its rows in columns (the objects the tar reader made are dropped here, so that a
+ * stream of many layers, read once and kept whole, costs their tables, not their objects).
+ */
+function kept(paths: PathTable, c: LayerChanges): { table: LayerTable; problems: Problem[] } {
+  return { table: LayerTable.fromEntries(paths, c.entries), problems: c.problems };
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -324,21 +338,21 @@ function preadAll(fd: number, pos: number, length: number): Buffer {
  * bodies skipped (nothing hashed). Otherwise one sequential pass that hashes the stored bytes (and the
  * uncompressed tar) while listing it: the bytes are read once, in {@link HASH_READ} steps.
  */
-async function layerFromRange(fd: number, start: number, length: number, label: string, verify: boolean, dopts: DecompressOptions): Promise<StoredLayer> {
+async function layerFromRange(paths: PathTable, fd: number, start: number, length: number, label: string, verify: boolean, dopts: DecompressOptions): Promise<StoredLayer> {
   const head = preadAll(fd, start, Math.min(1024, length));
   const compression = sniffCompression(head);
   if (!verify && compression === 'none' && (isTarHead(head) || length === 0)) {
     const changes = readLayerFromFile(fd, start, start + length, label);
-    return { changes, compression, blobDigest: null, diffId: null, member: label, storedBytes: length };
+    return { ...kept(paths, changes), compression, blobDigest: null, diffId: null, member: label, storedBytes: length };
   }
   const r = await readLayerFromStream(rangeStream(fd, start, length, HASH_READ), label, dopts);
   if (!r.isTar) r.changes.problems.push(problem('error', 'layer.not-tar', 'layer blob is not a tar (nor a gzip/zstd-compressed one)', label));
   if (r.storedBytes !== length) {
     // the file shrank under us: whatever was hashed is not the member
     r.changes.problems.push(problem('error', 'archive.member.short-read', `read ${r.storedBytes} of the member's ${length} bytes (the file changed while being read?)`, label));
-    return { changes: r.changes, compression: r.compression, blobDigest: null, diffId: null, member: label, storedBytes: r.storedBytes };
+    return { ...kept(paths, r.changes), compression: r.compression, blobDigest: null, diffId: null, member: label, storedBytes: r.storedBytes };
   }
-  return { changes: r.changes, compression: r.compression, blobDigest: r.blobDigest, diffId: r.diffId, member: label, storedBytes: length };
+  return { ...kept(paths, r.changes), compression: r.compression, blobDigest: r.blobDigest, diffId: r.diffId, member: label, storedBytes: length };
 }
 
 /** Layer results cached per resolved member: a hashed read also serves later unhashed requests. */
@@ -396,7 +410,7 @@ export class FileTarStore implements ArchiveStore {
     return this.index.members;
   }
 
-  private constructor(private readonly fd: number, private readonly location: string, private readonly dopts: DecompressOptions) {
+  private constructor(private readonly fd: number, private readonly location: string, private readonly dopts: DecompressOptions, readonly paths: PathTable) {
     this.index = new MemberIndex(location, this.problems);
   }
 
@@ -404,7 +418,7 @@ export class FileTarStore implements ArchiveStore {
    * A regular, uncompressed file is listed here. A compressed file, a FIFO or a device cannot be seeked as a tar:
    * the caller streams it once (StreamStore) from what this returns.
    */
-  static open(location: string, dopts: DecompressOptions): { store: FileTarStore } | StreamInput {
+  static open(location: string, dopts: DecompressOptions, paths: PathTable): { store: FileTarStore } | StreamInput {
     let fd: number;
     let real: string;
     let regular: boolean;
@@ -457,7 +471,7 @@ export class FileTarStore implements ArchiveStore {
         },
       };
     }
-    const store = new FileTarStore(fd, location, dopts);
+    const store = new FileTarStore(fd, location, dopts, paths);
     store.reader = new TarFileReader(fd, { end: size, label: location });
     store.list(size);
     return { store };
@@ -514,7 +528,7 @@ export class FileTarStore implements ArchiveStore {
     }
     // Repeated layers (symlinked in legacy saves, shared by images) are read once.
     const b = this.bodies.get(p)!;
-    return copyLayer(await this.layers.get(p, opts.verify, (verify) => layerFromRange(this.fd, b.offset, b.size, p, verify, this.dopts)));
+    return copyLayer(await this.layers.get(p, opts.verify, (verify) => layerFromRange(this.paths, this.fd, b.offset, b.size, p, verify, this.dopts)));
   }
 
   async close(): Promise<void> {
@@ -535,7 +549,7 @@ export class DirStore implements ArchiveStore {
   private readonly json = new JsonCache();
   private readonly layers = new LayerCache();
 
-  constructor(private readonly root: string, private readonly dopts: DecompressOptions) {
+  constructor(private readonly root: string, private readonly dopts: DecompressOptions, readonly paths: PathTable) {
     this.ev = new Evidence(root);
     for (const name of ['oci-layout', 'index.json', 'manifest.json', 'repositories']) this.addPath(name);
     let n = 0;
@@ -620,7 +634,7 @@ export class DirStore implements ArchiveStore {
       try {
         const st = fstatSync(fd);
         if (!st.isFile()) return layerError(p, new Error('is not a regular file'));
-        return await layerFromRange(fd, 0, st.size, p, verify, this.dopts);
+        return await layerFromRange(this.paths, fd, 0, st.size, p, verify, this.dopts);
       } finally {
         closeSync(fd);
       }
@@ -657,7 +671,7 @@ export class StreamStore implements ArchiveStore {
     return this.index.members;
   }
 
-  private constructor(private readonly label: string) {
+  private constructor(private readonly label: string, readonly paths: PathTable) {
     this.index = new MemberIndex(label, this.problems);
   }
 
@@ -665,9 +679,10 @@ export class StreamStore implements ArchiveStore {
     input: AsyncIterable<Buffer | Uint8Array>,
     label: string,
     dopts: DecompressOptions,
+    paths: PathTable,
     progress?: (done: number, detail: string) => void,
   ): Promise<StreamStore> {
-    const store = new StreamStore(label);
+    const store = new StreamStore(label, paths);
     let peeked: { head: Buffer; stream: AsyncIterable<Buffer> };
     try {
       peeked = await peek(input, 6);
@@ -729,9 +744,12 @@ export class StreamStore implements ArchiveStore {
         if (p.head.length === 0) continue;
         progress?.(++n, path);
         const r = await readLayerFromStream(p.stream, path, dopts);
-        const stored: StoredLayer = { changes: r.changes, compression: r.compression, blobDigest: r.blobDigest, diffId: r.diffId, member: path, storedBytes: r.storedBytes };
+        const stored: StoredLayer = { ...kept(store.paths, r.changes), compression: r.compression, blobDigest: r.blobDigest, diffId: r.diffId, member: path, storedBytes: r.storedBytes };
         // not a layer: keep only its digest (a blob some manifest may name)
-        if (!r.isTar) stored.changes = { entries: [], problems: [problem('error', 'layer.not-tar', 'layer blob is not a tar (nor a gzip/zstd-compressed one)', path)] };
+        if (!r.isTar) {
+          stored.table = null;
+          stored.problems = [problem('error', 'layer.not-tar', 'layer blob is not a tar (nor a gzip/zstd-compressed one)', path)];
+        }
         store.layers.set(path, stored);
       }
       completed = stopAt === null;
@@ -805,7 +823,8 @@ export class StreamStore implements ArchiveStore {
     if (this.notKept.has(p)) return layerError(p, new Error('member looked like JSON and was not kept (JSON budget spent), so it was not read as a layer'));
     if ((this.members.get(p)?.size ?? 0) === 0)
       return {
-        changes: { entries: [], problems: [problem('warning', 'layer.empty-blob', 'layer member is empty (0 bytes)', p)] },
+        table: null,
+        problems: [problem('warning', 'layer.empty-blob', 'layer member is empty (0 bytes)', p)],
         compression: null,
         blobDigest: null,
         diffId: null,
