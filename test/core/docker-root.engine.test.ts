@@ -266,6 +266,29 @@ test('host-level bloat: unreferenced overlay2 dirs, and what each image shares o
   assert.equal(bloat.uniqueBytes, bloat.bytes - base.bytes);
 });
 
+test('unreferenced entries planted as symlinks are never walked: overlay2/<id> -> /, and links to /proc inside one', async (t) => {
+  const engine = getEngine(t, 'docker20');
+  if (!engine) return;
+  const copy = path.join(tmp, 'orphan-links');
+  await copyTree(engine.dataRoot, copy);
+  const toRoot = 'cd'.repeat(32);
+  const withLinks = 'ef'.repeat(32);
+  fs.symlinkSync('/', path.join(copy, 'overlay2', toRoot));
+  fs.mkdirSync(path.join(copy, 'overlay2', withLinks, 'diff'), { recursive: true });
+  fs.writeFileSync(path.join(copy, 'overlay2', withLinks, 'diff', 'real'), Buffer.alloc(100));
+  fs.symlinkSync('/proc', path.join(copy, 'overlay2', withLinks, 'diff', 'proc'));
+  fs.symlinkSync('/', path.join(copy, 'overlay2', withLinks, 'root'));
+  const before = await hashTree(copy);
+  const r = await execa('node', [BIN, 'report', copy, '--format', 'json'], { reject: false });
+  assert.equal(r.exitCode, 0, r.stderr);
+  const rep = JSON.parse(r.stdout);
+  // Sizes count what is really there: nothing behind a link (the host's / and /proc would be gigabytes).
+  assert.deepEqual(rep.storage.orphanDirs.map((d: any) => [path.basename(d.path), d.bytes]).sort(), [[toRoot, 0], [withLinks, 100]].sort());
+  const planted = rep.problems.filter((p: any) => p.code === 'evidence.symlink');
+  assert.deepEqual(planted.map((p: any) => [p.severity, path.basename(p.path)]), [['warning', toRoot]]);
+  assert.equal(await hashTree(copy), before, 'nothing written');
+});
+
 test('no command writes to the data root: report, changes, files, in every format', async (t) => {
   const engine = getEngine(t, 'docker20');
   if (!engine) return;

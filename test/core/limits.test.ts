@@ -59,3 +59,25 @@ test('past LIMITS.chainLayers: a problem naming the image, the layers below the 
   assert.deepEqual(out.problems.map((p: string[]) => p[0]), ['limit.chain-layers']);
   assert.match(out.problems[0][1], /tall:1 has 500 layers, more than the 100 read/);
 });
+
+test('a layer tar past LIMITS.layerEntries: the rest counted, not kept, and an error says so (file and stdin)', async () => {
+  const { legacySave, layerTar } = await import('../sources/archive/hostile-helpers.js');
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const files: Record<string, string> = {};
+  for (let i = 0; i < 3000; i++) files[`f${String(i).padStart(5, '0')}`] = '';
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-limit-'));
+  const file = path.join(dir, 'wide.tar');
+  fs.writeFileSync(file, legacySave([{ tag: 'wide:1', layers: [layerTar(files)] }]));
+  const bin = new URL('../../bin/layerscope.js', import.meta.url).pathname;
+  const env = { ...process.env, LAYERSCOPE_TEST_LIMITS: JSON.stringify({ layerEntries: 1000 }) };
+  for (const args of [['report', file, '--format', 'json'], ['report', '-', '--format', 'json']]) {
+    const r = spawnSync(process.execPath, [bin, ...args], { env, encoding: 'utf8', input: args[1] === '-' ? fs.readFileSync(file) : undefined });
+    assert.equal(r.status, 4, r.stderr);
+    const rep = JSON.parse(r.stdout);
+    assert.deepEqual(rep.problems.filter((p: { code: string }) => p.code === 'limit.layer-entries').length, 1);
+    assert.equal(rep.images[0].layers[0].entries, 1000);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});

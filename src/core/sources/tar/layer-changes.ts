@@ -14,6 +14,7 @@
 import { baseName, cleanLayerPath, compareWalkOrder, displayPath, joinPath, parentPath, UnsafePathError } from '../../model/path.js';
 import { problem, type Attrs, type LayerChanges, type LayerEntry, type Problem, type PutEntry, type WhiteoutEntry } from '../../model/types.js';
 import type { TarEntry } from './header.js';
+import { LIMITS } from '../../model/limits.js';
 
 const WH = '.wh.';
 const WH_META = '.wh..wh.';
@@ -34,7 +35,14 @@ export class LayerChangesBuilder {
     return `${this.label}:${displayPath(name)}`;
   }
 
+  private dropped = 0;
+
   add(e: TarEntry): void {
+    // A layer's rows are held until it is stacked: past LIMITS.layerEntries the rest is counted, not kept.
+    if (this.puts.size + this.whiteouts.size >= LIMITS.layerEntries) {
+      if (this.dropped++ === 0) this.problems.push(problem('error', 'limit.layer-entries', `layer holds more than ${LIMITS.layerEntries} entries; the rest is not read`, this.label));
+      return;
+    }
     let path: string;
     try {
       path = fastClean(e.name) ?? cleanLayerPath(e.name);
