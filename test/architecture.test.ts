@@ -53,3 +53,11 @@ test('core imports nothing above it and no UI; report and tui never import the c
   }
   assert.deepEqual(violations, []);
 });
+
+test('every runtime dependency in package.json is imported by src/ (none kept for nothing)', () => {
+  const pkg = JSON.parse(fs.readFileSync(path.resolve(SRC, '../package.json'), 'utf8')) as { dependencies: Record<string, string> };
+  const used = new Set<string>();
+  for (const file of files(SRC)) for (const spec of imports(file)) if (!spec.startsWith('.') && !spec.startsWith('node:')) used.add(target(file, spec));
+  const unused = Object.keys(pkg.dependencies).filter((d) => !used.has(d));
+  assert.deepEqual(unused, [], 'dependencies no code imports: remove them (the README says why a named package is not used)');
+});
