@@ -14,6 +14,8 @@
 //   --build-only       build (or find) the fixture, then stop
 //   --keep             keep the restored data root (its path is printed) instead of deleting it
 //   --json FILE        also write every figure (and every run) as JSON
+//   --repo DIR         measure the CLI of another checkout (DIR/bin/layerscope.js, DIR/dist built), e.g. an export
+//                      of main next to a branch; default: this checkout
 //
 // The fixture (bench/lib/host-fixture.mjs, which is the recipe and is hashed into the cache key): a Docker 20.10
 // overlay2 data root holding hb-base:1 (an imported ~300,000-file, ~1.3 GB /usr-like tree) and hb-app-01:1 ..
@@ -56,9 +58,8 @@ import {
   unavailableReason,
 } from './lib/host-fixture.mjs';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const BIN = path.join(REPO, 'bin/layerscope.js');
-const TINY = path.join(REPO, 'demo/demo.tar');
+const HERE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TINY = path.join(HERE, 'demo/demo.tar');
 const TIME = '/usr/bin/time';
 const TMUX = ['/usr/bin/tmux', '/usr/local/bin/tmux'].find((p) => fs.existsSync(p)) ?? null;
 const TUI_COLS = 140;
@@ -83,10 +84,10 @@ function usage(msg) {
   process.stderr.write(`bench/host.mjs: ${msg}\n(see the comment at the top of bench/host.mjs for the flags)\n`);
   process.exit(2);
 }
-const KNOWN = new Set(['--runs', '--tui-runs', '--tui-timeout', '--keys', '--json', '--no-tui', '--verify', '--no-check', '--rebuild', '--build-only', '--keep']);
+const KNOWN = new Set(['--repo', '--runs', '--tui-runs', '--tui-timeout', '--keys', '--json', '--no-tui', '--verify', '--no-check', '--rebuild', '--build-only', '--keep']);
 for (let i = 0; i < argv.length; i++) {
   if (!KNOWN.has(argv[i])) usage(`unknown argument ${argv[i]}`);
-  if (['--runs', '--tui-runs', '--tui-timeout', '--keys', '--json'].includes(argv[i])) i++;
+  if (['--repo', '--runs', '--tui-runs', '--tui-timeout', '--keys', '--json'].includes(argv[i])) i++;
 }
 const posInt = (n, v) => {
   const x = Number(v);
@@ -98,6 +99,9 @@ const TUI_RUNS = posInt('--tui-runs', opt('--tui-runs', String(RUNS)));
 const TUI_TIMEOUT_S = posInt('--tui-timeout', opt('--tui-timeout', '300'));
 const KEYS = posInt('--keys', opt('--keys', '30'));
 const JSON_OUT = opt('--json', null);
+/** The checkout whose CLI is measured (its bin/layerscope.js and built dist/): this one unless --repo says. */
+const REPO = path.resolve(opt('--repo', HERE));
+const BIN = path.join(REPO, 'bin/layerscope.js');
 
 // ------------------------------------------------------------------------------------------------------------
 // logging
@@ -169,6 +173,7 @@ function cliPrefix() {
   return [process.execPath, ...flags, BIN];
 }
 const CLI = cliPrefix();
+const COMMIT = spawnSync('git', ['-C', REPO, 'rev-parse', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).stdout?.toString().trim() || null;
 const CLI_ENV = { ...process.env, NODE_ENV: 'production' };
 const HAVE_TIME = fs.existsSync(TIME);
 
@@ -445,7 +450,7 @@ async function main() {
     return 0;
   }
   if (!fs.existsSync(path.join(REPO, 'dist/cli/main.js'))) {
-    loud('bench/host.mjs: dist/ is not built: run `npm run build` (npm run bench does)');
+    loud(`bench/host.mjs: ${REPO}/dist is not built: run \`npm run build\` there (npm run bench does)`);
     return 1;
   }
   await sweepStale(log);
@@ -644,7 +649,7 @@ async function main() {
   p(`host: Docker ${meta.engine.version} ${meta.engine.driver} data root, ${images.size} images (${BASE_TAG} + ${APPS} apps FROM it), ${hostDirs.length} unique layer dirs, ${hostEntries.toLocaleString('en')} entries`);
   p(`      base: ${meta.base.files.toLocaleString('en')} files (${(meta.base.fileBytes / 1e9).toFixed(2)} GB), ${meta.base.dirs.toLocaleString('en')} dirs, ${meta.base.symlinks.toLocaleString('en')} symlinks, ${meta.base.hardlinks.toLocaleString('en')} hardlinks; each app: RUN rm -rf /usr/share/<pkg> && echo k > /app-k`);
   p(`fixture: ${files.tar}`);
-  p(`CLI: ${CLI.map((a) => (a === process.execPath ? 'node' : path.relative(REPO, a) || a)).join(' ')} (NODE_ENV=production); ${RUNS} runs each, interleaved; warm cache`);
+  p(`CLI: ${CLI.map((a) => (a === process.execPath ? 'node' : path.relative(REPO, a) || a)).join(' ')} (NODE_ENV=production) in ${REPO}${COMMIT ? ` at ${COMMIT.slice(0, 12)}` : ''}; ${RUNS} runs each, interleaved; warm cache`);
   p(`machine: ${os.cpus().length} CPUs, load average now ${load}; times scale with load`);
   if (check) p(`check: ${check.ok ? 'report output agrees with the fixture' : 'FAILED: ' + check.errors.join('; ')}`);
   p();
@@ -729,7 +734,8 @@ async function main() {
     const j = {
       schema: 'layerscope.bench.host/v1',
       at: new Date().toISOString(),
-      commit: spawnSync('git', ['-C', REPO, 'rev-parse', 'HEAD']).stdout?.toString().trim() || null,
+      commit: COMMIT,
+      repo: REPO,
       machine: { cpus: os.cpus().length, loadavg: os.loadavg(), node: process.version },
       fixture: { tar: files.tar, key, ...meta, images: undefined, imagesFromDocker: meta.images },
       host: { images: images.size, layerDirs: hostDirs.length, entries: hostEntries },
