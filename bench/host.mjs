@@ -107,6 +107,7 @@ const BIN = path.join(REPO, 'bin/layerscope.js');
 // logging
 // ------------------------------------------------------------------------------------------------------------
 const T0 = Date.now();
+const LOAD_START = os.loadavg();
 const secs = (ms) => (ms / 1000).toFixed(1) + ' s';
 const log = (m) => process.stderr.write(`[host ${secs(Date.now() - T0).padStart(7)}] ${m}\n`);
 const loud = (m) => {
@@ -309,8 +310,11 @@ function readPicker(screen, expectedTags) {
   return { listed: seen.size, pending, cursor, complete: seen.size === want.size, filled: seen.size === want.size && pending === 0 };
 }
 
+const TMUX_ENV = { ...process.env };
+delete TMUX_ENV.TMUX; // a bench started inside tmux still gets its own server (-S)
+delete TMUX_ENV.TMUX_PANE;
 function tmux(...args) {
-  return capture(TMUX, ['-S', tmuxSock, ...args]);
+  return capture(TMUX, ['-S', tmuxSock, ...args], { env: TMUX_ENV });
 }
 
 function pct(xs, p) {
@@ -650,11 +654,11 @@ async function main() {
   p(`      base: ${meta.base.files.toLocaleString('en')} files (${(meta.base.fileBytes / 1e9).toFixed(2)} GB), ${meta.base.dirs.toLocaleString('en')} dirs, ${meta.base.symlinks.toLocaleString('en')} symlinks, ${meta.base.hardlinks.toLocaleString('en')} hardlinks; each app: RUN rm -rf /usr/share/<pkg> && echo k > /app-k`);
   p(`fixture: ${files.tar}`);
   p(`CLI: ${CLI.map((a) => (a === process.execPath ? 'node' : path.relative(REPO, a) || a)).join(' ')} (NODE_ENV=production) in ${REPO}${COMMIT ? ` at ${COMMIT.slice(0, 12)}` : ''}; ${RUNS} runs each, interleaved; warm cache`);
-  p(`machine: ${os.cpus().length} CPUs, load average now ${load}; times scale with load`);
+  p(`machine: ${os.cpus().length} CPUs, load average at start ${LOAD_START.map((x) => x.toFixed(2)).join(' ')}, now ${load}; wall times scale with load`);
   if (check) p(`check: ${check.ok ? 'report output agrees with the fixture' : 'FAILED: ' + check.errors.join('; ')}`);
   p();
-  const hdr = ['command', 'best s', 'median s', 'cpu s', 'find s', 'ratio', 'ratio med', 'RSS MiB', 'entries', 'B/entry', 'net B/entry'];
-  const w = [38, 8, 9, 8, 8, 7, 9, 8, 10, 8, 11];
+  const hdr = ['command', 'best s', 'median s', 'cpu s', 'find s', 'ratio', 'ratio med', 'cpu ratio', 'RSS MiB', 'entries', 'B/entry', 'net B/entry'];
+  const w = [36, 7, 8, 7, 7, 7, 9, 9, 8, 10, 8, 11];
   const row = (cells) => cells.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join(' ');
   p(row(hdr));
   for (const c of cases) {
@@ -664,6 +668,7 @@ async function main() {
     const net = c.entries && rssB !== null && fixedKiB !== null ? (rssB - fixedKiB * 1024) / c.entries : null;
     c.ratio = b && b.wall.best ? c.wall.best / b.wall.best : null;
     c.ratioMedian = b && b.wall.median ? c.wall.median / b.wall.median : null;
+    c.cpuRatio = b && b.cpu.best && c.cpu.best !== null ? c.cpu.best / b.cpu.best : null;
     c.rssPerEntry = perEntry;
     c.rssNetPerEntry = net;
     p(row([
@@ -672,13 +677,15 @@ async function main() {
       b ? fx(b.wall.best) : '',
       c.ratio !== null ? fx(c.ratio, 1) + 'x' : '',
       c.ratioMedian !== null ? fx(c.ratioMedian, 1) + 'x' : '',
+      c.cpuRatio !== null ? fx(c.cpuRatio, 1) + 'x' : '',
       fx(MiB(c.rss.median), 0),
       c.entries ? c.entries.toLocaleString('en') : '',
       perEntry !== null ? fx(perEntry, 0) : '',
       net !== null ? fx(net, 0) : '',
     ]));
   }
-  p(`  ratio = report best / find best over the same dirs (whole host: find ROOT/overlay2); ratio med = the same with medians`);
+  p(`  ratio = report best / find best over the same dirs (whole host: find ROOT/overlay2); ratio med = the same with medians;`);
+  p(`  cpu ratio = best user+sys / find's (steadier than wall on a shared machine; a parallel reader may use more cpu than wall)`);
   p(`  RSS = peak RSS (wait4 maxrss), median of runs; B/entry = RSS / entries; net = (RSS - RSS of report demo/demo.tar) / entries`);
   p(`  entries = find DIR | wc -l, summed over the unique layer dirs (overlay2/<cache-id>/diff) of what is reported`);
   for (const c of cases) if (c.error) p(`  ${c.label} FAILED: ${c.error.split('\n')[0]}`);
@@ -736,13 +743,13 @@ async function main() {
       at: new Date().toISOString(),
       commit: COMMIT,
       repo: REPO,
-      machine: { cpus: os.cpus().length, loadavg: os.loadavg(), node: process.version },
+      machine: { cpus: os.cpus().length, loadavgStart: LOAD_START, loadavgEnd: os.loadavg(), node: process.version },
       fixture: { tar: files.tar, key, ...meta, images: undefined, imagesFromDocker: meta.images },
       host: { images: images.size, layerDirs: hostDirs.length, entries: hostEntries },
       cli: CLI,
       runs: RUNS,
       check,
-      cases: cases.map((c) => ({ id: c.id, label: c.label, argv: c.argv, baseline: c.baseline ?? null, entries: c.entries ?? null, dirs: c.dirs ?? null, wall: c.wall, cpu: c.cpu, rssKiB: c.rss, ratio: c.ratio ?? null, ratioMedian: c.ratioMedian ?? null, rssPerEntry: c.rssPerEntry ?? null, rssNetPerEntry: c.rssNetPerEntry ?? null, error: c.error ?? null, all: c.runs })),
+      cases: cases.map((c) => ({ id: c.id, label: c.label, argv: c.argv, baseline: c.baseline ?? null, entries: c.entries ?? null, dirs: c.dirs ?? null, wall: c.wall, cpu: c.cpu, rssKiB: c.rss, ratio: c.ratio ?? null, ratioMedian: c.ratioMedian ?? null, cpuRatio: c.cpuRatio ?? null, rssPerEntry: c.rssPerEntry ?? null, rssNetPerEntry: c.rssNetPerEntry ?? null, error: c.error ?? null, all: c.runs })),
       scaling,
       tui: { ...tui, runs: tui.runs.map((x) => ({ ...x, lastScreen: undefined })), size: `${TUI_COLS}x${TUI_ROWS}`, pollMs: POLL_MS, keyPollMs: KEY_POLL_MS, timeoutSeconds: TUI_TIMEOUT_S },
       verify: ver,
