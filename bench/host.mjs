@@ -653,7 +653,7 @@ async function main() {
   p(`host: Docker ${meta.engine.version} ${meta.engine.driver} data root, ${images.size} images (${BASE_TAG} + ${APPS} apps FROM it), ${hostDirs.length} unique layer dirs, ${hostEntries.toLocaleString('en')} entries`);
   p(`      base: ${meta.base.files.toLocaleString('en')} files (${(meta.base.fileBytes / 1e9).toFixed(2)} GB), ${meta.base.dirs.toLocaleString('en')} dirs, ${meta.base.symlinks.toLocaleString('en')} symlinks, ${meta.base.hardlinks.toLocaleString('en')} hardlinks; each app: RUN rm -rf /usr/share/<pkg> && echo k > /app-k`);
   p(`fixture: ${files.tar}`);
-  p(`CLI: ${CLI.map((a) => (a === process.execPath ? 'node' : path.relative(REPO, a) || a)).join(' ')} (NODE_ENV=production) in ${REPO}${COMMIT ? ` at ${COMMIT.slice(0, 12)}` : ''}; ${RUNS} runs each, interleaved; warm cache`);
+  p(`CLI: ${CLI.map((a) => (a === process.execPath ? 'node' : a === BIN ? path.relative(REPO, BIN) : a)).join(' ')} (NODE_ENV=production) in ${REPO}${COMMIT ? ` at ${COMMIT.slice(0, 12)}` : ''}; ${RUNS} runs each, interleaved; warm cache`);
   p(`machine: ${os.cpus().length} CPUs, load average at start ${LOAD_START.map((x) => x.toFixed(2)).join(' ')}, now ${load}; wall times scale with load`);
   if (check) p(`check: ${check.ok ? 'report output agrees with the fixture' : 'FAILED: ' + check.errors.join('; ')}`);
   p();
@@ -751,7 +751,7 @@ async function main() {
       check,
       cases: cases.map((c) => ({ id: c.id, label: c.label, argv: c.argv, baseline: c.baseline ?? null, entries: c.entries ?? null, dirs: c.dirs ?? null, wall: c.wall, cpu: c.cpu, rssKiB: c.rss, ratio: c.ratio ?? null, ratioMedian: c.ratioMedian ?? null, cpuRatio: c.cpuRatio ?? null, rssPerEntry: c.rssPerEntry ?? null, rssNetPerEntry: c.rssNetPerEntry ?? null, error: c.error ?? null, all: c.runs })),
       scaling,
-      tui: { ...tui, runs: tui.runs.map((x) => ({ ...x, lastScreen: undefined })), size: `${TUI_COLS}x${TUI_ROWS}`, pollMs: POLL_MS, keyPollMs: KEY_POLL_MS, timeoutSeconds: TUI_TIMEOUT_S },
+      tui: { ...tui, size: `${TUI_COLS}x${TUI_ROWS}`, pollMs: POLL_MS, keyPollMs: KEY_POLL_MS, timeoutSeconds: TUI_TIMEOUT_S },
       verify: ver,
       phases,
     };
