@@ -107,24 +107,27 @@ const BIN = path.join(REPO, 'bin/layerscope.js');
 // logging
 // ------------------------------------------------------------------------------------------------------------
 const T0 = Date.now();
+let interrupted = false; // a signal arrived: start nothing new; the handler cleans up and exits
 const LOAD_START = os.loadavg();
 const secs = (ms) => (ms / 1000).toFixed(1) + ' s';
 const log = (m) => process.stderr.write(`[host ${secs(Date.now() - T0).padStart(7)}] ${m}\n`);
 const loud = (m) => {
+  if (interrupted) return;
   const bar = '!'.repeat(100);
-  const text = `\n${bar}\n!!! ${m.split('\n').join('\n!!! ')}\n${bar}\n`;
-  process.stderr.write(text);
-  process.stdout.write(text);
+  process.stdout.write(`\n${bar}\n!!! ${m.split('\n').join('\n!!! ')}\n${bar}\n`);
+  process.stderr.write(`[host ${secs(Date.now() - T0).padStart(7)}] !!! ${m.split('\n')[0]} (more on stdout)\n`);
 };
 const phases = {};
 async function phase(name, fn) {
   const t = Date.now();
   log(`${name}...`);
   try {
-    return await fn();
+    const r = await fn();
+    if (interrupted) throw new Error('interrupted');
+    return r;
   } finally {
     phases[name] = +((Date.now() - t) / 1000).toFixed(1);
-    log(`${name}: ${secs(Date.now() - t)}`);
+    log(`${name}: ${secs(Date.now() - t)}${interrupted ? ' (interrupted)' : ''}`);
   }
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -152,7 +155,6 @@ function cleanup() {
   })();
   return cleaning;
 }
-let interrupted = false;
 for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
   process.on(sig, () => {
     if (interrupted) return;
@@ -184,6 +186,7 @@ const HAVE_TIME = fs.existsSync(TIME);
  */
 function timed(cmdArgv, { okCodes = [0], env = CLI_ENV } = {}) {
   return new Promise((resolve, reject) => {
+    if (interrupted) return reject(new Error('interrupted'));
     const tf = path.join(tmpDir, `time.${process.pid}.out`);
     const full = HAVE_TIME ? [TIME, '-o', tf, '-f', '%e %U %S %M', ...cmdArgv] : cmdArgv;
     const se = [];
@@ -218,6 +221,7 @@ function timed(cmdArgv, { okCodes = [0], env = CLI_ENV } = {}) {
 /** Run and collect stdout (untimed helpers). */
 function capture(cmd, args, { env, input } = {}) {
   return new Promise((resolve) => {
+    if (interrupted) return resolve({ code: 130, stdout: Buffer.alloc(0), stderr: 'interrupted' });
     const child = spawn(cmd, args, { env: env ?? process.env, stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
     children.add(child);
     const so = [];
@@ -340,7 +344,7 @@ async function tuiRun(root, tags, runIndex) {
   let fast = false;
   const waiters = new Set();
   const poller = (async () => {
-    while (!stop) {
+    while (!stop && !interrupted) {
       const r = await tmux('capture-pane', '-p', '-t', 'hb', ';', 'display-message', '-p', '-t', 'hb', '#{pane_dead} #{pane_dead_status}');
       const at = nowMs();
       const out = r.stdout.toString().replace(/\n$/, '');
@@ -483,7 +487,7 @@ async function main() {
   const restored = await phase('restore data root', () => restoreFixture(files.tar, tmpDir, { entries: meta.base.entries, log }));
   const root = restored.root;
   log(`data root: ${root} (${restored.fs})`);
-  if (flag('--keep')) log(`--keep: the data root stays in ${root}`);
+  if (flag('--keep')) log(`--keep: the data root stays in ${root} (until the next run sweeps it; or: umount ${path.dirname(root)} && rm -rf ${tmpDir})`);
 
   // 3. layer dirs and entries, read from the data root itself (checked against docker's answers at build time)
   const apps = Array.from({ length: APPS }, (_, i) => appTag(i + 1));
@@ -576,6 +580,7 @@ async function main() {
           c.runs.push(x);
           log(`run ${r + 1}/${RUNS} ${c.label}: ${x.wall.toFixed(2)} s wall, ${fx(x.cpu)} s cpu, ${fx(MiB(x.rssKiB), 0)} MiB`);
         } catch (err) {
+          if (interrupted) throw err;
           c.error = String(err.message || err);
           log(`run ${r + 1}/${RUNS} ${c.label}: FAILED ${c.error}`);
         }
@@ -638,6 +643,7 @@ async function main() {
           ver.verify.push(await timed(vArgv));
           log(`run ${r + 1}/${RUNS}: sha256sum ${ver.sha.at(-1).wall.toFixed(2)} s, verify ${ver.verify.at(-1).wall.toFixed(2)} s`);
         } catch (err) {
+          if (interrupted) throw err;
           ver.error = String(err.message || err);
           log(`verify/sha256sum FAILED: ${ver.error}`);
           break;
