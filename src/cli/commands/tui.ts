@@ -94,11 +94,16 @@ export const tuiCommand: Command = {
     }
     const platform = flagString(args, 'platform');
     const open = tio.open ?? openSource;
+    // The source is opened (metadata only) while the TUI's modules load: loading Ink takes longer than reading
+    // a host's configs, and the first screen needs both.
+    const early = open(location, platform ? { platform } : {});
+    early.catch(() => undefined);
+    const first = location;
     const { runTui } = await import('../../tui/run.js');
     return runTui({
       location,
       note,
-      open: (loc, opts) => open(loc, platform ? { ...opts, platform } : opts),
+      open: (loc, opts) => (loc === first ? early : open(loc, platform ? { ...opts, platform } : opts)),
       image: flagString(args, 'image'),
       container: flagString(args, 'container'),
       stdout: io.stdout as NodeJS.WriteStream,
