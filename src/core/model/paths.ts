@@ -135,14 +135,53 @@ export class PathTable {
       }
       s = (s + 1) & this.mask;
     }
+    const id = this.newId(parent);
+    this.appendName(id, name);
+    this.link(parent, id);
+    this.slots[s] = id;
+    if (this.n * 2 > this.slots.length) this.rehash();
+    return id;
+  }
+
+  /**
+   * intern() for a name given as bytes[start, end) of a buffer (what the walk workers send): no string is made,
+   * so a million names cost no garbage.
+   */
+  internBytes(parent: number, bytes: Uint8Array, start: number, end: number): number {
+    let h = Math.imul(0x811c9dc5 ^ parent, 0x01000193);
+    for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+    h ^= h >>> 15;
+    let s = (Math.imul(h, 0x2c1b3c6d) >>> 0) & this.mask;
+    const len = end - start;
+    const arena = this.arena;
+    for (;;) {
+      const id = this.slots[s]!;
+      if (id === 0) break;
+      if (this.parentOf[id] === parent && this.nameAt[id + 1]! - this.nameAt[id]! === len) {
+        const a = this.nameAt[id]!;
+        let k = 0;
+        while (k < len && arena[a + k] === bytes[start + k]) k++;
+        if (k === len) {
+          this.hint[parent] = id;
+          return id;
+        }
+      }
+      s = (s + 1) & this.mask;
+    }
+    const id = this.newId(parent);
+    const at = this.reserveName(id, len);
+    this.arena.set(bytes.subarray(start, end), at);
+    this.link(parent, id);
+    this.slots[s] = id;
+    if (this.n * 2 > this.slots.length) this.rehash();
+    return id;
+  }
+
+  private newId(parent: number): number {
     if (this.n >= LIMITS.paths) throw new LimitError('limit.paths', `more than ${LIMITS.paths} distinct paths in one source`);
     if (this.n + 1 >= this.cap) this.grow();
     const id = this.n++;
     this.parentOf[id] = parent;
-    this.appendName(id, name);
-    this.link(parent, id, name);
-    this.slots[s] = id;
-    if (this.n * 2 > this.slots.length) this.rehash();
     return id;
   }
 
@@ -242,30 +281,35 @@ export class PathTable {
   }
 
   private appendName(id: number, name: string): void {
+    this.arenaView.write(name, this.reserveName(id, name.length), 'latin1');
+  }
+
+  /** Room for the `len` bytes of node id's name at the end of the arena; returns where they go. */
+  private reserveName(id: number, len: number): number {
     const start = this.arenaLen;
-    const end = start + name.length;
+    const end = start + len;
     if (end > this.arena.length) {
       const bigger = new Uint8Array(Math.max(end, Math.ceil(this.arena.length * 1.5)));
       bigger.set(this.arena.subarray(0, this.arenaLen));
       this.arena = bigger;
       this.arenaView = Buffer.from(bigger.buffer, bigger.byteOffset, bigger.byteLength);
     }
-    this.arenaView.write(name, start, 'latin1');
     this.arenaLen = end;
     this.nameAt[id] = start;
     this.nameAt[id + 1] = end;
+    return start;
   }
 
-  /** Insert `id` among the children of `parent` in name order, scanning from the hint when it is before it. */
-  private link(parent: number, id: number, name: string): void {
+  /** Insert `id` (its name already in the arena) among the children of `parent` in name order, from the hint. */
+  private link(parent: number, id: number): void {
     let prev = EMPTY;
     let cur = this.first[parent]!;
     const h = this.hint[parent]!;
-    if (h !== EMPTY && this.compareName(h, name) < 0) {
+    if (h !== EMPTY && this.compareNames(h, id) < 0) {
       prev = h;
       cur = this.next[h]!;
     }
-    while (cur !== EMPTY && this.compareName(cur, name) < 0) {
+    while (cur !== EMPTY && this.compareNames(cur, id) < 0) {
       prev = cur;
       cur = this.next[cur]!;
     }

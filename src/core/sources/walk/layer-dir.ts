@@ -152,7 +152,7 @@ class Assembler {
     for (let i = 0; i < c.count; i++) {
       const parent = c.parent[i]!;
       const parentId = parent < 0 ? ROOT_PATH : this.pid[parent]!;
-      const id = this.paths.intern(parentId, rel.toString('latin1', c.nameAt[i]!, c.relAt[i + 1]!));
+      const id = this.paths.internBytes(parentId, c.relBytes, c.nameAt[i]!, c.relAt[i + 1]!);
       this.pid[c.first + i] = id;
       const x = xi < s.xattrs.length && s.xattrs[xi]!.index === i ? s.xattrs[xi++]!.attrs : null;
       if (s.failed[i]) continue;

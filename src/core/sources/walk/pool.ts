@@ -39,7 +39,7 @@ export class WalkPool {
   /** Jobs done, per kind (tests prove that each layer is read once). */
   readonly stats = { list: 0, stat: 0, size: 0 };
 
-  constructor(readonly size = Math.max(1, Math.min(4, availableParallelism()))) {}
+  constructor(readonly size = Number(process.env.LAYERSCOPE_WALK_WORKERS) || Math.max(1, Math.min(4, availableParallelism()))) {}
 
   /** Queue a job. `onReply` sees every reply and says when the job is done. */
   submit(body: JobBody, onReply: (r: Reply) => boolean, priority = 0): void {
@@ -144,7 +144,7 @@ export class WalkPool {
 function startWorker(): Worker {
   const fromSource = import.meta.url.endsWith('.ts');
   // A worker's heap is bounded: hostile evidence can only crash the worker, which fails the job with a problem.
-  const resourceLimits = { maxOldGenerationSizeMb: 2048 };
+  const resourceLimits = { maxOldGenerationSizeMb: 2048, maxYoungGenerationSizeMb: Number(process.env.LS_YG) || undefined };
   if (!fromSource) return new Worker(new URL('./worker.js', import.meta.url), { resourceLimits });
   const target = new URL('./worker.ts', import.meta.url).href;
   const tsx = import.meta.resolve('tsx/esm/api');

@@ -12,6 +12,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
 import { CHUNK, type Job, type ListChunk, type Reply, type StatChunk, type WalkProblem } from './protocol.js';
 import { LIMITS } from '../../model/limits.js';
@@ -135,7 +136,7 @@ function list(job: Extract<Job, { op: 'list' }>, reply: (r: Reply, transfer?: Ar
       reply({ id: job.id, kind: 'error', code: 'layer.dir.not-a-dir', message: st.isSymbolicLink() ? 'layer directory is a symlink; not followed' : 'layer directory is not a directory' });
       return;
     }
-    rootXattrs = readXattrs(paths, '', problems);
+    rootXattrs = readXattrs(paths.host(''), '', problems);
     const writer = new ChunkWriter((c) => reply({ id: job.id, kind: 'chunk', chunk: c }, [c.relBytes.buffer as ArrayBuffer, c.relAt.buffer as ArrayBuffer, c.nameAt.buffer as ArrayBuffer, c.parent.buffer as ArrayBuffer]));
     let entries = 0;
     const root = readDir(paths, '', problems);
@@ -197,8 +198,7 @@ const S_IFBLK = 0o060000;
 const NS = 1_000_000_000n;
 
 /** Every extended attribute of an entry (l*xattr: never follows), or null when there are none. */
-function readXattrs(paths: HostPaths, rel: string, problems: WalkProblem[]): [string, Uint8Array][] | null {
-  const host = paths.host(rel);
+function readXattrs(host: string | Buffer, rel: string, problems: WalkProblem[]): [string, Uint8Array][] | null {
   let text: string | null = null;
   if (typeof host === 'string') text = host;
   else {
@@ -282,9 +282,10 @@ function stat(job: Extract<Job, { op: 'stat' }>, reply: (r: Reply, transfer?: Ar
   try {
     for (let i = 0; i < n; i++) {
       const r = rel.toString('latin1', c.relAt[i]!, c.relAt[i + 1]!);
+      const host = paths.host(r);
       let st: fs.BigIntStats | undefined;
       try {
-        st = fs.lstatSync(paths.host(r), { bigint: true, throwIfNoEntry: false });
+        st = fs.lstatSync(host, { bigint: true, throwIfNoEntry: false });
       } catch (err) {
         out.failed[i] = 1;
         out.problems.push({ severity: 'error', code: 'layer.entry.unreadable', message: `cannot lstat: ${describe(err).message}`, rel: r });
@@ -319,7 +320,7 @@ function stat(job: Extract<Job, { op: 'stat' }>, reply: (r: Reply, transfer?: Ar
         out.rdevMinor[i] = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
       } else if (fmt === S_IFLNK) {
         try {
-          const t = fs.readlinkSync(paths.host(r), { encoding: 'buffer' });
+          const t = fs.readlinkSync(host, { encoding: 'buffer' });
           if (linkLen + t.length > links.length) {
             const b = Buffer.allocUnsafe(Math.max(linkLen + t.length, links.length * 2));
             links.copy(b, 0, 0, linkLen);
@@ -333,7 +334,7 @@ function stat(job: Extract<Job, { op: 'stat' }>, reply: (r: Reply, transfer?: Ar
       }
       out.linkAt[i + 1] = linkLen;
       if (job.xattrs && (fmt === S_IFREG || fmt === S_IFDIR)) {
-        const x = readXattrs(paths, r, out.problems);
+        const x = readXattrs(host, r, out.problems);
         if (x) out.xattrs.push({ index: i, attrs: x });
       }
     }
@@ -417,6 +418,13 @@ function size(job: Extract<Job, { op: 'size' }>, reply: (r: Reply) => void): voi
 
 const port = parentPort;
 if (port) {
+  // Below the main thread: on Linux a nice value is per thread, so a TUI keeps answering keys while the workers
+  // read (a batch report loses nothing: its main thread mostly waits for them).
+  try {
+    setPriority(0, 5);
+  } catch {
+    /* not permitted: run at the same priority */
+  }
   const reply = (r: Reply, transfer?: ArrayBuffer[]) => port.postMessage(r, transfer ?? []);
   port.on('message', (job: Job) => {
     if (job.op === 'list') list(job, reply);
