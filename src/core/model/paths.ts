@@ -281,7 +281,9 @@ export class PathTable {
   }
 
   private appendName(id: number, name: string): void {
-    this.arenaView.write(name, this.reserveName(id, name.length), 'latin1');
+    // Reserve first: it may move the arena (write into the new one).
+    const at = this.reserveName(id, name.length);
+    this.arenaView.write(name, at, 'latin1');
   }
 
   /** Room for the `len` bytes of node id's name at the end of the arena; returns where they go. */
