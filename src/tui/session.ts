@@ -86,16 +86,28 @@ export class Session implements Driver {
     // Background: the picker's figures, for what it lists: containers' changes first (what an investigator
     // looks for), then hidden bytes per listed image (intermediate images are analysed when opened).
     if (source.images.length + source.containers.length > 1) {
+      // Everything is asked for at once: the walk workers read ahead while the model stacks, in the order the
+      // picker lists things (containers first: what an investigator looks for). What the user opens is read
+      // before all of it (a higher priority in the walk queue).
+      const jobs: Promise<void>[] = [];
       for (const c of source.containers) {
-        if (this.stopped) return;
-        const a = await this.container(c.id).catch(() => null);
-        if (a) this.dispatch({ type: 'containerStats', id: c.id, stats: { added: a.counts.added, changed: a.counts.changed, deleted: a.counts.deleted } });
+        jobs.push(
+          this.container(c.id).then(
+            (a) => this.dispatch({ type: 'containerStats', id: c.id, stats: { added: a.counts.added, changed: a.counts.changed, deleted: a.counts.deleted } }),
+            () => undefined,
+          ),
+        );
       }
       for (const img of pickerImages({ images: source.images, showAllImages: false })) {
-        if (this.stopped) return;
-        const a = await this.image(img.id, false).catch(() => null);
-        if (a) this.dispatch({ type: 'imageStats', id: img.id, stats: { bytes: a.bytes, hiddenBytes: a.hiddenBytes, layers: a.layers.length } });
+        jobs.push(
+          this.image(img.id, false).then(
+            (a) => this.dispatch({ type: 'imageStats', id: img.id, stats: { bytes: a.bytes, hiddenBytes: a.hiddenBytes, layers: a.layers.length } }),
+            () => undefined,
+          ),
+        );
       }
+      await Promise.all(jobs);
+      if (this.stopped) return;
       // Every figure is in: the progress line goes.
       if (!this.stopped) this.dispatch({ type: 'progress', progress: null });
     }

@@ -144,3 +144,35 @@ test('sizing never follows a link: a symlink to / is reported, not walked; links
   assert.equal(b.bytes, 8, 'a/b and one name of c: links neither followed nor counted twice');
   assert.deepEqual(b.problems, []);
 });
+
+test('the walk queue: a group someone waits for moves up, ahead of work queued before it', async () => {
+  const { WalkPool } = await import('../../src/core/sources/walk/pool.js');
+  const pool = new WalkPool(1);
+  const d = path.join(tmp, 'queue');
+  mk(d, { a: 'x' });
+  const order: string[] = [];
+  const jobs: Promise<void>[] = [];
+  for (let i = 0; i < 12; i++) {
+    jobs.push(
+      new Promise((resolve) =>
+        pool.submit(
+          { op: 'size', root: d, maxEntries: 100 },
+          () => {
+            order.push(`g${i}`);
+            resolve();
+            return true;
+          },
+          0,
+          `g${i}`,
+        ),
+      ),
+    );
+  }
+  // g0 is running (one worker); g9 is raised above g1..g8.
+  pool.raise('g9', 10);
+  await Promise.all(jobs);
+  await pool.close();
+  assert.equal(order[0], 'g0');
+  assert.equal(order[1], 'g9', order.join(' '));
+  assert.deepEqual(order.slice(2), ['g1', 'g2', 'g3', 'g4', 'g5', 'g6', 'g7', 'g8', 'g10', 'g11']);
+});

@@ -81,6 +81,8 @@ export class SourceModel {
    */
   image(image: ImageInfo, opts: ReadOptions = {}): Promise<ImageAnalysis> {
     let p = this.images.get(image.id);
+    // Asked for again, by someone waiting: its layers' reads move up (the source's caches make this cheap).
+    if (p && opts.priority) for (let i = 0; i < image.layers.length; i++) void this.source.readLayer(image, i, opts).catch(() => undefined);
     if (!p) {
       p = this.imageTop(image, opts).then(({ top, problems }) => summarize(image, this.store.view(top), problems));
       this.images.set(image.id, p);
@@ -96,6 +98,11 @@ export class SourceModel {
   /** A container's stack (image layers, init layer, RW layer) and its `docker diff`; cached. */
   container(c: ContainerInfo, opts: ReadOptions = {}): Promise<ContainerAnalysis> {
     let p = this.containers.get(c.id);
+    if (p && opts.priority) {
+      const img = this.imageOf(c);
+      if (img) void this.image(img, opts);
+      for (const which of ['init', 'rw'] as const) void this.source.readContainerLayer(c, which, opts).catch(() => undefined);
+    }
     if (!p) {
       p = this.containerTop(c, opts).then(({ top, problems }) => analyzeContainerView(c, this.imageOf(c), this.store.view(top), problems));
       this.containers.set(c.id, p);

@@ -231,7 +231,7 @@ export class StackStore {
    * Apply a node in slices (the generator yields every few thousand rows, so a UI can keep answering keys).
    * No other node may be applied until this one is done.
    */
-  *applySteps(node: ChainNode, slice = 8192): Generator<void, ApplyCounts> {
+  *applySteps(node: ChainNode, slice = 4096): Generator<void, ApplyCounts> {
     if (node.counts) return node.counts;
     if (node.parent && !node.parent.counts) throw new Error(`chain node ${node.key}: its parent is not applied`);
     if (this.applying) throw new Error(`chain node ${node.key}: ${this.applying.key} is being applied`);

@@ -9,6 +9,7 @@ import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chai
 import { Evidence, EvidenceError, describeFsError, openNoFollow, throwIfPermission } from '../evidence.js';
 import { readLayerFromStream } from '../tar/layer-reader.js';
 import { readLayerDir, treeBytes } from '../walk/layer-dir.js';
+import { walkPool } from '../walk/pool.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { readConfigV2 } from '../container-config.js';
 import { GRAPH_DRIVER_NAMES } from '../drivers.js';
@@ -700,6 +701,8 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     const readDir = (dir: string | null, what: string, ro?: ReadOptions): Promise<LayerTable> => {
       if (!dir) return Promise.resolve(LayerTable.empty(paths, [problem('error', 'layer.missing', `${what}: no snapshot directory on disk`, null)]));
       let p = layerCache.get(dir);
+      // Already asked for: someone now waiting for it moves its reads up the queue.
+      if (p && ro?.priority) walkPool().raise(dir, ro.priority);
       if (!p) {
         const diffId = blobLayers.get(dir);
         p = diffId ? readBlobLayer(dir, diffId) : readLayerDir(dir, paths, { priority: ro?.priority });

@@ -8,6 +8,7 @@ import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError, isSafeComponent, throwIfPermission } from '../evidence.js';
 import { readLayerDir, treeBytes } from '../walk/layer-dir.js';
+import { walkPool } from '../walk/pool.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { readConfigV2 } from '../container-config.js';
 import { JsonDoc, parseJson } from '../shape.js';
@@ -162,6 +163,8 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
   const readDir = (dir: string | null, what: string, ro?: ReadOptions): Promise<LayerTable> => {
     if (!dir) return Promise.resolve(LayerTable.empty(paths, [problem('error', 'layer.missing', `${what}: no layer directory on disk`, null)]));
     let p = layerCache.get(dir);
+    // Already asked for: someone now waiting for it moves its reads up the queue.
+    if (p && ro?.priority) walkPool().raise(dir, ro.priority);
     if (!p) {
       p = readLayerDir(dir, paths, { priority: ro?.priority });
       layerCache.set(dir, p);

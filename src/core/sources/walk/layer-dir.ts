@@ -71,6 +71,7 @@ export function readLayerDir(dir: string, paths: PathTable, opts: LayerDirOption
               return true;
             },
             priority,
+            dir,
           );
           return false;
         }
@@ -81,6 +82,7 @@ export function readLayerDir(dir: string, paths: PathTable, opts: LayerDirOption
         return true;
       },
       priority + 1,
+      dir,
     );
   });
 }

@@ -15,6 +15,8 @@ interface Pending {
   job: Job;
   priority: number;
   seq: number;
+  /** What the job is part of (a layer dir), so that a user waiting for it can move it up the queue. */
+  group: string | null;
   /** Called with each reply; returns true when the job is finished. */
   onReply: (r: Reply) => boolean;
 }
@@ -41,17 +43,37 @@ export class WalkPool {
 
   constructor(readonly size = Number(process.env.LAYERSCOPE_WALK_WORKERS) || Math.max(1, Math.min(4, availableParallelism()))) {}
 
+  /** Groups raised by `raise`, and to what priority: their later jobs come in at it too. */
+  private readonly raised = new Map<string, number>();
+
   /** Queue a job. `onReply` sees every reply and says when the job is done. */
-  submit(body: JobBody, onReply: (r: Reply) => boolean, priority = 0): void {
+  submit(body: JobBody, onReply: (r: Reply) => boolean, priority = 0, group: string | null = null): void {
     if (this.closed) throw new Error('walk pool is closed');
     const job = { ...body, id: this.nextId++ } as Job;
-    const p: Pending = { job, priority, seq: seqCounter++, onReply };
-    // Keep the queue sorted: priority descending, then arrival.
-    let i = this.queue.length;
-    while (i > 0 && this.queue[i - 1]!.priority < priority) i--;
-    this.queue.splice(i, 0, p);
+    const p: Pending = { job, priority: Math.max(priority, group === null ? priority : this.raised.get(group) ?? priority), seq: seqCounter++, onReply, group };
+    this.enqueue(p);
     this.stats[body.op]++;
     this.pump();
+  }
+
+  /** Keep the queue sorted: priority descending, then arrival. */
+  private enqueue(p: Pending): void {
+    let i = this.queue.length;
+    while (i > 0 && (this.queue[i - 1]!.priority < p.priority || (this.queue[i - 1]!.priority === p.priority && this.queue[i - 1]!.seq > p.seq))) i--;
+    this.queue.splice(i, 0, p);
+  }
+
+  /** Move a group's queued jobs (and those it submits later) up to `priority`: someone is waiting for them. */
+  raise(group: string, priority: number): void {
+    if ((this.raised.get(group) ?? -Infinity) >= priority) return;
+    this.raised.set(group, priority);
+    const moved = this.queue.filter((p) => p.group === group && p.priority < priority);
+    if (!moved.length) return;
+    for (const p of moved) this.queue.splice(this.queue.indexOf(p), 1);
+    for (const p of moved) {
+      p.priority = priority;
+      this.enqueue(p);
+    }
   }
 
   /** One-reply jobs as a promise. */

@@ -4,7 +4,7 @@
  */
 
 /** Entries per chunk: big enough that messages cost nothing, small enough that both workers stay busy. */
-export const CHUNK = 8192;
+export const CHUNK = 4096;
 
 /** A slice of a layer dir's listing, in walk order (dirs before their contents, names sorted by bytes). */
 export interface ListChunk {
