@@ -612,6 +612,20 @@ async function main() {
     });
   }
 
+  // 6b. The main thread while the host loads, inside the process (no tmux): what the key latencies above are made
+  // of, our part; and the model's resident bytes per unique entry.
+  const lag = { runs: [] };
+  await phase('main-thread gaps while the host loads (in-process)', async () => {
+    for (let r = 0; r < RUNS; r++) {
+      const out = await capture(process.execPath, [path.join(HERE, 'bench/lib/load-lag.mjs'), REPO, root], { env: CLI_ENV });
+      try {
+        lag.runs.push(JSON.parse(out.stdout.toString().trim().split('\n').pop()));
+      } catch {
+        lag.runs.push({ skipped: `no result: ${out.stderr.toString().slice(0, 200)}` });
+      }
+    }
+  });
+
   // 7. verify vs sha256sum (one image: its 2 layers)
   const ver = { skipped: null };
   if (!flag('--verify')) ver.skipped = 'opt-in: --verify (today a run takes about a minute)';
@@ -729,6 +743,17 @@ async function main() {
     p(`  detection: picker rows matching ${TAG_RE.source}; figures pending while a row shows '…' (readPicker in bench/host.mjs)`);
   }
   p();
+  const lagOk = lag.runs.filter((x) => !x.skipped);
+  if (!lagOk.length) p(`main thread while the host loads: not measured (${lag.runs[0]?.skipped ?? 'no run'})`);
+  else {
+    const med = (f) => stat(lagOk.map(f)).median;
+    p(`main thread while the host loads (in-process, every image asked for at once, layers stacked in slices; ${lagOk.length} runs, medians):`);
+    p(`  loaded in ${fx(med((x) => x.loadMs) / 1000)} s; gaps between ticks of a 5 ms timer: p50 ${fx(med((x) => x.gaps.p50), 1)} ms  p95 ${fx(med((x) => x.gaps.p95), 1)} ms  p99 ${fx(med((x) => x.gaps.p99), 1)} ms  max ${fx(med((x) => x.gaps.max), 1)} ms`);
+    const m = lagOk[0].model;
+    p(`  resident model: ${fx(m.bytes / 2 ** 20, 1)} MiB for ${m.paths.toLocaleString('en')} paths and ${m.rows.toLocaleString('en')} rows = ${fx(m.bytes / hostEntries, 0)} B per unique entry (paths ${fx(m.pathsBytes / hostEntries, 0)}, layer tables ${fx(m.tableBytes / hostEntries, 0)}, stacking ${fx(m.storeBytes / hostEntries, 0)})`);
+    p(`  (peak RSS above adds Node itself, the walk workers' heaps and buffers in flight: fixed costs, not per entry)`);
+  }
+  p();
   if (ver.skipped) p(`verify: not measured (${ver.skipped})`);
   else if (!ver.verify?.length) p(`verify: not measured (${ver.error ?? 'failed'})`);
   else {
@@ -759,6 +784,7 @@ async function main() {
       scaling,
       tui: { ...tui, size: `${TUI_COLS}x${TUI_ROWS}`, pollMs: POLL_MS, keyPollMs: KEY_POLL_MS, timeoutSeconds: TUI_TIMEOUT_S },
       verify: ver,
+      loadLag: lag,
       phases,
     };
     fs.writeFileSync(JSON_OUT, JSON.stringify(j, null, 2) + '\n');
