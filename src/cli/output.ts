@@ -18,23 +18,38 @@ export function sinkOf(stream: Writable): (text: string) => void | Promise<void>
   };
 }
 
-/** A status line on stderr while layers are read (only when stderr is a terminal); `done()` clears it. */
-export function progressLine(io: CommandIO): { update: (p: ModelProgress) => void; done: () => void } {
-  if (!io.stderrTTY) return { update: () => {}, done: () => {} };
-  let last = 0;
+/**
+ * A status line on stderr while layers are read (only when stderr is a terminal), redrawn from `read()` every
+ * 100 ms; `done()` clears it and stops. With stdout on the same terminal, `pause()` clears it before output.
+ */
+export function progressLine(io: CommandIO, read: () => ModelProgress): { pause: () => void; done: () => void } {
+  if (!io.stderrTTY) return { pause: () => {}, done: () => {} };
   let shown = false;
+  let paused = false;
+  const draw = () => {
+    if (paused) return;
+    const p = read();
+    if (!p.layersWanted) return;
+    const rate = p.elapsedMs > 0 ? Math.round((p.entries * 1000) / p.elapsedMs) : 0;
+    const text = `reading layers ${p.layersRead}/${p.layersWanted} · ${compact(p.entries)} entries · ${compact(rate)}/s · ${safeText(p.detail)}`;
+    io.stderr.write(`\r\x1b[K${text.slice(0, 200)}`);
+    shown = true;
+  };
+  const timer = setInterval(draw, 100);
+  timer.unref();
+  const clear = () => {
+    if (shown) io.stderr.write('\r\x1b[K');
+    shown = false;
+  };
   return {
-    update(p) {
-      const now = Date.now();
-      if (now - last < 100) return;
-      last = now;
-      const rate = p.elapsedMs > 0 ? Math.round((p.entries * 1000) / p.elapsedMs) : 0;
-      const text = `reading layers ${p.layersRead}/${p.layersWanted} · ${compact(p.entries)} entries · ${compact(rate)}/s · ${safeText(p.detail)}`;
-      io.stderr.write(`\r\x1b[K${text.slice(0, 200)}`);
-      shown = true;
+    pause() {
+      if (!io.isTTY) return;
+      paused = true;
+      clear();
     },
     done() {
-      if (shown) io.stderr.write('\r\x1b[K');
+      clearInterval(timer);
+      clear();
     },
   };
 }

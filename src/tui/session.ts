@@ -52,6 +52,7 @@ export class Session implements Driver {
   }
 
   private model: SourceModel | null = null;
+  private ticker: NodeJS.Timeout | null = null;
 
   /** Layers read and stacked: `reading layers 12/42 · 153k entries · 210k/s · what`. */
   private modelProgress(p: ModelProgress): void {
@@ -69,7 +70,13 @@ export class Session implements Driver {
     if (this.stopped) return;
     // Layers are stacked in slices, so that keys are answered while a big layer is applied.
     this.model = modelOf(source, { sliced: true });
-    this.model.onProgress((p) => this.modelProgress(p));
+    const model = this.model;
+    model.onProgress((p) => this.modelProgress(p));
+    // Between a layer's start and end, rows come in: the line moves with them.
+    this.ticker = setInterval(() => {
+      if (model.progress.layersRead < model.progress.layersWanted) this.modelProgress(model.progress);
+    }, 250);
+    this.ticker.unref();
     const only = source.images.length + source.containers.length === 1;
     const opening = !!(this.opts.container || this.opts.image || only);
     this.dispatch({ type: 'sourceOpened', location: this.opts.location, images: source.images, containers: source.containers, note: this.opts.note ?? null, opening, problems: source.problems });
@@ -109,6 +116,7 @@ export class Session implements Driver {
       await Promise.all(jobs);
       if (this.stopped) return;
       // Every figure is in: the progress line goes.
+      if (this.ticker) clearInterval(this.ticker);
       if (!this.stopped) this.dispatch({ type: 'progress', progress: null });
     }
   }
@@ -147,6 +155,7 @@ export class Session implements Driver {
 
   stop(): void {
     this.stopped = true;
+    if (this.ticker) clearInterval(this.ticker);
     void this.source?.close().catch(() => {});
   }
 }

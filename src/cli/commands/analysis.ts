@@ -2,6 +2,7 @@ import type { Command, CommandIO, ParsedArgs } from '../command.js';
 import { flagList, flagString, flagChoice } from '../command.js';
 import { openSource } from '../../core/sources/open.js';
 import { analyzeSource, analyzeSourceStream, dedupe } from '../../core/analysis/host.js';
+import { modelOf } from '../../core/analysis/model.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { analyzeContainer } from '../../core/analysis/container.js';
 import { findContainer, findImage } from '../../core/analysis/select.js';
@@ -96,8 +97,8 @@ export const reportCommand: Command = {
   async run(args, io) {
     const fmt = flagChoice(args, 'format', ['text', 'json', 'jsonl']);
     return withSource(args, async (source) => {
-      const progress = progressLine(io);
-      const opts = { images: flagList(args, 'image'), all: args.flags.all === true, onModelProgress: progress.update };
+      const progress = progressLine(io, () => modelOf(source).progress);
+      const opts = { images: flagList(args, 'image'), all: args.flags.all === true };
       try {
         if (fmt === 'text') {
           const a = await analyzeSource(source, opts);
@@ -106,9 +107,10 @@ export const reportCommand: Command = {
           return problemsExit(a.problems);
         }
         const writer = fmt === 'json' ? writeReportJson : writeReportJsonl;
+        const out = sinkOf(io.stdout);
         const problems = await writer(source, analyzeSourceStream(source, opts), (t) => {
-          progress.done();
-          return sinkOf(io.stdout)(t);
+          progress.pause();
+          return out(t);
         });
         return problemsExit(problems);
       } finally {

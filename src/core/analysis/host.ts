@@ -2,7 +2,7 @@ import type { Progress, Source, StorageInfo } from '../model/source.js';
 import type { ImageInfo, Problem } from '../model/types.js';
 import type { ImageAnalysis } from './analyze.js';
 import type { ContainerAnalysis } from './container.js';
-import { modelOf, type ModelProgress } from './model.js';
+import { modelOf } from './model.js';
 import { findImage } from './select.js';
 
 /** Bytes of an image's layers that other images of the source use too, and bytes it alone holds. */
@@ -31,8 +31,6 @@ export interface AnalyzeOptions {
   /** Also analyse containers (default true when no image filter is given). */
   containers?: boolean;
   progress?: Progress;
-  /** Layers read and stacked, as it happens. */
-  onModelProgress?: (p: ModelProgress) => void;
 }
 
 /** What a source analysis yields, in order: images, containers, storage, then every problem. */
@@ -54,35 +52,30 @@ export function selectImages(source: Source, opts: Pick<AnalyzeOptions, 'images'
  */
 export async function* analyzeSourceStream(source: Source, opts: AnalyzeOptions = {}): AsyncGenerator<AnalysisEvent> {
   const model = modelOf(source);
-  const unsubscribe = opts.onModelProgress ? model.onProgress(opts.onModelProgress) : () => {};
-  try {
-    const selected = selectImages(source, opts);
-    const sharing = sharingOf(source);
-    const withContainers = opts.containers ?? !opts.images?.length;
-    // Ask for everything at once: the walk pool reads ahead while the model stacks in order.
-    const images = selected.map((img) => model.image(img));
-    const containers = withContainers ? source.containers.map((c) => model.container(c)) : [];
-    for (const p of [...images, ...containers]) p.catch(() => undefined);
-    const problems: Problem[][] = [];
-    let done = 0;
-    for (let i = 0; i < selected.length; i++) {
-      opts.progress?.({ phase: 'layers', done: done++, total: selected.length, detail: selected[i]!.tags[0] ?? selected[i]!.id });
-      const a = await images[i]!;
-      problems.push(a.problems);
-      yield { kind: 'image', analysis: a, sharing: sharing(a) };
-    }
-    for (const p of containers) {
-      const c = await p;
-      problems.push(c.problems);
-      yield { kind: 'container', analysis: c };
-    }
-    const storage = source.readStorage ? await source.readStorage() : null;
-    yield { kind: 'storage', storage };
-    // Source problems last: reading storage may have added some.
-    yield { kind: 'problems', problems: dedupe([...source.problems, ...problems.flat()]) };
-  } finally {
-    unsubscribe();
+  const selected = selectImages(source, opts);
+  const sharing = sharingOf(source);
+  const withContainers = opts.containers ?? !opts.images?.length;
+  // Ask for everything at once: the walk pool reads ahead while the model stacks in order.
+  const images = selected.map((img) => model.image(img));
+  const containers = withContainers ? source.containers.map((c) => model.container(c)) : [];
+  for (const p of [...images, ...containers]) p.catch(() => undefined);
+  const problems: Problem[][] = [];
+  let done = 0;
+  for (let i = 0; i < selected.length; i++) {
+    opts.progress?.({ phase: 'layers', done: done++, total: selected.length, detail: selected[i]!.tags[0] ?? selected[i]!.id });
+    const a = await images[i]!;
+    problems.push(a.problems);
+    yield { kind: 'image', analysis: a, sharing: sharing(a) };
   }
+  for (const p of containers) {
+    const c = await p;
+    problems.push(c.problems);
+    yield { kind: 'container', analysis: c };
+  }
+  const storage = source.readStorage ? await source.readStorage() : null;
+  yield { kind: 'storage', storage };
+  // Source problems last: reading storage may have added some.
+  yield { kind: 'problems', problems: dedupe([...source.problems, ...problems.flat()]) };
 }
 
 /** The whole analysis in memory (text reports, the TUI's tests). */

@@ -3,6 +3,7 @@ import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
 import type { LayerTable } from '../model/layer-table.js';
 import { LIMITS } from '../model/limits.js';
+import { readCounters } from '../model/progress.js';
 import { StackStore, type ChainNode, type StackView } from './stack.js';
 import { summarize, type ImageAnalysis } from './analyze.js';
 import { analyzeContainerView, type ContainerAnalysis } from './container.js';
@@ -59,6 +60,11 @@ export class SourceModel {
   private readonly done = new Set<string>();
   private progressState: ModelProgress = { layersRead: 0, layersWanted: 0, entries: 0, elapsedMs: 0, detail: '' };
   private started = 0;
+  private readonly rowsAtStart = readCounters.rows;
+  /** What is being read now (shown in progress lines while a big layer takes its time). */
+  private readonly reading = new Set<string>();
+  /** Rows of finished layers (counted in `entries` already). */
+  private rowsDone = 0;
 
   constructor(readonly source: Source, opts: ModelOptions = {}) {
     this.store = new StackStore(source.paths);
@@ -71,8 +77,17 @@ export class SourceModel {
     return () => this.listeners.delete(fn);
   }
 
+  /** Where reading stands now (layer dirs count their rows as they come in, not only when a layer is done). */
   get progress(): ModelProgress {
-    return { ...this.progressState, elapsedMs: this.started ? Date.now() - this.started : 0 };
+    // Rows counted by readers as they came in, less those of layers already done (counted in `entries`).
+    const inFlight = readCounters.rows - this.rowsAtStart - this.rowsDone;
+    const now = this.reading.values().next();
+    return {
+      ...this.progressState,
+      entries: this.progressState.entries + Math.max(0, inFlight),
+      elapsedMs: this.started ? Date.now() - this.started : 0,
+      detail: now.done ? this.progressState.detail : `reading ${now.value}${this.reading.size > 1 ? ` (+${this.reading.size - 1})` : ''}`,
+    };
   }
 
   /**
@@ -177,13 +192,20 @@ export class SourceModel {
     if (!this.wanted.has(key)) {
       this.wanted.add(key);
       this.progressState.layersWanted++;
+      this.reading.add(detail);
       this.emit(`reading ${detail}`);
     }
-    const t = await fn();
+    let t: LayerTable;
+    try {
+      t = await fn();
+    } finally {
+      this.reading.delete(detail);
+    }
     if (!this.done.has(key)) {
       this.done.add(key);
       this.progressState.layersRead++;
       this.progressState.entries += t.n;
+      this.rowsDone += t.n;
     }
     this.emit(detail);
     return t;

@@ -2,6 +2,7 @@ import { displayPath } from '../../model/path.js';
 import { ROOT_PATH, type PathTable } from '../../model/paths.js';
 import { F_METACOPY, F_OPAQUE, LayerTableBuilder, T_BLOCK, T_CHAR, T_DIR, T_FIFO, T_FILE, T_HARDLINK, T_SOCKET, T_SYMLINK, T_WHITEOUT, type LayerTable, type RowExtra } from '../../model/layer-table.js';
 import { problem, type Problem } from '../../model/types.js';
+import { readCounters } from '../../model/progress.js';
 import type { ListChunk, StatChunk, WalkProblem } from './protocol.js';
 import { walkPool, type WalkPool } from './pool.js';
 
@@ -141,6 +142,7 @@ class Assembler {
 
   add(s: StatChunk): void {
     const c = s.list;
+    readCounters.rows += c.count;
     const rel = Buffer.from(c.relBytes.buffer, c.relBytes.byteOffset, c.relBytes.byteLength);
     const links = Buffer.from(s.linkBytes.buffer, s.linkBytes.byteOffset, s.linkBytes.byteLength);
     for (const p of s.problems) this.note(p);
