@@ -3,7 +3,7 @@ import { ROOT_PATH, type PathTable } from '../../model/paths.js';
 import { F_METACOPY, F_OPAQUE, LayerTableBuilder, T_BLOCK, T_CHAR, T_DIR, T_FIFO, T_FILE, T_HARDLINK, T_SOCKET, T_SYMLINK, T_WHITEOUT, type LayerTable, type RowExtra } from '../../model/layer-table.js';
 import { problem, type Problem } from '../../model/types.js';
 import { readCounters } from '../../model/progress.js';
-import type { ListChunk, StatChunk, WalkProblem } from './protocol.js';
+import { emptyStat, type ListChunk, type StatChunk, type WalkProblem } from './protocol.js';
 import { walkPool, type WalkPool } from './pool.js';
 
 /**
@@ -118,26 +118,10 @@ class Assembler {
 
   /** A chunk whose stat job failed as a whole (a crashed worker): every entry unreadable. */
   failedChunk(c: ListChunk, message: string): StatChunk {
-    const n = c.count;
-    return {
-      seq: c.seq,
-      failed: new Uint8Array(n).fill(1),
-      mode: new Uint32Array(n),
-      uid: new Uint32Array(n),
-      gid: new Uint32Array(n),
-      size: new Float64Array(n),
-      mtime: new Float64Array(n),
-      nsec: new Uint32Array(n),
-      nlink: new Uint32Array(n),
-      inodeKey: new Array<string>(n).fill(''),
-      rdevMajor: new Uint32Array(n),
-      rdevMinor: new Uint32Array(n),
-      linkBytes: new Uint8Array(0),
-      linkAt: new Uint32Array(n + 1),
-      xattrs: [],
-      problems: [{ severity: 'error', code: 'layer.entry.unreadable', message: `${n} entries could not be lstat'ed: ${message}`, rel: '' }],
-      list: c,
-    };
+    const s = emptyStat(c);
+    s.failed.fill(1);
+    s.problems.push({ severity: 'error', code: 'layer.entry.unreadable', message: `${c.count} entries could not be lstat'ed: ${message}`, rel: '' });
+    return s;
   }
 
   add(s: StatChunk): void {

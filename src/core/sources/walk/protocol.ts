@@ -67,3 +67,27 @@ export type Reply =
   | { id: number; kind: 'stat'; stat: StatChunk }
   | { id: number; kind: 'size'; bytes: number; files: number; entries: number; problems: WalkProblem[] }
   | { id: number; kind: 'error'; code: string; message: string };
+
+/** A StatChunk for `c` with every column zero (the worker fills it; a failed job reports it as is). */
+export function emptyStat(c: ListChunk): StatChunk {
+  const n = c.count;
+  return {
+    seq: c.seq,
+    failed: new Uint8Array(n),
+    mode: new Uint32Array(n),
+    uid: new Uint32Array(n),
+    gid: new Uint32Array(n),
+    size: new Float64Array(n),
+    mtime: new Float64Array(n),
+    nsec: new Uint32Array(n),
+    nlink: new Uint32Array(n),
+    inodeKey: new Array<string>(n).fill(''),
+    rdevMajor: new Uint32Array(n),
+    rdevMinor: new Uint32Array(n),
+    linkBytes: new Uint8Array(0),
+    linkAt: new Uint32Array(n + 1),
+    xattrs: [],
+    problems: [],
+    list: c,
+  };
+}

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
-import { CHUNK, type Job, type ListChunk, type Reply, type StatChunk, type WalkProblem } from './protocol.js';
+import { CHUNK, emptyStat, type Job, type ListChunk, type Reply, type WalkProblem } from './protocol.js';
 import { LIMITS } from '../../model/limits.js';
 import { HostPaths } from './host-paths.js';
 
@@ -258,25 +258,8 @@ function stat(job: Extract<Job, { op: 'stat' }>, reply: (r: Reply, transfer?: Ar
   const n = c.count;
   const paths = new HostPaths(job.root);
   const rel = Buffer.from(c.relBytes.buffer, c.relBytes.byteOffset, c.relBytes.byteLength);
-  const out: StatChunk = {
-    seq: c.seq,
-    failed: new Uint8Array(n),
-    mode: new Uint32Array(n),
-    uid: new Uint32Array(n),
-    gid: new Uint32Array(n),
-    size: new Float64Array(n),
-    mtime: new Float64Array(n),
-    nsec: new Uint32Array(n),
-    nlink: new Uint32Array(n),
-    inodeKey: new Array<string>(n).fill(''),
-    rdevMajor: new Uint32Array(n),
-    rdevMinor: new Uint32Array(n),
-    linkBytes: new Uint8Array(0),
-    linkAt: new Uint32Array(n + 1),
-    xattrs: [],
-    problems: [],
-    list: c,
-  };
+  const out = emptyStat(c);
+
   let links = Buffer.allocUnsafe(4096);
   let linkLen = 0;
   try {
