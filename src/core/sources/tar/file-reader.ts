@@ -97,8 +97,12 @@ export class TarFileReader {
             throw new TarError('tar.truncated', `extension header body of ${size} bytes runs past the end of the tar`, headerPos - this.start, asm.pendingName(), this.label);
           // Extension bodies are small and follow their header: usually already in the read window.
           const w = size <= WINDOW ? this.at(pos, size) : null;
-          asm.extensionBody(w ? w.b.subarray(w.off, w.off + size) : this.readAt(pos, size));
+          const global = asm.extensionBody(w ? w.b.subarray(w.off, w.off + size) : this.readAt(pos, size));
           pos += pad(size);
+          if (global) {
+            step = { kind: 'entry', entry: global };
+            break;
+          }
         } else {
           const c = this.at(pos, BLOCK);
           if (!c) throw new TarError('tar.truncated', 'tar ends inside a sparse map', headerPos - this.start, asm.pendingName(), this.label);

@@ -1,7 +1,13 @@
 /**
  * Tar headers as the formats in the wild write them: ustar, GNU (`ustar  ` magic, ././@LongLink `L`/`K`, old
- * sparse `S`), PAX (`x` local, `g` global extended headers; Solaris `X`), v7. One 512-byte block at a time, with
- * no I/O: the file reader (seek) and the stream reader (one pass) drive the same {@link HeaderAssembler}.
+ * sparse `S`), PAX (`x` extended headers, `g` global ones), v7. One 512-byte block at a time, with no I/O: the
+ * file reader (seek) and the stream reader (one pass) drive the same {@link HeaderAssembler}.
+ *
+ * Where tar readers disagree, we read as Go's archive/tar does, since that is what moby, containerd and tar-split
+ * use: what the engine extracts is the image. GNU tar or bsdtar would see another file tree in the same bytes
+ * (a `g` header's records applied to the members after it, a GNU long name losing to a PAX `path`, a typeflag
+ * NUL name ending in '/' read as a file with a body), and an attacker who knows that can hide a file from any
+ * tool that reads a layer differently from the engine.
  *
  * Names stay byte strings (latin1): a tar name is bytes, and PAX `path`/`linkpath` values are kept as their raw
  * bytes too. `SCHILY.xattr.*` values are kept as raw Buffers, never decoded.
@@ -31,7 +37,7 @@ export interface TarEntry {
   linkname: string;
   /** The raw typeflag character ('0', '5', 'L' never: extensions are consumed). */
   typeflag: string;
-  /** What the typeflag means; 'other' for vendor or unknown flags (GNU 'D', 'V', 'M', ...). */
+  /** What the typeflag means; 'other' for vendor or unknown flags (GNU 'D', 'V', 'M', ...) and PAX 'g'. */
   type: EntryType | 'other';
   mode: number;
   uid: number;
@@ -48,7 +54,7 @@ export interface TarEntry {
   gname: string;
   /** `SCHILY.xattr.<name>` (and LIBARCHIVE.xattr) values, byte-exact; keys are byte strings. */
   xattrs: Map<string, Buffer>;
-  /** Every PAX record in force (global then local), raw values; null when there were none. */
+  /** The PAX records of this member (of the 'x' header before it; a 'g' entry's own), raw values; null when none. */
   pax: Map<string, Buffer> | null;
   format: TarFormat;
   /** GNU sparse member (old `S` or PAX GNU.sparse.*): the body holds a sparse map, not the plain content. */
@@ -61,6 +67,18 @@ export interface TarEntry {
 
 /** Shared by every entry without xattrs (most of them): never mutated. */
 const NO_XATTRS: Map<string, Buffer> = new Map();
+const EMPTY = Buffer.alloc(0);
+
+/** The records with a value (Go skips empty ones); the same map when none is empty. */
+function nonEmpty(recs: Map<string, Buffer>): Map<string, Buffer> | null {
+  let empty = 0;
+  for (const v of recs.values()) if (v.length === 0) empty++;
+  if (empty === 0) return recs;
+  if (empty === recs.size) return null;
+  const m = new Map<string, Buffer>();
+  for (const [k, v] of recs) if (v.length) m.set(k, v);
+  return m;
+}
 
 const TYPES: Record<string, EntryType> = {
   '0': 'file',
@@ -235,15 +253,11 @@ export class HeaderAssembler {
   private longName: string | null = null;
   private longLink: string | null = null;
   private local: Map<string, Buffer> | null = null;
-  private global: Map<string, Buffer> | null = null;
   private firstOffset = -1;
-  private pendingExt: { flag: string; offset: number } | null = null;
+  private pendingExt: { flag: string; offset: number; header: Buffer } | null = null;
   private pendingSparse: TarEntry | null = null;
   private extensionsInARow = 0;
   private sparseBlocks = 0;
-  /** Bytes of global PAX records in force (they persist from member to member), and of local ones pending. */
-  private globalBytes = 0;
-  private localBytes = 0;
 
   constructor(private readonly label: string | null = null) {}
 
@@ -261,12 +275,14 @@ export class HeaderAssembler {
     const size = this.num(b, off + 124, 12, 'size', offset, rawName);
     if (size < 0) throw new TarError('tar.size', `negative size ${size}`, offset, rawName, this.label);
 
-    if (flag === 'x' || flag === 'X' || flag === 'g' || flag === 'L' || flag === 'K') {
+    // Go knows 'x', 'g', 'L' and 'K' only: a Solaris 'X' is a member of an unknown type there, as here.
+    if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
       if (size > MAX_EXTENSION_SIZE)
         throw new TarError('tar.size', `extension header of ${size} bytes is larger than the ${MAX_EXTENSION_SIZE}-byte limit`, offset, this.pendingName() || rawName, this.label);
       if (++this.extensionsInARow > MAX_EXTENSIONS_IN_A_ROW)
         throw new TarError('tar.header', `more than ${MAX_EXTENSIONS_IN_A_ROW} extension headers in a row without a member`, offset, this.pendingName() || rawName, this.label);
-      this.pendingExt = { flag, offset };
+      // A 'g' header needs its own block again when its body has been read (it becomes an entry).
+      this.pendingExt = { flag, offset, header: flag === 'g' ? Buffer.from(b.subarray(off, off + BLOCK)) : EMPTY };
       return { kind: 'extension', size };
     }
     this.extensionsInARow = 0;
@@ -280,12 +296,13 @@ export class HeaderAssembler {
       const prefix = field(b, off + 345, 155);
       if (prefix) name = prefix + '/' + rawName;
     }
-    const pax = this.mergedPax();
+    // An empty value keeps the header's own field, as Go's mergePAX does (not POSIX's "default").
+    const pax = this.local && nonEmpty(this.local);
     if (pax) format = 'pax';
 
     let linkname = field(b, off + 157, 100);
     const typeflag = flag;
-    const type: EntryType | 'other' = (TYPES[flag] as EntryType | undefined) ?? (flag === 'S' ? 'file' : 'other');
+    let type: EntryType | 'other' = (TYPES[flag] as EntryType | undefined) ?? (flag === 'S' ? 'file' : 'other');
     let mode = this.num(b, off + 100, 8, 'mode', offset, name);
     let uid = this.num(b, off + 108, 8, 'uid', offset, name);
     let gid = this.num(b, off + 116, 8, 'gid', offset, name);
@@ -303,8 +320,6 @@ export class HeaderAssembler {
     let storedSize = size;
     let sparse = false;
 
-    if (this.longName !== null) name = this.longName;
-    if (this.longLink !== null) linkname = this.longLink;
     let xattrs = NO_XATTRS;
     if (pax) {
       // One pass over the records (GNU tar writes atime/ctime/mtime for every member: keep this cheap).
@@ -351,16 +366,10 @@ export class HeaderAssembler {
           case 'ctime':
             break;
           default:
+            // Only SCHILY.xattr.* become xattrs: Go (and so the engine) ignores libarchive's LIBARCHIVE.xattr.*,
+            // so a LIBARCHIVE.xattr.trusted.overlay.opaque must not make a directory opaque here either.
             if (k.startsWith('SCHILY.xattr.')) (xattrs === NO_XATTRS ? (xattrs = new Map()) : xattrs).set(k.slice(13), v);
-            else if (k.startsWith('LIBARCHIVE.xattr.')) {
-              // libarchive: URL-encoded name, base64 value
-              try {
-                const n = Buffer.from(decodeURIComponent(k.slice(17)), 'utf8').toString('latin1');
-                (xattrs === NO_XATTRS ? (xattrs = new Map()) : xattrs).set(n, Buffer.from(v.toString('latin1'), 'base64'));
-              } catch {
-                /* undecodable name: keep nothing rather than a wrong name */
-              }
-            } else if (k.startsWith('GNU.sparse.')) {
+            else if (k.startsWith('GNU.sparse.')) {
               sparse = true;
               if (k === 'GNU.sparse.name') sparseName = v.toString('latin1');
               else if (k === 'GNU.sparse.realsize' || (k === 'GNU.sparse.size' && sparseSize === undefined)) sparseSize = v.toString('latin1');
@@ -373,6 +382,12 @@ export class HeaderAssembler {
         if (sparseSize !== undefined && /^\d+$/.test(sparseSize)) realSize = Number(sparseSize);
       }
     }
+    // GNU long names win over PAX path/linkpath (Go applies them after the PAX records).
+    if (this.longName !== null) name = this.longName;
+    if (this.longLink !== null) linkname = this.longLink;
+    // Go: "Legacy archives use trailing slash for directories" (typeflag NUL only, on the final name). A
+    // directory has no body, so the bytes its size field covers are the next headers.
+    if (flag === '\0' && name.endsWith('/')) type = 'dir';
     mode &= 0o7777;
     if (storedSize > Number.MAX_SAFE_INTEGER) throw new TarError('tar.size', 'size too large', offset, name, this.label);
 
@@ -409,7 +424,6 @@ export class HeaderAssembler {
     };
     this.longName = this.longLink = null;
     this.local = null;
-    this.localBytes = 0;
     this.firstOffset = -1;
 
     if (flag === 'S') {
@@ -438,8 +452,13 @@ export class HeaderAssembler {
     return { kind: 'entry', entry };
   }
 
-  extensionBody(body: Buffer): void {
-    const { flag, offset } = this.pendingExt!;
+  /**
+   * The body of the extension header asked for. Returns an entry for a PAX global header: Go's reader returns a
+   * 'g' header as a member of its own (no body: its records are consumed) and applies none of its records to
+   * the members after it; moby and containerd then skip it ("PAX Global Extended Headers found and ignored").
+   */
+  extensionBody(body: Buffer): TarEntry | null {
+    const { flag, offset, header } = this.pendingExt!;
     this.pendingExt = null;
     if (flag === 'L' || flag === 'K') {
       let end = body.indexOf(0);
@@ -447,55 +466,49 @@ export class HeaderAssembler {
       const s = body.toString('latin1', 0, end);
       if (flag === 'L') this.longName = s;
       else this.longLink = s;
-      return;
+      return null;
     }
     const recs = parsePax(body, offset, this.pendingName(), this.label);
-    if (flag === 'g') {
-      this.global ??= new Map();
-      for (const [k, v] of recs) {
-        const old = this.global.get(k);
-        if (old) this.globalBytes -= k.length + old.length;
-        if (v.length === 0) this.global.delete(k);
-        else {
-          this.global.set(k, v);
-          this.globalBytes += k.length + v.length;
-        }
-      }
-      if (this.globalBytes > MAX_EXTENSION_SIZE)
-        throw new TarError('tar.size', `global PAX records in force exceed ${MAX_EXTENSION_SIZE} bytes`, offset, this.pendingName(), this.label);
-    } else {
-      this.local ??= new Map();
-      for (const [k, v] of recs) {
-        this.local.set(k, v);
-        this.localBytes += k.length + v.length;
-      }
-      if (this.localBytes > MAX_EXTENSION_SIZE)
-        throw new TarError('tar.size', `PAX records for one member exceed ${MAX_EXTENSION_SIZE} bytes`, offset, this.pendingName(), this.label);
-    }
+    if (flag === 'g') return this.globalEntry(header, recs, offset);
+    // Each 'x' replaces the records of an earlier one (Go keeps the last set only).
+    let bytes = 0;
+    for (const [k, v] of recs) bytes += k.length + v.length;
+    if (bytes > MAX_EXTENSION_SIZE)
+      throw new TarError('tar.size', `PAX records for one member exceed ${MAX_EXTENSION_SIZE} bytes`, offset, this.pendingName(), this.label);
+    this.local = recs;
+    return null;
   }
 
-  private mergedPax(): Map<string, Buffer> | null {
-    if (!this.global && !this.local) return null;
-    if (!this.global) {
-      const local = this.local!;
-      for (const v of local.values()) if (v.length === 0) return this.withDeletes(local);
-      return local;
-    }
-    const m = new Map<string, Buffer>(this.global ?? []);
-    if (this.local) {
-      for (const [k, v] of this.local) {
-        // An empty local value deletes the key (POSIX: "the header field shall be restored to its default").
-        if (v.length === 0) m.delete(k);
-        else m.set(k, v);
-      }
-    }
-    return m;
-  }
-
-  private withDeletes(local: Map<string, Buffer>): Map<string, Buffer> {
-    const m = new Map<string, Buffer>();
-    for (const [k, v] of local) if (v.length) m.set(k, v);
-    return m;
+  /** A 'g' header as Go returns it: its own member of type 'g', no body; what was pending before it is dropped. */
+  private globalEntry(b: Buffer, recs: Map<string, Buffer>, offset: number): TarEntry {
+    const entry: TarEntry = {
+      name: recs.get('path')?.toString('latin1') || field(b, 0, 100),
+      linkname: '',
+      typeflag: 'g',
+      type: 'other',
+      mode: 0,
+      uid: 0,
+      gid: 0,
+      size: 0,
+      realSize: 0,
+      mtime: 0,
+      mtimeNsec: 0,
+      devMajor: 0,
+      devMinor: 0,
+      uname: '',
+      gname: '',
+      xattrs: NO_XATTRS,
+      pax: recs,
+      format: 'pax',
+      sparse: false,
+      headerOffset: this.firstOffset < 0 ? offset : this.firstOffset,
+      dataOffset: 0,
+    };
+    this.longName = this.longLink = null;
+    this.local = null;
+    this.firstOffset = -1;
+    this.extensionsInARow = 0;
+    return entry;
   }
 
   private num(b: Buffer, off: number, len: number, what: string, offset: number, name: string): number {

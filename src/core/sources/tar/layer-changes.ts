@@ -43,6 +43,16 @@ export class LayerChangesBuilder {
       if (this.dropped++ === 0) this.problems.push(problem('error', 'limit.layer-entries', `layer holds more than ${LIMITS.layerEntries} entries; the rest is not read`, this.label));
       return;
     }
+    if (e.typeflag === 'g') {
+      // Not a file of the layer: the engine skips it and applies none of its records. GNU tar and bsdtar apply
+      // them to the members after it, so `tar -x` of this layer gives another tree than the engine's.
+      const all = [...(e.pax?.keys() ?? [])];
+      const keys = all.slice(0, 8).map(displayPath).join(', ') + (all.length > 8 ? `, ${all.length - 8} more` : '');
+      this.problems.push(
+        problem('warning', 'layer.pax-global', `PAX global header at offset ${e.headerOffset} ignored, as the engine ignores it${keys ? ` (records: ${keys}); GNU tar would apply them to the members after it` : ''}`, this.label),
+      );
+      return;
+    }
     let path: string;
     try {
       path = fastClean(e.name) ?? cleanLayerPath(e.name);

@@ -204,9 +204,13 @@ export async function* readTarStream(
         const body = Buffer.from(await src.read(size));
         if (body.length < size)
           throw new TarError('tar.truncated', `tar ends inside an extension header body of ${size} bytes`, headerPos, asm.pendingName(), label);
-        asm.extensionBody(body);
+        const global = asm.extensionBody(body);
         const p = padding(size);
         if ((await src.skip(p)) < p) throw new TarError('tar.truncated', 'tar ends inside header padding', headerPos, asm.pendingName(), label);
+        if (global) {
+          step = { kind: 'entry', entry: global };
+          break;
+        }
         const at = src.offset - base;
         const nb = await header('a header block', asm.pendingName());
         if (!nb) throw new TarError('tar.truncated', 'tar ends after an extension header', headerPos, asm.pendingName(), label);

@@ -16,8 +16,8 @@ export function paddingOf(size: number): number {
 }
 
 /**
- * Decode the member whose header blocks fill `buf` (from a block boundary). `asm` is one assembler per layer,
- * so PAX global ('g') records carry over from member to member. Throws TarError / Error on malformed headers.
+ * Decode the member whose header blocks fill `buf` (from a block boundary), with one assembler per layer.
+ * Throws TarError / Error on malformed headers.
  */
 export function decodeMemberHeaders(buf: Buffer, asm: HeaderAssembler): TarEntry {
   let off = 0;
@@ -39,7 +39,12 @@ export function decodeMemberHeaders(buf: Buffer, asm: HeaderAssembler): TarEntry
       return step.entry;
     }
     need(step.size, 'an extension body');
-    asm.extensionBody(buf.subarray(off, off + step.size));
+    const global = asm.extensionBody(buf.subarray(off, off + step.size));
     off += step.size + paddingOf(step.size);
+    // tar-split records a PAX global header as a member of its own (size 0), its records in the segment.
+    if (global) {
+      if (off !== buf.length) throw new Error(`${buf.length - off} unexpected bytes after a PAX global header`);
+      return global;
+    }
   }
 }
