@@ -1,6 +1,7 @@
 import { chainIds, isDigest } from '../analysis/chain.js';
 import type { ImageInfo, LayerInfo, Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
+import { LIMITS } from '../model/limits.js';
 import { JsonDoc, parseJson, type JsonObj } from './shape.js';
 
 /**
@@ -43,6 +44,12 @@ export function parseConfig(bytes: Uint8Array, where: string): ParsedConfig {
   shape();
   if (!diffIds) {
     problems.push(problem('error', 'config.no-diff-ids', 'image config has no rootfs.diff_ids', where));
+    return { config: null, diffIds: [], problems };
+  }
+  // Each diff_id becomes a layer record, a chainID (a hash over all below it) and a lookup in the store: a count
+  // read from evidence is bounded before it drives that work.
+  if (diffIds.length > LIMITS.chainLayers) {
+    problems.push(problem('error', 'config.too-many-layers', `rootfs.diff_ids lists ${diffIds.length} layers, more than the ${LIMITS.chainLayers} an image may have here (overlay2 stops at 125); image not read`, where));
     return { config: null, diffIds: [], problems };
   }
   const raw = diffIds.keys().map((i) => diffIds.raw(i));

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import { LIMITS } from '../model/limits.js';
 import * as path from 'node:path';
 import { LayerscopeError, SourceError } from '../model/errors.js';
 
@@ -90,11 +91,22 @@ export class Evidence {
     if (st === null) return [];
     const p = this.path(...parts);
     if (!st.isDirectory()) throw new EvidenceError('evidence.not-a-dir', st.isSymbolicLink() ? 'is a symlink, expected a directory; not followed' : 'expected a directory', p);
+    // Read a name at a time and stop at LIMITS.dirEntries: a directory's size is chosen by whoever wrote it.
+    const names: string[] = [];
+    let dir: fs.Dir | null = null;
     try {
-      return fs.readdirSync(p, { encoding: 'latin1' }).sort();
+      dir = fs.opendirSync(p, { encoding: 'latin1', bufferSize: 256 });
+      for (let d = dir.readSync(); d !== null; d = dir.readSync()) {
+        if (names.length >= LIMITS.dirEntries) throw new EvidenceError('limit.dir-entries', `holds more than ${LIMITS.dirEntries} names; not read`, p);
+        names.push(d.name);
+      }
     } catch (err) {
+      if (err instanceof EvidenceError) throw err;
       throw fsFailure(err, p);
+    } finally {
+      dir?.closeSync();
     }
+    return names.sort();
   }
 
   /**

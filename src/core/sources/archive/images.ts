@@ -9,6 +9,7 @@
  */
 import { isDigest } from '../../analysis/chain.js';
 import { cleanLayerPath } from '../../model/path.js';
+import { ProblemSink } from '../../model/problem-sink.js';
 import { problem, type ImageInfo, type Problem } from '../../model/types.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { ArchiveJson, ArchiveMemberError, asObject, describeValue, type JsonDoc } from './json.js';
@@ -100,6 +101,10 @@ const MAX_LISTED = 100;
 const MAX_LAYERS = 1000;
 /** Image indexes nested deeper than this are refused (real ones nest once). */
 const MAX_INDEX_DEPTH = 8;
+/** Other layer-blob lists kept per image (manifest entries repeating a config with other layer paths). */
+const MAX_ALTERNATES = 16;
+/** Manifests and indexes read to learn which images an index names under any platform. */
+const MAX_INDEX_BLOBS = 4096;
 
 interface Candidate {
   /** manifest.json `Parent` (legacy builder / docker commit parent image ID), when the save recorded it. */
@@ -134,12 +139,7 @@ function errorText(err: unknown): string {
  */
 export function loadImages(store: ArchiveStore, opts: { platform?: string; location: string }): LoadedImages {
   const problems: Problem[] = [];
-  const counts = new Map<string, number>();
-  const note = (sev: Problem['severity'], code: string, msg: string, path: string | null) => {
-    const n = (counts.get(code) ?? 0) + 1;
-    counts.set(code, n);
-    if (n <= MAX_LISTED) problems.push(problem(sev, code, msg, path));
-  };
+  const { note } = new ProblemSink(problems, MAX_LISTED);
   const want = opts.platform ? parsePlatform(opts.platform) : hostPlatform();
   const json = new ArchiveJson(store);
 
@@ -211,6 +211,8 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
   };
 
   const candidates: Candidate[] = [];
+  const missingNoted = new Set<string>();
+  let otherConfigs: Set<string> | null = null;
   const hasOci = store.members.has('index.json') || store.members.has('oci-layout');
   const hasManifest = store.members.has('manifest.json');
   let format: 'oci' | 'docker' = 'docker';
@@ -364,9 +366,9 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
     return { config: cfg, layers: out };
   }
 
-  function addDockerManifest(tagsOnly: boolean, indexCause: RootFailure | null): void {
+  function addDockerManifest(besideIndex: boolean, indexCause: RootFailure | null): void {
     let value: unknown;
-    if (tagsOnly) {
+    if (besideIndex) {
       const doc = bytesOf('manifest.json', 'manifest.json', null);
       const v = doc ? valueOf(doc, 'manifest.json') : null;
       if (!v?.ok) return;
@@ -385,9 +387,8 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
       if (!Array.isArray(value)) fail({ code: 'archive.manifest.invalid', message: `manifest.json is ${describeValue(value)}, not a JSON array` });
       if ((value as unknown[]).length === 0) fail({ code: 'archive.manifest.empty', message: 'manifest.json lists no images (an empty array)' });
     }
-    // Docker >= 25: the OCI index has the images; manifest.json adds tags to the same configs.
     const fromIndex = new Map<string, Candidate>();
-    if (tagsOnly) for (const c of candidates) if (!fromIndex.has(json.sha256(c.config))) fromIndex.set(json.sha256(c.config), c);
+    if (besideIndex) for (const c of candidates) if (!fromIndex.has(json.sha256(c.config))) fromIndex.set(json.sha256(c.config), c);
     for (const [i, raw] of (value as unknown[]).entries()) {
       const e = asObject(raw);
       const where = `manifest.json[${i}]`;
@@ -403,39 +404,97 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
         note('error', 'archive.manifest.unsafe', `${where} Config: ${errorText(err)}`, 'manifest.json');
         continue;
       }
-      const cfg = bytesOf(cfgPath, `${where} Config`, tagsOnly ? null : { severity: 'error', message: `${where}: image config ${describeValue(e.Config)} is not in the archive` });
-      if (tagsOnly) {
-        // Docker >= 25: the OCI index has the images; take the tags (familiar form) for the same config.
-        const c = cfg ? fromIndex.get(json.sha256(cfg)) : undefined;
-        if (c) {
-          for (const t of tags) if (!c.tags.includes(t)) c.tags.push(t);
-          if (isDigest(e.Parent)) c.parent = e.Parent;
-        }
-        // Another platform's manifest (containerd store saves list the daemon's platform here), or an image the
-        // index does not list: the index is what the engine itself loads; do not substitute another platform.
+      const cfg = bytesOf(cfgPath, `${where} Config`, {
+        severity: 'error',
+        message: besideIndex
+          ? `${where}: image config ${describeValue(e.Config)} is not in the archive (docker load on the classic store reads manifest.json and would fail here)`
+          : `${where}: image config ${describeValue(e.Config)} is not in the archive`,
+      });
+      if (!cfg) continue;
+      const c: Candidate = { config: cfg, layers: manifestLayers(e.Layers as unknown[], where), tags, digests: [], parent: isDigest(e.Parent) ? e.Parent : null };
+      if (!besideIndex) {
+        candidates.push(c);
         continue;
       }
-      if (!cfg) continue;
-      const layers: Candidate['layers'] = [];
-      for (const [j, l] of (e.Layers as unknown[]).entries()) {
-        let p = '';
-        if (typeof l !== 'string') note('error', 'archive.manifest.invalid', `${where} Layers[${j}] is ${describeValue(l)}, not a path`, 'manifest.json');
-        else {
-          try {
-            p = cleanLayerPath(l);
-          } catch (err) {
-            note('error', 'archive.manifest.unsafe', `${where} layer: ${errorText(err)}`, 'manifest.json');
-          }
-        }
-        if (p && !store.members.has(p) && !problems.some((x) => x.path === p))
-          note('error', 'archive.blob.missing', `${where}: layer ${describeValue(l)} is not in the archive`, p);
-        // blobs/sha256/<hex> names its own digest
-        const m = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(p);
-        layers.push({ path: p, blobDigest: m ? `sha256:${m[1]}` : null, mediaType: null });
+      // Docker >= 25 writes both: the containerd store (and we) load index.json, the classic store (the default up
+      // to Docker 28) loads manifest.json. Where they name the same image, manifest.json adds its tags, and
+      // layer blobs of its own are checked as alternates; where it names an image the index does not, the two
+      // engines load different images from this file: both are analysed and the disagreement is an error.
+      const id = json.sha256(cfg);
+      if (fromIndex.has(id)) candidates.push(c);
+      else if (otherPlatformConfigs().has(id)) {
+        // containerd-store saves list the daemon's platform here; the index chose another (--platform).
+        note('info', 'archive.manifest.other-platform', `${where} names image ${id} of another platform of the index (not the one chosen)`, 'manifest.json');
+      } else {
+        note(
+          'error',
+          'archive.manifest.disagrees',
+          `${where} names image ${id}${tags.length ? ` (${tags.slice(0, 4).join(', ')})` : ''}, which index.json does not list: docker load installs it on the classic store and index.json's images on the containerd store; both are analysed`,
+          'manifest.json',
+        );
+        candidates.push(c);
       }
-      const c: Candidate = { config: cfg, layers, tags, digests: [], parent: isDigest(e.Parent) ? e.Parent : null };
-      candidates.push(c);
     }
+  }
+
+  function manifestLayers(list: unknown[], where: string): Candidate['layers'] {
+    const layers: Candidate['layers'] = [];
+    for (const [j, l] of list.entries()) {
+      let p = '';
+      if (typeof l !== 'string') note('error', 'archive.manifest.invalid', `${where} Layers[${j}] is ${describeValue(l)}, not a path`, 'manifest.json');
+      else {
+        try {
+          p = cleanLayerPath(l);
+        } catch (err) {
+          note('error', 'archive.manifest.unsafe', `${where} layer: ${errorText(err)}`, 'manifest.json');
+        }
+      }
+      if (p && !store.members.has(p) && !missingNoted.has(p)) {
+        missingNoted.add(p);
+        note('error', 'archive.blob.missing', `${where}: layer ${describeValue(l)} is not in the archive`, p);
+      }
+      // blobs/sha256/<hex> names its own digest
+      const m = /^blobs\/sha256\/([0-9a-f]{64})$/.exec(p);
+      layers.push({ path: p, blobDigest: m ? `sha256:${m[1]}` : null, mediaType: null });
+    }
+    return layers;
+  }
+
+  /**
+   * Image IDs (config digests) every manifest of index.json names, whatever its platform. Read only when
+   * manifest.json names an image outside the chosen ones; blobs that cannot be read were noted by the main pass.
+   */
+  function otherPlatformConfigs(): Set<string> {
+    if (otherConfigs) return otherConfigs;
+    otherConfigs = new Set();
+    const seen = new Set<string>();
+    const visit = (descs: unknown, depth: number) => {
+      if (!Array.isArray(descs) || depth > MAX_INDEX_DEPTH) return;
+      for (const d of descs) {
+        const digest = asObject(d)?.digest;
+        const path = typeof digest === 'string' ? blobPath(digest) : null;
+        if (!path || seen.has(path) || seen.size >= MAX_INDEX_BLOBS) continue;
+        seen.add(path);
+        let v: unknown;
+        try {
+          const doc = json.bytes(path);
+          v = doc && json.matches(doc, digest as string) === true ? json.value(doc) : null;
+        } catch {
+          continue;
+        }
+        const m = asObject(v);
+        if (!m) continue;
+        if (m.manifests !== undefined) visit(m.manifests, depth + 1);
+        else if (typeof asObject(m.config)?.digest === 'string') otherConfigs!.add(asObject(m.config)!.digest as string);
+      }
+    };
+    try {
+      const idx = json.bytes('index.json');
+      if (idx) visit(asObject(json.value(idx))?.manifests, 0);
+    } catch {
+      /* noted by the main pass */
+    }
+    return otherConfigs;
   }
 
   // Candidates -> images (merged by image ID: several tags of one image are one image)
@@ -443,16 +502,31 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
   const byId = new Map<string, ImageInfo>();
   const layerRefs = new Map<string, LayerRef[]>();
   const alternates = new Map<string, LayerRef[][]>();
+  const altKeys = new Map<string, Set<string>>();
+  const tooManyAlts = new Set<string>();
   const rejected = new Set<string>();
   for (const c of candidates) {
     const id = json.sha256(c.config);
     const existing = byId.get(id);
     if (existing) {
       const refs = layerRefs.get(id)!;
-      const alt = c.layers.slice(0, refs.length).map((l, i) => ({ path: l.path, diffId: refs[i]!.diffId, blobDigest: l.blobDigest && isDigest(l.blobDigest) ? l.blobDigest : null, mediaType: l.mediaType }));
-      const same = (a: LayerRef[]) => a.length === alt.length && a.every((r, i) => r.path === alt[i]!.path && r.blobDigest === alt[i]!.blobDigest);
-      const alts = alternates.get(id) ?? [];
-      if (alt.length === refs.length && !same(refs) && !alts.some(same)) alternates.set(id, [...alts, alt]);
+      if (c.layers.length === refs.length) {
+        const alt = c.layers.map((l, i) => ({ path: l.path, diffId: refs[i]!.diffId, blobDigest: l.blobDigest && isDigest(l.blobDigest) ? l.blobDigest : null, mediaType: l.mediaType }));
+        const key = refsKey(alt);
+        const keys = altKeys.get(id) ?? new Set([refsKey(refs)]);
+        altKeys.set(id, keys);
+        if (!keys.has(key)) {
+          keys.add(key);
+          const alts = alternates.get(id) ?? [];
+          // Each alternate is hashed under --verify: a manifest repeating one config with new layer paths
+          // must not multiply the work (or the findings) without bound.
+          if (alts.length < MAX_ALTERNATES) alternates.set(id, [...alts, alt]);
+          else if (alts.length === MAX_ALTERNATES && !tooManyAlts.has(id)) {
+            tooManyAlts.add(id);
+            note('error', 'archive.manifest.alternates', `more than ${MAX_ALTERNATES} manifest entries name image ${id} with other layer blobs; the blobs of the rest are not checked`, 'manifest.json');
+          }
+        }
+      }
       for (const t of c.tags) if (!existing.tags.includes(t)) existing.tags.push(t);
       for (const t of c.digests) if (!existing.digests.includes(t)) existing.digests.push(t);
       if (!existing.parent && c.parent) existing.parent = c.parent;
@@ -504,7 +578,6 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
     images.push(img);
     byId.set(id, img);
   }
-  for (const [code, n] of counts) if (n > MAX_LISTED) problems.push(problem('error', code, `${n - MAX_LISTED} more problem(s) of this kind (not listed one by one)`, null));
   if (images.length === 0)
     problems.push(
       problem(
@@ -520,6 +593,11 @@ export function loadImages(store: ArchiveStore, opts: { platform?: string; locat
   }
   images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
   return { images, layerRefs, alternates, problems, format };
+}
+
+/** One key per list of layer blobs (path and digest of each). */
+function refsKey(refs: LayerRef[]): string {
+  return JSON.stringify(refs.map((r) => [r.path, r.blobDigest]));
 }
 
 export class ArchiveFormatError extends Error {

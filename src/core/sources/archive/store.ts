@@ -21,6 +21,7 @@ import { closeSync, constants as fsc, fstatSync, readSync, realpathSync, statSyn
 import * as fsp from 'node:fs/promises';
 import { cleanLayerPath, displayPath, joinPath, parentPath, UnsafePathError } from '../../model/path.js';
 import { SourceError } from '../../model/errors.js';
+import { ProblemSink } from '../../model/problem-sink.js';
 import { problem, type LayerChanges, type Problem } from '../../model/types.js';
 import { Evidence, describeFsError, openNoFollow } from '../evidence.js';
 import { TarError, CompressionError } from '../tar/errors.js';
@@ -215,26 +216,6 @@ function kept(paths: PathTable, c: LayerChanges): { table: LayerTable; problems:
 
 // ------------------------------------------------------------------------------------------------------------
 
-/** Problems of one code listed up to {@link MAX_LISTED} times, then counted: an archive cannot flood the report. */
-class ProblemSink {
-  private readonly counts = new Map<string, { n: number; severity: Problem['severity']; what: string }>();
-  constructor(private readonly out: Problem[], private readonly location: string) {}
-
-  add(p: Problem, what: string): void {
-    const c = this.counts.get(p.code) ?? { n: 0, severity: p.severity, what };
-    c.n++;
-    this.counts.set(p.code, c);
-    if (c.n <= MAX_LISTED) this.out.push(p);
-  }
-
-  finish(): void {
-    for (const [code, c] of this.counts) {
-      if (c.n > MAX_LISTED) this.out.push(problem(c.severity, code, `${c.n - MAX_LISTED} more ${c.what} (not listed one by one)`, this.location));
-    }
-    this.counts.clear();
-  }
-}
-
 /**
  * The member list of a tar archive: names cleaned (unsafe ones refused), duplicates recorded (the last copy is
  * the one kept), and the number of headers bounded.
@@ -246,7 +227,7 @@ class MemberIndex {
   readonly sink: ProblemSink;
 
   constructor(private readonly location: string, private readonly problems: Problem[]) {
-    this.sink = new ProblemSink(problems, location);
+    this.sink = new ProblemSink(problems, MAX_LISTED, location);
   }
 
   /** The cleaned path of a member (null when it is skipped), or 'stop' when the archive has too many members. */
@@ -256,6 +237,14 @@ class MemberIndex {
         problem('error', 'archive.members.too-many', `more than ${MAX_MEMBERS} members (no image archive comes close): listing stopped at offset ${e.headerOffset}; members after it were not examined`, this.location),
       );
       return 'stop';
+    }
+    if (e.typeflag === 'g') {
+      // docker load untars the archive with Go's reader: a global header is skipped and renames nothing.
+      this.sink.add(
+        problem('warning', 'archive.pax-global', `PAX global header at offset ${e.headerOffset} ignored, as docker load ignores it (GNU tar would apply its records to the members after it)`, this.location),
+        'PAX global headers',
+      );
+      return null;
     }
     let path: string;
     try {
@@ -291,7 +280,6 @@ class MemberIndex {
         'duplicated member names',
       );
     }
-    this.sink.finish();
   }
 }
 

@@ -3,6 +3,7 @@ import type { OpenOptions, ReadOptions, Source, StorageInfo } from '../../model/
 import type { ContainerInfo, ImageInfo, Problem } from '../../model/types.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { PathTable } from '../../model/paths.js';
+import { ProblemSink } from '../../model/problem-sink.js';
 import { problem } from '../../model/types.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
@@ -89,7 +90,8 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     );
   }
   const problems: Problem[] = [];
-  const note: Note = (severity, code, message, p) => problems.push(problem(severity, code, message, p));
+  // Counted past 100 of a kind: a store can hold a million bad names.
+  const note: Note = new ProblemSink(problems).note;
   const ctd = new Evidence(layout.containerdRoot);
   const metaPath = ctd.path(...META_DB);
   let meta: BoltDb;

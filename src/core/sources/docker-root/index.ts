@@ -3,6 +3,7 @@ import type { OpenOptions, ReadOptions, Source, StorageInfo } from '../../model/
 import type { ContainerInfo, ImageInfo, Problem } from '../../model/types.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { PathTable } from '../../model/paths.js';
+import { ProblemSink } from '../../model/problem-sink.js';
 import { problem } from '../../model/types.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
@@ -54,7 +55,9 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
     throw new SourceError('source.no-classic-store', `has no image/${DRIVER}/ (not a Docker data root on overlay2, or it uses the containerd image store)`, root);
   }
   const problems: Problem[] = [];
-  const note = (severity: Problem['severity'], code: string, message: string, path: string | null) => problems.push(problem(severity, code, message, path));
+  // Counted past 100 of a kind: a store can hold a million bad names (containers/, imagedb, layerdb).
+  const sink = new ProblemSink(problems);
+  const note = sink.note;
   const safe = <T>(fn: () => T, fallback: T): T => {
     try {
       return fn();
@@ -130,7 +133,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
       note('error', 'imagedb.id-mismatch', `config bytes hash to ${actual}, not to the image ID its name claims: the config was altered`, configPath);
     }
     const parsed = parseConfig(bytes, configPath);
-    for (const p of parsed.problems) problems.push(p);
+    for (const p of parsed.problems) sink.add(p);
     if (!parsed.config) continue;
     const refs = refsById.get(id);
     const chains = chainIds(parsed.diffIds);
@@ -146,11 +149,12 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
         return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size };
       },
     });
-    problems.push(...built.problems);
+    for (const p of built.problems) sink.add(p);
     images.push({ ...built.image, parent: readParent(ev, store, hex, note, safe) });
   }
+  const imageIds = new Set(images.map((i) => i.id));
   for (const id of refsById.keys()) {
-    if (!images.some((i) => i.id === id)) note('warning', 'repositories.dangling', `tag(s) ${refsById.get(id)!.tags.join(', ')} point to ${id}, which has no config in imagedb`, reposPath);
+    if (!imageIds.has(id)) note('warning', 'repositories.dangling', `tag(s) ${refsById.get(id)!.tags.join(', ')} point to ${id}, which has no config in imagedb`, reposPath);
   }
   const parents = new Set(images.map((i) => i.parent).filter(Boolean));
   for (const i of images) i.intermediate = i.tags.length === 0 && i.digests.length === 0 && parents.has(i.id);
