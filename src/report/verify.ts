@@ -19,7 +19,7 @@ function imageList(images: Finding['usedBy']['images'], fmt: (name: string, inde
 }
 
 function users(u: Finding['usedBy']): string {
-  const imgs = imageList(u.images, (n, i) => `${n} (layer ${i})`);
+  const imgs = imageList(u.images, (n, i) => (i < 0 ? n : `${n} (layer ${i})`));
   const cts = u.containers.map((c) => `container ${safeText(c.name)}`);
   return [...imgs, ...cts].join(', ') || 'nothing';
 }
@@ -65,7 +65,7 @@ export function verifyText(r: VerifyReport): string {
     out.push(`Findings (${r.findings.length}):`);
     for (const f of r.findings) {
       const vals = f.expected !== undefined || f.actual !== undefined ? ` [expected ${safeText(f.kind === 'linkname' ? showRaw(f.expected) : f.expected ?? '-')}, found ${safeText(f.kind === 'linkname' ? showRaw(f.actual) : f.actual ?? '-')}]` : '';
-      const layer = f.layer ? (f.layer.role === 'image' ? `layer ${shortId(f.layer.chainId ?? '')}` : `the ${f.layer.role} layer`) : 'no known layer';
+      const layer = f.layer ? (f.layer.role === 'image' ? `layer ${shortId(f.layer.chainId ?? '')}` : `the ${f.layer.role} layer`) : f.kind === 'archive' ? 'the archive itself' : 'no known layer';
       const where = f.member !== undefined ? `archive member ${JSON.stringify(displayPath(f.member))}` : showPath(f.path);
       out.push(`  ${f.check}${f.against ? `(${f.against})` : ''}/${f.kind} ${where}${vals}`);
       out.push(`      ${safeText(f.message)}`);

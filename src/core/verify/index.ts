@@ -175,6 +175,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
     if (archive) {
       report.integrity.ran = true;
       await archiveLayers(archive, layerImages, layers, findings, opts.onProgress);
+      archiveFindings(source, findings);
     } else if (source.kind !== 'docker-root') {
       report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity can only be checked in a Docker data root`;
     } else {
@@ -241,6 +242,23 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
   }
   report.ok = report.layers.every((l) => l.verdict === 'ok' || l.verdict === 'skipped') && report.stacks.every((s) => s.verdict === 'ok' || s.verdict === 'skipped') && findings.length === 0;
   return report;
+}
+
+/**
+ * Problems of the archive itself that mean two readers can load different images from it (a member named
+ * twice, manifest.json and index.json naming different images) or that a blob is not what names it: the layers
+ * may all hash right, but the archive is not what it claims, so verify must not say OK.
+ */
+const ARCHIVE_TAMPER = new Set(['archive.member.duplicate', 'archive.manifest.disagrees', 'blob.digest.mismatch', 'blob.size.mismatch']);
+
+function archiveFindings(source: Source, findings: Finding[]): void {
+  const everyone: LayerUse = { images: source.images.map((i) => ({ id: i.id, tags: i.tags, index: -1 })), containers: [] };
+  for (const p of source.problems) {
+    if (!ARCHIVE_TAMPER.has(p.code)) continue;
+    const member = p.path ?? '';
+    if (findings.some((f) => f.member === member && f.message === p.message)) continue;
+    findings.push({ check: 'integrity', kind: 'archive', path: '', member, message: p.message, layer: null, usedBy: everyone });
+  }
 }
 
 function layerRef(lv: LayerVerdict): Finding['layer'] {
