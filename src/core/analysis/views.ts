@@ -80,6 +80,9 @@ export interface MergedRow {
   layer: number;
 }
 
+/** Directory depth down to which walkMerged keeps the paths of open directories. */
+const PREFIX_DEPTH = 256;
+
 /** An entry of the merged view, before its attributes are read: a path, its id and the visible version. */
 export interface MergedEntry {
   pathId: number;
@@ -106,6 +109,9 @@ export function* walkMerged(view: StackView, layer = view.top, under = ''): Gene
     yield { pathId: root, path: under, version: v, depth: 0 };
     if (!view.store.isDir(v)) return;
   }
+  // Paths of the open directories, down to PREFIX_DEPTH: each entry's path is its parent's plus its name. Deeper
+  // than that, a path is built from the table each time: holding every ancestor's path of a chain N levels deep
+  // costs N^2/2 characters once consumers flatten them (16,000 levels: 256 MB).
   const prefix: string[] = [under];
   const next: number[] = [paths.firstChild(root)];
   while (next.length) {
@@ -113,19 +119,19 @@ export function* walkMerged(view: StackView, layer = view.top, under = ''): Gene
     const c = next[k]!;
     if (c < 0) {
       next.pop();
-      prefix.pop();
+      if (k < prefix.length) prefix.pop();
       continue;
     }
     next[k] = paths.nextSibling(c);
     const v = view.versionAt(c, layer);
     if (v < 0) continue;
-    const path = prefix[k] === '' ? paths.name(c) : prefix[k] + '/' + paths.name(c);
+    const path = k >= PREFIX_DEPTH ? paths.path(c) : prefix[k] === '' ? paths.name(c) : prefix[k] + '/' + paths.name(c);
     yield { pathId: c, path, version: v, depth: k + (under === '' ? 0 : 1) };
     if (view.store.isDir(v)) {
       const first = paths.firstChild(c);
       if (first >= 0) {
         next.push(first);
-        prefix.push(path);
+        if (k + 1 < PREFIX_DEPTH) prefix.push(path);
       }
     }
   }

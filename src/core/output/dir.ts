@@ -79,11 +79,18 @@ export class OutputDir {
   /** Names from the anchor down to DIR that do not exist yet (byte strings). */
   private readonly rootParts: string[];
   private readonly evidenceIds: FileId[] = [];
-  /** Directories open from the anchor down, for the path last walked. */
-  private stack: { name: string; fd: number }[] = [];
-  /** Keyed by the path from the anchor ('/'-joined byte strings). */
-  private readonly created = new Map<string, Created>();
-  private readonly before = new Map<string, Before>();
+  /** Directories open from the anchor down, for the path last walked (with their node ids). */
+  private stack: { name: string; fd: number; id: number }[] = [];
+  /**
+   * Paths from the anchor as nodes (0 is the anchor): a node is its parent and its name, so a path N levels deep
+   * costs N small records, not N keys of up to N components each (an entry 16,000 levels deep is legal).
+   */
+  private readonly nodeParent: number[] = [-1];
+  private readonly nodeName: string[] = [''];
+  private readonly nodeDepth: number[] = [0];
+  private readonly nodeIds = new Map<string, number>();
+  private readonly created = new Map<number, Created>();
+  private readonly before = new Map<number, Before>();
   private closed = false;
 
   static prepare(given: string, opts: OutputDirOptions): OutputDir {
@@ -124,24 +131,54 @@ export class OutputDir {
       throw new OutputError('output.changed', this.given, `${this.anchor} was replaced after it was checked`);
     }
     this.anchorFd = fd;
-    this.before.set('', { id: this.anchorId, mtimeNs: st.mtimeNs, atimeNs: st.atimeNs, modified: false });
+    this.before.set(0, { id: this.anchorId, mtimeNs: st.mtimeNs, atimeNs: st.atimeNs, modified: false });
     return fd;
   }
 
-  /** Host path of an anchor-relative key, for messages. */
-  private host(key: string): string {
+  /** The node of `name` in the directory node `parent` (made on first use). */
+  private node(parent: number, name: string): number {
+    const k = `${parent}/${name}`;
+    let id = this.nodeIds.get(k);
+    if (id === undefined) {
+      id = this.nodeParent.length;
+      this.nodeParent.push(parent);
+      this.nodeName.push(name);
+      this.nodeDepth.push(this.nodeDepth[parent]! + 1);
+      this.nodeIds.set(k, id);
+    }
+    return id;
+  }
+
+  /** Components from the anchor down to a node. */
+  private pathOf(id: number): string[] {
+    const out: string[] = [];
+    for (let n = id; n > 0; n = this.nodeParent[n]!) out.push(this.nodeName[n]!);
+    return out.reverse();
+  }
+
+  /** Host path of a node (or of components from the anchor), for messages: built only when one is shown. */
+  private host(at: number | string[]): string {
+    const key = (typeof at === 'number' ? this.pathOf(at) : at).join('/');
     return key === '' ? this.anchor : `${this.anchor === '/' ? '' : this.anchor}/${displayPath(key)}`;
   }
 
   /** DIR-relative byte-string path → components from the anchor. */
   private parts(rel: string): string[] {
-    const own = rel === '' ? [] : rel.split('/');
-    for (const c of own) checkName(Buffer.from(c, 'latin1'), this.host([...this.rootParts, rel].join('/')));
-    return [...this.rootParts, ...own];
+    const all = rel === '' ? [...this.rootParts] : [...this.rootParts, ...rel.split('/')];
+    for (let i = this.rootParts.length; i < all.length; i++) {
+      const c = all[i]!;
+      if (c === '' || c === '.' || c === '..' || c.includes('\0')) checkName(Buffer.from(c, 'latin1'), this.host(all));
+    }
+    return all;
   }
 
-  private modifying(parentKey: string): void {
-    const b = this.before.get(parentKey);
+  /** The node of the directory last walked to `depth` components (0: the anchor). */
+  private walked(depth: number): number {
+    return depth === 0 ? 0 : this.stack[depth - 1]!.id;
+  }
+
+  private modifying(parent: number): void {
+    const b = this.before.get(parent);
     if (b) b.modified = true;
   }
 
@@ -159,15 +196,16 @@ export class OutputDir {
     for (let i = k; i < parts.length; i++) {
       const parentFd = i === 0 ? base : this.stack[i - 1]!.fd;
       const mode = !create ? null : i < this.rootParts.length ? 0o777 : 0o700;
-      const fd = this.enterDir(parentFd, parts.slice(0, i).join('/'), parts[i]!, mode, i === parts.length - 1 ? last : 'parent');
-      this.stack.push({ name: parts[i]!, fd });
+      const id = this.node(this.walked(i), parts[i]!);
+      const fd = this.enterDir(parentFd, id, mode, i === parts.length - 1 ? last : 'parent');
+      this.stack.push({ name: parts[i]!, fd, id });
     }
     return parts.length ? this.stack[parts.length - 1]!.fd : base;
   }
 
-  private enterDir(parentFd: number, parentKey: string, name: string, mode: number | null, role: 'target' | 'parent'): number {
-    const key = parentKey === '' ? name : `${parentKey}/${name}`;
-    const nameBytes = Buffer.from(name, 'latin1');
+  private enterDir(parentFd: number, key: number, mode: number | null, role: 'target' | 'parent'): number {
+    const parentKey = this.nodeParent[key]!;
+    const nameBytes = Buffer.from(this.nodeName[key]!, 'latin1');
     checkName(nameBytes, this.host(key));
     const p = at(parentFd, nameBytes);
     let made = false;
@@ -209,7 +247,7 @@ export class OutputDir {
   }
 
   /** The error for a name that cannot be used as `wanted`: what is there, in words. */
-  private inTheWay(err: unknown, parentFd: number, name: Buffer, key: string, role: 'target' | 'parent', wanted: string): OutputError {
+  private inTheWay(err: unknown, parentFd: number, name: Buffer, key: number, role: 'target' | 'parent', wanted: string): OutputError {
     const code = errno(err);
     let st: fs.Stats | null = null;
     try {
@@ -241,7 +279,7 @@ export class OutputDir {
   mkdir(rel: string, attrs?: EntryAttrs): 'created' | 'existing' {
     const parts = this.parts(rel);
     this.walk(parts, true, 'target');
-    const c = this.created.get(parts.join('/'));
+    const c = this.created.get(this.walked(parts.length));
     if (c) {
       if (attrs) c.attrs = attrs;
       return 'created';
@@ -260,8 +298,8 @@ export class OutputDir {
     const name = parts.pop();
     if (name === undefined) throw new OutputError('output.bad-path', this.given, 'a file cannot be the output directory itself');
     const dirFd = this.walk(parts, true);
-    const parentKey = parts.join('/');
-    const key = parentKey === '' ? name : `${parentKey}/${name}`;
+    const parentKey = this.walked(parts.length);
+    const key = this.node(parentKey, name);
     const nameBytes = Buffer.from(name, 'latin1');
     this.modifying(parentKey);
     let fd: number;
@@ -291,7 +329,7 @@ export class OutputDir {
     return n;
   }
 
-  private setFileAttrs(fd: number, key: string, a: EntryAttrs): void {
+  private setFileAttrs(fd: number, key: number, a: EntryAttrs): void {
     try {
       // chown first: it clears setuid/setgid, which fchmod then sets.
       if (this.owners) fs.fchownSync(fd, a.uid, a.gid);
@@ -309,8 +347,8 @@ export class OutputDir {
     const name = parts.pop();
     if (name === undefined) throw new OutputError('output.bad-path', this.given, 'a symlink cannot be the output directory itself');
     const dirFd = this.walk(parts, true);
-    const parentKey = parts.join('/');
-    const key = parentKey === '' ? name : `${parentKey}/${name}`;
+    const parentKey = this.walked(parts.length);
+    const key = this.node(parentKey, name);
     const nameBytes = Buffer.from(name, 'latin1');
     const p = at(dirFd, nameBytes);
     this.modifying(parentKey);
@@ -334,10 +372,10 @@ export class OutputDir {
   /** A new name `rel` for the file this run wrote at `existing` (a hardlink). */
   link(existing: string, rel: string): void {
     const from = this.parts(existing);
+    const fromKey = this.find(from);
     const fromName = from.pop();
-    const fromKey = [...from, fromName].join('/');
-    const c = this.created.get(fromKey);
-    if (fromName === undefined || !c || c.kind !== 'file') throw new OutputError('output.bad-path', this.host(fromKey), 'a hardlink may only point to a file this run wrote');
+    const c = fromKey === null ? undefined : this.created.get(fromKey);
+    if (fromName === undefined || !c || c.kind !== 'file') throw new OutputError('output.bad-path', this.host([...from, fromName ?? '']), 'a hardlink may only point to a file this run wrote');
     const parts = this.parts(rel);
     const name = parts.pop();
     if (name === undefined) throw new OutputError('output.bad-path', this.given, 'a hardlink cannot be the output directory itself');
@@ -346,10 +384,10 @@ export class OutputDir {
     try {
       const src = at(fromFd, Buffer.from(fromName, 'latin1'));
       const st = fs.lstatSync(src, { bigint: true });
-      if (!st.isFile() || !sameId(idOf(st), c.id)) throw new OutputError('output.changed', this.host(fromKey), 'a file this run wrote was replaced while it ran');
+      if (!st.isFile() || !sameId(idOf(st), c.id)) throw new OutputError('output.changed', this.host(fromKey!), 'a file this run wrote was replaced while it ran');
       const dirFd = this.walk(parts, true);
-      const parentKey = parts.join('/');
-      const key = parentKey === '' ? name : `${parentKey}/${name}`;
+      const parentKey = this.walked(parts.length);
+      const key = this.node(parentKey, name);
       const nameBytes = Buffer.from(name, 'latin1');
       const dst = at(dirFd, nameBytes);
       this.modifying(parentKey);
@@ -366,6 +404,17 @@ export class OutputDir {
     }
   }
 
+  /** The node of components from the anchor, when this run has been there; null otherwise. */
+  private find(parts: string[]): number | null {
+    let id = 0;
+    for (const name of parts) {
+      const next = this.nodeIds.get(`${id}/${name}`);
+      if (next === undefined) return null;
+      id = next;
+    }
+    return id;
+  }
+
   /** A directory this run has already reached, opened component by component (O_NOFOLLOW), not cached. */
   private openExisting(parts: string[]): number {
     // Re-opening our own fd's /proc link is a dup: the same directory, whatever its path has become.
@@ -376,7 +425,7 @@ export class OutputDir {
         next = fs.openSync(at(fd, Buffer.from(p, 'latin1')), O_DIR);
       } catch (err) {
         fs.closeSync(fd);
-        throw new OutputError(errno(err) === 'ELOOP' ? 'output.symlink' : 'output.changed', this.host(parts.join('/')), `changed while this run wrote into it: ${errnoText(err)}`);
+        throw new OutputError(errno(err) === 'ELOOP' ? 'output.symlink' : 'output.changed', this.host(parts), `changed while this run wrote into it: ${errnoText(err)}`);
       }
       fs.closeSync(fd);
       fd = next;
@@ -393,10 +442,10 @@ export class OutputDir {
     if (this.closed) return this.warnings;
     try {
       if (this.anchorFd !== null) {
-        const dirs = [...this.created].filter(([, c]) => c.kind === 'dir' && c.attrs).sort(([a], [b]) => b.split('/').length - a.split('/').length);
+        const dirs = [...this.created].filter(([, c]) => c.kind === 'dir' && c.attrs).sort(([a], [b]) => this.nodeDepth[b]! - this.nodeDepth[a]!);
         for (const [key, c] of dirs) {
           try {
-            const fd = this.walk(key.split('/'), false);
+            const fd = this.walk(this.pathOf(key), false);
             const a = c.attrs!;
             if (this.owners) fs.fchownSync(fd, a.uid, a.gid);
             fs.fchmodSync(fd, a.mode & 0o7777);
@@ -409,7 +458,7 @@ export class OutputDir {
         for (const [key, b] of this.before) {
           if (!b.modified) continue;
           try {
-            const fd = key === '' ? this.anchorFd : this.walk(key.split('/'), false);
+            const fd = key === 0 ? this.anchorFd : this.walk(this.pathOf(key), false);
             const st = fs.fstatSync(fd, { bigint: true });
             if (!sameId(idOf(st), b.id)) throw new Error('replaced while this run wrote into it');
             if (st.mtimeNs !== b.mtimeNs && restoreMtime(fd, b.mtimeNs, b.atimeNs) === 'approximate') {

@@ -142,7 +142,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
     }
   }
   const results: StackMountResult[] = [];
-  const unpacked = new Map<string, { short: string; skipped: string[] }>();
+  const unpacked = new Map<string, { short: string; skipped: string[]; longerThan: number | null }>();
   const asBuiltCache = new Map<string, Promise<AsBuiltLayer & { table?: LayerTable }>>();
   // The as-built stack of an image is built once for all of its layer-N stacks; only the current image's is kept
   // (specs come image by image). The disk view comes from the source's shared model.
@@ -172,6 +172,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       let shortCwd: string;
       let direct: ReturnType<typeof directLowers> = null;
       const ignore = new Set<string>();
+      let longerThan = Infinity;
       let canHash = !!opts.hash;
       if (source.kind === 'docker-root') {
         const dl = dataRootLowers(source.location, spec);
@@ -200,11 +201,12 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
             if (!u) {
               const short = `layers/${counter++}`;
               const r = await unpackLayer(changes[i]!, path.join(session.dir, short), { runner, xattrNamespace: session.opts.mode === 'userns' ? 'user' : 'trusted', chown: session.opts.mode === 'root' });
-              u = { short, skipped: r.skipped };
+              u = { short, skipped: r.skipped, longerThan: r.longerThan };
               unpacked.set(key, u);
               res.notes.push(...r.notes.map((n) => `layer ${l.index ?? l.role}: ${n}`));
             }
             for (const p of u.skipped) ignore.add(p);
+            if (u.longerThan !== null) longerThan = Math.min(longerThan, u.longerThan);
             lowers.push({ dir: path.join(session.dir, u.short), short: u.short });
           }
         } catch (err) {
@@ -236,7 +238,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
         ignoreDevices: res.mode === 'userns',
         expectedContent: canHash ? (row: MergedRow) => safeHash(layerDirs[row.layer], row.path) : undefined,
       });
-      if (ignore.size) diffs = diffs.filter((d) => !ignore.has(d.path));
+      if (ignore.size || longerThan < Infinity) diffs = diffs.filter((d) => !ignore.has(d.path) && d.path.length <= longerThan);
       res.differences = diffs;
       if (source.kind === 'docker-root' && opts.asBuilt !== false) {
         let ab: Awaited<ReturnType<typeof asBuiltStack>>;

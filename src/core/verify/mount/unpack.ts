@@ -29,9 +29,20 @@ export interface UnpackResult {
   notes: string[];
   /** Layer paths that could not be laid out (the comparison ignores them). */
   skipped: string[];
+  /**
+   * Layer paths longer than this many bytes were not laid out: in the workspace they would pass the kernel's
+   * PATH_MAX. Null when none was that long. The comparison ignores paths longer than this.
+   */
+  longerThan: number | null;
 }
 
+/** The kernel's PATH_MAX (bytes, with the NUL): the longest path a syscall takes. */
+const PATH_MAX = 4096;
+
 const SKIP_PREFIX = /^\.\.?$/;
+
+/** Bytes of a layer path (a latin1 byte string: one char per byte). */
+const pathBytes = (rel: string): number => rel.length;
 
 export async function unpackLayer(changes: LayerTable, dest: string, opts: UnpackOptions): Promise<UnpackResult> {
   const notes: string[] = [];
@@ -44,20 +55,26 @@ export async function unpackLayer(changes: LayerTable, dest: string, opts: Unpac
   // `a/passwd` (or a hardlink through `a/`), and following that symlink would write outside our temp dir.
   const realDirs = new Set<string>(['']);
   const ensureDirs = (dir: string): boolean => {
-    if (realDirs.has(dir)) return true;
-    if (!ensureDirs(parentPath(dir))) return false;
-    const h = host(dir);
-    let st: fs.Stats | null = null;
-    try {
-      st = fs.lstatSync(h);
-    } catch {
-      fs.mkdirSync(h, { mode: 0o755 });
-      st = fs.lstatSync(h);
+    // Missing parents top down, without recursion (a path may be thousands of components deep).
+    const missing: string[] = [];
+    for (let d = dir; !realDirs.has(d); d = parentPath(d)) missing.push(d);
+    for (let i = missing.length - 1; i >= 0; i--) {
+      const h = host(missing[i]!);
+      let st: fs.Stats | null = null;
+      try {
+        st = fs.lstatSync(h);
+      } catch {
+        fs.mkdirSync(h, { mode: 0o755 });
+        st = fs.lstatSync(h);
+      }
+      if (!st.isDirectory()) return false;
+      realDirs.add(missing[i]!);
     }
-    if (!st.isDirectory()) return false;
-    realDirs.add(dir);
     return true;
   };
+  // Room left for a layer path after `dest/` (the names are passed by path: no fd walk here).
+  const room = PATH_MAX - 1 - destBytes.length - 1;
+  let tooLong = 0;
   const refuse = (rel: string, why: string): void => {
     notes.push(`${displayPath(rel)}: ${why}; not laid out`);
     skipped.push(rel);
@@ -65,6 +82,10 @@ export async function unpackLayer(changes: LayerTable, dest: string, opts: Unpac
   let sparse = 0;
   for (const e of changes.each()) {
     if (e.path === '' || e.path.split('/').some((c) => SKIP_PREFIX.test(c))) continue;
+    if (pathBytes(e.path) > room || (e.kind === 'put' && e.attrs.type === 'hardlink' && pathBytes(e.attrs.linkname ?? '') > room)) {
+      tooLong++;
+      continue;
+    }
     const p = host(e.path);
     if (!ensureDirs(parentPath(e.path))) {
       refuse(e.path, 'a parent of it is not a directory (a symlink or a file) in this layer');
@@ -170,6 +191,7 @@ export async function unpackLayer(changes: LayerTable, dest: string, opts: Unpac
     fs.chmodSync(d.p, d.mode);
     fs.utimesSync(d.p, d.mtime, d.mtime);
   }
+  if (tooLong) notes.push(`${tooLong} entr${tooLong === 1 ? 'y' : 'ies'} with a path longer than ${room} bytes not laid out (in the workspace it would pass PATH_MAX); the comparison leaves such paths out`);
   if (sparse) notes.push(`${sparse} regular file(s) created sparse with their recorded size: the archive source gives no file bytes, so contents were not compared`);
-  return { notes, skipped };
+  return { notes, skipped, longerThan: tooLong ? room : null };
 }
