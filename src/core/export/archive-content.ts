@@ -3,7 +3,7 @@ import type { Source } from '../model/source.js';
 import type { ImageInfo } from '../model/types.js';
 import { cleanLayerPath, displayPath } from '../model/path.js';
 import { openNoFollow } from '../sources/evidence.js';
-import { TarFileReader, rangeStream, readTarStream, decompress, peek, sniffCompression } from '../sources/tar/index.js';
+import { TarFileReader, rangeStream, readTarStream, decompress, peek, sniffCompression, type StreamEntry } from '../sources/tar/index.js';
 import type { TarEntry } from '../sources/tar/header.js';
 import { resolveMember, type Member } from '../sources/archive/store.js';
 import { ContentError, safeHostPath, type ContentReader } from './content.js';
@@ -95,6 +95,29 @@ export function archiveReader(source: Source, image: ImageInfo): ContentReader |
     };
   } else return null;
 
+  /** A layer's members with their cleaned paths (unsafe names left out, as the analysis leaves them out). */
+  async function* members(layer: number): AsyncGenerator<{ path: string; entry: StreamEntry }> {
+    const label = `${loc}:${image.layers[layer]!.location}`;
+    const { head, stream } = await peek(layerBytes(layer), 512);
+    for await (const e of readTarStream(decompress(stream, sniffCompression(head), { label }), { label })) {
+      if (e.type === 'other') continue;
+      let p: string;
+      try {
+        p = cleanLayerPath(e.name);
+      } catch {
+        continue;
+      }
+      yield { path: p, entry: e };
+    }
+  }
+
+  /** For each wanted path stored more than once in the layer, how many copies come before the last. */
+  async function occurrences(layer: number, wanted: ReadonlySet<string>): Promise<Map<string, number>> {
+    const n = new Map<string, number>();
+    for await (const { path } of members(layer)) if (wanted.has(path)) n.set(path, (n.get(path) ?? -1) + 1);
+    return n;
+  }
+
   const reader: ContentReader = {
     kind: 'archive',
     async *read(img, layer, path, expectedSize) {
@@ -114,19 +137,21 @@ export function archiveReader(source: Source, image: ImageInfo): ContentReader |
       if (img.id !== image.id && img.layers[layer]?.diffId !== image.layers[layer]?.diffId) throw new ContentError('content.other-image', 'reader made for another image', null);
       const left = new Set(wanted);
       if (!left.size) return left;
-      const { head, stream } = await peek(layerBytes(layer), 512);
-      const plain = decompress(stream, sniffCompression(head), { label: `${loc}:${image.layers[layer]!.location}` });
-      const it = readTarStream(plain, { label: `${loc}:${image.layers[layer]!.location}` });
+      // A path stored twice in one layer: the analysis keeps the last copy, as an extracting engine does, so the
+      // bytes must come from the last one too. Only a layer said to hold duplicates pays a first pass to count.
+      const table = await source.readLayer(image, layer);
+      const skip = table.problems.some((p) => p.code === 'layer.duplicate') ? await occurrences(layer, left) : null;
+      const it = members(layer);
       try {
-        for await (const e of it) {
-          if (e.type !== 'file') continue;
-          let p: string;
-          try {
-            p = cleanLayerPath(e.name);
-          } catch {
+        for await (const { path: p, entry: e } of it) {
+          if (!left.has(p)) continue;
+          const earlier = skip?.get(p);
+          if (earlier) {
+            // an earlier copy (of any type): the one kept comes later
+            skip!.set(p, earlier - 1);
             continue;
           }
-          if (!left.has(p)) continue;
+          if (e.type !== 'file') continue; // left in `left`: reported as missing
           left.delete(p);
           await cb(p, e.body(), { size: e.size, sparse: e.sparse });
           if (!left.size) break;
