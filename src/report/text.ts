@@ -53,7 +53,7 @@ export function imageText(a: ImageAnalysis, hiddenLimit: number): string[] {
   const name = img.tags.length ? img.tags.map(safeText).join(', ') : '<untagged>';
   const platform = [img.os, img.architecture, img.variant].filter(Boolean).join('/');
   out.push(`IMAGE ${name}  ${img.id}`);
-  out.push(`  ${platform || 'unknown platform'}, created ${img.created ?? 'unknown'}, ${img.layers.length} layer(s)`);
+  out.push(`  ${safeText(platform) || 'unknown platform'}, created ${img.created === null ? 'unknown' : safeText(img.created)}, ${img.layers.length} layer(s)`);
   out.push(`  total ${formatBytes(a.bytes)}   visible ${formatBytes(a.visibleBytes)}   hidden ${formatBytes(a.hiddenBytes)}   efficiency ${formatPercent(a.efficiency)}`);
   out.push(table(
     ['#', 'BYTES', 'HIDDEN', 'ADDED', 'MODIFIED', 'DELETED', 'OPAQUE', 'CREATED BY'],

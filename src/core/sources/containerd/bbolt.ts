@@ -42,7 +42,11 @@ const MAX_BUCKET_DEPTH = 64;
 /** A B+tree of a sane file is far shallower than this (fan-out >= 2). */
 const MAX_TREE_DEPTH = 64;
 
+/** Databases whose pages in use pass this are read page by page, not copied whole (containerd's are MBs). */
+const SNAPSHOT_MAX = 256 * 1024 * 1024;
+
 /** A malformed, truncated or unreadable bbolt file. `page` is the page concerned, when there is one. */
+
 export class BoltError extends LayerscopeError {
   override name = 'BoltError';
   constructor(
@@ -194,13 +198,16 @@ class Db implements BoltDb {
    * soon as a newer one has committed: pages read one by one over a whole analysis can mix transactions (seen:
    * a snapshots bucket that looked empty while containers were being created). So the file is copied into
    * memory in one go, and the copy is kept only if both meta pages read the same before and after it: then no
-   * transaction committed meanwhile, and every page the chosen meta reaches is intact. Retried a few times; a
-   * database too large to hold (> 1 GiB) is read page by page.
+   * transaction committed meanwhile, and every page the chosen meta reaches is intact. Retried a few times.
+   *
+   * Only the pages below the meta pages' high-water mark are copied (bbolt never reads past it; a file can be
+   * made any size with truncate, its tail a hole), and a database whose pages in use pass SNAPSHOT_MAX is read
+   * page by page instead.
    */
   private takeSnapshot(): Buffer | null {
-    const size = this.fileSize;
-    if (size > 1 << 30) return null;
-    const metaSpan = Math.min(size, 2 * MAX_PAGE_SIZE);
+    const metaSpan = Math.min(this.fileSize, 2 * MAX_PAGE_SIZE);
+    const size = Math.min(this.fileSize, Math.max(metaSpan, this.inUse(this.readRaw(0, metaSpan))));
+    if (size > SNAPSHOT_MAX) return null;
     let copy: Buffer | null = null;
     for (let attempt = 0; attempt < 8; attempt++) {
       const before = this.readRaw(0, metaSpan);
@@ -211,6 +218,19 @@ class Db implements BoltDb {
     }
     this.unstable = true;
     return copy;
+  }
+
+  /** Bytes below the high-water mark of the valid meta pages at the start of the file (0 when none is valid). */
+  private inUse(head: Buffer): number {
+    let most = 0;
+    const m0 = this.parseMeta(head, 0);
+    const sizes = typeof m0 === 'string' ? [4096, 8192, 16384, 32768, 65536, 2048, 1024, 512] : [m0.pageSize];
+    for (const m of [m0, ...sizes.map((size) => (size < head.length ? this.parseMeta(head.subarray(size), 1) : 'short'))]) {
+      if (typeof m === 'string') continue;
+      const bytes = m.pageCount * BigInt(m.pageSize);
+      most = Math.max(most, bytes > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(bytes));
+    }
+    return most;
   }
 
   private readRaw(offset: number, length: number): Buffer {
