@@ -88,7 +88,17 @@ function makeLayer(format: 'pax' | 'gnu' | 'ustar' = 'pax', editTar?: (tarPath: 
   return { dir, diffDir, tarSplitPath, diffId: sha256(tar), lines };
 }
 
-const verify = (l: Layer, diffId = l.diffId): Promise<IntegrityResult> => verifyLayerIntegrity({ tarSplitPath: l.tarSplitPath, diffDir: l.diffDir, diffId });
+/**
+ * Verify with the bodies read on this thread and again in the worker thread: both must give exactly the same
+ * result (findings in the same order, notes, stats, computed diffId). Returns it.
+ */
+async function verify(l: Layer, diffId = l.diffId): Promise<IntegrityResult> {
+  const opts = { tarSplitPath: l.tarSplitPath, diffDir: l.diffDir, diffId };
+  const inline = await verifyLayerIntegrity({ ...opts, threads: 'inline' });
+  const threaded = await verifyLayerIntegrity({ ...opts, threads: 'threads' });
+  assert.deepEqual(threaded, inline, 'the worker thread and the inline reader disagree');
+  return inline;
+}
 
 /** Findings as "kind path" lines, for exact comparison. */
 const brief = (r: IntegrityResult): string[] => r.findings.map((f) => `${f.kind} ${f.path}`);
