@@ -54,8 +54,15 @@ export interface BodyJob {
 
 /** Where segments and bodies go. A returned promise must be awaited before the next call (backpressure). */
 export interface BodySink {
-  segment(bytes: Uint8Array): void | Promise<void>;
+  /**
+   * Hash a raw segment given as tar-split's base64 text (decoded as Buffer.from(text, 'base64') would). Returns
+   * the decoded bytes, valid until the next call that may hand a batch over; before that, the sink replaces the
+   * Buffers in `keep` (views it returned earlier that the caller still holds) with copies.
+   */
+  segment(base64: string, keep: Buffer[]): Buffer;
   file(job: BodyJob): void | Promise<void>;
+  /** A promise when the thread is behind (wait for it before the next call). */
+  room(): void | Promise<void>;
   /** Everything fed so far is hashed; the result. Rejects when the reading thread failed. */
   finish(): Promise<BodyResult>;
 }
@@ -190,19 +197,24 @@ export class InlineBodies implements BodySink {
   constructor(diffDir: string) {
     this.hasher = new BodyHasher(diffDir);
   }
-  segment(bytes: Uint8Array): void {
+  segment(base64: string): Buffer {
+    const bytes = Buffer.from(base64, 'base64');
     this.hasher.segment(bytes);
+    return bytes;
   }
   file(job: BodyJob): void | Promise<void> {
     return this.hasher.file(job);
   }
+  room(): void {}
   finish(): Promise<BodyResult> {
     return Promise.resolve(this.hasher.finish());
   }
 }
 
 // -------------------------------------------------------------------------------------------------------------
-// Worker: the protocol (records in a batch buffer; all numbers little-endian)
+// Worker: the protocol. Batches are written in the slots of a SharedArrayBuffer (one per layer session) and
+// handed over by slot number; a batch too big for a slot goes in an ArrayBuffer of its own, transferred.
+// Records (numbers little-endian):
 //   segment: u8 1, u32 length, bytes
 //   file:    u8 2, u32 member, f64 size, f64 ino, f64 dev, u8 hasCrc, 8 bytes crc, u32 name length, name bytes
 // -------------------------------------------------------------------------------------------------------------
@@ -212,28 +224,38 @@ export const REC_FILE = 2;
 /** Bytes of a file record before its name. */
 export const FILE_HEAD = 1 + 4 + 8 + 8 + 8 + 1 + 8 + 4;
 /**
- * Batch buffers: this big (about 500 small members), at most MAX_INFLIGHT of them queued to the thread at once
- * (the rest is backpressure). Each hand-over may wake the thread, and on a busy host a wake-up can cost the
- * sender its core for a while, so batches are big: on a 2-core host with other load, 256 KiB batches spent
- * ~12% of the checking thread's time in postMessage.
+ * Slots: this big (about 500 small members), at most MAX_INFLIGHT of them handed over and not yet done (the
+ * rest is backpressure). Each hand-over may wake the thread, and on a busy host a wake-up can cost the sender
+ * its core for a while, so batches are big: with 256 KiB batches the checking thread spent ~12% of its time in
+ * postMessage on a loaded 2-core host. Shared memory, not transferred buffers: each ArrayBuffer that comes
+ * back counts as new external memory, and the extra full GCs cost the checking thread a few percent.
  */
 const BATCH = 1 << 20;
-const MAX_INFLIGHT = 4;
+const MAX_INFLIGHT = 3;
+/** One being filled, MAX_INFLIGHT handed over. */
+const SLOTS = MAX_INFLIGHT + 1;
 
 export type ToWorker =
-  | { op: 'bodies'; id: number; diffDir: string }
-  | { op: 'batch'; id: number; buf: ArrayBuffer; len: number; reuse: boolean }
+  | { op: 'bodies'; id: number; diffDir: string; shared: SharedArrayBuffer }
+  | { op: 'batch'; id: number; slot: number; len: number }
+  | { op: 'batch'; id: number; slot: -1; buf: ArrayBuffer; len: number }
   | { op: 'end'; id: number };
 
 export type FromWorker =
-  | { op: 'ack'; id: number; buf: ArrayBuffer | null }
+  | { op: 'ack'; id: number; slot: number }
   | { op: 'result'; id: number; result: BodyResult }
   | { op: 'error'; id: number; message: string };
 
+/** The bytes of a batch message (in the worker): its slot of the shared buffer, or its own buffer. */
+export function batchBytes(m: Extract<ToWorker, { op: 'batch' }>, shared: SharedArrayBuffer): Uint8Array {
+  return m.slot < 0 ? new Uint8Array((m as { buf: ArrayBuffer }).buf, 0, m.len) : new Uint8Array(shared, m.slot * BATCH, m.len);
+}
+
 /** Decode one batch (in the worker) and feed it to the hasher, in order. */
-export async function runBatch(hasher: BodyHasher, buf: ArrayBuffer, len: number): Promise<void> {
-  const bytes = new Uint8Array(buf, 0, len);
-  const view = new DataView(buf, 0, len);
+export async function runBatch(hasher: BodyHasher, bytes: Uint8Array): Promise<void> {
+  const len = bytes.length;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, len);
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, len);
   let off = 0;
   while (off < len) {
     const tag = bytes[off]!;
@@ -249,7 +271,7 @@ export async function runBatch(hasher: BodyHasher, buf: ArrayBuffer, len: number
       const hasCrc = bytes[off + 29] === 1;
       const crc = hasCrc ? bytes.slice(off + 30, off + 38) : null;
       const nameLen = view.getUint32(off + 38, true);
-      const rel = Buffer.from(buf, off + FILE_HEAD, nameLen).toString('latin1');
+      const rel = text.toString('latin1', off + FILE_HEAD, off + FILE_HEAD + nameLen);
       off += FILE_HEAD + nameLen;
       const p = hasher.file({ member, rel, size, ino, dev, crc });
       if (p) await p;
@@ -263,10 +285,12 @@ export async function runBatch(hasher: BodyHasher, buf: ArrayBuffer, len: number
 export class WorkerBodies implements BodySink {
   private readonly t: IntegrityThread;
   private readonly id: number;
-  private readonly free: ArrayBuffer[] = [];
-  private buf: ArrayBuffer;
-  private bytes: Uint8Array;
-  private view: DataView;
+  private readonly shared = new SharedArrayBuffer(SLOTS * BATCH);
+  private readonly free: number[] = [];
+  private slot = 0;
+  private bytes!: Uint8Array;
+  private whole!: Buffer;
+  private view!: DataView;
   private len = 0;
   private inflight = 0;
   private wake: (() => void) | null = null;
@@ -287,7 +311,7 @@ export class WorkerBodies implements BodySink {
         const r = m as FromWorker;
         if (r.op === 'ack') {
           this.inflight--;
-          if (r.buf) this.free.push(r.buf);
+          if (r.slot >= 0) this.free.push(r.slot);
           this.wakeUp();
           return false;
         }
@@ -297,50 +321,57 @@ export class WorkerBodies implements BodySink {
       },
       fail: (e) => this.fail(e, reject),
     });
-    this.t.post({ op: 'bodies', id: this.id, diffDir } satisfies ToWorker);
-    this.buf = new ArrayBuffer(BATCH);
-    this.bytes = new Uint8Array(this.buf);
-    this.view = new DataView(this.buf);
+    this.t.post({ op: 'bodies', id: this.id, diffDir, shared: this.shared } satisfies ToWorker);
+    for (let i = SLOTS - 1; i > 0; i--) this.free.push(i);
+    this.use(0);
   }
 
-  segment(b: Uint8Array): void | Promise<void> {
-    if (b.length + 5 > BATCH) {
-      // Longer than a batch (a huge PAX header): a buffer of its own.
-      this.flush();
-      const own = new ArrayBuffer(b.length + 5);
+  segment(base64: string, keep: Buffer[]): Buffer {
+    const max = Buffer.byteLength(base64, 'base64'); // an upper bound: the decoder skips what is not base64
+    if (max + 5 > BATCH) {
+      // Longer than a slot (a huge PAX header): a buffer of its own, sent on its own.
+      const bytes = Buffer.from(base64, 'base64');
+      this.flush(keep);
+      const own = new ArrayBuffer(bytes.length + 5);
       const v = new DataView(own);
       v.setUint8(0, REC_SEGMENT);
-      v.setUint32(1, b.length, true);
-      new Uint8Array(own).set(b, 5);
-      this.send(own, own.byteLength, false);
-      return this.backpressure();
+      v.setUint32(1, bytes.length, true);
+      new Uint8Array(own).set(bytes, 5);
+      this.sendOwn(own);
+      return bytes;
     }
-    if (this.len + 5 + b.length > BATCH) this.flush();
+    if (this.len + 5 + max > BATCH) this.flush(keep);
     const off = this.len;
+    const n = this.whole.write(base64, off + 5, max, 'base64');
     this.bytes[off] = REC_SEGMENT;
-    this.view.setUint32(off + 1, b.length, true);
-    this.bytes.set(b, off + 5);
-    this.len = off + 5 + b.length;
-    return this.backpressure();
+    this.view.setUint32(off + 1, n, true);
+    this.len = off + 5 + n;
+    return this.whole.subarray(off + 5, off + 5 + n);
   }
 
-  file(job: BodyJob): void | Promise<void> {
+  file(job: BodyJob): void {
     const need = FILE_HEAD + job.rel.length; // a byte string: one char per byte
     if (need > BATCH) {
-      this.flush();
+      this.flush([]);
       const own = new ArrayBuffer(need);
       writeFile(new Uint8Array(own), new DataView(own), 0, job);
-      this.send(own, need, false);
-      return this.backpressure();
+      this.sendOwn(own);
+      return;
     }
-    if (this.len + need > BATCH) this.flush();
+    if (this.len + need > BATCH) this.flush([]);
     this.len = writeFile(this.bytes, this.view, this.len, job);
-    return this.backpressure();
+  }
+
+  room(): void | Promise<void> {
+    if (this.inflight < MAX_INFLIGHT || this.failed) return;
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+    });
   }
 
   async finish(): Promise<BodyResult> {
     if (!this.failed) {
-      this.flush();
+      this.flush([]);
       this.t.post({ op: 'end', id: this.id } satisfies ToWorker);
     }
     return this.result;
@@ -352,26 +383,30 @@ export class WorkerBodies implements BodySink {
     this.wakeUp();
   }
 
-  private flush(): void {
+  /** Hand the slot over (after copying out the views in `keep`, which will be overwritten) and take another. */
+  private flush(keep: Buffer[]): void {
     if (this.len === 0 || this.failed) return;
-    this.send(this.buf, this.len, true);
-    this.buf = this.free.pop() ?? new ArrayBuffer(BATCH);
-    this.bytes = new Uint8Array(this.buf);
-    this.view = new DataView(this.buf);
+    for (let i = 0; i < keep.length; i++) if (keep[i]!.buffer === this.shared) keep[i] = Buffer.from(keep[i]!);
+    this.inflight++;
+    this.t.post({ op: 'batch', id: this.id, slot: this.slot, len: this.len } satisfies ToWorker);
+    const next = this.free.pop();
+    // room() keeps at most MAX_INFLIGHT handed over between calls, and a call hands over at most one slot.
+    if (next === undefined) throw new Error('integrity: no free batch slot (backpressure not awaited)');
+    this.use(next);
+  }
+
+  private use(slot: number): void {
+    this.slot = slot;
+    this.bytes = new Uint8Array(this.shared, slot * BATCH, BATCH);
+    this.whole = Buffer.from(this.shared, slot * BATCH, BATCH);
+    this.view = new DataView(this.shared, slot * BATCH, BATCH);
     this.len = 0;
   }
 
-  private send(buf: ArrayBuffer, len: number, reuse: boolean): void {
+  private sendOwn(buf: ArrayBuffer): void {
     if (this.failed) return;
     this.inflight++;
-    this.t.post({ op: 'batch', id: this.id, buf, len, reuse } satisfies ToWorker, [buf]);
-  }
-
-  private backpressure(): void | Promise<void> {
-    if (this.inflight < MAX_INFLIGHT || this.failed) return;
-    return new Promise<void>((resolve) => {
-      this.wake = resolve;
-    });
+    this.t.post({ op: 'batch', id: this.id, slot: -1, buf, len: buf.byteLength } satisfies ToWorker, [buf]);
   }
 
   private wakeUp(): void {

@@ -28,8 +28,10 @@ export interface SplitEntry {
   name: string;
   /** size when a positive number, else 0. */
   size: number;
-  /** payload decoded from base64 when it is a string, else null. */
+  /** File entries: payload decoded from base64 when it is a string, else null. */
   payload: Buffer | null;
+  /** Segments: payload as it is, base64 (decoded by the sink, into its own buffer), or null when not a string. */
+  text: string | null;
 }
 
 /** A tar-split line holds one segment or one entry; moby's are a few KiB. Longer is an attack on our memory. */
@@ -38,14 +40,15 @@ const CHUNK = 1 << 20;
 
 export function normalize(e: TarSplitEntry): SplitEntry {
   const type = e.type === 1 ? 1 : e.type === 2 ? 2 : 0;
-  const payload = typeof e.payload === 'string' ? Buffer.from(e.payload, 'base64') : null;
-  if (type === 2) return { type, typeText: '2', name: '', size: 0, payload };
+  if (type === 2) return { type, typeText: '2', name: '', size: 0, payload: null, text: typeof e.payload === 'string' ? e.payload : null };
+  if (type === 0) return { type, typeText: String(JSON.stringify(e.type)), name: '', size: 0, payload: null, text: null };
   return {
     type,
-    typeText: type === 1 ? '1' : String(JSON.stringify(e.type)),
-    name: type === 1 ? (typeof e.name_raw === 'string' ? bytesToPath(Buffer.from(e.name_raw, 'base64')) : textToPath(typeof e.name === 'string' ? e.name : '')) : '',
+    typeText: '1',
+    name: typeof e.name_raw === 'string' ? bytesToPath(Buffer.from(e.name_raw, 'base64')) : textToPath(typeof e.name === 'string' ? e.name : ''),
     size: typeof e.size === 'number' && e.size > 0 ? e.size : 0,
-    payload,
+    payload: typeof e.payload === 'string' ? Buffer.from(e.payload, 'base64') : null,
+    text: null,
   };
 }
 

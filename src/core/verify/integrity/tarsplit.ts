@@ -263,10 +263,11 @@ class LayerVerifier {
         for (const e of batch) {
           this.orderNow = 2 * this.stats.members + 1.5;
           if (e.type === 2) {
-            const bytes = e.payload ?? EMPTY;
-            const p = sink.segment(bytes);
+            if (e.text === null) continue; // no bytes (and nothing to hash)
+            const bytes = sink.segment(e.text, pending);
             if (pendingLen + bytes.length <= MAX_HEADER_BYTES) pending.push(bytes);
             pendingLen += bytes.length;
+            const p = sink.room();
             if (p) await p;
             continue;
           }
@@ -325,7 +326,7 @@ class LayerVerifier {
           if (body > 0 && crc === null) this.add('unreadable', rel, `tar-split entry of ${show(rel)} has no 8-byte CRC-64 payload; its content is hashed but not checked on its own`);
           const st = this.member(rel, header, body);
           if (st !== null) {
-            const p = sink.file({ member: m, rel, size: body, ino: st.ino, dev: st.dev, crc });
+            const p = sink.file({ member: m, rel, size: body, ino: st.ino, dev: st.dev, crc }) ?? sink.room();
             if (p) await p;
           }
         }
@@ -721,8 +722,6 @@ interface Blocked {
   kind: IntegrityFindingKind;
   why: string;
 }
-
-const EMPTY = Buffer.alloc(0);
 
 const KIND_ORDER: IntegrityFindingKind[] = ['unsafe', 'unreadable', 'missing', 'added', 'type', 'content', 'size', 'linkname', 'mode', 'owner', 'mtime', 'xattr'];
 

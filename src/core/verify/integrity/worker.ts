@@ -1,25 +1,26 @@
 /**
  * The integrity check's worker thread (threads.ts starts it): one BodyHasher per layer session; a session's
- * batches run in the order they came, one after the other, and a batch's buffer goes back to the sender for
- * reuse (bodies.ts).
+ * batches run in the order they came, one after the other, and each is acknowledged when done, which frees its
+ * slot of the session's shared buffer (bodies.ts).
  */
 import { parentPort } from 'node:worker_threads';
-import { BodyHasher, runBatch, type FromWorker, type ToWorker } from './bodies.js';
+import { batchBytes, BodyHasher, runBatch, type FromWorker, type ToWorker } from './bodies.js';
 
 interface Bodies {
   hasher: BodyHasher;
+  shared: SharedArrayBuffer;
   chain: Promise<void>;
   error: string | null;
 }
 
 const port = parentPort!;
 const bodies = new Map<number, Bodies>();
-const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+const post = (m: FromWorker) => port.postMessage(m);
 
 port.on('message', (m: ToWorker) => {
   switch (m.op) {
     case 'bodies':
-      bodies.set(m.id, { hasher: new BodyHasher(m.diffDir), chain: Promise.resolve(), error: null });
+      bodies.set(m.id, { hasher: new BodyHasher(m.diffDir), shared: m.shared, chain: Promise.resolve(), error: null });
       return;
     case 'batch': {
       const s = bodies.get(m.id);
@@ -27,13 +28,12 @@ port.on('message', (m: ToWorker) => {
       s.chain = s.chain.then(async () => {
         if (s.error === null) {
           try {
-            await runBatch(s.hasher, m.buf, m.len);
+            await runBatch(s.hasher, batchBytes(m, s.shared));
           } catch (err) {
             s.error = (err as Error).message;
           }
         }
-        if (m.reuse) post({ op: 'ack', id: m.id, buf: m.buf }, [m.buf]);
-        else post({ op: 'ack', id: m.id, buf: null });
+        post({ op: 'ack', id: m.id, slot: m.slot });
       });
       return;
     }
