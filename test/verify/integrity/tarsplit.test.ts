@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { verifyLayerIntegrity, type IntegrityResult } from '../../../src/core/verify/integrity/index.js';
+import { integrityThread, threadsUsable } from '../../../src/core/verify/integrity/threads.js';
 import { applyLayerTar, encodeTarSplit, sha256, tarToTarSplit, type TarSplitLine } from './gen.js';
 import { diffManifests, treeManifest } from '../../support/tree.js';
 
@@ -512,6 +513,80 @@ describe('deep trees and long paths: no recursion, no PATH_MAX failure, bounded 
     assert.match(r.findings[0]!.message, /its ancestor "a" does not exist/);
     assert.equal(r.ok, false);
     assert.ok(took < 30_000, `took ${took} ms`);
+  });
+});
+
+describe('the body reader thread', () => {
+  let dir = '';
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-integrity-many-'));
+  });
+  after(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A layer of `n` small files in 10 dirs, its tar-split's segments cut in 77-byte lines; the tree is the diff dir. */
+  function manyFiles(name: string, n: number): Layer {
+    const layerDir = path.join(dir, name);
+    const diffDir = path.join(layerDir, 'diff');
+    for (let i = 0; i < n; i++) {
+      const d = path.join(diffDir, `d${i % 10}`);
+      if (i < 10) fs.mkdirSync(d, { recursive: true });
+      fs.writeFileSync(path.join(d, `f${i}`), randomBytes(1 + ((i * 7919) % 700)));
+    }
+    const tarPath = path.join(layerDir, 'layer.tar');
+    execFileSync('tar', ['-c', '--format=pax', '--numeric-owner', '--sort=name', '-f', tarPath, '-C', diffDir, '.']);
+    const tar = fs.readFileSync(tarPath);
+    const lines: TarSplitLine[] = [];
+    for (const x of tarToTarSplit(tar)) {
+      if (x.type !== 2 || !x.payload) {
+        lines.push(x);
+        continue;
+      }
+      const b = Buffer.from(x.payload, 'base64');
+      for (let o = 0; o < b.length; o += 77) lines.push({ type: 2, payload: b.subarray(o, o + 77).toString('base64'), position: 0 });
+    }
+    const tarSplitPath = path.join(layerDir, 'tar-split.json.gz');
+    fs.writeFileSync(tarSplitPath, encodeTarSplit(lines));
+    return { dir: layerDir, diffDir, tarSplitPath, diffId: sha256(tar), lines };
+  }
+
+  test('3,000 files, headers in 77-byte pieces across many batches: the same result inline and threaded, tampering named', async () => {
+    const l = manyFiles('a', 3000);
+    assert.ok(fs.statSync(l.tarSplitPath).size >= 64 << 10, 'big enough for the thread by default');
+    const r = await verify(l);
+    assert.deepEqual(brief(r), []);
+    assert.equal(r.ok, true);
+    assert.equal(r.stats.filesRead, 3000);
+    // the default (auto) takes the thread here, and agrees too
+    assert.deepEqual(await verifyLayerIntegrity({ tarSplitPath: l.tarSplitPath, diffDir: l.diffDir, diffId: l.diffId }), r);
+
+    const at = (rel: string) => path.join(l.diffDir, rel);
+    const st = fs.lstatSync(at('d3/f1503'));
+    const b = fs.readFileSync(at('d3/f1503'));
+    b[0] ^= 0xff;
+    fs.writeFileSync(at('d3/f1503'), b);
+    fs.utimesSync(at('d3/f1503'), st.atime, st.mtime);
+    fs.chmodSync(at('d7/f2997'), 0o600);
+    const d0 = fs.lstatSync(at('d0'));
+    fs.unlinkSync(at('d0/f10'));
+    fs.utimesSync(at('d0'), d0.atime, d0.mtime);
+    const r2 = await verify(l);
+    assert.deepEqual(brief(r2), ['missing d0/f10', 'content d3/f1503', 'mode d7/f2997']);
+  });
+
+  test('a thread that dies mid-layer: the layer is verified again on the calling thread, and says so', async () => {
+    const l = manyFiles('b', 2000);
+    const opts = { tarSplitPath: l.tarSplitPath, diffDir: l.diffDir, diffId: l.diffId };
+    const pending = verifyLayerIntegrity({ ...opts, threads: 'threads' });
+    // The session is open (verifyLayerIntegrity runs to its first await synchronously): kill the thread under it.
+    const t = integrityThread('bodies') as unknown as { worker: { terminate(): Promise<number> } };
+    await t.worker.terminate();
+    const r = await pending;
+    assert.ok(r.notes.some((n) => /thread (exited|failed).*verified again without it/.test(n)), r.notes.join('\n'));
+    const again = await verifyLayerIntegrity({ ...opts, threads: 'inline' });
+    assert.deepEqual({ ...r, notes: [] }, { ...again, notes: [] });
+    assert.equal(threadsUsable(), false, 'later layers do not count on the thread');
   });
 });
 
