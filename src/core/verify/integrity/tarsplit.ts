@@ -180,7 +180,7 @@ class LayerVerifier {
       tree = readTreeXattrs(
         this.paths,
         (rel, err) => this.add('unreadable', rel, `cannot read the xattrs of ${rel === '' ? 'the diff dir' : show(rel)}: ${describeFsError(err)}`),
-        (rel) => this.notes.push(`xattrs of ${show(rel)} were not compared: its name is not UTF-8 and getfattr is not available`),
+        (rel, why) => this.notes.push(`xattrs of ${show(rel)} were not compared: ${why}`),
       );
     }
     this.compareXattrs(tree);

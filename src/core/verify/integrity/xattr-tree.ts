@@ -11,12 +11,13 @@ import type { HostPaths } from '../../sources/walk/host-paths.js';
  * symlink (l*xattr; symlinked dirs are not entered). `onError` gets each entry that cannot be listed or read,
  * `onSkip` each one whose xattrs cannot be read at all (a name that is not UTF-8 and no getfattr to pass it).
  */
-export function readTreeXattrs(paths: HostPaths, onError: (rel: string, err: unknown) => void, onSkip: (rel: string) => void): TreeXattrs {
+export function readTreeXattrs(paths: HostPaths, onError: (rel: string, err: unknown) => void, onSkip: (rel: string, why: string) => void): TreeXattrs {
   const out: TreeXattrs = new Map();
   const read = (rel: string) => {
     try {
-      const x = readOne(paths.host(rel));
-      if (x === null) onSkip(rel);
+      const p = paths.host(rel);
+      const x = readOne(p);
+      if (x === null) onSkip(rel, isAnchored(p) ? 'its name is not UTF-8 and its path is too long to hand to getfattr' : 'its name is not UTF-8 and getfattr is not available');
       else if (x.size > 0) out.set(rel, x);
     } catch (err) {
       onError(rel, err);
@@ -43,6 +44,12 @@ export function readTreeXattrs(paths: HostPaths, onError: (rel: string, err: unk
 }
 
 const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+const ANCHOR = '/proc/self/fd/';
+
+/** A host path that goes through one of our /proc/self/fd anchors (past PATH_MAX). */
+function isAnchored(p: string | Buffer): boolean {
+  return typeof p === 'string' ? p.startsWith(ANCHOR) : p.subarray(0, ANCHOR.length).toString('latin1') === ANCHOR;
+}
 
 function readOne(p: string | Buffer): Map<string, Buffer> | null {
   let text: string | null = typeof p === 'string' ? p : null;
@@ -51,7 +58,7 @@ function readOne(p: string | Buffer): Map<string, Buffer> | null {
       text = utf8Strict.decode(p as Buffer);
     } catch {
       // Not UTF-8: only getfattr (a child process) can pass the bytes, and a /proc/self/fd anchor is ours, not its.
-      return (p as Buffer).subarray(0, 14).toString('latin1') === '/proc/self/fd/' ? null : readXattrsBytes(p as Buffer);
+      return isAnchored(p) ? null : readXattrsBytes(p as Buffer);
     }
   }
   const out = new Map<string, Buffer>();
