@@ -25,3 +25,24 @@ test('slicing-by-8 equals the bit-by-bit reference for every length and split', 
     assert.equal(c.digest().readBigUInt64BE(), want, `streamed length ${data.length}`);
   }
 });
+
+test('the word loop equals the reference at every alignment and tail length, and equals() agrees with digest()', () => {
+  const base = Buffer.allocUnsafeSlow(4096 + 16);
+  for (let i = 0; i < base.length; i++) base[i] = (i * 2654435761) >>> 13;
+  for (let off = 0; off < 8; off++) {
+    for (const len of [15, 16, 17, 23, 24, 31, 33, 511, 512, 513, 4096]) {
+      const data = base.subarray(off, off + len);
+      const want = crc64Reference(data);
+      const c = new Crc64().update(data);
+      assert.equal(c.digest().readBigUInt64BE(), want, `offset ${off} length ${len}`);
+      assert.equal(c.equals(c.digest()), true);
+      const other = c.digest();
+      other[off] ^= 1;
+      assert.equal(c.equals(other), false);
+    }
+  }
+  // A view over a SharedArrayBuffer (the worker's read buffers) is read the same way.
+  const shared = new Uint8Array(new SharedArrayBuffer(1000));
+  shared.set(base.subarray(0, 1000));
+  assert.equal(crc64(shared.subarray(3)).readBigUInt64BE(), crc64Reference(base.subarray(3, 1000)));
+});

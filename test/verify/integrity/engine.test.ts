@@ -8,6 +8,7 @@
  *    named in its own layer, and every other layer still verifies.
  * 3. The original evidence (layerdb and overlay2 dirs read) hashes the same before and after (ctime and inode
  *    numbers included).
+ * Every layer is verified twice, with the file bodies read inline and in the worker thread: same result.
  * The layers are found by reading layerdb directly: diffIDs -> chainIDs -> layerdb/sha256/<chainID>/cache-id.
  */
 import { test } from 'node:test';
@@ -47,12 +48,14 @@ async function layersOf(e: Engine, image: string): Promise<LayerRef[]> {
   });
 }
 
-const verifyIn = (root: string, l: LayerRef): Promise<IntegrityResult> =>
-  verifyLayerIntegrity({
-    tarSplitPath: path.join(root, l.layerdbDir, 'tar-split.json.gz'),
-    diffDir: path.join(root, l.overlayDir, 'diff'),
-    diffId: l.diffId,
-  });
+/** Verified with the bodies read inline and in the worker thread: both must give exactly the same result. */
+async function verifyIn(root: string, l: LayerRef): Promise<IntegrityResult> {
+  const opts = { tarSplitPath: path.join(root, l.layerdbDir, 'tar-split.json.gz'), diffDir: path.join(root, l.overlayDir, 'diff'), diffId: l.diffId };
+  const inline = await verifyLayerIntegrity({ ...opts, threads: 'inline' });
+  const threaded = await verifyLayerIntegrity({ ...opts, threads: 'threads' });
+  assert.deepEqual(threaded, inline, `${l.chainId}: the worker thread and the inline reader disagree`);
+  return inline;
+}
 
 const brief = (r: IntegrityResult): string[] => r.findings.map((f) => `${f.kind} ${f.path}`);
 
