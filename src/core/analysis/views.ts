@@ -137,9 +137,12 @@ export function* walkMerged(view: StackView, layer = view.top, under = ''): Gene
   }
 }
 
+/** walkMerged with each entry's attributes, one row at a time (nothing held: an export of any size). */
+export function* eachMerged(view: StackView, layer = view.top, under = ''): Generator<MergedRow> {
+  for (const e of walkMerged(view, layer, under)) yield { path: e.path, attrs: view.store.attrs(e.version), layer: view.layerOf(e.version) };
+}
+
 /** walkMerged with each entry's attributes, as an array (small stacks, tests). */
 export function mergedRows(view: StackView, layer = view.top, under = ''): MergedRow[] {
-  const rows: MergedRow[] = [];
-  for (const e of walkMerged(view, layer, under)) rows.push({ path: e.path, attrs: view.store.attrs(e.version), layer: view.layerOf(e.version) });
-  return rows;
+  return [...eachMerged(view, layer, under)];
 }

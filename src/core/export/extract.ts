@@ -87,7 +87,7 @@ export function planExtract(a: ImageAnalysis, paths: string[], opts: { layer: nu
       }
       if (!rows.length) throw new NotFoundError('extract.not-in-layer', `layer ${opts.layer} itself holds nothing at or below /${displayPath(p)}; ${whereElse(a, p)}`);
     } else {
-      rows = subtreeAt(a.view, p, opts.layer);
+      rows = [...subtreeAt(a.view, p, opts.layer)];
       if (!rows.length) throw new NotFoundError('extract.not-found', `/${displayPath(p)} is not in the merged view at layer ${opts.layer}; ${whereElse(a, p, opts.layer)}`);
     }
     resolved.push({ path: p, items: rows.length, mode: opts.layerOnly ? 'layer' : 'merged' });

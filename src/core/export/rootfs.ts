@@ -1,5 +1,5 @@
 import type { ImageAnalysis } from '../analysis/analyze.js';
-import { mergedRows, type MergedRow } from '../analysis/views.js';
+import { eachMerged, type MergedRow } from '../analysis/views.js';
 import type { StackView } from '../analysis/stack.js';
 import type { Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
@@ -27,8 +27,8 @@ export interface RootfsResult {
 }
 
 /** The merged view rows below `root` at `layer` (root itself first when it is not the image root). */
-export function subtreeAt(view: StackView, root: string, layer: number): MergedRow[] {
-  return mergedRows(view, layer, root);
+export function subtreeAt(view: StackView, root: string, layer: number): Iterable<MergedRow> {
+  return eachMerged(view, layer, root);
 }
 
 export async function writeRootfs(a: ImageAnalysis, layer: number, reader: ContentReader, tar: TarWriter, opts: { root?: string } = {}): Promise<RootfsResult> {

@@ -5,6 +5,7 @@ import { writeFileSync, truncateSync, openSync, writeSync, closeSync, mkdirSync,
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { decompress, sniffCompression, readTarStream, hasSystemZstd, CompressionError } from '../../../src/core/sources/tar/index.js';
+import { ZstdFrames } from '../../../src/core/sources/tar/decompress.js';
 import { LayerChangesBuilder } from '../../../src/core/sources/tar/index.js';
 import { tempDir, hasTool } from './helpers.js';
 
@@ -40,6 +41,45 @@ test('zstd with a leading skippable frame, through the system binary and fzstd; 
     const bad = Buffer.concat([frame.subarray(0, 40), Buffer.alloc(200, 0x55)]);
     await assert.rejects(collect(decompress([bad], 'zstd', { zstd: impl })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.corrupt', impl);
   }
+});
+
+test('zstd frames are counted from their headers as the zstd binary writes them (levels, checksums, sizes, RLE and raw blocks)', async (t) => {
+  if (!hasTool('zstd')) return t.skip('zstd missing');
+  const random = Buffer.alloc(300_000);
+  for (let i = 0; i < random.length; i++) random[i] = (i * 2654435761) >>> 24;
+  const parts = [
+    execFileSync('zstd', ['-q', '-c', '-1'], { input: Buffer.from('layerscope '.repeat(50000)) }),
+    execFileSync('zstd', ['-q', '-c', '-19', '--no-check'], { input: random }),
+    execFileSync('zstd', ['-q', '-c', '--content-size'], { input: Buffer.alloc(500_000) }), // RLE blocks
+    execFileSync('zstd', ['-q', '-c'], { input: Buffer.alloc(0) }), // an empty frame
+    Buffer.concat([Buffer.from([0x5e, 0x2a, 0x4d, 0x18, 3, 0, 0, 0]), Buffer.from('abc')]),
+  ];
+  const whole = Buffer.concat(parts);
+  for (const step of [1, 7, 4096, whole.length]) {
+    const f = new ZstdFrames();
+    for (let i = 0; i < whole.length; i += step) f.feed(whole.subarray(i, i + step));
+    assert.equal(f.count, parts.length, `fed ${step} bytes at a time`);
+  }
+});
+
+test('endless empty zstd frames or skippable frames stop by their count, not after gigabytes', async () => {
+  const skippable = Buffer.concat(Array(20_000).fill(Buffer.from([0x50, 0x2a, 0x4d, 0x18, 0, 0, 0, 0])));
+  // magic, descriptor (single segment, 1-byte content size 0), one last raw block of size 0
+  const empty = Buffer.concat(Array(20_000).fill(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00])));
+  for (const [what, unit] of [['skippable', skippable], ['empty', empty]] as const) {
+    async function* endless() {
+      for (;;) yield unit;
+    }
+    for (const impl of hasSystemZstd() ? (['js', 'system'] as const) : (['js'] as const)) {
+      await assert.rejects(collect(decompress(endless(), 'zstd', { zstd: impl })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.no-output', `${what} ${impl}`);
+    }
+  }
+  async function* storedBlocks() {
+    yield Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+    const u = Buffer.concat(Array(100_000).fill(Buffer.from([0, 0, 0, 0xff, 0xff])));
+    for (;;) yield u;
+  }
+  await assert.rejects(collect(decompress(storedBlocks(), 'gzip')), (e: unknown) => e instanceof CompressionError && e.code === 'compression.no-output');
 });
 
 test('gzip: multi-member streams; corrupt data is a clear error', async () => {

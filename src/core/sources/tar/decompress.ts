@@ -69,20 +69,139 @@ export function decompress(input: Chunks, kind: Compression, opts: DecompressOpt
   if (kind === 'none') return toBuffers(input);
   if (kind === 'xz' || kind === 'bzip2')
     throw new CompressionError('compression.unsupported', `unsupported compression ${kind} (supported: gzip, zstd, none)`, label);
-  const counted = countInput(input);
+  let out = 0;
+  const counted = countInput(input, () => out, kind, label);
   const raw = kind === 'gzip' ? gunzip(counted.iter, label) : zstd(counted.iter, opts.zstd ?? 'auto', label);
-  return guard(raw, counted, opts, label, kind);
+  return guard(raw, counted, opts, label, kind, (n) => (out = n));
+}
+
+/**
+ * Compressed bytes taken in beyond the bytes given out by more than this: the stream is not compressed data.
+ * Real gzip or zstd never shrinks its input by much (incompressible data stays about 1:1), but empty stored
+ * deflate blocks or zstd skippable frames, repeated forever, make input that yields no output at all, and no
+ * output-side bound would ever fire.
+ */
+export const MAX_INPUT_OVER_OUTPUT = 64 * 1024 * 1024;
+
+/**
+ * zstd frames allowed beyond one per 64 bytes of output. zstd works through millions of tiny frames slowly (8-byte
+ * skippable frames: about 0.2 MB/s), so an endless run of them must be stopped by their count, long before the
+ * input bound. Real streams have one frame per MiB or so, zstd:chunked one per file (a tar header at least).
+ */
+const MAX_FREE_FRAMES = 10_000;
+
+/**
+ * Counts the frames of a zstd stream from their headers (RFC 8878 §3.1), stepping over block contents without
+ * reading them. Malformed headers are left to the decompressor to report; counting then stops.
+ */
+export class ZstdFrames {
+  count = 0;
+  private skip = 0;
+  private readonly head: number[] = [];
+  private want = 4;
+  private state: 'magic' | 'skippable-size' | 'descriptor' | 'frame-header' | 'block' | 'checksum' | 'lost' = 'magic';
+  private checksum = false;
+  private last = false;
+
+  feed(c: Uint8Array): void {
+    let i = 0;
+    while (i < c.length && this.state !== 'lost') {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, c.length - i);
+        this.skip -= n;
+        i += n;
+        if (this.skip === 0) this.afterData();
+        continue;
+      }
+      this.head.push(c[i++]!);
+      if (this.head.length === this.want) this.step();
+    }
+  }
+
+  private expect(state: ZstdFrames['state'], bytes: number): void {
+    this.state = state;
+    this.want = bytes;
+    this.head.length = 0;
+  }
+
+  private afterData(): void {
+    if (this.state === 'block' && this.last) this.expect(this.checksum ? 'checksum' : 'magic', 4);
+    else if (this.state === 'block') this.expect('block', 3);
+    else this.expect('magic', 4);
+  }
+
+  private step(): void {
+    const h = this.head;
+    switch (this.state) {
+      case 'magic': {
+        const m = (h[0]! | (h[1]! << 8) | (h[2]! << 16) | (h[3]! << 24)) >>> 0;
+        this.count++;
+        if ((m & 0xfffffff0) >>> 0 === 0x184d2a50) this.expect('skippable-size', 4);
+        else if (m === 0xfd2fb528) this.expect('descriptor', 1);
+        else this.state = 'lost';
+        return;
+      }
+      case 'skippable-size':
+        this.expect('magic', 4);
+        this.skip = (h[0]! | (h[1]! << 8) | (h[2]! << 16) | (h[3]! << 24)) >>> 0;
+        return;
+      case 'descriptor': {
+        const d = h[0]!;
+        const fcs = d >> 6;
+        const single = (d >> 5) & 1;
+        this.checksum = ((d >> 2) & 1) === 1;
+        const rest = (single ? 0 : 1) + [0, 1, 2, 4][d & 3]! + (fcs === 0 ? single : [0, 2, 4, 8][fcs]!);
+        this.expect(rest ? 'frame-header' : 'block', rest || 3);
+        return;
+      }
+      case 'frame-header':
+        this.expect('block', 3);
+        return;
+      case 'block': {
+        const b = h[0]! | (h[1]! << 8) | (h[2]! << 16);
+        this.last = (b & 1) === 1;
+        const type = (b >> 1) & 3;
+        if (type === 3) {
+          this.state = 'lost';
+          return;
+        }
+        this.head.length = 0;
+        this.skip = type === 1 ? 1 : b >>> 3;
+        if (this.skip === 0) this.afterData();
+        return;
+      }
+      case 'checksum':
+        this.expect('magic', 4);
+        return;
+    }
+  }
 }
 
 async function* toBuffers(input: Chunks): AsyncGenerator<Buffer> {
   for await (const c of input) yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }
 
-function countInput(input: Chunks): { iter: AsyncIterable<Buffer>; bytes: () => number } {
+function countInput(input: Chunks, out: () => number, kind: Compression, label: string | null): { iter: AsyncIterable<Buffer>; bytes: () => number } {
   let n = 0;
+  const frames = kind === 'zstd' ? new ZstdFrames() : null;
   const iter = (async function* () {
     for await (const c of input) {
       n += c.byteLength;
+      if (frames) {
+        frames.feed(c);
+        if (frames.count > MAX_FREE_FRAMES + out() / 64)
+          throw new CompressionError(
+            'compression.no-output',
+            `zstd stream: ${frames.count} frames in ${n} bytes have given ${out()} bytes out; no compressed tar is cut so fine (empty or skippable frames without end?): reading stopped`,
+            label,
+          );
+      }
+      if (n - out() > MAX_INPUT_OVER_OUTPUT)
+        throw new CompressionError(
+          'compression.no-output',
+          `${kind} stream: ${n} bytes read have given ${out()} bytes out; no compressed tar shrinks like that (empty blocks or skippable frames without end?): reading stopped`,
+          label,
+        );
       yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
     }
   })();
@@ -95,6 +214,7 @@ async function* guard(
   opts: DecompressLimits,
   label: string | null,
   kind: Compression,
+  produced: (n: number) => void,
 ): AsyncGenerator<Buffer> {
   const maxOutput = opts.maxOutput ?? DEFAULT_LIMITS.maxOutput;
   const maxRatio = opts.maxRatio ?? DEFAULT_LIMITS.maxRatio;
@@ -102,6 +222,7 @@ async function* guard(
   let out = 0;
   for await (const c of raw) {
     out += c.length;
+    produced(out);
     if (out > maxOutput)
       throw new CompressionError('compression.bomb', `${kind} data inflates beyond the ${maxOutput}-byte output limit (decompression bomb?)`, label);
     if (out > ratioAfter && out > maxRatio * Math.max(1, counted.bytes()))
@@ -154,7 +275,16 @@ async function* zstdSystem(input: AsyncIterable<Buffer>, label: string | null): 
   const feed = (async () => {
     try {
       for await (const c of input) {
-        if (!child.stdin.write(c)) await new Promise<void>((r) => child.stdin.once('drain', r).once('close', r));
+        if (!child.stdin.write(c)) {
+          // Both listeners go when either fires: one left per wait would pile up over a long input.
+          await new Promise<void>((r) => {
+            const done = () => {
+              child.stdin.off('drain', done).off('close', done);
+              r();
+            };
+            child.stdin.on('drain', done).on('close', done);
+          });
+        }
         if (child.stdin.destroyed) break;
       }
     } catch (e) {

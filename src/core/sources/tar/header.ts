@@ -92,6 +92,16 @@ const TYPES: Record<string, EntryType> = {
   '6': 'fifo',
 };
 
+/** A header block's own name (ustar prefix joined) and the format its magic says. */
+function headerName(b: Buffer, off: number): { format: TarFormat; name: string } {
+  const rawName = field(b, off, 100);
+  const magic = b.toString('latin1', off + 257, off + 265);
+  if (magic === 'ustar  \0') return { format: 'gnu', name: rawName };
+  if (!magic.startsWith('ustar')) return { format: 'v7', name: rawName };
+  const prefix = field(b, off + 345, 155);
+  return { format: 'ustar', name: prefix ? prefix + '/' + rawName : rawName };
+}
+
 /** NUL-terminated field as a byte string. */
 function field(b: Buffer, off: number, len: number): string {
   let end = off;
@@ -287,15 +297,7 @@ export class HeaderAssembler {
     }
     this.extensionsInARow = 0;
 
-    const magic = b.toString('latin1', off + 257, off + 265);
-    let format: TarFormat = 'v7';
-    let name = rawName;
-    if (magic === 'ustar  \0') format = 'gnu';
-    else if (magic.startsWith('ustar')) {
-      format = 'ustar';
-      const prefix = field(b, off + 345, 155);
-      if (prefix) name = prefix + '/' + rawName;
-    }
+    let { format, name } = headerName(b, off);
     // An empty value keeps the header's own field, as Go's mergePAX does (not POSIX's "default").
     const pax = this.local && nonEmpty(this.local);
     if (pax) format = 'pax';
@@ -482,7 +484,7 @@ export class HeaderAssembler {
   /** A 'g' header as Go returns it: its own member of type 'g', no body; what was pending before it is dropped. */
   private globalEntry(b: Buffer, recs: Map<string, Buffer>, offset: number): TarEntry {
     const entry: TarEntry = {
-      name: recs.get('path')?.toString('latin1') || field(b, 0, 100),
+      name: recs.get('path')?.toString('latin1') || headerName(b, 0).name,
       linkname: '',
       typeflag: 'g',
       type: 'other',

@@ -17,9 +17,11 @@ export function paddingOf(size: number): number {
 
 /**
  * Decode the member whose header blocks fill `buf` (from a block boundary), with one assembler per layer.
- * Throws TarError / Error on malformed headers.
+ * `padAfter`: the zero padding the next segment starts with (after this member's body; after a PAX global
+ * header's records, which Go's reader returns as a member before reading their padding). Throws TarError /
+ * Error on malformed headers.
  */
-export function decodeMemberHeaders(buf: Buffer, asm: HeaderAssembler): TarEntry {
+export function decodeMemberHeaders(buf: Buffer, asm: HeaderAssembler): { entry: TarEntry; padAfter: number } {
   let off = 0;
   const need = (n: number, what: string) => {
     if (off + n > buf.length) throw new Error(`truncated tar header: ${what} needs ${n} bytes, ${buf.length - off} stored`);
@@ -36,15 +38,18 @@ export function decodeMemberHeaders(buf: Buffer, asm: HeaderAssembler): TarEntry
     if (step.kind === 'end') throw new Error('zero block where a member header was expected');
     if (step.kind === 'entry') {
       if (off !== buf.length) throw new Error(`${buf.length - off} unexpected bytes after the member header`);
-      return step.entry;
+      return { entry: step.entry, padAfter: paddingOf(step.entry.size) };
     }
     need(step.size, 'an extension body');
     const global = asm.extensionBody(buf.subarray(off, off + step.size));
-    off += step.size + paddingOf(step.size);
-    // tar-split records a PAX global header as a member of its own (size 0), its records in the segment.
+    off += step.size;
     if (global) {
-      if (off !== buf.length) throw new Error(`${buf.length - off} unexpected bytes after a PAX global header`);
-      return global;
+      // tar-split records a PAX global header as a member of its own (size 0): header and records here.
+      const pad = paddingOf(step.size);
+      if (off === buf.length) return { entry: global, padAfter: pad };
+      if (off + pad === buf.length) return { entry: global, padAfter: 0 };
+      throw new Error(`${buf.length - off} unexpected bytes after a PAX global header`);
     }
+    off += paddingOf(step.size);
   }
 }

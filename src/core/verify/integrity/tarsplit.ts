@@ -286,10 +286,11 @@ class LayerVerifier {
           pendingLen = 0;
 
           let header: TarEntry | null = null;
+          let padAfter: number | null = null;
           try {
             if (segment === null) throw new Error(`more than ${MAX_HEADER_BYTES} bytes of headers`);
             if (segment.length < pad) throw new Error('segment shorter than the previous body padding');
-            header = decodeMemberHeaders(segment.subarray(pad), asm);
+            ({ entry: header, padAfter } = decodeMemberHeaders(segment.subarray(pad), asm));
           } catch (err) {
             this.add('unreadable', safeClean(entryName), `tar header of member ${show(entryName)} cannot be decoded from tar-split (${(err as Error).message}); its attributes are not checked`);
           }
@@ -307,7 +308,12 @@ class LayerVerifier {
               this.notes.push(`${header.type} member ${show(rawName)} has a size field of ${entrySize}; it has no body (docker save would misassemble it)`);
             }
           }
-          pad = paddingOf(body);
+          pad = padAfter ?? paddingOf(body);
+          if (header?.typeflag === 'g') {
+            // Not a file: moby skips a PAX global header when it applies the layer, and applies none of its records.
+            this.notes.push(`PAX global header ${show(rawName)} in the layer: ignored, as the engine ignored it`);
+            continue;
+          }
 
           let rel: string;
           try {

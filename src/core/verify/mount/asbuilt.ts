@@ -4,7 +4,7 @@ import { bytesToPath, cleanLayerPath, textToPath } from '../../model/path.js';
 import type { LayerChanges } from '../../model/types.js';
 import { openNoFollow } from '../../sources/evidence.js';
 import { layerChangesFromEntries } from '../../sources/tar/layer-changes.js';
-import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from '../integrity/tarheader.js';
+import { decodeMemberHeaders, HeaderAssembler, type TarEntry } from '../integrity/tarheader.js';
 import type { TarSplitEntry } from '../integrity/tarsplit.js';
 
 /**
@@ -47,10 +47,10 @@ export async function readAsBuiltLayer(tarSplitPath: string, label = tarSplitPat
     pending = [];
     pendingLen = 0;
     if (segment.length < pad) throw new Error('tar-split segment shorter than the previous body padding');
-    const h = decodeMemberHeaders(segment.subarray(pad), asm);
+    const { entry: h, padAfter } = decodeMemberHeaders(segment.subarray(pad), asm);
     const entryName = typeof e.name_raw === 'string' ? bytesToPath(Buffer.from(e.name_raw, 'base64')) : textToPath(typeof e.name === 'string' ? e.name : '');
     if (h.name !== entryName) throw new Error(`tar-split entry names ${JSON.stringify(entryName)} but its tar header names ${JSON.stringify(h.name)}`);
-    pad = paddingOf(h.size);
+    pad = padAfter;
     entries.push(h);
     if (h.type === 'file' && typeof e.payload === 'string') {
       const c = Buffer.from(e.payload, 'base64');
