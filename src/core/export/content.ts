@@ -134,6 +134,8 @@ export function safeHostPath(dir: string, path: string): Buffer {
 
 const SLASH = Buffer.from('/');
 const CHUNK = 1 << 20;
+/** Bytes of holes (apparent size over allocated blocks) a diff-dir file may have and still be copied out. */
+export const MAX_HOLES = 1024 ** 3;
 
 function hostShow(dir: string, rel: string): string {
   return dir + '/' + displayPath(rel);
@@ -154,6 +156,11 @@ function diffDirReader(): ContentReader {
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) throw new ContentError('content.not-a-file', 'is not a regular file', where);
+      // A file made big with truncate costs the evidence no block, and copying it would cost a terabyte of zeros
+      // (Node cannot seek to data or holes to write it sparse). Past MAX_HOLES of holes it is not copied.
+      const holes = st.size - st.blocks * 512;
+      if (holes > MAX_HOLES)
+        throw new ContentError('content.sparse', `a sparse file of ${st.size} bytes with ${st.blocks * 512} allocated: more than ${MAX_HOLES} bytes of holes are not copied out as zeros`, where);
       return { size: st.size, fd, where };
     } catch (err) {
       fs.closeSync(fd);

@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import type { Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
+import { ProblemSink } from '../model/problem-sink.js';
 import { findContainer, findImage } from '../analysis/select.js';
 import { digestHex } from '../analysis/chain.js';
 import type { StackView } from '../analysis/stack.js';
@@ -233,6 +234,8 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
     findings.push(...grouped.values());
   }
 
+  await layerProblems(source, layerImages, report.problems);
+
   for (const lv of layers.values()) {
     const parts: Verdict[] = [];
     if (lv.integrity.status !== 'skipped') parts.push(lv.integrity.status === 'ok' ? 'ok' : lv.integrity.status === 'tampered' ? 'failed' : 'error');
@@ -258,6 +261,30 @@ function archiveFindings(source: Source, findings: Finding[]): void {
     const member = p.path ?? '';
     if (findings.some((f) => f.member === member && f.message === p.message)) continue;
     findings.push({ check: 'integrity', kind: 'archive', path: '', member, message: p.message, layer: null, usedBy: everyone });
+  }
+}
+
+/**
+ * The error-severity problems of the layers verified, as `report` and `files` give them (a member climbing out
+ * of the layer, a hardlink loop...): a layer can reassemble to its diffID and mount as modelled and still be
+ * evidence of an attack. The tables are the source's (cached): read once whatever checks ran.
+ */
+async function layerProblems(source: Source, images: ImageInfo[], out: Problem[]): Promise<void> {
+  const seen = new Set(out.map((p) => `${p.code}\0${p.path}\0${p.message}`));
+  const sink = new ProblemSink(out);
+  const done = new Set<string>();
+  for (const img of images) {
+    for (const l of img.layers) {
+      if (done.has(l.chainId)) continue;
+      done.add(l.chainId);
+      const t = await source.readLayer(img, l.index);
+      for (const p of t.problems) {
+        const key = `${p.code}\0${p.path}\0${p.message}`;
+        if (p.severity !== 'error' || seen.has(key)) continue;
+        seen.add(key);
+        sink.add(p);
+      }
+    }
   }
 }
 

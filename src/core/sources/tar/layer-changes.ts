@@ -12,6 +12,7 @@
  * - entries come out in walk order.
  */
 import { baseName, cleanLayerPath, compareWalkOrder, displayPath, joinPath, parentPath, UnsafePathError } from '../../model/path.js';
+import { ProblemSink } from '../../model/problem-sink.js';
 import { problem, type Attrs, type LayerChanges, type LayerEntry, type Problem, type PutEntry, type WhiteoutEntry } from '../../model/types.js';
 import type { TarEntry } from './header.js';
 import { LIMITS } from '../../model/limits.js';
@@ -25,6 +26,8 @@ export class LayerChangesBuilder {
   private readonly whiteouts = new Map<string, WhiteoutEntry>();
   private readonly opaqueMarkers = new Set<string>();
   readonly problems: Problem[] = [];
+  /** A layer of a million crafted members must not make a million problems. */
+  private readonly sink = new ProblemSink(this.problems);
   private auFsSkipped = 0;
   private duplicates = 0;
 
@@ -40,7 +43,7 @@ export class LayerChangesBuilder {
   add(e: TarEntry): void {
     // A layer's rows are held until it is stacked: past LIMITS.layerEntries the rest is counted, not kept.
     if (this.puts.size + this.whiteouts.size >= LIMITS.layerEntries) {
-      if (this.dropped++ === 0) this.problems.push(problem('error', 'limit.layer-entries', `layer holds more than ${LIMITS.layerEntries} entries; the rest is not read`, this.label));
+      if (this.dropped++ === 0) this.sink.add(problem('error', 'limit.layer-entries', `layer holds more than ${LIMITS.layerEntries} entries; the rest is not read`, this.label));
       return;
     }
     if (e.typeflag === 'g') {
@@ -48,7 +51,7 @@ export class LayerChangesBuilder {
       // them to the members after it, so `tar -x` of this layer gives another tree than the engine's.
       const all = [...(e.pax?.keys() ?? [])];
       const keys = all.slice(0, 8).map(displayPath).join(', ') + (all.length > 8 ? `, ${all.length - 8} more` : '');
-      this.problems.push(
+      this.sink.add(
         problem('warning', 'layer.pax-global', `PAX global header at offset ${e.headerOffset} ignored, as the engine ignores it${keys ? ` (records: ${keys}); GNU tar would apply them to the members after it` : ''}`, this.label),
       );
       return;
@@ -58,21 +61,21 @@ export class LayerChangesBuilder {
       path = fastClean(e.name) ?? cleanLayerPath(e.name);
     } catch (err) {
       if (!(err instanceof UnsafePathError)) throw err;
-      this.problems.push(problem('error', 'layer.path.unsafe', `member at offset ${e.headerOffset} skipped: ${err.message}`, this.where(e.name)));
+      this.sink.add(problem('error', 'layer.path.unsafe', `member at offset ${e.headerOffset} skipped: ${err.message}`, this.where(e.name)));
       return;
     }
     if (e.type === 'other') {
-      this.problems.push(
+      this.sink.add(
         problem('warning', 'layer.member.unsupported', `member of tar type '${printableFlag(e.typeflag)}' skipped (offset ${e.headerOffset})`, this.where(e.name)),
       );
       return;
     }
     if (e.name.charCodeAt(0) === 0x2f)
-      this.problems.push(problem('warning', 'layer.path.absolute', `absolute member name at offset ${e.headerOffset}: read as relative to the layer root, as the engine does`, this.where(e.name)));
+      this.sink.add(problem('warning', 'layer.path.absolute', `absolute member name at offset ${e.headerOffset}: read as relative to the layer root, as the engine does`, this.where(e.name)));
     if (path === '') {
       // The layer root ('./'): not a change of its own (a data root's diff dir has no entry for itself either).
       if (e.xattrs.get('trusted.overlay.opaque')?.toString('latin1') === 'y')
-        this.problems.push(problem('warning', 'layer.opaque.root', 'opaque marker on the layer root ignored', this.where(e.name)));
+        this.sink.add(problem('warning', 'layer.opaque.root', 'opaque marker on the layer root ignored', this.where(e.name)));
       return;
     }
     const base = baseName(path);
@@ -82,14 +85,14 @@ export class LayerChangesBuilder {
       return;
     }
     if (base === WH_OPQ) {
-      if (dir === '') this.problems.push(problem('warning', 'layer.opaque.root', 'opaque marker on the layer root ignored', this.where(e.name)));
+      if (dir === '') this.sink.add(problem('warning', 'layer.opaque.root', 'opaque marker on the layer root ignored', this.where(e.name)));
       else this.opaqueMarkers.add(dir);
       return;
     }
     if (base.startsWith(WH)) {
       const target = base.slice(WH.length);
       if (target === '' || target === '.' || target === '..') {
-        this.problems.push(problem('error', 'layer.whiteout.invalid', `invalid whiteout name ${JSON.stringify(base)} skipped`, this.where(e.name)));
+        this.sink.add(problem('error', 'layer.whiteout.invalid', `invalid whiteout name ${JSON.stringify(base)} skipped`, this.where(e.name)));
         return;
       }
       const p = joinPath(dir, target);
@@ -111,7 +114,7 @@ export class LayerChangesBuilder {
       case 'file':
         attrs.size = e.realSize;
         if (e.sparse)
-          this.problems.push(
+          this.sink.add(
             problem('warning', 'tar.sparse', `sparse member (GNU sparse format is not reconstructed; listed with its real size ${e.realSize})`, this.where(e.name)),
           );
         break;
@@ -124,11 +127,11 @@ export class LayerChangesBuilder {
           attrs.linkname = cleanLayerPath(e.linkname);
         } catch (err) {
           if (!(err instanceof UnsafePathError)) throw err;
-          this.problems.push(problem('error', 'layer.hardlink.unsafe', `hardlink skipped: target ${err.message}`, this.where(e.name)));
+          this.sink.add(problem('error', 'layer.hardlink.unsafe', `hardlink skipped: target ${err.message}`, this.where(e.name)));
           return;
         }
         if (attrs.linkname === '' || attrs.linkname === path) {
-          this.problems.push(problem('error', 'layer.hardlink.invalid', `hardlink to ${attrs.linkname === '' ? 'the layer root' : 'itself'} skipped`, this.where(e.name)));
+          this.sink.add(problem('error', 'layer.hardlink.invalid', `hardlink to ${attrs.linkname === '' ? 'the layer root' : 'itself'} skipped`, this.where(e.name)));
           return;
         }
         break;
@@ -160,6 +163,7 @@ export class LayerChangesBuilder {
 
   finish(): LayerChanges {
     const problems = this.problems;
+    const sink = this.sink;
     if (this.auFsSkipped)
       problems.push(problem('info', 'layer.aufs-metadata', `${this.auFsSkipped} AUFS metadata member(s) (.wh..wh.*) skipped`, this.label));
     if (this.duplicates)
@@ -168,7 +172,7 @@ export class LayerChangesBuilder {
       const put = this.puts.get(dir);
       if (put && put.attrs.type === 'dir') put.opaque = true;
       else if (put) {
-        problems.push(problem('warning', 'layer.opaque.not-dir', `opaque marker inside ${put.attrs.type} ignored`, this.where(dir)));
+        sink.add(problem('warning', 'layer.opaque.not-dir', `opaque marker inside ${put.attrs.type} ignored`, this.where(dir)));
       } else {
         this.puts.set(dir, {
           kind: 'put',
@@ -176,7 +180,7 @@ export class LayerChangesBuilder {
           attrs: { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, mtimeNsec: 0 },
           opaque: true,
         });
-        problems.push(
+        sink.add(
           problem('info', 'layer.opaque.synthesized', 'opaque marker for a dir the layer has no entry for: dir entry synthesised (0755 0:0)', this.where(dir)),
         );
       }
@@ -187,7 +191,7 @@ export class LayerChangesBuilder {
       if (put) {
         // Same-layer whiteout + entry: the whiteout removes the lower object, the entry recreates it.
         if (put.attrs.type === 'dir') put.opaque = true;
-        problems.push(
+        sink.add(
           problem('info', 'layer.whiteout.same-layer', `whiteout and entry for the same path in one layer: the entry is kept${put.attrs.type === 'dir' ? ' as an opaque dir' : ''}`, this.where(path)),
         );
         continue;
@@ -195,42 +199,68 @@ export class LayerChangesBuilder {
       entries.push(wh);
     }
     for (const put of this.puts.values()) {
-      if (put.attrs.type === 'hardlink') this.resolveHardlink(put, problems);
+      if (put.attrs.type === 'hardlink') this.resolveHardlink(put);
       entries.push(put);
     }
     entries.sort((a, b) => compareWalkOrder(a.path, b.path));
     return { entries, problems };
   }
 
-  private resolveHardlink(put: PutEntry, problems: Problem[]): void {
-    let target = put.attrs.linkname!;
-    const seen = new Set<string>([put.path]);
-    for (;;) {
-      const t = this.puts.get(target);
-      if (!t) {
-        problems.push(
-          problem('warning', 'layer.hardlink.cross-layer', `hardlink target ${JSON.stringify(displayPath(target))} is not in this layer (size left 0)`, this.where(put.path)),
-        );
+  /** Where each hardlink chain ends, by every name on it: a chain of N links costs N steps, not N^2. */
+  private readonly linkEnds = new Map<string, LinkEnd>();
+
+  private resolveHardlink(put: PutEntry): void {
+    const end = this.linkEnd(put.attrs.linkname!);
+    switch (end.kind) {
+      case 'file':
+        put.attrs.size = end.size;
         return;
-      }
-      if (t.attrs.type === 'hardlink') {
-        if (seen.has(target)) {
-          problems.push(problem('error', 'layer.hardlink.loop', 'hardlink chain loops', this.where(put.path)));
-          return;
-        }
-        seen.add(target);
-        target = t.attrs.linkname!;
-        continue;
-      }
-      if (t.attrs.type !== 'file') {
-        problems.push(problem('warning', 'layer.hardlink.not-file', `hardlink to a ${t.attrs.type}`, this.where(put.path)));
+      case 'cross':
+        this.sink.add(problem('warning', 'layer.hardlink.cross-layer', `hardlink target ${JSON.stringify(displayPath(end.target))} is not in this layer (size left 0)`, this.where(put.path)));
         return;
-      }
-      put.attrs.size = t.attrs.size;
-      return;
+      case 'loop':
+        this.sink.add(problem('error', 'layer.hardlink.loop', 'hardlink chain loops', this.where(put.path)));
+        return;
+      case 'not-file':
+        this.sink.add(problem('warning', 'layer.hardlink.not-file', `hardlink to a ${end.type}`, this.where(put.path)));
     }
   }
+
+  /** Follows hardlinks from `start` to what they end at, remembering the answer for every name passed. */
+  private linkEnd(start: string): LinkEnd {
+    const chain: string[] = [];
+    const onChain = new Set<string>();
+    let target = start;
+    let end: LinkEnd;
+    for (;;) {
+      const known = this.linkEnds.get(target);
+      if (known) {
+        end = known;
+        break;
+      }
+      const t = this.puts.get(target);
+      if (!t) {
+        end = { kind: 'cross', target };
+        break;
+      }
+      if (t.attrs.type !== 'hardlink') {
+        end = t.attrs.type === 'file' ? { kind: 'file', size: t.attrs.size } : { kind: 'not-file', type: t.attrs.type };
+        break;
+      }
+      if (onChain.has(target)) {
+        end = { kind: 'loop' };
+        break;
+      }
+      onChain.add(target);
+      chain.push(target);
+      target = t.attrs.linkname!;
+    }
+    for (const p of chain) this.linkEnds.set(p, end);
+    return end;
+  }
 }
+
+type LinkEnd = { kind: 'file'; size: number } | { kind: 'cross'; target: string } | { kind: 'loop' } | { kind: 'not-file'; type: string };
 
 /**
  * The cleaned form of the names tar writers produce (`./a/b`, `a/b/`), without the general algorithm; null when
