@@ -10,6 +10,8 @@
  * 2. containers/ holding 1,000,000 names (22 MB of directory). The walk of layer dirs reads big directories a name
  *    at a time and stops at LIMITS.dirEntries, but Evidence.readdir (src/core/sources/evidence.ts) reads and sorts
  *    the whole directory, and readContainers notes one `containers.bad-name` warning per name, uncapped.
+ * 3. overlay2/ holding 1,000,000 names: the unreferenced-storage pass reads it whole the same way and sizes every
+ *    name at once (docker-root/index.ts readStorage: `Promise.all(names.map(treeBytes))`, one walk job each).
  */
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -36,16 +38,18 @@ test('an image config listing 300,000 diff_ids (22 MB): a bounded problem, not a
   bounded('report', await runCli(['report', root, '--format', 'json'], { timeoutMs: 60_000 }));
 });
 
-test('containers/ with 1,000,000 names: bounded like a layer directory, not an out-of-memory crash', { timeout: 300_000 }, async (t) => {
-  const { dir, cleanup } = tempDir();
-  t.after(cleanup);
-  const root = writeTree(join(dir, 'root'), classicRoot('overlay2', { 'overlay2/l': null }));
-  const c = join(root, 'containers');
-  // Hard links: a million names for a few inodes (ext4 allows 65,000 links per inode).
-  let seed = '';
-  for (let i = 0; i < 1_000_000; i++) {
-    if (i % 60_000 === 0) fs.writeFileSync((seed = join(dir, `seed${i}`)), '');
-    fs.linkSync(seed, join(c, `n${String(i).padStart(7, '0')}`));
-  }
-  bounded('report', await runCli(['report', root, '--format', 'json'], { timeoutMs: 60_000 }));
-});
+for (const where of ['containers', 'overlay2']) {
+  test(`${where}/ with 1,000,000 names: bounded like a layer directory, not an out-of-memory crash`, { timeout: 300_000 }, async (t) => {
+    const { dir, cleanup } = tempDir();
+    t.after(cleanup);
+    const root = writeTree(join(dir, 'root'), classicRoot('overlay2', { 'overlay2/l': null }));
+    const c = join(root, where);
+    // Hard links: a million names for a few inodes (ext4 allows 65,000 links per inode).
+    let seed = '';
+    for (let i = 0; i < 1_000_000; i++) {
+      if (i % 60_000 === 0) fs.writeFileSync((seed = join(dir, `seed${i}`)), '');
+      fs.linkSync(seed, join(c, `n${String(i).padStart(7, '0')}`));
+    }
+    bounded('report', await runCli(['report', root, '--format', 'json'], { timeoutMs: 60_000 }));
+  });
+}
