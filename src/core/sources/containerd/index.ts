@@ -9,7 +9,7 @@ import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError, openNoFollow, throwIfPermission } from '../evidence.js';
 import { readLayerFromStream } from '../tar/layer-reader.js';
-import { readLayerDir, treeBytes } from '../walk/layer-dir.js';
+import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
 import { walkPool } from '../walk/pool.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { readConfigV2 } from '../container-config.js';
@@ -628,15 +628,13 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     const unreferenced = findUnreferenced();
     let storage: Promise<StorageInfo> | null = null;
     const readStorage = async (): Promise<StorageInfo> => {
-      const size = async (dir: string | null) => {
-        if (!dir) return 0;
-        const r = await treeBytes(dir);
-        for (const p of r.problems) problems.push(p);
-        return r.bytes;
-      };
-      const [layers, dirs] = await Promise.all([Promise.all(unreferenced.layers.map((l) => size(l.dir))), Promise.all(unreferenced.dirs.map(size))]);
+      const layerDirs = unreferenced.layers.map((l) => l.dir);
+      const sized = await eachTreeBytes([...layerDirs.filter((d): d is string => d !== null), ...unreferenced.dirs]);
+      for (const r of sized) for (const p of r.problems) note(p.severity, p.code, p.message, p.path);
+      let k = 0;
+      const layers = layerDirs.map((d) => (d === null ? 0 : sized[k++]!.bytes));
       return {
-        orphanDirs: unreferenced.dirs.map((path, i) => ({ path, bytes: dirs[i]! })),
+        orphanDirs: unreferenced.dirs.map((path) => ({ path, bytes: sized[k++]!.bytes })),
         orphanLayers: unreferenced.layers.map((l, i) => ({ chainId: l.chainId, cacheId: l.cacheId, bytes: layers[i]! })),
       };
     };

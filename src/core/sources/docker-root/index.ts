@@ -8,7 +8,7 @@ import { problem } from '../../model/types.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError, isSafeComponent, throwIfPermission } from '../evidence.js';
-import { readLayerDir, treeBytes } from '../walk/layer-dir.js';
+import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
 import { walkPool } from '../walk/pool.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { readConfigV2 } from '../container-config.js';
@@ -201,6 +201,9 @@ function readParent(ev: Evidence, store: string[], hex: string, note: Note, safe
   return null;
 }
 
+/** Orphan dirs sized and listed (a real host has a handful; a crafted store, a million). */
+const MAX_ORPHAN_DIRS = 10_000;
+
 type Note = (severity: Problem['severity'], code: string, message: string, path: string | null) => void;
 type Safe = <T>(fn: () => T, fallback: T) => T;
 
@@ -369,10 +372,14 @@ async function readStorage(ev: Evidence, store: string[], images: ImageInfo[], c
     }
   }
   const orphanDirs: StorageInfo['orphanDirs'] = [];
-  const names = safe(() => ev.readdir(DRIVER), [] as string[]).filter((n) => !usedDirs.has(n) && isSafeComponent(n));
+  let names = safe(() => ev.readdir(DRIVER), [] as string[]).filter((n) => !usedDirs.has(n) && isSafeComponent(n));
+  if (names.length > MAX_ORPHAN_DIRS) {
+    note('warning', 'storage.orphans.too-many', `${names.length} directories no layer or container uses; the first ${MAX_ORPHAN_DIRS} (by name) are sized and listed`, ev.path(DRIVER));
+    names = names.slice(0, MAX_ORPHAN_DIRS);
+  }
   // Sized in the walk workers, a few at a time: nothing is followed (an orphan that is a symlink to / is
   // reported as a symlink, not walked).
-  const sized = await Promise.all(names.map((n) => treeBytes(ev.path(DRIVER, n))));
+  const sized = await eachTreeBytes(names.map((n) => ev.path(DRIVER, n)));
   names.forEach((n, i) => {
     orphanDirs.push({ path: ev.path(DRIVER, n), bytes: sized[i]!.bytes });
     for (const p of sized[i]!.problems) note(p.severity, p.code, p.message, p.path);

@@ -228,6 +228,23 @@ function marksXwhiteouts(x: [string, Uint8Array][]): boolean {
   return false;
 }
 
+/**
+ * {@link treeBytes} of many dirs, a few at a time in the workers and in order (a million orphan names must not
+ * become a million pending requests at once).
+ */
+export async function eachTreeBytes(dirs: readonly string[], opts: { pool?: WalkPool } = {}): Promise<{ bytes: number; problems: Problem[] }[]> {
+  const out: { bytes: number; problems: Problem[] }[] = new Array(dirs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < dirs.length) {
+      const i = next++;
+      out[i] = await treeBytes(dirs[i]!, opts);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, dirs.length) }, lane));
+  return out;
+}
+
 /** Regular-file bytes below a dir (each inode once, nothing followed), in a walk worker. */
 export async function treeBytes(dir: string, opts: { maxEntries?: number; pool?: WalkPool } = {}): Promise<{ bytes: number; problems: Problem[] }> {
   const pool = opts.pool ?? walkPool();
