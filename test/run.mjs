@@ -27,6 +27,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quickFingerprint } from './support/fingerprint.mjs';
+import { cleanupDir, makeScratchDir, sweepStale } from './support/scratch.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/images');
@@ -378,73 +379,6 @@ async function settle(e) {
 // ------------------------------------------------------------------------------------------------------------
 // cleanup: engines, stray processes, mounts, temp dir
 // ------------------------------------------------------------------------------------------------------------
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-}
-
-function decodeMountPath(s) {
-  return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-}
-
-function mountsUnder(dir) {
-  let text = '';
-  try {
-    text = fs.readFileSync('/proc/self/mountinfo', 'latin1');
-  } catch {
-    return [];
-  }
-  const res = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    if (f.length < 5) continue;
-    const mp = decodeMountPath(f[4]);
-    if (mp === dir || mp.startsWith(dir + '/')) res.push(mp);
-  }
-  return res.sort((a, b) => b.length - a.length);
-}
-
-/** Processes whose command line, cwd or root points into dir (dockerd, containerd, shims, container processes). */
-function processesUnder(dir) {
-  const pids = [];
-  for (const ent of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(ent)) continue;
-    const pid = Number(ent);
-    if (pid === process.pid) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-      let hit = cmd.includes(dir + '/');
-      if (!hit) {
-        for (const l of ['root', 'cwd']) {
-          try {
-            const t = fs.readlinkSync(`/proc/${pid}/${l}`);
-            if (t.startsWith(dir + '/')) hit = true;
-          } catch {}
-        }
-      }
-      if (hit) pids.push(pid);
-    } catch {}
-  }
-  return pids;
-}
-
-async function umountAll(dir) {
-  for (let round = 0; round < 3; round++) {
-    const mps = mountsUnder(dir);
-    if (!mps.length) return;
-    for (const mp of mps) {
-      const r = await run('umount', [mp], { timeoutMs: 10000, always: true });
-      if (r.code !== 0) await run('umount', ['-l', mp], { timeoutMs: 10000, always: true });
-    }
-  }
-  const left = mountsUnder(dir);
-  if (left.length) log(`WARNING: mounts left under ${dir}: ${left.join(', ')}`);
-}
-
 async function stopEngine(e) {
   if (!e.proc || e.proc.exitCode !== null || e.proc.signalCode !== null) return;
   const pid = e.proc.pid;
@@ -469,23 +403,6 @@ async function stopEngine(e) {
   }
 }
 
-async function cleanupDir(dir) {
-  // Anything still running from this dir (e.g. containerd or shims after a dockerd crash): TERM, then KILL.
-  let pids = processesUnder(dir);
-  if (pids.length) {
-    for (const p of pids) try { process.kill(p, 'SIGTERM'); } catch {}
-    for (let i = 0; i < 30 && pids.some(alive); i++) await sleep(100);
-    for (const p of pids.filter(alive)) try { process.kill(p, 'SIGKILL'); } catch {}
-    await sleep(200);
-  }
-  await umountAll(dir);
-  try {
-    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
-  } catch (err) {
-    log(`WARNING: could not remove ${dir}: ${err.message}`);
-  }
-}
-
 let cleaning = null;
 function cleanup() {
   if (cleaning) return cleaning;
@@ -496,34 +413,9 @@ function cleanup() {
     if (!tmpBase) return;
     if (KEEP) return;
     await Promise.all([...engines.values()].map(stopEngine));
-    await cleanupDir(tmpBase);
+    await cleanupDir(tmpBase, log);
   })();
   return cleaning;
-}
-
-/** Remove what a previous run killed with SIGKILL left behind (its owner pid is dead). */
-async function sweepStale() {
-  let ents = [];
-  try {
-    ents = fs.readdirSync('/tmp');
-  } catch {
-    return;
-  }
-  for (const ent of ents) {
-    const dir = path.join('/tmp', ent);
-    if (!dir.startsWith(TMP_PREFIX)) continue;
-    let owner = NaN;
-    try {
-      owner = Number(fs.readFileSync(path.join(dir, 'owner.pid'), 'utf8'));
-    } catch {
-      continue;
-    }
-    if (fs.existsSync(path.join(dir, 'KEEP'))) continue; // left on purpose (LAYERSCOPE_KEEP_ENGINE=1)
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
-      log(`removing stale engine dir ${dir} (owner ${owner} is gone)`);
-      await cleanupDir(dir);
-    }
-  }
 }
 
 let testChild = null;
@@ -561,14 +453,13 @@ async function setupEngines() {
     reasonAll('no /usr/sbin/dockerd or /usr/bin/docker (run: bash test/setup.sh)');
     return { engines: {}, unavailable };
   }
-  await sweepStale();
+  await sweepStale(TMP_PREFIX, log);
   const { specs, unavailable: un26 } = engineSpecs();
   Object.assign(unavailable, un26);
   if (!specs.length) return { engines: {}, unavailable };
 
   const manifest = await import('./support/fixtures-manifest.mjs');
-  tmpBase = fs.mkdtempSync(TMP_PREFIX);
-  fs.writeFileSync(path.join(tmpBase, 'owner.pid'), String(process.pid));
+  tmpBase = makeScratchDir(TMP_PREFIX);
   if (KEEP) fs.writeFileSync(path.join(tmpBase, 'KEEP'), '');
   const tStart = Date.now();
   const digest = fixtureSourcesDigest();
@@ -612,7 +503,7 @@ async function setupEngines() {
         if (exiting) throw err;
         loud(`${e.name}: the cached fixtures ${file} did not work (${String(err.message || err).split('\n')[0]}); rebuilding`);
         await stopEngine(e);
-        await cleanupDir(e.dataRoot);
+        await cleanupDir(e.dataRoot, log);
         fs.mkdirSync(e.dataRoot, { recursive: true });
         try { fs.rmSync(file, { force: true }); } catch {}
       }

@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { alive, cleanupDir, makeScratchDir, sweepStale as sweepScratch } from '../../test/support/scratch.mjs';
 
 export const CACHE_DIR = process.env.LAYERSCOPE_BENCH_CACHE || '/var/cache/layerscope/bench';
 export const TMP_PREFIX = '/tmp/lsbench-host-';
@@ -94,103 +95,12 @@ export async function must(label, cmd, args, opts) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return err.code === 'EPERM';
-  }
-}
-
 // ------------------------------------------------------------------------------------------------------------
 // temp dirs: created with an owner.pid; a later run removes those whose owner died (SIGKILL, power loss)
 // ------------------------------------------------------------------------------------------------------------
-export function makeTempDir() {
-  const dir = fs.mkdtempSync(TMP_PREFIX);
-  fs.writeFileSync(path.join(dir, 'owner.pid'), String(process.pid));
-  return dir;
-}
-
-function decodeMountPath(s) {
-  return s.replace(/\\([0-7]{3})/g, (_, o) => String.fromCharCode(parseInt(o, 8)));
-}
-
-function mountsUnder(dir) {
-  let text = '';
-  try {
-    text = fs.readFileSync('/proc/self/mountinfo', 'latin1');
-  } catch {
-    return [];
-  }
-  const res = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    if (f.length < 5) continue;
-    const mp = decodeMountPath(f[4]);
-    if (mp === dir || mp.startsWith(dir + '/')) res.push(mp);
-  }
-  return res.sort((a, b) => b.length - a.length);
-}
-
-/** Processes whose command line, cwd or root points into dir (a dockerd or containerd left by a crash). */
-function processesUnder(dir) {
-  const pids = [];
-  for (const ent of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(ent) || Number(ent) === process.pid) continue;
-    try {
-      let hit = fs.readFileSync(`/proc/${ent}/cmdline`, 'latin1').includes(dir + '/');
-      for (const l of ['root', 'cwd']) {
-        try {
-          if (fs.readlinkSync(`/proc/${ent}/${l}`).startsWith(dir + '/')) hit = true;
-        } catch {}
-      }
-      if (hit) pids.push(Number(ent));
-    } catch {}
-  }
-  return pids;
-}
-
-/** End what runs from dir, undo mounts under it, remove it. */
-export async function cleanupDir(dir, log = () => {}) {
-  const pids = processesUnder(dir);
-  if (pids.length) {
-    for (const p of pids) try { process.kill(p, 'SIGTERM'); } catch {}
-    for (let i = 0; i < 30 && pids.some(alive); i++) await sleep(100);
-    for (const p of pids.filter(alive)) try { process.kill(p, 'SIGKILL'); } catch {}
-    await sleep(200);
-  }
-  for (let round = 0; round < 3; round++) {
-    const mps = mountsUnder(dir);
-    if (!mps.length) break;
-    for (const mp of mps) {
-      const r = await run('umount', [mp], { timeoutMs: 10000 });
-      if (r.code !== 0) await run('umount', ['-l', mp], { timeoutMs: 10000 });
-    }
-  }
-  const left = mountsUnder(dir);
-  if (left.length) log(`WARNING: mounts left under ${dir}: ${left.join(', ')}`);
-  // rm -rf of ~300,000 files: one process, faster than fs.rmSync's per-entry promises.
-  const r = await run('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 600_000 });
-  if (r.code !== 0) log(`WARNING: could not remove ${dir}: ${r.stderr.trim()}`);
-}
-
-export async function sweepStale(log) {
-  for (const ent of fs.readdirSync('/tmp')) {
-    const dir = path.join('/tmp', ent);
-    if (!dir.startsWith(TMP_PREFIX)) continue;
-    let owner = NaN;
-    try {
-      owner = Number(fs.readFileSync(path.join(dir, 'owner.pid'), 'utf8'));
-    } catch {
-      continue;
-    }
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
-      log(`removing ${dir}, left by an earlier run (pid ${owner} is gone)`);
-      await cleanupDir(dir, log);
-    }
-  }
-}
+export { alive, cleanupDir };
+export const makeTempDir = () => makeScratchDir(TMP_PREFIX);
+export const sweepStale = (log) => sweepScratch(TMP_PREFIX, log);
 
 // ------------------------------------------------------------------------------------------------------------
 // cache key

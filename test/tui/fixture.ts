@@ -5,8 +5,7 @@
 import { analyzeChanges, type ImageAnalysis } from '../../src/core/analysis/analyze.js';
 import type { Attrs, ImageInfo, LayerChanges, LayerEntry, LayerInfo } from '../../src/core/model/types.js';
 import { compareWalkOrder } from '../../src/core/model/path.js';
-import { LayerTable } from '../../src/core/model/layer-table.js';
-import { PathTable } from '../../src/core/model/paths.js';
+import { tableSource } from '../support/tables.js';
 
 const T = 1704067200; // 2024-01-01T00:00:00Z
 
@@ -138,31 +137,23 @@ export function container(name: string, imageId: string, extra: Partial<Containe
 /** An in-memory Source (what openSource would return), with a delay per layer read if asked. */
 export function fakeSource(images: FakeImage[], containers: { info: ContainerInfo; rw: LayerChanges }[] = [], delayMs = 0): Source {
   const sleep = () => (delayMs ? new Promise((r) => setTimeout(r, delayMs)) : Promise.resolve());
-  const paths = new PathTable();
-  const tables = new Map<LayerChanges, LayerTable>();
-  const table = (c: LayerChanges) => {
-    let t = tables.get(c);
-    if (!t) tables.set(c, (t = LayerTable.fromEntries(paths, c.entries, c.problems)));
-    return t;
-  };
-  return {
+  return tableSource({
     kind: 'docker-root',
     location: '/fake',
     images: images.map((i) => i.info),
     containers: containers.map((c) => c.info),
     problems: [],
-    paths,
     async readLayer(img, index) {
       await sleep();
-      return table(images.find((i) => i.info.id === img.id)!.changes[index]!);
+      return images.find((i) => i.info.id === img.id)!.changes[index]!;
     },
     async readContainerLayer(c, which) {
       await sleep();
-      if (which === 'init') return LayerTable.empty(paths);
-      return table(containers.find((x) => x.info.id === c.id)!.rw);
+      if (which === 'init') return { entries: [], problems: [] };
+      return containers.find((x) => x.info.id === c.id)!.rw;
     },
     async close() {},
-  };
+  });
 }
 
 export function changes(entries: LayerEntry[]): LayerChanges {

@@ -95,14 +95,9 @@ export class SourceModel {
    * reads ahead of queued lower-priority work (the image a user opened).
    */
   image(image: ImageInfo, opts: ReadOptions = {}): Promise<ImageAnalysis> {
-    let p = this.images.get(image.id);
     // Asked for again, by someone waiting: its layers' reads move up (the source's caches make this cheap).
-    if (p && opts.priority) for (let i = 0; i < image.layers.length; i++) void this.source.readLayer(image, i, opts).catch(() => undefined);
-    if (!p) {
-      p = this.imageTop(image, opts).then(({ top, problems }) => summarize(image, this.store.view(top), problems));
-      this.images.set(image.id, p);
-    }
-    return p;
+    if (opts.priority && this.images.has(image.id)) for (let i = 0; i < image.layers.length; i++) void this.source.readLayer(image, i, opts).catch(() => undefined);
+    return once(this.images, image.id, () => this.imageTop(image, opts).then(({ top, problems }) => summarize(image, this.store.view(top), problems)));
   }
 
   /** The stack of an image, without the figures. */
@@ -112,17 +107,12 @@ export class SourceModel {
 
   /** A container's stack (image layers, init layer, RW layer) and its `docker diff`; cached. */
   container(c: ContainerInfo, opts: ReadOptions = {}): Promise<ContainerAnalysis> {
-    let p = this.containers.get(c.id);
-    if (p && opts.priority) {
+    if (opts.priority && this.containers.has(c.id)) {
       const img = this.imageOf(c);
       if (img) void this.image(img, opts);
       for (const which of ['init', 'rw'] as const) void this.source.readContainerLayer(c, which, opts).catch(() => undefined);
     }
-    if (!p) {
-      p = this.containerTop(c, opts).then(({ top, problems }) => analyzeContainerView(c, this.imageOf(c), this.store.view(top), problems));
-      this.containers.set(c.id, p);
-    }
-    return p;
+    return once(this.containers, c.id, () => this.containerTop(c, opts).then(({ top, problems }) => analyzeContainerView(c, this.imageOf(c), this.store.view(top), problems)));
   }
 
   imageOf(c: ContainerInfo): ImageInfo | null {
@@ -130,12 +120,7 @@ export class SourceModel {
   }
 
   private imageTop(image: ImageInfo, opts: ReadOptions = {}): Promise<{ top: ChainNode | null; problems: Problem[] }> {
-    let p = this.tops.get(image.id);
-    if (!p) {
-      p = this.buildImageTop(image, opts);
-      this.tops.set(image.id, p);
-    }
-    return p;
+    return once(this.tops, image.id, () => this.buildImageTop(image, opts));
   }
 
   private async buildImageTop(image: ImageInfo, opts: ReadOptions): Promise<{ top: ChainNode | null; problems: Problem[] }> {
@@ -160,12 +145,7 @@ export class SourceModel {
   }
 
   private containerTop(c: ContainerInfo, opts: ReadOptions = {}): Promise<{ top: ChainNode | null; problems: Problem[] }> {
-    let p = this.containerTops.get(c.id);
-    if (!p) {
-      p = this.buildContainerTop(c, opts);
-      this.containerTops.set(c.id, p);
-    }
-    return p;
+    return once(this.containerTops, c.id, () => this.buildContainerTop(c, opts));
   }
 
   private async buildContainerTop(c: ContainerInfo, opts: ReadOptions): Promise<{ top: ChainNode | null; problems: Problem[] }> {
@@ -235,4 +215,11 @@ export class SourceModel {
     const p = this.progress;
     for (const fn of this.listeners) fn(p);
   }
+}
+
+/** The value cached under `key`, made on first use. */
+function once<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
+  let v = cache.get(key);
+  if (v === undefined) cache.set(key, (v = make()));
+  return v;
 }

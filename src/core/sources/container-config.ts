@@ -8,21 +8,28 @@ import { JsonDoc, parseJson, type JsonObj } from './shape.js';
  * an array State, MountPoints that is a string, null mount points) are one problem naming the file and every
  * wrong field; the container is still listed from what was well-formed.
  */
-export interface ConfigV2 {
+export interface ConfigV2 extends Pick<ContainerInfo, 'imageRef' | 'state' | 'pid' | 'exitCode' | 'startedAt' | 'finishedAt' | 'created' | 'driver' | 'mounts'> {
   /** Without the leading '/'; null when absent. */
   name: string | null;
   /** `Image`: the image ID (classic store) or the manifest/index digest (containerd store). */
   image: string | null;
-  /** `Config.Image`, what the user typed. */
-  imageRef: string | null;
-  state: ContainerState;
-  pid: number | null;
-  exitCode: number | null;
-  startedAt: string | null;
-  finishedAt: string | null;
-  created: string | null;
-  driver: string | null;
-  mounts: ContainerInfo['mounts'];
+}
+
+/** The fields of a ContainerInfo that config.v2.json gives as they are, whichever store keeps the layers. */
+export function containerFields(id: string, cfg: ConfigV2) {
+  return {
+    id,
+    name: cfg.name ?? id.slice(0, 12),
+    imageRef: cfg.imageRef,
+    state: cfg.state,
+    pid: cfg.pid,
+    exitCode: cfg.exitCode,
+    startedAt: cfg.startedAt,
+    finishedAt: cfg.finishedAt,
+    created: cfg.created,
+    driver: cfg.driver,
+    mounts: cfg.mounts,
+  } satisfies Partial<ContainerInfo>;
 }
 
 export interface ReadConfigV2 {

@@ -12,7 +12,7 @@ import { readLayerFromStream } from '../tar/layer-reader.js';
 import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
 import { walkPool } from '../walk/pool.js';
 import { imageFromConfig, parseConfig } from '../config.js';
-import { readConfigV2 } from '../container-config.js';
+import { containerFields, readConfigV2 } from '../container-config.js';
 import { GRAPH_DRIVER_NAMES } from '../drivers.js';
 import { JsonDoc, parseJson, type JsonArr, type JsonObj } from '../shape.js';
 import { BoltError, openBolt, type BoltDb } from './bbolt.js';
@@ -559,19 +559,10 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           note('warning', 'containerd.snapshotter.unsupported', `container ${id.slice(0, 12)} uses snapshotter ${JSON.stringify(driver)}; only ${SNAPSHOTTER} is read`, where);
         const snaps = driver === null || driver === SNAPSHOTTER ? containerSnapshots(ns, id, `${id}-init`, `container ${id.slice(0, 12)}`) : containerSnapshots(ns, '\0none', null, `container ${id.slice(0, 12)}`);
         const info: ContainerInfo = {
-          id,
-          name: cfg.name ?? id.slice(0, 12),
+          ...containerFields(id, cfg),
           image: imageIdFor(ns, cfg.image),
-          imageRef: cfg.imageRef,
-          state: cfg.state,
-          pid: cfg.pid,
-          exitCode: cfg.exitCode,
-          startedAt: cfg.startedAt,
-          finishedAt: cfg.finishedAt,
-          created: cfg.created,
           driver,
           ...snaps,
-          mounts: cfg.mounts,
         };
         out.push(info);
         containerNs.set(info, ns);

@@ -11,7 +11,7 @@ import { Evidence, EvidenceError, describeFsError, isSafeComponent, throwIfPermi
 import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
 import { walkPool } from '../walk/pool.js';
 import { imageFromConfig, parseConfig } from '../config.js';
-import { readConfigV2 } from '../container-config.js';
+import { containerFields, readConfigV2 } from '../container-config.js';
 import { JsonDoc, parseJson } from '../shape.js';
 import { layerAccess } from '../layer-access.js';
 
@@ -303,23 +303,13 @@ function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): 
     const initDir = initId && safe(() => ev.isDir(DRIVER, initId, 'diff'), false) ? ev.path(DRIVER, initId, 'diff') : null;
     if (mountId && !rwDir) note('error', 'overlay2.diff.missing', `container ${id.slice(0, 12)}: RW layer directory missing`, ev.path(DRIVER, mountId, 'diff'));
     out.push({
-      id,
-      name: cfg.name ?? id.slice(0, 12),
+      ...containerFields(id, cfg),
       image: cfg.image ?? '',
-      imageRef: cfg.imageRef,
-      state: cfg.state,
-      pid: cfg.pid,
-      exitCode: cfg.exitCode,
-      startedAt: cfg.startedAt,
-      finishedAt: cfg.finishedAt,
-      created: cfg.created,
-      driver: cfg.driver,
       mountId,
       initId,
       parentChainId: parentRaw !== null && isDigest(parentRaw) ? parentRaw : null,
       rwDir,
       initDir,
-      mounts: cfg.mounts,
     });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
