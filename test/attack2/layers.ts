@@ -69,3 +69,15 @@ if (process.argv[1] && import.meta.filename === process.argv[1]) {
   mkdirSync(dir, { recursive: true });
   for (const [k, [, l]] of Object.entries(HIDDEN)) writeFileSync(join(dir, `${k.toLowerCase()}.tar`), legacySave([{ tag: `${k.toLowerCase()}:1`, layers: [l] }]));
 }
+
+/**
+ * One zero block, then more members, then the end marker. Go's readHeader: a zero block followed by a non-zero
+ * block is ErrHeader ("archive/tar: invalid tar header"), so `docker load` refuses the layer.
+ */
+export const LONE_ZERO_BLOCK = Buffer.concat([header({ name: 'etc/', type: '5', mode: 0o755 }), file('etc/hostname', Buffer.from('box\n')), Buffer.alloc(512), file('etc/cron.d/evil'), Buffer.alloc(1024)]);
+
+/**
+ * AUFS hardlink directory: `.wh..wh.plnk/1234` (the bytes) and /etc/cron.d/evil a hardlink to it. Docker 20.10
+ * overlay2 (`docker load`) writes both into the diff dir: .wh..wh.plnk/1234 and etc/cron.d/evil, 43 bytes, one inode.
+ */
+export const AUFS_PLNK = layerWith([header({ name: '.wh..wh.plnk/', type: '5', mode: 0o700 }), file('.wh..wh.plnk/1234'), header({ name: 'etc/cron.d/evil', type: '1', linkname: '.wh..wh.plnk/1234' })]);
