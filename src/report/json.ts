@@ -108,6 +108,28 @@ export function imageJson(a: ImageAnalysis, sharing: Sharing | null): Record<str
   return { ...imageHead(a, sharing), hidden: a.hidden.map(hiddenJson), layers: a.layers.map((_, i) => layerJson(a, i)) };
 }
 
+/**
+ * `JSON.stringify(imageJson(a, sharing), null, 2)`, written piece by piece: an image can hide millions of files,
+ * and its hidden list is never one string (nor a second tree of objects) in memory.
+ */
+export async function writeImageJson(a: ImageAnalysis, sharing: Sharing | null, write: Sink): Promise<void> {
+  const head = JSON.stringify(imageHead(a, sharing), null, 2);
+  await write(head.slice(0, -2) + ',\n  "hidden": ');
+  if (!a.hidden.length) await write('[]');
+  else {
+    let part = '[';
+    for (let i = 0; i < a.hidden.length; i++) {
+      part += `${i ? ',' : ''}\n    ${indent(JSON.stringify(hiddenJson(a.hidden[i]!), null, 2), 4)}`;
+      if (part.length > 64 * 1024) {
+        await write(part);
+        part = '';
+      }
+    }
+    await write(part + '\n  ]');
+  }
+  await write(`,\n  "layers": ${indent(JSON.stringify(a.layers.map((_, i) => layerJson(a, i)), null, 2), 2)}\n}`);
+}
+
 /** Something to write text to that may ask us to wait (a stream's backpressure). */
 export type Sink = (text: string) => void | Promise<void>;
 
@@ -120,7 +142,8 @@ export async function writeReportJson(source: Source, events: AsyncIterable<Anal
   const containers: Record<string, unknown>[] = [];
   for await (const e of events) {
     if (e.kind === 'image') {
-      await write(`${images++ ? ',' : ''}\n    ${indent(JSON.stringify(imageJson(e.analysis, e.sharing), null, 2), 4)}`);
+      await write(`${images++ ? ',' : ''}\n    `);
+      await writeImageJson(e.analysis, e.sharing, (t) => write(indent(t, 4)));
     } else if (e.kind === 'container') containers.push(containerJson(e.analysis));
     else if (e.kind === 'storage') storage = e.storage;
     else problems = e.problems;

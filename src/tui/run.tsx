@@ -1,6 +1,5 @@
 // First: hides CI variables from ink's import-time check (see interactive-env.ts).
 import { restoreCiEnv } from './interactive-env.js';
-import React from 'react';
 import { render } from 'ink';
 import { App } from './components/App.js';
 import { Session, type SessionOptions } from './session.js';

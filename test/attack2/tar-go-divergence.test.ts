@@ -64,7 +64,9 @@ test('integrity of the untouched engine-made layers holding these members: no fi
     const d = join(dir, key.toLowerCase());
     const r = await verifyLayerIntegrity({ tarSplitPath: join(d, 'tar-split.json.gz'), diffDir: join(d, 'diff'), diffId: readFileSync(join(d, 'diffid'), 'utf8') });
     result[key] = [...(r.ok ? [] : ['not ok']), ...r.findings.map((f) => `${f.kind} ${f.path}`)];
-    want[key] = [];
+    // A real sparse member: tar-split keeps its expanded content, so no one (moby's docker save included) can
+    // rebuild the tar its diffID was computed over; that is said, not taken for tampering.
+    want[key] = key === 'sparseNameOverLongName' ? ['not ok', 'unreadable '] : [];
   }
   assert.deepEqual(result, want);
 });

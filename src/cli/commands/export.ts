@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { EXIT, flagList, flagString, type Command } from '../command.js';
+import { flagList, flagString, type Command } from '../command.js';
 import { reportProblems } from '../output.js';
 import { dedupe } from '../../core/analysis/host.js';
 import { UsageError } from '../../core/model/errors.js';

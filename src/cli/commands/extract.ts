@@ -1,6 +1,6 @@
 import { problemsExit, reportProblems } from '../output.js';
 import { dedupe } from '../../core/analysis/host.js';
-import { EXIT, flagBool, flagList, flagString, type Command, flagChoice } from '../command.js';
+import { flagBool, flagList, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import type { ImageInfo } from '../../core/model/types.js';

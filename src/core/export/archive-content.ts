@@ -1,11 +1,12 @@
 import * as fs from 'node:fs';
 import type { Source } from '../model/source.js';
 import type { ImageInfo } from '../model/types.js';
-import { cleanLayerPath, displayPath } from '../model/path.js';
+import { baseName, cleanLayerPath, displayPath } from '../model/path.js';
 import { openNoFollow } from '../sources/evidence.js';
 import { TarFileReader, rangeStream, readTarStream, decompress, peek, sniffCompression, type StreamEntry } from '../sources/tar/index.js';
 import type { TarEntry } from '../sources/tar/header.js';
 import { resolveMember, type Member } from '../sources/archive/store.js';
+import { WH_PLNK } from '../sources/tar/layer-changes.js';
 import { ContentError, safeHostPath, type ContentReader } from './content.js';
 
 /**
@@ -111,6 +112,16 @@ export function archiveReader(source: Source, image: ImageInfo): ContentReader |
     }
   }
 
+  /** The pool path a hardlink's target names, when it is in AUFS's hardlink pool. */
+  function poolLink(linkname: string): string | null {
+    try {
+      const t = cleanLayerPath(linkname);
+      return t.startsWith(WH_PLNK) ? t : null;
+    } catch {
+      return null;
+    }
+  }
+
   /** For each wanted path stored more than once in the layer, how many copies come before the last. */
   async function occurrences(layer: number, wanted: ReadonlySet<string>): Promise<Map<string, number>> {
     const n = new Map<string, number>();
@@ -141,9 +152,14 @@ export function archiveReader(source: Source, image: ImageInfo): ContentReader |
       // bytes must come from the last one too. Only a layer said to hold duplicates pays a first pass to count.
       const table = await source.readLayer(image, layer);
       const skip = table.problems.some((p) => p.code === 'layer.duplicate') ? await occurrences(layer, left) : null;
+      // Hardlinks into AUFS's pool are files of their own made of a pool file's bytes (see layer-changes.ts):
+      // which pool file (base name, how many of that name came before) is learnt here, its bytes read after.
+      const pooled: { path: string; base: string; nth: number }[] = [];
+      const poolSeen = new Map<string, number>();
       const it = members(layer);
       try {
         for await (const { path: p, entry: e } of it) {
+          if (e.type === 'file' && p.startsWith(WH_PLNK)) poolSeen.set(baseName(p), (poolSeen.get(baseName(p)) ?? 0) + 1);
           if (!left.has(p)) continue;
           const earlier = skip?.get(p);
           if (earlier) {
@@ -151,13 +167,36 @@ export function archiveReader(source: Source, image: ImageInfo): ContentReader |
             skip!.set(p, earlier - 1);
             continue;
           }
+          if (e.type === 'hardlink' && poolLink(e.linkname)) {
+            const base = baseName(poolLink(e.linkname)!);
+            const n = poolSeen.get(base);
+            if (n) pooled.push({ path: p, base, nth: n - 1 });
+            continue;
+          }
           if (e.type !== 'file') continue; // left in `left`: reported as missing
           left.delete(p);
           await cb(p, e.body(), { size: e.size, sparse: e.sparse });
-          if (!left.size) break;
+          if (!left.size && !pooled.length) break;
         }
       } finally {
         await it.return?.(undefined);
+      }
+      // One more pass per round: a pool file's body can be read once per pass, and two names may share it.
+      while (pooled.length) {
+        const round = new Map<string, { path: string; base: string; nth: number }>();
+        for (const q of pooled) if (!round.has(`${q.base}\0${q.nth}`)) round.set(`${q.base}\0${q.nth}`, q);
+        const count = new Map<string, number>();
+        for await (const { path: p, entry: e } of members(layer)) {
+          if (e.type !== 'file' || !p.startsWith(WH_PLNK)) continue;
+          const base = baseName(p);
+          const nth = count.get(base) ?? 0;
+          count.set(base, nth + 1);
+          const q = round.get(`${base}\0${nth}`);
+          if (!q) continue;
+          left.delete(q.path);
+          pooled.splice(pooled.indexOf(q), 1);
+          await cb(q.path, e.body(), { size: e.size, sparse: e.sparse });
+        }
       }
       return left;
     },

@@ -1,6 +1,27 @@
 import type { ReadOptions, Source } from '../model/source.js';
-import type { LayerTable } from '../model/layer-table.js';
+import { LayerTable } from '../model/layer-table.js';
+import type { PathTable } from '../model/paths.js';
 import { NotFoundError } from '../model/errors.js';
+import { problem } from '../model/types.js';
+import { walkPool } from './walk/pool.js';
+
+/**
+ * One read per location, cached (images share layers); a location asked for again by someone waiting (a
+ * priority) moves its queued reads up the walk queue. A missing location is a table holding one error.
+ */
+export function cachedLocations(paths: PathTable, missing: string, read: (location: string, opts?: ReadOptions) => Promise<LayerTable>) {
+  const cache = new Map<string, Promise<LayerTable>>();
+  return {
+    read(location: string | null, what: string, opts?: ReadOptions): Promise<LayerTable> {
+      if (!location) return Promise.resolve(LayerTable.empty(paths, [problem('error', 'layer.missing', `${what}: ${missing}`, null)]));
+      let p = cache.get(location);
+      if (p && opts?.priority) walkPool().raise(location, opts.priority);
+      if (!p) cache.set(location, (p = read(location, opts)));
+      return p;
+    },
+    clear: () => cache.clear(),
+  };
+}
 
 /**
  * `readLayer` / `readContainerLayer` for sources whose layers live at a location each (a diff dir, a snapshot,

@@ -1,5 +1,5 @@
 import React, { useCallback, useEffect, useRef, useState } from 'react';
-import { Box, Text, useApp, useInput, useStdin, useStdout } from 'ink';
+import { Box, useApp, useInput, useStdin, useStdout } from 'ink';
 import { actionForKey, helpLines, mouseAt, normalizeKey, splitChunk } from '../keys.js';
 import {
   containerChangeLines,

@@ -39,7 +39,21 @@ export function tarToTarSplit(tar: Buffer): TarSplitLine[] {
     const type = block[156] === 0 ? '0' : String.fromCharCode(block[156]!);
     let size = parseOctal(block.subarray(124, 136));
     off += 512;
-    if (type === 'x' || type === 'g' || type === 'L' || type === 'K') {
+    if (type === 'g') {
+      // Go's reader (tar-split's) returns a global header as a member of its own, size 0, its records read:
+      // header and records are its segment, their padding opens the next one.
+      const data = tar.subarray(off, off + size);
+      lines.push({ type: 2, payload: tar.subarray(segStart, off + size).toString('base64'), position: pos++ });
+      const line: TarSplitLine = { type: 1, payload: null, position: pos++ };
+      setName(line, parsePax(data).find(([k]) => k === 'path')?.[1] ?? cstr(block.subarray(0, 100)));
+      lines.push(line);
+      segStart = off + size;
+      off += Math.ceil(size / 512) * 512;
+      longName = paxPath = null;
+      paxSize = null;
+      continue;
+    }
+    if (type === 'x' || type === 'L' || type === 'K') {
       const data = tar.subarray(off, off + size);
       if (type === 'L') longName = cstr(data);
       if (type === 'x') {
@@ -59,8 +73,8 @@ export function tarToTarSplit(tar: Buffer): TarSplitLine[] {
       const prefix = cstr(block.subarray(345, 500));
       if (prefix.length > 0) name = Buffer.concat([prefix, Buffer.from('/'), name]);
     }
-    if (longName) name = longName;
     if (paxPath) name = paxPath;
+    if (longName) name = longName; // Go applies the GNU long name after the PAX records
     if (paxSize !== null) size = paxSize;
     longName = paxPath = null;
     paxSize = null;

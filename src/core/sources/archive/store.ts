@@ -19,7 +19,7 @@
  */
 import { closeSync, constants as fsc, fstatSync, readSync, realpathSync, statSync } from 'node:fs';
 import * as fsp from 'node:fs/promises';
-import { cleanLayerPath, displayPath, joinPath, parentPath, UnsafePathError } from '../../model/path.js';
+import { cleanLayerPath, joinPath, parentPath, UnsafePathError } from '../../model/path.js';
 import { SourceError } from '../../model/errors.js';
 import { ProblemSink } from '../../model/problem-sink.js';
 import { problem, type LayerChanges, type Problem } from '../../model/types.js';
@@ -659,7 +659,7 @@ export class StreamStore implements ArchiveStore {
     return this.index.members;
   }
 
-  private constructor(private readonly label: string, readonly paths: PathTable) {
+  private constructor(label: string, readonly paths: PathTable) {
     this.index = new MemberIndex(label, this.problems);
   }
 

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import type { OpenOptions, ReadOptions, Source, StorageInfo } from '../../model/source.js';
+import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../../model/types.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { PathTable } from '../../model/paths.js';
@@ -10,14 +10,13 @@ import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chai
 import { Evidence, EvidenceError, describeFsError, openNoFollow, throwIfPermission } from '../evidence.js';
 import { readLayerFromStream } from '../tar/layer-reader.js';
 import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
-import { walkPool } from '../walk/pool.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { containerFields, readConfigV2 } from '../container-config.js';
 import { GRAPH_DRIVER_NAMES } from '../drivers.js';
 import { JsonDoc, parseJson, type JsonArr, type JsonObj } from '../shape.js';
 import { BoltError, openBolt, type BoltDb } from './bbolt.js';
 import { CONTENT_DIR, DOCKER_NAMESPACE, META_DB, SNAPSHOTTER, SNAPSHOTTER_DIR, findContainerdLayout, goTime, noContainerdMetadata, noContainerdNamespaces, uvarint, varint } from './layout.js';
-import { layerAccess } from '../layer-access.js';
+import { cachedLocations, layerAccess } from '../layer-access.js';
 
 export { openBolt, BoltError } from './bbolt.js';
 export type { BoltDb, Bucket, BoltEntry, BoltMeta, BoltOptions } from './bbolt.js';
@@ -688,19 +687,12 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
     // Layers
     // ---------------------------------------------------------------------------------------------------
     const paths = opts.paths ?? new PathTable();
-    const layerCache = new Map<string, Promise<LayerTable>>();
-    const readDir = (dir: string | null, what: string, ro?: ReadOptions): Promise<LayerTable> => {
-      if (!dir) return Promise.resolve(LayerTable.empty(paths, [problem('error', 'layer.missing', `${what}: no snapshot directory on disk`, null)]));
-      let p = layerCache.get(dir);
-      // Already asked for: someone now waiting for it moves its reads up the queue.
-      if (p && ro?.priority) walkPool().raise(dir, ro.priority);
-      if (!p) {
-        const diffId = blobLayers.get(dir);
-        p = diffId ? readBlobLayer(dir, diffId) : readLayerDir(dir, paths, { priority: ro?.priority });
-        layerCache.set(dir, p);
-      }
-      return p;
-    };
+    // A rootless containerd (its root owned by the user) mounts with `userxattr`: overlayfs reads user.overlay.*.
+    const overlayXattrs = (ctd.lstat()?.uid ?? 0) === 0 ? 'trusted' : 'user';
+    const layers = cachedLocations(paths, 'no snapshot directory on disk', (dir, ro) => {
+      const diffId = blobLayers.get(dir);
+      return diffId ? readBlobLayer(dir, diffId) : readLayerDir(dir, paths, { priority: ro?.priority, overlayXattrs });
+    });
     /** A compressed or plain layer tar from the content store; its diffID is checked against the config's. */
     const readBlobLayer = async (file: string, diffId: string): Promise<LayerTable> => {
       let fd: number;
@@ -725,9 +717,9 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       problems,
       paths,
       readStorage: () => (storage ??= readStorage()),
-      ...layerAccess(readDir),
+      ...layerAccess(layers.read),
       async close() {
-        layerCache.clear();
+        layers.clear();
         meta.close();
         snapDb?.close();
       },

@@ -1,19 +1,16 @@
 import * as fs from 'node:fs';
-import type { OpenOptions, ReadOptions, Source, StorageInfo } from '../../model/source.js';
+import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../../model/types.js';
-import { LayerTable } from '../../model/layer-table.js';
 import { PathTable } from '../../model/paths.js';
 import { ProblemSink } from '../../model/problem-sink.js';
-import { problem } from '../../model/types.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError, isSafeComponent, throwIfPermission } from '../evidence.js';
 import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
-import { walkPool } from '../walk/pool.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { containerFields, readConfigV2 } from '../container-config.js';
 import { JsonDoc, parseJson } from '../shape.js';
-import { layerAccess } from '../layer-access.js';
+import { cachedLocations, layerAccess } from '../layer-access.js';
 
 /**
  * The classic graphdriver store of a Docker data root (`image/overlay2/` + `overlay2/`), read offline.
@@ -163,18 +160,10 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
   const containers = readContainers(ev, store, note, safe);
 
   const paths = opts.paths ?? new PathTable();
-  const layerCache = new Map<string, Promise<LayerTable>>();
-  const readDir = (dir: string | null, what: string, ro?: ReadOptions): Promise<LayerTable> => {
-    if (!dir) return Promise.resolve(LayerTable.empty(paths, [problem('error', 'layer.missing', `${what}: no layer directory on disk`, null)]));
-    let p = layerCache.get(dir);
-    // Already asked for: someone now waiting for it moves its reads up the queue.
-    if (p && ro?.priority) walkPool().raise(dir, ro.priority);
-    if (!p) {
-      p = readLayerDir(dir, paths, { priority: ro?.priority });
-      layerCache.set(dir, p);
-    }
-    return p;
-  };
+  // A rootless engine (its data root owned by the user) mounts with `userxattr`: overlayfs then reads
+  // user.overlay.*, and trusted.overlay.* otherwise (a rootful engine never passes userxattr).
+  const overlayXattrs = rootStat.uid === 0 ? 'trusted' : 'user';
+  const layers = cachedLocations(paths, 'no layer directory on disk', (dir, ro) => readLayerDir(dir, paths, { priority: ro?.priority, overlayXattrs }));
   let storage: Promise<StorageInfo> | null = null;
 
   return {
@@ -185,9 +174,9 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
     problems,
     paths,
     readStorage: () => (storage ??= readStorage(ev, store, images, containers, layerRecords, note, safe)),
-    ...layerAccess(readDir),
+    ...layerAccess(layers.read),
     async close() {
-      layerCache.clear();
+      layers.clear();
     },
   };
 }

@@ -5,7 +5,7 @@
  */
 import { createReadStream, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { BLOCK, HeaderAssembler, type TarEntry } from './header.js';
+import { BLOCK, HeaderAssembler, isZeroBlock, loneZeroBlock, type TarEntry } from './header.js';
 import { TarError } from './errors.js';
 
 /**
@@ -117,6 +117,9 @@ export class TarFileReader {
         pos += BLOCK;
       }
       if (step.kind === 'end') {
+        // A zero block followed by a header is an error to Go's reader (the engine's), not the end.
+        const next = pos + BLOCK <= this.end ? this.at(pos, BLOCK) : null;
+        if (next && !isZeroBlock(next.b, next.off)) throw loneZeroBlock(headerPos - this.start, this.label);
         this.endMarker = true;
         this.endOffset = pos;
         return;

@@ -92,14 +92,48 @@ const TYPES: Record<string, EntryType> = {
   '6': 'fifo',
 };
 
-/** A header block's own name (ustar prefix joined) and the format its magic says. */
+/**
+ * A header block's own name and its format, by Go's rules (format.go getFormat, reader.go readHeader): magic
+ * `ustar\0` is ustar (a 155-byte prefix; 131 bytes in star's layout, trailer `tar\0`), `ustar ` with version
+ * ` \0` is GNU (no prefix, unless its atime/ctime do not parse: then a pre-Go-1.8 writer put a prefix there),
+ * anything else v7.
+ */
 function headerName(b: Buffer, off: number): { format: TarFormat; name: string } {
   const rawName = field(b, off, 100);
-  const magic = b.toString('latin1', off + 257, off + 265);
-  if (magic === 'ustar  \0') return { format: 'gnu', name: rawName };
-  if (!magic.startsWith('ustar')) return { format: 'v7', name: rawName };
-  const prefix = field(b, off + 345, 155);
-  return { format: 'ustar', name: prefix ? prefix + '/' + rawName : rawName };
+  const magic = b.toString('latin1', off + 257, off + 263);
+  const version = b.toString('latin1', off + 263, off + 265);
+  if (magic === 'ustar\0') {
+    const star = b.toString('latin1', off + 508, off + 512) === 'tar\0';
+    const prefix = field(b, off + 345, star ? 131 : 155);
+    return { format: 'ustar', name: prefix ? prefix + '/' + rawName : rawName };
+  }
+  if (magic === 'ustar ' && version === ' \0') {
+    const timeBad = (at: number) => b[off + at] !== 0 && parseNumeric(b, off + at, 12) === null;
+    if (timeBad(345) || timeBad(357)) {
+      const prefix = field(b, off + 345, 155);
+      if (prefix && /^[\x00-\x7f]*$/.test(prefix)) return { format: 'gnu', name: prefix + '/' + rawName };
+    }
+    return { format: 'gnu', name: rawName };
+  }
+  return { format: 'v7', name: rawName };
+}
+
+/**
+ * A PAX GNU sparse member as Go's readGNUSparsePAXHeaders recognises one: format 0.0/0.1 (a map, or
+ * offset/numbytes records) or 1.0, by its major/minor records; any other version, or none without a map, is no
+ * sparse member at all, and then GNU.sparse.name renames nothing. Size: GNU.sparse.size, else realsize.
+ */
+function paxSparse(pax: Map<string, Buffer>): { name: string | null; size: number | null } | null {
+  const rec = (k: string) => pax.get(k)?.toString('latin1') ?? '';
+  const major = rec('GNU.sparse.major');
+  const minor = rec('GNU.sparse.minor');
+  const known =
+    (major === '0' && (minor === '0' || minor === '1')) ||
+    (major === '1' && minor === '0') ||
+    (major === '' && minor === '' && (rec('GNU.sparse.map') !== '' || pax.has('GNU.sparse.offset') || pax.has('GNU.sparse.numbytes')));
+  if (!known) return null;
+  const size = rec('GNU.sparse.size') || rec('GNU.sparse.realsize');
+  return { name: rec('GNU.sparse.name') || null, size: /^\d+$/.test(size) && Number.isSafeInteger(Number(size)) ? Number(size) : null };
 }
 
 /** NUL-terminated field as a byte string. */
@@ -111,40 +145,42 @@ function field(b: Buffer, off: number, len: number): string {
 }
 
 /**
- * A numeric field: octal ASCII (leading spaces/NULs allowed, terminated by space or NUL) or GNU base-256 (high
- * bit of the first byte set; 0xff first byte = negative). Returns null for an unparsable value.
+ * A numeric field as Go reads it (strconv.go parseNumeric): GNU base-256 when the high bit of the first byte is
+ * set (bit 0x40 then means negative, two's complement), else octal ASCII with leading and trailing spaces and
+ * NULs trimmed and cut at the first NUL left. Returns null for a value Go refuses (or one past 2^53).
  */
 export function parseNumeric(b: Buffer, off: number, len: number): number | null {
   const first = b[off]!;
   if (first & 0x80) {
-    // base-256, two's complement big-endian over the whole field with the marker bit cleared
-    const negative = first === 0xff;
+    const inv = first & 0x40 ? 0xff : 0;
     let v = 0;
     for (let i = 0; i < len; i++) {
-      let byte = b[off + i]!;
-      if (i === 0) byte &= 0x7f;
-      if (negative) byte = ~byte & 0xff;
-      v = v * 256 + byte;
+      let c = b[off + i]! ^ inv;
+      if (i === 0) c &= 0x7f;
+      v = v * 256 + c;
       if (v > Number.MAX_SAFE_INTEGER) return null;
     }
-    return negative ? -(v + 1) : v;
+    return inv ? -(v + 1) : v;
   }
-  let i = off;
-  const end = off + len;
-  while (i < end && (b[i] === 0x20 || b[i] === 0)) i++;
-  if (i === end) return 0;
+  let start = off;
+  let end = off + len;
+  const pad = (c: number) => c === 0x20 || c === 0;
+  while (start < end && pad(b[start]!)) start++;
+  while (end > start && pad(b[end - 1]!)) end--;
+  if (start === end) return 0;
   let v = 0;
-  let digits = 0;
-  for (; i < end; i++) {
+  for (let i = start; i < end; i++) {
     const c = b[i]!;
-    if (c === 0x20 || c === 0) break;
+    if (c === 0) break;
     if (c < 0x30 || c > 0x37) return null;
     v = v * 8 + (c - 0x30);
-    digits++;
   }
-  // the rest must be terminators only
-  for (; i < end; i++) if (b[i] !== 0x20 && b[i] !== 0) return null;
-  return digits === 0 ? 0 : v;
+  return v > Number.MAX_SAFE_INTEGER ? null : v;
+}
+
+/** The error for a zero block followed by a header (Go: "zero block and then non-zero block"). */
+export function loneZeroBlock(offset: number, label: string | null): TarError {
+  return new TarError('tar.header', 'a zero block followed by a header: the engine (Go\'s archive/tar) refuses this tar here, and the members after it are not read', offset, '', label);
 }
 
 export function isZeroBlock(b: Buffer, off = 0): boolean {
@@ -154,7 +190,8 @@ export function isZeroBlock(b: Buffer, off = 0): boolean {
 
 /** Checksum check as POSIX (unsigned) and as some old writers did it (signed bytes). */
 export function checksumOk(b: Buffer, off = 0): boolean {
-  const stored = parseNumeric(b, off + 148, 8);
+  // Octal only (Go's parseOctal): a base-256 checksum field is no checksum.
+  const stored = b[off + 148]! & 0x80 ? null : parseNumeric(b, off + 148, 8);
   if (stored === null) return false;
   const unsigned = byteSum(b, off) - byteSum8(b, off + 148) + 8 * 0x20; // the checksum field counts as spaces
   if (stored === unsigned) return true;
@@ -331,8 +368,6 @@ export class HeaderAssembler {
           throw new TarError('tar.pax', `PAX ${k}=${JSON.stringify(v)} is not a valid number`, this.firstOffset, name, this.label);
         return Number(v);
       };
-      let sparseName: string | undefined;
-      let sparseSize: string | undefined;
       for (const [k, v] of pax) {
         switch (k) {
           case 'path':
@@ -371,25 +406,23 @@ export class HeaderAssembler {
             // Only SCHILY.xattr.* become xattrs: Go (and so the engine) ignores libarchive's LIBARCHIVE.xattr.*,
             // so a LIBARCHIVE.xattr.trusted.overlay.opaque must not make a directory opaque here either.
             if (k.startsWith('SCHILY.xattr.')) (xattrs === NO_XATTRS ? (xattrs = new Map()) : xattrs).set(k.slice(13), v);
-            else if (k.startsWith('GNU.sparse.')) {
-              sparse = true;
-              if (k === 'GNU.sparse.name') sparseName = v.toString('latin1');
-              else if (k === 'GNU.sparse.realsize' || (k === 'GNU.sparse.size' && sparseSize === undefined)) sparseSize = v.toString('latin1');
-            }
         }
       }
       realSize = storedSize;
-      if (sparse) {
-        if (sparseName !== undefined) name = sparseName;
-        if (sparseSize !== undefined && /^\d+$/.test(sparseSize)) realSize = Number(sparseSize);
-      }
     }
-    // GNU long names win over PAX path/linkpath (Go applies them after the PAX records).
-    if (this.longName !== null) name = this.longName;
-    if (this.longLink !== null) linkname = this.longLink;
+    // GNU long names win over PAX path/linkpath (Go applies them after the PAX records); an empty one is none.
+    if (this.longName) name = this.longName;
+    if (this.longLink) linkname = this.longLink;
     // Go: "Legacy archives use trailing slash for directories" (typeflag NUL only, on the final name). A
     // directory has no body, so the bytes its size field covers are the next headers.
     if (flag === '\0' && name.endsWith('/')) type = 'dir';
+    // GNU sparse in PAX form, only in the versions Go knows (it renames the member last of all).
+    const gnuSparse = pax ? paxSparse(pax) : null;
+    if (gnuSparse) {
+      sparse = true;
+      if (gnuSparse.name) name = gnuSparse.name;
+      if (gnuSparse.size !== null) realSize = gnuSparse.size;
+    }
     mode &= 0o7777;
     if (storedSize > Number.MAX_SAFE_INTEGER) throw new TarError('tar.size', 'size too large', offset, name, this.label);
 

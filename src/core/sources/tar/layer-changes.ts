@@ -20,11 +20,15 @@ import { LIMITS } from '../../model/limits.js';
 const WH = '.wh.';
 const WH_META = '.wh..wh.';
 const WH_OPQ = '.wh..wh..opq';
+/** AUFS's hardlink pool directory (moby's WhiteoutLinkDir). */
+export const WH_PLNK = '.wh..wh.plnk';
 
 export class LayerChangesBuilder {
   private readonly puts = new Map<string, PutEntry>();
   private readonly whiteouts = new Map<string, WhiteoutEntry>();
   private readonly opaqueMarkers = new Set<string>();
+  /** AUFS hardlink pool files by base name (see add). */
+  private readonly plnk = new Map<string, Attrs>();
   readonly problems: Problem[] = [];
   /** A layer of a million crafted members must not make a million problems. */
   private readonly sink = new ProblemSink(this.problems);
@@ -81,6 +85,9 @@ export class LayerChangesBuilder {
     const base = baseName(path);
     const dir = parentPath(path);
     if (path.includes(WH_META) && path.split('/').some((c, i, all) => c.startsWith(WH_META) && !(i === all.length - 1 && c === WH_OPQ))) {
+      // AUFS's hardlink pool: not extracted, but its regular files are what hardlinks into it become (moby
+      // UnpackLayer: the latest pool file of that base name, at the time of the link).
+      if (path.startsWith(WH_PLNK) && e.type === 'file') this.plnk.set(base, this.attrsOf(e));
       this.auFsSkipped++;
       return;
     }
@@ -100,15 +107,7 @@ export class LayerChangesBuilder {
       return;
     }
 
-    const attrs: Attrs = {
-      type: e.type,
-      mode: e.mode & 0o7777,
-      uid: e.uid,
-      gid: e.gid,
-      size: 0,
-      mtime: e.mtime,
-      mtimeNsec: e.mtimeNsec,
-    };
+    let attrs = this.attrsOf(e);
     let opaque = false;
     switch (e.type) {
       case 'file':
@@ -134,6 +133,16 @@ export class LayerChangesBuilder {
           this.sink.add(problem('error', 'layer.hardlink.invalid', `hardlink to ${attrs.linkname === '' ? 'the layer root' : 'itself'} skipped`, this.where(e.name)));
           return;
         }
+        if (attrs.linkname.startsWith(WH_PLNK)) {
+          // moby applies a hardlink into the pool as a file of its own: the pool file's header and bytes.
+          const src = this.plnk.get(baseName(attrs.linkname));
+          if (!src) {
+            this.sink.add(problem('error', 'layer.aufs-hardlink.invalid', `hardlink into ${WH_PLNK} whose pool file the layer does not hold before it: the engine refuses this layer ("Invalid aufs hardlink")`, this.where(e.name)));
+            return;
+          }
+          this.sink.add(problem('info', 'layer.aufs-hardlink', `hardlink into ${WH_PLNK}: a file of its own, with the pool file's attributes and bytes (as the engine applies it)`, this.where(e.name)));
+          attrs = { ...src };
+        }
         break;
       }
       case 'char':
@@ -145,11 +154,11 @@ export class LayerChangesBuilder {
         break;
     }
     for (const [name, value] of e.xattrs) {
-      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) {
-        if ((name === 'trusted.overlay.opaque' || name === 'user.overlay.opaque') && value.toString('latin1') === 'y' && e.type === 'dir') opaque = true;
-        continue;
-      }
-      (attrs.xattrs ??= {})[name] = value.toString('hex');
+      if (name === 'trusted.overlay.opaque' && value.toString('latin1') === 'y' && e.type === 'dir') opaque = true;
+      else if (name.startsWith('user.overlay.'))
+        // A rootful engine sets it as a plain xattr, which overlayfs ignores (no userxattr mount); a rootless one
+        // mounts with userxattr and would honour it. Read as the usual rootful engine loads the layer.
+        this.sink.add(problem('warning', 'layer.xattr.user-overlay', `${displayPath(name)}: honoured only by a rootless engine (userxattr); read as a rootful engine applies it, with no effect`, this.where(e.name)));
     }
     const put: PutEntry = { kind: 'put', path, attrs };
     if (opaque) put.opaque = true;
@@ -208,6 +217,17 @@ export class LayerChangesBuilder {
 
   /** Where each hardlink chain ends, by every name on it: a chain of N links costs N steps, not N^2. */
   private readonly linkEnds = new Map<string, LinkEnd>();
+
+  /** Header fields as attributes (overlay bookkeeping xattrs left out; sizes set by type). */
+  private attrsOf(e: TarEntry): Attrs {
+    const attrs: Attrs = { type: e.type === 'other' ? 'file' : e.type, mode: e.mode & 0o7777, uid: e.uid, gid: e.gid, size: 0, mtime: e.mtime, mtimeNsec: e.mtimeNsec };
+    if (e.type === 'file') attrs.size = e.realSize;
+    for (const [name, value] of e.xattrs) {
+      if (name.startsWith('trusted.overlay.')) continue;
+      (attrs.xattrs ??= {})[name] = value.toString('hex');
+    }
+    return attrs;
+  }
 
   private resolveHardlink(put: PutEntry): void {
     const end = this.linkEnd(put.attrs.linkname!);

@@ -2,7 +2,7 @@
  * Tar headers from a stream (stdin, a decompressor, a child's stdout) in one pass. Bodies are handed to the
  * consumer as async iterables of chunks; a body the consumer does not read is skipped (read and dropped).
  */
-import { BLOCK, HeaderAssembler, type TarEntry } from './header.js';
+import { BLOCK, HeaderAssembler, isZeroBlock, loneZeroBlock, type TarEntry } from './header.js';
 import { TarError } from './errors.js';
 
 /** Pull exact byte counts out of an async iterable of chunks without copying more than needed. */
@@ -185,6 +185,7 @@ export async function* readTarStream(
   state.endMarker = false;
   state.trailing = null;
   let endOffset = -1;
+  let afterMarker = Buffer.alloc(0);
   const base = src.offset;
   const header = async (what: string, name: string): Promise<Buffer | null> => {
     const at = src.offset - base;
@@ -222,8 +223,13 @@ export async function* readTarStream(
       }
     }
     if (step.kind === 'end') {
-      state.endMarker = true;
       endOffset = src.offset - base - BLOCK;
+      // Go's reader (the engine's) takes a zero block followed by a header as an error, not as the end: the
+      // members after it would otherwise pass unread.
+      const next = Buffer.from(await src.read(BLOCK));
+      if (next.length === BLOCK && !isZeroBlock(next)) throw loneZeroBlock(endOffset, label);
+      afterMarker = next;
+      state.endMarker = true;
       break;
     }
     const e = step.entry as StreamEntry;
@@ -265,9 +271,12 @@ export async function* readTarStream(
     if ((await src.skip(p)) < p) throw new TarError('tar.truncated', 'tar ends inside the padding after a member body', e.headerOffset, e.name, label);
   }
   if (opts.afterEnd && state.endMarker) {
-    const after = src.offset - base;
-    const r = await src.drainAtMost(opts.afterEnd.max);
-    state.trailing = { endOffset, bytes: r.bytes, firstNonZero: r.firstNonZero === null ? null : after + r.firstNonZero, stopped: r.more };
+    // What follows the first zero block, the block read to check it is not a lone one included.
+    const after = src.offset - base - afterMarker.length;
+    const r = await src.drainAtMost(Math.max(0, opts.afterEnd.max - afterMarker.length));
+    const inBlock = afterMarker.findIndex((x) => x !== 0);
+    const firstNonZero = inBlock >= 0 ? inBlock : r.firstNonZero === null ? null : afterMarker.length + r.firstNonZero;
+    state.trailing = { endOffset, bytes: afterMarker.length + r.bytes, firstNonZero: firstNonZero === null ? null : after + firstNonZero, stopped: r.more };
     if (r.more) await src.cancel();
   } else if (opts.drainAfterEnd) await src.drain();
 }

@@ -30,9 +30,14 @@ export interface LayerDirOptions {
   /** Queue priority (the layer a user is waiting for goes first). */
   priority?: number;
   pool?: WalkPool;
+  /**
+   * Which xattrs overlayfs reads as its own: `trusted.overlay.*` for a store a rootful engine mounts (default),
+   * `user.overlay.*` for a rootless one (mounted with `userxattr`). The other namespace is plain content: the
+   * kernel ignores a `user.overlay.opaque` on a rootful store, so it must not hide lower files here either.
+   */
+  overlayXattrs?: 'trusted' | 'user';
 }
 
-const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
 const S_IFMT = 0o170000;
 const TYPE_OF: Record<number, number> = { 0o100000: T_FILE, 0o040000: T_DIR, 0o120000: T_SYMLINK, 0o020000: T_CHAR, 0o060000: T_BLOCK, 0o010000: T_FIFO, 0o140000: T_SOCKET };
 
@@ -40,7 +45,7 @@ export function readLayerDir(dir: string, paths: PathTable, opts: LayerDirOption
   const pool = opts.pool ?? walkPool();
   const priority = opts.priority ?? 0;
   const xattrs = opts.xattrs !== false;
-  const asm = new Assembler(dir, paths, xattrs);
+  const asm = new Assembler(dir, paths, xattrs, opts.overlayXattrs ?? 'trusted');
   return new Promise<LayerTable>((resolve) => {
     const ready = new Map<number, StatChunk>();
     let next = 0;
@@ -99,8 +104,15 @@ class Assembler {
   private readonly xMarked = new Set<number>();
   private readonly xWhiteouts: { parent: number; rel: string }[] = [];
 
-  constructor(private readonly dir: string, private readonly paths: PathTable, private readonly xattrs: boolean) {
+  /** The prefix of the xattrs overlayfs reads on this store ('trusted.overlay.' or 'user.overlay.'). */
+  private readonly ovl: string;
+  private readonly otherOvl: string;
+  private foreign = 0;
+
+  constructor(private readonly dir: string, private readonly paths: PathTable, private readonly xattrs: boolean, ns: 'trusted' | 'user') {
     this.b = new LayerTableBuilder(paths, 1024);
+    this.ovl = `${ns}.overlay.`;
+    this.otherOvl = ns === 'trusted' ? 'user.overlay.' : 'trusted.overlay.';
   }
 
   private where(rel: string): string {
@@ -113,7 +125,7 @@ class Assembler {
 
   listed(problems: WalkProblem[], rootXattrs: [string, Uint8Array][] | null): void {
     for (const p of problems) this.note(p);
-    if (rootXattrs && marksXwhiteouts(rootXattrs)) this.xMarked.add(ROOT_PATH);
+    if (rootXattrs && marksXwhiteouts(rootXattrs, this.ovl)) this.xMarked.add(ROOT_PATH);
   }
 
   /** A chunk whose stat job failed as a whole (a crashed worker): every entry unreadable. */
@@ -182,7 +194,7 @@ class Assembler {
 
   /** The overlay xattrs of one entry; the others are content. */
   private interpret(x: [string, Uint8Array][], type: number, size: number, parentId: number, id: number, rel: () => string): { whiteout: boolean; flags: number; extra: RowExtra | null } {
-    const get = (name: string) => x.find(([k]) => k === `trusted.overlay.${name}`)?.[1] ?? x.find(([k]) => k === `user.overlay.${name}`)?.[1];
+    const get = (name: string) => x.find(([k]) => k === this.ovl + name)?.[1];
     if (type === T_FILE && size === 0 && get('whiteout') !== undefined) {
       this.xWhiteouts.push({ parent: parentId, rel: rel() });
       return { whiteout: true, flags: 0, extra: null };
@@ -190,10 +202,12 @@ class Assembler {
     let flags = 0;
     const extra: RowExtra = {};
     for (const [k, v] of x) {
-      if (OVERLAY_XATTR.test(k)) continue;
+      if (k.startsWith(this.ovl)) continue;
+      if (k.startsWith(this.otherOvl) && this.foreign++ < 20)
+        this.problems.push(problem('warning', 'overlay.xattr.ignored', `${k}: the kernel does not read this namespace's overlay xattrs on this store (${this.ovl}* only); kept as a plain xattr, with no effect on what is visible`, this.where(rel())));
       (extra.xattrs ??= {})[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
     }
-    if (marksXwhiteouts(x)) this.xMarked.add(id);
+    if (marksXwhiteouts(x, this.ovl)) this.xMarked.add(id);
     const opaque = get('opaque');
     if (type === T_DIR && opaque) {
       const v = Buffer.from(opaque).toString('latin1');
@@ -220,10 +234,10 @@ class Assembler {
   }
 }
 
-function marksXwhiteouts(x: [string, Uint8Array][]): boolean {
+function marksXwhiteouts(x: [string, Uint8Array][], ovl: string): boolean {
   for (const [k, v] of x) {
-    if ((k === 'trusted.overlay.opaque' || k === 'user.overlay.opaque') && v.length === 1 && v[0] === 0x78) return true;
-    if (k === 'trusted.overlay.whiteouts' || k === 'user.overlay.whiteouts') return true;
+    if (k === ovl + 'opaque' && v.length === 1 && v[0] === 0x78) return true;
+    if (k === ovl + 'whiteouts') return true;
   }
   return false;
 }
