@@ -608,6 +608,25 @@ async function setupEngines() {
   return { engines: out, unavailable };
 }
 
+/** Whether a test file (or a test module it imports, transitively) asks for an engine. */
+function usesEngines(file, seen = new Set()) {
+  if (seen.has(file)) return false;
+  seen.add(file);
+  let text;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  if (file !== path.join(ROOT, 'test/support/engine.ts') && /\bgetEngine\(|\bengines\(\)|LAYERSCOPE_TEST_ENGINES/.test(text)) return true;
+  for (const m of text.matchAll(/from\s+'(\.{1,2}\/[^']+)'/g)) {
+    const dep = path.resolve(path.dirname(file), m[1]).replace(/\.js$/, '');
+    if (!dep.startsWith(path.join(ROOT, 'test'))) continue;
+    for (const ext of ['.ts', '.tsx', '.mjs']) if (fs.existsSync(dep + ext) && usesEngines(dep + ext, seen)) return true;
+  }
+  return false;
+}
+
 async function main() {
   const argv = process.argv.slice(2);
   const passFlags = argv.filter((a) => a.startsWith('-'));
@@ -618,7 +637,13 @@ async function main() {
     if (!KEEP) return 0;
   }
 
-  const res = await setupEngines().catch((err) => ({ engines: {}, unavailable: { docker20: `engine setup failed: ${err.stack || err}` } }));
+  // Files named on the command line that use no engine (neither they nor the test modules they import) run
+  // without starting any: a unit test file takes a second, not the engines' setup.
+  const needEngines = !given.length || given.some((f) => usesEngines(f));
+  if (!needEngines) log('no selected test uses an engine: engines not started');
+  const res = needEngines
+    ? await setupEngines().catch((err) => ({ engines: {}, unavailable: { docker20: `engine setup failed: ${err.stack || err}` } }))
+    : { engines: {}, unavailable: {} };
   const found = res.engines ?? {};
   const unavailable = res.unavailable ?? {};
   for (const n of Object.keys(found)) delete unavailable[n];

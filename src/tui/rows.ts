@@ -273,7 +273,7 @@ export function pickerLines(s: State): Line[] {
   }
   if (hidden > 0) out.push({ text: '' }, { text: `${hidden} intermediate image${hidden === 1 ? '' : 's'} (untagged layers of tagged ones) not listed: a shows them`, tone: 'dim' });
   else if (s.showAllImages) out.push({ text: '' }, { text: 'all images listed: a hides intermediate ones', tone: 'dim' });
-  if (!out.length) out.push({ text: 'This source holds no images and no containers.', tone: 'warning' });
+  if (!out.length) out.push({ text: 'This source holds no images and no containers. Name another (a data root, an archive; the demo: demo/demo.tar in the package).', tone: 'warning' });
   return out;
 }
 

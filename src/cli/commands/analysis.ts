@@ -8,6 +8,7 @@ import { analyzeContainer } from '../../core/analysis/container.js';
 import { findContainer, findImage } from '../../core/analysis/select.js';
 import { layerChanges, walkMerged, type MergedRow } from '../../core/analysis/views.js';
 import { UsageError } from '../../core/model/errors.js';
+import { problem } from '../../core/model/types.js';
 import type { Source } from '../../core/model/source.js';
 import { writeReportJson, writeReportJsonl } from '../../report/json.js';
 import { changeRowsLines, dockerChangesText, mergedRowsLines, reportText } from '../../report/text.js';
@@ -32,6 +33,9 @@ export async function withSource<T>(args: ParsedArgs, fn: (source: Source) => Pr
   // --verify: archives hash every layer (uncompressed ones are otherwise listed by seeking, never read).
   const opts: ArchiveOptions = { platform: flagString(args, 'platform'), verify: args.flags.verify === true };
   const source = await openSource(args.positional[0] ?? fallback, opts);
+  if (opts.verify && !source.kind.includes('archive') && source.kind !== 'oci-dir')
+    // Not silence: a responder asking for hashing must learn that nothing was hashed here, and where it is.
+    source.problems.push(problem('info', 'verify.not-here', `--verify hashes the layers of archives; the layers of a ${source.kind} are checked against their diffIDs by \`layerscope verify\``, null));
   try {
     return await fn(source);
   } finally {
@@ -89,7 +93,7 @@ export const reportCommand: Command = {
   ],
   flags: {
     all: { value: false, help: 'also list intermediate images (untagged legacy-builder steps), as docker images -a' },
-    image: { value: true, repeat: true, help: 'restrict to this image (tag, ID or ID prefix); repeatable' },
+    image: { value: true, repeat: true, help: 'restrict to this image (tag, ID or ID prefix)' },
     platform: { value: true, help: 'platform for multi-platform archives' },
     ...verifyFlag,
     format: { value: true, help: 'text (default), json or jsonl' },

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import { EXIT, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
@@ -17,13 +18,13 @@ export const whoseCommand: Command = {
     "init layer it is), and whether the file is visible in each one's final view or hidden (by which layer, how).",
   ],
   flags: {
-    root: { value: true, help: 'the Docker data root (default /var/lib/docker)' },
+    root: { value: true, help: 'the Docker data root (default: the part of the first PATH before /overlay2/, else /var/lib/docker)' },
     format: { value: true, help: 'text (default) or json' },
   },
   async run(args, io) {
     const format = flagChoice(args, 'format', ['text', 'json']);
     if (args.positional.length === 0) throw new UsageError('expected at least one PATH');
-    const source = await openSource(flagString(args, 'root') ?? '/var/lib/docker');
+    const source = await openSource(flagString(args, 'root') ?? rootOf(args.positional[0]!));
     try {
       const out: Attribution[] = [];
       for (const p of args.positional) out.push(await attributePath(source, p));
@@ -40,3 +41,9 @@ export const whoseCommand: Command = {
     }
   },
 };
+
+/** The data root a path under `<root>/overlay2/` names (a scanner hit on a mounted disk), else the default. */
+function rootOf(p: string): string {
+  const m = /^(\/.+?)\/overlay2\/[0-9a-f]{64}(?:-init)?(?:\/|$)/.exec(path.resolve(p));
+  return m ? m[1]! : '/var/lib/docker';
+}
