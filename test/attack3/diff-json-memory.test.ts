@@ -33,6 +33,7 @@ test('diff --format json of a 300,000-file image against a 1-file image (1.9 MB 
   const r = await runCli(['diff', `${archive}#a:1`, `${archive}#b:1`, '--format', 'json'], { timeoutMs: 60_000 });
   assertNoCrash(r);
   assert.equal(r.code, 0, `exit ${r.code} signal ${r.signal} after ${r.ms} ms, peak RSS ${(r.maxRSS / 2 ** 20).toFixed(0)} MiB\n${r.stderr.slice(-400)}`);
+  assert.equal(r.stdout, JSON.stringify(JSON.parse(r.stdout), null, 2) + '\n', 'the streamed JSON is what JSON.stringify of the whole prints');
   const out = JSON.parse(r.stdout) as { counts: { removed: number; added: number } };
   assert.ok(out.counts.removed >= 300_000, `every file of a:1 is removed in b:1: ${out.counts.removed}`);
 });

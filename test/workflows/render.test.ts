@@ -65,7 +65,7 @@ test('golden: diff text', async () => {
   const a = analyzeChanges(image('app:1', 2, ['a', 'b']), [L0, L1]);
   const b = analyzeChanges(image('app:2', 3, ['a', 'b', 'c']), [L0, L1, L2]);
   const c = await compareImages(a, b);
-  golden('diff.txt', compareText(c, { labelA: '/var/lib/docker#app:1', labelB: 'app2.tar' }));
+  golden('diff.txt', await compareText(c, { labelA: '/var/lib/docker#app:1', labelB: 'app2.tar' }));
 });
 
 test('golden: timeline bodyfile and table (flags on the planted cases)', () => {

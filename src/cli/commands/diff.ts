@@ -1,16 +1,16 @@
 import * as fs from 'node:fs';
 import { flagBool, flagString, type Command, flagChoice } from '../command.js';
 import { EXIT } from '../command.js';
-import { problemsExit, reportProblems } from '../output.js';
+import { problemsExit, reportProblems, sinkOf } from '../output.js';
 import { dedupe } from '../../core/analysis/host.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import { openSource } from '../../core/sources/open.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
-import { compareImages, type ContentComparer } from '../../core/analysis/compare.js';
+import { compareImages, diffRows, type ContentComparer } from '../../core/analysis/compare.js';
 import { contentPath, contentReader, hashMany, type ContentReader } from '../../core/export/content.js';
 import { safeText } from '../../report/format.js';
-import { compareJson, compareText } from '../../report/compare.js';
+import { writeCompareJson, writeCompareText } from '../../report/compare.js';
 import { selectImages } from './ci.js';
 
 /** `SOURCE#REF` → [SOURCE, REF]; a path that itself exists with its '#' wins. */
@@ -75,13 +75,12 @@ export const diffCommand: Command = {
         // side's files are hashed layer by layer (one pass per layer for archives); then the real comparison.
         const need = { a: new Map<number, Set<string>>(), b: new Map<number, Set<string>>() };
         const want = (m: Map<number, Set<string>>, layer: number, p: string) => (m.get(layer) ?? m.set(layer, new Set()).get(layer)!).add(p);
-        await compareImages(aa, ab, {
-          content: async (x, y) => {
-            want(need.a, x.layer, contentPath(x.path, x.attrs));
-            want(need.b, y.layer, contentPath(y.path, y.attrs));
-            return true;
-          },
-        });
+        const record: ContentComparer = async (x, y) => {
+          want(need.a, x.layer, contentPath(x.path, x.attrs));
+          want(need.b, y.layer, contentPath(y.path, y.attrs));
+          return true;
+        };
+        for await (const _ of diffRows(aa, ab, record));
         const ha = await hashMany(ra!, ia, need.a);
         const hb = await hashMany(rb!, ib, need.b);
         for (const e of [...ha.errors, ...hb.errors]) io.stderr.write(`error: ${safeText(e.message)}\n`);
@@ -96,8 +95,9 @@ export const diffCommand: Command = {
       const c = await compareImages(aa, ab, comparer ? { content: comparer } : {});
       const labelA = A.source + (refA ? `#${refA}` : '');
       const labelB = B.source + (refB ? `#${refB}` : '');
-      if (format === 'json') io.stdout.write(JSON.stringify(compareJson(c, { labelA, labelB, content: useContent }), null, 2) + '\n');
-      else io.stdout.write(compareText(c, { labelA, labelB, contentNote: useContent ? 'content: same-size files compared by sha256' : 'content: files of the same size and mtime taken as equal (--content to compare bytes)' }));
+      const write = sinkOf(io.stdout);
+      if (format === 'json') await writeCompareJson(c, { labelA, labelB, content: useContent }, write);
+      else await writeCompareText(c, { labelA, labelB, contentNote: useContent ? 'content: same-size files compared by sha256' : 'content: files of the same size and mtime taken as equal (--content to compare bytes)' }, write);
       // The problems of what was read: both sources and both stacks.
       const problems = dedupe([...sa.problems, ...aa.problems, ...(sb === sa ? [] : sb.problems), ...ab.problems]);
       const code = format === 'json' ? problemsExit(problems) : reportProblems(io, 'diff', problems);

@@ -52,7 +52,11 @@ export interface ImageComparison {
   commonPrefix: number;
   layersA: LayerShare[];
   layersB: LayerShare[];
-  files: FileDiffRow[];
+  /**
+   * The rows, walked again on each call and never held: a diff of two images of millions of files costs the
+   * two merged views (already in memory) and one row at a time.
+   */
+  rows: () => AsyncGenerator<FileDiffRow>;
   counts: { added: number; removed: number; changed: number; addedBytes: number; removedBytes: number; sizeDelta: number };
 }
 
@@ -73,6 +77,7 @@ function sameXattrs(a: Attrs, b: Attrs): boolean {
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a.xattrs![k] === b.xattrs![k]);
 }
 
+/** Compare two images: layer sharing, and the counts of one pass over their rows (which `rows()` walks again). */
 export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: { content?: ContentComparer } = {}): Promise<ImageComparison> {
   const idxB = new Map<string, number>();
   b.image.layers.forEach((l, i) => idxB.has(l.diffId) || idxB.set(l.diffId, i));
@@ -82,30 +87,33 @@ export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: { 
     x.image.layers.map((l, i) => ({ index: i, diffId: l.diffId, createdBy: l.createdBy, bytes: x.layers[i]?.bytes ?? 0, otherIndex: other.get(l.diffId) ?? null }));
   let prefix = 0;
   while (prefix < a.image.layers.length && prefix < b.image.layers.length && a.image.layers[prefix]!.chainId === b.image.layers[prefix]!.chainId) prefix++;
+  const counts = { added: 0, removed: 0, changed: 0, addedBytes: 0, removedBytes: 0, sizeDelta: b.visibleBytes - a.visibleBytes };
+  const bytesOf = (x: Attrs | null) => (x?.type === 'file' ? x.size : 0);
+  for await (const r of diffRows(a, b, opts.content)) {
+    counts[r.change]++;
+    if (r.change === 'added') counts.addedBytes += bytesOf(r.b);
+    else if (r.change === 'removed') counts.removedBytes += bytesOf(r.a);
+  }
+  return { a: a.image, b: b.image, commonPrefix: prefix, layersA: share(a, idxB), layersB: share(b, idxA), rows: () => diffRows(a, b, opts.content), counts };
+}
 
-  // Both merged views are walked side by side in walk order; rows are built only for what differs.
+/** The rows of what differs, in walk order: both merged views are walked side by side, a row built only where they differ. */
+export async function* diffRows(a: ImageAnalysis, b: ImageAnalysis, content?: ContentComparer): AsyncGenerator<FileDiffRow> {
   const ia = walkMerged(a.view);
   const ib = walkMerged(b.view);
   const row = (x: ImageAnalysis, e: MergedEntry): MergedRow => ({ path: e.path, attrs: x.view.store.attrs(e.version), layer: x.view.layerOf(e.version) });
   let ea = ia.next();
   let eb = ib.next();
-  const files: FileDiffRow[] = [];
-  const counts = { added: 0, removed: 0, changed: 0, addedBytes: 0, removedBytes: 0, sizeDelta: 0 };
-  const bytesOf = (x: Attrs) => (x.type === 'file' ? x.size : 0);
   while (!ea.done || !eb.done) {
     const c = !ea.done && !eb.done ? compareWalkOrder(ea.value.path, eb.value.path) : !ea.done ? -1 : 1;
     if (c < 0) {
       const x = row(a, ea.value as MergedEntry);
-      files.push({ path: x.path, change: 'removed', a: x.attrs, b: null, aLayer: x.layer, bLayer: null, differences: [], content: null });
-      counts.removed++;
-      counts.removedBytes += bytesOf(x.attrs);
       ea = ia.next();
+      yield { path: x.path, change: 'removed', a: x.attrs, b: null, aLayer: x.layer, bLayer: null, differences: [], content: null };
     } else if (c > 0) {
       const y = row(b, eb.value as MergedEntry);
-      files.push({ path: y.path, change: 'added', a: null, b: y.attrs, aLayer: null, bLayer: y.layer, differences: [], content: null });
-      counts.added++;
-      counts.addedBytes += bytesOf(y.attrs);
       eb = ib.next();
+      yield { path: y.path, change: 'added', a: null, b: y.attrs, aLayer: null, bLayer: y.layer, differences: [], content: null };
     } else {
       const xa = ea.value as MergedEntry;
       const xb = eb.value as MergedEntry;
@@ -115,15 +123,10 @@ export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: { 
       if (a.image.layers[a.view.layerOf(xa.version)]!.diffId === b.image.layers[b.view.layerOf(xb.version)]!.diffId) continue;
       const x = row(a, xa);
       const y = row(b, xb);
-      const { differences, content } = await differencesOf(x, y, opts.content);
-      if (differences.length) {
-        files.push({ path: x.path, change: 'changed', a: x.attrs, b: y.attrs, aLayer: x.layer, bLayer: y.layer, differences, content });
-        counts.changed++;
-      }
+      const { differences, content: how } = await differencesOf(x, y, content);
+      if (differences.length) yield { path: x.path, change: 'changed', a: x.attrs, b: y.attrs, aLayer: x.layer, bLayer: y.layer, differences, content: how };
     }
   }
-  counts.sizeDelta = b.visibleBytes - a.visibleBytes;
-  return { a: a.image, b: b.image, commonPrefix: prefix, layersA: share(a, idxB), layersB: share(b, idxA), files, counts };
 }
 
 async function differencesOf(x: MergedRow, y: MergedRow, content: ContentComparer | undefined): Promise<{ differences: Difference[]; content: FileDiffRow['content'] }> {
