@@ -111,9 +111,7 @@ export class BodyHasher {
       if (job.size > CHUNK) return this.readLarge(fd, job, crc);
       got = this.readSmall(fd, job.size, crc);
     } catch (err) {
-      this.add(job, 'unreadable', `cannot read ${show(job.rel)}: ${describeFsError(err)}`);
-      fs.closeSync(fd);
-      return;
+      return this.readFailed(job, fd, err);
     }
     fs.closeSync(fd);
     this.read(job, got, crc);
@@ -122,6 +120,11 @@ export class BodyHasher {
   finish(): BodyResult {
     this.paths.close();
     return { digest: 'sha256:' + this.hash.digest('hex'), findings: this.findings, filesRead: this.filesRead, bytesRead: this.bytesRead };
+  }
+
+  private readFailed(job: BodyJob, fd: number, err: unknown): void {
+    this.add(job, 'unreadable', `cannot read ${show(job.rel)}: ${describeFsError(err)}`);
+    fs.closeSync(fd);
   }
 
   private read(job: BodyJob, got: number, crc: Crc64): void {
@@ -167,9 +170,7 @@ export class BodyHasher {
         crc.update(chunk);
       }
     } catch (err) {
-      this.add(job, 'unreadable', `cannot read ${show(job.rel)}: ${describeFsError(err)}`);
-      fs.closeSync(fd);
-      return;
+      return this.readFailed(job, fd, err);
     }
     fs.closeSync(fd);
     this.read(job, got, crc);
