@@ -42,8 +42,11 @@ export const whoseCommand: Command = {
   },
 };
 
-/** The data root a path under `<root>/overlay2/` names (a scanner hit on a mounted disk), else the default. */
+/**
+ * The data root a path under `<root>/overlay2/` names (a scanner hit on a mounted disk: a layer dir
+ * `overlay2/<id>[-init]/` or one of its short links `overlay2/l/<LINK>/`), else the default.
+ */
 function rootOf(p: string): string {
-  const m = /^(\/.+?)\/overlay2\/[0-9a-f]{64}(?:-init)?(?:\/|$)/.exec(path.resolve(p));
+  const m = /^(\/.+?)\/overlay2\/(?:[0-9a-f]{64}(?:-init)?|l\/[A-Z2-7]{26})(?:\/|$)/.exec(path.resolve(p));
   return m ? m[1]! : '/var/lib/docker';
 }

@@ -82,6 +82,38 @@ test('endless empty zstd frames or skippable frames stop by their count, not aft
   await assert.rejects(collect(decompress(storedBlocks(), 'gzip')), (e: unknown) => e instanceof CompressionError && e.code === 'compression.no-output');
 });
 
+test('zstd windows are read from frame headers; the JS decoder refuses big ones and stops blocks of a few bytes in a big window', async (t) => {
+  if (hasTool('zstd')) {
+    const { dir, cleanup } = tempDir();
+    t.after(cleanup);
+    for (const flags of [['-1'], ['-19'], ['--ultra', '-22', '--long=27']]) {
+      const file = join(dir, 'w.zst');
+      execFileSync('zstd', ['-q', '-f', ...flags, '-o', file], { input: Buffer.alloc(3_000_000, 7) });
+      const f = new ZstdFrames();
+      f.feed(readFileSync(file));
+      const listed = execFileSync('zstd', ['-lv', file], { encoding: 'utf8' }).match(/Window Size: .*\((\d+) B\)/);
+      assert.ok(listed, 'zstd -lv prints the window');
+      assert.equal(f.window, Number(listed[1]), `zstd ${flags.join(' ')}`);
+    }
+  } else t.diagnostic('zstd missing: header windows not compared with zstd -lv');
+  // single segment: the window is the content size (2-byte field: + 256)
+  const single = new ZstdFrames();
+  single.feed(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x60, 0x10, 0x00]));
+  assert.equal(single.window, 0x10 + 256);
+  const block = (last: boolean, type: number, size: number) => {
+    const v = (last ? 1 : 0) | (type << 1) | (size << 3);
+    return Buffer.from([v & 255, (v >> 8) & 255, (v >> 16) & 255]);
+  };
+  // a 16 MiB window: refused before anything is allocated
+  const big = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 14 << 3]), block(true, 0, 1), Buffer.from('x')]);
+  await assert.rejects(collect(decompress([big], 'zstd', { zstd: 'js' })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.zstd-window');
+  // an 8 MiB window and 400,000 raw blocks of one byte: each would move the whole window
+  const tiny = Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 13 << 3]), ...Array.from({ length: 400_000 }, () => Buffer.concat([block(false, 0, 1), Buffer.from('y')]))]);
+  const started = Date.now();
+  await assert.rejects(collect(decompress([tiny], 'zstd', { zstd: 'js' })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.too-costly');
+  t.diagnostic(`stopped after ${Date.now() - started} ms`);
+});
+
 test('gzip: multi-member streams; corrupt data is a clear error', async () => {
   const a = Buffer.from('first member ');
   const b = Buffer.from('second member');

@@ -96,6 +96,9 @@ const MAX_FREE_FRAMES = 10_000;
  */
 export class ZstdFrames {
   count = 0;
+  /** The window the latest frame header declares (RFC 8878 §3.1.1.1.2; a single-segment frame's content size). */
+  window = 0;
+  private desc = 0;
   private skip = 0;
   private readonly head: number[] = [];
   private want = 4;
@@ -151,12 +154,26 @@ export class ZstdFrames {
         const single = (d >> 5) & 1;
         this.checksum = ((d >> 2) & 1) === 1;
         const rest = (single ? 0 : 1) + [0, 1, 2, 4][d & 3]! + (fcs === 0 ? single : [0, 2, 4, 8][fcs]!);
+        this.desc = d;
+        this.window = 0;
         this.expect(rest ? 'frame-header' : 'block', rest || 3);
         return;
       }
-      case 'frame-header':
+      case 'frame-header': {
+        const d = this.desc;
+        if (!((d >> 5) & 1)) {
+          const exp = 1 << (10 + (h[0]! >> 3));
+          this.window = exp + (exp / 8) * (h[0]! & 7);
+        } else {
+          // Single segment: the window is the frame's content size (1, 2, 4 or 8 little-endian bytes, at the end).
+          const n = [1, 2, 4, 8][d >> 6]!;
+          let v = 0;
+          for (let k = h.length - 1; k >= h.length - n; k--) v = v * 256 + h[k]!;
+          this.window = n === 2 ? v + 256 : v;
+        }
         this.expect('block', 3);
         return;
+      }
       case 'block': {
         const b = h[0]! | (h[1]! << 8) | (h[2]! << 16);
         this.last = (b & 1) === 1;
@@ -310,16 +327,44 @@ async function* zstdSystem(input: AsyncIterable<Buffer>, label: string | null): 
   }
 }
 
+/**
+ * fzstd allocates the window a frame header declares and moves all of it after every block: a few bytes of
+ * evidence could ask for 2 GiB and a window-sized copy per 4-byte block. So the JS decoder takes windows up to
+ * 8 MiB (every level of `zstd` up to 19, and the Go encoders' defaults; larger ones need `zstd`, as `--ultra`
+ * and `--long` output does anyway), and its copying may cost at most JS_COPY_BUDGET plus JS_COPY_PER_BYTE
+ * times the output: real streams stay far below (`zstd -19` output, 8 MiB window, peaks near 370 per byte early
+ * on), while blocks of a few bytes each in a big window are stopped after about 1 GiB of copying.
+ */
+export const JS_MAX_WINDOW = 8 * 2 ** 20;
+const JS_COPY_BUDGET = 2 ** 30;
+const JS_COPY_PER_BYTE = 1024;
+
 async function* zstdJs(input: AsyncIterable<Buffer>, label: string | null): AsyncGenerator<Buffer> {
   const out: Buffer[] = [];
+  const frames = new ZstdFrames();
+  let window = 0;
+  let copied = 0;
+  let produced = 0;
   const d = new ZstdDecompress((data) => {
+    // One call per block: fzstd has just shifted its whole window.
+    copied += window;
+    produced += data.length;
+    if (copied > JS_COPY_BUDGET + JS_COPY_PER_BYTE * produced)
+      throw new CompressionError('compression.too-costly', `zstd stream of tiny blocks in a ${window}-byte window: the built-in decoder would copy ${copied} bytes for ${produced} out; reading stopped (install zstd to read it)`, label);
     if (data.length) out.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
   });
   try {
     for await (const c of input) {
-      // feed in slices so that output is produced (and the guard can act) in bounded steps
-      for (let i = 0; i < c.length; i += 64 * 1024) {
-        d.push(c.subarray(i, Math.min(c.length, i + 64 * 1024)));
+      // Fed in slices so that output is produced (and the guards can act) in bounded steps: fzstd cannot be paused
+      // within a push, and an RLE block turns 4 bytes into 128 KiB, so 1 KiB in is at most 32 MiB out.
+      for (let i = 0; i < c.length; i += 1024) {
+        const slice = c.subarray(i, Math.min(c.length, i + 1024));
+        // Our own header reader sees each frame header before fzstd does (it needs 18 bytes to parse one).
+        frames.feed(slice);
+        window = Math.max(window, frames.window);
+        if (window > JS_MAX_WINDOW)
+          throw new CompressionError('compression.zstd-window', `zstd frame declares a ${window}-byte window; the built-in decoder takes up to ${JS_MAX_WINDOW} (install zstd to read it; \`zstd -d\` itself refuses more than 128 MiB)`, label);
+        d.push(slice);
         while (out.length) yield out.shift()!;
       }
     }

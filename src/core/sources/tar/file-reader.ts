@@ -3,7 +3,7 @@
  * `tar -tvf` fast on an uncompressed tar). Works on a byte range of a file too, for a layer tar stored
  * uncompressed inside an archive.
  */
-import { createReadStream, readSync } from 'node:fs';
+import { read, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { BLOCK, HeaderAssembler, isZeroBlock, loneZeroBlock, type TarEntry } from './header.js';
 import { TarError } from './errors.js';
@@ -161,9 +161,22 @@ export function pad(n: number): number {
   return Math.ceil(n / BLOCK) * BLOCK;
 }
 
-/** Read a byte range of an fd as a stream (the fd stays open). */
+/**
+ * Read a byte range of an fd as a stream. The fd stays open whatever happens to the stream: an fs.ReadStream
+ * given an fd closes it when destroyed (an error downstream, a consumer that stops early), even with autoClose
+ * off, and the owner's later close could then close a descriptor reused meanwhile by another open.
+ */
 export function rangeStream(fd: number, start: number, length: number, highWaterMark = 1024 * 1024): Readable {
-  // An empty range: createReadStream cannot express it.
-  if (length <= 0) return Readable.from([]);
-  return createReadStream('', { fd, start, end: start + length - 1, autoClose: false, emitClose: false, highWaterMark });
+  return Readable.from(rangeChunks(fd, start, length, highWaterMark), { objectMode: false, highWaterMark });
+}
+
+async function* rangeChunks(fd: number, start: number, length: number, size: number): AsyncGenerator<Buffer> {
+  const end = start + Math.max(0, length);
+  for (let pos = start; pos < end; ) {
+    const buf = Buffer.allocUnsafe(Math.min(size, end - pos));
+    const n = await new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, pos, (err, got) => (err ? reject(err) : resolve(got))));
+    if (n === 0) return; // the file shrank: the caller compares what it got with what it expected
+    pos += n;
+    yield n === buf.length ? buf : buf.subarray(0, n);
+  }
 }

@@ -335,6 +335,9 @@ export class HeaderAssembler {
     this.extensionsInARow = 0;
 
     let { format, name } = headerName(b, off);
+    // The block's own format decides which of its fields exist (Go reads devmajor, uname... only from ustar,
+    // PAX and GNU blocks); a PAX header before it does not make a V7 block's padding into fields.
+    const blockFormat = format;
     // An empty value keeps the header's own field, as Go's mergePAX does (not POSIX's "default").
     const pax = this.local && nonEmpty(this.local);
     if (pax) format = 'pax';
@@ -349,12 +352,12 @@ export class HeaderAssembler {
     let mtimeNsec = 0;
     let devMajor = 0;
     let devMinor = 0;
-    if (format !== 'v7') {
+    if (blockFormat !== 'v7') {
       devMajor = this.num(b, off + 329, 8, 'devmajor', offset, name);
       devMinor = this.num(b, off + 337, 8, 'devminor', offset, name);
     }
-    let uname = format !== 'v7' ? field(b, off + 265, 32) : '';
-    let gname = format !== 'v7' ? field(b, off + 297, 32) : '';
+    let uname = blockFormat !== 'v7' ? field(b, off + 265, 32) : '';
+    let gname = blockFormat !== 'v7' ? field(b, off + 297, 32) : '';
     let realSize = size;
     let storedSize = size;
     let sparse = false;

@@ -6,7 +6,8 @@
  *   every lower child);
  * - `<dir>/.wh..wh..opq` -> the dir's PutEntry gets `opaque: true` (synthesised as a 0755 root-owned dir, with an
  *   info problem, when the layer has no entry for the dir); `trusted.overlay.opaque=y` means the same;
- * - other `.wh..wh.*` names (AUFS metadata) are skipped; a bare `.wh.` is invalid;
+ * - other names under a top-level `.wh..wh.*` (AUFS metadata) are skipped, with a warning for any with content;
+ *   a bare `.wh.` is invalid;
  * - hardlinks (typeflag 1) become type 'hardlink' with a cleaned linkname and the target's size;
  * - duplicates: last wins; unsafe names are problems and are skipped, never followed;
  * - entries come out in walk order.
@@ -84,11 +85,19 @@ export class LayerChangesBuilder {
     }
     const base = baseName(path);
     const dir = parentPath(path);
-    if (path.includes(WH_META) && path.split('/').some((c, i, all) => c.startsWith(WH_META) && !(i === all.length - 1 && c === WH_OPQ))) {
-      // AUFS's hardlink pool: not extracted, but its regular files are what hardlinks into it become (moby
-      // UnpackLayer: the latest pool file of that base name, at the time of the link).
+    if (path.startsWith(WH_META) && path !== WH_OPQ) {
+      // AUFS metadata: only names that start with `.wh..wh.` at the layer root (moby's UnpackLayer and
+      // containerd test the whole member name; a `.wh..wh.x` deeper down is an ordinary whiteout below).
+      // AUFS's hardlink pool is not extracted, but its regular files are what hardlinks into it become (the
+      // latest pool file of that base name, at the time of the link).
       if (path.startsWith(WH_PLNK) && e.type === 'file') this.plnk.set(base, this.attrsOf(e));
       this.auFsSkipped++;
+      // Docker's overlay2 driver applies layers without this skip (archive.Unpack): there the member is in every
+      // container of the image. Anything with content or a link is said, so the two readings are never silent.
+      if (e.type !== 'dir' && !(e.type === 'file' && e.realSize === 0))
+        this.sink.add(
+          problem('warning', 'layer.aufs-metadata.content', `AUFS metadata member ${e.type === 'file' ? `(${e.realSize} bytes) ` : `(${e.type}) `}skipped as containerd and moby's layer unpacker skip it; Docker's overlay2 driver extracts it, so containers there have it`, this.where(e.name)),
+        );
       return;
     }
     if (base === WH_OPQ) {

@@ -1,3 +1,4 @@
+import { ProblemSink } from '../../model/problem-sink.js';
 import { displayPath } from '../../model/path.js';
 import { ROOT_PATH, type PathTable } from '../../model/paths.js';
 import { F_METACOPY, F_OPAQUE, LayerTableBuilder, T_BLOCK, T_CHAR, T_DIR, T_FIFO, T_FILE, T_HARDLINK, T_SOCKET, T_SYMLINK, T_WHITEOUT, type LayerTable, type RowExtra } from '../../model/layer-table.js';
@@ -96,6 +97,8 @@ export function readLayerDir(dir: string, paths: PathTable, opts: LayerDirOption
 /** Puts the stat'ed chunks of one layer dir together, in order, into a LayerTable. */
 class Assembler {
   readonly problems: Problem[] = [];
+  /** At most 100 problems of a code one by one (a crafted layer can mark every entry), then a count. */
+  private readonly sink: ProblemSink;
   private readonly b: LayerTableBuilder;
   /** Path id of each entry of the listing (by global index). */
   private pid = new Int32Array(1024);
@@ -111,6 +114,7 @@ class Assembler {
 
   constructor(private readonly dir: string, private readonly paths: PathTable, private readonly xattrs: boolean, ns: 'trusted' | 'user') {
     this.b = new LayerTableBuilder(paths, 1024);
+    this.sink = new ProblemSink(this.problems, 100, dir);
     this.ovl = `${ns}.overlay.`;
     this.otherOvl = ns === 'trusted' ? 'user.overlay.' : 'trusted.overlay.';
   }
@@ -120,7 +124,7 @@ class Assembler {
   }
 
   private note(p: WalkProblem): void {
-    this.problems.push(problem(p.severity, p.code, p.message, this.where(p.rel)));
+    this.sink.add(problem(p.severity, p.code, p.message, this.where(p.rel)));
   }
 
   listed(problems: WalkProblem[], rootXattrs: [string, Uint8Array][] | null): void {
@@ -204,7 +208,7 @@ class Assembler {
     for (const [k, v] of x) {
       if (k.startsWith(this.ovl)) continue;
       if (k.startsWith(this.otherOvl) && this.foreign++ < 20)
-        this.problems.push(problem('warning', 'overlay.xattr.ignored', `${k}: the kernel does not read this namespace's overlay xattrs on this store (${this.ovl}* only); kept as a plain xattr, with no effect on what is visible`, this.where(rel())));
+        this.sink.add(problem('warning', 'overlay.xattr.ignored', `${k}: the kernel does not read this namespace's overlay xattrs on this store (${this.ovl}* only); kept as a plain xattr, with no effect on what is visible`, this.where(rel())));
       (extra.xattrs ??= {})[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
     }
     if (marksXwhiteouts(x, this.ovl)) this.xMarked.add(id);
@@ -212,23 +216,23 @@ class Assembler {
     if (type === T_DIR && opaque) {
       const v = Buffer.from(opaque).toString('latin1');
       if (v === 'y') flags |= F_OPAQUE;
-      else if (v !== 'x') this.problems.push(problem('warning', 'overlay.opaque.unknown', `unknown overlay.opaque value ${JSON.stringify(v)}; treated as not opaque`, this.where(rel())));
+      else if (v !== 'x') this.sink.add(problem('warning', 'overlay.opaque.unknown', `unknown overlay.opaque value ${JSON.stringify(v)}; treated as not opaque`, this.where(rel())));
     }
     const redirect = get('redirect');
     if (redirect) {
       extra.redirect = Buffer.from(redirect).toString('latin1');
-      this.problems.push(problem('warning', 'overlay.redirect', `renamed directory (overlay redirect to ${JSON.stringify(displayPath(extra.redirect))}): its lower children live at the redirect target, which this changeset cannot show`, this.where(rel())));
+      this.sink.add(problem('warning', 'overlay.redirect', `renamed directory (overlay redirect to ${JSON.stringify(displayPath(extra.redirect))}): its lower children live at the redirect target, which this changeset cannot show`, this.where(rel())));
     }
     if (get('metacopy') !== undefined) {
       flags |= F_METACOPY;
-      this.problems.push(problem('warning', 'overlay.metacopy', 'metadata-only copy-up: the data on disk are a sparse placeholder, the real bytes are in a lower layer', this.where(rel())));
+      this.sink.add(problem('warning', 'overlay.metacopy', 'metadata-only copy-up: the data on disk are a sparse placeholder, the real bytes are in a lower layer', this.where(rel())));
     }
     return { whiteout: false, flags, extra: Object.keys(extra).length ? extra : null };
   }
 
   finish(): LayerTable {
     for (const w of this.xWhiteouts) {
-      if (!this.xMarked.has(w.parent)) this.problems.push(problem('warning', 'overlay.xwhiteout.unmarked', 'xattr whiteout in a directory without the opaque="x" marker: the kernel may still list it', this.where(w.rel)));
+      if (!this.xMarked.has(w.parent)) this.sink.add(problem('warning', 'overlay.xwhiteout.unmarked', 'xattr whiteout in a directory without the opaque="x" marker: the kernel may still list it', this.where(w.rel)));
     }
     return this.b.finish(this.problems);
   }

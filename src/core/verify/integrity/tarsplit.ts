@@ -384,7 +384,7 @@ class LayerVerifier {
         this.markKnown(parent);
         return null;
       }
-      if (base.startsWith('.wh..wh.')) {
+      if (base.startsWith('.wh..wh.') && parent === '') {
         this.notes.push(`AUFS metadata member ${show(rel)} is skipped on apply (moby does the same)`);
         return null;
       }
