@@ -113,3 +113,22 @@ test('xattrs: content xattrs kept as hex, overlay ones dropped, trusted.overlay.
   const dev = c.entries.find((e) => e.path === 'dev')!;
   assert.ok(dev.kind === 'put' && dev.attrs.devMajor === 1 && dev.attrs.devMinor === 3);
 });
+
+test('AUFS metadata is a top-level name only (as moby and containerd test it); skipped content is said; a type-7 member is refused as the engines refuse it', () => {
+  const c = build([
+    dir('etc/'),
+    dir('etc/.wh..wh.cfg/'),
+    te('etc/.wh..wh.cfg/evil', { size: 43 }),
+    te('.wh..wh.x/evil', { size: 43 }),
+    te('.wh..wh.aufs'),
+    te('usr/contig', { typeflag: '7', size: 3 }),
+  ]);
+  // etc/.wh..wh.cfg as a directory entry is a whiteout of etc/.wh.cfg (its base starts with .wh.); the file below it
+  // is extracted (under an implied directory, as every engine does; the stack supplies implied parents).
+  assert.deepEqual(c.entries.map(brief), ['etc', 'etc/.wh..wh.cfg/evil', '-etc/.wh.cfg']);
+  const by = (code: string) => c.problems.filter((p) => p.code === code);
+  assert.equal(by('layer.aufs-metadata.content').length, 1, 'the 43-byte file under /.wh..wh.x is a warning; the empty .wh..wh.aufs is not');
+  assert.match(by('layer.aufs-metadata.content')[0]!.path ?? '', /\.wh\.\.wh\.x\/evil/);
+  assert.equal(by('layer.aufs-metadata.content')[0]!.severity, 'warning');
+  assert.equal(by('layer.member.unsupported')[0]?.severity, 'error');
+});

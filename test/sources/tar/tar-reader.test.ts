@@ -221,3 +221,53 @@ test('withSha256: digest of a member body read once', async () => {
     assert.equal(h.digest(), 'sha256:' + createHash('sha256').update(body).digest('hex'));
   }
 });
+
+test("tars Go's archive/tar refuses are refused here too (the engine cannot load them), and what it takes is taken", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const both = async (name: string, buf: Buffer): Promise<{ file: TarEntry[] | TarError; stream: TarEntry[] | TarError }> => {
+      const p = join(dir, name);
+      writeFileSync(p, buf);
+      const settle = async (f: () => TarEntry[] | Promise<TarEntry[]>) => {
+        try {
+          return await f();
+        } catch (e) {
+          if (e instanceof TarError) return e;
+          throw e;
+        }
+      };
+      return { file: await settle(() => listFile(p)), stream: await settle(() => listStream(buf)) };
+    };
+    const refused = async (name: string, buf: Buffer, code: string) => {
+      const r = await both(name, buf);
+      for (const how of ['file', 'stream'] as const) {
+        const x = r[how];
+        assert.ok(x instanceof TarError && x.code === code, `${name} (${how} reader): ${x instanceof TarError ? x.code + ' ' + x.message : 'read ' + x.map((e) => e.name).join(',')}`);
+      }
+    };
+    const file = { name: 'etc/cron.d/evil', body: Buffer.from('* * * * * root sh\n') };
+    // an extension body over 1 MiB (Go's maxSpecialFileSize)
+    await refused('bigpax.tar', tar([{ ...file, pax: [paxRecord('comment', 'c'.repeat(1 << 20))] }]), 'tar.size');
+    // NUL in a PAX path; a key holding NUL
+    await refused('nulpath.tar', tar([{ ...file, pax: [paxRecord('path', Buffer.from('a\0b'))] }]), 'tar.pax');
+    await refused('nulkey.tar', tar([{ ...file, pax: [paxRecord('comm\0ent', 'x')] }]), 'tar.pax');
+    // a bad atime or ctime (Go's mergePAX parses them)
+    await refused('atime.tar', tar([{ ...file, pax: [paxRecord('atime', 'yesterday')] }]), 'tar.pax');
+    await refused('ctime.tar', tar([{ ...file, pax: [paxRecord('ctime', '1.2.3')] }]), 'tar.pax');
+    // an old GNU sparse member in a ustar block
+    await refused('sparse-ustar.tar', tar([{ name: 'sp', type: 'S', body: Buffer.alloc(0) }]), 'tar.header');
+    // one zero block, then part of a block: "unexpected EOF" to Go
+    await refused('partial.tar', Buffer.concat([tar([file], { end: false }), Buffer.alloc(512), Buffer.alloc(100)]), 'tar.truncated');
+
+    // taken: a PAX length with a '+' (strconv.ParseInt), times with '+'
+    const plus = Buffer.from('+15 path=etc/x\n'); // 15 bytes, counted with its '+'
+    const r = await both('plus.tar', tar([{ ...file, pax: [plus, paxRecord('atime', '+5.5')] }]));
+    for (const how of ['file', 'stream'] as const) {
+      const x = r[how];
+      assert.ok(!(x instanceof TarError), `plus.tar (${how}): ${x instanceof TarError ? x.message : ''}`);
+      assert.deepEqual((x as TarEntry[]).map((e) => e.name), ['etc/x'], how);
+    }
+  } finally {
+    cleanup();
+  }
+});

@@ -374,10 +374,10 @@ describe('tar-split itself', { skip: !isRoot && 'needs root' }, () => {
     assert.deepEqual(brief(r), []);
   });
 
-  test('a 3 MB PAX global header (one tar-split line far longer than a gzip chunk) is streamed and hashed', async () => {
+  test('a 1 MB PAX global header (one tar-split line far longer than a gzip chunk; Go takes up to 1 MiB) is streamed and hashed', async () => {
     const l = makeLayer();
     const tar = fs.readFileSync(path.join(l.dir, 'layer.tar'));
-    const value = 'x'.repeat(3 << 20);
+    const value = 'x'.repeat(1000 << 10);
     let rec = ` comment=${value}\n`;
     rec = `${rec.length + String(rec.length).length}${rec}`;
     rec = `${rec.length}${rec.slice(rec.indexOf(' '))}`; // the length counts its own digits
@@ -395,7 +395,7 @@ describe('tar-split itself', { skip: !isRoot && 'needs root' }, () => {
     hdr.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 'latin1');
     const big = Buffer.concat([hdr, body, Buffer.alloc((512 - (body.length % 512)) % 512), tar]);
     const lines = tarToTarSplit(big);
-    assert.ok(lines[0]!.payload!.length > 4 << 20);
+    assert.ok(lines[0]!.payload!.length > 1 << 20);
     rewrite(l, lines);
     const r = await verify(l, sha256(big));
     assert.deepEqual(brief(r), []);

@@ -5,7 +5,7 @@
  */
 import { read, readSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { BLOCK, HeaderAssembler, isZeroBlock, loneZeroBlock, type TarEntry } from './header.js';
+import { BLOCK, HeaderAssembler, isZeroBlock, loneZeroBlock, partialAfterZeroBlock, type TarEntry } from './header.js';
 import { TarError } from './errors.js';
 
 /**
@@ -120,6 +120,7 @@ export class TarFileReader {
         // A zero block followed by a header is an error to Go's reader (the engine's), not the end.
         const next = pos + BLOCK <= this.end ? this.at(pos, BLOCK) : null;
         if (next && !isZeroBlock(next.b, next.off)) throw loneZeroBlock(headerPos - this.start, this.label);
+        if (!next && pos < this.end) throw partialAfterZeroBlock(headerPos - this.start, this.label);
         this.endMarker = true;
         this.endOffset = pos;
         return;

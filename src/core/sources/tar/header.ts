@@ -17,8 +17,11 @@ import { TarError } from './errors.js';
 
 export const BLOCK = 512;
 
-/** Extension bodies (PAX records, GNU long names) larger than this are refused: they are held in memory. */
-export const MAX_EXTENSION_SIZE = 64 * 1024 * 1024;
+/**
+ * Extension bodies (PAX records, GNU long names) larger than this are refused, as Go's archive/tar refuses them
+ * (maxSpecialFileSize, ErrFieldTooLong): the engine cannot load such a layer, and we hold them in memory.
+ */
+export const MAX_EXTENSION_SIZE = 1024 * 1024;
 /**
  * Extension headers before one member. Real tars have at most a few (a PAX 'x', GNU 'L' and 'K', a global 'g');
  * without a bound an endless run of them in a stream never yields a member, so no other bound applies.
@@ -183,6 +186,11 @@ export function loneZeroBlock(offset: number, label: string | null): TarError {
   return new TarError('tar.header', 'a zero block followed by a header: the engine (Go\'s archive/tar) refuses this tar here, and the members after it are not read', offset, '', label);
 }
 
+/** One zero block, then less than a block before the end: Go's reader says "unexpected EOF", not the end. */
+export function partialAfterZeroBlock(offset: number, label: string | null): TarError {
+  return new TarError('tar.truncated', 'a zero block followed by part of a block: the engine (Go\'s archive/tar) reads this as a truncated tar, not as its end', offset, '', label);
+}
+
 export function isZeroBlock(b: Buffer, off = 0): boolean {
   for (let i = off; i < off + BLOCK; i++) if (b[i] !== 0) return false;
   return true;
@@ -234,6 +242,8 @@ export function looksLikeTarHeader(b: Buffer, off = 0): boolean {
 }
 
 /** Parse PAX extended header records `"<len> <key>=<value>\n"`. Keys are byte strings, values raw bytes. */
+const PATH_LIKE = new Set(['path', 'linkpath', 'uname', 'gname']);
+
 export function parsePax(body: Buffer, offset: number, member: string, label: string | null): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   // One copy of the whole body (it may live in a reused read buffer); values are views into it.
@@ -244,6 +254,7 @@ export function parsePax(body: Buffer, offset: number, member: string, label: st
     if (body[i] === 0) break;
     let sp = i;
     let len = 0;
+    if (body[sp] === 0x2b) sp++; // strconv.ParseInt, which Go uses here, takes a '+'
     while (sp < body.length && sp - i <= 20) {
       const c = body[sp]!;
       if (c === 0x20) break;
@@ -251,14 +262,19 @@ export function parsePax(body: Buffer, offset: number, member: string, label: st
       len = len * 10 + (c - 0x30);
       sp++;
     }
-    if (sp >= body.length || body[sp] !== 0x20 || sp === i) throw new TarError('tar.pax', 'malformed PAX record (no length)', offset, member, label);
+    if (sp >= body.length || body[sp] !== 0x20 || sp === i || (sp === i + 1 && body[i] === 0x2b)) throw new TarError('tar.pax', 'malformed PAX record (no length)', offset, member, label);
     if (!Number.isInteger(len) || len <= sp - i + 1 || i + len > body.length || body[i + len - 1] !== 0x0a)
       throw new TarError('tar.pax', 'malformed PAX record (bad length)', offset, member, label);
     const end = i + len - 1;
     let eq = sp + 1;
     while (eq < end && body[eq] !== 0x3d) eq++;
     if (eq === sp + 1 || eq >= end) throw new TarError('tar.pax', 'malformed PAX record (no key)', offset, member, label);
-    out.set(body.toString('latin1', sp + 1, eq), body.subarray(eq + 1, end));
+    const key = body.toString('latin1', sp + 1, eq);
+    const value = body.subarray(eq + 1, end);
+    // Go's validPAXRecord: no NUL in path, linkpath, uname, gname values, nor in any other key.
+    if (PATH_LIKE.has(key) ? value.includes(0) : key.includes('\0'))
+      throw new TarError('tar.pax', `PAX record ${JSON.stringify(key)} holds a NUL byte: the engine (Go's archive/tar) refuses this tar here`, offset, member, label);
+    out.set(key, value);
     i += len;
   }
   return out;
@@ -266,7 +282,7 @@ export function parsePax(body: Buffer, offset: number, member: string, label: st
 
 /** PAX time `[-]seconds[.fraction]` as seconds + nanoseconds (nsec always 0..999999999). */
 export function parsePaxTime(v: string): { sec: number; nsec: number } | null {
-  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(v);
+  const m = /^([-+]?)(\d+)(?:\.(\d*))?$/.exec(v);
   if (!m) return null;
   let sec = Number(m[2]);
   let nsec = m[3] ? Number((m[3] + '000000000').slice(0, 9)) : 0;
@@ -325,7 +341,7 @@ export class HeaderAssembler {
     // Go knows 'x', 'g', 'L' and 'K' only: a Solaris 'X' is a member of an unknown type there, as here.
     if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
       if (size > MAX_EXTENSION_SIZE)
-        throw new TarError('tar.size', `extension header of ${size} bytes is larger than the ${MAX_EXTENSION_SIZE}-byte limit`, offset, this.pendingName() || rawName, this.label);
+        throw new TarError('tar.size', `extension header of ${size} bytes is larger than the ${MAX_EXTENSION_SIZE} bytes Go's archive/tar (the engine's reader) accepts: the engine refuses this tar here`, offset, this.pendingName() || rawName, this.label);
       if (++this.extensionsInARow > MAX_EXTENSIONS_IN_A_ROW)
         throw new TarError('tar.header', `more than ${MAX_EXTENSIONS_IN_A_ROW} extension headers in a row without a member`, offset, this.pendingName() || rawName, this.label);
       // A 'g' header needs its own block again when its body has been read (it becomes an entry).
@@ -404,6 +420,9 @@ export class HeaderAssembler {
           }
           case 'atime':
           case 'ctime':
+            // Not kept, but Go's mergePAX parses them: a bad one makes the engine refuse the tar.
+            if (!parsePaxTime(v.toString('latin1')))
+              throw new TarError('tar.pax', `PAX ${k}=${JSON.stringify(v.toString('latin1'))} is not a valid time`, this.firstOffset, name, this.label);
             break;
           default:
             // Only SCHILY.xattr.* become xattrs: Go (and so the engine) ignores libarchive's LIBARCHIVE.xattr.*,
@@ -465,6 +484,8 @@ export class HeaderAssembler {
     this.firstOffset = -1;
 
     if (flag === 'S') {
+      // Go reads an old GNU sparse map only from a GNU block (star's sparse headers share the flag, not the layout).
+      if (blockFormat !== 'gnu') throw new TarError('tar.header', 'old GNU sparse member (type S) in a non-GNU header: the engine (Go\'s archive/tar) refuses this tar here', entry.headerOffset, entry.name, this.label);
       // Old GNU sparse: real size at 483, extension blocks follow while isextended (482) is set.
       entry.sparse = true;
       const rs = parseNumeric(b, off + 483, 12);

@@ -69,9 +69,11 @@ export class LayerChangesBuilder {
       this.sink.add(problem('error', 'layer.path.unsafe', `member at offset ${e.headerOffset} skipped: ${err.message}`, this.where(e.name)));
       return;
     }
-    if (e.type === 'other') {
+    // Docker and containerd apply regular files, dirs, links, devices and fifos; any other type (a contiguous
+    // file '7' included, which Go reads like a file) fails the whole layer: "unhandled tar header type".
+    if (e.type === 'other' || e.typeflag === '7') {
       this.sink.add(
-        problem('warning', 'layer.member.unsupported', `member of tar type '${printableFlag(e.typeflag)}' skipped (offset ${e.headerOffset})`, this.where(e.name)),
+        problem('error', 'layer.member.unsupported', `member of tar type '${printableFlag(e.typeflag)}' skipped (offset ${e.headerOffset}): Docker and containerd refuse a layer holding it ("unhandled tar header type")`, this.where(e.name)),
       );
       return;
     }

@@ -2,7 +2,7 @@
  * Tar headers from a stream (stdin, a decompressor, a child's stdout) in one pass. Bodies are handed to the
  * consumer as async iterables of chunks; a body the consumer does not read is skipped (read and dropped).
  */
-import { BLOCK, HeaderAssembler, isZeroBlock, loneZeroBlock, type TarEntry } from './header.js';
+import { BLOCK, HeaderAssembler, isZeroBlock, loneZeroBlock, partialAfterZeroBlock, type TarEntry } from './header.js';
 import { TarError } from './errors.js';
 
 /** Pull exact byte counts out of an async iterable of chunks without copying more than needed. */
@@ -228,6 +228,7 @@ export async function* readTarStream(
       // members after it would otherwise pass unread.
       const next = Buffer.from(await src.read(BLOCK));
       if (next.length === BLOCK && !isZeroBlock(next)) throw loneZeroBlock(endOffset, label);
+      if (next.length > 0 && next.length < BLOCK) throw partialAfterZeroBlock(endOffset, label);
       afterMarker = next;
       state.endMarker = true;
       break;
