@@ -19,3 +19,16 @@ test('problems of one code are listed up to the bound, then counted in one summa
   assert.equal(out[3]!.severity, 'error');
   assert.equal(out[3]!.path, '/root');
 });
+
+test('a source lists at most 1,000 problems of one code (a thousand crafted layers of 100 each), duplicates once', async () => {
+  const { dedupe, SOURCE_PROBLEMS_PER_CODE } = await import('../../src/core/analysis/host.js');
+  const many: Problem[] = [];
+  for (let layer = 0; layer < 1000; layer++) for (let i = 0; i < 100; i++) many.push(problem('warning', 'overlay.metacopy', `entry ${i}`, `/root/overlay2/${layer}/diff/f${i}`));
+  many.push(problem('error', 'overlay.metacopy', 'worse', '/x'), problem('info', 'other', 'once', null), problem('info', 'other', 'once', null));
+  const out = dedupe(many);
+  const meta = out.filter((p) => p.code === 'overlay.metacopy');
+  assert.equal(meta.length, SOURCE_PROBLEMS_PER_CODE + 1);
+  assert.match(meta.at(-1)!.message, /^99001 more problems of this kind in this source/);
+  assert.equal(meta.at(-1)!.severity, 'error', 'the count carries the worst severity it stands for');
+  assert.equal(out.filter((p) => p.code === 'other').length, 1);
+});

@@ -1,3 +1,4 @@
+import { ProblemSink } from '../model/problem-sink.js';
 import type { Progress, Source, StorageInfo } from '../model/source.js';
 import type { ImageInfo, Problem } from '../model/types.js';
 import type { ImageAnalysis } from './analyze.js';
@@ -111,12 +112,21 @@ function sharingOf(source: Source): (a: ImageAnalysis) => Sharing {
   };
 }
 
+/**
+ * The problems of a whole source, each once, and at most SOURCE_PROBLEMS_PER_CODE of one code: each layer caps
+ * its own at 100, but a thousand crafted layers would still list a hundred thousand.
+ */
 export function dedupe(problems: Problem[]): Problem[] {
   const seen = new Set<string>();
-  return problems.filter((p) => {
+  const out: Problem[] = [];
+  const sink = new ProblemSink(out, SOURCE_PROBLEMS_PER_CODE);
+  for (const p of problems) {
     const k = `${p.severity}\0${p.code}\0${p.path}\0${p.message}`;
-    if (seen.has(k)) return false;
+    if (seen.has(k)) continue;
     seen.add(k);
-    return true;
-  });
+    sink.add(p, 'problems of this kind in this source');
+  }
+  return out;
 }
+
+export const SOURCE_PROBLEMS_PER_CODE = 1000;
