@@ -4,10 +4,15 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync, truncateSync, openSync, writeSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { decompress, sniffCompression, readTarStream, hasSystemZstd, CompressionError } from '../../../src/core/sources/tar/index.js';
+import { decompress, sniffCompression, readTarStream, hasSystemZstd, hasZlibZstd, zstdImplementation, CompressionError } from '../../../src/core/sources/tar/index.js';
 import { ZstdFrames } from '../../../src/core/sources/tar/decompress.js';
 import { LayerChangesBuilder } from '../../../src/core/sources/tar/index.js';
 import { tempDir, hasTool } from './helpers.js';
+
+/** Every zstd implementation this machine has: fzstd always, the system binary when installed, node:zlib on Node 22.15+. */
+function zstdImpls(): ('js' | 'system' | 'zlib')[] {
+  return [...(['js'] as const), ...(hasSystemZstd() ? (['system'] as const) : []), ...(hasZlibZstd() ? (['zlib'] as const) : [])];
+}
 
 async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -27,19 +32,60 @@ test('compression is sniffed from magic bytes only', () => {
   assert.throws(() => decompress([Buffer.alloc(1)], 'xz'), (e: unknown) => e instanceof CompressionError && e.code === 'compression.unsupported');
 });
 
-test('zstd with a leading skippable frame, through the system binary and fzstd; corrupt data is a clear error', async (t) => {
+test('zstd: node:zlib where the runtime has it (Node 22.15+, 24), else the system binary, else fzstd', () => {
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  // Not from feature detection alone: a Node line that should have it and does not is a failure here.
+  const expectZlib = major > 22 || (major === 22 && minor >= 15);
+  assert.equal(hasZlibZstd(), expectZlib, `Node ${process.version}`);
+  assert.equal(zstdImplementation(), expectZlib ? 'zlib' : hasSystemZstd() ? 'system' : 'js');
+  const yes = () => true;
+  const no = () => false;
+  assert.equal(zstdImplementation('auto', { zlib: yes, system: yes }), 'zlib');
+  assert.equal(zstdImplementation('auto', { zlib: no, system: yes }), 'system');
+  assert.equal(zstdImplementation('auto', { zlib: no, system: no }), 'js');
+  for (const forced of ['zlib', 'system', 'js'] as const) assert.equal(zstdImplementation(forced, { zlib: no, system: no }), forced);
+});
+
+test('zstd forced through node:zlib on a runtime without it is a clear error, not another decoder', async () => {
+  const frame = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x00, 0x01, 0x00, 0x00]);
+  if (hasZlibZstd()) {
+    assert.equal((await collect(decompress([frame], 'zstd', { zstd: 'zlib' }))).length, 0);
+  } else {
+    await assert.rejects(collect(decompress([frame], 'zstd', { zstd: 'zlib', label: 'blobs/x' })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.unsupported' && e.path === 'blobs/x');
+  }
+});
+
+test('zstd with a leading skippable frame, through every implementation the machine has; corrupt data is a clear error', async (t) => {
   if (!hasTool('zstd')) return t.skip('zstd missing');
   const data = Buffer.from('layerscope '.repeat(50000));
   const frame = execFileSync('zstd', ['-q', '-c'], { input: data });
   const skippable = Buffer.concat([Buffer.from([0x53, 0x2a, 0x4d, 0x18]), Buffer.from([5, 0, 0, 0]), Buffer.from('xxxxx')]);
   const input = Buffer.concat([skippable, frame, frame]);
   assert.equal(sniffCompression(input), 'zstd');
-  const impls: ('js' | 'system')[] = hasSystemZstd() ? ['js', 'system'] : ['js'];
-  for (const impl of impls) {
+  for (const impl of zstdImpls()) {
     const out = await collect(decompress([input.subarray(0, 100), input.subarray(100)], 'zstd', { zstd: impl }));
     assert.ok(out.equals(Buffer.concat([data, data])), impl);
     const bad = Buffer.concat([frame.subarray(0, 40), Buffer.alloc(200, 0x55)]);
-    await assert.rejects(collect(decompress([bad], 'zstd', { zstd: impl })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.corrupt', impl);
+    await assert.rejects(
+      collect(decompress([bad], 'zstd', { zstd: impl, label: 'blobs/sha256/bad' })),
+      (e: unknown) => e instanceof CompressionError && e.code === 'compression.corrupt' && e.path === 'blobs/sha256/bad',
+      impl,
+    );
+  }
+});
+
+test('zstd bomb: the output cap and the ratio guard stop every implementation, naming the file', async (t) => {
+  if (!hasTool('zstd')) return t.skip('zstd missing');
+  const bomb = execFileSync('zstd', ['-q', '-c', '-19'], { input: Buffer.alloc(64 * 1024 * 1024) });
+  assert.ok(bomb.length < 64 * 1024, `${bomb.length} bytes`);
+  for (const impl of zstdImpls()) {
+    for (const limits of [{ maxOutput: 4 * 1024 * 1024 }, { maxRatio: 100, ratioAfter: 1024 * 1024 }]) {
+      await assert.rejects(
+        collect(decompress([bomb], 'zstd', { zstd: impl, label: 'bomb.tar.zst', ...limits })),
+        (e: unknown) => e instanceof CompressionError && e.code === 'compression.bomb' && e.path === 'bomb.tar.zst',
+        `${impl} ${JSON.stringify(limits)}`,
+      );
+    }
   }
 });
 
@@ -70,8 +116,12 @@ test('endless empty zstd frames or skippable frames stop by their count, not aft
     async function* endless() {
       for (;;) yield unit;
     }
-    for (const impl of hasSystemZstd() ? (['js', 'system'] as const) : (['js'] as const)) {
-      await assert.rejects(collect(decompress(endless(), 'zstd', { zstd: impl })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.no-output', `${what} ${impl}`);
+    for (const impl of zstdImpls()) {
+      await assert.rejects(
+        collect(decompress(endless(), 'zstd', { zstd: impl, label: 'layer.tar' })),
+        (e: unknown) => e instanceof CompressionError && e.code === 'compression.no-output' && e.path === 'layer.tar',
+        `${what} ${impl}`,
+      );
     }
   }
   async function* storedBlocks() {

@@ -17,11 +17,14 @@ export {
   DEFAULT_LIMITS,
   decompress,
   hasSystemZstd,
+  hasZlibZstd,
   peek,
   sniffCompression,
   type Compression,
   type DecompressLimits,
   type DecompressOptions,
+  type ZstdImpl,
+  zstdImplementation,
 } from './decompress.js';
 export { LayerChangesBuilder, layerChangesFromEntries } from './layer-changes.js';
 export { isTarHead, readLayerFromFile, readLayerFromStream, type LayerReadResult } from './layer-reader.js';
