@@ -658,7 +658,9 @@ async function main() {
     }
     const nodeArgs = ['--import', 'tsx', '--test', ...passFlags, ...files];
     log(`${label}: node ${nodeArgs.join(' ')}`);
-    const childEnv = { ...env, PATH: [path.dirname(bin), env.PATH].filter(Boolean).join(':') };
+    // A bare name (`node`) is found along PATH already; a path's directory goes first.
+    const binDir = bin.includes('/') ? path.dirname(path.resolve(bin)) : null;
+    const childEnv = { ...env, PATH: [binDir, env.PATH].filter(Boolean).join(':') };
     const tRun = Date.now();
     testChild = spawn(bin, nodeArgs, { cwd: ROOT, env: childEnv, stdio: 'inherit' });
     const c = await new Promise((resolve) => {
@@ -671,9 +673,7 @@ async function main() {
     results.push([label, c, Date.now() - tRun]);
     if (c !== 0) code = c;
   }
-  if (results.length > 1 || process.env.LAYERSCOPE_TEST_NODES) {
-    for (const [label, c, ms] of results) log(`${label}: ${files.length} files ${c === 0 ? 'passed' : `FAILED (exit ${c})`} in ${secs(ms)}`);
-  }
+  for (const [label, c, ms] of results) log(`${label}: ${files.length} files ${c === 0 ? 'passed' : `FAILED (exit ${c})`} in ${secs(ms)}`);
   if (REQUIRE && !found.docker20) {
     loud('LAYERSCOPE_REQUIRE_ENGINE=1 and the docker20 engine was not available: failing the run');
     if (code === 0) code = 1;
