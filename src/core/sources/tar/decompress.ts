@@ -1,8 +1,8 @@
 /**
  * Decompression chosen by magic bytes only (never by name or media type, as go-archive's DetectCompression):
- * gzip through node:zlib; zstd through node:zlib where the runtime has it (Node 22.15+ and 24: native speed, no
- * child process), else the system `zstd -dc` when it exists (about 1 GB/s), else fzstd (pure JS, Node 20 without
- * the binary); xz and bzip2 refused with a clear error. Every decompressor is wrapped in the same bomb guard and
+ * gzip through node:zlib; zstd through node:zlib where the runtime's decodes it right (Node 24: native speed, no
+ * child process), else the system `zstd -dc` when it exists (about 1 GB/s), else fzstd (pure JS); xz and bzip2
+ * refused with a clear error. Every decompressor is wrapped in the same bomb guard and
  * input counting (output caps, ratio, zstd frames), whichever does the work.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -40,8 +40,8 @@ export interface DecompressOptions extends DecompressLimits {
   /** What is being decompressed, for error messages. */
   label?: string | null;
   /**
-   * zstd implementation: `auto` (default) takes the first of node:zlib, the system binary, fzstd that this
-   * machine has; the others force one (an implementation the machine lacks is an error).
+   * zstd implementation: `auto` (default) takes the first of node:zlib (when {@link zlibZstdWorks}), the system
+   * binary, fzstd that this machine has; the others force one as it is (one the machine lacks is an error).
    */
   zstd?: ZstdImpl;
 }
@@ -72,15 +72,50 @@ export function hasSystemZstd(): boolean {
 type ZstdDecompressFactory = (options?: { chunkSize?: number }) => Transform;
 const zlibZstd = (zlib as unknown as { createZstdDecompress?: ZstdDecompressFactory }).createZstdDecompress;
 
-/** Whether this runtime's node:zlib decodes zstd (Node 22.15+ and 24). */
+/** Whether this runtime's node:zlib has zstd at all (Node 22.15+ and 24). */
 export function hasZlibZstd(): boolean {
   return typeof zlibZstd === 'function';
 }
 
-/** The zstd implementation `impl` means on this machine (`auto`: node:zlib, else the system binary, else fzstd). */
-export function zstdImplementation(impl: ZstdImpl = 'auto', have = { zlib: hasZlibZstd, system: hasSystemZstd }): Exclude<ZstdImpl, 'auto'> {
+/**
+ * A skippable frame, then two frames of one raw block each ("ab", "cd"): what real layers hold (zstd:chunked is
+ * one frame per file, and skippable frames carry its metadata).
+ */
+export const ZSTD_PROBE = Buffer.from([
+  0x50, 0x2a, 0x4d, 0x18, 1, 0, 0, 0, 0x78,
+  0x28, 0xb5, 0x2f, 0xfd, 0x20, 2, 0x11, 0, 0, 0x61, 0x62,
+  0x28, 0xb5, 0x2f, 0xfd, 0x20, 2, 0x11, 0, 0, 0x63, 0x64,
+]);
+
+let zlibProbe: Promise<boolean> | undefined;
+/**
+ * Whether node:zlib's zstd decodes ZSTD_PROBE to "abcd", through the streaming API we use (checked once). Having
+ * it is not enough: Node 22.23's gives nothing, without an error, for a stream that starts with a skippable frame,
+ * and stops with "Unknown frame descriptor" at a second frame; a layer read through it would lose files silently.
+ */
+export function zlibZstdWorks(): Promise<boolean> {
+  zlibProbe ??= (async () => {
+    if (!zlibZstd) return false;
+    try {
+      const z = zlibZstd();
+      z.end(ZSTD_PROBE);
+      const out: Buffer[] = [];
+      for await (const c of z) out.push(c as Buffer);
+      return Buffer.concat(out).toString('latin1') === 'abcd';
+    } catch {
+      return false;
+    }
+  })();
+  return zlibProbe;
+}
+
+/** The zstd implementation `impl` means on this machine (`auto`: node:zlib when it works, else the system binary, else fzstd). */
+export async function zstdImplementation(
+  impl: ZstdImpl = 'auto',
+  have: { zlib: () => Promise<boolean>; system: () => boolean } = { zlib: zlibZstdWorks, system: hasSystemZstd },
+): Promise<Exclude<ZstdImpl, 'auto'>> {
   if (impl !== 'auto') return impl;
-  if (have.zlib()) return 'zlib';
+  if (await have.zlib()) return 'zlib';
   return have.system() ? 'system' : 'js';
 }
 
@@ -281,11 +316,11 @@ async function* gunzip(input: AsyncIterable<Buffer>, label: string | null): Asyn
   }
 }
 
-function zstd(input: AsyncIterable<Buffer>, impl: ZstdImpl, label: string | null): AsyncIterable<Buffer> {
-  const chosen = zstdImplementation(impl);
-  if (chosen === 'zlib') return zstdZlib(input, label);
-  if (chosen === 'system') return zstdSystem(input, label);
-  return zstdJs(input, label);
+async function* zstd(input: AsyncIterable<Buffer>, impl: ZstdImpl, label: string | null): AsyncGenerator<Buffer> {
+  const chosen = await zstdImplementation(impl);
+  if (chosen === 'zlib') yield* zstdZlib(input, label);
+  else if (chosen === 'system') yield* zstdSystem(input, label);
+  else yield* zstdJs(input, label);
 }
 
 /**

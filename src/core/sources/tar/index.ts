@@ -25,6 +25,7 @@ export {
   type DecompressOptions,
   type ZstdImpl,
   zstdImplementation,
+  zlibZstdWorks,
 } from './decompress.js';
 export { LayerChangesBuilder, layerChangesFromEntries } from './layer-changes.js';
 export { isTarHead, readLayerFromFile, readLayerFromStream, type LayerReadResult } from './layer-reader.js';
