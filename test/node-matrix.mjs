@@ -12,7 +12,11 @@
 //    Each binary (and the machine's) must satisfy package.json `engines.node`, and must load the native
 //    dependency (@napi-rs/xattr).
 // 2. On those lines, the subset (every test file that needs no engine, plus one engine-backed suite per source
-//    kind) through test/run.mjs with LAYERSCOPE_TEST_NODES: engines and fixtures are set up once for all lines.
+//    kind): one test/run.mjs per line (LAYERSCOPE_TEST_NODES=<that line's node>), the lines side by side. Node's
+//    test runner runs one file at a time on a 2-core machine, so two lines together take about the time of one;
+//    each has engines of its own (restored from the fixture cache the full suite has just filled: seconds), as
+//    engine tests that create containers would disturb another line's reading the same engine. Each line's output
+//    is kept in a file and printed whole when it ends.
 // 3. On every line, the machine's included, the package as the registry would publish it: `npm pack`, then in an
 //    empty directory `npx ./layerscope-<v>.tgz --version` and `report` of the demo archive inside the installed
 //    package, with that line's node first in PATH (the bin's `#!/usr/bin/env node` then runs on it) and the
@@ -23,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import semver from 'semver';
 import { NODE_LINES, subsetFiles } from './support/node-lines.mjs';
-import { ROOT } from './support/test-files.mjs';
+import { ROOT, usesEngines } from './support/test-files.mjs';
 
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const ENGINES = PKG.engines.node;
@@ -33,9 +37,10 @@ const secs = (ms) => (ms / 1000).toFixed(1) + ' s';
 const log = (msg) => process.stderr.write(`[node-matrix] ${msg}\n`);
 
 /** Run a command; resolve {code, stdout, stderr} as text. `inherit`: output goes straight to ours. */
-function run(cmd, args, { env = process.env, cwd = ROOT, inherit = false, timeoutMs = 600_000 } = {}) {
+function run(cmd, args, { env = process.env, cwd = ROOT, inherit = false, outFd = null, timeoutMs = 600_000 } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', inherit ? 'inherit' : 'pipe', inherit ? 'inherit' : 'pipe'] });
+    const out = outFd ?? (inherit ? 'inherit' : 'pipe');
+    const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', out, out] });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d) => (stdout += d));
@@ -200,14 +205,34 @@ async function main() {
   if (doTests && others.length) {
     const files = subsetFiles();
     const t = Date.now();
-    log(`subset on ${others.map((l) => l.version).join(', ')}: ${files.length} files (every file that needs no engine, and ${files.filter((f) => f.includes('engine')).length} engine-backed)`);
-    const r = await run(process.execPath, [path.join(ROOT, 'test/run.mjs'), ...files], {
-      env: { ...process.env, LAYERSCOPE_TEST_NODES: others.map((l) => l.bin).join(',') },
-      inherit: true,
-      timeoutMs: 3600_000,
-    });
-    summary.push(`subset (${files.length} files) on ${others.map((l) => l.version).join(' and ')}: ${r.code === 0 ? 'passed' : `FAILED (exit ${r.code})`} in ${secs(Date.now() - t)} (per-line times in the [run] lines above)`);
-    if (r.code !== 0) failed = true;
+    log(`subset on ${others.map((l) => l.version).join(', ')}, side by side: ${files.length} files (every file that needs no engine, and ${files.filter((f) => usesEngines(f)).length} engine-backed)`);
+    const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerscope-matrix-'));
+    try {
+      const runs = others.map(async (l) => {
+        const file = path.join(logDir, `node${l.major}.log`);
+        const fd = fs.openSync(file, 'w');
+        const ts = Date.now();
+        const r = await run(process.execPath, [path.join(ROOT, 'test/run.mjs'), ...files], {
+          env: { ...process.env, LAYERSCOPE_TEST_NODES: l.bin },
+          outFd: fd,
+          timeoutMs: 3600_000,
+        });
+        fs.closeSync(fd);
+        const ms = Date.now() - ts;
+        process.stderr.write(`\n[node-matrix] ===== node ${l.version}: the subset's output =====\n`);
+        process.stderr.write(fs.readFileSync(file));
+        const line = `subset (${files.length} files) on node ${l.version}: ${r.code === 0 ? 'passed' : `FAILED (exit ${r.code})`} in ${secs(ms)}`;
+        log(line);
+        return [line, r.code];
+      });
+      for (const [line, code] of await Promise.all(runs)) {
+        summary.push(line);
+        if (code !== 0) failed = true;
+      }
+      summary.push(`subset on ${others.map((l) => l.version).join(' and ')}: ${secs(Date.now() - t)} of wall time`);
+    } finally {
+      fs.rmSync(logDir, { recursive: true, force: true });
+    }
   }
   if (doPack) {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'layerscope-pack-'));
