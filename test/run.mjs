@@ -8,6 +8,9 @@
 //   LAYERSCOPE_NO_ENGINE=1                  do not start engines (engine tests skip, or fail when required)
 //   LAYERSCOPE_ENGINES=docker20,docker26    start only these engines (default: all available)
 //   LAYERSCOPE_FIXTURE_CACHE=0|<dir>        data-root snapshot cache (default /var/cache/layerscope/fixtures)
+//   LAYERSCOPE_TEST_NODES=/a/node,/b/node   run the files under each of these Node binaries in turn, against the
+//                                           same engines (default: the node running this script); each run has
+//                                           its binary's directory first in PATH, so tests that spawn `node` get it
 //
 // As root with dockerd available it starts private engines, each with its own data root, exec root and socket
 // under one temp dir (flags from /work/shared/docs/engine.md):
@@ -28,6 +31,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quickFingerprint } from './support/fingerprint.mjs';
 import { cleanupDir, makeScratchDir, sweepStale } from './support/scratch.mjs';
+import { findTests, usesEngines } from './support/test-files.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = path.join(ROOT, 'test/fixtures/images');
@@ -96,23 +100,6 @@ async function must(label, cmd, args, opts) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-// ------------------------------------------------------------------------------------------------------------
-// test files
-// ------------------------------------------------------------------------------------------------------------
-function findTests() {
-  const found = [];
-  const walk = (dir) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
-      const p = path.join(dir, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (e.isFile() && /\.test\.tsx?$/.test(e.name)) found.push(path.relative(ROOT, p));
-    }
-  };
-  walk(path.join(ROOT, 'test'));
-  return found.sort();
-}
 
 // ------------------------------------------------------------------------------------------------------------
 // engines
@@ -608,25 +595,6 @@ async function setupEngines() {
   return { engines: out, unavailable };
 }
 
-/** Whether a test file (or a test module it imports, transitively) asks for an engine. */
-function usesEngines(file, seen = new Set()) {
-  if (seen.has(file)) return false;
-  seen.add(file);
-  let text;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch {
-    return false;
-  }
-  if (file !== path.join(ROOT, 'test/support/engine.ts') && /\bgetEngine\(|\bengines\(\)|LAYERSCOPE_TEST_ENGINES/.test(text)) return true;
-  for (const m of text.matchAll(/from\s+'(\.{1,2}\/[^']+)'/g)) {
-    const dep = path.resolve(path.dirname(file), m[1]).replace(/\.js$/, '');
-    if (!dep.startsWith(path.join(ROOT, 'test'))) continue;
-    for (const ext of ['.ts', '.tsx', '.mjs']) if (fs.existsSync(dep + ext) && usesEngines(dep + ext, seen)) return true;
-  }
-  return false;
-}
-
 async function main() {
   const argv = process.argv.slice(2);
   const passFlags = argv.filter((a) => a.startsWith('-'));
@@ -674,18 +642,38 @@ async function main() {
   }
 
   let code = 0;
-  if (files.length) {
+  // The Node lines other than the machine's are tested by test/node-matrix.mjs through this: engines and
+  // fixtures are set up once (about a minute) and every runtime's tests run against them in turn.
+  const nodes = (process.env.LAYERSCOPE_TEST_NODES || process.execPath).split(',').filter(Boolean);
+  const results = [];
+  for (const bin of files.length ? nodes : []) {
+    if (exiting) break;
+    const version = await run(bin, ['--version'], { timeoutMs: 30000 });
+    const label = version.code === 0 ? `node ${version.stdout.toString().trim()} (${bin})` : bin;
+    if (version.code !== 0) {
+      loud(`${bin} does not run: ${version.stderr.trim()}`);
+      results.push([label, 1, 0]);
+      code = 1;
+      continue;
+    }
     const nodeArgs = ['--import', 'tsx', '--test', ...passFlags, ...files];
-    log(`node ${nodeArgs.join(' ')}`);
-    testChild = spawn(process.execPath, nodeArgs, { cwd: ROOT, env, stdio: 'inherit' });
-    code = await new Promise((resolve) => {
+    log(`${label}: node ${nodeArgs.join(' ')}`);
+    // A bare name (`node`) is found along PATH already; a path's directory goes first.
+    const binDir = bin.includes('/') ? path.dirname(path.resolve(bin)) : null;
+    const childEnv = { ...env, PATH: [binDir, env.PATH].filter(Boolean).join(':') };
+    const tRun = Date.now();
+    testChild = spawn(bin, nodeArgs, { cwd: ROOT, env: childEnv, stdio: 'inherit' });
+    const c = await new Promise((resolve) => {
       testChild.on('exit', (c, s) => resolve(c ?? (s ? 1 : 1)));
       testChild.on('error', (err) => {
         log(`could not start the test runner: ${err}`);
         resolve(1);
       });
     });
+    results.push([label, c, Date.now() - tRun]);
+    if (c !== 0) code = c;
   }
+  for (const [label, c, ms] of results) log(`${label}: ${files.length} files ${c === 0 ? 'passed' : `FAILED (exit ${c})`} in ${secs(ms)}`);
   if (REQUIRE && !found.docker20) {
     loud('LAYERSCOPE_REQUIRE_ENGINE=1 and the docker20 engine was not available: failing the run');
     if (code === 0) code = 1;

@@ -10,6 +10,7 @@ import type { Source } from '../../../src/core/model/source.js';
 import type { ImageInfo, LayerChanges } from '../../../src/core/model/types.js';
 import { SourceError, NotFoundError } from '../../../src/core/model/errors.js';
 import { tempDir, tar, paxRecord, hasTool } from '../tar/helpers.js';
+import { zlibZstdWorks, zstdImplementation } from '../../../src/core/sources/tar/index.js';
 
 const FIX = fileURLToPath(new URL('../../fixtures/archives/', import.meta.url));
 
@@ -101,7 +102,10 @@ test('file, stdin, gzip-compressed and zstd-compressed archive, and an OCI dir g
   if (hasTool('zstd')) {
     const zs = join(dir, 'a.tar.zst');
     execFileSync('zstd', ['-q', '-o', zs, file]);
-    variants.push(['zstd (system)', () => openArchive(zs)]);
+    variants.push([`zstd (default: ${await zstdImplementation()})`, () => openArchive(zs)]);
+    // and each implementation this machine has, forced: node:zlib's (where it works: Node 24) and its fallbacks
+    if (await zlibZstdWorks()) variants.push(['zstd (zlib)', () => openArchive(zs, { decompress: { zstd: 'zlib' } })]);
+    variants.push(['zstd (system)', () => openArchive(zs, { decompress: { zstd: 'system' } })]);
     variants.push(['zstd (js)', () => openArchive(zs, { decompress: { zstd: 'js' } })]);
   }
   for (const [name, open] of variants) {

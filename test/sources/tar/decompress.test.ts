@@ -3,11 +3,17 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { writeFileSync, truncateSync, openSync, writeSync, closeSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as zlib from 'node:zlib';
 import { gzipSync } from 'node:zlib';
-import { decompress, sniffCompression, readTarStream, hasSystemZstd, CompressionError } from '../../../src/core/sources/tar/index.js';
-import { ZstdFrames } from '../../../src/core/sources/tar/decompress.js';
+import { decompress, sniffCompression, readTarStream, hasSystemZstd, hasZlibZstd, zlibZstdWorks, zstdImplementation, CompressionError } from '../../../src/core/sources/tar/index.js';
+import { ZstdFrames, ZSTD_PROBE } from '../../../src/core/sources/tar/decompress.js';
 import { LayerChangesBuilder } from '../../../src/core/sources/tar/index.js';
 import { tempDir, hasTool } from './helpers.js';
+
+/** Every zstd implementation this machine has: fzstd always, the system binary when installed, node:zlib where it works (Node 24). */
+async function zstdImpls(): Promise<('js' | 'system' | 'zlib')[]> {
+  return [...(['js'] as const), ...(hasSystemZstd() ? (['system'] as const) : []), ...((await zlibZstdWorks()) ? (['zlib'] as const) : [])];
+}
 
 async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
   const out: Buffer[] = [];
@@ -27,19 +33,82 @@ test('compression is sniffed from magic bytes only', () => {
   assert.throws(() => decompress([Buffer.alloc(1)], 'xz'), (e: unknown) => e instanceof CompressionError && e.code === 'compression.unsupported');
 });
 
-test('zstd with a leading skippable frame, through the system binary and fzstd; corrupt data is a clear error', async (t) => {
+test('zstd: node:zlib where it decodes right (Node 24), else the system binary, else fzstd', async () => {
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  // Not from feature detection alone: a Node line that should have it and does not is a failure here.
+  assert.equal(hasZlibZstd(), major > 22 || (major === 22 && minor >= 15), `Node ${process.version}`);
+  const works = await zlibZstdWorks();
+  if (major >= 24) assert.ok(works, `Node ${process.version}: node:zlib's zstd fails the probe`);
+  if (hasZlibZstd()) {
+    // The probe's verdict is what node:zlib's stream does with a layer-like stream made by zlib's own encoder.
+    const data = Buffer.from('layerscope '.repeat(20000));
+    const z = zlib as unknown as { zstdCompressSync(b: Buffer): Buffer; createZstdDecompress(): NodeJS.ReadWriteStream };
+    const skippable = Buffer.from([0x5a, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+    const d = z.createZstdDecompress();
+    d.end(Buffer.concat([skippable, z.zstdCompressSync(data), z.zstdCompressSync(data)]));
+    const out: Buffer[] = [];
+    let right = true;
+    try {
+      for await (const c of d) out.push(c as Buffer);
+    } catch {
+      right = false;
+    }
+    assert.equal(works, right && Buffer.concat(out).equals(Buffer.concat([data, data])), `Node ${process.version}`);
+  } else {
+    assert.equal(works, false);
+  }
+  assert.equal(await zstdImplementation(), works ? 'zlib' : hasSystemZstd() ? 'system' : 'js');
+  const yes = async () => true;
+  const no = async () => false;
+  assert.equal(await zstdImplementation('auto', { zlib: yes, system: () => true }), 'zlib');
+  assert.equal(await zstdImplementation('auto', { zlib: no, system: () => true }), 'system');
+  assert.equal(await zstdImplementation('auto', { zlib: no, system: () => false }), 'js');
+  for (const forced of ['zlib', 'system', 'js'] as const) assert.equal(await zstdImplementation(forced, { zlib: no, system: () => false }), forced);
+});
+
+test('zstd forced through node:zlib on a runtime without it is a clear error, not another decoder', async () => {
+  if (hasZlibZstd()) {
+    // forced, it is used as it is: right where the probe says so
+    const out = await collect(decompress([ZSTD_PROBE], 'zstd', { zstd: 'zlib' })).catch(() => Buffer.alloc(0));
+    assert.equal(out.toString() === 'abcd', await zlibZstdWorks());
+  } else {
+    await assert.rejects(collect(decompress([ZSTD_PROBE], 'zstd', { zstd: 'zlib', label: 'blobs/x' })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.unsupported' && e.path === 'blobs/x');
+  }
+  // every other implementation decodes the probe
+  for (const impl of await zstdImpls()) assert.equal((await collect(decompress([ZSTD_PROBE], 'zstd', { zstd: impl }))).toString(), 'abcd', impl);
+});
+
+test('zstd with a leading skippable frame, through every implementation the machine has; corrupt data is a clear error', async (t) => {
   if (!hasTool('zstd')) return t.skip('zstd missing');
   const data = Buffer.from('layerscope '.repeat(50000));
   const frame = execFileSync('zstd', ['-q', '-c'], { input: data });
   const skippable = Buffer.concat([Buffer.from([0x53, 0x2a, 0x4d, 0x18]), Buffer.from([5, 0, 0, 0]), Buffer.from('xxxxx')]);
   const input = Buffer.concat([skippable, frame, frame]);
   assert.equal(sniffCompression(input), 'zstd');
-  const impls: ('js' | 'system')[] = hasSystemZstd() ? ['js', 'system'] : ['js'];
-  for (const impl of impls) {
+  for (const impl of await zstdImpls()) {
     const out = await collect(decompress([input.subarray(0, 100), input.subarray(100)], 'zstd', { zstd: impl }));
     assert.ok(out.equals(Buffer.concat([data, data])), impl);
     const bad = Buffer.concat([frame.subarray(0, 40), Buffer.alloc(200, 0x55)]);
-    await assert.rejects(collect(decompress([bad], 'zstd', { zstd: impl })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.corrupt', impl);
+    await assert.rejects(
+      collect(decompress([bad], 'zstd', { zstd: impl, label: 'blobs/sha256/bad' })),
+      (e: unknown) => e instanceof CompressionError && e.code === 'compression.corrupt' && e.path === 'blobs/sha256/bad',
+      impl,
+    );
+  }
+});
+
+test('zstd bomb: the output cap and the ratio guard stop every implementation, naming the file', async (t) => {
+  if (!hasTool('zstd')) return t.skip('zstd missing');
+  const bomb = execFileSync('zstd', ['-q', '-c', '-19'], { input: Buffer.alloc(64 * 1024 * 1024) });
+  assert.ok(bomb.length < 64 * 1024, `${bomb.length} bytes`);
+  for (const impl of await zstdImpls()) {
+    for (const limits of [{ maxOutput: 4 * 1024 * 1024 }, { maxRatio: 100, ratioAfter: 1024 * 1024 }]) {
+      await assert.rejects(
+        collect(decompress([bomb], 'zstd', { zstd: impl, label: 'bomb.tar.zst', ...limits })),
+        (e: unknown) => e instanceof CompressionError && e.code === 'compression.bomb' && e.path === 'bomb.tar.zst',
+        `${impl} ${JSON.stringify(limits)}`,
+      );
+    }
   }
 });
 
@@ -70,8 +139,12 @@ test('endless empty zstd frames or skippable frames stop by their count, not aft
     async function* endless() {
       for (;;) yield unit;
     }
-    for (const impl of hasSystemZstd() ? (['js', 'system'] as const) : (['js'] as const)) {
-      await assert.rejects(collect(decompress(endless(), 'zstd', { zstd: impl })), (e: unknown) => e instanceof CompressionError && e.code === 'compression.no-output', `${what} ${impl}`);
+    for (const impl of await zstdImpls()) {
+      await assert.rejects(
+        collect(decompress(endless(), 'zstd', { zstd: impl, label: 'layer.tar' })),
+        (e: unknown) => e instanceof CompressionError && e.code === 'compression.no-output' && e.path === 'layer.tar',
+        `${what} ${impl}`,
+      );
     }
   }
   async function* storedBlocks() {

@@ -17,11 +17,15 @@ export {
   DEFAULT_LIMITS,
   decompress,
   hasSystemZstd,
+  hasZlibZstd,
   peek,
   sniffCompression,
   type Compression,
   type DecompressLimits,
   type DecompressOptions,
+  type ZstdImpl,
+  zstdImplementation,
+  zlibZstdWorks,
 } from './decompress.js';
 export { LayerChangesBuilder, layerChangesFromEntries } from './layer-changes.js';
 export { isTarHead, readLayerFromFile, readLayerFromStream, type LayerReadResult } from './layer-reader.js';
