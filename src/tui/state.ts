@@ -1,4 +1,5 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
+import { dedupe } from '../core/analysis/host.js';
 import type { ContainerAnalysis } from '../core/analysis/container.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
 import {
@@ -328,8 +329,12 @@ function listLength(s: State, pane: ListName): number {
 /** Every problem that concerns what is on screen: the source's, then the open image's or container's. */
 export function currentProblems(s: State): Problem[] {
   const own = s.screen === 'image' ? (s.analysis?.problems ?? []) : s.screen === 'container' ? (s.container?.problems ?? []) : [];
-  return [...s.sourceProblems, ...own];
+  // Each once and at most 1,000 of a code, as every command lists them; the same lists give the same answer, so
+  // the last one is kept (asked for at every keypress on the problems screen).
+  if (shown.source !== s.sourceProblems || shown.own !== own) shown = { source: s.sourceProblems, own, list: dedupe([...s.sourceProblems, ...own]) };
+  return shown.list;
 }
+let shown: { source: readonly Problem[] | null; own: readonly Problem[] | null; list: Problem[] } = { source: null, own: null, list: [] };
 
 function clamp(x: number, lo: number, hi: number): number {
   return Math.max(lo, Math.min(hi, x));

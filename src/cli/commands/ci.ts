@@ -1,3 +1,4 @@
+import { dedupe } from '../../core/analysis/host.js';
 import * as path from 'node:path';
 import { EXIT, flagList, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
@@ -123,6 +124,8 @@ export const ciCommand: Command = {
         input.results.push({ result: evaluateCi(analysis, base, cfg.rules), analysis });
         input.problems.push(...analysis.problems);
       }
+      // Each once, and a bounded number of one code (the images share layers, and so their problems).
+      input.problems = dedupe(input.problems);
       if (junitFile) {
         junitFile.writeAll(ciJunit(input));
         for (const w of junitFile.warnings) io.stderr.write(`warning: ${safeText(w)}\n`);

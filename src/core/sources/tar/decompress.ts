@@ -155,10 +155,14 @@ const MAX_FREE_FRAMES = 10_000;
  * Counts the frames of a zstd stream from their headers (RFC 8878 §3.1), stepping over block contents without
  * reading them. Malformed headers are left to the decompressor to report; counting then stops.
  */
+const ZSTD_BLOCK_MAX = 128 * 1024;
+
 export class ZstdFrames {
   count = 0;
   /** The window the latest frame header declares (RFC 8878 §3.1.1.1.2; a single-segment frame's content size). */
   window = 0;
+  /** What makes the stream invalid, as far as the headers tell (the decoder has the last word otherwise). */
+  corrupt: string | null = null;
   private desc = 0;
   private skip = 0;
   private readonly head: number[] = [];
@@ -243,8 +247,13 @@ export class ZstdFrames {
           this.state = 'lost';
           return;
         }
+        // RFC 8878 §3.1.1.2.4: no block (raw, RLE or compressed) is larger than min(window, 128 KiB). fzstd does
+        // not check: an RLE block of 2 MiB from 4 bytes would pass (and `zstd -d` calls it corruption).
+        const size = b >>> 3;
+        const max = Math.min(ZSTD_BLOCK_MAX, this.window || ZSTD_BLOCK_MAX);
+        if (size > max && !this.corrupt) this.corrupt = `a block of ${size} bytes (${type === 1 ? 'RLE' : type === 0 ? 'raw' : 'compressed'}), more than the ${max} a block may hold`;
         this.head.length = 0;
-        this.skip = type === 1 ? 1 : b >>> 3;
+        this.skip = type === 1 ? 1 : size;
         if (this.skip === 0) this.afterData();
         return;
       }
@@ -447,12 +456,13 @@ async function* zstdJs(input: AsyncIterable<Buffer>, label: string | null): Asyn
   try {
     for await (const c of input) {
       // Fed in slices so that output is produced (and the guards can act) in bounded steps: fzstd cannot be paused
-      // within a push, and an RLE block turns 4 bytes into 128 KiB, so 1 KiB in is at most 32 MiB out.
+      // within a push, and an RLE block turns 4 bytes into at most 128 KiB (larger blocks are refused before the push), so 1 KiB in is at most 32 MiB out.
       for (let i = 0; i < c.length; i += 1024) {
         const slice = c.subarray(i, Math.min(c.length, i + 1024));
         // Our own header reader sees each frame header before fzstd does (it needs 18 bytes to parse one).
         frames.feed(slice);
         window = Math.max(window, frames.window);
+        if (frames.corrupt) throw new CompressionError('compression.corrupt', `zstd data cannot be decompressed: ${frames.corrupt}`, label);
         if (window > JS_MAX_WINDOW)
           throw new CompressionError('compression.zstd-window', `zstd frame declares a ${window}-byte window; the built-in decoder takes up to ${JS_MAX_WINDOW} (install zstd to read it; \`zstd -d\` itself refuses more than 128 MiB)`, label);
         d.push(slice);

@@ -101,12 +101,17 @@ const TYPES: Record<string, EntryType> = {
  * ` \0` is GNU (no prefix, unless its atime/ctime do not parse: then a pre-Go-1.8 writer put a prefix there),
  * anything else v7.
  */
+/** star's layout: ustar magic and a `tar\0` trailer (a 131-byte prefix, then atime and ctime). */
+function isStar(b: Buffer, off: number): boolean {
+  return b[off + 508] === 0x74 && b[off + 509] === 0x61 && b[off + 510] === 0x72 && b[off + 511] === 0;
+}
+
 function headerName(b: Buffer, off: number): { format: TarFormat; name: string } {
   const rawName = field(b, off, 100);
   const magic = b.toString('latin1', off + 257, off + 263);
   const version = b.toString('latin1', off + 263, off + 265);
   if (magic === 'ustar\0') {
-    const star = b.toString('latin1', off + 508, off + 512) === 'tar\0';
+    const star = isStar(b, off);
     const prefix = field(b, off + 345, star ? 131 : 155);
     return { format: 'ustar', name: prefix ? prefix + '/' + rawName : rawName };
   }
@@ -161,7 +166,8 @@ export function parseNumeric(b: Buffer, off: number, len: number): number | null
       let c = b[off + i]! ^ inv;
       if (i === 0) c &= 0x7f;
       v = v * 256 + c;
-      if (v > Number.MAX_SAFE_INTEGER) return null;
+      // Go takes any int64 (past 2^53 a Number is near, not exact: only times get there in practice)
+      if (v >= 2 ** 63) return null;
     }
     return inv ? -(v + 1) : v;
   }
@@ -178,7 +184,8 @@ export function parseNumeric(b: Buffer, off: number, len: number): number | null
     if (c < 0x30 || c > 0x37) return null;
     v = v * 8 + (c - 0x30);
   }
-  return v > Number.MAX_SAFE_INTEGER ? null : v;
+  // strconv.ParseUint(…, 8, 64), as Go parses it
+  return v >= 2 ** 64 ? null : v;
 }
 
 /** The error for a zero block followed by a header (Go: "zero block and then non-zero block"). */
@@ -280,13 +287,20 @@ export function parsePax(body: Buffer, offset: number, member: string, label: st
   return out;
 }
 
+/** A decimal integer with an optional sign, within Go's int64. */
+function inInt64(v: string): boolean {
+  const x = BigInt(v);
+  return x >= -(2n ** 63n) && x < 2n ** 63n;
+}
+
 /** PAX time `[-]seconds[.fraction]` as seconds + nanoseconds (nsec always 0..999999999). */
 export function parsePaxTime(v: string): { sec: number; nsec: number } | null {
   const m = /^([-+]?)(\d+)(?:\.(\d*))?$/.exec(v);
   if (!m) return null;
+  // Go: strconv.ParseInt(seconds, 10, 64); past 2^53 the Number is near, not exact.
+  if (!inInt64(m[1] + m[2]!)) return null;
   let sec = Number(m[2]);
   let nsec = m[3] ? Number((m[3] + '000000000').slice(0, 9)) : 0;
-  if (!Number.isSafeInteger(sec)) return null;
   if (m[1] === '-') {
     sec = -sec;
     if (nsec > 0) {
@@ -372,6 +386,11 @@ export class HeaderAssembler {
       devMajor = this.num(b, off + 329, 8, 'devmajor', offset, name);
       devMinor = this.num(b, off + 337, 8, 'devminor', offset, name);
     }
+    if (blockFormat === 'ustar' && isStar(b, off)) {
+      // star's atime and ctime: not kept, but Go parses them and refuses the tar when they do not parse.
+      this.num(b, off + 476, 12, 'star atime', offset, name);
+      this.num(b, off + 488, 12, 'star ctime', offset, name);
+    }
     let uname = blockFormat !== 'v7' ? field(b, off + 265, 32) : '';
     let gname = blockFormat !== 'v7' ? field(b, off + 297, 32) : '';
     let realSize = size;
@@ -381,12 +400,15 @@ export class HeaderAssembler {
     let xattrs = NO_XATTRS;
     if (pax) {
       // One pass over the records (GNU tar writes atime/ctime/mtime for every member: keep this cheap).
+      // strconv.ParseInt(v, 10, 64), as Go's mergePAX parses uid, gid and size: a sign is allowed.
       const int = (k: string, raw: Buffer): number => {
         const v = raw.toString('latin1');
-        if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
+        if (!/^[+-]?\d+$/.test(v) || !inInt64(v))
           throw new TarError('tar.pax', `PAX ${k}=${JSON.stringify(v)} is not a valid number`, this.firstOffset, name, this.label);
         return Number(v);
       };
+      // A negative owner is chown(-1): the engine leaves the owner it created the file with (root).
+      const owner = (k: string, raw: Buffer): number => Math.max(0, int(k, raw));
       for (const [k, v] of pax) {
         switch (k) {
           case 'path':
@@ -397,12 +419,13 @@ export class HeaderAssembler {
             break;
           case 'size':
             storedSize = int(k, v);
+            if (storedSize < 0) throw new TarError('tar.pax', `PAX size=${JSON.stringify(v.toString('latin1'))} is negative`, this.firstOffset, name, this.label);
             break;
           case 'uid':
-            uid = int(k, v);
+            uid = owner(k, v);
             break;
           case 'gid':
-            gid = int(k, v);
+            gid = owner(k, v);
             break;
           case 'uname':
             uname = v.toString('latin1');
