@@ -42,6 +42,8 @@ export const EXIT = {
   sourceError: 3,
   /** The analysis completed, but the evidence has error-severity problems (listed in the output). */
   evidenceProblems: 4,
+  /** A bug of ours (sysexits' EX_SOFTWARE): never mistaken for a failed check or a verdict. */
+  internal: 70,
   interrupted: 130,
 } as const;
 

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import type { ModelProgress } from '../core/analysis/model.js';
 import type { Problem } from '../core/model/types.js';
-import { safeText } from '../report/format.js';
+import { safeText, safeMessage } from '../report/format.js';
 import { EXIT, type CommandIO } from './command.js';
 
 /**
@@ -71,7 +71,7 @@ export function reportProblems(io: CommandIO, command: string, problems: readonl
   if (problems.length) {
     const errors = problems.filter((p) => p.severity === 'error').length;
     io.stderr.write(`layerscope ${command}: ${problems.length} problem(s) in the evidence${errors ? `, ${errors} error(s)` : ''} (layerscope report lists them all):\n`);
-    for (const p of problems.slice(0, 20)) io.stderr.write(`  ${p.severity} ${p.code}: ${safeText(p.message)}${p.path ? ` (${safeText(p.path)})` : ''}\n`);
+    for (const p of problems.slice(0, 20)) io.stderr.write(`  ${p.severity} ${p.code}: ${safeMessage(p.message)}${p.path ? ` (${safeMessage(p.path)})` : ''}\n`);
     if (problems.length > 20) io.stderr.write(`  ... ${problems.length - 20} more\n`);
   }
   return problemsExit(problems);

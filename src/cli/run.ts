@@ -58,7 +58,7 @@ function reportError(err: unknown, io: CommandIO, command: Command): number {
     return EXIT.sourceError;
   }
   io.stderr.write(`layerscope ${command.name}: internal error: ${safeText(err instanceof Error ? err.stack ?? err.message : String(err))}\n`);
-  return EXIT.failed;
+  return EXIT.internal;
 }
 
 export function helpText(): string {

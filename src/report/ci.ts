@@ -1,7 +1,7 @@
 import type { CiResult, RuleResult } from '../core/analysis/ci-rules.js';
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { Problem } from '../core/model/types.js';
-import { formatBytes, jsonPath, safeText, shortId, showPath } from './format.js';
+import { formatBytes, jsonPath, safeText, shortId, showPath, safeMessage } from './format.js';
 
 export const CI_SCHEMA = 'layerscope.ci/v1';
 
@@ -47,7 +47,7 @@ export function ciText(input: CiReportInput, opts: { top?: number } = {}): strin
     }
     for (const rule of r.rules) {
       const tag = rule.status === 'pass' ? 'PASS' : rule.status === 'fail' ? 'FAIL' : 'SKIP';
-      out.push(`  ${tag}  ${rule.name}: ${rule.status === 'disabled' ? 'disabled' : `${safeText(rule.message)} (limit ${ruleValue(rule, rule.limit)})`}`);
+      out.push(`  ${tag}  ${rule.name}: ${rule.status === 'disabled' ? 'disabled' : `${safeMessage(rule.message)} (limit ${ruleValue(rule, rule.limit)})`}`);
     }
     out.push(`  result: ${r.pass ? 'PASS' : 'FAIL'}`);
   }
@@ -55,7 +55,7 @@ export function ciText(input: CiReportInput, opts: { top?: number } = {}): strin
   if (input.problems.length) {
     out.push('');
     out.push(`problems (${input.problems.length}, ${errors.length} errors):`);
-    for (const p of input.problems.slice(0, 50)) out.push(`  ${p.severity}: ${safeText(p.code)}: ${safeText(p.message)}${p.path ? ` (${safeText(p.path)})` : ''}`);
+    for (const p of input.problems.slice(0, 50)) out.push(`  ${p.severity}: ${safeText(p.code)}: ${safeMessage(p.message)}${p.path ? ` (${safeMessage(p.path)})` : ''}`);
   }
   out.push('');
   const pass = input.results.every((x) => x.result.pass);

@@ -1,4 +1,4 @@
-import { displayPath, pathToText } from '../core/model/path.js';
+import { displayPath, escapeControls, pathToText } from '../core/model/path.js';
 
 /** Human byte count, decimal units as docker prints them (1 kB = 1000 B). */
 export function formatBytes(n: number): string {
@@ -41,8 +41,25 @@ export function safeText(s: string): string {
   return displayPath(Buffer.from(s, 'utf8').toString('latin1'));
 }
 
+/**
+ * A message or path we composed (problems, findings, errors): control characters escaped, backslashes kept
+ * (names inside were shown through displayPath already: escaping them again would double every backslash).
+ */
+export function safeMessage(s: string): string {
+  return escapeControls(s);
+}
+
 export function formatMode(type: string, mode: number): string {
   const t = { file: '-', hardlink: '-', dir: 'd', symlink: 'l', char: 'c', block: 'b', fifo: 'p', socket: 's' }[type] ?? '?';
   const rwx = (m: number, s: boolean, sc: string) => (m & 4 ? 'r' : '-') + (m & 2 ? 'w' : '-') + (s ? (m & 1 ? sc : sc.toUpperCase()) : m & 1 ? 'x' : '-');
   return t + rwx(mode >> 6, !!(mode & 0o4000), 's') + rwx(mode >> 3, !!(mode & 0o2000), 's') + rwx(mode, !!(mode & 0o1000), 't');
+}
+
+/**
+ * Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC). A time the evidence holds may lie outside what a
+ * JavaScript Date can show (tmpfs and btrfs keep 64-bit times): then `@<seconds>`, as `date -d @N` takes it.
+ */
+export function formatTime(sec: number): string {
+  const d = new Date(Math.floor(sec) * 1000);
+  return Number.isNaN(d.getTime()) ? `@${sec}` : d.toISOString().replace('T', ' ').slice(0, 19);
 }

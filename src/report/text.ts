@@ -3,7 +3,7 @@ import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ChangeRow, MergedRow } from '../core/analysis/views.js';
 import type { DockerChange } from '../core/analysis/docker-diff.js';
 import { displayPath } from '../core/model/path.js';
-import { formatBytes, formatMode, formatPercent, safeText, shortId, showPath } from './format.js';
+import { formatBytes, formatMode, formatPercent, safeText, shortId, showPath, safeMessage } from './format.js';
 
 /** The report for people. Every evidence-derived string goes through showPath/safeText. */
 export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {}): string {
@@ -42,7 +42,7 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
   }
   if (a.problems.length) {
     out.push('', 'PROBLEMS');
-    for (const p of a.problems) out.push(`  ${p.severity.toUpperCase().padEnd(7)} ${p.code}: ${safeText(p.message)}${p.path ? `\n          at ${safeText(p.path)}` : ''}`);
+    for (const p of a.problems) out.push(`  ${p.severity.toUpperCase().padEnd(7)} ${p.code}: ${safeMessage(p.message)}${p.path ? `\n          at ${safeMessage(p.path)}` : ''}`);
   }
   return out.join('\n') + '\n';
 }

@@ -1,6 +1,6 @@
 import type { Timeline, TimelineEntry } from '../core/analysis/timeline.js';
 import { displayPath } from '../core/model/path.js';
-import { formatMode, jsonPath, safeText } from './format.js';
+import { formatMode, formatTime, jsonPath, safeText, safeMessage } from './format.js';
 
 export const TIMELINE_SCHEMA = 'layerscope.timeline/v1';
 
@@ -36,7 +36,7 @@ export function timelineBodyfile(t: Timeline, sort: TimelineSort = 'mtime'): str
 
 function iso(x: number | undefined): string {
   if (x === undefined) return '-'.padEnd(19);
-  return new Date(Math.floor(x) * 1000).toISOString().replace('T', ' ').slice(0, 19);
+  return formatTime(x).padEnd(19);
 }
 
 export function timelineTable(t: Timeline, sort: TimelineSort = 'mtime'): string {
@@ -60,7 +60,7 @@ export function timelineTable(t: Timeline, sort: TimelineSort = 'mtime'): string
   }
   if (t.problems.length) {
     out.push('');
-    for (const p of t.problems) out.push(`${p.severity}: ${safeText(p.code)}: ${safeText(p.message)}${p.path ? ` (${safeText(p.path)})` : ''}`);
+    for (const p of t.problems) out.push(`${p.severity}: ${safeText(p.code)}: ${safeMessage(p.message)}${p.path ? ` (${safeMessage(p.path)})` : ''}`);
   }
   return out.join('\n') + '\n';
 }

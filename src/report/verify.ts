@@ -1,6 +1,6 @@
 import type { VerifyReport, Finding } from '../core/verify/index.js';
 import type { Attribution, Visibility } from '../core/verify/attribute.js';
-import { jsonPath, safeText, shortId, showPath } from './format.js';
+import { jsonPath, safeText, shortId, showPath, safeMessage } from './format.js';
 import { displayPath, pathToText } from '../core/model/path.js';
 
 /**
@@ -45,9 +45,9 @@ export function verifyText(r: VerifyReport): string {
   out.push('Layers:');
   for (const l of r.layers) {
     const who = imageList(l.usedBy.images, (n, i) => `${n}#${i}`).join(' ');
-    const parts = [`integrity ${l.integrity.status}`, `mount ${l.mount ? (l.mount.ownDifferences ? `${l.mount.ownDifferences} difference(s) of its own` : l.mount.status === 'disagree' ? 'agree (differences from lower layers only)' : l.mount.status) : 'not mounted'}`];
+    const parts = [`integrity ${l.integrity.status}`, `mount ${l.mount ? (l.mount.ownDifferences ? `${l.mount.ownDifferences} difference(s) of its own` : l.mount.status === 'disagree' ? 'agree (differences from lower layers only)' : l.mount.status) : 'check not run'}`];
     out.push(`  ${mark(l.verdict)} ${shortId(l.chainId)}  ${parts.join(', ')}  ${who}`);
-    if (l.integrity.message && l.integrity.status !== 'ok') out.push(`         ${safeText(l.integrity.message)}`);
+    if (l.integrity.message && l.integrity.status !== 'ok') out.push(`         ${safeMessage(l.integrity.message)}`);
   }
   if (r.stacks.length) {
     out.push('');
@@ -56,7 +56,7 @@ export function verifyText(r: VerifyReport): string {
       const how = s.form ? `${s.lowerCount} lowers, ${s.form} paths${s.mode === 'userns' ? ', user namespace' : ''}` : '';
       const ab = s.asBuilt ? (s.asBuilt.differences.length ? `, ${s.asBuilt.differences.length} difference(s) from the image as built` : ', as built') : '';
       out.push(`  ${mark(s.verdict)} ${safeText(s.label)}  ${s.status}${how ? ` (${how})` : ''}  ${s.entries.kernel}/${s.entries.ours} entries${s.differences.length ? `, ${s.differences.length} difference(s) from the disk` : ''}${ab}`);
-      if (s.message) out.push(`         ${safeText(s.message)}`);
+      if (s.message) out.push(`         ${safeMessage(s.message)}`);
       for (const n of s.notes) out.push(`         note: ${safeText(n)}`);
     }
   }
@@ -68,7 +68,7 @@ export function verifyText(r: VerifyReport): string {
       const layer = f.layer ? (f.layer.role === 'image' ? `layer ${shortId(f.layer.chainId ?? '')}` : `the ${f.layer.role} layer`) : f.kind === 'archive' ? 'the archive itself' : 'no known layer';
       const where = f.member !== undefined ? `archive member ${JSON.stringify(displayPath(f.member))}` : showPath(f.path);
       out.push(`  ${f.check}${f.against ? `(${f.against})` : ''}/${f.kind} ${where}${vals}`);
-      out.push(`      ${safeText(f.message)}`);
+      out.push(`      ${safeMessage(f.message)}`);
       out.push(`      in ${layer}; used by ${users(f.usedBy)}`);
       if (f.stacks) out.push(`      seen in ${f.stacks.length} stack(s): ${f.stacks.slice(0, 6).map(safeText).join(', ')}${f.stacks.length > 6 ? ', ...' : ''}`);
       for (const v of f.visibleIn ?? []) out.push(`      in ${safeText(v.user)}'s final view: ${f.kind === 'missing' && v.visibility.state === 'absent' ? 'removed from disk' : visText(v.visibility)}`);
@@ -77,7 +77,7 @@ export function verifyText(r: VerifyReport): string {
   if (r.problems.length) {
     out.push('');
     out.push(`Evidence problems (${r.problems.length}):`);
-    for (const p of r.problems) out.push(`  ${p.severity} ${p.code}: ${safeText(p.message)}${p.path ? ` (${safeText(p.path)})` : ''}`);
+    for (const p of r.problems) out.push(`  ${p.severity} ${p.code}: ${safeMessage(p.message)}${p.path ? ` (${safeMessage(p.path)})` : ''}`);
   }
   out.push('');
   const failed = r.layers.filter((l) => l.verdict === 'failed').length + r.stacks.filter((s) => s.verdict === 'failed').length;

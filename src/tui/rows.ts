@@ -2,7 +2,7 @@ import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ContainerAnalysis } from '../core/analysis/container.js';
 import type { EndReason, VersionInfo } from '../core/analysis/stack.js';
 import { displayPath, type Attrs } from '../core/model/index.js';
-import { formatBytes, formatMode, formatPercent, shortId, safeText, showPath } from '../report/format.js';
+import { formatBytes, formatMode, formatPercent, formatTime, shortId, safeText, showPath, safeMessage } from '../report/format.js';
 import { ADDED, DELETED, MODIFIED, nameOf, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
 import { currentProblems, pickerImages, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
@@ -279,7 +279,7 @@ export function pickerLines(s: State): Line[] {
 
 function when(t: number): string {
   if (!t) return '-';
-  return new Date(t * 1000).toISOString().replace('T', ' ').replace(/\.\d+Z$/, '');
+  return formatTime(t);
 }
 
 export function containerInfoLines(c: ContainerAnalysis): Line[] {
@@ -322,7 +322,7 @@ export function containerChangeLines(c: ContainerAnalysis, cursor: number, scrol
 export function problemLines(ps: Problem[]): Line[] {
   if (!ps.length) return [{ text: 'No problems found in the evidence.', tone: 'dim' }];
   return ps.map((p) => ({
-    text: `${padR(p.severity, 7)} ${safeText(p.code)}: ${safeText(p.message)}${p.path ? `  (${safeText(p.path)})` : ''}`,
+    text: `${padR(p.severity, 7)} ${safeText(p.code)}: ${safeMessage(p.message)}${p.path ? `  (${safeMessage(p.path)})` : ''}`,
     tone: p.severity === 'error' ? 'deleted' : p.severity === 'warning' ? 'warning' : undefined,
   }));
 }

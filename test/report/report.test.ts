@@ -53,7 +53,10 @@ test('changes and files on the demo archive', async () => {
 
 test('exit codes: usage 2, unreadable source 3, unknown image 3', async () => {
   assert.equal((await cli('report', '--no-such-flag')).exitCode, 2);
-  assert.equal((await cli('changes', DEMO)).exitCode, 2, 'changes needs --image or --container');
+  assert.equal((await cli('changes', DEMO, '--image', 'layerscope-demo:1', '--container', 'x')).exitCode, 2, 'changes takes --image or --container, not both');
+  const only = await cli('changes', DEMO, '--layer', '-1', '--format', 'json');
+  assert.equal(only.exitCode, 0, `changes of the only image of the source: ${only.stderr}`);
+  assert.equal(only.stdout, (await cli('changes', DEMO, '--image', 'layerscope-demo:1', '--format', 'json')).stdout);
   const missing = await cli('report', '/nonexistent/\x1b]0;PWNED\x07');
   assert.equal(missing.exitCode, 3);
   assert.doesNotMatch(missing.stderr, /\x1b/, 'the escape sequence in the name is not echoed raw');

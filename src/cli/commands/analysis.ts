@@ -127,13 +127,13 @@ export const reportCommand: Command = {
 export const changesCommand: Command = {
   name: 'changes',
   summary: "a container's changes (the same as docker diff), or one image layer's changes",
-  usage: ['layerscope changes SOURCE --container ID|NAME [--format text|json]', 'layerscope changes SOURCE --image REF [--layer N] [--verify] [--format text|json]'],
-  flags: { container: { value: true, help: 'container name or ID' }, image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
+  usage: ['layerscope changes SOURCE --container ID|NAME [--format text|json]', 'layerscope changes SOURCE [--image REF] [--layer N] [--verify] [--format text|json]'],
+  flags: { container: { value: true, help: 'container name or ID' }, image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' }, layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
   async run(args, io) {
     const fmt = format(args);
     const containerRef = flagString(args, 'container');
     const imageRef = flagString(args, 'image');
-    if (!containerRef === !imageRef) throw new UsageError('changes needs exactly one of --container or --image');
+    if (containerRef && imageRef) throw new UsageError('changes takes --container or --image, not both');
     return withSource(args, async (source) => {
       if (containerRef) {
         const c = await analyzeContainer(source, findContainer(source, containerRef));
@@ -146,7 +146,7 @@ export const changesCommand: Command = {
         await sinkOf(io.stdout)(dockerChangesText(c.changes));
         return reportProblems(io, 'changes', problems);
       }
-      const image = findImage(source, imageRef!);
+      const image = imageRef ? findImage(source, imageRef) : onlyImage(source);
       const n = layerIndex(args, image.layers.length);
       const a = await analyzeImage(source, image);
       // The problems of what was read: the source, and every layer stacked to classify this one's changes.
@@ -177,7 +177,7 @@ export const filesCommand: Command = {
   name: 'files',
   summary: 'the merged filesystem of an image at a layer (default: the top)',
   usage: ['layerscope files SOURCE --image REF [--layer N] [--verify] [--format text|json]'],
-  flags: { image: { value: true, help: 'image tag, ID or ID prefix' }, layer: { value: true, help: 'layer index (0 = base; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
+  flags: { image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' }, layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
   async run(args, io) {
     const fmt = format(args);
     const imageRef = flagString(args, 'image');

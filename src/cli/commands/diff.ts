@@ -9,7 +9,7 @@ import { openSource } from '../../core/sources/open.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { compareImages, diffRows, type ContentComparer } from '../../core/analysis/compare.js';
 import { contentPath, contentReader, hashMany, type ContentReader } from '../../core/export/content.js';
-import { safeText } from '../../report/format.js';
+import { safeMessage } from '../../report/format.js';
 import { writeCompareJson, writeCompareText } from '../../report/compare.js';
 import { selectImages } from './ci.js';
 
@@ -83,7 +83,7 @@ export const diffCommand: Command = {
         for await (const _ of diffRows(aa, ab, record));
         const ha = await hashMany(ra!, ia, need.a);
         const hb = await hashMany(rb!, ib, need.b);
-        for (const e of [...ha.errors, ...hb.errors]) io.stderr.write(`error: ${safeText(e.message)}\n`);
+        for (const e of [...ha.errors, ...hb.errors]) io.stderr.write(`error: ${safeMessage(e.message)}\n`);
         contentErrors = ha.errors.length + hb.errors.length;
         comparer = async (x, y) => {
           const p = ha.hashes.get(`${x.layer}\0${contentPath(x.path, x.attrs)}`);

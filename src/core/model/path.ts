@@ -62,11 +62,11 @@ export function displayPath(path: string): string {
   return out;
 }
 
-function escapeText(text: string): string {
+function escapeText(text: string, backslash = true): string {
   let out = '';
   for (const ch of text) {
     const c = ch.codePointAt(0)!;
-    if (ch === '\\') out += '\\\\';
+    if (ch === '\\') out += backslash ? '\\\\' : ch;
     else if (c === 0x0a) out += '\\n';
     else if (c === 0x09) out += '\\t';
     else if (c === 0x0d) out += '\\r';
@@ -78,6 +78,15 @@ function escapeText(text: string): string {
     else out += ch;
   }
   return out;
+}
+
+/**
+ * Text we composed (a problem message, which already shows evidence names through displayPath) made safe for a
+ * terminal: control, C1, bidi and zero-width characters escaped; backslashes kept, so a name shown inside is
+ * not escaped twice.
+ */
+export function escapeControls(text: string): string {
+  return escapeText(text, false);
 }
 
 /** Length of a valid UTF-8 sequence starting at i, or 0 if the byte there does not start one. */

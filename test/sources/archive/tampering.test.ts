@@ -62,7 +62,7 @@ test('legacy docker save, first layer tampered: report says "not hashed", --veri
   assert.equal(plain.code, 0, plain.stderr);
   const nh = plain.json!.problems.find((p) => p.code === 'archive.layers.not-hashed')!;
   assert.equal(nh.severity, 'info');
-  assert.match(nh.message, /3 of the 3 layer blob\(s\) are stored uncompressed .* not hashed.*--verify.*layerscope verify/);
+  assert.match(nh.message, /3 of 3 layer blob\(s\), stored uncompressed, .* not checked against their DiffIDs.*--verify.*layerscope verify/);
   const text = await runCli(['report', file]);
   assert.match(text.stdout, /^layer integrity: NOT CHECKED/m);
 

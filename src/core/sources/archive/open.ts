@@ -114,7 +114,7 @@ export async function openArchive(location: string, opts: ArchiveOptions = {}): 
         problem(
           'info',
           'archive.layers.not-hashed',
-          `${notHashed.uncompressed} of the ${notHashed.total} layer blob(s) are stored uncompressed and were listed by seeking over their file bodies, without reading them: their bytes were not hashed, so nothing in this report shows that they match their DiffIDs${notHashed.withBlobDigest ? ' or the manifest digests' : ''} (a tampered layer would go unnoticed). To hash them: --verify (report, changes, files), or \`layerscope verify\`.`,
+          `${notHashed.uncompressed} of ${notHashed.total} layer blob(s), stored uncompressed, were listed without reading their bytes: not checked against their DiffIDs${notHashed.withBlobDigest ? ' or manifest digests' : ''} (--verify or \`layerscope verify\` hashes them)`,
           location,
         ),
       );

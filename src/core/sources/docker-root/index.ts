@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { OpenOptions, Source, StorageInfo } from '../../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../../model/types.js';
 import { PathTable } from '../../model/paths.js';
+import { displayPath } from '../../model/path.js';
 import { ProblemSink } from '../../model/problem-sink.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
@@ -358,9 +359,10 @@ async function readStorage(ev: Evidence, store: string[], images: ImageInfo[], c
   }
   // Sized in the walk workers, a few at a time: nothing is followed (an orphan that is a symlink to / is
   // reported as a symlink, not walked).
-  const sized = await eachTreeBytes(names.map((n) => ev.path(DRIVER, n)));
+  // Names are byte strings: sized by their bytes below the driver dir, shown decoded.
+  const sized = await eachTreeBytes(names.map((n) => ({ root: ev.path(DRIVER), below: n })));
   names.forEach((n, i) => {
-    orphanDirs.push({ path: ev.path(DRIVER, n), bytes: sized[i]!.bytes });
+    orphanDirs.push({ path: ev.path(DRIVER) + '/' + displayPath(n), bytes: sized[i]!.bytes });
     for (const p of sized[i]!.problems) note(p.severity, p.code, p.message, p.path);
   });
   return { orphanDirs, orphanLayers };

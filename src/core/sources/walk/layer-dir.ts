@@ -250,7 +250,10 @@ function marksXwhiteouts(x: [string, Uint8Array][], ovl: string): boolean {
  * {@link treeBytes} of many dirs, a few at a time in the workers and in order (a million orphan names must not
  * become a million pending requests at once).
  */
-export async function eachTreeBytes(dirs: readonly string[], opts: { pool?: WalkPool } = {}): Promise<{ bytes: number; problems: Problem[] }[]> {
+/** A dir to size: a host path, or a name read from the evidence (a latin1 byte string) below one. */
+export type TreeDir = string | { root: string; below: string };
+
+export async function eachTreeBytes(dirs: readonly TreeDir[], opts: { pool?: WalkPool } = {}): Promise<{ bytes: number; problems: Problem[] }[]> {
   const out: { bytes: number; problems: Problem[] }[] = new Array(dirs.length);
   let next = 0;
   const lane = async () => {
@@ -264,10 +267,12 @@ export async function eachTreeBytes(dirs: readonly string[], opts: { pool?: Walk
 }
 
 /** Regular-file bytes below a dir (each inode once, nothing followed), in a walk worker. */
-export async function treeBytes(dir: string, opts: { maxEntries?: number; pool?: WalkPool } = {}): Promise<{ bytes: number; problems: Problem[] }> {
+export async function treeBytes(dir: TreeDir, opts: { maxEntries?: number; pool?: WalkPool } = {}): Promise<{ bytes: number; problems: Problem[] }> {
   const pool = opts.pool ?? walkPool();
-  const r = await pool.run({ op: 'size', root: dir, maxEntries: opts.maxEntries ?? 50_000_000 }, -1);
-  if (r.kind === 'size') return { bytes: r.bytes, problems: r.problems.map((p) => problem(p.severity, p.code, p.message, p.rel === '' ? dir : dir + '/' + displayPath(p.rel))) };
-  if (r.kind === 'error') return { bytes: 0, problems: [problem('warning', r.code, `cannot size: ${r.message}`, dir)] };
+  const { root, below } = typeof dir === 'string' ? { root: dir, below: '' } : dir;
+  const shown = (rel: string) => (rel === '' ? root : root + '/' + displayPath(rel));
+  const r = await pool.run({ op: 'size', root, below, maxEntries: opts.maxEntries ?? 50_000_000 }, -1);
+  if (r.kind === 'size') return { bytes: r.bytes, problems: r.problems.map((p) => problem(p.severity, p.code, p.message, shown(p.rel === '' ? below : p.rel))) };
+  if (r.kind === 'error') return { bytes: 0, problems: [problem('warning', r.code, `cannot size: ${r.message}`, shown(below))] };
   return { bytes: 0, problems: [] };
 }

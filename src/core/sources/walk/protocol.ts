@@ -59,7 +59,8 @@ export interface StatChunk {
 export type Job =
   | { op: 'list'; id: number; root: string }
   | { op: 'stat'; id: number; root: string; xattrs: boolean; chunk: ListChunk }
-  | { op: 'size'; id: number; root: string; maxEntries: number };
+  /** `below`: a byte string (latin1) under `root` to size instead of root itself (names read from the evidence). */
+  | { op: 'size'; id: number; root: string; below: string; maxEntries: number };
 
 export type Reply =
   | { id: number; kind: 'chunk'; chunk: ListChunk }

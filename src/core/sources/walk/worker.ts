@@ -344,7 +344,7 @@ function size(job: Extract<Job, { op: 'size' }>, reply: (r: Reply) => void): voi
   try {
     let st: fs.BigIntStats;
     try {
-      st = fs.lstatSync(job.root, { bigint: true });
+      st = fs.lstatSync(paths.host(job.below), { bigint: true });
     } catch (err) {
       reply({ id: job.id, kind: 'error', code: 'evidence.unreadable', message: describe(err).message });
       return;
@@ -359,7 +359,7 @@ function size(job: Extract<Job, { op: 'size' }>, reply: (r: Reply) => void): voi
       reply({ id: job.id, kind: 'size', bytes, files, entries: 1, problems });
       return;
     }
-    const stack: { rel: string; depth: number }[] = [{ rel: '', depth: 0 }];
+    const stack: { rel: string; depth: number }[] = [{ rel: job.below, depth: 0 }];
     outer: while (stack.length) {
       const { rel, depth } = stack.pop()!;
       const d = readDir(paths, rel, problems);

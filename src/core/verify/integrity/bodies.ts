@@ -188,8 +188,9 @@ function readAt(fd: number, buf: Buffer, len: number, pos: number): Promise<numb
   return new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
+/** A name in a message: quoted, shown through displayPath (escaped once; the report does not escape it again). */
 function show(path: string): string {
-  return JSON.stringify(displayPath(path));
+  return `"${displayPath(path)}"`;
 }
 
 // -------------------------------------------------------------------------------------------------------------

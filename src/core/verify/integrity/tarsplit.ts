@@ -100,6 +100,13 @@ const WORKER_MIN_TARSPLIT = 64 << 10;
 /** Headers of one member never legitimately reach this size; past it we keep hashing but stop decoding. */
 const MAX_HEADER_BYTES = 64 << 20;
 const OVERLAY_XATTR = /^(trusted|user)\.overlay\./;
+/**
+ * overlay xattrs that change what a mount shows (a renamed dir's lower children, data from a lower file, an
+ * entry hidden by an xattr whiteout). A layer applied from a tar never has them (its only overlay xattr is
+ * opaque=y, from .wh..wh..opq): on a layer dir they were put there by hand. Others (origin, impure, nlink,
+ * uuid) are overlayfs' bookkeeping and change nothing a container sees.
+ */
+const VISIBLE_OVERLAY_XATTR = /^(trusted|user)\.overlay\.(redirect|metacopy|whiteout|whiteouts)$/;
 /** Labels a host's LSM sets on every file; a layer tar does not carry them (moby never exports them). */
 const HOST_XATTRS = new Set(['security.selinux', 'security.apparmor', 'security.SMACK64']);
 
@@ -636,6 +643,10 @@ class LayerVerifier {
 
   private extraXattrs(rel: string, have: Map<string, Buffer>, want: Map<string, Buffer> | null): void {
     for (const [name, value] of have) {
+      if (!want?.has(name) && VISIBLE_OVERLAY_XATTR.test(name)) {
+        this.add('xattr', rel, `${rel === '' ? 'the diff dir' : show(rel)} has ${name}, which changes what an overlay mount shows there; no layer tar produces it`, 'absent', `${name}=${value.toString('hex')}`);
+        continue;
+      }
       if (want?.has(name) || OVERLAY_XATTR.test(name) || HOST_XATTRS.has(name)) continue;
       this.add('xattr', rel, `${rel === '' ? 'the diff dir' : show(rel)} has an xattr ${name} the layer does not record`, 'absent', `${name}=${value.toString('hex')}`);
     }
@@ -645,7 +656,8 @@ class LayerVerifier {
     const v = xattrs.get('trusted.overlay.opaque') ?? xattrs.get('user.overlay.opaque');
     if (v === undefined) return;
     if (v.toString('latin1') === 'y') this.opaqueOnDisk.add(rel);
-    else this.notes.push(`${rel === '' ? 'the diff dir' : show(rel)} has overlay.opaque=${JSON.stringify(v.toString('latin1'))}, which no layer tar produces`);
+    // 'x' marks a dir whose children may be xattr whiteouts (hidden entries): not something a tar gives.
+    else this.add('xattr', rel, `${rel === '' ? 'the diff dir' : show(rel)} has overlay.opaque=${JSON.stringify(v.toString('latin1'))}, which no layer tar produces (the kernel reads 'x' as "entries here may be whiteouts")`, 'absent', `overlay.opaque=${v.toString('hex')}`);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -726,8 +738,9 @@ function iso(sec: number): string {
   return Number.isNaN(d.getTime()) ? String(sec) : d.toISOString().replace('.000Z', 'Z');
 }
 
+/** A name in a message: quoted, shown through displayPath (escaped once; the report does not escape it again). */
 function show(path: string): string {
-  return JSON.stringify(displayPath(path));
+  return `"${displayPath(path)}"`;
 }
 
 function safeClean(raw: string): string {
