@@ -59,7 +59,7 @@ export const B: Binding[] = [
   // Ctrl-M is the same byte as Enter in a terminal: M is the modified filter's key (dive's ctrl+m cannot work).
   { keys: ['M'], context: 'image', description: 'show/hide modified entries (ctrl+m is Enter in terminals)', handler: () => ({ type: 'toggleFilter', kind: 'modified' }) },
   { keys: ['ctrl+u', 'U'], context: 'image', description: 'show/hide unmodified entries', handler: () => ({ type: 'toggleFilter', kind: 'unmodified' }) },
-  { keys: ['i', 'esc'], context: 'image', description: 'back to the image and container list', handler: (s) => (s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
+  { keys: ['i', 'esc'], context: 'image', description: 'back to the image and container list (when the source holds more than one)', handler: (s) => (s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
 
   { keys: ['enter', 'right', 'l'], context: 'layers', description: 'go to the layer\'s files', handler: () => ({ type: 'focusPane', pane: 'files' }) },
 
