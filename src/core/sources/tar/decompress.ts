@@ -323,8 +323,17 @@ async function* guard(
 }
 
 async function* gunzip(input: AsyncIterable<Buffer>, label: string | null): AsyncGenerator<Buffer> {
+  yield* throughZlib(input, createGunzip({ chunkSize: 256 * 1024 }), 'gzip', label);
+}
+
+/**
+ * A node:zlib decoder fed from `input`. Input is pulled through `countInput` (bounds on input beyond output)
+ * and output through `guard`, as for every implementation; the stream's backpressure keeps at most a chunk or
+ * two decoded ahead of the reader. A bound that fired while input was counted is the error to report, not the
+ * stream torn down after it.
+ */
+async function* throughZlib(input: AsyncIterable<Buffer>, z: Transform, kind: Compression, label: string | null): AsyncGenerator<Buffer> {
   const src = Readable.from(input, { objectMode: false });
-  const z = createGunzip({ chunkSize: 256 * 1024 });
   let srcError: unknown = null;
   src.on('error', (e) => {
     srcError = e;
@@ -335,7 +344,7 @@ async function* gunzip(input: AsyncIterable<Buffer>, label: string | null): Asyn
     for await (const c of z) yield c as Buffer;
   } catch (e) {
     if (srcError) throw srcError;
-    throw new CompressionError('compression.corrupt', `gzip data cannot be decompressed: ${(e as Error).message}`, label);
+    throw new CompressionError('compression.corrupt', `${kind} data cannot be decompressed: ${(e as Error).message}`, label);
   } finally {
     src.destroy();
     z.destroy();
@@ -349,32 +358,11 @@ async function* zstd(input: AsyncIterable<Buffer>, impl: ZstdImpl, label: string
   else yield* zstdJs(input, label);
 }
 
-/**
- * zstd through node:zlib, in this process. The input is pulled through `countInput` (frame count, input beyond
- * output) and the output through `guard` exactly as for the other implementations; the stream's backpressure
- * keeps at most a chunk or two decoded ahead of the reader.
- */
+/** zstd through node:zlib, in this process (Node 24; see zlibZstdWorks). */
 async function* zstdZlib(input: AsyncIterable<Buffer>, label: string | null): AsyncGenerator<Buffer> {
   if (!zlibZstd)
     throw new CompressionError('compression.unsupported', `this Node ${process.version} has no zstd in node:zlib (Node 22.15 or later has)`, label);
-  const src = Readable.from(input, { objectMode: false });
-  const z = zlibZstd({ chunkSize: 256 * 1024 });
-  let srcError: unknown = null;
-  src.on('error', (e) => {
-    srcError = e;
-    z.destroy(e);
-  });
-  src.pipe(z);
-  try {
-    for await (const c of z) yield c as Buffer;
-  } catch (e) {
-    // A bound that fired while input was counted is the error to report, not the stream torn down after it.
-    if (srcError) throw srcError;
-    throw new CompressionError('compression.corrupt', `zstd data cannot be decompressed: ${(e as Error).message}`, label);
-  } finally {
-    src.destroy();
-    z.destroy();
-  }
+  yield* throughZlib(input, zlibZstd({ chunkSize: 256 * 1024 }), 'zstd', label);
 }
 
 async function* zstdSystem(input: AsyncIterable<Buffer>, label: string | null): AsyncGenerator<Buffer> {
