@@ -23,7 +23,8 @@ export function risksJson(r: ContainerRisks): Record<string, unknown> {
 /** A value as one line: strings as they are, everything else as compact JSON; escaped for the terminal. */
 function show(v: unknown): string {
   if (v === undefined) return '-';
-  return safeText(typeof v === 'string' ? v : JSON.stringify(v));
+  // An empty string is shown as one: a blank could be anything.
+  return safeText(typeof v === 'string' ? (v === '' ? '""' : v) : JSON.stringify(v));
 }
 
 function fields(out: string[], obj: Record<string, unknown> | null | undefined, keys: string[]): void {

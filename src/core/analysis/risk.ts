@@ -88,7 +88,9 @@ export function containerRisks(c: Pick<ContainerInfo, 'inspect'>): ContainerRisk
       const [, key, val] = m;
       if (key === 'seccomp' && val === 'unconfined') add('risk.seccomp-unconfined', 'high', 'HostConfig.SecurityOpt', opt, 'seccomp unconfined: every system call allowed');
       else if (key === 'apparmor' && val === 'unconfined') add('risk.apparmor-unconfined', 'high', 'HostConfig.SecurityOpt', opt, 'AppArmor unconfined');
-      else if (key === 'label' && (val === 'disable' || val === 'disabled')) add('risk.selinux-disabled', 'high', 'HostConfig.SecurityOpt', opt, 'SELinux labelling disabled');
+      // The engine itself adds label=disable for privileged and host-pid/ipc containers (moby
+      // generateSecurityOpt): there it is a consequence of a finding already made, not a setting of its own.
+      else if (key === 'label' && (val === 'disable' || val === 'disabled') && !h.Privileged && h.PidMode !== 'host' && h.IpcMode !== 'host') add('risk.selinux-disabled', 'high', 'HostConfig.SecurityOpt', opt, 'SELinux labelling disabled');
       else if (key === 'systempaths' && val === 'unconfined') add('risk.systempaths-unconfined', 'high', 'HostConfig.SecurityOpt', opt, '/proc and /sys paths unmasked');
     }
     for (const d of h.Devices ?? []) add('risk.device', 'high', 'HostConfig.Devices', `${d.PathOnHost}:${d.PathInContainer}`, `host device ${d.PathOnHost} passed in`);

@@ -123,11 +123,14 @@ function stateOf(st: JsonObj): Record<string, unknown> {
   return { Status: status, ...v, Pid: st.int('Pid') ?? 0, ExitCode: st.int('ExitCode') ?? 0, Error: st.str('Error') ?? '', StartedAt: startedAt, FinishedAt: st.str('FinishedAt') ?? '' };
 }
 
-/** `Mounts`, as moby's addMountPoints builds it from MountPoints (empty Type, Name, Driver are omitted). */
+/**
+ * `Mounts`, as moby's addMountPoints builds it from MountPoints (empty Type, Name, Driver are omitted). The
+ * engine keeps a mount point's Mode under the JSON name `Relabel` (volume.MountPoint.Mode `json:"Relabel"`).
+ */
 function mountsOf(cfg: JsonObj): InspectMount[] {
   return (cfg.obj('MountPoints')?.objs() ?? [])
     .map(([, m]): InspectMount => {
-      const out: InspectMount = { Source: m.str('Source') ?? '', Destination: m.str('Destination') ?? '', Mode: m.str('Mode') ?? '', RW: m.bool('RW') ?? false, Propagation: m.str('Propagation') ?? '' };
+      const out: InspectMount = { Source: m.str('Source') ?? '', Destination: m.str('Destination') ?? '', Mode: m.str('Relabel') ?? '', RW: m.bool('RW') ?? false, Propagation: m.str('Propagation') ?? '' };
       const type = m.str('Type');
       const name = m.str('Name');
       const driver = m.str('Driver');

@@ -538,7 +538,8 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           bytes = dock.readFile(MAX_BLOB, 'containers', id, 'config.v2.json');
         } catch (err) {
           throwIfPermission(err, where);
-          note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', err instanceof Error ? err.message : String(err), where);
+          // The file itself is named (a symlink, a file too large...), as on the classic store.
+          note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', err instanceof Error ? err.message : String(err), err instanceof EvidenceError && err.path ? err.path : where);
           continue;
         }
         if (!bytes) {
