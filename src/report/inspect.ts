@@ -98,16 +98,48 @@ export function containerInspectText(c: ContainerInfo, risks: ContainerRisks | n
  */
 export function imageInspectDoc(img: ImageInfo): Record<string, unknown> {
   const cfg = img.config;
-  const out: Record<string, unknown> = { Id: img.id, RepoTags: img.tags, RepoDigests: img.digests };
+  // On the containerd store docker names an image by its target (manifest or index) digest; one config
+  // reached through several targets is several images there, and we cannot say which one was meant.
+  const id = img.targets?.length === 1 ? img.targets[0]! : img.id;
+  const out: Record<string, unknown> = { Id: id, RepoTags: img.tags, RepoDigests: img.digests };
   if (typeof cfg.created === 'string') out.Created = cfg.created;
   if (typeof cfg.author === 'string') out.Author = cfg.author;
-  if (cfg.config !== undefined) out.Config = cfg.config;
+  if (cfg.config !== undefined) {
+    const c = cfg.config;
+    // The containerd store converts the config into docker's container.Config keeping only the fields the
+    // OCI image config has (moby dockerOCIImageConfigToContainerConfig), and prints the fields without
+    // omitempty at their zero values; the classic store prints the config as built.
+    out.Config = img.targets && c && typeof c === 'object' && !Array.isArray(c) ? { ...CONTAINER_CONFIG_ZERO, ...Object.fromEntries(Object.entries(c).filter(([k]) => OCI_CONFIG_KEYS.has(k))) } : c;
+  }
   if (img.architecture) out.Architecture = img.architecture;
   if (img.variant) out.Variant = img.variant;
   if (img.os) out.Os = img.os;
   out.RootFS = { Type: 'layers', Layers: img.layers.map((l) => l.diffId) };
   return out;
 }
+
+const OCI_CONFIG_KEYS = new Set(['Entrypoint', 'Env', 'Cmd', 'User', 'WorkingDir', 'ExposedPorts', 'Volumes', 'Labels', 'ArgsEscaped', 'StopSignal', 'Healthcheck', 'OnBuild', 'Shell']);
+
+/** docker's container.Config fields that have no omitempty, at their zero values, in its order. */
+const CONTAINER_CONFIG_ZERO: Record<string, unknown> = {
+  Hostname: '',
+  Domainname: '',
+  User: '',
+  AttachStdin: false,
+  AttachStdout: false,
+  AttachStderr: false,
+  Tty: false,
+  OpenStdin: false,
+  StdinOnce: false,
+  Env: null,
+  Cmd: null,
+  Image: '',
+  Volumes: null,
+  WorkingDir: '',
+  Entrypoint: null,
+  OnBuild: null,
+  Labels: null,
+};
 
 export function imageInspectJson(img: ImageInfo, problems: readonly Problem[]): Record<string, unknown> {
   return { schema: INSPECT_SCHEMA, kind: 'image', inspect: imageInspectDoc(img), problems: [...problems] };

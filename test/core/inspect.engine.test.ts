@@ -14,7 +14,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { getEngine, hashTree, copyTree, waitIdle, type Engine, type EngineName } from '../support/engine.js';
-import { CONTAINERS, PLANTED } from '../support/fixtures-manifest.mjs';
+import { CONTAINERS, IMAGES, IMAGES_FROM20, PLANTED } from '../support/fixtures-manifest.mjs';
+import { analyzeSource } from '../../src/core/analysis/host.js';
+import { reportJson } from '../../src/report/json.js';
+import { reportText } from '../../src/report/text.js';
 import { inspectCommand } from '../../src/cli/commands/inspect.js';
 import { openSource } from '../../src/core/sources/open.js';
 import { analyzeContainer } from '../../src/core/analysis/container.js';
@@ -145,6 +148,42 @@ for (const which of ['docker20', 'docker26', 'docker26c'] as EngineName[]) {
     if (which !== 'docker26c' || (await waitIdle(e))) assert.equal(await hashTree(e.dataRoot), before, 'the data root changed while we read it');
   });
 }
+
+for (const which of ['docker20', 'docker26', 'docker26c'] as EngineName[]) {
+  test(`${which}: inspect --image equals docker image inspect for the keys it prints (Id, RepoTags, RepoDigests, Created, Config, Architecture, Os, RootFS)`, async (t) => {
+    const e = getEngine(t, which);
+    if (!e) return;
+    const refs = [...Object.values(IMAGES), ...(which === 'docker20' ? [] : Object.values(IMAGES_FROM20))];
+    const theirs: any[] = JSON.parse((await e.docker(['image', 'inspect', ...refs])).stdout);
+    for (const [i, ref] of refs.entries()) {
+      const r = await ours([e.dataRoot, '--image', ref, '--format', 'json']);
+      assert.equal(r.code, 0, r.out);
+      const mine = JSON.parse(r.out).inspect;
+      assert.deepEqual(Object.keys(mine).sort(), ['Architecture', 'Config', 'Created', 'Id', 'Os', 'RepoDigests', 'RepoTags', 'RootFS'], ref);
+      for (const [k, v] of Object.entries(mine)) assert.deepEqual(v, theirs[i][k], `${which} ${ref}: ${k} differs from docker image inspect`);
+    }
+  });
+}
+
+test('docker20: report (text and JSON) carries the risk findings of each container', { timeout: 300_000 }, async (t) => {
+  const e = getEngine(t, 'docker20');
+  if (!e) return;
+  const src = await openSource(e.dataRoot);
+  try {
+    const a = await analyzeSource(src, { images: [], all: false });
+    const json = reportJson(a) as any;
+    for (const [name, want] of Object.entries(PLANTED)) {
+      const c = json.containers.find((x: any) => x.name === name);
+      assert.deepEqual(c.risks.findings.map((f: any) => f.code).sort(), [...want].sort(), name);
+    }
+    const text = reportText(a);
+    assert.match(text, /^CONTAINER RISKS/m);
+    assert.match(text, /^ {2}ls-risk-pid-host\n {4}HIGH {3}HostConfig\.PidMode = host: /m);
+    assert.doesNotMatch(text, /^ {2}ls-plain-user$/m, 'a container without findings is not listed');
+  } finally {
+    await src.close();
+  }
+});
 
 /** containers/<id> of each container name in a data root copy. */
 function idsOf(root: string): Map<string, string> {

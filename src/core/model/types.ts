@@ -112,6 +112,11 @@ export interface ImageInfo {
    * these (shows them with -a); reports list them only when asked.
    */
   intermediate?: boolean;
+  /**
+   * containerd image store only: the digests the image records point at (manifests or indexes). Docker on that
+   * store shows the target as the image ID, where the classic store shows the config digest (`id`).
+   */
+  targets?: string[];
 }
 
 export type ContainerState = 'running' | 'paused' | 'restarting' | 'exited' | 'created' | 'dead' | 'removing';

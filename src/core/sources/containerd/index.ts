@@ -451,7 +451,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       });
       problems.push(...built.problems);
       imageChains.set(ns + '\0' + resolved.configDigest, chains);
-      images.push(built.image);
+      images.push({ ...built.image, targets: [...g.targets].sort() });
     }
     images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 
