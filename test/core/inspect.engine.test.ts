@@ -7,7 +7,7 @@
  * JSON or a symlink is a problem naming the file, the other containers are still inspected, nothing is
  * written to the data root.
  */
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -28,6 +28,7 @@ let tmp: string;
 before(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-inspect-test-'));
 });
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** The fields, by where they sit in docker inspect: each one docker prints, we must print too. */
 const REQUIRED = {
