@@ -19,7 +19,8 @@
 //   docker26c  the same with {"features":{"containerd-snapshotter":true}}                 (when present)
 // builds the fixtures (test/fixtures/images/build.sh; names in test/support/fixtures-manifest.mjs; each Docker 26
 // engine builds its own and also gets docker20's as ls-*:from20), caches each engine's data root right after the
-// image builds (restored on later runs: LAYERSCOPE_FIXTURE_CACHE), creates the containers, and runs
+// image builds (restored on later runs: LAYERSCOPE_FIXTURE_CACHE), creates the containers (build.sh, then
+// test/fixtures/containers/planted.sh), and runs
 //   node --import tsx --test <files>
 // with LAYERSCOPE_TEST_ENGINES = JSON { docker20: {host, dataRoot, version, ...}, docker26?: ..., docker26c?: ... }
 // and LAYERSCOPE_TEST_ENGINES_UNAVAILABLE = JSON { <name>: <reason> } for engines that could not be had.
@@ -234,6 +235,19 @@ async function buildFixtures(e, what = 'all') {
   });
   process.stderr.write(r.stderr.split('\n').filter((l) => l.startsWith('[fixtures')).map((l) => `[run] ${l}\n`).join(''));
   if (r.code !== 0) throw new Error(`${e.name}: fixture build (${what}) failed:\n${r.stderr.trim()}`);
+}
+
+/**
+ * The containers planted for `inspect` and its risk findings (test/fixtures/containers/planted.sh). Outside
+ * FIXTURES, so that they stay out of the image cache key: containers are made anew on every run.
+ */
+async function plantContainers(e) {
+  const r = await run('bash', [path.join(ROOT, 'test/fixtures/containers/planted.sh')], {
+    env: { ...e.env, DOCKER: e.client, LS_ENGINE_NAME: e.name },
+    timeoutMs: BUILD_TIMEOUT_MS,
+  });
+  process.stderr.write(r.stderr.split('\n').filter((l) => l.startsWith('[fixtures')).map((l) => `[run] ${l}\n`).join(''));
+  if (r.code !== 0) throw new Error(`${e.name}: planting containers failed:\n${r.stderr.trim()}`);
 }
 
 // Fixture cache: a snapshot (tar with xattrs, devices, hardlinks, owners, times) of each engine's data root
@@ -537,6 +551,7 @@ async function setupEngines() {
       }
     }
     await buildFixtures(e, 'containers');
+    await plantContainers(e);
     return how;
   };
   let lateD20Tar = null;

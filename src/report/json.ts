@@ -4,6 +4,7 @@ import type { ContainerAnalysis } from '../core/analysis/container.js';
 import type { Source, StorageInfo } from '../core/model/source.js';
 import type { Problem } from '../core/model/types.js';
 import { jsonPath } from './format.js';
+import { risksJson } from './inspect.js';
 
 /**
  * The machine-readable report, `layerscope.report/v1`. Documented in README.md ("JSON report"); any change of
@@ -48,6 +49,8 @@ export function containerJson(c: ContainerAnalysis): Record<string, unknown> {
     added: c.counts.added,
     changed: c.counts.changed,
     deleted: c.counts.deleted,
+    // Added to v1 (additive): what gives the container power over its host, each finding with its field.
+    risks: c.risks ? risksJson(c.risks) : null,
   };
 }
 

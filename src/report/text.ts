@@ -3,6 +3,7 @@ import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ChangeRow, MergedRow } from '../core/analysis/views.js';
 import type { DockerChange } from '../core/analysis/docker-diff.js';
 import { displayPath } from '../core/model/path.js';
+import { riskLines } from './inspect.js';
 import { formatBytes, formatMode, formatPercent, safeText, shortId, showPath, safeMessage } from './format.js';
 
 /** The report for people. Every evidence-derived string goes through showPath/safeText. */
@@ -33,6 +34,11 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
         String(c.counts.deleted),
       ]),
     ));
+    const risky = a.containers.filter((c) => c.risks && (c.risks.findings.length || !c.risks.complete));
+    if (risky.length) {
+      out.push('', 'CONTAINER RISKS (what gives a container power over its host; the inspect field each comes from)');
+      for (const c of risky) out.push(`  ${safeText(c.container.name)}`, ...riskLines(c.risks, '    '));
+    }
   }
   const st = a.storage;
   if (st && (st.orphanDirs.length || st.orphanLayers.length)) {

@@ -2,6 +2,7 @@ import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ContainerAnalysis } from '../core/analysis/container.js';
 import type { EndReason, VersionInfo } from '../core/analysis/stack.js';
 import { displayPath, type Attrs } from '../core/model/index.js';
+import { riskLine } from '../report/inspect.js';
 import { formatBytes, formatMode, formatPercent, formatTime, shortId, safeText, showPath, safeMessage } from '../report/format.js';
 import { ADDED, DELETED, MODIFIED, nameOf, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
@@ -288,8 +289,23 @@ export function containerInfoLines(c: ContainerAnalysis): Line[] {
     { text: `${safeText(ct.name)}  ${sid(ct.id)}  ${containerState(ct)}${ct.pid ? `  pid ${ct.pid}` : ''}  image ${safeText(ct.imageRef ?? '')} ${sid(ct.image)}`, tone: 'heading' },
     { text: `started ${ct.startedAt ? safeText(ct.startedAt) : '-'}  finished ${ct.finishedAt ? safeText(ct.finishedAt) : '-'}  driver ${safeText(ct.driver ?? '-')}` },
     { text: `rw dir ${ct.rwDir ? safeText(ct.rwDir) : '-'}` },
+    ...riskInfoLines(c),
     { text: `docker diff: A ${c.counts.added}  C ${c.counts.changed}  D ${c.counts.deleted}`, tone: 'heading' },
   ];
+}
+
+/** At most this many risk lines above the changes (layerscope inspect lists them all). */
+const RISK_LINES = 6;
+
+/** The container's risk findings (none when the source keeps no docker-inspect data for it). */
+function riskInfoLines(c: ContainerAnalysis): Line[] {
+  const r = c.risks;
+  if (!r) return [];
+  const lines: Line[] = r.findings.slice(0, RISK_LINES).map((f) => ({ text: `risk ${riskLine(f)}`, tone: f.severity === 'high' ? 'deleted' : 'warning' }));
+  if (r.findings.length > RISK_LINES) lines.push({ text: `risk … ${r.findings.length - RISK_LINES} more (layerscope inspect --container lists them all)`, tone: 'warning' });
+  if (!r.findings.length) lines.push({ text: `risk: none found${r.complete ? '' : ' (HostConfig unreadable: not checked)'}`, tone: 'dim' });
+  else if (!r.complete) lines.push({ text: 'risk: HostConfig unreadable: its settings were not checked', tone: 'warning' });
+  return lines;
 }
 
 /** rw-layer attributes by absolute path (docker diff paths are absolute). */

@@ -22,6 +22,7 @@ import {
 } from './file-tree.js';
 import { hitLayer, searchPaths, type SearchResult } from './search.js';
 import { helpLines } from './keys.js';
+import { containerInfoLines } from './rows.js';
 
 /**
  * The whole UI state, and the one pure reducer that changes it. Derived data (flat trees, visible rows) is
@@ -375,8 +376,10 @@ function listRows(s: State, list: ListName): number {
     case 'summary':
       return Math.max(1, l.summaryRows - SUMMARY_HEAD);
     case 'picker':
-    case 'container':
       return l.bodyRows - 1;
+    case 'container':
+      // The info lines (name, state, risks...) and the column header sit above the changes.
+      return Math.max(1, l.bodyRows - 1 - (s.container ? containerInfoLines(s.container).length : 0));
     case 'search':
       return l.filesRows - 1;
     case 'help':

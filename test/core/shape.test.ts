@@ -77,20 +77,24 @@ test('a document that is no object: one problem, nothing read; a well-formed one
 test('config.v2.json: null, arrays, strings, numbers and wrong fields never throw; the container keeps what was well-formed', () => {
   const f = '/r/containers/c/config.v2.json';
   for (const text of ['null', '[]', '"x"', '7', 'true']) {
-    const r = readConfigV2(Buffer.from(text), f);
+    const r = readConfigV2(Buffer.from(text), f, 'c');
     assert.equal(r.config, null, text);
     assert.deepEqual(r.problems.map((p) => [p.code, p.path]), [['containers.config.bad-shape', f]], text);
     assert.match(r.problems[0]!.message, /unusable, the container is left out: the document is/);
   }
-  const deepDoc = readConfigV2(Buffer.from(`{"State":${deep(100_000)}}`), f);
+  const deepDoc = readConfigV2(Buffer.from(`{"State":${deep(100_000)}}`), f, 'c');
   assert.equal(deepDoc.config, null);
   assert.deepEqual(deepDoc.problems.map((p) => p.code), ['containers.config.invalid-json']);
   const r = readConfigV2(
     Buffer.from(JSON.stringify({ Name: 42, Image: 'sha256:' + 'a'.repeat(64), State: [1], MountPoints: 'x', Config: { Image: 'app:1' }, Driver: 'overlay2', Created: 5 })),
     f,
+    'c',
   );
+  const { inspect, ...fields } = r.config!;
+  // Wrong types read as null in docker inspect's form too (the problem says what was there).
+  assert.deepEqual(inspect, { Id: 'c', Created: null, Image: 'sha256:' + 'a'.repeat(64), Name: null, Driver: 'overlay2', HostConfig: null, Mounts: [], Config: { Image: 'app:1' } });
   assert.deepEqual(
-    { ...r.config, mounts: r.config!.mounts },
+    { ...fields, mounts: r.config!.mounts },
     { name: null, image: 'sha256:' + 'a'.repeat(64), imageRef: 'app:1', state: 'created', pid: null, exitCode: null, startedAt: null, finishedAt: null, created: null, driver: 'overlay2', mounts: [] },
   );
   assert.deepEqual(r.problems.map((p) => p.code), ['containers.config.bad-shape']);
@@ -99,6 +103,7 @@ test('config.v2.json: null, arrays, strings, numbers and wrong fields never thro
   const run = readConfigV2(
     Buffer.from(JSON.stringify({ Name: '/web', State: { Running: true, Pid: 42, StartedAt: '2024-01-01T00:00:00Z', Paused: 'no' }, MountPoints: { '/a': null, '/b': { Destination: '/b', RW: true, Name: 'vol', Type: 'volume', Source: 7 } } })),
     f,
+    'c',
   );
   assert.equal(run.config!.name, 'web');
   assert.equal(run.config!.state, 'running');
@@ -106,7 +111,7 @@ test('config.v2.json: null, arrays, strings, numbers and wrong fields never thro
   assert.deepEqual(run.config!.mounts, [{ destination: '/b', source: null, name: 'vol', type: 'volume', rw: true }]);
   assert.match(run.problems[0]!.message, /State\.Paused is a string \("no"\), expected a boolean.*MountPoints\["\/a"\] is null.*MountPoints\["\/b"\]\.Source is a number/);
   // A well-formed config: no problem.
-  assert.deepEqual(readConfigV2(Buffer.from(JSON.stringify({ Name: '/ok', State: { StartedAt: '2024-01-01T00:00:00Z' } })), f).problems, []);
+  assert.deepEqual(readConfigV2(Buffer.from(JSON.stringify({ Name: '/ok', State: { StartedAt: '2024-01-01T00:00:00Z' } })), f, 'c').problems, []);
 });
 
 test('image config: wrong shapes are one config.bad-shape problem; wrong diff_ids leave no config', () => {

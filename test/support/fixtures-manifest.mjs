@@ -32,6 +32,26 @@ export const CONTAINERS = Object.freeze({
   created: 'ls-created',
 });
 
+/**
+ * Containers planted for `inspect` and its risk findings (test/fixtures/containers/planted.sh), all created on
+ * ls-base:1 (`true`), never started. For each: the risk findings (codes) it must have, exactly. Every one runs
+ * as root (busybox has no USER) except ls-plain-user, so risk.root-user is among them.
+ */
+export const PLANTED = Object.freeze({
+  'ls-risk-privileged': ['risk.privileged', 'risk.root-user'],
+  'ls-risk-sysadmin': ['risk.cap-add', 'risk.root-user'],
+  'ls-risk-docker-sock': ['risk.engine-socket', 'risk.root-user'],
+  'ls-risk-host-root': ['risk.host-path-rw', 'risk.root-user'],
+  'ls-risk-pid-host': ['risk.pid-host', 'risk.root-user'],
+  'ls-risk-seccomp': ['risk.seccomp-unconfined', 'risk.root-user'],
+  'ls-risk-device': ['risk.device', 'risk.root-user'],
+  'ls-plain-network-none': ['risk.root-user'],
+  'ls-plain-user': [],
+  'ls-plain-mounts': ['risk.root-user'],
+  'ls-plain-labels': ['risk.root-user'],
+  'ls-plain-ports': ['risk.root-user'],
+});
+
 /** ls-base:1: a single layer (imported tar with owners 0:0 and mtime 2024-01-01T00:00:00Z). */
 export const BASE = Object.freeze({
   layers: 1,

@@ -8,6 +8,7 @@ import { exportCommand } from './export.js';
 import { timelineCommand } from './timeline.js';
 import { verifyCommand } from './verify.js';
 import { whoseCommand } from './whose.js';
+import { inspectCommand } from './inspect.js';
 
 /**
  * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
@@ -17,6 +18,7 @@ export const commands: Command[] = [
   tuiCommand,
   reportCommand,
   changesCommand,
+  inspectCommand,
   filesCommand,
   verifyCommand,
   whoseCommand,

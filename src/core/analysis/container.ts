@@ -3,6 +3,7 @@ import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
 import type { LayerTable } from '../model/layer-table.js';
 import { dockerDiff, type DockerChange } from './docker-diff.js';
 import { modelOf } from './model.js';
+import { containerRisks, type ContainerRisks } from './risk.js';
 import type { StackView } from './stack.js';
 
 export interface ContainerAnalysis {
@@ -15,6 +16,8 @@ export interface ContainerAnalysis {
   changes: DockerChange[];
   counts: { added: number; changed: number; deleted: number };
   problems: Problem[];
+  /** What gives the container power over its host (null when the source keeps no docker-inspect data for it). */
+  risks: ContainerRisks | null;
 }
 
 /** Stack a container on the source's shared chain tree (its image's layers are read once for all). */
@@ -35,5 +38,5 @@ export function analyzeContainerView(container: ContainerInfo, image: ImageInfo 
     else if (c.kind === 'C') counts.changed++;
     else counts.deleted++;
   }
-  return { container, image, view, rw, changes, counts, problems };
+  return { container, image, view, rw, changes, counts, problems, risks: containerRisks(container) };
 }

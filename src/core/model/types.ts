@@ -112,6 +112,11 @@ export interface ImageInfo {
    * these (shows them with -a); reports list them only when asked.
    */
   intermediate?: boolean;
+  /**
+   * containerd image store only: the digests the image records point at (manifests or indexes). Docker on that
+   * store shows the target as the image ID, where the classic store shows the config digest (`id`).
+   */
+  targets?: string[];
 }
 
 export type ContainerState = 'running' | 'paused' | 'restarting' | 'exited' | 'created' | 'dead' | 'removing';
@@ -142,7 +147,72 @@ export interface ContainerInfo {
   rwDir: string | null;
   initDir: string | null;
   mounts: { destination: string; source: string | null; name: string | null; type: string | null; rw: boolean }[];
+  /**
+   * What `docker inspect` prints, read from the engine's files (Docker data roots, either image store); absent
+   * for containers the source keeps no such files for (containerd's own containers).
+   */
+  inspect?: ContainerInspect;
 }
+
+/**
+ * `docker inspect` of a container, rebuilt offline from `containers/<id>/config.v2.json` and `hostconfig.json`.
+ * Keys and value shapes are docker's own (types.ContainerJSON), so `--format json` can be compared with the
+ * engine's output key by key: a key the engine's file does not hold is left out, a null stays null (Go writes
+ * nil slices and maps as null, and docker inspect prints them so). Values are copied as the engine recorded
+ * them; only `State.Status` and `Mounts` are derived, as the engine derives them.
+ */
+export interface InspectMount {
+  Type?: string;
+  Name?: string;
+  Source: string;
+  Destination: string;
+  Driver?: string;
+  Mode: string;
+  RW: boolean;
+  Propagation: string;
+}
+
+export interface ContainerInspect {
+  Id: string;
+  Created?: string | null;
+  Path?: string | null;
+  Args?: string[] | null;
+  State?: Record<string, unknown> | null;
+  Image?: string | null;
+  ResolvConfPath?: string | null;
+  HostnamePath?: string | null;
+  HostsPath?: string | null;
+  LogPath?: string | null;
+  Name?: string | null;
+  RestartCount?: number | null;
+  Driver?: string | null;
+  AppArmorProfile?: string | null;
+  /** Null when hostconfig.json is missing or unusable (a problem says why). */
+  HostConfig: InspectHostConfig | null;
+  Mounts: InspectMount[];
+  Config?: Record<string, unknown> | null;
+}
+
+/** The HostConfig fields we print (the ones that say how the container was started and with what power). */
+export interface InspectHostConfig {
+  Binds?: string[] | null;
+  PortBindings?: Record<string, { HostIp: string; HostPort: string }[] | null> | null;
+  Privileged?: boolean | null;
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  NetworkMode?: string | null;
+  PidMode?: string | null;
+  IpcMode?: string | null;
+  UTSMode?: string | null;
+  UsernsMode?: string | null;
+  SecurityOpt?: string[] | null;
+  Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] | null;
+  ReadonlyRootfs?: boolean | null;
+  RestartPolicy?: { Name: string; MaximumRetryCount: number } | null;
+  LogConfig?: { Type: string; Config: Record<string, string> | null } | null;
+  AutoRemove?: boolean | null;
+}
+
 
 export type Severity = 'error' | 'warning' | 'info';
 

@@ -11,7 +11,7 @@ import { Evidence, EvidenceError, describeFsError, openNoFollow, throwIfPermissi
 import { readLayerFromStream } from '../tar/layer-reader.js';
 import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
-import { containerFields, readConfigV2 } from '../container-config.js';
+import { attachHostConfig, containerFields, readConfigV2 } from '../container-config.js';
 import { GRAPH_DRIVER_NAMES } from '../drivers.js';
 import { JsonDoc, parseJson, type JsonArr, type JsonObj } from '../shape.js';
 import { BoltError, openBolt, type BoltDb } from './bbolt.js';
@@ -451,7 +451,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
       });
       problems.push(...built.problems);
       imageChains.set(ns + '\0' + resolved.configDigest, chains);
-      images.push(built.image);
+      images.push({ ...built.image, targets: [...g.targets].sort() });
     }
     images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 
@@ -538,14 +538,15 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           bytes = dock.readFile(MAX_BLOB, 'containers', id, 'config.v2.json');
         } catch (err) {
           throwIfPermission(err, where);
-          note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', err instanceof Error ? err.message : String(err), where);
+          // The file itself is named (a symlink, a file too large...), as on the classic store.
+          note('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', err instanceof Error ? err.message : String(err), err instanceof EvidenceError && err.path ? err.path : where);
           continue;
         }
         if (!bytes) {
           note('warning', 'containers.config.missing', 'no config.v2.json', where);
           continue;
         }
-        const read = readConfigV2(bytes, dock.path('containers', id, 'config.v2.json'));
+        const read = readConfigV2(bytes, dock.path('containers', id, 'config.v2.json'), id);
         problems.push(...read.problems);
         const cfg = read.config;
         if (!cfg) continue;
@@ -557,6 +558,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
         if (driver && driver !== SNAPSHOTTER)
           note('warning', 'containerd.snapshotter.unsupported', `container ${id.slice(0, 12)} uses snapshotter ${JSON.stringify(driver)}; only ${SNAPSHOTTER} is read`, where);
         const snaps = driver === null || driver === SNAPSHOTTER ? containerSnapshots(ns, id, `${id}-init`, `container ${id.slice(0, 12)}`) : containerSnapshots(ns, '\0none', null, `container ${id.slice(0, 12)}`);
+        problems.push(...attachHostConfig(dock, id, cfg.inspect));
         const info: ContainerInfo = {
           ...containerFields(id, cfg),
           image: imageIdFor(ns, cfg.image),

@@ -9,7 +9,7 @@ import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chai
 import { Evidence, EvidenceError, describeFsError, isSafeComponent, throwIfPermission } from '../evidence.js';
 import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
-import { containerFields, readConfigV2 } from '../container-config.js';
+import { attachHostConfig, containerFields, readConfigV2 } from '../container-config.js';
 import { JsonDoc, parseJson } from '../shape.js';
 import { cachedLocations, layerAccess } from '../layer-access.js';
 
@@ -276,10 +276,11 @@ function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): 
       note('warning', 'containers.config.missing', 'no config.v2.json', where);
       continue;
     }
-    const read = readConfigV2(bytes, ev.path('containers', id, 'config.v2.json'));
+    const read = readConfigV2(bytes, ev.path('containers', id, 'config.v2.json'), id);
     for (const p of read.problems) note(p.severity, p.code, p.message, p.path);
     const cfg = read.config;
     if (!cfg) continue;
+    for (const p of attachHostConfig(ev, id, cfg.inspect)) note(p.severity, p.code, p.message, p.path);
     const mounts = [...store, 'layerdb', 'mounts', id];
     const mountIdRaw = safe(() => ev.readText(MAX_SMALL, ...mounts, 'mount-id'), null);
     const initIdRaw = safe(() => ev.readText(MAX_SMALL, ...mounts, 'init-id'), null);
