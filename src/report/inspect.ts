@@ -80,7 +80,7 @@ export function containerInspectText(c: ContainerInfo, risks: ContainerRisks | n
     }
     out.push('', 'MOUNTS');
     if (!ins.Mounts.length) out.push('  none');
-    for (const m of ins.Mounts) out.push(`  ${(m.Type ?? '-').padEnd(6)} ${m.Name ? `${safeText(m.Name)} ` : ''}${safeText(m.Source)} -> ${safeText(m.Destination)}  ${m.RW ? 'rw' : 'ro'}${m.Mode ? `  mode ${safeText(m.Mode)}` : ''}${m.Propagation ? `  ${safeText(m.Propagation)}` : ''}`);
+    for (const m of ins.Mounts) out.push(`  ${safeText(m.Type ?? '-').padEnd(6)} ${m.Name ? `${safeText(m.Name)} ` : ''}${safeText(m.Source)} -> ${safeText(m.Destination)}  ${m.RW ? 'rw' : 'ro'}${m.Mode ? `  mode ${safeText(m.Mode)}` : ''}${m.Propagation ? `  ${safeText(m.Propagation)}` : ''}`);
   }
   out.push('', 'RISKS (what gives the container power over its host; the field each comes from)');
   out.push(...riskLines(risks));

@@ -95,7 +95,7 @@ test('config.v2.json: null, arrays, strings, numbers and wrong fields never thro
   assert.deepEqual(inspect, { Id: 'c', Created: null, Image: 'sha256:' + 'a'.repeat(64), Name: null, Driver: 'overlay2', HostConfig: null, Mounts: [], Config: { Image: 'app:1' } });
   assert.deepEqual(
     { ...fields, mounts: r.config!.mounts },
-    { name: null, image: 'sha256:' + 'a'.repeat(64), imageRef: 'app:1', state: 'created', pid: null, exitCode: null, startedAt: null, finishedAt: null, created: null, driver: 'overlay2', mounts: [] },
+    { name: null, image: 'sha256:' + 'a'.repeat(64), imageRef: 'app:1', state: 'created', pid: null, exitCode: null, startedAt: null, finishedAt: null, created: null, driver: 'overlay2', seccompProfile: null, mounts: [] },
   );
   assert.deepEqual(r.problems.map((p) => p.code), ['containers.config.bad-shape']);
   for (const part of ['Name is a number (42)', 'State is an array', 'MountPoints is a string ("x")', 'Created is a number (5)']) assert.ok(r.problems[0]!.message.includes(part), part);
@@ -131,4 +131,14 @@ test('image config: wrong shapes are one config.bad-shape problem; wrong diff_id
   assert.equal(built.image.created, null);
   // Two history entries make layers (a null one, and one whose empty_layer is not a boolean) for one layer.
   assert.deepEqual(built.problems.map((p) => p.code), ['config.history.misaligned']);
+});
+
+test("fields are found as Go's encoding/json finds them (case folded, the last matching key wins); maps keep exact keys", () => {
+  const doc = new JsonDoc(null, 'x');
+  const o = doc.root(JSON.parse('{"Privileged": false, "privileged": true, "capadd": ["SYS_ADMIN"], "Labels": {"a": "1", "A": "2"}, "\u212aey": "kelvin"}'))!;
+  assert.equal(o.bool('Privileged'), true);
+  assert.deepEqual(o.arr('CapAdd') && o.arr('CapAdd')!.raw(0), 'SYS_ADMIN');
+  assert.deepEqual(o.obj('labels')!.strs(), [['a', '1'], ['A', '2']]);
+  assert.equal(o.str('key'), 'kelvin');
+  assert.equal(o.str('Absent'), null);
 });

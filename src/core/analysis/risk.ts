@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { ContainerInfo, ContainerInspect } from '../model/types.js';
 
 /**
@@ -44,10 +45,9 @@ const HOST_PATHS = new Set(['/', '/etc', '/root', '/boot', '/proc', '/sys', '/de
 /** Capabilities that break isolation outright (mount, ptrace of host processes, kernel modules, raw I/O, network config...). */
 const DANGEROUS_CAPS = new Set(['ALL', 'SYS_ADMIN', 'SYS_PTRACE', 'SYS_MODULE', 'SYS_RAWIO', 'DAC_READ_SEARCH', 'DAC_OVERRIDE', 'NET_ADMIN', 'SYS_BOOT', 'SYS_TIME', 'BPF', 'PERFMON', 'MAC_ADMIN', 'MAC_OVERRIDE', 'SYSLOG', 'LINUX_IMMUTABLE']);
 
-/** `/var/run/`, `/var/run`, `//etc/` → `/var/run`, `/etc`: the path a mount really names. */
+/** `/var/run/`, `//etc/`, `/tmp/../etc` → `/var/run`, `/etc`: the path a mount really names (the kernel resolves `..`). */
 function normalHostPath(p: string): string {
-  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
-  return '/' + parts.join('/');
+  return path.posix.resolve('/', p);
 }
 
 function capName(c: string): string {
@@ -60,7 +60,7 @@ function capName(c: string): string {
  * outside) unless it opted out (`UsernsMode: host`); such an engine keeps its files in a `<uid>.<gid>` data
  * root, which the paths it recorded for the container show.
  */
-export function containerRisks(c: Pick<ContainerInfo, 'inspect'>): ContainerRisks | null {
+export function containerRisks(c: Pick<ContainerInfo, 'inspect' | 'seccompProfile'>): ContainerRisks | null {
   const ins: ContainerInspect | undefined = c.inspect;
   if (!ins) return null;
   const usernsRemapped = [ins.LogPath, ins.HostnamePath, ins.ResolvConfPath, ins.HostsPath].some((p) => typeof p === 'string' && /\/\d+\.\d+\/containers\//.test(p));
@@ -94,9 +94,19 @@ export function containerRisks(c: Pick<ContainerInfo, 'inspect'>): ContainerRisk
       else if (key === 'systempaths' && val === 'unconfined') add('risk.systempaths-unconfined', 'high', 'HostConfig.SecurityOpt', opt, '/proc and /sys paths unmasked');
     }
     for (const d of h.Devices ?? []) add('risk.device', 'high', 'HostConfig.Devices', `${d.PathOnHost}:${d.PathInContainer}`, `host device ${d.PathOnHost} passed in`);
+    // `a *:* rwm` (or any rule) lets the container create and use those host devices (mknod is a default capability).
+    for (const r of h.DeviceCgroupRules ?? [])
+      add('risk.device-cgroup-rule', /^a\b|\*/.test(r.trim()) ? 'high' : 'medium', 'HostConfig.DeviceCgroupRules', r, `device cgroup rule ${JSON.stringify(r)}: host devices it names can be created and used`);
   }
+  // What the engine applies at start from config.v2.json itself (it does not re-read SecurityOpt for these).
+  const has = (code: string) => out.some((f) => f.code === code);
+  if (c.seccompProfile === 'unconfined' && !h?.Privileged && !has('risk.seccomp-unconfined'))
+    add('risk.seccomp-unconfined', 'high', 'SeccompProfile (config.v2.json)', 'unconfined', 'seccomp unconfined: every system call allowed');
+  if (ins.AppArmorProfile === 'unconfined' && !h?.Privileged && !has('risk.apparmor-unconfined'))
+    add('risk.apparmor-unconfined', 'high', 'AppArmorProfile', 'unconfined', 'AppArmor unconfined');
   for (const m of ins.Mounts) {
-    if (m.Type !== 'bind') continue;
+    // A mount point without a type (before Docker 1.13), or a volume with no name, is bound from its Source.
+    if (!(m.Type === 'bind' || !m.Type || (m.Type === 'volume' && !m.Name))) continue;
     const src = normalHostPath(m.Source);
     const field = `Mounts[${m.Destination}].Source`;
     if (ENGINE_SOCKETS.has(src)) add('risk.engine-socket', 'high', field, m.Source, `engine socket ${src} mounted: control of the engine is root on the host`);
@@ -108,11 +118,26 @@ export function containerRisks(c: Pick<ContainerInfo, 'inspect'>): ContainerRisk
     const remapped = usernsRemapped && h?.UsernsMode !== 'host';
     if (!remapped) add('risk.root-user', 'medium', 'Config.User', typeof user === 'string' ? JSON.stringify(user) : 'null', `runs as root${user ? '' : " (no user set, by the container or its image)"} without a user namespace: uid 0 in the container is uid 0 on the host`);
   }
-  return { findings: out, complete: h !== null };
+  return { findings: capped(out), complete: h !== null };
+}
+
+/** At most 100 findings of a code, then one that counts the rest: a crafted hostconfig.json can list millions. */
+function capped(findings: RiskFinding[]): RiskFinding[] {
+  const seen = new Map<string, number>();
+  const out: RiskFinding[] = [];
+  for (const f of findings) {
+    const n = (seen.get(f.code) ?? 0) + 1;
+    seen.set(f.code, n);
+    if (n <= 100) out.push(f);
+  }
+  for (const [code, n] of seen)
+    if (n > 100) out.push({ code, severity: findings.find((f) => f.code === code)!.severity, field: out.find((f) => f.code === code)!.field, value: `${n - 100} more`, message: `${n - 100} more findings of this kind (not listed one by one)` });
+  return out;
 }
 
 /** `""`, `root`, `0`, `0:0`, `root:wheel`: the process runs as uid 0. */
 function isRoot(user: string): boolean {
   const name = user.split(':')[0]!;
-  return name === '' || name === 'root' || /^0+$/.test(name);
+  // The engine parses a numeric user with strconv.Atoi, which takes a sign: `+0` and `-0` are uid 0.
+  return name === '' || name === 'root' || /^[+-]?0+$/.test(name);
 }

@@ -152,6 +152,11 @@ export interface ContainerInfo {
    * for containers the source keeps no such files for (containerd's own containers).
    */
   inspect?: ContainerInspect;
+  /**
+   * config.v2.json's SeccompProfile: what the engine applies when it starts the container ("unconfined", a
+   * profile, or empty for the default). docker inspect does not print it; the risk findings read it.
+   */
+  seccompProfile?: string | null;
 }
 
 /**
@@ -207,6 +212,7 @@ export interface InspectHostConfig {
   UsernsMode?: string | null;
   SecurityOpt?: string[] | null;
   Devices?: { PathOnHost: string; PathInContainer: string; CgroupPermissions: string }[] | null;
+  DeviceCgroupRules?: string[] | null;
   ReadonlyRootfs?: boolean | null;
   RestartPolicy?: { Name: string; MaximumRetryCount: number } | null;
   LogConfig?: { Type: string; Config: Record<string, string> | null } | null;

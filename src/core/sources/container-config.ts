@@ -9,7 +9,7 @@ import { describeFsError, Evidence, EvidenceError, throwIfPermission } from './e
  * an array State, MountPoints that is a string, null mount points) are one problem naming the file and every
  * wrong field; the container is still listed from what was well-formed.
  */
-export interface ConfigV2 extends Pick<ContainerInfo, 'imageRef' | 'state' | 'pid' | 'exitCode' | 'startedAt' | 'finishedAt' | 'created' | 'driver' | 'mounts'> {
+export interface ConfigV2 extends Pick<ContainerInfo, 'imageRef' | 'state' | 'pid' | 'exitCode' | 'startedAt' | 'finishedAt' | 'created' | 'driver' | 'mounts' | 'seccompProfile'> {
   /** Without the leading '/'; null when absent. */
   name: string | null;
   /** `Image`: the image ID (classic store) or the manifest/index digest (containerd store). */
@@ -33,6 +33,7 @@ export function containerFields(id: string, cfg: ConfigV2) {
     driver: cfg.driver,
     mounts: cfg.mounts,
     inspect: cfg.inspect,
+    seccompProfile: cfg.seccompProfile,
   } satisfies Partial<ContainerInfo>;
 }
 
@@ -67,6 +68,7 @@ function fields(cfg: JsonObj): Omit<ConfigV2, 'inspect'> {
     finishedAt: st?.str('FinishedAt') ?? null,
     created: cfg.str('Created'),
     driver: cfg.str('Driver'),
+    seccompProfile: cfg.str('SeccompProfile'),
     mounts: (cfg.obj('MountPoints')?.objs() ?? []).map(([, m]) => ({
       destination: m.str('Destination') ?? '',
       source: m.str('Source'),
@@ -222,7 +224,7 @@ function hostConfigOf(h: JsonObj): InspectHostConfig {
     return ports;
   });
   for (const k of ['Privileged', 'ReadonlyRootfs', 'AutoRemove']) copy(out, h, k, bool);
-  for (const k of ['CapAdd', 'CapDrop', 'SecurityOpt']) copy(out, h, k, strList);
+  for (const k of ['CapAdd', 'CapDrop', 'SecurityOpt', 'DeviceCgroupRules']) copy(out, h, k, strList);
   for (const k of ['NetworkMode', 'PidMode', 'IpcMode', 'UTSMode', 'UsernsMode']) copy(out, h, k, str);
   copy(out, h, 'Devices', (o, k) => o.arr(k)?.objs().map(([, d]) => ({ PathOnHost: d.str('PathOnHost') ?? '', PathInContainer: d.str('PathInContainer') ?? '', CgroupPermissions: d.str('CgroupPermissions') ?? '' })) ?? null);
   copy(out, h, 'RestartPolicy', (o, k) => {
@@ -236,8 +238,8 @@ function hostConfigOf(h: JsonObj): InspectHostConfig {
   return out as InspectHostConfig;
 }
 
-/** hostconfig.json is a few KB; anything past this is not the engine's and is not loaded. */
-export const MAX_HOSTCONFIG = 16 << 20;
+/** hostconfig.json is a few KB; anything past 1 MiB is not the engine's and is not loaded (each entry becomes output). */
+export const MAX_HOSTCONFIG = 1 << 20;
 
 /**
  * Read `containers/<id>/hostconfig.json` of a data root (through the no-follow Evidence reader: a symlink, a
@@ -255,7 +257,8 @@ export function attachHostConfig(ev: Evidence, id: string, inspect: ContainerIns
     const why = err instanceof EvidenceError ? err.message : describeFsError(err);
     return [problem('error', err instanceof EvidenceError ? err.code : 'evidence.unreadable', `hostconfig.json not read (the container's HostConfig and risk findings are left out): ${why}`, file)];
   }
-  if (bytes === null) return [problem('warning', 'containers.hostconfig.missing', "no hostconfig.json: the container's HostConfig and risk findings are left out", file)];
+  // The engine writes config.v2.json and hostconfig.json together, from create on: one without the other was removed.
+  if (bytes === null) return [problem('error', 'containers.hostconfig.missing', "no hostconfig.json beside config.v2.json (the engine writes both): the container's HostConfig and risk findings are left out", file)];
   const read = readHostConfig(bytes, file);
   inspect.HostConfig = read.hostConfig;
   return read.problems;

@@ -158,8 +158,11 @@ abstract class JsonNode<K extends string | number> {
     protected readonly doc: JsonDoc,
   ) {}
 
-  /** The raw member (undefined when absent). */
+  /** The raw member (undefined when absent): for an object, the field as Go's encoding/json finds it. */
   abstract raw(key: K): unknown;
+
+  /** The member under exactly this key or index (iterating members, reading a map). */
+  protected abstract member(key: K): unknown;
 
   /** The path of a member, for messages. */
   protected pathOf(key: K): string {
@@ -212,7 +215,7 @@ abstract class JsonNode<K extends string | number> {
   objs(): [K, JsonObj][] {
     const out: [K, JsonObj][] = [];
     for (const k of this.keys()) {
-      const v = this.raw(k);
+      const v = this.member(k);
       if (isObject(v)) out.push([k, new JsonObj(v, this.pathOf(k), this.doc)]);
       else this.doc.record(this.pathOf(k), v, 'an object');
     }
@@ -223,12 +226,18 @@ abstract class JsonNode<K extends string | number> {
   strs(): [K, string][] {
     const out: [K, string][] = [];
     for (const k of this.keys()) {
-      const v = this.raw(k);
+      const v = this.member(k);
       if (typeof v === 'string') out.push([k, v]);
       else this.doc.record(this.pathOf(k), v, 'a string');
     }
     return out;
   }
+}
+
+/** Go's simple folding of a field name: case, and the two non-ASCII letters that fold to ASCII ones (K, ſ). */
+function foldKey(k: string): string {
+  const l = k.toLowerCase();
+  return /[\u212a\u017f]/.test(l) ? l.replace(/\u212a/g, 'k').replace(/\u017f/g, 's') : l;
 }
 
 export class JsonObj extends JsonNode<string> {
@@ -240,7 +249,23 @@ export class JsonObj extends JsonNode<string> {
     super(at, doc);
   }
 
+  private folded: Map<string, string> | null = null;
+
+  /**
+   * A field as the engines read it: Go's encoding/json matches object keys to struct fields without regard to
+   * case, and of several matching keys the last one wins (`{"Privileged": false, "privileged": true}` is a
+   * privileged container to Docker). Maps (labels, annotations) are read with keys()/strs(), exactly.
+   */
   raw(key: string): unknown {
+    if (!this.folded) {
+      this.folded = new Map();
+      for (const k of Object.keys(this.value)) this.folded.set(foldKey(k), k);
+    }
+    const k = this.folded.get(foldKey(key));
+    return k === undefined ? undefined : this.value[k];
+  }
+
+  protected member(key: string): unknown {
     return Object.prototype.hasOwnProperty.call(this.value, key) ? this.value[key] : undefined;
   }
 
@@ -267,6 +292,10 @@ export class JsonArr extends JsonNode<number> {
   }
 
   raw(i: number): unknown {
+    return this.value[i];
+  }
+
+  protected member(i: number): unknown {
     return this.value[i];
   }
 
