@@ -211,7 +211,7 @@ function footer(s: State): Line {
   if (s.search?.editing) {
     return { text: `/${safeText(s.search.query)}█  ${s.search.regex ? 'regex' : 'substring'} (Tab switches) · Enter search all layers · Esc cancel` };
   }
-  if (s.help) return { text: 'Esc close help · j/k scroll · q quit', tone: 'dim' };
+  if (s.help) return { text: 'Esc or q close help · j/k scroll · Ctrl-C quit', tone: 'dim' };
   switch (s.screen) {
     case 'picker':
       return { text: '↑↓ move · Enter open · ? help · q quit', tone: 'dim' };

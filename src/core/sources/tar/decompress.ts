@@ -418,12 +418,13 @@ async function* zstdSystem(input: AsyncIterable<Buffer>, label: string | null): 
 /**
  * fzstd allocates the window a frame header declares and moves all of it after every block: a few bytes of
  * evidence could ask for 2 GiB and a window-sized copy per 4-byte block. So the JS decoder takes windows up to
- * 8 MiB (every level of `zstd` up to 19, and the Go encoders' defaults; larger ones need `zstd`, as `--ultra`
- * and `--long` output does anyway), and its copying may cost at most JS_COPY_BUDGET plus JS_COPY_PER_BYTE
- * times the output: real streams stay far below (`zstd -19` output, 8 MiB window, peaks near 370 per byte early
- * on), while blocks of a few bytes each in a big window are stopped after about 1 GiB of copying.
+ * 32 MiB (every level of `zstd` up to 19, the Go encoders' defaults, and zstd:chunked layers as podman and
+ * buildah write them; `--ultra`/`--long` output needs `zstd`), and its copying may cost at most JS_COPY_BUDGET
+ * plus JS_COPY_PER_BYTE times the output: real streams stay far below (a 32 MiB window with full 128 KiB blocks
+ * costs 256 per byte; `zstd -19` output peaks near 370 early on), while blocks of a few bytes each in a big
+ * window are stopped after about 1 GiB of copying.
  */
-export const JS_MAX_WINDOW = 8 * 2 ** 20;
+export const JS_MAX_WINDOW = 32 * 2 ** 20;
 const JS_COPY_BUDGET = 2 ** 30;
 const JS_COPY_PER_BYTE = 1024;
 
