@@ -42,6 +42,8 @@ function build(dir: string): string {
     join(r.root, 'containers', cid, 'config.v2.json'),
     JSON.stringify({ ID: cid, Name: '/web', Image: 'sha256:' + r.imageId, Created: '2024-01-01T00:00:00Z', Driver: 'overlay2', State: { StartedAt: '2024-01-01T00:00:00Z' }, Config: { Image: 'app:1' } }),
   );
+  // The engine writes hostconfig.json with config.v2.json (one without the other is an error of its own).
+  writeFileSync(join(r.root, 'containers', cid, 'hostconfig.json'), JSON.stringify({ NetworkMode: 'none' }));
   const m = join(r.root, 'image/overlay2/layerdb/mounts', cid);
   mkdirSync(m, { recursive: true });
   writeFileSync(join(m, 'mount-id'), mount);
