@@ -62,6 +62,14 @@ export function displayPath(path: string): string {
   return out;
 }
 
+/**
+ * A name inside a message: quoted, shown through displayPath (escaped once: reports print messages with
+ * safeMessage, which does not escape again).
+ */
+export function quotedPath(path: string): string {
+  return `"${displayPath(path)}"`;
+}
+
 function escapeText(text: string, backslash = true): string {
   let out = '';
   for (const ch of text) {

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import { displayPath } from '../../model/path.js';
+import { quotedPath as show } from '../../model/path.js';
 import { describeFsError, openNoFollow } from '../../sources/evidence.js';
 import { HostPaths } from '../../sources/walk/host-paths.js';
 import { Crc64 } from '../crc64.js';
@@ -188,10 +188,6 @@ function readAt(fd: number, buf: Buffer, len: number, pos: number): Promise<numb
   return new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
 }
 
-/** A name in a message: quoted, shown through displayPath (escaped once; the report does not escape it again). */
-function show(path: string): string {
-  return `"${displayPath(path)}"`;
-}
 
 // -------------------------------------------------------------------------------------------------------------
 // Inline

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { cleanLayerPath, compareWalkOrder, displayPath, joinPath, parentPath, baseName, bytesToPath } from '../../model/path.js';
+import { cleanLayerPath, compareWalkOrder, joinPath, parentPath, baseName, bytesToPath, quotedPath as show } from '../../model/path.js';
 import type { EntryType } from '../../model/types.js';
 import { describeFsError, isNotFound } from '../../sources/evidence.js';
 import { HostPaths } from '../../sources/walk/host-paths.js';
@@ -738,10 +738,6 @@ function iso(sec: number): string {
   return Number.isNaN(d.getTime()) ? String(sec) : d.toISOString().replace('.000Z', 'Z');
 }
 
-/** A name in a message: quoted, shown through displayPath (escaped once; the report does not escape it again). */
-function show(path: string): string {
-  return `"${displayPath(path)}"`;
-}
 
 function safeClean(raw: string): string {
   try {
