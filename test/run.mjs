@@ -20,7 +20,7 @@
 // builds the fixtures (test/fixtures/images/build.sh; names in test/support/fixtures-manifest.mjs; each Docker 26
 // engine builds its own and also gets docker20's as ls-*:from20), caches each engine's data root right after the
 // image builds (restored on later runs: LAYERSCOPE_FIXTURE_CACHE), creates the containers (build.sh, then
-// test/fixtures/containers/planted.sh), and runs
+// test/fixtures/containers/*.sh), and runs
 //   node --import tsx --test <files>
 // with LAYERSCOPE_TEST_ENGINES = JSON { docker20: {host, dataRoot, version, ...}, docker26?: ..., docker26c?: ... }
 // and LAYERSCOPE_TEST_ENGINES_UNAVAILABLE = JSON { <name>: <reason> } for engines that could not be had.
@@ -238,16 +238,20 @@ async function buildFixtures(e, what = 'all') {
 }
 
 /**
- * The containers planted for `inspect` and its risk findings (test/fixtures/containers/planted.sh). Outside
- * FIXTURES, so that they stay out of the image cache key: containers are made anew on every run.
+ * The containers planted for `inspect`, its risk findings, `logs` and volumes: every test/fixtures/containers/*.sh,
+ * in name order. Outside FIXTURES, so that they stay out of the image cache key: containers are made anew on
+ * every run.
  */
 async function plantContainers(e) {
-  const r = await run('bash', [path.join(ROOT, 'test/fixtures/containers/planted.sh')], {
-    env: { ...e.env, DOCKER: e.client, LS_ENGINE_NAME: e.name },
-    timeoutMs: BUILD_TIMEOUT_MS,
-  });
-  process.stderr.write(r.stderr.split('\n').filter((l) => l.startsWith('[fixtures')).map((l) => `[run] ${l}\n`).join(''));
-  if (r.code !== 0) throw new Error(`${e.name}: planting containers failed:\n${r.stderr.trim()}`);
+  const dir = path.join(ROOT, 'test/fixtures/containers');
+  for (const script of fs.readdirSync(dir).filter((f) => f.endsWith('.sh')).sort()) {
+    const r = await run('bash', [path.join(dir, script)], {
+      env: { ...e.env, DOCKER: e.client, LS_ENGINE_NAME: e.name },
+      timeoutMs: BUILD_TIMEOUT_MS,
+    });
+    process.stderr.write(r.stderr.split('\n').filter((l) => l.startsWith('[fixtures')).map((l) => `[run] ${l}\n`).join(''));
+    if (r.code !== 0) throw new Error(`${e.name}: planting containers (${script}) failed:\n${r.stderr.trim()}`);
+  }
 }
 
 // Fixture cache: a snapshot (tar with xattrs, devices, hardlinks, owners, times) of each engine's data root
