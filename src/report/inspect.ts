@@ -57,9 +57,12 @@ export function riskLine(f: RiskFinding): string {
   return `${f.severity.toUpperCase().padEnd(6)} ${safeMessage(f.field)} = ${safeText(f.value)}: ${safeText(f.message)}`;
 }
 
-export function containerInspectText(c: ContainerInfo, risks: ContainerRisks | null, problems: readonly Problem[]): string {
+/** `risksFirst`: the risk findings above the fields (the TUI's inspect tab leads with them). */
+export function containerInspectText(c: ContainerInfo, risks: ContainerRisks | null, problems: readonly Problem[], opts: { risksFirst?: boolean } = {}): string {
   const ins: ContainerInspect | undefined = c.inspect;
   const out: string[] = [];
+  const riskSection = ['RISKS (what gives the container power over its host; the field each comes from)', ...riskLines(risks)];
+  if (opts.risksFirst) out.push(...riskSection, '');
   out.push(`CONTAINER ${safeText(c.name)}  ${c.id}`);
   if (!ins) {
     out.push('  the source keeps no config.v2.json/hostconfig.json for this container (not a Docker container): nothing to inspect');
@@ -82,8 +85,7 @@ export function containerInspectText(c: ContainerInfo, risks: ContainerRisks | n
     if (!ins.Mounts.length) out.push('  none');
     for (const m of ins.Mounts) out.push(`  ${safeText(m.Type ?? '-').padEnd(6)} ${m.Name ? `${safeText(m.Name)} ` : ''}${safeText(m.Source)} -> ${safeText(m.Destination)}  ${m.RW ? 'rw' : 'ro'}${m.Mode ? `  mode ${safeText(m.Mode)}` : ''}${m.Propagation ? `  ${safeText(m.Propagation)}` : ''}`);
   }
-  out.push('', 'RISKS (what gives the container power over its host; the field each comes from)');
-  out.push(...riskLines(risks));
+  if (!opts.risksFirst) out.push('', ...riskSection);
   if (problems.length) {
     out.push('', 'PROBLEMS');
     for (const p of problems) out.push(`  ${p.severity.toUpperCase().padEnd(7)} ${p.code}: ${safeMessage(p.message)}${p.path ? `\n          at ${safeMessage(p.path)}` : ''}`);

@@ -1,4 +1,5 @@
-import type { Action, State } from './state.js';
+import { onTree, type Action, type State } from './state.js';
+import { CONTAINER_TABS } from './container-tabs.js';
 
 /**
  * Key bindings are data: each row names its keys, says what it does, and maps the state to an action. The same
@@ -6,7 +7,7 @@ import type { Action, State } from './state.js';
  */
 
 /** Where a binding applies. Earlier contexts in `contextsOf` win. */
-export type Context = 'search-input' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'error';
+export type Context = 'search-input' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'logs' | 'error';
 
 export interface Binding {
   keys: string[];
@@ -16,6 +17,14 @@ export interface Binding {
 }
 
 /** Key names as `normalizeKey` produces them. */
+const TAB_HELP: Record<(typeof CONTAINER_TABS)[number]['tab'], string> = {
+  changes: "changes (the image view of the container's stack, on its RW layer)",
+  diff: 'docker diff (exactly what the engine reports)',
+  inspect: 'inspect and risk findings',
+  mounts: 'mounts and volumes',
+  logs: 'logs (what the container printed)',
+};
+
 export const B: Binding[] = [
   // Typing a search.
   { keys: ['enter'], context: 'search-input', description: 'run the search (across all layers)', handler: () => ({ type: 'searchRun' }) },
@@ -70,7 +79,20 @@ export const B: Binding[] = [
 
   { keys: ['enter'], context: 'summary', description: 'show the hidden file in the layer that holds it', handler: () => ({ type: 'select' }) },
 
+  ...CONTAINER_TABS.map((t): Binding => ({ keys: [t.key], context: 'container', description: `tab: ${TAB_HELP[t.tab]}`, handler: () => ({ type: 'containerTab', tab: t.tab }) })),
+  { keys: ['t'], context: 'container', description: 'next tab', handler: () => ({ type: 'containerTab', delta: 1 }) },
+  { keys: ['T'], context: 'container', description: 'previous tab', handler: () => ({ type: 'containerTab', delta: -1 }) },
   { keys: ['i', 'esc'], context: 'container', description: 'back to the image and container list', handler: () => ({ type: 'picker' }) },
+
+  { keys: ['right', 'l'], context: 'inspect', description: 'scroll right (long values)', handler: () => ({ type: 'hscroll', delta: 20 }) },
+  { keys: ['left', 'h'], context: 'inspect', description: 'scroll left', handler: () => ({ type: 'hscroll', delta: -20 }) },
+  { keys: ['right', 'l'], context: 'mounts', description: 'scroll right (long sources)', handler: () => ({ type: 'hscroll', delta: 20 }) },
+  { keys: ['left', 'h'], context: 'mounts', description: 'scroll left', handler: () => ({ type: 'hscroll', delta: -20 }) },
+  { keys: ['/'], context: 'logs', description: 'search the log lines (substring or regex)', handler: () => ({ type: 'searchOpen' }) },
+  { keys: ['n'], context: 'logs', description: 'next matching line', handler: () => ({ type: 'logSearchStep', delta: 1 }) },
+  { keys: ['N'], context: 'logs', description: 'previous matching line', handler: () => ({ type: 'logSearchStep', delta: -1 }) },
+  { keys: ['right', 'l'], context: 'logs', description: 'scroll right (long lines)', handler: () => ({ type: 'hscroll', delta: 20 }) },
+  { keys: ['left', 'h'], context: 'logs', description: 'scroll left', handler: () => ({ type: 'hscroll', delta: -20 }) },
   { keys: ['q', 'ctrl+c', 'esc', 'enter'], context: 'error', description: 'quit', handler: () => ({ type: 'quit' }) },
 ];
 
@@ -85,11 +107,11 @@ export function contextsOf(s: State): Context[] {
   const out: Context[] = [];
   if (s.search?.result) out.push('search-results');
   if (s.screen === 'picker') out.push('picker');
-  if (s.screen === 'container') out.push('container');
-  if (s.screen === 'image') {
+  if (onTree(s)) {
     if (!s.search?.result) out.push(s.focus);
     out.push('image');
-  }
+  } else if (s.screen === 'container' && s.tabs.tab !== 'diff') out.push(s.tabs.tab as 'inspect' | 'mounts' | 'logs');
+  if (s.screen === 'container') out.push('container');
   out.push('global');
   return out;
 }
@@ -199,7 +221,10 @@ const CONTEXT_TITLES: Record<Context, string> = {
   files: 'Files pane',
   summary: 'Summary pane',
   picker: 'Image and container list',
-  container: 'Container changes',
+  container: 'Container screen (every tab)',
+  inspect: 'Container: inspect tab',
+  mounts: 'Container: mounts tab',
+  logs: 'Container: logs tab',
   'search-input': 'Search prompt',
   'search-results': 'Search results',
   help: 'Help',
@@ -207,7 +232,7 @@ const CONTEXT_TITLES: Record<Context, string> = {
   error: 'Error screen',
 };
 
-const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'help', 'problems', 'error'];
+const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'logs', 'help', 'problems', 'error'];
 
 /** The help screen, generated from the binding table. */
 export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {

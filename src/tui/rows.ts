@@ -6,6 +6,7 @@ import { riskLine } from '../report/inspect.js';
 import { formatBytes, formatMode, formatPercent, formatTime, shortId, safeText, showPath, safeMessage } from '../report/format.js';
 import { ADDED, DELETED, MODIFIED, nameOf, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
+import { tabBar } from './container-rows.js';
 import { currentProblems, pickerImages, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
 
@@ -81,8 +82,9 @@ export function detailLines(a: ImageAnalysis, layer: number): Line[] {
   const created = info.created ? safeText(info.created.replace('T', ' ').replace(/\.\d+/, '')) : 'unknown';
   return [
     { text: `Layer ${layer} of ${a.layers.length}  created ${created}`, tone: 'heading' },
-    { text: `diffId  ${safeText(info.diffId)}` },
-    { text: `chainId ${safeText(info.chainId)}` },
+    // A container's own layers (init, RW) are no image layer: they have neither.
+    { text: `diffId  ${info.diffId ? safeText(info.diffId) : "- (the container's own layer)"}` },
+    { text: `chainId ${info.chainId ? safeText(info.chainId) : '-'}` },
     { text: `A ${l.added}  M ${l.modified}  D ${l.deleted}  opaque ${l.opaqueDirs}  ${formatBytes(l.bytes)}, ${formatBytes(l.hiddenBytes)} hidden` },
     { text: `cacheId ${info.cacheId === null ? '- (not a data root)' : safeText(info.cacheId)}` },
     { text: `dir     ${info.location === null ? '-' : safeText(info.location)}` },
@@ -347,7 +349,8 @@ export function problemLines(ps: Problem[]): Line[] {
 export function headerText(s: State): string {
   const parts = ['layerscope'];
   if (s.screen === 'image' && s.analysis) parts.push(`${imageName(s.analysis.image)} ${sid(s.analysis.image.id)}`);
-  if (s.screen === 'container' && s.container) parts.push(`container ${safeText(s.container.container.name)}`);
+  // The tabs before the name: at 80 columns a long name is cut, never the way to the other tabs.
+  if (s.screen === 'container' && s.container) parts.push(tabBar(s), `container ${safeText(s.container.container.name)}`);
   if (s.location) parts.push(safeText(s.location));
   if (s.note) parts.push(safeText(s.note));
   const n = currentProblems(s).length;

@@ -1,6 +1,6 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import { dedupe } from '../core/analysis/host.js';
-import type { ContainerAnalysis } from '../core/analysis/container.js';
+import { containerStackAnalysis, type ContainerAnalysis } from '../core/analysis/container.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
 import {
   flatTree,
@@ -23,6 +23,8 @@ import {
 import { hitLayer, searchPaths, type SearchResult } from './search.js';
 import { helpLines } from './keys.js';
 import { containerInfoLines } from './rows.js';
+import { INITIAL_TABS, searchLogs, stepTab, type ContainerTab, type ContainerTabsState, type LogsView } from './container-tabs.js';
+import { inspectTabLines, mountRows } from './container-rows.js';
 
 /**
  * The whole UI state, and the one pure reducer that changes it. Derived data (flat trees, visible rows) is
@@ -85,8 +87,11 @@ export interface State {
   pickerCursor: number;
   /** Show intermediate images (untagged parents of tagged ones), as `docker images -a` does. */
   showAllImages: boolean;
-  /** A request for the driver (side effects live outside the reducer): analyse this image / container. */
-  want: { kind: 'image' | 'container'; id: string } | null;
+  /**
+   * A request for the driver (side effects live outside the reducer): analyse this image / container, read this
+   * container's logs (the logs tab).
+   */
+  want: { kind: 'image' | 'container' | 'logs'; id: string } | null;
   analysis: ImageAnalysis | null;
   /**
    * The file pane waits one frame before building a large layer's index, so that the first frame (layers,
@@ -96,7 +101,13 @@ export interface State {
   /** While pending: the path to put the file cursor on, and how long to wait (ms) before building. */
   pendingPath: string | null;
   pendingDelay: number;
+  /**
+   * The open container. On its screen, `analysis` is the container's stack seen as an image
+   * (containerStackAnalysis), so that the changes tab is the image view.
+   */
   container: ContainerAnalysis | null;
+  /** The container screen's tab and what its other tabs keep. */
+  tabs: ContainerTabsState;
   focus: Pane;
   layer: number;
   layerScroll: number;
@@ -158,7 +169,11 @@ export type Action =
   | { type: 'searchToggleRegex' }
   | { type: 'searchRun' }
   | { type: 'searchClose' }
-  | { type: 'reveal'; layer: number; path: string; mode?: TreeMode };
+  | { type: 'reveal'; layer: number; path: string; mode?: TreeMode }
+  | { type: 'containerTab'; tab?: ContainerTab; delta?: number }
+  | { type: 'logsLoaded'; id: string; logs: LogsView }
+  | { type: 'logSearchStep'; delta: number }
+  | { type: 'hscroll'; delta: number };
 
 /** Layers with more entries than this get their file index built after the first frame. */
 export const DEFER_FILES_OVER = 50_000;
@@ -186,6 +201,7 @@ export function initialState(width = 80, height = 24, location = ''): State {
     pendingPath: null,
     pendingDelay: 0,
     container: null,
+    tabs: INITIAL_TABS,
     focus: 'layers',
     layer: 0,
     layerScroll: 0,
@@ -252,7 +268,7 @@ export function layout(s: Pick<State, 'width' | 'height' | 'analysis'>): Layout 
 
 /** The focusable pane at a screen cell (0-based), for the mouse wheel: it scrolls what it points at. */
 export function paneAt(s: State, x: number, y: number): Pane | null {
-  if (s.screen !== 'image' || s.help || s.showProblems || s.search) return null;
+  if (!onTree(s) || s.help || s.showProblems || s.search) return null;
   const l = layout(s);
   if (x >= l.leftWidth) return 'files';
   const row = y - 1;
@@ -287,6 +303,11 @@ export function pickerImages(s: Pick<State, 'images' | 'showAllImages'>): ImageI
   return s.showAllImages ? c.all : c.shown;
 }
 
+/** The screen shows the image view (layers, files, summary): an image, or a container's changes tab. */
+export function onTree(s: Pick<State, 'screen' | 'tabs'>): boolean {
+  return s.screen === 'image' || (s.screen === 'container' && s.tabs.tab === 'changes');
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // derived views
 // ---------------------------------------------------------------------------------------------------------
@@ -317,6 +338,13 @@ function listLength(s: State, pane: ListName): number {
       return pickerImages(s).length + s.containers.length;
     case 'container':
       return s.container?.changes.length ?? 0;
+    case 'inspect':
+      // Scroll positions: the last one shows the end.
+      return s.container ? Math.max(1, inspectTabLines(s.container).length - listRows(s, 'inspect') + 1) : 0;
+    case 'mounts':
+      return s.container ? mountRows(s.container.container).length : 0;
+    case 'logs':
+      return Math.max(1, (s.tabs.logs?.lines.length ?? 0) - listRows(s, 'logs') + 1);
     case 'search':
       return s.search?.result?.hits.length ?? 0;
     case 'help':
@@ -353,7 +381,7 @@ export function scrollFor(cursor: number, scroll: number, rows: number): number 
 // the reducer
 // ---------------------------------------------------------------------------------------------------------
 
-type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' | 'search' | 'help' | 'problems';
+type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' | 'inspect' | 'mounts' | 'logs' | 'search' | 'help' | 'problems';
 
 /** Which list the cursor keys move right now. */
 export function activeList(s: State): ListName | null {
@@ -361,8 +389,8 @@ export function activeList(s: State): ListName | null {
   if (s.showProblems) return 'problems';
   if (s.search && !s.search.editing && s.search.result) return 'search';
   if (s.screen === 'picker') return 'picker';
-  if (s.screen === 'container') return 'container';
-  if (s.screen === 'image') return s.focus;
+  if (onTree(s)) return s.focus;
+  if (s.screen === 'container') return s.tabs.tab === 'diff' ? 'container' : (s.tabs.tab as 'inspect' | 'mounts' | 'logs');
   return null;
 }
 
@@ -380,6 +408,14 @@ function listRows(s: State, list: ListName): number {
     case 'container':
       // The info lines (name, state, risks...) and the column header sit above the changes.
       return Math.max(1, l.bodyRows - 1 - (s.container ? containerInfoLines(s.container).length : 0));
+    case 'inspect':
+      return l.bodyRows;
+    case 'mounts':
+      // The column header sits above the rows.
+      return Math.max(1, l.bodyRows - 1);
+    case 'logs':
+      // The notes (driver, files, what was left out) sit above the entries.
+      return Math.max(1, l.bodyRows - logsHead(s));
     case 'search':
       return l.filesRows - 1;
     case 'help':
@@ -400,6 +436,11 @@ function getCursor(s: State, list: ListName): [number, number] {
       return [s.pickerCursor, 0];
     case 'container':
       return [s.containerCursor, s.containerScroll];
+    case 'inspect':
+    case 'logs':
+      return [s.tabs.scroll[list], s.tabs.scroll[list]];
+    case 'mounts':
+      return [s.tabs.mountsCursor, s.tabs.scroll.mounts];
     case 'search':
       return [s.search?.cursor ?? 0, 0];
     case 'help':
@@ -426,6 +467,11 @@ function setCursor(s: State, list: ListName, cursor: number): State {
       return { ...s, pickerCursor: c };
     case 'container':
       return { ...s, containerCursor: c, containerScroll: scrollFor(c, s.containerScroll, rows) };
+    case 'inspect':
+    case 'logs':
+      return { ...s, tabs: { ...s.tabs, scroll: { ...s.tabs.scroll, [list]: c } } };
+    case 'mounts':
+      return { ...s, tabs: { ...s.tabs, mountsCursor: c, scroll: { ...s.tabs.scroll, mounts: scrollFor(c, s.tabs.scroll.mounts, rows) } } };
     case 'search':
       return s.search ? { ...s, search: { ...s.search, cursor: c } } : s;
     case 'help':
@@ -546,7 +592,7 @@ export function reduce(s0: State, a: Action): State {
     case 'filesReady':
       return s.filesPending ? placeFileCursor({ ...s, filesPending: false, pendingPath: null }, s.pendingPath) : s;
     case 'containerReady':
-      return { ...s, screen: 'container', want: null, progress: null, container: a.analysis, containerCursor: 0, containerScroll: 0, search: null };
+      return openContainer(s, a.analysis);
     case 'quit':
       return { ...s, quit: true, exitCode: a.code ?? s.exitCode };
     case 'move':
@@ -561,25 +607,25 @@ export function reduce(s0: State, a: Action): State {
       return setCursor(s, list, target);
     }
     case 'focus': {
-      if (s.screen !== 'image' || s.help) return s;
+      if (!onTree(s) || s.help) return s;
       const i = PANES.indexOf(s.focus);
       return { ...s, focus: PANES[(i + a.delta + PANES.length) % PANES.length]! };
     }
     case 'focusPane':
-      return s.screen === 'image' ? { ...s, focus: a.pane } : s;
+      return onTree(s) ? { ...s, focus: a.pane } : s;
     case 'layerStep':
-      if (s.screen !== 'image' || !s.analysis) return s;
+      if (!onTree(s) || !s.analysis) return s;
       return withLayer(s, clamp(s.layer + a.delta, 0, s.analysis.layers.length - 1));
     case 'toggleMode':
-      if (s.screen !== 'image') return s;
+      if (!onTree(s)) return s;
       return showFiles({ ...s, mode: s.mode === 'changes' ? 'aggregated' : 'changes' }, cursorPath(s));
     case 'toggleSort':
-      if (s.screen !== 'image') return s;
+      if (!onTree(s)) return s;
       return showFiles({ ...s, sort: s.sort === 'name' ? 'size' : 'name' }, cursorPath(s));
     case 'toggleAttrs':
       return { ...s, attrs: !s.attrs };
     case 'toggleFilter': {
-      if (s.screen !== 'image') return s;
+      if (!onTree(s)) return s;
       return refreshFiles({ ...s, filters: { ...s.filters, [a.kind]: !s.filters[a.kind] } }, cursorPath(s));
     }
     case 'toggleCollapse':
@@ -607,7 +653,7 @@ export function reduce(s0: State, a: Action): State {
       return refreshFiles({ ...s, collapse: toggleCollapse(s.collapse, path) }, path);
     }
     case 'collapseAll': {
-      if (s.screen !== 'image') return s;
+      if (!onTree(s)) return s;
       // Collapse all when anything is expanded, else expand all.
       const next: CollapseState = s.collapse.all && s.collapse.paths.size === 0 ? NO_COLLAPSE : { all: true, paths: new Set() };
       const path = cursorPath(s);
@@ -629,7 +675,7 @@ export function reduce(s0: State, a: Action): State {
     case 'problems':
       return { ...s, showProblems: a.open ?? !s.showProblems, problemsScroll: 0 };
     case 'searchOpen':
-      if (s.screen !== 'image') return s;
+      if (!onTree(s) && !(s.screen === 'container' && s.tabs.tab === 'logs' && s.tabs.logs?.status === 'ready')) return s;
       return { ...s, search: { editing: true, query: s.search?.query ?? '', regex: s.search?.regex ?? false, result: null, cursor: 0 } };
     case 'searchInput':
       return s.search?.editing ? { ...s, search: { ...s.search, query: s.search.query + a.text } } : s;
@@ -638,8 +684,10 @@ export function reduce(s0: State, a: Action): State {
     case 'searchToggleRegex':
       return s.search?.editing ? { ...s, search: { ...s.search, regex: !s.search.regex } } : s;
     case 'searchRun': {
-      if (!s.search || !s.analysis) return s;
+      if (!s.search) return s;
       if (s.search.query === '') return { ...s, search: null };
+      if (!onTree(s)) return runLogSearch(s, s.search.query, s.search.regex);
+      if (!s.analysis) return s;
       const result = searchPaths(s.analysis, s.search.query, s.search.regex);
       return { ...s, search: { ...s.search, editing: false, result, cursor: 0 } };
     }
@@ -647,7 +695,84 @@ export function reduce(s0: State, a: Action): State {
       return { ...s, search: null };
     case 'reveal':
       return reveal(s, a.layer, a.path, a.mode ?? s.mode);
+    case 'containerTab': {
+      if (s.screen !== 'container' || !s.container || s.search?.editing) return s;
+      const tab = a.tab ?? stepTab(s.tabs.tab, a.delta ?? 1);
+      let next: State = { ...s, tabs: { ...s.tabs, tab, hscroll: 0 }, search: null };
+      // The logs are read when their tab is first shown (a big log is not read for a look at the changes).
+      if (tab === 'logs' && !s.tabs.logs) next = { ...next, tabs: { ...next.tabs, logs: LOGS_LOADING }, want: { kind: 'logs', id: s.container.container.id } };
+      return next;
+    }
+    case 'logsLoaded': {
+      if (s.container?.container.id !== a.id) return s;
+      const next: State = { ...s, want: s.want?.kind === 'logs' ? null : s.want, tabs: { ...s.tabs, logs: a.logs } };
+      // Newest last, as docker logs prints them: the tab opens at the end.
+      return setCursor(next, 'logs', a.logs.lines.length);
+    }
+    case 'logSearchStep': {
+      const q = s.tabs.logSearch;
+      if (!q || !q.hits.length) return s;
+      const hit = (q.hit + a.delta + q.hits.length) % q.hits.length;
+      return showLogLine({ ...s, tabs: { ...s.tabs, logSearch: { ...q, hit } } }, q.hits[hit]!);
+    }
+    case 'hscroll':
+      if (s.screen !== 'container' || onTree(s)) return s;
+      return { ...s, tabs: { ...s.tabs, hscroll: Math.max(0, s.tabs.hscroll + a.delta) } };
   }
+}
+
+const LOGS_LOADING: LogsView = Object.freeze({ status: 'loading', driver: null, notes: [], lines: [], truncated: false, problems: [] }) as LogsView;
+
+/** Lines above the log entries in the logs tab (its notes and problems, at most a few). */
+export function logsHead(s: Pick<State, 'tabs'>): number {
+  const l = s.tabs.logs;
+  if (!l) return 1;
+  return Math.min(l.notes.length, 3) + Math.min(l.problems.length, 2) + 1;
+}
+
+/** Search the logs tab and show the first hit. */
+function runLogSearch(s: State, query: string, regex: boolean): State {
+  const lines = s.tabs.logs?.lines ?? [];
+  const q = searchLogs(lines, query, regex);
+  const next: State = { ...s, search: null, tabs: { ...s.tabs, logSearch: q } };
+  return q.hits.length ? showLogLine(next, q.hits[0]!) : next;
+}
+
+/** Scroll the logs tab so that line i is on screen (a third of the way down, for context above it). */
+function showLogLine(s: State, i: number): State {
+  const rows = listRows(s, 'logs');
+  const top = s.tabs.scroll.logs;
+  if (i >= top && i < top + rows) return s;
+  return setCursor(s, 'logs', i - Math.floor(rows / 3));
+}
+
+/** Open a container's screen on its changes tab: the stack's RW layer, its changes, the files pane focused. */
+function openContainer(s: State, ca: ContainerAnalysis): State {
+  const stack = containerStackAnalysis(ca);
+  const top = Math.max(0, stack.layers.length - 1);
+  const base: State = {
+    ...s,
+    screen: 'container',
+    want: null,
+    progress: null,
+    container: ca,
+    tabs: INITIAL_TABS,
+    containerCursor: 0,
+    containerScroll: 0,
+    search: null,
+    analysis: stack,
+    filesPending: false,
+    mode: 'changes',
+    collapse: NO_COLLAPSE,
+    fileCursor: 0,
+    fileScroll: 0,
+    summaryCursor: 0,
+    summaryScroll: 0,
+    focus: 'files',
+    layer: top,
+  };
+  const next = { ...base, layerScroll: scrollFor(top, 0, listRows(base, 'layers')) };
+  return showFiles(next, null, 0);
 }
 
 /** Show `path` in layer `layer`: select the layer, expand its ancestors, put the file cursor on it. */
@@ -678,10 +803,16 @@ function select(s: State): State {
       }
       const ct = s.containers[c - images.length];
       if (!ct) return s;
-      if (s.container?.container.id === ct.id) return { ...s, screen: 'container' };
+      if (s.container?.container.id === ct.id) {
+        // Back to the container as it was left, unless an image was opened since (its view replaced the stack).
+        if (s.analysis === containerStackAnalysis(s.container)) return { ...s, screen: 'container' };
+        return { ...openContainer(s, s.container), tabs: s.tabs };
+      }
       return { ...s, screen: 'loading', progress: null, want: { kind: 'container', id: ct.id } };
     }
     case 'image':
+    case 'container':
+      if (!onTree(s)) return s;
       if (s.focus === 'layers') return { ...s, focus: 'files' };
       if (s.focus === 'files') return reduce(s, { type: 'toggleCollapse' });
       if (s.focus === 'summary' && s.analysis) {

@@ -242,10 +242,25 @@ test('picker: images with sizes and hidden bytes, containers with their docker d
   matchGolden('picker-100x30', f);
   await d.press(K.down, K.down, K.enter);
   await d.until((s) => s.screen === 'container');
+  // The changes tab: the image view of the container's stack, on its RW layer.
+  const tree = d.frame();
+  assert.equal(d.state().layer, 6, 'the RW layer (on the six image layers) is selected');
+  assert.match(tree, /\[1 Changes\] 2 Diff 3 Inspect 4 Mounts 5 Logs/);
+  assert.match(tree, /▶ +6 .* container RW/);
+  assert.match(tree, /A -rw-r--r-- .*42 B +added\.txt/);
+  assert.match(tree, /D .* f +\[deleted: hid/);
+  matchGolden('container-100x30-changes', tree);
+  await d.press('2');
   const c = d.frame();
   assert.match(c, /A -rw-r--r-- +42 B 2024-01-02 00:00:00 \/data\/added\.txt/);
   assert.match(c, /D +\/data\/f/);
   matchGolden('container-100x30', c);
+  await d.press('t');
+  assert.equal(d.state().tabs.tab, 'inspect');
+  await d.press('t');
+  assert.match(d.frame(), /\(no mounts: the container saw only its own filesystem\)/);
+  await d.press('1');
+  assert.equal(d.state().layer, 6, 'back on the changes tab as it was left');
   await d.press(K.esc);
   assert.equal(d.state().screen, 'picker');
   await d.press(K.up, K.up, K.enter);
@@ -329,6 +344,9 @@ test('80x24: picker, help and container screens fit', async () => {
   d.unmount();
   const c = reduce(s, { type: 'containerReady', analysis: await analyzeContainer(src, ct) });
   const e = await drive(c);
+  matchGolden('container-80x24-changes', e.frame());
+  assert.match(e.frame(), /\? help · q quit *$/m, 'the footer keeps help and quit at 80 columns');
+  await e.press('2');
   const f = e.frame();
   assert.match(f, /A -rw------- +400 B 2024-01-01 00:00:00 \/root\/\.ssh\/authorized_keys/);
   assert.match(f, /db-\\e\]0;PWNED\\x07/);

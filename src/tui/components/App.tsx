@@ -17,7 +17,8 @@ import {
   summaryLines,
   type Line,
 } from '../rows.js';
-import { currentProblems, currentView, layout, paneAt, reduce, type Action, type State } from '../state.js';
+import { currentProblems, currentView, layout, onTree, paneAt, reduce, type Action, type State } from '../state.js';
+import { inspectLines, logLines, mountLines } from '../container-rows.js';
 import type { Driver } from '../session.js';
 import { LineText, Pane } from './Pane.js';
 import { safeText } from '../../report/format.js';
@@ -123,11 +124,8 @@ function Screen({ s, color }: { s: State; color: boolean }): React.ReactElement 
     body = <Pane title="Error" width={width} height={height - 2} focused lines={[{ text: s.error ?? 'unknown error', tone: 'warning' }, { text: '' }, { text: 'Press q to quit.' }]} color={color} />;
   } else if (s.screen === 'picker') {
     body = <PickerScreen s={s} color={color} width={width} height={height - 2} />;
-  } else if (s.screen === 'container' && s.container) {
-    const info = containerInfoLines(s.container);
-    const rows = height - 2 - 2;
-    const lines = [...info, ...containerChangeLines(s.container, s.containerCursor, s.containerScroll, rows - info.length)];
-    body = <Pane title={`Container changes (as docker diff)`} width={width} height={height - 2} focused lines={lines} color={color} />;
+  } else if (s.screen === 'container' && s.container && !onTree(s)) {
+    body = <ContainerTab s={s} color={color} width={width} height={height - 2} />;
   } else {
     body = <ImageScreen s={s} color={color} />;
   }
@@ -155,6 +153,25 @@ function progressLines(s: State, width: number): Line[] {
   } else if (p.done) lines.push({ text: `${p.done} done` });
   if (p.detail) lines.push({ text: p.detail, tone: 'dim' });
   return lines;
+}
+
+/** The container screen's tabs other than changes (which is the image view of the container's stack). */
+function ContainerTab({ s, color, width, height }: { s: State; color: boolean; width: number; height: number }): React.ReactElement {
+  const c = s.container!;
+  const rows = height - 2;
+  switch (s.tabs.tab) {
+    case 'inspect':
+      return <Pane title="Inspect & risk (docker inspect, read offline; ←→ scroll)" width={width} height={height} focused lines={inspectLines(s, rows)} color={color} />;
+    case 'mounts':
+      return <Pane title={`Mounts (${c.container.inspect?.Mounts.length ?? c.container.mounts.length})`} width={width} height={height} focused lines={mountLines(s, rows)} color={color} />;
+    case 'logs':
+      return <Pane title={`Logs${s.tabs.logs?.driver ? ` (${s.tabs.logs.driver})` : ''}: what the container printed`} width={width} height={height} focused lines={logLines(s, rows)} color={color} />;
+    default: {
+      const info = containerInfoLines(c);
+      const lines = [...info, ...containerChangeLines(c, s.containerCursor, s.containerScroll, rows - info.length)];
+      return <Pane title="docker diff (exactly what the engine reports)" width={width} height={height} focused lines={lines} color={color} />;
+    }
+  }
 }
 
 function PickerScreen({ s, color, width, height }: { s: State; color: boolean; width: number; height: number }): React.ReactElement {
@@ -194,7 +211,7 @@ function ImageScreen({ s, color }: { s: State; color: boolean }): React.ReactEle
         <Pane title={`Layers (${a.layers.length})`} width={l.leftWidth} height={l.layersRows + 2} focused={s.focus === 'layers' && !s.search?.result} lines={layerLines(a, s.layer, s.layerScroll, l.layersRows)} color={color} />
         <Pane title="Layer details" width={l.leftWidth} height={l.detailsRows + 2} lines={detailLines(a, s.layer)} color={color} />
         <Pane
-          title="Image summary"
+          title={s.screen === 'container' ? 'Container summary (its stack)' : 'Image summary'}
           width={l.leftWidth}
           height={l.summaryRows + 2}
           focused={s.focus === 'summary' && !s.search?.result}
@@ -209,18 +226,26 @@ function ImageScreen({ s, color }: { s: State; color: boolean }): React.ReactEle
 
 function footer(s: State): Line {
   if (s.search?.editing) {
-    return { text: `/${safeText(s.search.query)}█  ${s.search.regex ? 'regex' : 'substring'} (Tab switches) · Enter search all layers · Esc cancel` };
+    return { text: `/${safeText(s.search.query)}█  ${s.search.regex ? 'regex' : 'substring'} (Tab switches) · Enter ${onTree(s) ? 'search all layers' : 'search the log lines'} · Esc cancel` };
   }
   if (s.help) return { text: 'Esc or q close help · j/k scroll · Ctrl-C quit', tone: 'dim' };
   switch (s.screen) {
     case 'picker':
       return { text: '↑↓ move · Enter open · ? help · q quit', tone: 'dim' };
     case 'container':
-      return { text: '↑↓ move · i/Esc back to list · ? help · q quit', tone: 'dim' };
+      if (onTree(s)) return imageFooter(s, true);
+      if (s.tabs.tab === 'logs') return { text: 't/1-5 tab · ↑↓ scroll · / search · n/N next/prev · i back · ? help · q quit', tone: 'dim' };
+      return { text: `t/1-5 tab · ↑↓ ${s.tabs.tab === 'mounts' || s.tabs.tab === 'diff' ? 'move' : 'scroll'}${s.tabs.tab === 'diff' ? '' : ' · ←→'} · i/Esc back to list · ? help · q quit`, tone: 'dim' };
     case 'image':
-      if (s.search?.result) return { text: '↑↓ move · Enter show it · / new search · Esc close · q quit', tone: 'dim' };
-      return { text: 'Tab pane · v changes/all · [ ] layer · Space fold · / search · ^O sort · ^B attrs · ? help · q quit', tone: 'dim' };
+      return imageFooter(s, false);
     default:
       return { text: 'q quit', tone: 'dim' };
   }
+}
+
+function imageFooter(s: State, container: boolean): Line {
+  if (s.search?.result) return { text: '↑↓ move · Enter show it · / new search · Esc close · q quit', tone: 'dim' };
+  // At 80 columns every key named here must fit with `? help` and `q quit` kept at the end.
+  if (container) return { text: 't tab · Tab pane · v all · [ ] layer · Space fold · / search · ? help · q quit', tone: 'dim' };
+  return { text: 'Tab pane · v changes/all · [ ] layer · Space fold · / search · ^O sort · ^B attrs · ? help · q quit', tone: 'dim' };
 }
