@@ -33,7 +33,7 @@ const React = (await import('react')).default;
 const { render } = await import('ink');
 const { analyzeChanges } = await dist('core/analysis/analyze.js');
 const { App } = await dist('tui/components/App.js');
-const { imageState } = await dist('tui/state.js');
+const { imageState } = await dist('tui/state/index.js');
 
 function attrs(type, size, mode = 0o644) {
   return { type, mode, uid: 0, gid: 0, size, mtime: T, mtimeNsec: 0 };
@@ -191,7 +191,7 @@ for (let i = 0; i < 10; i++) collapse.push(await timeKey(' '));
 console.log(`collapse/expand (space): ${fmt(stats(collapse))}`);
 // Our share of a keypress: the reducer and the row builders alone (no React, no Ink), same image.
 {
-  const st = await dist('tui/state.js');
+  const st = await dist('tui/state/index.js');
   const rows = await dist('tui/rows.js');
   let s = st.reduce(st.reduce(imageState(analysis, 120, 39, 'synthetic'), { type: 'filesReady' }), { type: 'focusPane', pane: 'files' });
   const own = [];

@@ -4,7 +4,7 @@ import { containerInspectText } from '../report/inspect.js';
 import { safeText } from '../report/format.js';
 import { CONTAINER_TABS } from './container-tabs.js';
 import type { Line } from './rows.js';
-import { logsHead, type State } from './state.js';
+import { logsHead, type State } from './state/index.js';
 
 /**
  * Pure presentation of the container screen's tabs other than changes (which is the image view): model in,

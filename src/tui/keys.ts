@@ -1,4 +1,4 @@
-import { onTree, type Action, type State } from './state.js';
+import { onTree, type Action, type State } from './state/index.js';
 import { CONTAINER_TABS } from './container-tabs.js';
 
 /**

@@ -7,7 +7,7 @@ import { formatBytes, formatMode, formatPercent, formatTime, shortId, safeText, 
 import { ADDED, DELETED, MODIFIED, nameOf, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
 import { tabBar } from './container-rows.js';
-import { currentProblems, pickerImages, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state.js';
+import { currentProblems, pickerImages, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state/index.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
 
 /**

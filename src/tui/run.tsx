@@ -3,7 +3,7 @@ import { restoreCiEnv } from './interactive-env.js';
 import { render } from 'ink';
 import { App } from './components/App.js';
 import { Session, type SessionOptions } from './session.js';
-import { initialState } from './state.js';
+import { initialState } from './state/index.js';
 
 restoreCiEnv();
 

@@ -4,7 +4,7 @@ import { modelOf, type ModelProgress, type SourceModel } from '../core/analysis/
 import { findContainer, findImage } from '../core/analysis/select.js';
 import type { OpenOptions, Source } from '../core/model/source.js';
 import { safeText } from '../report/format.js';
-import { pickerImages, type Action, type LoadProgress, type State } from './state.js';
+import { pickerImages, type Action, type LoadProgress, type State } from './state/index.js';
 
 /**
  * The side effects of the UI, kept out of the reducer: open the source (with progress), analyse what the user

@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { layerTar, legacySave, tempDir } from '../sources/archive/hostile-helpers.js';
 import { openSource } from '../../src/core/sources/open.js';
 import { analyzeImage } from '../../src/core/analysis/analyze.js';
-import { currentProblems, imageState } from '../../src/tui/state.js';
+import { currentProblems, imageState } from '../../src/tui/state/index.js';
 
 test('the TUI problem screen of one image lists at most 1,000 problems of one code', { timeout: 60_000 }, async (t) => {
   const { dir, cleanup } = tempDir();

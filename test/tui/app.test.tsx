@@ -3,7 +3,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { imageState, initialState } from '../../src/tui/state.js';
+import { imageState, initialState } from '../../src/tui/state/index.js';
 import { Session } from '../../src/tui/session.js';
 import { assertNoControlChars, assertNotUpdatingInCI, drive, K, matchGolden, wait } from './harness.js';
 import { bloatImage, bloatParts, changes, container, dir, fakeSource, file, image, whiteout } from './fixture.js';
@@ -317,7 +317,7 @@ test('resize: the layout follows the terminal', async () => {
   const d = await drive(imageState(bloatImage(), 80, 24));
   assert.equal(d.frame().split('\n')[1]!.length, 80);
   d.unmount();
-  const { reduce } = await import('../../src/tui/state.js');
+  const { reduce } = await import('../../src/tui/state/index.js');
   const s = reduce(imageState(bloatImage(), 80, 24), { type: 'resize', width: 160, height: 50 });
   const w = await drive(s);
   assert.equal(w.frame().split('\n')[1]!.length, 160);
@@ -326,7 +326,7 @@ test('resize: the layout follows the terminal', async () => {
 });
 
 test('80x24: picker, help and container screens fit', async () => {
-  const { reduce } = await import('../../src/tui/state.js');
+  const { reduce } = await import('../../src/tui/state/index.js');
   const { analyzeContainer } = await import('../../src/core/analysis/container.js');
   const bloat = bloatParts();
   const ct = container('db-\x1b]0;PWNED\x07', bloat.info.id, { state: 'running', pid: 4242, exitCode: null });

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSource } from '../../src/core/sources/open.js';
 import { Session } from '../../src/tui/session.js';
-import { initialState, pickerImages } from '../../src/tui/state.js';
+import { initialState, pickerImages } from '../../src/tui/state/index.js';
 import { containerChangeRow } from '../../src/tui/rows.js';
 import { getEngine } from '../support/engine.js';
 import { CONTAINERS, IMAGES, PLANTED } from '../support/fixtures-manifest.mjs';

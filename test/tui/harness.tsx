@@ -11,7 +11,7 @@ import React from 'react';
 import { render } from 'ink-testing-library';
 import { App } from '../../src/tui/components/App.js';
 import type { Driver } from '../../src/tui/session.js';
-import type { State } from '../../src/tui/state.js';
+import type { State } from '../../src/tui/state/index.js';
 import { matchGoldenFile } from '../support/golden.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

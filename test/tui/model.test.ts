@@ -17,7 +17,7 @@ import {
   visibleView,
 } from '../../src/tui/file-tree.js';
 import { actionForKey, BINDINGS, charKey, contextsOf, helpLines, normalizeKey, splitChunk } from '../../src/tui/keys.js';
-import { cursorPath, imageState, initialState, layout, reduce, type Action, type State } from '../../src/tui/state.js';
+import { cursorPath, imageState, initialState, layout, reduce, type Action, type State } from '../../src/tui/state/index.js';
 import { bloatImage, syntheticImage } from './fixture.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -180,7 +180,7 @@ test('big trees are built after a frame, and not for layers passed through', asy
 });
 
 test('picker: tagged images first, intermediate images only on request', async () => {
-  const { pickerImages } = await import('../../src/tui/state.js');
+  const { pickerImages } = await import('../../src/tui/state/index.js');
   const { image } = await import('./fixture.js');
   const app = image('app:1', ['a', 'b', 'c'], 'sha256:' + '1'.repeat(64));
   const parent = { ...image('', ['a', 'b'], 'sha256:' + '2'.repeat(64)), tags: [] };

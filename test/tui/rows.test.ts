@@ -14,7 +14,7 @@ import {
   versionText,
 } from '../../src/tui/rows.js';
 import { searchPaths } from '../../src/tui/search.js';
-import { DEFAULT_FILTERS } from '../../src/tui/state.js';
+import { DEFAULT_FILTERS } from '../../src/tui/state/index.js';
 import { bloatImage } from './fixture.js';
 
 const texts = (ls: { text: string }[]) => ls.map((l) => l.text);

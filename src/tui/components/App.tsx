@@ -17,7 +17,7 @@ import {
   summaryLines,
   type Line,
 } from '../rows.js';
-import { currentProblems, currentView, layout, onTree, paneAt, reduce, type Action, type State } from '../state.js';
+import { currentProblems, currentView, layout, onTree, paneAt, reduce, type Action, type State } from '../state/index.js';
 import { inspectLines, logLines, mountLines } from '../container-rows.js';
 import type { Driver } from '../session.js';
 import { LineText, Pane } from './Pane.js';

@@ -1,0 +1,213 @@
+import type { ImageAnalysis } from '../../core/analysis/analyze.js';
+import type { ContainerAnalysis } from '../../core/analysis/container.js';
+import type { ContainerInfo, ImageInfo, Problem } from '../../core/model/types.js';
+import { NO_COLLAPSE, type CollapseState, type SortOrder, type TreeMode } from '../file-tree.js';
+import type { SearchResult } from '../search.js';
+import { INITIAL_TABS, type ContainerTab, type ContainerTabsState, type LogsView } from '../container-tabs.js';
+
+/**
+ * The whole UI state and the actions that change it. The one pure reducer is in reduce.ts; derived data (flat
+ * trees, visible rows) is computed from the state by memoised pure functions (file-tree.ts), never stored twice.
+ */
+
+export type Screen = 'loading' | 'error' | 'picker' | 'image' | 'container';
+export type Pane = 'layers' | 'files' | 'summary';
+export const PANES: Pane[] = ['layers', 'files', 'summary'];
+
+export interface Filters {
+  added: boolean;
+  removed: boolean;
+  modified: boolean;
+  unmodified: boolean;
+}
+
+export interface ImageStats {
+  bytes: number;
+  hiddenBytes: number;
+  layers: number;
+}
+
+export interface ContainerStats {
+  added: number;
+  changed: number;
+  deleted: number;
+}
+
+export interface LoadProgress {
+  phase: string;
+  done: number;
+  total: number | null;
+  detail?: string;
+}
+
+export interface SearchState {
+  /** Typing the query in the prompt. */
+  editing: boolean;
+  query: string;
+  regex: boolean;
+  result: SearchResult | null;
+  cursor: number;
+}
+
+export interface State {
+  screen: Screen;
+  width: number;
+  height: number;
+  /** What was opened (shown in the header). */
+  location: string;
+  note: string | null;
+  progress: LoadProgress | null;
+  error: string | null;
+  /** What the source holds (picker). */
+  images: ImageInfo[];
+  containers: ContainerInfo[];
+  imageStats: Record<string, ImageStats>;
+  containerStats: Record<string, ContainerStats>;
+  pickerCursor: number;
+  /** Show intermediate images (untagged parents of tagged ones), as `docker images -a` does. */
+  showAllImages: boolean;
+  /**
+   * A request for the driver (side effects live outside the reducer): analyse this image / container, read this
+   * container's logs (the logs tab).
+   */
+  want: { kind: 'image' | 'container' | 'logs'; id: string } | null;
+  analysis: ImageAnalysis | null;
+  /**
+   * The file pane waits one frame before building a large layer's index, so that the first frame (layers,
+   * details, summary) appears at once; the App dispatches `filesReady` right after painting it.
+   */
+  filesPending: boolean;
+  /** While pending: the path to put the file cursor on, and how long to wait (ms) before building. */
+  pendingPath: string | null;
+  pendingDelay: number;
+  /**
+   * The open container. On its screen, `analysis` is the container's stack seen as an image
+   * (containerStackAnalysis), so that the changes tab is the image view.
+   */
+  container: ContainerAnalysis | null;
+  /** The container screen's tab and what its other tabs keep. */
+  tabs: ContainerTabsState;
+  focus: Pane;
+  layer: number;
+  layerScroll: number;
+  mode: TreeMode;
+  sort: SortOrder;
+  attrs: boolean;
+  filters: Filters;
+  collapse: CollapseState;
+  fileCursor: number;
+  fileScroll: number;
+  summaryCursor: number;
+  summaryScroll: number;
+  containerCursor: number;
+  containerScroll: number;
+  search: SearchState | null;
+  help: boolean;
+  helpScroll: number;
+  /** Problems found in the evidence (source, then the open image or container): listed on demand. */
+  sourceProblems: Problem[];
+  showProblems: boolean;
+  problemsScroll: number;
+  quit: boolean;
+  /** Exit code to return when quitting. */
+  exitCode: number;
+}
+
+export type Action =
+  | { type: 'resize'; width: number; height: number }
+  | { type: 'progress'; progress: LoadProgress | null }
+  | { type: 'error'; message: string }
+  | { type: 'sourceOpened'; location: string; images: ImageInfo[]; containers: ContainerInfo[]; note?: string | null; opening?: boolean; problems?: Problem[] }
+  | { type: 'problems'; open?: boolean }
+  | { type: 'toggleAllImages' }
+  | { type: 'imageStats'; id: string; stats: ImageStats }
+  | { type: 'containerStats'; id: string; stats: ContainerStats }
+  | { type: 'imageReady'; analysis: ImageAnalysis }
+  | { type: 'filesReady' }
+  | { type: 'containerReady'; analysis: ContainerAnalysis }
+  | { type: 'quit'; code?: number }
+  | { type: 'move'; delta: number }
+  | { type: 'page'; delta: number }
+  | { type: 'edge'; to: 'start' | 'end' }
+  | { type: 'focus'; delta: number }
+  | { type: 'focusPane'; pane: Pane }
+  | { type: 'layerStep'; delta: number }
+  | { type: 'toggleMode' }
+  | { type: 'toggleSort' }
+  | { type: 'toggleAttrs' }
+  | { type: 'toggleFilter'; kind: keyof Filters }
+  | { type: 'toggleCollapse' }
+  | { type: 'collapseAll' }
+  | { type: 'collapseHere'; collapsed: boolean }
+  | { type: 'select' }
+  | { type: 'picker' }
+  | { type: 'help'; open?: boolean }
+  | { type: 'searchOpen' }
+  | { type: 'searchInput'; text: string }
+  | { type: 'searchBackspace' }
+  | { type: 'searchToggleRegex' }
+  | { type: 'searchRun' }
+  | { type: 'searchClose' }
+  | { type: 'reveal'; layer: number; path: string; mode?: TreeMode }
+  | { type: 'containerTab'; tab?: ContainerTab; delta?: number }
+  | { type: 'logsLoaded'; id: string; logs: LogsView }
+  | { type: 'logSearchStep'; delta: number }
+  | { type: 'hscroll'; delta: number };
+
+/** Layers with more entries than this get their file index built after the first frame. */
+export const DEFER_FILES_OVER = 50_000;
+
+export const DEFAULT_FILTERS: Filters = Object.freeze({ added: true, removed: true, modified: true, unmodified: true });
+
+export function initialState(width = 80, height = 24, location = ''): State {
+  return {
+    screen: 'loading',
+    width,
+    height,
+    location,
+    note: null,
+    progress: null,
+    error: null,
+    images: [],
+    containers: [],
+    imageStats: {},
+    containerStats: {},
+    pickerCursor: 0,
+    showAllImages: false,
+    want: null,
+    analysis: null,
+    filesPending: false,
+    pendingPath: null,
+    pendingDelay: 0,
+    container: null,
+    tabs: INITIAL_TABS,
+    focus: 'layers',
+    layer: 0,
+    layerScroll: 0,
+    mode: 'changes',
+    sort: 'name',
+    attrs: true,
+    filters: DEFAULT_FILTERS,
+    collapse: NO_COLLAPSE,
+    fileCursor: 0,
+    fileScroll: 0,
+    summaryCursor: 0,
+    summaryScroll: 0,
+    containerCursor: 0,
+    containerScroll: 0,
+    search: null,
+    help: false,
+    helpScroll: 0,
+    sourceProblems: [],
+    showProblems: false,
+    problemsScroll: 0,
+    quit: false,
+    exitCode: 0,
+  };
+}
+
+
+/** The screen shows the image view (layers, files, summary): an image, or a container's changes tab. */
+export function onTree(s: Pick<State, 'screen' | 'tabs'>): boolean {
+  return s.screen === 'image' || (s.screen === 'container' && s.tabs.tab === 'changes');
+}
