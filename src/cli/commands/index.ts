@@ -9,6 +9,7 @@ import { timelineCommand } from './timeline.js';
 import { verifyCommand } from './verify.js';
 import { whoseCommand } from './whose.js';
 import { inspectCommand } from './inspect.js';
+import { catCommand } from './cat.js';
 
 /**
  * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
@@ -25,6 +26,7 @@ export const commands: Command[] = [
   diffCommand,
   ciCommand,
   extractCommand,
+  catCommand,
   exportCommand,
   timelineCommand,
 ];

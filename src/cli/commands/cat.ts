@@ -1,0 +1,108 @@
+import { flagBool, flagString, type Command } from '../command.js';
+import { UsageError } from '../../core/model/errors.js';
+import { cleanLayerPath, textToPath } from '../../core/model/path.js';
+import { openSource } from '../../core/sources/open.js';
+import { catTarget } from '../../core/export/cat.js';
+import { HexDump } from '../../report/hexdump.js';
+import { showPath } from '../../report/format.js';
+import { StringDecoder } from 'node:string_decoder';
+import { once } from 'node:events';
+import type { Writable } from 'node:stream';
+import { parseLayer, requireReader } from './extract.js';
+import { layerLabel, openTarget, TARGET_FLAGS } from './target.js';
+
+/** Bytes looked at to tell a binary file from text (as grep and git do: a NUL, or bytes that are not UTF-8). */
+const SNIFF = 8192;
+
+export const catCommand: Command = {
+  name: 'cat',
+  summary: "a file's bytes as they are at a layer (a version a later layer deleted or overwrote included), to stdout",
+  usage: [
+    'layerscope cat SOURCE [--image REF | --container X] [--layer N] PATH [--hex | --raw]',
+    'Says on stderr which layer the bytes come from. On a terminal a binary file is refused (--hex dumps it, --raw',
+    'writes it) and a text file has its control characters escaped (an escape sequence in evidence must not drive',
+    'your terminal); to a pipe or file the bytes are written as they are.',
+  ],
+  flags: {
+    ...TARGET_FLAGS,
+    layer: { value: true, help: 'the tree after this layer (0 = base, -1 = top; default top)' },
+    hex: { value: false, help: 'a hex dump (hexdump -C format) instead of the bytes' },
+    raw: { value: false, help: 'the bytes as they are, even to a terminal' },
+    platform: { value: true, help: 'os/arch[/variant] for multi-platform archives' },
+  },
+  async run(args, io) {
+    const [src, file, ...rest] = args.positional;
+    if (!src || !file || rest.length) throw new UsageError('expected SOURCE and one PATH');
+    if (!file.startsWith('/')) throw new UsageError(`${JSON.stringify(file)}: give the path as an absolute path in the image (/etc/passwd)`);
+    const hex = flagBool(args, 'hex');
+    const raw = flagBool(args, 'raw');
+    if (hex && raw) throw new UsageError('give --hex or --raw, not both');
+    let path: string;
+    try {
+      path = cleanLayerPath(textToPath(file));
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    const platform = flagString(args, 'platform');
+    const source = await openSource(src, platform ? { platform } : {});
+    try {
+      const t = await openTarget(source, args);
+      const layer = parseLayer(flagString(args, 'layer'), t.image);
+      const at = catTarget(t.analysis, path, layer);
+      const reader = requireReader(source, t.image, 'cat');
+      try {
+        const size = at.attrs.size;
+        io.stderr.write(`layerscope cat: ${showPath(path)}: ${size} bytes, from ${layerLabel(t, at.layer)} of ${t.label}${at.layer !== layer ? `, visible at layer ${layer}` : ''}\n`);
+        const write = byteSink(io.stdout);
+        const dump = hex ? new HexDump() : null;
+        // On a terminal, bytes are shown only when they are text, with controls escaped (unless --raw).
+        const text = !raw && !hex && io.isTTY ? new StringDecoder('utf8') : null;
+        let first = true;
+        for await (const chunk of reader.read(t.image, at.layer, at.storedAt, size)) {
+          if (dump) await write(dump.push(chunk));
+          else if (text) {
+            if (first && isBinary(chunk.subarray(0, SNIFF))) throw new UsageError(`${showPath(path)} is binary: refusing to write it to a terminal (--hex for a dump, --raw to write it anyway, or redirect stdout)`);
+            await write(escapeControls(text.write(chunk)));
+          } else await write(chunk);
+          first = false;
+        }
+        if (text) await write(escapeControls(text.end()));
+        if (dump) await write(dump.end());
+      } finally {
+        reader.close?.();
+      }
+      return 0;
+    } finally {
+      await source.close();
+    }
+  },
+};
+
+function isBinary(b: Buffer): boolean {
+  if (b.includes(0)) return true;
+  // A multi-byte character cut at the end of the sniffed bytes is not a reason to call the file binary.
+  const cut = b.length === SNIFF ? b.subarray(0, Math.max(0, b.length - 3)) : b;
+  return !isUtf8(cut);
+}
+
+function isUtf8(b: Buffer): boolean {
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(b);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Controls other than newline and tab shown as \xNN (ESC as \e): nothing in the file can move the cursor. */
+function escapeControls(s: string): string {
+  return s.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => (c === '\x1b' ? '\\e' : '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')));
+}
+
+/** Write text or bytes, waiting for the stream to drain when it asks to (a 10 GB file through a slow pipe). */
+function byteSink(stream: Writable): (data: string | Buffer) => Promise<void> | void {
+  return (data) => {
+    if (data.length === 0) return;
+    if (!stream.write(data)) return once(stream, 'drain').then(() => undefined);
+  };
+}
