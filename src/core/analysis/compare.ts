@@ -77,14 +77,24 @@ function sameXattrs(a: Attrs, b: Attrs): boolean {
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a.xattrs![k] === b.xattrs![k]);
 }
 
+/**
+ * What makes two layers the same bytes: the diffId; a container's own layers (init, RW) have none and are the
+ * same only as the same directory (two containers' RW layers are never taken for each other).
+ */
+function layerIdentity(l: ImageInfo['layers'][number]): string {
+  if (l.diffId) return l.diffId;
+  return l.location ? `dir:${l.location}` : `unnamed:${l.index}:${l.cacheId ?? ''}:${++unnamed}`;
+}
+let unnamed = 0;
+
 /** Compare two images: layer sharing, and the counts of one pass over their rows (which `rows()` walks again). */
 export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: { content?: ContentComparer } = {}): Promise<ImageComparison> {
   const idxB = new Map<string, number>();
-  b.image.layers.forEach((l, i) => idxB.has(l.diffId) || idxB.set(l.diffId, i));
+  b.image.layers.forEach((l, i) => idxB.has(layerIdentity(l)) || idxB.set(layerIdentity(l), i));
   const idxA = new Map<string, number>();
-  a.image.layers.forEach((l, i) => idxA.has(l.diffId) || idxA.set(l.diffId, i));
+  a.image.layers.forEach((l, i) => idxA.has(layerIdentity(l)) || idxA.set(layerIdentity(l), i));
   const share = (x: ImageAnalysis, other: Map<string, number>): LayerShare[] =>
-    x.image.layers.map((l, i) => ({ index: i, diffId: l.diffId, createdBy: l.createdBy, bytes: x.layers[i]?.bytes ?? 0, otherIndex: other.get(l.diffId) ?? null }));
+    x.image.layers.map((l, i) => ({ index: i, diffId: l.diffId, createdBy: l.createdBy, bytes: x.layers[i]?.bytes ?? 0, otherIndex: other.get(layerIdentity(l)) ?? null }));
   let prefix = 0;
   while (prefix < a.image.layers.length && prefix < b.image.layers.length && a.image.layers[prefix]!.chainId === b.image.layers[prefix]!.chainId) prefix++;
   const counts = { added: 0, removed: 0, changed: 0, addedBytes: 0, removedBytes: 0, sizeDelta: b.visibleBytes - a.visibleBytes };
@@ -120,7 +130,7 @@ export async function* diffRows(a: ImageAnalysis, b: ImageAnalysis, content?: Co
       ea = ia.next();
       eb = ib.next();
       // Same owning diffId: the same bytes (the diffId digests the layer tar that holds them).
-      if (a.image.layers[a.view.layerOf(xa.version)]!.diffId === b.image.layers[b.view.layerOf(xb.version)]!.diffId) continue;
+      if (layerIdentity(a.image.layers[a.view.layerOf(xa.version)]!) === layerIdentity(b.image.layers[b.view.layerOf(xb.version)]!)) continue;
       const x = row(a, xa);
       const y = row(b, xb);
       const { differences, content: how } = await differencesOf(x, y, content);
