@@ -9,6 +9,7 @@ import { timelineCommand } from './timeline.js';
 import { verifyCommand } from './verify.js';
 import { whoseCommand } from './whose.js';
 import { inspectCommand } from './inspect.js';
+import { volumesCommand } from './volumes.js';
 
 /**
  * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
@@ -20,6 +21,7 @@ export const commands: Command[] = [
   changesCommand,
   inspectCommand,
   filesCommand,
+  volumesCommand,
   verifyCommand,
   whoseCommand,
   diffCommand,
