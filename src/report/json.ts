@@ -47,6 +47,7 @@ export function volumeJson(v: SizedVolume): Record<string, unknown> {
     scope: v.scope,
     mountpoint: v.mountpoint,
     createdAt: v.createdAt,
+    dataChangedAt: v.dataChangedAt,
     labels: v.labels,
     options: v.options,
     anonymous: v.anonymous,

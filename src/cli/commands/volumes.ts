@@ -43,11 +43,14 @@ export async function namedTree(source: Source, args: ParsedArgs): Promise<Named
   if (volume !== undefined) {
     const v = findVolume(listing, volume);
     const tree = await access.readTree(v);
-    return { what: `volume "${v.name}"`, head: { volume: v.name, mountpoint: v.mountpoint }, tree, problems: [...listing.problems, ...tree.table.problems] };
+    // The listing's problems that concern this volume (its dir, or its record in metadata.db), not the others'.
+    const own = `${source.location.replace(/\/+$/, '')}/volumes/${v.name}`;
+    const mine = listing.problems.filter((p) => p.path === own || p.path?.startsWith(own + '/') || p.message.includes(`"${v.name}"`));
+    return { what: `volume "${v.name}"`, head: { volume: v.name, mountpoint: v.mountpoint }, tree, problems: [...mine, ...tree.table.problems] };
   }
   const b = findBind(listing, bind!);
   const tree = await access.readBindTree(b);
-  return { what: `bind mount ${b.container}:${b.destination}`, head: { bind: { container: b.container, destination: b.destination, source: b.source } }, tree, problems: [...listing.problems, ...tree.table.problems] };
+  return { what: `bind mount ${b.container}:${b.destination}`, head: { bind: { container: b.container, destination: b.destination, source: b.source } }, tree, problems: [...tree.table.problems] };
 }
 
 export const volumesCommand: Command = {

@@ -29,9 +29,15 @@ export interface VolumeInfo {
   /**
    * What `docker volume inspect` prints as CreatedAt: the change time of `volumes/<name>/` (moby's local driver
    * takes st_ctim of that dir), RFC 3339 to the second. The engine prints it in its own time zone; this is UTC
-   * (the same instant). Null when the directory is missing.
+   * (the same instant). Null when the directory is missing. Engines before Docker 23.0 printed `dataChangedAt`
+   * instead (moby#44719).
    */
   createdAt: string | null;
+  /**
+   * st_ctim of `_data` (same format): the last time a name was added or removed directly in the volume's data dir.
+   * What Docker < 23.0 printed as CreatedAt. Null when `_data` is not a real directory.
+   */
+  dataChangedAt: string | null;
   /** From volumes/metadata.db, as the engine recorded them (null stays null, as docker prints it). */
   labels: Record<string, string> | null;
   options: Record<string, string> | null;

@@ -134,16 +134,18 @@ export function listVolumes(ev: Evidence, containers: readonly ContainerInfo[]):
     }
     if (st && !m) note('info', 'volumes.dir-without-metadata', `volume directory without an entry in metadata.db: the engine lists it (local driver) with no labels and no options`, ev.path('volumes', name));
     const local = driver === 'local';
+    const data = st && local ? dataDirOf(ev, name, note, safe) : null;
     volumes.push({
       name,
       driver,
       mountpoint: local ? `${shownRoot}/volumes/${name}/_data` : '',
       createdAt: st ? rfc3339(st) : null,
+      dataChangedAt: data ? rfc3339(data.st) : null,
       labels: m ? m.labels : null,
       options: m ? m.options : null,
       scope: local ? 'local' : null,
       anonymous: (m?.labels !== null && m?.labels !== undefined && ANONYMOUS_LABEL in m.labels) || HEX64.test(name),
-      dataDir: st && local ? dataDirOf(ev, name, note, safe) : null,
+      dataDir: data?.path ?? null,
       inMetadata: m !== null,
       onDisk: st !== null,
       mount: st ? readOpts(ev, name, note, safe) : null,
@@ -158,7 +160,7 @@ export function listVolumes(ev: Evidence, containers: readonly ContainerInfo[]):
 }
 
 /** `volumes/<name>/_data` when it is a real directory; a symlink or anything else is a problem. */
-function dataDirOf(ev: Evidence, name: string, note: Note, safe: Safe): string | null {
+function dataDirOf(ev: Evidence, name: string, note: Note, safe: Safe): { path: string; st: Stats } | null {
   const st = safe(() => ev.lstat('volumes', name, '_data'), null);
   const where = ev.path('volumes', name, '_data');
   if (!st) {
@@ -169,7 +171,7 @@ function dataDirOf(ev: Evidence, name: string, note: Note, safe: Safe): string |
     note('error', st.isSymbolicLink() ? 'volumes.data-symlink' : 'volumes.data-not-dir', st.isSymbolicLink() ? `is a symlink inside the evidence; not followed (the volume's data is not read)` : 'is not a directory: the volume has no data here', where);
     return null;
   }
-  return where;
+  return { path: where, st };
 }
 
 type Note = (severity: Severity, code: string, message: string, path: string | null) => void;
