@@ -1,4 +1,5 @@
 import type { AnalysisEvent, Sharing, SourceAnalysis } from '../core/analysis/host.js';
+import type { SizedBind, SizedVolume, VolumeReport } from '../core/analysis/volumes.js';
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ContainerAnalysis } from '../core/analysis/container.js';
 import type { Source, StorageInfo } from '../core/model/source.js';
@@ -25,8 +26,42 @@ export function reportJson(a: SourceAnalysis): Record<string, unknown> {
     images: a.images.map((img, i) => imageJson(img, a.sharing[i]!)),
     containers: a.containers.map(containerJson),
     storage: a.storage,
+    volumes: volumesJson(a.volumes),
     problems: a.problems.map(problemJson),
   };
+}
+
+/**
+ * Added to v1 (additive): a data root's volumes (with the fields docker volume inspect prints, their size as
+ * docker system df -v counts it, and who mounts them) and its containers' bind mounts; null for other sources.
+ */
+export function volumesJson(r: VolumeReport | null): Record<string, unknown> | null {
+  if (!r) return null;
+  return { engineRoot: r.engineRoot, volumes: r.volumes.map(volumeJson), binds: r.binds.map(bindJson) };
+}
+
+export function volumeJson(v: SizedVolume): Record<string, unknown> {
+  return {
+    name: v.name,
+    driver: v.driver,
+    scope: v.scope,
+    mountpoint: v.mountpoint,
+    createdAt: v.createdAt,
+    dataChangedAt: v.dataChangedAt,
+    labels: v.labels,
+    options: v.options,
+    anonymous: v.anonymous,
+    bytes: v.bytes,
+    dataDir: v.dataDir,
+    inMetadata: v.inMetadata,
+    onDisk: v.onDisk,
+    mount: v.mount,
+    usedBy: v.usedBy.map((u) => ({ container: u.container, containerId: u.containerId, destination: u.destination, rw: u.rw })),
+  };
+}
+
+export function bindJson(b: SizedBind): Record<string, unknown> {
+  return { container: b.container, containerId: b.containerId, source: b.source, destination: b.destination, rw: b.rw, evidencePath: b.evidencePath, outside: b.outside, bytes: b.bytes };
 }
 
 function sourceJson(s: Source): Record<string, unknown> {
@@ -140,6 +175,7 @@ export type Sink = (text: string) => void | Promise<void>;
 export async function writeReportJson(source: Source, events: AsyncIterable<AnalysisEvent>, write: Sink): Promise<Problem[]> {
   let problems: Problem[] = [];
   let storage: StorageInfo | null = null;
+  let volumes: VolumeReport | null = null;
   await write(`{\n  "schema": ${JSON.stringify(REPORT_SCHEMA)},\n  "source": ${indent(JSON.stringify(sourceJson(source), null, 2), 2)},\n  "images": [`);
   let images = 0;
   const containers: Record<string, unknown>[] = [];
@@ -149,16 +185,17 @@ export async function writeReportJson(source: Source, events: AsyncIterable<Anal
       await writeImageJson(e.analysis, e.sharing, (t) => write(indent(t, 4)));
     } else if (e.kind === 'container') containers.push(containerJson(e.analysis));
     else if (e.kind === 'storage') storage = e.storage;
+    else if (e.kind === 'volumes') volumes = e.volumes;
     else problems = e.problems;
   }
-  await write(`${images ? '\n  ' : ''}],\n  "containers": ${indent(JSON.stringify(containers, null, 2), 2)},\n  "storage": ${indent(JSON.stringify(storage, null, 2), 2)},\n  "problems": ${indent(JSON.stringify(problems.map(problemJson), null, 2), 2)}\n}\n`);
+  await write(`${images ? '\n  ' : ''}],\n  "containers": ${indent(JSON.stringify(containers, null, 2), 2)},\n  "storage": ${indent(JSON.stringify(storage, null, 2), 2)},\n  "volumes": ${indent(JSON.stringify(volumesJson(volumes), null, 2), 2)},\n  "problems": ${indent(JSON.stringify(problems.map(problemJson), null, 2), 2)}\n}\n`);
   return problems;
 }
 
 /**
  * `--format jsonl`: one object per line, each with a `type`: `source` first, then per image an `image` line
- * (its figures), its `layer` lines and its `hidden` lines; then `container`, `orphan-dir`, `orphan-layer`
- * and `problem` lines. Lines of one image carry its `image` id.
+ * (its figures), its `layer` lines and its `hidden` lines; then `container`, `orphan-dir`, `orphan-layer`,
+ * `volume`, `bind` and `problem` lines. Lines of one image carry its `image` id.
  */
 export async function writeReportJsonl(source: Source, events: AsyncIterable<AnalysisEvent>, write: Sink): Promise<Problem[]> {
   let problems: Problem[] = [];
@@ -174,6 +211,9 @@ export async function writeReportJsonl(source: Source, events: AsyncIterable<Ana
     else if (e.kind === 'storage') {
       for (const d of e.storage?.orphanDirs ?? []) await line({ type: 'orphan-dir', ...d });
       for (const l of e.storage?.orphanLayers ?? []) await line({ type: 'orphan-layer', ...l });
+    } else if (e.kind === 'volumes') {
+      for (const v of e.volumes?.volumes ?? []) await line({ type: 'volume', ...volumeJson(v) });
+      for (const b of e.volumes?.binds ?? []) await line({ type: 'bind', ...bindJson(b) });
     } else problems = e.problems;
   }
   for (const p of problems) await line({ type: 'problem', ...problemJson(p) });

@@ -3,6 +3,7 @@ import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ChangeRow, MergedRow } from '../core/analysis/views.js';
 import type { DockerChange } from '../core/analysis/docker-diff.js';
 import { displayPath } from '../core/model/path.js';
+import type { VolumeReport } from '../core/analysis/volumes.js';
 import { riskLines } from './inspect.js';
 import { formatBytes, formatMode, formatPercent, safeText, shortId, showPath, safeMessage } from './format.js';
 
@@ -46,11 +47,49 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
     for (const d of st.orphanDirs) out.push(`  ${formatBytes(d.bytes).padStart(9)}  ${safeText(d.path)}  (no layer or container uses this directory)`);
     for (const l of st.orphanLayers) out.push(`  ${formatBytes(l.bytes).padStart(9)}  layer ${l.chainId}  (no image uses this layer)`);
   }
+  if (a.volumes) out.push(...volumesText(a.volumes));
   if (a.problems.length) {
     out.push('', 'PROBLEMS');
     for (const p of a.problems) out.push(`  ${p.severity.toUpperCase().padEnd(7)} ${p.code}: ${safeMessage(p.message)}${p.path ? `\n          at ${safeMessage(p.path)}` : ''}`);
   }
   return out.join('\n') + '\n';
+}
+
+/** VOLUMES and BIND MOUNTS sections (nothing when the data root has neither). */
+export function volumesText(r: VolumeReport): string[] {
+  const out: string[] = [];
+  if (r.volumes.length) {
+    out.push('', `VOLUMES (mountpoints as the engine reports them${r.engineRoot ? '' : '; the engine\'s data root is not recorded, shown under the evidence path'})`);
+    out.push(table(
+      ['NAME', 'DRIVER', 'SIZE', 'CREATED', 'MOUNTPOINT', 'USED BY'],
+      r.volumes.map((v) => [
+        safeText(v.name) + (v.anonymous ? ' (anonymous)' : ''),
+        safeText(v.driver),
+        v.bytes === null ? '-' : formatBytes(v.bytes),
+        v.createdAt ?? '-',
+        safeText(v.mountpoint || '-'),
+        v.usedBy.length ? v.usedBy.map((u) => `${safeText(u.container)}:${safeText(u.destination)} (${u.rw ? 'rw' : 'ro'})`).join(', ') : '-',
+      ]),
+    ));
+    for (const v of r.volumes) {
+      const labels = Object.entries(v.labels ?? {});
+      if (labels.length) out.push(`  ${safeText(v.name)} labels: ${labels.map(([k, x]) => safeText(`${k}=${x}`)).join(', ')}`);
+      if (v.mount) out.push(`  ${safeText(v.name)}: a mount of ${safeText(v.mount.device)} (type ${safeText(v.mount.type)}) while in use: its data was there, not in _data`);
+    }
+  }
+  if (r.binds.length) {
+    out.push('', 'BIND MOUNTS');
+    out.push(table(
+      ['CONTAINER', 'DESTINATION', 'MODE', 'SOURCE'],
+      r.binds.map((b) => [
+        safeText(b.container),
+        safeText(b.destination),
+        b.rw ? 'rw' : 'ro',
+        safeText(b.source) + (b.evidencePath ? `  (in the evidence at ${safeText(b.evidencePath)}${b.bytes === null ? '' : `, ${formatBytes(b.bytes)}`})` : `  (${safeText(b.outside ?? 'outside the evidence: not read')})`),
+      ]),
+    ));
+  }
+  return out;
 }
 
 export function imageText(a: ImageAnalysis, hiddenLimit: number): string[] {

@@ -175,3 +175,21 @@ export const CONTAINER_CHANGES = Object.freeze({
 
 /** Engine names in LAYERSCOPE_TEST_ENGINES. */
 export const ENGINES = Object.freeze(['docker20', 'docker26', 'docker26c']);
+
+/**
+ * Volumes and binds of test/fixtures/containers/volumes.sh. `data` holds the files VOLUME_FILES lists; it is
+ * mounted rw by `writer` (which wrote them) and ro by `reader`, which also binds its _data (inside the data root)
+ * at /bound-inside and /tmp (outside) at /bound-outside. `anon` has one anonymous volume at /anon.
+ * planted.sh adds ls-volume (empty, mounted by ls-plain-mounts).
+ */
+export const VOLUMES = Object.freeze({
+  data: 'ls-vol-data',
+  labels: 'ls-vol-labels',
+  tmpfs: 'ls-vol-tmpfs',
+  writer: 'ls-vol-writer',
+  reader: 'ls-vol-reader',
+  anon: 'ls-vol-anon',
+  labelValues: { 'org.layerscope.fixture': 'volumes', 'org.layerscope.note': 'with space' },
+});
+/** The containers volumes.sh makes (every suite that lists all containers of an engine expects them). */
+export const VOLUME_CONTAINERS = Object.freeze([VOLUMES.writer, VOLUMES.reader, VOLUMES.anon]);

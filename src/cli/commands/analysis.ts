@@ -15,6 +15,7 @@ import { changeRowsLines, dockerChangesText, mergedRowsLines, reportText } from 
 import { jsonPath } from '../../report/format.js';
 import { problemsExit, progressLine, reportProblems, sinkOf } from '../output.js';
 import type { ArchiveOptions } from '../../core/sources/archive/open.js';
+import { namedTree, namesTree } from './volumes.js';
 
 export const DEFAULT_SOURCE = '/var/lib/docker';
 
@@ -175,13 +176,42 @@ export const changesCommand: Command = {
 
 export const filesCommand: Command = {
   name: 'files',
-  summary: 'the merged filesystem of an image at a layer (default: the top)',
-  usage: ['layerscope files SOURCE --image REF [--layer N] [--verify] [--format text|json]'],
-  flags: { image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' }, layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
+  summary: 'the merged filesystem of an image at a layer (default: the top), or the files of a volume or bind mount',
+  usage: [
+    'layerscope files SOURCE --image REF [--layer N] [--verify] [--format text|json]',
+    'layerscope files SOURCE --volume NAME | --bind CONTAINER:DESTINATION [--format text|json]',
+    'A volume (or a bind source inside the evidence) is listed as a plain directory: no whiteouts, LAYER is 0.',
+  ],
+  flags: {
+    image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' },
+    layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' },
+    volume: { value: true, help: "a volume's files (Docker data roots), read-only" },
+    bind: { value: true, help: 'the files of a bind mount (CONTAINER:DESTINATION) whose source lies inside the evidence' },
+    platform: { value: true, help: 'platform for multi-platform archives' },
+    ...verifyFlag,
+    ...formatFlag,
+  },
   async run(args, io) {
     const fmt = format(args);
     const imageRef = flagString(args, 'image');
     return withSource(args, async (source) => {
+      if (namesTree(args)) {
+        const t = await namedTree(source, args);
+        const problems = dedupe([...source.problems, ...t.problems]);
+        const table = t.tree.table;
+        const rows = function* (): Generator<MergedRow> {
+          for (let i = 0; i < table.n; i++) yield { path: table.path(i), attrs: table.attrs(i), layer: 0 };
+        };
+        if (fmt === 'json') {
+          const files = (function* () {
+            for (const r of rows()) yield { ...jsonPath(r.path), type: r.attrs.type, size: r.attrs.size, mode: r.attrs.mode, uid: r.attrs.uid, gid: r.attrs.gid, layer: r.layer, ...(r.attrs.linkname !== undefined ? { linkname: r.attrs.type === 'hardlink' ? jsonPath(r.attrs.linkname).path : Buffer.from(r.attrs.linkname, 'latin1').toString('utf8') } : {}) };
+          })();
+          await writeJsonWithArray(io, t.head, 'files', files, { problems });
+          return problemsExit(problems);
+        }
+        await writeLines(io, mergedRowsLines(rows));
+        return reportProblems(io, 'files', problems);
+      }
       const image = imageRef ? findImage(source, imageRef) : onlyImage(source);
       const a = await analyzeImage(source, image);
       const layer = layerIndex(args, image.layers.length);

@@ -8,7 +8,10 @@ import { cleanLayerPath, textToPath } from '../../core/model/path.js';
 import { openSource } from '../../core/sources/open.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
 import { contentReader, type ContentReader } from '../../core/export/content.js';
-import { extractTo, planExtract } from '../../core/export/extract.js';
+import { extractItems, extractTo, planExtract, planTreeExtract, type ExtractResult } from '../../core/export/extract.js';
+import { treeBodies } from '../../core/export/content.js';
+import type { CommandIO, ParsedArgs } from '../command.js';
+import { namedTree, namesTree } from './volumes.js';
 import { OutputDir, evidenceLocations } from '../../core/output/index.js';
 import { safeText, showPath } from '../../report/format.js';
 import { selectImages } from './ci.js';
@@ -42,9 +45,12 @@ export const extractCommand: Command = {
   usage: [
     'layerscope extract SOURCE [--image REF] [--layer N] PATH... -o DIR',
     'layerscope extract SOURCE [--image REF] --layer N --layer-only PATH... -o DIR',
+    'layerscope extract SOURCE --volume NAME | --bind CONTAINER:DESTINATION [PATH...] -o DIR   (default PATH: all of it)',
   ],
   flags: {
     image: { value: true, help: 'image (default: the only image of the source)' },
+    volume: { value: true, help: "copy out of a volume (Docker data roots); PATHs are inside the volume (/ = all)" },
+    bind: { value: true, help: 'copy out of a bind mount (CONTAINER:DESTINATION) whose source lies inside the evidence' },
     layer: { value: true, help: 'merged view after this layer (0 = base, -1 = top; default top): files deleted later are there' },
     'layer-only': { value: false, help: "only layer N's own entries, not the merged view" },
     output: { value: true, help: 'output directory (-o); files land at DIR/<path>; nothing outside it, nothing overwritten' },
@@ -53,8 +59,11 @@ export const extractCommand: Command = {
     platform: { value: true, help: 'os/arch[/variant] for multi-platform archives' },
   },
   async run(args, io) {
-    const [src, ...paths] = args.positional;
+    const [src, ...given] = args.positional;
     const out = flagString(args, 'output');
+    const tree = namesTree(args);
+    // A volume is copied whole unless paths are named.
+    const paths = tree && !given.length ? ['/'] : given;
     if (!src || !paths.length) throw new UsageError('expected SOURCE and at least one PATH');
     if (!out) throw new UsageError('-o DIR is required');
     const format = flagChoice(args, 'format', ['text', 'json']);
@@ -62,7 +71,7 @@ export const extractCommand: Command = {
     const layerPaths = paths.map((p) => {
       if (!p.startsWith('/')) throw new UsageError(`${JSON.stringify(p)}: give paths as absolute paths in the image (/etc/passwd)`);
       try {
-        return cleanLayerPath(textToPath(p));
+        return p === '/' && tree ? '' : cleanLayerPath(textToPath(p));
       } catch (err) {
         throw new UsageError((err as Error).message);
       }
@@ -75,6 +84,7 @@ export const extractCommand: Command = {
     try {
       // Checked before anything is read or created: a refused output costs nothing and leaves nothing behind.
       dir = OutputDir.prepare(out, { evidence: evidenceLocations(source.location), owners: !flagBool(args, 'no-owner') && process.getuid?.() === 0 });
+      if (tree) return await extractTree(source, args, layerPaths, dir, out, format, io);
       const image = selectImages(source, flagList(args, 'image'))[0]!;
       reader = requireReader(source, image, 'extract');
       const layer = parseLayer(flagString(args, 'layer'), image);
@@ -105,3 +115,26 @@ export const extractCommand: Command = {
     }
   },
 };
+
+/** Copy out of a volume or a bind source inside the evidence (a plain directory: one table, layer 0). */
+async function extractTree(source: Source, args: ParsedArgs, paths: string[], dir: OutputDir, out: string, format: 'text' | 'json', io: CommandIO): Promise<number> {
+  const t = await namedTree(source, args);
+  const plan = planTreeExtract(t.tree.table, paths, t.what);
+  let res: ExtractResult;
+  try {
+    res = await extractItems(plan, treeBodies(t.tree.dir), dir);
+  } finally {
+    dir.close();
+  }
+  for (const w of dir.warnings) res.problems.push({ severity: 'warning', code: 'extract.output', message: w, path: null });
+  const problems = dedupe([...source.problems, ...t.problems, ...res.problems]);
+  if (format === 'json') {
+    io.stdout.write(JSON.stringify({ schema: 'layerscope.extract/v1', ...t.head, output: out, ...res, skipped: res.skipped.map((s) => ({ path: showPath(s.path), reason: s.reason })) }, null, 2) + '\n');
+    return problemsExit(problems);
+  }
+  io.stdout.write(`extracted from ${safeText(t.what)} into ${safeText(out)}:\n`);
+  io.stdout.write(`  ${res.files} files (${res.bytes} bytes), ${res.dirs} dirs, ${res.symlinks} symlinks, ${res.hardlinks} hardlinks\n`);
+  if (res.existingDirs) io.stdout.write(`  ${res.existingDirs} dir${res.existingDirs === 1 ? '' : 's'} existed already: used as ${res.existingDirs === 1 ? 'it was' : 'they were'} (mode, owner and times not changed)\n`);
+  for (const s of res.skipped) io.stdout.write(`  skipped ${showPath(s.path)}: ${s.reason}\n`);
+  return reportProblems(io, 'extract', problems);
+}

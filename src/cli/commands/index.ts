@@ -10,6 +10,7 @@ import { verifyCommand } from './verify.js';
 import { whoseCommand } from './whose.js';
 import { inspectCommand } from './inspect.js';
 import { catCommand } from './cat.js';
+import { volumesCommand } from './volumes.js';
 
 /**
  * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
@@ -21,6 +22,7 @@ export const commands: Command[] = [
   changesCommand,
   inspectCommand,
   filesCommand,
+  volumesCommand,
   verifyCommand,
   whoseCommand,
   diffCommand,

@@ -5,6 +5,7 @@ import type { ImageAnalysis } from './analyze.js';
 import type { ContainerAnalysis } from './container.js';
 import { modelOf } from './model.js';
 import { findImage } from './select.js';
+import { volumeReport, type VolumeReport } from './volumes.js';
 
 /** Bytes of an image's layers that other images of the source use too, and bytes it alone holds. */
 export interface Sharing {
@@ -20,6 +21,8 @@ export interface SourceAnalysis {
   containers: ContainerAnalysis[];
   /** Unreferenced storage (data roots), or null. */
   storage: StorageInfo | null;
+  /** Volumes and bind mounts with their sizes (Docker data roots), or null. */
+  volumes: VolumeReport | null;
   /** Source problems, then layer and container problems, each once. */
   problems: Problem[];
 }
@@ -34,11 +37,12 @@ export interface AnalyzeOptions {
   progress?: Progress;
 }
 
-/** What a source analysis yields, in order: images, containers, storage, then every problem. */
+/** What a source analysis yields, in order: images, containers, storage, volumes, then every problem. */
 export type AnalysisEvent =
   | { kind: 'image'; analysis: ImageAnalysis; sharing: Sharing }
   | { kind: 'container'; analysis: ContainerAnalysis }
   | { kind: 'storage'; storage: StorageInfo | null }
+  | { kind: 'volumes'; volumes: VolumeReport | null }
   | { kind: 'problems'; problems: Problem[] };
 
 /** The images a report covers. */
@@ -75,19 +79,23 @@ export async function* analyzeSourceStream(source: Source, opts: AnalyzeOptions 
   }
   const storage = source.readStorage ? await source.readStorage() : null;
   yield { kind: 'storage', storage };
+  // Volumes belong to the host, not to the images: a report restricted to some images leaves them out.
+  const volumes = withContainers ? await volumeReport(source) : null;
+  yield { kind: 'volumes', volumes };
   // Source problems last: reading storage may have added some.
-  yield { kind: 'problems', problems: dedupe([...source.problems, ...problems.flat()]) };
+  yield { kind: 'problems', problems: dedupe([...source.problems, ...problems.flat(), ...(volumes?.problems ?? [])]) };
 }
 
 /** The whole analysis in memory (text reports, the TUI's tests). */
 export async function analyzeSource(source: Source, opts: AnalyzeOptions = {}): Promise<SourceAnalysis> {
-  const out: SourceAnalysis = { source, images: [], sharing: [], containers: [], storage: null, problems: [] };
+  const out: SourceAnalysis = { source, images: [], sharing: [], containers: [], storage: null, volumes: null, problems: [] };
   for await (const e of analyzeSourceStream(source, opts)) {
     if (e.kind === 'image') {
       out.images.push(e.analysis);
       out.sharing.push(e.sharing);
     } else if (e.kind === 'container') out.containers.push(e.analysis);
     else if (e.kind === 'storage') out.storage = e.storage;
+    else if (e.kind === 'volumes') out.volumes = e.volumes;
     else out.problems = e.problems;
   }
   return out;

@@ -142,11 +142,44 @@ function hostShow(dir: string, rel: string): string {
 }
 
 function diffDirReader(): ContentReader {
-  const open = (image: ImageInfo, layer: number, path: string): { size: number; fd: number; where: string } => {
+  const b = dirBodies<ImageInfo>((image, layer) => {
     const info = image.layers[layer];
     if (!info?.location) throw new ContentError('content.no-layer', `layer ${layer} has no directory`, null);
-    const host = safeHostPath(info.location, path);
-    const where = hostShow(info.location, path);
+    return info.location;
+  });
+  return { kind: 'diff-dir', read: b.read, open: b.open };
+}
+
+/**
+ * Where the bytes of planned items come from, whatever holds them: one image's layers (a ContentReader bound to
+ * the image), or one directory (a volume, a bind source), whose one "layer" is 0.
+ */
+export interface ItemBodies {
+  read(layer: number, path: string, expectedSize?: number): AsyncIterable<Buffer>;
+  forEach?(layer: number, wanted: ReadonlySet<string>, cb: (path: string, body: AsyncIterable<Buffer>, stored: StoredBody) => Promise<void>): Promise<Set<string>>;
+}
+
+/** A ContentReader bound to one image. */
+export function imageBodies(reader: ContentReader, image: ImageInfo): ItemBodies {
+  const forEach = reader.forEach?.bind(reader);
+  return { read: (layer, path, size) => reader.read(image, layer, path, size), ...(forEach ? { forEach: (layer, wanted, cb) => forEach(image, layer, wanted, cb) } : {}) };
+}
+
+/** The bytes of files below one directory of the evidence (a volume's _data, a bind source): same rules as a diff dir. */
+export function treeBodies(dir: string): ItemBodies {
+  const b = dirBodies<null>(() => dir);
+  return { read: (layer, path, size) => b.read(null, layer, path, size) };
+}
+
+/**
+ * Files below a directory of the evidence, found by `dirOf(key, layer)`: every component above the file is
+ * lstat'ed (a symlink is refused), the file is opened O_NOFOLLOW and must be a regular file.
+ */
+function dirBodies<K>(dirOf: (key: K, layer: number) => string) {
+  const open = (key: K, layer: number, path: string): { size: number; fd: number; where: string } => {
+    const dir = dirOf(key, layer);
+    const host = safeHostPath(dir, path);
+    const where = hostShow(dir, path);
     let fd: number;
     try {
       fd = openNoFollow(host);
@@ -186,9 +219,8 @@ function diffDirReader(): ContentReader {
     }
   }
   return {
-    kind: 'diff-dir',
-    async *read(image, layer, path, expectedSize) {
-      const f = open(image, layer, path);
+    async *read(key: K, layer: number, path: string, expectedSize?: number): AsyncIterable<Buffer> {
+      const f = open(key, layer, path);
       // Bounded by the size on disk when opened; one byte more is looked for to tell a file that grew.
       let pos = 0;
       for await (const b of body(f.fd, f.size + 1)) {
@@ -200,8 +232,8 @@ function diffDirReader(): ContentReader {
         throw new ContentError('content.size-mismatch', `${pos} bytes on disk, the layer records ${expectedSize} (changed since it was read?)`, f.where);
       }
     },
-    async open(image, layer, path) {
-      const f = open(image, layer, path);
+    async open(key: K, layer: number, path: string): Promise<SizedBody> {
+      const f = open(key, layer, path);
       return { size: f.size, body: body(f.fd, f.size) };
     },
   };

@@ -1,10 +1,11 @@
 import type { ImageAnalysis } from '../analysis/analyze.js';
 import type { MergedRow } from '../analysis/views.js';
 import type { Problem } from '../model/types.js';
+import type { LayerTable } from '../model/layer-table.js';
 import { problem } from '../model/types.js';
 import { displayPath, isWithin } from '../model/path.js';
 import { LayerscopeError, NotFoundError } from '../model/errors.js';
-import type { ContentReader } from './content.js';
+import { imageBodies, type ContentReader, type ItemBodies } from './content.js';
 import { subtreeAt } from './rootfs.js';
 import { OutputError, type OutputDir } from '../output/index.js';
 
@@ -120,6 +121,44 @@ export class ExtractError extends LayerscopeError {
  * an entry) stops the extraction. The caller closes `out` (which gives directories their attributes).
  */
 export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: ContentReader, out: OutputDir): Promise<ExtractResult> {
+  return extractItems(plan, imageBodies(reader, a.image), out);
+}
+
+/**
+ * A plain directory's rows (a volume, a bind source: one table, no whiteouts) at or below `path` ('' = all), as
+ * a plan for extractItems; its one "layer" is 0.
+ */
+export function planTreeExtract(table: LayerTable, paths: string[], what: string): ExtractPlan {
+  const resolved: ExtractPlan['resolved'] = [];
+  const rows = new Set<number>();
+  for (const p of paths) {
+    let n = 0;
+    for (let i = 0; i < table.n; i++) {
+      const path = table.path(i);
+      if (path === '' || !isWithin(path, p)) continue;
+      n++;
+      rows.add(i);
+    }
+    if (!n) throw new NotFoundError('extract.not-found', `/${displayPath(p)} is not in ${what}${symlinkAbove(table, p)}`);
+    resolved.push({ path: p, items: n, mode: 'merged' });
+  }
+  // In table order, which is walk order (a dir before its contents), whatever order the paths were given in.
+  const items = [...rows].sort((x, y) => x - y).map((i): ExtractItem => ({ path: table.path(i), attrs: table.attrs(i), layer: 0 }));
+  return { items, resolved };
+}
+
+/** ", and /a is a symlink: not followed" when a parent of `path` is a symlink in the table. */
+function symlinkAbove(table: LayerTable, path: string): string {
+  const parts = path.split('/');
+  for (let k = 1; k < parts.length; k++) {
+    const p = parts.slice(0, k).join('/');
+    for (let i = 0; i < table.n; i++) if (table.path(i) === p && table.attrs(i).type === 'symlink') return `: /${displayPath(p)} is a symlink to ${JSON.stringify(displayPath(table.linkname(i) ?? ''))}, and symlinks are not followed`;
+  }
+  return '';
+}
+
+/** extractTo for any plan whose bytes `bodies` gives (an image's layers, a volume's directory). */
+export async function extractItems(plan: ExtractPlan, bodies: ItemBodies, out: OutputDir): Promise<ExtractResult> {
   const res: ExtractResult = { files: 0, dirs: 0, existingDirs: 0, symlinks: 0, hardlinks: 0, bytes: 0, skipped: [], problems: [] };
   const show = (p: string) => '/' + displayPath(p);
   const attrsOf = (it: ExtractItem) => ({ mode: it.attrs.mode, uid: it.attrs.uid, gid: it.attrs.gid, mtime: it.attrs.mtime, mtimeNsec: it.attrs.mtimeNsec });
@@ -179,8 +218,8 @@ export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: Con
   };
   for (const layer of [...files.keys()].sort((x, y) => x - y)) {
     const want = files.get(layer)!;
-    if (reader.forEach) {
-      const missing = await reader.forEach(a.image, layer, new Set(want.keys()), async (p, body, stored) => {
+    if (bodies.forEach) {
+      const missing = await bodies.forEach(layer, new Set(want.keys()), async (p, body, stored) => {
         const it = want.get(p)!;
         try {
           await writeFile(it, body, stored.sparse);
@@ -192,7 +231,7 @@ export async function extractTo(a: ImageAnalysis, plan: ExtractPlan, reader: Con
     } else {
       for (const [content, it] of want) {
         try {
-          await writeFile(it, reader.read(a.image, layer, content, it.attrs.size));
+          await writeFile(it, bodies.read(layer, content, it.attrs.size));
         } catch (err) {
           fail(err, it);
         }

@@ -5,3 +5,4 @@ export * from './errors.js';
 export * from './paths.js';
 export * from './layer-table.js';
 export * from './limits.js';
+export * from './volumes.js';

@@ -1,6 +1,7 @@
 import type { ContainerInfo, ImageInfo, Problem } from './types.js';
 import type { LayerTable } from './layer-table.js';
 import type { PathTable } from './paths.js';
+import type { VolumeAccess } from './volumes.js';
 
 export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root';
 
@@ -36,6 +37,11 @@ export interface Source {
    * references walks directories, which a first screen must not wait for.
    */
   readStorage?(): Promise<StorageInfo>;
+  /**
+   * Docker data roots (either image store): named and anonymous volumes, and the containers' bind mounts. Listing
+   * reads metadata only; sizes and trees are read on demand.
+   */
+  volumes?: VolumeAccess;
   /** Release whatever the source holds open (file descriptors, temp copies of stdin). */
   close(): Promise<void>;
 }

@@ -7,6 +7,7 @@ import { openDockerRoot } from './docker-root/index.js';
 import { detectStores, openContainerdRoot } from './containerd/index.js';
 import { openArchive } from './archive/index.js';
 import { recogniseSource, type ClassicStore, type Recognition } from './recognise.js';
+import { dockerVolumes } from './volumes.js';
 
 type Opener = (root: string, opts: OpenOptions) => Promise<Source>;
 
@@ -44,12 +45,12 @@ export async function openSource(location: string, opts: OpenOptions = {}): Prom
     case 'containerd-root':
       return sayIfEmpty(await openContainerdRoot(location, opts), 'this containerd root');
     case 'containerd-store':
-      return sayIfEmpty(withNotes(await openContainerdRoot(location, opts), plan.notes), "this data root's containerd image store");
+      return withVolumes(sayIfEmpty(withNotes(await openContainerdRoot(location, opts), plan.notes), "this data root's containerd image store"));
     case 'classic':
-      return sayIfEmpty(withNotes(await CLASSIC_READERS[plan.driver]!(location, opts), plan.notes), `this data root's ${plan.driver} store`);
+      return withVolumes(sayIfEmpty(withNotes(await CLASSIC_READERS[plan.driver]!(location, opts), plan.notes), `this data root's ${plan.driver} store`));
     case 'both': {
       const detected = detectStores(location);
-      return withNotes(await openBothStores(location, opts, CLASSIC_READERS[plan.driver]!, detected.engineWouldUse, detected.reasons), plan.notes);
+      return withVolumes(withNotes(await openBothStores(location, opts, CLASSIC_READERS[plan.driver]!, detected.engineWouldUse, detected.reasons), plan.notes));
     }
   }
 }
@@ -140,6 +141,12 @@ function unsupportedDriver(location: string, stores: ClassicStore[], supported: 
       `Meanwhile: start an engine on a copy of this root (dockerd --data-root COPY --storage-driver ${drivers[0]}), \`docker save\` the images from it, and inspect the archives (layerscope report image.tar)`,
     location,
   );
+}
+
+/** A Docker data root (either image store) keeps volumes/ alike: its volumes and binds, listed on demand. */
+function withVolumes(source: Source): Source {
+  source.volumes = dockerVolumes(source.location, source.containers);
+  return source;
 }
 
 /** The source with problems found while deciding how to open it, first. */

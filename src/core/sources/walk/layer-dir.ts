@@ -37,6 +37,11 @@ export interface LayerDirOptions {
    * kernel ignores a `user.overlay.opaque` on a rootful store, so it must not hide lower files here either.
    */
   overlayXattrs?: 'trusted' | 'user';
+  /**
+   * False for a directory that is no overlay layer (a volume, a bind source): a 0:0 character device is a device,
+   * no xattr is overlayfs's, nothing is a whiteout or an opaque dir. Default true.
+   */
+  overlay?: boolean;
 }
 
 const S_IFMT = 0o170000;
@@ -46,7 +51,7 @@ export function readLayerDir(dir: string, paths: PathTable, opts: LayerDirOption
   const pool = opts.pool ?? walkPool();
   const priority = opts.priority ?? 0;
   const xattrs = opts.xattrs !== false;
-  const asm = new Assembler(dir, paths, xattrs, opts.overlayXattrs ?? 'trusted');
+  const asm = new Assembler(dir, paths, xattrs, opts.overlay === false ? null : opts.overlayXattrs ?? 'trusted');
   return new Promise<LayerTable>((resolve) => {
     const ready = new Map<number, StatChunk>();
     let next = 0;
@@ -107,15 +112,15 @@ class Assembler {
   private readonly xMarked = new Set<number>();
   private readonly xWhiteouts: { parent: number; rel: string }[] = [];
 
-  /** The prefix of the xattrs overlayfs reads on this store ('trusted.overlay.' or 'user.overlay.'). */
-  private readonly ovl: string;
+  /** The prefix of the xattrs overlayfs reads on this store ('trusted.overlay.' or 'user.overlay.'); null: a plain dir. */
+  private readonly ovl: string | null;
   private readonly otherOvl: string;
   private foreign = 0;
 
-  constructor(private readonly dir: string, private readonly paths: PathTable, private readonly xattrs: boolean, ns: 'trusted' | 'user') {
+  constructor(private readonly dir: string, private readonly paths: PathTable, private readonly xattrs: boolean, ns: 'trusted' | 'user' | null) {
     this.b = new LayerTableBuilder(paths, 1024);
     this.sink = new ProblemSink(this.problems, 100, dir);
-    this.ovl = `${ns}.overlay.`;
+    this.ovl = ns === null ? null : `${ns}.overlay.`;
     this.otherOvl = ns === 'trusted' ? 'user.overlay.' : 'trusted.overlay.';
   }
 
@@ -129,7 +134,7 @@ class Assembler {
 
   listed(problems: WalkProblem[], rootXattrs: [string, Uint8Array][] | null): void {
     for (const p of problems) this.note(p);
-    if (rootXattrs && marksXwhiteouts(rootXattrs, this.ovl)) this.xMarked.add(ROOT_PATH);
+    if (rootXattrs && this.ovl !== null && marksXwhiteouts(rootXattrs, this.ovl)) this.xMarked.add(ROOT_PATH);
   }
 
   /** A chunk whose stat job failed as a whole (a crashed worker): every entry unreadable. */
@@ -164,7 +169,7 @@ class Assembler {
       let type = TYPE_OF[mode & S_IFMT] ?? T_SOCKET;
       const uid = s.uid[i]!;
       const gid = s.gid[i]!;
-      if (type === T_CHAR && s.rdevMajor[i] === 0 && s.rdevMinor[i] === 0) {
+      if (this.ovl !== null && type === T_CHAR && s.rdevMajor[i] === 0 && s.rdevMinor[i] === 0) {
         b.add(id, T_WHITEOUT, 0, 0, uid, gid, 0, 0, 0);
         continue;
       }
@@ -183,7 +188,10 @@ class Assembler {
         }
       }
       const size = type === T_FILE || type === T_SYMLINK || type === T_HARDLINK ? s.size[i]! : 0;
-      if (x && this.xattrs) {
+      if (x && this.xattrs && this.ovl === null) {
+        // A plain directory: every xattr is content.
+        extra = { ...extra, xattrs: Object.fromEntries(x.map(([k, v]) => [k, Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')])) };
+      } else if (x && this.xattrs) {
         const r = this.interpret(x, type, size, parentId, id, () => rel.toString('latin1', c.relAt[i]!, c.relAt[i + 1]!));
         if (r.whiteout) {
           b.add(id, T_WHITEOUT, 0, 0, uid, gid, 0, 0, 0);
@@ -198,7 +206,8 @@ class Assembler {
 
   /** The overlay xattrs of one entry; the others are content. */
   private interpret(x: [string, Uint8Array][], type: number, size: number, parentId: number, id: number, rel: () => string): { whiteout: boolean; flags: number; extra: RowExtra | null } {
-    const get = (name: string) => x.find(([k]) => k === this.ovl + name)?.[1];
+    const ovl = this.ovl!;
+    const get = (name: string) => x.find(([k]) => k === ovl + name)?.[1];
     if (type === T_FILE && size === 0 && get('whiteout') !== undefined) {
       this.xWhiteouts.push({ parent: parentId, rel: rel() });
       return { whiteout: true, flags: 0, extra: null };
@@ -206,12 +215,12 @@ class Assembler {
     let flags = 0;
     const extra: RowExtra = {};
     for (const [k, v] of x) {
-      if (k.startsWith(this.ovl)) continue;
+      if (k.startsWith(ovl)) continue;
       if (k.startsWith(this.otherOvl) && this.foreign++ < 20)
-        this.sink.add(problem('warning', 'overlay.xattr.ignored', `${k}: the kernel does not read this namespace's overlay xattrs on this store (${this.ovl}* only); kept as a plain xattr, with no effect on what is visible`, this.where(rel())));
+        this.sink.add(problem('warning', 'overlay.xattr.ignored', `${k}: the kernel does not read this namespace's overlay xattrs on this store (${ovl}* only); kept as a plain xattr, with no effect on what is visible`, this.where(rel())));
       (extra.xattrs ??= {})[k] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
     }
-    if (marksXwhiteouts(x, this.ovl)) this.xMarked.add(id);
+    if (marksXwhiteouts(x, ovl)) this.xMarked.add(id);
     const opaque = get('opaque');
     if (type === T_DIR && opaque) {
       const v = Buffer.from(opaque).toString('latin1');
@@ -253,7 +262,7 @@ function marksXwhiteouts(x: [string, Uint8Array][], ovl: string): boolean {
 /** A dir to size: a host path, or a name read from the evidence (a latin1 byte string) below one. */
 export type TreeDir = string | { root: string; below: string };
 
-export async function eachTreeBytes(dirs: readonly TreeDir[], opts: { pool?: WalkPool } = {}): Promise<{ bytes: number; problems: Problem[] }[]> {
+export async function eachTreeBytes(dirs: readonly TreeDir[], opts: { pool?: WalkPool; count?: SizeCount } = {}): Promise<{ bytes: number; problems: Problem[] }[]> {
   const out: { bytes: number; problems: Problem[] }[] = new Array(dirs.length);
   let next = 0;
   const lane = async () => {
@@ -266,12 +275,19 @@ export async function eachTreeBytes(dirs: readonly TreeDir[], opts: { pool?: Wal
   return out;
 }
 
-/** Regular-file bytes below a dir (each inode once, nothing followed), in a walk worker. */
-export async function treeBytes(dir: TreeDir, opts: { maxEntries?: number; pool?: WalkPool } = {}): Promise<{ bytes: number; problems: Problem[] }> {
+/**
+ * What a size counts: 'files' (default): regular-file bytes, each inode once; 'df': every non-directory's
+ * st_size (symlinks count their target's length), each inode once, as moby's pkg/directory.Size does for
+ * `docker system df -v` volume sizes.
+ */
+export type SizeCount = 'files' | 'df';
+
+/** Bytes below a dir (each inode once, nothing followed), in a walk worker. */
+export async function treeBytes(dir: TreeDir, opts: { maxEntries?: number; pool?: WalkPool; count?: SizeCount } = {}): Promise<{ bytes: number; problems: Problem[] }> {
   const pool = opts.pool ?? walkPool();
   const { root, below } = typeof dir === 'string' ? { root: dir, below: '' } : dir;
   const shown = (rel: string) => (rel === '' ? root : root + '/' + displayPath(rel));
-  const r = await pool.run({ op: 'size', root, below, maxEntries: opts.maxEntries ?? 50_000_000 }, -1);
+  const r = await pool.run({ op: 'size', root, below, maxEntries: opts.maxEntries ?? 50_000_000, count: opts.count ?? 'files' }, -1);
   if (r.kind === 'size') return { bytes: r.bytes, problems: r.problems.map((p) => problem(p.severity, p.code, p.message, shown(p.rel === '' ? below : p.rel))) };
   if (r.kind === 'error') return { bytes: 0, problems: [problem('warning', r.code, `cannot size: ${r.message}`, shown(below))] };
   return { bytes: 0, problems: [] };

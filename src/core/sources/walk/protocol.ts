@@ -60,7 +60,7 @@ export type Job =
   | { op: 'list'; id: number; root: string }
   | { op: 'stat'; id: number; root: string; xattrs: boolean; chunk: ListChunk }
   /** `below`: a byte string (latin1) under `root` to size instead of root itself (names read from the evidence). */
-  | { op: 'size'; id: number; root: string; below: string; maxEntries: number };
+  | { op: 'size'; id: number; root: string; below: string; maxEntries: number; count: 'files' | 'df' };
 
 export type Reply =
   | { id: number; kind: 'chunk'; chunk: ListChunk }

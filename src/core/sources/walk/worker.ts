@@ -341,6 +341,8 @@ function size(job: Extract<Job, { op: 'size' }>, reply: (r: Reply) => void): voi
   let files = 0;
   let entries = 0;
   const seen = new Set<string>();
+  // docker system df: every non-directory with a size (symlinks count their target's length), not only files.
+  const df = job.count === 'df';
   try {
     let st: fs.BigIntStats;
     try {
@@ -378,7 +380,8 @@ function size(job: Extract<Job, { op: 'size' }>, reply: (r: Reply) => void): voi
         if (!s) continue;
         if (s.isDirectory()) {
           if (depth + 1 < LIMITS.pathDepth) stack.push({ rel: r, depth: depth + 1 });
-        } else if (s.isFile()) {
+        } else if (s.isFile() || (df && s.size > 0n)) {
+          // One inode is counted once: moby keys on the inode (every name of it shows nlink > 1).
           if (s.nlink > 1n) {
             const key = `${s.dev}:${s.ino}`;
             if (seen.has(key)) continue;
