@@ -190,8 +190,9 @@ function* mapIter<T, U>(it: Iterable<T>, f: (x: T) => U): Generator<U> {
 }
 
 /** The same lines as `docker diff` (escaped when a name holds control characters). */
-export function dockerChangesText(changes: DockerChange[]): string {
-  return changes.map((c) => `${c.kind} ${'/' + displayPath(c.path.slice(1))}\n`).join('');
+/** docker diff's lines; with `digests` (by absolute path), the sha256 of each added or changed file after two spaces. */
+export function dockerChangesText(changes: DockerChange[], digests?: ReadonlyMap<string, string>): string {
+  return changes.map((c) => `${c.kind} ${'/' + displayPath(c.path.slice(1))}${digests?.has(c.path) ? `  sha256:${digests.get(c.path)}` : ''}\n`).join('');
 }
 
 export function table(header: string[], rows: string[][]): string {

@@ -25,12 +25,14 @@ function bodyName(e: TimelineEntry): string {
 
 /**
  * The bodyfile (TSK 3.x, as mactime and plaso read it): MD5|name|inode|mode_as_string|UID|GID|size|atime|mtime|ctime|crtime,
- * whole seconds, MD5 0 (contents are not read).
+ * whole seconds, MD5 0 unless the contents were hashed (`--hash`). `prefix` names the container when several are
+ * in one file (`timeline --all`): `/<name>` before each path, so mactime's rows say whose they are.
  */
-export function timelineBodyfile(t: Timeline, sort: TimelineSort = 'mtime'): string {
+export function timelineBodyfile(t: Timeline, sort: TimelineSort = 'mtime', prefix = ''): string {
   const s = (x: number | undefined) => String(Math.floor(x ?? 0));
+  const pre = prefix ? '/' + safeText(prefix).replace(/\|/g, '\\x7c').replace(/\//g, '\\x2f') : '';
   return sortTimeline(t.entries, sort)
-    .map((e) => ['0', bodyName(e), String(e.inode), modeString(e), String(e.uid), String(e.gid), String(e.size), s(e.times?.atime), s(e.times?.mtime), s(e.times?.ctime), s(e.times?.crtime)].join('|'))
+    .map((e) => [e.md5 ?? '0', pre + bodyName(e), String(e.inode), modeString(e), String(e.uid), String(e.gid), String(e.size), s(e.times?.atime), s(e.times?.mtime), s(e.times?.ctime), s(e.times?.crtime)].join('|'))
     .join('\n') + (t.entries.length ? '\n' : '');
 }
 
@@ -84,6 +86,7 @@ export function timelineJson(t: Timeline, sort: TimelineSort = 'mtime'): Record<
       inode: e.inode,
       ...(e.times ?? { atime: null, mtime: null, ctime: null, crtime: null }),
       ...(e.linkname !== undefined ? { linkname: displayPath(e.linkname) } : {}),
+      ...(e.md5 !== undefined ? { md5: e.md5 } : {}),
       flags: e.flags,
     })),
     flagged: t.entries.filter((e) => e.flags.length).length,

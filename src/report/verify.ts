@@ -171,3 +171,39 @@ export function whoseJson(list: Attribution[]): Record<string, unknown> {
     })),
   };
 }
+
+/** One version of a path in a stack, as `whose --image|--container PATH` lists it. */
+export interface PathVersion {
+  layer: number;
+  createdBy: string | null;
+  kind: 'put' | 'whiteout';
+  change: 'added' | 'modified' | 'deleted';
+  type: string | null;
+  size: number | null;
+  /** The layer that ended it (deleted, overwrote, hid it), or null while it is what the tree shows. */
+  until: number | null;
+  endReason: string | null;
+}
+
+export interface PathHistory {
+  path: string;
+  /** `image app:1` or `container web` (escaped). */
+  target: string;
+  versions: PathVersion[];
+  /** The layer whose version the top of the stack shows, or null (deleted, or never there). */
+  visible: number | null;
+}
+
+export function pathHistoryText(h: PathHistory): string {
+  const out = [`${showPath(h.path)} in ${h.target}: ${h.visible === null ? (h.versions.length ? 'not visible at the top (deleted or hidden)' : 'no layer ever wrote it') : `visible, from layer ${h.visible}`}`];
+  for (const v of h.versions) {
+    const what = v.kind === 'whiteout' ? 'deleted it' : `${v.change} ${v.type}${v.type === 'file' ? ` ${v.size} bytes` : ''}`;
+    const end = v.until !== null ? `; ${v.endReason ?? 'ended'} by layer ${v.until}` : v.kind === 'put' ? '; visible' : '';
+    out.push(`  layer ${String(v.layer).padStart(3)}  ${what}${end}  (${safeText(v.createdBy ?? 'no history entry')})`);
+  }
+  return out.join('\n') + '\n';
+}
+
+export function pathHistoryJson(list: PathHistory[]): Record<string, unknown> {
+  return { schema: WHOSE_SCHEMA, paths: list.map((h) => ({ ...jsonPath(h.path.replace(/^\//, '')), target: h.target, visible: h.visible, versions: h.versions })) };
+}

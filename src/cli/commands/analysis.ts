@@ -1,21 +1,23 @@
 import type { Command, CommandIO, ParsedArgs } from '../command.js';
-import { flagList, flagString, flagChoice } from '../command.js';
+import { flagBool, flagList, flagString, flagChoice } from '../command.js';
 import { openSource } from '../../core/sources/open.js';
 import { analyzeSource, analyzeSourceStream, dedupe } from '../../core/analysis/host.js';
 import { modelOf } from '../../core/analysis/model.js';
 import { analyzeImage } from '../../core/analysis/analyze.js';
-import { analyzeContainer } from '../../core/analysis/container.js';
+import { analyzeContainer, containerStackAnalysis, type ContainerAnalysis } from '../../core/analysis/container.js';
+import { contentPath, contentReader, hashRwFiles } from '../../core/export/content.js';
 import { findContainer, findImage } from '../../core/analysis/select.js';
 import { layerChanges, walkMerged, type MergedRow } from '../../core/analysis/views.js';
 import { UsageError } from '../../core/model/errors.js';
-import { problem } from '../../core/model/types.js';
+import { problem, type Problem } from '../../core/model/types.js';
 import type { Source } from '../../core/model/source.js';
 import { writeReportJson, writeReportJsonl } from '../../report/json.js';
 import { changeRowsLines, dockerChangesText, mergedRowsLines, reportText } from '../../report/text.js';
-import { jsonPath } from '../../report/format.js';
+import { jsonPath, safeText } from '../../report/format.js';
 import { problemsExit, progressLine, reportProblems, sinkOf } from '../output.js';
 import type { ArchiveOptions } from '../../core/sources/archive/open.js';
 import { namedTree, namesTree } from './volumes.js';
+import { openTarget, TARGET_FLAGS } from './target.js';
 
 export const DEFAULT_SOURCE = '/var/lib/docker';
 
@@ -128,24 +130,46 @@ export const reportCommand: Command = {
 export const changesCommand: Command = {
   name: 'changes',
   summary: "a container's changes (the same as docker diff), or one image layer's changes",
-  usage: ['layerscope changes SOURCE --container ID|NAME [--format text|json]', 'layerscope changes SOURCE [--image REF] [--layer N] [--verify] [--format text|json]'],
-  flags: { container: { value: true, help: 'container name or ID' }, image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' }, layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
+  usage: [
+    'layerscope changes SOURCE (--container ID|NAME | --all) [--hash] [--format text|json]',
+    'layerscope changes SOURCE [--image REF] [--layer N] [--verify] [--format text|json]',
+    '--all: every container, each under a `container NAME ID` line; --hash: the sha256 of every added or changed',
+    'regular file after its line (read as extract reads: never followed, never written).',
+  ],
+  flags: {
+    container: { value: true, help: 'container name or ID' },
+    all: { value: false, help: "every container's changes, in one run" },
+    hash: { value: false, help: 'sha256 of every added or changed regular file' }, image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' }, layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
   async run(args, io) {
     const fmt = format(args);
     const containerRef = flagString(args, 'container');
     const imageRef = flagString(args, 'image');
-    if (containerRef && imageRef) throw new UsageError('changes takes --container or --image, not both');
+    const all = flagBool(args, 'all');
+    if ([containerRef, imageRef, all || undefined].filter((x) => x !== undefined).length > 1) throw new UsageError('changes takes one of --container, --all or --image');
+    if (flagBool(args, 'hash') && !containerRef && !all) throw new UsageError("--hash is for containers' changes (--container or --all)");
     return withSource(args, async (source) => {
-      if (containerRef) {
-        const c = await analyzeContainer(source, findContainer(source, containerRef));
-        const image = c.image ? await analyzeImage(source, c.image) : null;
-        const problems = dedupe([...source.problems, ...(image?.problems ?? []), ...c.problems]);
-        if (fmt === 'json') {
-          await writeJsonWithArray(io, { container: c.container.id, name: c.container.name }, 'changes', c.changes.map((x) => ({ kind: x.kind, ...jsonPath(x.path.slice(1)) })), { problems });
-          return problemsExit(problems);
+      if (containerRef || all) {
+        if (all && !source.containers.length) throw new UsageError('this source holds no containers');
+        const which = all ? source.containers : [findContainer(source, containerRef!)];
+        const problems: Problem[] = [...source.problems];
+        const json: Record<string, unknown>[] = [];
+        const write = sinkOf(io.stdout);
+        for (const ct of which) {
+          const c = await analyzeContainer(source, ct);
+          const image = c.image ? await analyzeImage(source, c.image) : null;
+          problems.push(...(image?.problems ?? []), ...c.problems);
+          const digests = flagBool(args, 'hash') ? await changedFileDigests(source, c, problems) : undefined;
+          const rows = c.changes.map((x) => ({ kind: x.kind, ...jsonPath(x.path.slice(1)), ...(digests?.has(x.path) ? { sha256: digests.get(x.path) } : {}) }));
+          if (fmt === 'json') json.push({ container: c.container.id, name: c.container.name, changes: rows });
+          else await write((all ? `container ${safeText(c.container.name)} ${c.container.id}\n` : '') + dockerChangesText(c.changes, digests));
         }
-        await sinkOf(io.stdout)(dockerChangesText(c.changes));
-        return reportProblems(io, 'changes', problems);
+        const seen = dedupe(problems);
+        if (fmt === 'json') {
+          if (all) await write(JSON.stringify({ schema: 'layerscope.changes/v1', containers: json, problems: seen }, null, 2) + '\n');
+          else await writeJsonWithArray(io, { container: json[0]!.container, name: json[0]!.name }, 'changes', json[0]!.changes as unknown[], { problems: seen });
+          return problemsExit(seen);
+        }
+        return reportProblems(io, 'changes', seen);
       }
       const image = imageRef ? findImage(source, imageRef) : onlyImage(source);
       const n = layerIndex(args, image.layers.length);
@@ -178,12 +202,12 @@ export const filesCommand: Command = {
   name: 'files',
   summary: 'the merged filesystem of an image at a layer (default: the top), or the files of a volume or bind mount',
   usage: [
-    'layerscope files SOURCE --image REF [--layer N] [--verify] [--format text|json]',
+    'layerscope files SOURCE [--image REF | --container X] [--layer N] [--verify] [--format text|json]',
     'layerscope files SOURCE --volume NAME | --bind CONTAINER:DESTINATION [--format text|json]',
     'A volume (or a bind source inside the evidence) is listed as a plain directory: no whiteouts, LAYER is 0.',
   ],
   flags: {
-    image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' },
+    ...TARGET_FLAGS,
     layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' },
     volume: { value: true, help: "a volume's files (Docker data roots), read-only" },
     bind: { value: true, help: 'the files of a bind mount (CONTAINER:DESTINATION) whose source lies inside the evidence' },
@@ -193,7 +217,6 @@ export const filesCommand: Command = {
   },
   async run(args, io) {
     const fmt = format(args);
-    const imageRef = flagString(args, 'image');
     return withSource(args, async (source) => {
       if (namesTree(args)) {
         const t = await namedTree(source, args);
@@ -212,8 +235,9 @@ export const filesCommand: Command = {
         await writeLines(io, mergedRowsLines(rows));
         return reportProblems(io, 'files', problems);
       }
-      const image = imageRef ? findImage(source, imageRef) : onlyImage(source);
-      const a = await analyzeImage(source, image);
+      const t = await openTarget(source, args);
+      const image = t.image;
+      const a = t.analysis;
       const layer = layerIndex(args, image.layers.length);
       const problems = dedupe([...source.problems, ...a.problems]);
       const rows = function* (): Generator<MergedRow> {
@@ -223,7 +247,7 @@ export const filesCommand: Command = {
         const files = (function* () {
           for (const r of rows()) yield { ...jsonPath(r.path), type: r.attrs.type, size: r.attrs.size, mode: r.attrs.mode, uid: r.attrs.uid, gid: r.attrs.gid, layer: r.layer };
         })();
-        await writeJsonWithArray(io, { image: image.id }, 'files', files, { problems });
+        await writeJsonWithArray(io, t.container ? { container: t.container.container.id } : { image: image.id }, 'files', files, { problems });
         return problemsExit(problems);
       }
       await writeLines(io, mergedRowsLines(rows));
@@ -237,3 +261,35 @@ export function onlyImage(source: Source) {
   throw new UsageError(`this source holds ${source.images.length} images: name one with --image`);
 }
 
+
+/** sha256 of every regular file a container added or changed (docker diff's A and C lines), by absolute path. */
+async function changedFileDigests(source: Source, c: ContainerAnalysis, problems: Problem[]): Promise<Map<string, string>> {
+  const stack = containerStackAnalysis(c);
+  const reader = contentReader(source, stack.image);
+  if (!reader) {
+    problems.push({ severity: 'error', code: 'changes.hash', message: `container ${c.container.name}: its layers cannot be read again for their contents`, path: null });
+    return new Map();
+  }
+  try {
+    const view = stack.view;
+    const files = new Map<string, string>();
+    for (const x of c.changes) {
+      if (x.kind === 'D') continue;
+      const id = view.lookup(x.path.slice(1));
+      const v = id < 0 ? -1 : view.versionAt(id, view.top);
+      if (v < 0 || view.layerOf(v) !== view.top) continue;
+      const a = view.store.attrs(v);
+      if (a.type === 'file' || a.type === 'hardlink') files.set(contentPath(x.path.slice(1), a), x.path);
+    }
+    const { digests, errors } = await hashRwFiles(reader, stack.image, files.keys(), 'sha256');
+    for (const e of errors) problems.push({ severity: 'error', code: 'changes.hash', message: e.message, path: null });
+    const out = new Map<string, string>();
+    for (const [stored, abs] of files) {
+      const d = digests.get(stored);
+      if (d) out.set(abs, d);
+    }
+    return out;
+  } finally {
+    reader.close?.();
+  }
+}

@@ -12,6 +12,20 @@ import { contentPath, contentReader, hashMany, type ContentReader } from '../../
 import { safeMessage } from '../../report/format.js';
 import { writeCompareJson, writeCompareText } from '../../report/compare.js';
 import { selectImages } from './ci.js';
+import { analyzeContainer, containerStackAnalysis } from '../../core/analysis/container.js';
+import { findContainer } from '../../core/analysis/select.js';
+import type { ImageInfo } from '../../core/model/types.js';
+import type { ImageAnalysis } from '../../core/analysis/analyze.js';
+
+/** One side of a diff: an image (by reference, or the only one), or a container's whole stack. */
+async function diffSide(source: Source, imageRef: string | undefined, container: string | undefined): Promise<{ image: ImageInfo; analysis: ImageAnalysis; container: string | null }> {
+  if (container !== undefined) {
+    const analysis = containerStackAnalysis(await analyzeContainer(source, findContainer(source, container)));
+    return { image: analysis.image, analysis, container };
+  }
+  const image = selectImages(source, imageRef ? [imageRef] : [])[0]!;
+  return { image, analysis: await analyzeImage(source, image), container: null };
+}
 
 /** `SOURCE#REF` → [SOURCE, REF]; a path that itself exists with its '#' wins. */
 export function splitSourceRef(arg: string): { source: string; ref: string | undefined } {
@@ -22,8 +36,10 @@ export function splitSourceRef(arg: string): { source: string; ref: string | und
 
 export const diffCommand: Command = {
   name: 'diff',
-  summary: 'compare two images (any sources): shared layers, then files added, removed, changed',
+  summary: 'compare two images or containers (any sources): shared layers, then files added, removed, changed',
   usage: [
+    'layerscope diff SOURCE --container X [--content]     (X against its image and init layer: what X did, file by file)',
+    'layerscope diff SOURCE_A SOURCE_B --container-a X --container-b Y [--content]   (any mix with --image-a/-b)',
     'layerscope diff SOURCE_A[#REF] SOURCE_B[#REF] [--content] [--format text|json]',
     'layerscope diff SOURCE_A SOURCE_B --image-a REF --image-b REF [--content] [--format text|json]',
     'layerscope diff SOURCE --image-a REF --image-b REF [--content] [--format text|json]',
@@ -31,6 +47,9 @@ export const diffCommand: Command = {
   flags: {
     'image-a': { value: true, help: 'image in A (instead of A#REF)' },
     'image-b': { value: true, help: 'image in B (instead of B#REF)' },
+    'container-a': { value: true, help: "container in A: its whole stack (image, init and RW layers)" },
+    'container-b': { value: true, help: 'container in B' },
+    container: { value: true, help: 'one container against its image plus init layer (one SOURCE)' },
     content: { value: false, help: 'hash same-size files (sha256) instead of trusting size+mtime; data roots, archive files, OCI dirs' },
     format: { value: true, help: 'text (default) or json' },
     platform: { value: true, help: 'os/arch[/variant] for multi-platform archives' },
@@ -38,12 +57,17 @@ export const diffCommand: Command = {
   async run(args, io) {
     const format = flagChoice(args, 'format', ['text', 'json']);
     const pos = args.positional;
-    if (pos.length === 1 && flagString(args, 'image-a') && flagString(args, 'image-b')) pos.push(pos[0]!);
+    const one = flagString(args, 'container');
+    if (one !== undefined && (flagString(args, 'container-a') || flagString(args, 'container-b') || flagString(args, 'image-a') || flagString(args, 'image-b'))) throw new UsageError('--container compares one container with its image: no --image-a/-b or --container-a/-b with it');
+    if (one !== undefined && pos.length !== 1) throw new UsageError('--container takes exactly one SOURCE');
+    const named = (x: string, y: string) => flagString(args, x) !== undefined || flagString(args, y) !== undefined;
+    if (pos.length === 1 && (one !== undefined || (named('image-a', 'container-a') && named('image-b', 'container-b')))) pos.push(pos[0]!);
     if (pos.length !== 2) throw new UsageError('expected two sources: A B (SOURCE or SOURCE#REF)');
     const A = splitSourceRef(pos[0]!);
     const B = splitSourceRef(pos[1]!);
     const refA = flagString(args, 'image-a') ?? A.ref;
     const refB = flagString(args, 'image-b') ?? B.ref;
+    for (const s of ['a', 'b']) if (flagString(args, `image-${s}`) && flagString(args, `container-${s}`)) throw new UsageError(`give --image-${s} or --container-${s}, not both`);
     const platform = flagString(args, 'platform');
     const opened = new Map<string, Source>();
     const readers: (ContentReader | null)[] = [];
@@ -58,10 +82,11 @@ export const diffCommand: Command = {
     try {
       const sa = await open(A.source);
       const sb = await open(B.source);
-      const ia = selectImages(sa, refA ? [refA] : [])[0]!;
-      const ib = selectImages(sb, refB ? [refB] : [])[0]!;
-      const aa = await analyzeImage(sa, ia);
-      const ab = await analyzeImage(sb, ib);
+      const sideA = await diffSide(sa, refA, one ?? flagString(args, 'container-a'));
+      const sideB = await diffSide(sb, refB, one ?? flagString(args, 'container-b'));
+      const [ia, ib, aa, ab] = [sideA.image, sideB.image, sideA.analysis, sideB.analysis];
+      // One container against itself one layer down: what its RW layer did, the engine's placeholders left out.
+      const layers = one !== undefined ? { layerA: Math.max(0, aa.layers.length - 2) } : {};
       let comparer: ContentComparer | undefined;
       let contentErrors = 0;
       const useContent = flagBool(args, 'content');
@@ -80,7 +105,7 @@ export const diffCommand: Command = {
           want(need.b, y.layer, contentPath(y.path, y.attrs));
           return true;
         };
-        for await (const _ of diffRows(aa, ab, record));
+        for await (const _ of diffRows(aa, ab, { content: record, ...layers }));
         const ha = await hashMany(ra!, ia, need.a);
         const hb = await hashMany(rb!, ib, need.b);
         for (const e of [...ha.errors, ...hb.errors]) io.stderr.write(`error: ${safeMessage(e.message)}\n`);
@@ -92,9 +117,9 @@ export const diffCommand: Command = {
           return p !== undefined && p === q;
         };
       }
-      const c = await compareImages(aa, ab, comparer ? { content: comparer } : {});
-      const labelA = A.source + (refA ? `#${refA}` : '');
-      const labelB = B.source + (refB ? `#${refB}` : '');
+      const c = await compareImages(aa, ab, { ...(comparer ? { content: comparer } : {}), ...layers });
+      const labelA = one !== undefined ? `${A.source} container ${one}, before its RW layer (image and init layer)` : A.source + (sideA.container ? ` container ${sideA.container}` : refA ? `#${refA}` : '');
+      const labelB = one !== undefined ? `${B.source} container ${one}` : B.source + (sideB.container ? ` container ${sideB.container}` : refB ? `#${refB}` : '');
       const write = sinkOf(io.stdout);
       if (format === 'json') await writeCompareJson(c, { labelA, labelB, content: useContent }, write);
       else await writeCompareText(c, { labelA, labelB, contentNote: useContent ? 'content: same-size files compared by sha256' : 'content: files of the same size and mtime taken as equal (--content to compare bytes)' }, write);

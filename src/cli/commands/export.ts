@@ -1,24 +1,23 @@
 import type { Writable } from 'node:stream';
-import { flagList, flagString, type Command } from '../command.js';
+import { flagString, type Command } from '../command.js';
 import { reportProblems } from '../output.js';
 import { dedupe } from '../../core/analysis/host.js';
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
-import { analyzeImage } from '../../core/analysis/analyze.js';
 import { TarWriter } from '../../core/export/tar-writer.js';
 import { writeRootfs } from '../../core/export/rootfs.js';
 import { safeText, showPath } from '../../report/format.js';
-import { selectImages } from './ci.js';
+import { openTarget, TARGET_FLAGS } from './target.js';
 import { parseLayer, requireReader } from './extract.js';
 import { OutputFile, evidenceLocations } from '../../core/output/index.js';
 import type { ContentReader } from '../../core/export/content.js';
 
 export const exportCommand: Command = {
   name: 'export',
-  summary: "write an image's merged filesystem (at any layer) as a tar, like docker export without a container",
-  usage: ['layerscope export SOURCE [--image REF] [--layer N] -o FILE.tar|-'],
+  summary: "write an image's or a container's merged filesystem (at any layer) as a tar, as docker export does",
+  usage: ['layerscope export SOURCE [--image REF | --container X] [--layer N] -o FILE.tar|-'],
   flags: {
-    image: { value: true, help: 'image (default: the only image of the source)' },
+    ...TARGET_FLAGS,
     layer: { value: true, help: 'layer index, 0 = base, -1 = top (default: top)' },
     output: { value: true, help: 'output tar file, or - for stdout (-o)' },
     platform: { value: true, help: 'os/arch[/variant] for multi-platform archives' },
@@ -37,10 +36,11 @@ export const exportCommand: Command = {
       // Checked before anything is read or created: inside or equal to the evidence, an existing file or symlink
       // at FILE, a missing directory: refused (nothing is replaced, nothing followed).
       if (out !== '-') file = OutputFile.prepare(out, { evidence: evidenceLocations(source.location) });
-      const image = selectImages(source, flagList(args, 'image'))[0]!;
+      const t = await openTarget(source, args);
+      const image = t.image;
       reader = requireReader(source, image, 'export');
       const layer = parseLayer(flagString(args, 'layer'), image);
-      const a = await analyzeImage(source, image);
+      const a = t.analysis;
       const dest: Writable = file ? file.writable() : io.stdout;
       const tar = new TarWriter(dest);
       let res;
@@ -53,7 +53,7 @@ export const exportCommand: Command = {
         throw err;
       }
       const warnings = file ? await file.finish() : [];
-      const msg = `exported ${safeText(image.tags[0] ?? image.id)} at layer ${layer}: ${res.entries} entries, ${res.files} files, ${res.bytes} bytes of content, ${tar.written} bytes of tar${out === '-' ? '' : ` to ${safeText(out)}`}\n`;
+      const msg = `exported ${t.label} at layer ${layer}: ${res.entries} entries, ${res.files} files, ${res.bytes} bytes of content, ${tar.written} bytes of tar${out === '-' ? '' : ` to ${safeText(out)}`}\n`;
       io.stderr.write(msg);
       for (const s of res.skipped) io.stderr.write(`  skipped ${showPath(s.path)}: ${s.reason}\n`);
       for (const w of warnings) io.stderr.write(`warning: ${safeText(w)}\n`);

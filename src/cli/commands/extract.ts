@@ -1,12 +1,11 @@
 import { problemsExit, reportProblems } from '../output.js';
 import { dedupe } from '../../core/analysis/host.js';
-import { flagBool, flagList, flagString, type Command, flagChoice } from '../command.js';
+import { flagBool, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import type { ImageInfo } from '../../core/model/types.js';
 import { cleanLayerPath, textToPath } from '../../core/model/path.js';
 import { openSource } from '../../core/sources/open.js';
-import { analyzeImage } from '../../core/analysis/analyze.js';
 import { contentReader, type ContentReader } from '../../core/export/content.js';
 import { extractItems, extractTo, planExtract, planTreeExtract, type ExtractResult } from '../../core/export/extract.js';
 import { treeBodies } from '../../core/export/content.js';
@@ -14,7 +13,7 @@ import type { CommandIO, ParsedArgs } from '../command.js';
 import { namedTree, namesTree } from './volumes.js';
 import { OutputDir, evidenceLocations } from '../../core/output/index.js';
 import { safeText, showPath } from '../../report/format.js';
-import { selectImages } from './ci.js';
+import { openTarget, TARGET_FLAGS } from './target.js';
 
 /** --layer N (0-based; negative counts from the top: -1 = top). */
 export function parseLayer(text: string | undefined, image: ImageInfo): number {
@@ -41,14 +40,14 @@ export function requireReader(source: Source, image: ImageInfo, what: string): C
 
 export const extractCommand: Command = {
   name: 'extract',
-  summary: 'copy files out of an image as they are at a layer, including files deleted later (forensic recovery)',
+  summary: 'copy files out of an image or a container as they are at a layer, including files deleted later (forensic recovery)',
   usage: [
-    'layerscope extract SOURCE [--image REF] [--layer N] PATH... -o DIR',
+    'layerscope extract SOURCE [--image REF | --container X] [--layer N] PATH... -o DIR',
     'layerscope extract SOURCE [--image REF] --layer N --layer-only PATH... -o DIR',
     'layerscope extract SOURCE --volume NAME | --bind CONTAINER:DESTINATION [PATH...] -o DIR   (default PATH: all of it)',
   ],
   flags: {
-    image: { value: true, help: 'image (default: the only image of the source)' },
+    ...TARGET_FLAGS,
     volume: { value: true, help: "copy out of a volume (Docker data roots); PATHs are inside the volume (/ = all)" },
     bind: { value: true, help: 'copy out of a bind mount (CONTAINER:DESTINATION) whose source lies inside the evidence' },
     layer: { value: true, help: 'merged view after this layer (0 = base, -1 = top; default top): files deleted later are there' },
@@ -85,10 +84,11 @@ export const extractCommand: Command = {
       // Checked before anything is read or created: a refused output costs nothing and leaves nothing behind.
       dir = OutputDir.prepare(out, { evidence: evidenceLocations(source.location), owners: !flagBool(args, 'no-owner') && process.getuid?.() === 0 });
       if (tree) return await extractTree(source, args, layerPaths, dir, out, format, io);
-      const image = selectImages(source, flagList(args, 'image'))[0]!;
+      const t = await openTarget(source, args);
+      const image = t.image;
       reader = requireReader(source, image, 'extract');
       const layer = parseLayer(flagString(args, 'layer'), image);
-      const a = await analyzeImage(source, image);
+      const a = t.analysis;
       const plan = planExtract(a, layerPaths, { layer, layerOnly: flagBool(args, 'layer-only') });
       let res;
       try {
@@ -98,10 +98,10 @@ export const extractCommand: Command = {
       }
       for (const w of dir.warnings) res.problems.push({ severity: 'warning', code: 'extract.output', message: w, path: null });
       if (format === 'json') {
-        io.stdout.write(JSON.stringify({ schema: 'layerscope.extract/v1', image: image.id, layer, output: out, ...res, skipped: res.skipped.map((s) => ({ path: showPath(s.path), reason: s.reason })) }, null, 2) + '\n');
+        io.stdout.write(JSON.stringify({ schema: 'layerscope.extract/v1', ...(t.container ? { container: t.container.container.id } : { image: image.id }), layer, output: out, ...res, skipped: res.skipped.map((s) => ({ path: showPath(s.path), reason: s.reason })) }, null, 2) + '\n');
         return problemsExit(dedupe([...source.problems, ...a.problems, ...res.problems]));
       } else {
-        io.stdout.write(`extracted from ${safeText(image.tags[0] ?? image.id)} at layer ${layer}${flagBool(args, 'layer-only') ? ' (its own entries only)' : ' (merged view)'} into ${safeText(out)}:\n`);
+        io.stdout.write(`extracted from ${t.label} at layer ${layer}${flagBool(args, 'layer-only') ? ' (its own entries only)' : ' (merged view)'} into ${safeText(out)}:\n`);
         io.stdout.write(`  ${res.files} files (${res.bytes} bytes), ${res.dirs} dirs, ${res.symlinks} symlinks, ${res.hardlinks} hardlinks\n`);
         if (res.existingDirs) io.stdout.write(`  ${res.existingDirs} dir${res.existingDirs === 1 ? '' : 's'} existed already: used as ${res.existingDirs === 1 ? 'it was' : 'they were'} (mode, owner and times not changed)\n`);
         for (const s of res.skipped) io.stdout.write(`  skipped ${showPath(s.path)}: ${s.reason}\n`);

@@ -37,7 +37,7 @@ export async function namedTree(source: Source, args: ParsedArgs): Promise<Named
   const volume = flagString(args, 'volume');
   const bind = flagString(args, 'bind');
   if (volume !== undefined && bind !== undefined) throw new UsageError('give --volume or --bind, not both');
-  if (flagString(args, 'image') !== undefined || flagString(args, 'layer') !== undefined) throw new UsageError('--volume and --bind read a directory, not an image: --image and --layer do not apply');
+  if (flagString(args, 'image') !== undefined || flagString(args, 'container') !== undefined || flagString(args, 'layer') !== undefined) throw new UsageError('--volume and --bind read a directory, not an image: --image, --container and --layer do not apply');
   const access = volumesOf(source);
   const listing: VolumeListing = access.list();
   if (volume !== undefined) {

@@ -88,7 +88,14 @@ function layerIdentity(l: ImageInfo['layers'][number]): string {
 let unnamed = 0;
 
 /** Compare two images: layer sharing, and the counts of one pass over their rows (which `rows()` walks again). */
-export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: { content?: ContentComparer } = {}): Promise<ImageComparison> {
+export interface CompareOptions {
+  content?: ContentComparer;
+  /** Compare A's (B's) tree after this layer instead of the top (a container against its image plus init layer). */
+  layerA?: number;
+  layerB?: number;
+}
+
+export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: CompareOptions = {}): Promise<ImageComparison> {
   const idxB = new Map<string, number>();
   b.image.layers.forEach((l, i) => idxB.has(layerIdentity(l)) || idxB.set(layerIdentity(l), i));
   const idxA = new Map<string, number>();
@@ -99,18 +106,23 @@ export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: { 
   while (prefix < a.image.layers.length && prefix < b.image.layers.length && a.image.layers[prefix]!.chainId === b.image.layers[prefix]!.chainId) prefix++;
   const counts = { added: 0, removed: 0, changed: 0, addedBytes: 0, removedBytes: 0, sizeDelta: b.visibleBytes - a.visibleBytes };
   const bytesOf = (x: Attrs | null) => (x?.type === 'file' ? x.size : 0);
-  for await (const r of diffRows(a, b, opts.content)) {
+  const partial = opts.layerA !== undefined || opts.layerB !== undefined;
+  if (partial) counts.sizeDelta = 0;
+  for await (const r of diffRows(a, b, opts)) {
     counts[r.change]++;
     if (r.change === 'added') counts.addedBytes += bytesOf(r.b);
     else if (r.change === 'removed') counts.removedBytes += bytesOf(r.a);
+    // The visible bytes are the top's: below it, the delta is the rows' own.
+    if (partial) counts.sizeDelta += bytesOf(r.b) - bytesOf(r.a);
   }
-  return { a: a.image, b: b.image, commonPrefix: prefix, layersA: share(a, idxB), layersB: share(b, idxA), rows: () => diffRows(a, b, opts.content), counts };
+  return { a: a.image, b: b.image, commonPrefix: prefix, layersA: share(a, idxB), layersB: share(b, idxA), rows: () => diffRows(a, b, opts), counts };
 }
 
 /** The rows of what differs, in walk order: both merged views are walked side by side, a row built only where they differ. */
-export async function* diffRows(a: ImageAnalysis, b: ImageAnalysis, content?: ContentComparer): AsyncGenerator<FileDiffRow> {
-  const ia = walkMerged(a.view);
-  const ib = walkMerged(b.view);
+export async function* diffRows(a: ImageAnalysis, b: ImageAnalysis, opts: CompareOptions = {}): AsyncGenerator<FileDiffRow> {
+  const content = opts.content;
+  const ia = walkMerged(a.view, opts.layerA ?? a.view.top);
+  const ib = walkMerged(b.view, opts.layerB ?? b.view.top);
   const row = (x: ImageAnalysis, e: MergedEntry): MergedRow => ({ path: e.path, attrs: x.view.store.attrs(e.version), layer: x.view.layerOf(e.version) });
   let ea = ia.next();
   let eb = ib.next();

@@ -65,6 +65,8 @@ export interface TimelineEntry {
   /** For symlinks. */
   linkname?: string;
   flags: TimelineFlag[];
+  /** MD5 of a regular file's bytes, when asked for (`timeline --hash`): the bodyfile's first column. */
+  md5?: string;
 }
 
 export interface Timeline {

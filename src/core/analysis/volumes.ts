@@ -1,6 +1,8 @@
 import type { Source } from '../model/source.js';
-import type { Problem } from '../model/types.js';
+import type { ContainerInfo, ImageInfo, LayerInfo, Problem } from '../model/types.js';
 import type { BindMount, VolumeInfo } from '../model/volumes.js';
+import { NotFoundError } from '../model/errors.js';
+import { stackTables, summarize, type ImageAnalysis } from './analyze.js';
 
 /** A volume with its size, as a report shows it. */
 export interface SizedVolume extends VolumeInfo {
@@ -47,4 +49,43 @@ export async function volumeReport(source: Source, opts: { sizes?: boolean } = {
 /** What `docker volume inspect` prints for a volume, key for key (local volumes print no Status). */
 export function volumeInspect(v: VolumeInfo): Record<string, unknown> {
   return { CreatedAt: v.createdAt ?? '', Driver: v.driver, Labels: v.labels, Mountpoint: v.mountpoint, Name: v.name, Options: v.options, Scope: v.scope ?? '' };
+}
+
+/** One of a container's mounts, matched with what the data root holds for it. */
+export interface ContainerMount {
+  type: string;
+  destination: string;
+  volume: VolumeInfo | null;
+  bind: BindMount | null;
+  /** Why its content is not here (outside the evidence, in memory, a plugin's), or null when it can be read. */
+  unreadable: string | null;
+}
+
+/** The volume or bind source behind a container's mount point (type and destination as docker inspect gives them). */
+export function containerMount(source: Source, container: ContainerInfo, m: { type: string; name: string | null; source: string; destination: string }): ContainerMount {
+  const listing = source.volumes?.list() ?? null;
+  const base = { type: m.type, destination: m.destination, volume: null, bind: null };
+  if (!listing) return { ...base, unreadable: 'this source keeps no volumes' };
+  if (m.type === 'volume') {
+    const v = listing.volumes.find((x) => x.name === m.name) ?? null;
+    if (!v) return { ...base, unreadable: 'not in the data root (see the problems)' };
+    const unreadable = v.dataDir ? null : v.driver !== 'local' ? `a ${v.driver} volume: its data is the plugin's` : 'its _data is not a directory here';
+    return { ...base, volume: v, unreadable };
+  }
+  if (m.type === 'bind') {
+    const b = listing.binds.find((x) => x.containerId === container.id && x.destination === m.destination) ?? null;
+    if (!b) return { ...base, unreadable: 'not recorded in config.v2.json' };
+    return { ...base, bind: b, unreadable: b.evidencePath ? null : (b.outside ?? 'outside the evidence: not read') };
+  }
+  return { ...base, unreadable: m.type === 'tmpfs' ? 'tmpfs: in memory, nothing on disk' : `a ${m.type} mount: nothing on disk here` };
+}
+
+/** A mount's tree (a volume's data, a bind source) as a one-layer analysis, for views that show image trees. */
+export async function mountTreeAnalysis(source: Source, cm: ContainerMount, label: string): Promise<ImageAnalysis> {
+  const access = source.volumes;
+  if (!access || cm.unreadable) throw new NotFoundError('mount.unreadable', `${label}: ${cm.unreadable ?? 'no volumes here'}`);
+  const tree = cm.volume ? await access.readTree(cm.volume) : await access.readBindTree(cm.bind!);
+  const layer: LayerInfo = { index: 0, diffId: '', chainId: '', cacheId: null, createdBy: label, created: null, comment: null, location: tree.dir, storedSize: null };
+  const image: ImageInfo = { id: `mount:${tree.dir}`, tags: [label], digests: [], created: null, os: null, architecture: null, layers: [layer], emptyHistory: 0, config: {} };
+  return summarize(image, stackTables([tree.table], tree.table.paths));
 }

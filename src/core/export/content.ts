@@ -284,3 +284,24 @@ export async function hashMany(reader: ContentReader, image: ImageInfo, wanted: 
   }
   return { hashes, errors };
 }
+
+/**
+ * Digests of the regular files a container's RW layer holds (the files it added or modified, as docker diff
+ * lists them), read with the same read-only access as extract. `algorithm`: sha256 for drift reports, md5 for the
+ * bodyfile's MD5 column. Unreadable files are left out of the map; their errors are returned.
+ */
+export async function hashRwFiles(reader: ContentReader, stack: ImageInfo, paths: Iterable<string>, algorithm: 'sha256' | 'md5'): Promise<{ digests: Map<string, string>; errors: Error[] }> {
+  const top = stack.layers.length - 1;
+  const digests = new Map<string, string>();
+  const errors: Error[] = [];
+  for (const p of paths) {
+    try {
+      const h = createHash(algorithm);
+      for await (const b of reader.read(stack, top, p)) h.update(b);
+      digests.set(p, h.digest('hex'));
+    } catch (err) {
+      errors.push(err as Error);
+    }
+  }
+  return { digests, errors };
+}
