@@ -9,6 +9,7 @@ import { timelineCommand } from './timeline.js';
 import { verifyCommand } from './verify.js';
 import { whoseCommand } from './whose.js';
 import { inspectCommand } from './inspect.js';
+import { mountCommand, umountCommand } from './mount.js';
 
 /**
  * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
@@ -27,4 +28,6 @@ export const commands: Command[] = [
   extractCommand,
   exportCommand,
   timelineCommand,
+  mountCommand,
+  umountCommand,
 ];
