@@ -179,7 +179,16 @@ for (const name of ['docker20', 'docker26', 'docker26c'] as const) {
         assert.equal(mi.source, m.fsname);
         assert.match(mi.mountOptions, /^ro,nosuid,nodev,noexec/);
         assert.doesNotMatch(mi.superOptions, /upperdir|workdir/);
-        const diffs = diffMaps(walkLines(dir), exportLines(ctx.exports.get(c)!));
+        const theirs = exportLines(ctx.exports.get(c)!);
+        if (name === 'docker26c') {
+          // The containerd store's init snapshot holds no dev/pts, dev/shm; docker export lists them all the same:
+          // mount points of the engine's own temporary mount, in no layer on disk (see test/workflows).
+          for (const p of ['dev/pts', 'dev/shm']) {
+            assert.match(theirs.get(p) ?? '', /^dir /, `${c}: docker export lists ${p}`);
+            theirs.delete(p);
+          }
+        }
+        const diffs = diffMaps(walkLines(dir), theirs);
         assert.deepEqual(diffs, [], `${c} vs docker export`);
         assert.throws(() => fs.writeFileSync(path.join(dir, 'new-file'), 'x'), /EROFS/);
         const u = await cli(['umount', dir]);
@@ -306,17 +315,37 @@ for (const name of ['docker20', 'docker26', 'docker26c'] as const) {
     if (name !== 'docker20') return;
 
     test('SIGKILL of mount (mid-way and after success), then umount --all: nothing left', async (t) => {
-      if (!getEngine(t, name) || !ctx) return;
-      // ls-deep:1 (81 layers, short l/ names) gives a run long enough to be killed in its middle.
-      for (const delay of [50, 300, 600, 900, 1500, 4000]) {
-        const dir = path.join(ctx.work, `kill-${delay}`);
-        const p = execa(process.execPath, [BIN, 'mount', ctx.root, '--image', IMAGES.deep, dir], { reject: false });
-        await new Promise((res) => setTimeout(res, delay));
-        p.kill('SIGKILL');
-        await p;
-        const u = await cli(['umount', '--all']);
-        assert.equal(u.exitCode, 0, `after ${delay} ms: ${u.stderr}${u.stdout}`);
-        nothingLeft(`SIGKILL after ${delay} ms`);
+      const e = getEngine(t, name);
+      if (!e || !ctx) return;
+      const tar = path.join(ctx.work, 'kill-bloat.tar');
+      await e.docker(['save', '-o', tar, IMAGES.bloat]);
+      // Killed at a moment seen from outside: the run's workspace exists (an archive being unpacked); its overlay
+      // is mounted (a container with volumes, binds still to come); a staging bind is live in its workspace.
+      const moments: [string, string[], (pid: number) => boolean][] = [
+        ['unpacking an archive', ['mount', tar, '--image', IMAGES.bloat], (pid) => fs.readdirSync(os.tmpdir()).some((n) => n.startsWith(`${MOUNT_WORKSPACE_PREFIX}${pid}-`))],
+        ['overlay mounted, binds to come', ['mount', ctx.root, '--container', 'ls-mount-volumes', '--volumes'], (pid) => ourMounts(readMountInfo()).some((m) => m.id.startsWith(`${pid}-`))],
+        ['a staging bind live', ['mount', ctx.root, '--container', 'ls-mount-volumes', '--volumes'], (pid) => readMountInfo().some((m) => m.mountPoint.includes(`/${MOUNT_WORKSPACE_PREFIX}${pid}-`))],
+      ];
+      for (const [what, args, when] of moments) {
+        let hit = false;
+        for (let attempt = 0; attempt < 10 && !hit; attempt++) {
+          const dir = path.join(ctx.work, 'kill');
+          const p = execa(process.execPath, [BIN, ...args, dir], { reject: false });
+          while (p.exitCode === null && !hit) {
+            if (when(p.pid!)) {
+              p.kill('SIGKILL');
+              hit = true;
+            } else await new Promise((res) => setTimeout(res, 2));
+          }
+          const r = await p;
+          if (!hit) assert.equal(r.exitCode, 0, r.stderr);
+          const u = await cli(['umount', '--all', '--format', 'json']);
+          assert.equal(u.exitCode, 0, `${what}: ${u.stderr}${u.stdout}`);
+          if (hit) assert.ok(JSON.parse(u.stdout).removed.some((x: string) => x.includes(MOUNT_WORKSPACE_PREFIX)), `${what}: the workspace was found and removed`);
+          nothingLeft(`SIGKILL: ${what}`);
+          if (fs.existsSync(dir)) fs.rmdirSync(dir);
+        }
+        assert.ok(hit, `${what}: never caught in 10 runs`);
       }
       // After a successful mount, with its state record gone too: the mount table alone is enough.
       const dir = path.join(ctx.work, 'kill-done');
