@@ -96,8 +96,8 @@ export function planBinds(source: Source, c: ContainerInfo, hostRoot: string | n
     }
     if (m.type === 'bind' || (m.type === null && m.source)) {
       const src = m.source ?? '';
-      const clean = src.startsWith('/') ? path.posix.normalize(src).replace(/\/+$/, '') : '';
-      if (!clean || clean !== src.replace(/\/+$/, '')) {
+      const clean = src.startsWith('/') ? path.posix.normalize(src).replace(/(.)\/+$/, '$1') : '';
+      if (!clean || clean !== (src.replace(/\/+$/, '') || '/')) {
         skip(`bind source ${JSON.stringify(src)} is not a plain absolute path`);
         continue;
       }
