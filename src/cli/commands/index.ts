@@ -11,6 +11,7 @@ import { whoseCommand } from './whose.js';
 import { inspectCommand } from './inspect.js';
 import { catCommand } from './cat.js';
 import { volumesCommand } from './volumes.js';
+import { mountCommand, umountCommand } from './mount.js';
 
 /**
  * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
@@ -31,4 +32,6 @@ export const commands: Command[] = [
   catCommand,
   exportCommand,
   timelineCommand,
+  mountCommand,
+  umountCommand,
 ];

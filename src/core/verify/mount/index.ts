@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Source } from '../../model/source.js';
 import { LayerTable } from '../../model/layer-table.js';
@@ -9,10 +8,9 @@ import { compareViews, type MountDifference } from './compare.js';
 import { execaRunner, type Runner } from './runner.js';
 import { InterruptedError, MountError, MountSession, sweepLeftovers, type MountMode, type SweepResult } from './session.js';
 import type { MountInfoEntry } from './mountinfo.js';
-import type { LowerDir } from './options.js';
-import { dataRootLowers, imageStacks, stackViewOf, type StackSpec } from './stacks.js';
+import { imageStacks, stackViewOf, type StackSpec } from './stacks.js';
 import type { StackView } from '../../analysis/stack.js';
-import { unpackLayer } from './unpack.js';
+import { newUnpackCache, stackLowers, type StackLowers } from './lowers.js';
 import { hashFile, type WalkResult } from './walk.js';
 import { readAsBuiltLayer, type AsBuiltLayer } from './asbuilt.js';
 import { digestHex } from '../../analysis/chain.js';
@@ -23,6 +21,10 @@ export { execaRunner, type Runner, type RunOptions, type RunResult } from './run
 export { sweepLeftovers, MountSession, InterruptedError, type MountMode, type SweepResult } from './session.js';
 export { findLeftovers, parseMountInfo, type Leftover } from './mountinfo.js';
 export { buildMountOptions, mountArgv, type MountOptions } from './options.js';
+export { directLowers, stackLowers, newUnpackCache, type StackLowers, type UnpackCache } from './lowers.js';
+export { mountStacks, unmountAt, unmountAll, checkMountPoint, ourMounts, MountCommandError, MOUNT_FSNAME_PREFIX, MOUNT_WORKSPACE_PREFIX, type MountTarget, type PersistentMountOptions, type MountResult, type MountedStack, type MountedBind, type UnmountResult, type UnmountOptions } from './persistent.js';
+export { planBinds, type BindPlan, type BindSkip } from './binds.js';
+export { STATE_DIR } from './state.js';
 export { walkTree, parseFindOutput, type KernelEntry } from './walk.js';
 
 /**
@@ -142,12 +144,11 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
     }
   }
   const results: StackMountResult[] = [];
-  const unpacked = new Map<string, { short: string; skipped: string[]; longerThan: number | null }>();
+  const unpacked = newUnpackCache();
   const asBuiltCache = new Map<string, Promise<AsBuiltLayer & { table?: LayerTable }>>();
   // The as-built stack of an image is built once for all of its layer-N stacks; only the current image's is kept
   // (specs come image by image). The disk view comes from the source's shared model.
   let lastAsBuilt = null as { id: string; ab: Awaited<ReturnType<typeof asBuiltStack>> } | null;
-  let counter = 0;
   try {
     let done = 0;
     for (const spec of specs) {
@@ -167,53 +168,19 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       const expected = mergedRows(stack.view, stack.top);
       res.entries.ours = expected.length;
 
-      // How each layer reaches the kernel.
-      let lowers: LowerDir[];
-      let shortCwd: string;
-      let direct: ReturnType<typeof directLowers> = null;
-      const ignore = new Set<string>();
-      let longerThan = Infinity;
+      // How each layer reaches the kernel (lowers.ts).
+      let sl: StackLowers;
+      try {
+        sl = await stackLowers(source, spec, changes, session, unpacked);
+      } catch (err) {
+        res.status = 'error';
+        res.message = (err as Error).message;
+        continue;
+      }
+      const { lowers, shortCwd, ignore, longerThan } = sl;
+      res.notes.push(...sl.notes);
       let canHash = !!opts.hash;
-      if (source.kind === 'docker-root') {
-        const dl = dataRootLowers(source.location, spec);
-        if (dl.missing.length) {
-          res.status = 'error';
-          res.message = `layer directories missing: ${dl.missing.join(', ')}`;
-          continue;
-        }
-        lowers = dl.lowers;
-        shortCwd = dl.shortCwd;
-        res.notes.push(...dl.notes);
-      } else if (source.kind === 'containerd-root' && (direct = directLowers(spec, source.location))) {
-        // Other stores with real layer directories (containerd snapshots): mount them where they are; deep
-        // stacks use names relative to their common parent dir (containerd's own compactLowerdirOption).
-        lowers = direct.lowers;
-        shortCwd = direct.shortCwd;
-      } else {
-        // Archives: lay each layer out in overlay form in our workspace (once per layer).
-        lowers = [];
-        shortCwd = session.dir;
-        try {
-          for (let i = spec.layers.length - 1; i >= 0; i--) {
-            const l = spec.layers[i]!;
-            const key = l.chainId ?? `${spec.id}:${l.role}`;
-            let u = unpacked.get(key);
-            if (!u) {
-              const short = `layers/${counter++}`;
-              const r = await unpackLayer(changes[i]!, path.join(session.dir, short), { runner, xattrNamespace: session.opts.mode === 'userns' ? 'user' : 'trusted', chown: session.opts.mode === 'root' });
-              u = { short, skipped: r.skipped, longerThan: r.longerThan };
-              unpacked.set(key, u);
-              res.notes.push(...r.notes.map((n) => `layer ${l.index ?? l.role}: ${n}`));
-            }
-            for (const p of u.skipped) ignore.add(p);
-            if (u.longerThan !== null) longerThan = Math.min(longerThan, u.longerThan);
-            lowers.push({ dir: path.join(session.dir, u.short), short: u.short });
-          }
-        } catch (err) {
-          res.status = 'error';
-          res.message = `cannot lay the archive's layers out for mounting: ${(err as Error).message}`;
-          continue;
-        }
+      if (sl.origin === 'unpacked') {
         if (canHash) res.notes.push('hashing skipped: the archive source gives no file bytes (files were laid out sparse)');
         canHash = false;
       }
@@ -270,39 +237,6 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
     await session.close();
   }
   return { mode: results.some((r) => r.mode === 'userns') ? 'userns' : mode, skipped: null, leftovers, stacks: results, notes };
-}
-
-/**
- * Lower dirs of a stack whose layers all live in real directories on this host (absolute paths, every
- * component a real directory, never a symlink), nearest first, with names relative to their deepest common
- * parent. Null when any layer is not such a directory (then the stack is laid out from its changesets).
- */
-export function directLowers(spec: StackSpec, root: string): { lowers: LowerDir[]; shortCwd: string } | null {
-  const dirs: string[] = [];
-  const base = path.resolve(root);
-  for (const l of [...spec.layers].reverse()) {
-    if (!l.dir || !path.isAbsolute(l.dir) || path.normalize(l.dir) !== l.dir.replace(/\/+$/, '')) return null;
-    const d = l.dir.replace(/\/+$/, '');
-    // Only directories inside the source's root, reached through real directories from there.
-    if (!d.startsWith(base + '/') || !realDirPath(base, d.slice(base.length + 1))) return null;
-    dirs.push(d);
-  }
-  let common = path.dirname(dirs[0]!);
-  for (const d of dirs) while (common !== '/' && !d.startsWith(common + '/')) common = path.dirname(common);
-  return { lowers: dirs.map((d) => ({ dir: d, short: common === '/' ? null : d.slice(common.length + 1) })), shortCwd: common };
-}
-
-function realDirPath(base: string, rel: string): boolean {
-  let cur = base;
-  for (const c of rel.split('/').filter(Boolean)) {
-    cur += '/' + c;
-    try {
-      if (!fs.lstatSync(cur).isDirectory()) return false;
-    } catch {
-      return false;
-    }
-  }
-  return true;
 }
 
 function blank(spec: StackSpec, mode: MountMode): StackMountResult {

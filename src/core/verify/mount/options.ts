@@ -75,7 +75,10 @@ export function buildMountOptions(input: MountOptionsInput): MountOptions {
   return { options: [...MOUNT_FLAGS, data].join(','), data, form: 'short', cwd: input.shortCwd };
 }
 
-/** argv of the mount process. */
-export function mountArgv(opts: MountOptions, mountPoint: string): string[] {
-  return ['mount', '-t', 'overlay', '-o', opts.options, 'overlay', mountPoint];
+/**
+ * argv of the mount process. `fsname` is the mount's source as /proc/self/mountinfo shows it: `overlay` for
+ * the mount check, `layerscope-<id>` for `layerscope mount` (how `umount --all` recognises its mounts).
+ */
+export function mountArgv(opts: MountOptions, mountPoint: string, fsname = 'overlay'): string[] {
+  return ['mount', '-t', 'overlay', '-o', opts.options, fsname, mountPoint];
 }

@@ -30,6 +30,11 @@ export interface SessionOptions {
   indexOff?: boolean;
   /** Read mountinfo (tests fake it). */
   mountInfo?: () => MountInfoEntry[];
+  /**
+   * Workspace name before mkdtemp's 6 characters. Default `layerscope-mnt-<pid>-` (the mount check's, swept by
+   * later runs when its pid is dead); `layerscope mount` uses its own (its mounts outlive the process).
+   */
+  prefix?: string;
 }
 
 export class MountError extends Error {
@@ -80,7 +85,7 @@ export class MountSession {
   static create(opts: SessionOptions): MountSession {
     const tmp = opts.tmpDir ?? os.tmpdir();
     // not an output: our private workspace (mkdtemp: a fresh name, never an existing one; 0700; removed after).
-    const dir = fs.mkdtempSync(path.join(tmp, `${MOUNT_DIR_PREFIX}${process.pid}-`));
+    const dir = fs.mkdtempSync(path.join(tmp, opts.prefix ?? `${MOUNT_DIR_PREFIX}${process.pid}-`));
     fs.chmodSync(dir, 0o700);
     fs.mkdirSync(path.join(dir, 'merged'), { mode: 0o700 });
     return new MountSession(opts, dir);
@@ -198,22 +203,8 @@ export class MountSession {
   /** Unmount the live mount (or one the kernel shows at our mount point); retries on EBUSY, then detaches lazily. */
   async unmount(): Promise<void> {
     if (!this.live && !this.isMounted()) return;
-    let last = '';
-    for (let i = 0; i < 4; i++) {
-      const r = await this.opts.runner.run(['umount', this.mountPoint], { timeoutMs: 30_000 });
-      if (r.exitCode === 0 || !this.isMounted()) {
-        this.live = false;
-        return;
-      }
-      last = r.stderr.trim();
-      await new Promise((res) => setTimeout(res, 100 * (i + 1)));
-    }
-    const r = await this.opts.runner.run(['umount', '-l', this.mountPoint], { timeoutMs: 30_000 });
-    if (r.exitCode === 0 || !this.isMounted()) {
-      this.live = false;
-      return;
-    }
-    throw new Error(`cannot unmount ${this.mountPoint}: ${last || r.stderr.trim()}`);
+    await unmountPoint(this.opts.runner, this.mountPoint, () => this.isMounted());
+    this.live = false;
   }
 
   /** Unmount (if needed) and remove the workspace. Safe to call twice. Never removes anything below a mount. */
@@ -260,7 +251,24 @@ export class MountSession {
   }
 }
 
-function isPermission(stderr: string): boolean {
+/**
+ * Unmount one mount point: `umount` (retried on EBUSY), then `umount -l` (detach lazily: gone from the mount
+ * table, released when its last user lets go). Resolves 'unmounted' or 'detached'; throws when it stays.
+ */
+export async function unmountPoint(runner: Runner, mountPoint: string, isMounted: () => boolean): Promise<'unmounted' | 'detached'> {
+  let last = '';
+  for (let i = 0; i < 4; i++) {
+    const r = await runner.run(['umount', mountPoint], { timeoutMs: 30_000 });
+    if (r.exitCode === 0 || !isMounted()) return 'unmounted';
+    last = r.stderr.trim();
+    await new Promise((res) => setTimeout(res, 100 * (i + 1)));
+  }
+  const r = await runner.run(['umount', '-l', mountPoint], { timeoutMs: 30_000 });
+  if (r.exitCode === 0 || !isMounted()) return 'detached';
+  throw new Error(`cannot unmount ${mountPoint}: ${last || r.stderr.trim()}`);
+}
+
+export function isPermission(stderr: string): boolean {
   return /permission denied|must be superuser|operation not permitted|only root/i.test(stderr);
 }
 

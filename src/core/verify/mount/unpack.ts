@@ -3,6 +3,8 @@ import { setAttributeSync } from '@napi-rs/xattr';
 import type { LayerTable } from '../../model/layer-table.js';
 import { displayPath, parentPath, pathToBytes, pathToText } from '../../model/path.js';
 import type { Runner } from './runner.js';
+import type { ImageInfo } from '../../model/types.js';
+import type { ContentReader } from '../../export/content.js';
 
 /**
  * Lay a normalised changeset out as an overlay upper dir, in OUR temp dir (archives have no diff dirs to
@@ -23,6 +25,19 @@ export interface UnpackOptions {
   xattrNamespace: 'trusted' | 'user';
   /** Whether we may chown (root). */
   chown: boolean;
+  /**
+   * Where the layer's file bytes come from, for a mount a user reads (`layerscope mount` of an archive): the
+   * files are written with their bytes instead of sparse. Without it, sparse (the mount check compares
+   * metadata only).
+   */
+  content?: LayerContent;
+}
+
+export interface LayerContent {
+  reader: ContentReader;
+  image: ImageInfo;
+  /** Index of this layer in the image. */
+  layer: number;
 }
 
 export interface UnpackResult {
@@ -80,6 +95,8 @@ export async function unpackLayer(changes: LayerTable, dest: string, opts: Unpac
     skipped.push(rel);
   };
   let sparse = 0;
+  /** Files to fill with their bytes (content given): layer path -> host path and mtime to restore. */
+  const fill = new Map<string, { p: Buffer; mtime: number; size: number }>();
   for (const e of changes.each()) {
     if (e.path === '' || e.path.split('/').some((c) => SKIP_PREFIX.test(c))) continue;
     if (pathBytes(e.path) > room || (e.kind === 'put' && e.attrs.type === 'hardlink' && pathBytes(e.attrs.linkname ?? '') > room)) {
@@ -126,8 +143,11 @@ export async function unpackLayer(changes: LayerTable, dest: string, opts: Unpac
         const fd = fs.openSync(p, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
         try {
           if (a.size > 0 && !e.metacopy) {
-            fs.ftruncateSync(fd, a.size);
-            sparse++;
+            if (opts.content) fill.set(e.path, { p, mtime: a.mtime, size: a.size });
+            else {
+              fs.ftruncateSync(fd, a.size);
+              sparse++;
+            }
           }
         } finally {
           fs.closeSync(fd);
@@ -186,6 +206,7 @@ export async function unpackLayer(changes: LayerTable, dest: string, opts: Unpac
     else if (a.type !== 'symlink') fs.chmodSync(p, a.mode);
     if (a.type !== 'dir') fs.lutimesSync(p, a.mtime, a.mtime);
   }
+  if (opts.content && fill.size) await fillFiles(opts.content, fill, notes);
   // Dir modes last (a 0555 dir would refuse its own children), deepest first.
   for (const d of dirModes.reverse()) {
     fs.chmodSync(d.p, d.mode);
@@ -194,4 +215,44 @@ export async function unpackLayer(changes: LayerTable, dest: string, opts: Unpac
   if (tooLong) notes.push(`${tooLong} entr${tooLong === 1 ? 'y' : 'ies'} with a path longer than ${room} bytes not laid out (in the workspace it would pass PATH_MAX); the comparison leaves such paths out`);
   if (sparse) notes.push(`${sparse} regular file(s) created sparse with their recorded size: the archive source gives no file bytes, so contents were not compared`);
   return { notes, skipped, longerThan: tooLong ? room : null };
+}
+
+/**
+ * Write the bytes of the laid-out files (created empty above, O_EXCL in our workspace), each with exactly the
+ * size the layer records, then put its mtime back. Archives are read in one pass per layer (`forEach`); a file
+ * whose bytes cannot be had stays empty and is named in a note.
+ */
+async function fillFiles(content: LayerContent, fill: Map<string, { p: Buffer; mtime: number; size: number }>, notes: string[]): Promise<void> {
+  const { reader, image, layer } = content;
+  const write = async (rel: string, body: AsyncIterable<Buffer>): Promise<void> => {
+    const f = fill.get(rel)!;
+    const fd = fs.openSync(f.p, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+    try {
+      let n = 0;
+      for await (const chunk of body) {
+        const take = Math.min(chunk.length, f.size - n);
+        if (take > 0) fs.writeSync(fd, chunk, 0, take, n);
+        n += take;
+      }
+      if (n !== f.size) {
+        fs.ftruncateSync(fd, f.size);
+        notes.push(`${displayPath(rel)}: ${n} bytes read where the layer records ${f.size}; the rest is zeros`);
+      }
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.lutimesSync(f.p, f.mtime, f.mtime);
+  };
+  if (reader.forEach) {
+    const missing = await reader.forEach(image, layer, new Set(fill.keys()), (rel, body) => write(rel, body));
+    for (const rel of missing) notes.push(`${displayPath(rel)}: no bytes for it in the layer; left empty`);
+    return;
+  }
+  for (const rel of fill.keys()) {
+    try {
+      await write(rel, reader.read(image, layer, rel));
+    } catch (err) {
+      notes.push(`${displayPath(rel)}: ${(err as Error).message}; left empty`);
+    }
+  }
 }
