@@ -193,3 +193,6 @@ export const VOLUMES = Object.freeze({
 });
 /** The containers volumes.sh makes (every suite that lists all containers of an engine expects them). */
 export const VOLUME_CONTAINERS = Object.freeze([VOLUMES.writer, VOLUMES.reader, VOLUMES.anon]);
+
+/** The container test/fixtures/containers/mount.sh makes (every suite that lists all containers expects it). */
+export const MOUNT_CONTAINERS = Object.freeze(['ls-mount-volumes']);
