@@ -9,6 +9,7 @@ import { timelineCommand } from './timeline.js';
 import { verifyCommand } from './verify.js';
 import { whoseCommand } from './whose.js';
 import { inspectCommand } from './inspect.js';
+import { logsCommand } from './logs.js';
 
 /**
  * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
@@ -19,6 +20,7 @@ export const commands: Command[] = [
   reportCommand,
   changesCommand,
   inspectCommand,
+  logsCommand,
   filesCommand,
   verifyCommand,
   whoseCommand,
