@@ -175,3 +175,18 @@ export const CONTAINER_CHANGES = Object.freeze({
 
 /** Engine names in LAYERSCOPE_TEST_ENGINES. */
 export const ENGINES = Object.freeze(['docker20', 'docker26', 'docker26c']);
+
+/**
+ * Containers of test/fixtures/containers/logs.sh (for `logs`, compared with docker logs): name -> the format of
+ * its files (syslog: docker's local-format cache), the driver, and whether docker logs (and we) can read it.
+ */
+export const LOG_CONTAINERS = Object.freeze({
+  'ls-logs-json': { format: 'json-file', driver: 'json-file', readable: true },
+  'ls-logs-json-rotated': { format: 'json-file', driver: 'json-file', readable: true },
+  'ls-logs-local': { format: 'local', driver: 'local', readable: true },
+  'ls-logs-local-rotated': { format: 'local', driver: 'local', readable: true },
+  'ls-logs-tty': { format: 'json-file', driver: 'json-file', readable: true },
+  'ls-logs-syslog': { format: 'local', driver: 'syslog', readable: true },
+  'ls-logs-none': { format: null, driver: 'none', readable: false },
+  'ls-logs-journald': { format: null, driver: 'journald', readable: false },
+});
