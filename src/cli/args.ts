@@ -10,6 +10,13 @@ export function parseArgs(argv: string[], command: Pick<Command, 'name' | 'flags
       out.positional.push(...argv.slice(i + 1));
       break;
     }
+    const short = /^-[a-zA-Z]$/.test(a) ? Object.entries(command.flags).find(([, f]) => f.short === a.slice(1)) : undefined;
+    if (short) {
+      // A command's own one-letter flag (`logs -t`): read as its long form.
+      argv = [...argv.slice(0, i), `--${short[0]}`, ...argv.slice(i + 1)];
+      i--;
+      continue;
+    }
     if (!a.startsWith('--') || a === '-') {
       if (a.startsWith('-') && a !== '-' && a !== '-h' && a !== '-o') throw new UsageError(`unknown option ${JSON.stringify(a)} for ${command.name}`);
       if (a === '-h') {

@@ -84,7 +84,7 @@ export function helpText(): string {
 function commandHelp(c: Command): string {
   // Long flag names get their help on the next line rather than run into it.
   const flags = Object.entries(c.flags).map(([n, f]) => {
-    const name = `  --${n}${f.value ? ' VALUE' : ''}`;
+    const name = `  ${f.short ? `-${f.short}, ` : ''}--${n}${f.value ? ' VALUE' : ''}`;
     return (name.length < 24 ? name.padEnd(24) : `${name}\n${' '.repeat(24)}`) + f.help + (f.repeat ? ' (repeatable)' : '');
   });
   // Usage forms start with "layerscope"; any other line is explanation, printed as a paragraph below them.

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execa } from 'execa';
 import { getEngine, hashTree, copyTree, type Engine } from '../support/engine.js';
-import { IMAGES, CONTAINERS, PLANTED, BLOAT, DEEP, VOLUME_CONTAINERS, MOUNT_CONTAINERS } from '../support/fixtures-manifest.mjs';
+import { IMAGES, CONTAINERS, PLANTED, BLOAT, DEEP, VOLUME_CONTAINERS, MOUNT_CONTAINERS, LOG_CONTAINERS } from '../support/fixtures-manifest.mjs';
 import { openDockerRoot } from '../../src/core/sources/docker-root/index.js';
 import { analyzeImage } from '../../src/core/analysis/analyze.js';
 import { analyzeContainer } from '../../src/core/analysis/container.js';
@@ -197,7 +197,7 @@ test('report CLI: JSON schema v1, same answers, and the data root is not touched
   assert.equal(bloat.efficiency, bloat.visibleBytes / bloat.bytes);
   for (const l of bloat.layers) assert.ok(/^sha256:[0-9a-f]{64}$/.test(l.chainId) && /^[0-9a-f]{64}$/.test(l.cacheId));
   const names = rep.containers.map((c: any) => c.name).sort();
-  assert.deepEqual(names, [...Object.values(CONTAINERS), ...Object.keys(PLANTED), ...VOLUME_CONTAINERS, ...MOUNT_CONTAINERS].sort());
+  assert.deepEqual(names, [...Object.values(CONTAINERS), ...Object.keys(PLANTED), ...VOLUME_CONTAINERS, ...MOUNT_CONTAINERS, ...Object.keys(LOG_CONTAINERS)].sort());
   const d = await execa('node', [BIN, 'changes', engine.dataRoot, '--container', CONTAINERS.stopped], { reject: false });
   assert.equal(d.exitCode, 0, d.stderr);
   assert.deepEqual(d.stdout.split('\n').filter(Boolean).sort(), theirs);

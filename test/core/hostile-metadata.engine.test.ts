@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { copyTree, getEngine, hashTree, waitIdle, type Engine } from '../support/engine.js';
-import { CONTAINERS, PLANTED, IMAGES, VOLUME_CONTAINERS, MOUNT_CONTAINERS } from '../support/fixtures-manifest.mjs';
+import { CONTAINERS, PLANTED, IMAGES, VOLUME_CONTAINERS, MOUNT_CONTAINERS, LOG_CONTAINERS } from '../support/fixtures-manifest.mjs';
 import { cli } from '../support/roots.js';
 import { GRAPH_DRIVERS } from '../../src/core/sources/drivers.js';
 
@@ -180,6 +180,6 @@ test('docker26c copy: config.v2.json of the wrong shape on the containerd store:
   assert.deepEqual(codes(wrongCfg), ['containers.config.bad-shape']);
   assert.match(rep.problems.find((x: any) => x.path === wrongCfg).message, /State is a string \("exited"\), expected an object; MountPoints is an array, expected an object/);
   const names = rep.containers.map((c: any) => c.name).sort();
-  assert.deepEqual(names, [CONTAINERS.running, CONTAINERS.stopped, ...Object.keys(PLANTED), ...VOLUME_CONTAINERS, ...MOUNT_CONTAINERS].sort());
+  assert.deepEqual(names, [CONTAINERS.running, CONTAINERS.stopped, ...Object.keys(PLANTED), ...VOLUME_CONTAINERS, ...MOUNT_CONTAINERS, ...Object.keys(LOG_CONTAINERS)].sort());
   assert.ok(rep.images.some((i: any) => i.tags.includes(IMAGES.bloat)));
 });

@@ -196,3 +196,18 @@ export const VOLUME_CONTAINERS = Object.freeze([VOLUMES.writer, VOLUMES.reader, 
 
 /** The container test/fixtures/containers/mount.sh makes (every suite that lists all containers expects it). */
 export const MOUNT_CONTAINERS = Object.freeze(['ls-mount-volumes']);
+
+/**
+ * Containers of test/fixtures/containers/logs.sh (for `logs`, compared with docker logs): name -> the format of
+ * its files (syslog: docker's local-format cache), the driver, and whether docker logs (and we) can read it.
+ */
+export const LOG_CONTAINERS = Object.freeze({
+  'ls-logs-json': { format: 'json-file', driver: 'json-file', readable: true },
+  'ls-logs-json-rotated': { format: 'json-file', driver: 'json-file', readable: true },
+  'ls-logs-local': { format: 'local', driver: 'local', readable: true },
+  'ls-logs-local-rotated': { format: 'local', driver: 'local', readable: true },
+  'ls-logs-tty': { format: 'json-file', driver: 'json-file', readable: true },
+  'ls-logs-syslog': { format: 'local', driver: 'syslog', readable: true },
+  'ls-logs-none': { format: null, driver: 'none', readable: false },
+  'ls-logs-journald': { format: null, driver: 'journald', readable: false },
+});

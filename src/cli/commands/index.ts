@@ -12,6 +12,7 @@ import { inspectCommand } from './inspect.js';
 import { catCommand } from './cat.js';
 import { volumesCommand } from './volumes.js';
 import { mountCommand, umountCommand } from './mount.js';
+import { logsCommand } from './logs.js';
 
 /**
  * Every command, in the order `layerscope --help` lists them. `layerscope [SOURCE]` with no command name runs
@@ -22,6 +23,7 @@ export const commands: Command[] = [
   reportCommand,
   changesCommand,
   inspectCommand,
+  logsCommand,
   filesCommand,
   volumesCommand,
   verifyCommand,

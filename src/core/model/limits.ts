@@ -24,6 +24,16 @@ const DEFAULTS = {
    * dirEntries: ext4 needs ~25 bytes a name, so this is ~500k names.
    */
   bigDirBytes: 16 << 20,
+  /**
+   * One line of a json-file container log. The engine writes at most 16 KiB of output an entry (~100 KiB as
+   * escaped JSON); a longer line is passed over a chunk at a time, never held.
+   */
+  logLineBytes: 1 << 20,
+  /**
+   * What one compressed rotated log may expand to when its max-size is not known. With a known max-size, the
+   * bound is max-size plus one entry's worth: the engine rotates as soon as a file passes max-size.
+   */
+  logInflatedBytes: 16 * 1024 ** 3,
 };
 
 export type Limits = { readonly [K in keyof typeof DEFAULTS]: number };

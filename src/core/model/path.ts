@@ -98,7 +98,7 @@ export function escapeControls(text: string): string {
 }
 
 /** Length of a valid UTF-8 sequence starting at i, or 0 if the byte there does not start one. */
-function utf8SequenceLength(b: Uint8Array, i: number): number {
+export function utf8SequenceLength(b: Uint8Array, i: number): number {
   const c = b[i]!;
   if (c < 0x80) return 1;
   let n: number;

@@ -146,6 +146,11 @@ export interface ContainerInfo {
   /** Absolute path of the RW layer's diff dir, when it exists. */
   rwDir: string | null;
   initDir: string | null;
+  /**
+   * Absolute path of the engine's directory for the container (`containers/<id>/` of a Docker data root:
+   * config.v2.json, hostconfig.json, the logs); absent where the source keeps none (containerd's own containers).
+   */
+  stateDir?: string | null;
   mounts: { destination: string; source: string | null; name: string | null; type: string | null; rw: boolean }[];
   /**
    * What `docker inspect` prints, read from the engine's files (Docker data roots, either image store); absent

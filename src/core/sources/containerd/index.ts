@@ -564,6 +564,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
           image: imageIdFor(ns, cfg.image),
           driver,
           ...snaps,
+          stateDir: where,
         };
         out.push(info);
         containerNs.set(info, ns);

@@ -301,6 +301,7 @@ function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): 
       parentChainId: parentRaw !== null && isDigest(parentRaw) ? parentRaw : null,
       rwDir,
       initDir,
+      stateDir: where,
     });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
