@@ -1,7 +1,7 @@
 import type { ContainerAnalysis } from '../core/analysis/container.js';
 import type { ContainerInfo } from '../core/model/types.js';
 import { containerInspectText } from '../report/inspect.js';
-import { safeText } from '../report/format.js';
+import { formatBytes, safeText } from '../report/format.js';
 import { CONTAINER_TABS } from './container-tabs.js';
 import type { Line } from './rows.js';
 import { logsHead, type State } from './state/index.js';
@@ -70,14 +70,21 @@ export function mountLines(s: State, rows: number): Line[] {
   const ca = s.container;
   if (!ca) return [];
   const all = mountRows(ca.container);
-  const out: Line[] = [{ text: `  ${'Type'.padEnd(7)} ${'RW'.padEnd(2)}  ${'Destination'.padEnd(24)} Source`, tone: 'heading' }];
+  const info = s.tabs.mountInfo;
+  // As wide as the longest destination (up to 24): at 80 columns the notes after the source must still fit.
+  const dw = Math.min(24, Math.max(11, ...all.map((m) => safeText(m.destination).length)));
+  const out: Line[] = [{ text: `  ${'Type'.padEnd(7)} ${'RW'.padEnd(2)} ${'Size'.padStart(8)}  ${'Destination'.padEnd(dw)} Volume or source`, tone: 'heading' }];
   if (!all.length) out.push({ text: '  (no mounts: the container saw only its own filesystem)', tone: 'dim' });
   const top = s.tabs.scroll.mounts;
   for (let i = top; i < Math.min(all.length, top + rows - 1); i++) {
     const m = all[i]!;
     const sel = i === s.tabs.mountsCursor;
-    const what = m.name ? `${safeText(m.name)}  (${safeText(m.source)})` : safeText(m.source);
-    const text = `${sel ? '▶' : ' '} ${safeText(m.type).padEnd(7)} ${m.rw ? 'rw' : 'ro'}  ${safeText(m.destination).padEnd(24)} ${what}${m.mode ? `  mode ${safeText(m.mode)}` : ''}`;
+    // A volume by its name (its host path is in the inspect tab), a bind by its host source.
+    const what = m.type === 'volume' && m.name ? safeText(m.name) : safeText(m.source);
+    const x = info?.[i];
+    const size = !info ? '…' : x?.bytes !== null && x?.bytes !== undefined ? formatBytes(x.bytes) : '-';
+    const note = x?.note ? `  (${x.note})` : x?.browsable ? '  Enter: browse' : '';
+    const text = `${sel ? '▶' : ' '} ${safeText(m.type).padEnd(7)} ${m.rw ? 'rw' : 'ro'} ${size.padStart(8)}  ${safeText(m.destination).padEnd(dw)} ${what}${m.mode ? `  mode ${safeText(m.mode)}` : ''}${note}`;
     out.push({ text: shift(text, s.tabs.hscroll), selected: sel, tone: m.rw && m.type === 'bind' ? 'warning' : undefined });
   }
   return out;
@@ -102,7 +109,8 @@ export function logLines(s: State, rows: number): Line[] {
   const hits = q ? new Set(q.hits) : null;
   const current = q && q.hits.length ? q.hits[q.hit] : -1;
   const top = s.tabs.scroll.logs;
-  for (let i = top; i < Math.min(l.lines.length, top + rows - out.length); i++) {
+  const room = rows - out.length;
+  for (let i = top; i < Math.min(l.lines.length, top + room); i++) {
     const e = l.lines[i]!;
     const text = `${shortTime(e.time)} ${e.stream === 'stderr' ? 'E' : ' '} ${e.text}`;
     out.push({ text: shift(text, s.tabs.hscroll), selected: i === current, tone: hits?.has(i) ? 'modified' : e.stream === 'stderr' ? 'warning' : undefined });

@@ -52,6 +52,24 @@ export interface LogSearch {
   error: string | null;
 }
 
+/** What the mounts tab knows of one mount beyond docker inspect's fields: its size and whether it can be browsed. */
+export interface MountInfo {
+  /** Bytes as `docker system df -v` counts them; null when not sized (outside the evidence, unreadable). */
+  bytes: number | null;
+  /** A tree we can show (a volume's data, a bind source inside the evidence). */
+  browsable: boolean;
+  /** Why not, or what else to know (outside the evidence, a mount made with options, unreadable...). */
+  note: string | null;
+}
+
+/** A volume or bind source shown as a tree in the mounts tab (Enter on its row; Esc back to the list). */
+export interface Browse {
+  /** The mount's row in the mounts tab. */
+  index: number;
+  /** For the title: `volume ls-data at /data`. */
+  label: string;
+}
+
 export interface ContainerTabsState {
   tab: ContainerTab;
   /** First line shown, per scrollable tab. */
@@ -61,6 +79,10 @@ export interface ContainerTabsState {
   mountsCursor: number;
   logs: LogsView | null;
   logSearch: LogSearch | null;
+  /** Per row of the mounts tab, once the driver has looked (sizes are walked when the tab is first shown). */
+  mountInfo: MountInfo[] | null;
+  /** The mount being browsed as a tree, or null. */
+  browse: Browse | null;
 }
 
 export const INITIAL_TABS: ContainerTabsState = Object.freeze({
@@ -70,6 +92,8 @@ export const INITIAL_TABS: ContainerTabsState = Object.freeze({
   mountsCursor: 0,
   logs: null,
   logSearch: null,
+  mountInfo: null,
+  browse: null,
 }) as ContainerTabsState;
 
 /** The lines of the logs tab that match a query (substring, or a regular expression). */

@@ -1,4 +1,4 @@
-import { onTree, type Action, type State } from './state/index.js';
+import { browsing, onTree, type Action, type State } from './state/index.js';
 import { CONTAINER_TABS } from './container-tabs.js';
 
 /**
@@ -7,7 +7,7 @@ import { CONTAINER_TABS } from './container-tabs.js';
  */
 
 /** Where a binding applies. Earlier contexts in `contextsOf` win. */
-export type Context = 'search-input' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'logs' | 'error';
+export type Context = 'search-input' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
 
 export interface Binding {
   keys: string[];
@@ -86,7 +86,12 @@ export const B: Binding[] = [
 
   { keys: ['right', 'l'], context: 'inspect', description: 'scroll right (long values)', handler: () => ({ type: 'hscroll', delta: 20 }) },
   { keys: ['left', 'h'], context: 'inspect', description: 'scroll left', handler: () => ({ type: 'hscroll', delta: -20 }) },
+  { keys: ['enter'], context: 'mounts', description: "browse the volume's (or the bind source's) files, read-only", handler: () => ({ type: 'select' }) },
   { keys: ['right', 'l'], context: 'mounts', description: 'scroll right (long sources)', handler: () => ({ type: 'hscroll', delta: 20 }) },
+  { keys: ['esc', 'i', 'backspace'], context: 'browse', description: 'back to the list of mounts', handler: () => ({ type: 'browseClose' }) },
+  { keys: ['/'], context: 'browse', description: 'search a path in the mount', handler: () => ({ type: 'searchOpen' }) },
+  { keys: ['ctrl+b'], context: 'browse', description: 'attribute columns (mode, owner, size) on/off', handler: () => ({ type: 'toggleAttrs' }) },
+  { keys: ['ctrl+o'], context: 'browse', description: 'sort by name / by size', handler: () => ({ type: 'toggleSort' }) },
   { keys: ['left', 'h'], context: 'mounts', description: 'scroll left', handler: () => ({ type: 'hscroll', delta: -20 }) },
   { keys: ['/'], context: 'logs', description: 'search the log lines (substring or regex)', handler: () => ({ type: 'searchOpen' }) },
   { keys: ['n'], context: 'logs', description: 'next matching line', handler: () => ({ type: 'logSearchStep', delta: 1 }) },
@@ -107,7 +112,10 @@ export function contextsOf(s: State): Context[] {
   const out: Context[] = [];
   if (s.search?.result) out.push('search-results');
   if (s.screen === 'picker') out.push('picker');
-  if (onTree(s)) {
+  if (browsing(s)) {
+    if (!s.search?.result) out.push('files');
+    out.push('browse');
+  } else if (onTree(s)) {
     if (!s.search?.result) out.push(s.focus);
     out.push('image');
   } else if (s.screen === 'container' && s.tabs.tab !== 'diff') out.push(s.tabs.tab as 'inspect' | 'mounts' | 'logs');
@@ -224,6 +232,7 @@ const CONTEXT_TITLES: Record<Context, string> = {
   container: 'Container screen (every tab)',
   inspect: 'Container: inspect tab',
   mounts: 'Container: mounts tab',
+  browse: "Container: a mount's files",
   logs: 'Container: logs tab',
   'search-input': 'Search prompt',
   'search-results': 'Search results',
@@ -232,7 +241,7 @@ const CONTEXT_TITLES: Record<Context, string> = {
   error: 'Error screen',
 };
 
-const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'logs', 'help', 'problems', 'error'];
+const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
 
 /** The help screen, generated from the binding table. */
 export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {

@@ -143,6 +143,8 @@ export interface FileRowOptions {
   owner?: boolean;
   collapsed: boolean;
   selected: boolean;
+  /** The change letters and colours (off for a plain tree: a volume has no layers to compare). */
+  marks?: boolean;
 }
 
 export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
@@ -154,6 +156,10 @@ export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
   if (e.opaque && !isDel) {
     letter = 'O';
     tone = 'opaque';
+  }
+  if (o.marks === false) {
+    letter = ' ';
+    tone = undefined;
   }
   const a = e.attrs;
   let cols = `${mark(o.selected)}${letter} `;
@@ -184,11 +190,11 @@ export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
   return { text: cols + indent + twisty + name + (notes.length ? `  [${notes.join('; ')}]` : ''), tone, selected: o.selected };
 }
 
-export function fileLines(t: FlatTree, v: VisibleView, cursor: number, scroll: number, rows: number, attrs: boolean, owner = true): Line[] {
+export function fileLines(t: FlatTree, v: VisibleView, cursor: number, scroll: number, rows: number, attrs: boolean, owner = true, marks = true): Line[] {
   const out: Line[] = [];
   for (let r = scroll; r < Math.min(v.rows.length, scroll + rows); r++) {
     const i = v.rows[r]!;
-    out.push(fileRow(t, i, { attrs, owner, collapsed: v.collapsed[i] === 1, selected: r === cursor }));
+    out.push(fileRow(t, i, { attrs, owner, collapsed: v.collapsed[i] === 1, selected: r === cursor, marks }));
   }
   if (v.rows.length === 0) out.push({ text: t.n === 0 ? '  (this layer changes nothing)' : '  (everything is filtered out)', tone: 'dim' });
   return out;

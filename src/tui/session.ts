@@ -3,8 +3,20 @@ import type { ContainerAnalysis } from '../core/analysis/container.js';
 import { modelOf, type ModelProgress, type SourceModel } from '../core/analysis/model.js';
 import { findContainer, findImage } from '../core/analysis/select.js';
 import type { OpenOptions, Source } from '../core/model/source.js';
-import { safeText } from '../report/format.js';
+import { safeMessage, safeText } from '../report/format.js';
 import { pickerImages, type Action, type LoadProgress, type State } from './state/index.js';
+import type { ContainerInfo } from '../core/model/types.js';
+import { containerMount, mountTreeAnalysis, type ContainerMount } from '../core/analysis/volumes.js';
+import { mountRows } from './container-rows.js';
+import type { LogLine, LogsView, MountInfo } from './container-tabs.js';
+import { containerLogs, entryTime, type ContainerLogs } from '../core/sources/logs/index.js';
+
+/** The logs tab holds the last entries only (layerscope logs prints them all), each line cut for the screen. */
+const LOG_TAB_ENTRIES = 10_000;
+const LOG_TAB_LINE = 4096;
+
+/** The logs tab holds the last entries only (layerscope logs prints them all), each line cut for the screen. */
+
 
 /**
  * The side effects of the UI, kept out of the reducer: open the source (with progress), analyse what the user
@@ -138,19 +150,109 @@ export class Session implements Driver {
   request(want: NonNullable<State['want']>, dispatch: (a: Action) => void): void {
     void dispatch;
     const d = this.dispatch;
-    if (want.kind === 'image') {
-      this.progress({ phase: 'reading layers', done: 0, total: null }, true);
-      this.image(want.id, true).then(
-        (analysis) => d({ type: 'imageReady', analysis }),
-        (err) => d({ type: 'error', message: errorText(err) }),
-      );
-    } else {
-      this.progress({ phase: 'reading the container layer', done: 0, total: null }, true);
-      this.container(want.id, true).then(
-        (analysis) => d({ type: 'containerReady', analysis }),
-        (err) => d({ type: 'error', message: errorText(err) }),
-      );
+    switch (want.kind) {
+      case 'image':
+        this.progress({ phase: 'reading layers', done: 0, total: null }, true);
+        this.image(want.id, true).then(
+          (analysis) => d({ type: 'imageReady', analysis }),
+          (err) => d({ type: 'error', message: errorText(err) }),
+        );
+        return;
+      case 'container':
+        this.progress({ phase: 'reading the container layer', done: 0, total: null }, true);
+        this.container(want.id, true).then(
+          (analysis) => d({ type: 'containerReady', analysis }),
+          (err) => d({ type: 'error', message: errorText(err) }),
+        );
+        return;
+      case 'mounts':
+        void this.mounts(want.id).then((info) => d({ type: 'mountsLoaded', id: want.id, info }));
+        return;
+      case 'mountTree':
+        void this.mountTree(want.id, want.index).then(
+          (analysis) => d({ type: 'mountTreeReady', id: want.id, index: want.index, analysis }),
+          (err) => d({ type: 'mountTreeFailed', id: want.id, index: want.index, message: errorText(err) }),
+        );
+        return;
+      case 'logs':
+        void this.logs(want.id).then((logs) => d({ type: 'logsLoaded', id: want.id, logs }));
+        return;
     }
+  }
+
+  /**
+   * The logs tab's window: the last LOG_TAB_ENTRIES entries (docker logs --tail), the pieces of a line the engine
+   * cut joined again, each line cut at LOG_TAB_LINE bytes for the screen; made safe to print once, here.
+   */
+  private async logs(id: string): Promise<LogsView> {
+    const c = this.source!.containers.find((x) => x.id === id)!;
+    let logs: ContainerLogs;
+    try {
+      logs = containerLogs(c, { tail: LOG_TAB_ENTRIES });
+    } catch (err) {
+      return { status: 'error', driver: c.inspect?.HostConfig?.LogConfig?.Type ?? null, notes: [errorText(err)], lines: [], truncated: false, problems: [] };
+    }
+    const lines: LogLine[] = [];
+    let piece: { stream: 'stdout' | 'stderr'; time: string; parts: Buffer[]; bytes: number } | null = null;
+    const flush = () => {
+      if (!piece) return;
+      const text = Buffer.concat(piece.parts).toString('utf8').replace(/\r?\n$/, '');
+      const more = piece.bytes - Math.min(piece.bytes, LOG_TAB_LINE);
+      lines.push({ stream: piece.stream, time: piece.time, text: safeText(text) + (more ? ` … (${more} bytes more: layerscope logs prints them)` : '') });
+      piece = null;
+    };
+    let count = 0;
+    try {
+      for await (const e of logs.entries) {
+        count++;
+        if (piece && piece.stream !== e.stream) flush();
+        if (!piece) piece = { stream: e.stream, time: entryTime(e), parts: [], bytes: 0 };
+        const room = LOG_TAB_LINE - Math.min(LOG_TAB_LINE, piece.bytes);
+        if (room > 0) piece.parts.push(e.line.subarray(0, room));
+        piece.bytes += e.line.length;
+        if (!e.partial) flush();
+      }
+      flush();
+    } catch (err) {
+      logs.problems.push({ severity: 'error', code: 'logs.unreadable', message: errorText(err), path: null });
+    }
+    const files = logs.files.map((f) => f.name).join(', ');
+    return {
+      status: 'ready',
+      driver: logs.driver,
+      notes: [`${safeText(logs.driver)} driver · ${logs.files.length} file${logs.files.length === 1 ? '' : 's'}${files ? `: ${safeText(files)}` : ''}`],
+      lines,
+      truncated: count >= LOG_TAB_ENTRIES,
+      problems: logs.problems.map((p) => `${p.severity} ${safeText(p.code)}: ${safeMessage(p.message)}`),
+    };
+  }
+
+  private containerMounts(id: string): { c: ContainerInfo; mounts: ContainerMount[] } {
+    const c = this.source!.containers.find((x) => x.id === id)!;
+    return { c, mounts: mountRows(c).map((m) => containerMount(this.source!, c, m)) };
+  }
+
+  /** What the mounts tab adds to docker inspect's fields: sizes (walked now), and what can be browsed. */
+  private async mounts(id: string): Promise<MountInfo[]> {
+    const access = this.source!.volumes;
+    const out: MountInfo[] = [];
+    for (const m of this.containerMounts(id).mounts) {
+      if (m.unreadable || !access) {
+        out.push({ bytes: null, browsable: false, note: safeText(m.unreadable ?? 'no volumes here') });
+        continue;
+      }
+      const sized = await (m.volume ? access.size(m.volume) : access.bindSize(m.bind!)).catch((err) => ({ bytes: null, problems: [{ message: errorText(err) }] }));
+      const mountedOver = m.volume?.mount ? `while in use, ${safeText(m.volume.mount.type)} ${safeText(m.volume.mount.device)} was mounted over it` : null;
+      out.push({ bytes: sized.bytes, browsable: true, note: sized.bytes === null ? safeText(sized.problems[0]?.message ?? 'unreadable') : mountedOver });
+    }
+    return out;
+  }
+
+  private mountTree(id: string, index: number): Promise<ImageAnalysis> {
+    const { c, mounts } = this.containerMounts(id);
+    const m = mounts[index];
+    if (!m) return Promise.reject(new Error('no such mount'));
+    return mountTreeAnalysis(this.source!, m, `${m.type} at ${m.destination} of ${c.name}`);
   }
 
   stop(): void {

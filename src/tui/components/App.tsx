@@ -17,7 +17,7 @@ import {
   summaryLines,
   type Line,
 } from '../rows.js';
-import { currentProblems, currentView, layout, onTree, paneAt, reduce, type Action, type State } from '../state/index.js';
+import { browsing, currentProblems, currentView, layout, onTree, paneAt, reduce, type Action, type State } from '../state/index.js';
 import { inspectLines, logLines, mountLines } from '../container-rows.js';
 import type { Driver } from '../session.js';
 import { LineText, Pane } from './Pane.js';
@@ -126,6 +126,8 @@ function Screen({ s, color }: { s: State; color: boolean }): React.ReactElement 
     body = <PickerScreen s={s} color={color} width={width} height={height - 2} />;
   } else if (s.screen === 'container' && s.container && !onTree(s)) {
     body = <ContainerTab s={s} color={color} width={width} height={height - 2} />;
+  } else if (browsing(s)) {
+    body = <BrowseScreen s={s} color={color} width={width} height={height - 2} />;
   } else {
     body = <ImageScreen s={s} color={color} />;
   }
@@ -153,6 +155,16 @@ function progressLines(s: State, width: number): Line[] {
   } else if (p.done) lines.push({ text: `${p.done} done` });
   if (p.detail) lines.push({ text: p.detail, tone: 'dim' });
   return lines;
+}
+
+/** A mount's files (a volume's data, a bind source inside the evidence): the files pane alone, without marks. */
+function BrowseScreen({ s, color, width, height }: { s: State; color: boolean; width: number; height: number }): React.ReactElement {
+  const title = `Files of ${s.tabs.browse!.label} (read-only; Esc back to the mounts)`;
+  if (s.filesPending) return <Pane title={title} width={width} height={height} focused lines={[{ text: 'indexing…', tone: 'dim' }]} color={color} />;
+  if (s.search?.result) return <Pane title={searchTitle(s)} width={width} height={height} focused lines={searchLines(s, height - 2)} color={color} />;
+  const cv = currentView(s)!;
+  const lines = [fileHeader(s.attrs), ...fileLines(cv.tree, cv.view, s.fileCursor, s.fileScroll, height - 3, s.attrs, true, false)];
+  return <Pane title={title} width={width} height={height} focused lines={lines} color={color} />;
 }
 
 /** The container screen's tabs other than changes (which is the image view of the container's stack). */
@@ -233,6 +245,7 @@ function footer(s: State): Line {
     case 'picker':
       return { text: '↑↓ move · Enter open · ? help · q quit', tone: 'dim' };
     case 'container':
+      if (browsing(s)) return { text: '↑↓ move · Space fold · / search · ^O sort · Esc mounts · ? help · q quit', tone: 'dim' };
       if (onTree(s)) return imageFooter(s, true);
       if (s.tabs.tab === 'logs') return { text: 't/1-5 tab · ↑↓ scroll · / search · n/N next/prev · i back · ? help · q quit', tone: 'dim' };
       return { text: `t/1-5 tab · ↑↓ ${s.tabs.tab === 'mounts' || s.tabs.tab === 'diff' ? 'move' : 'scroll'}${s.tabs.tab === 'diff' ? '' : ' · ←→'} · i/Esc back to list · ? help · q quit`, tone: 'dim' };

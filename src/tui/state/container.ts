@@ -3,20 +3,27 @@ import { NO_COLLAPSE } from '../file-tree.js';
 import { INITIAL_TABS, searchLogs, stepTab, type LogsView } from '../container-tabs.js';
 import { listRows, scrollFor, setCursor } from './lists.js';
 import { showFiles } from './files.js';
-import { onTree, type Action, type State } from './types.js';
+import { DEFAULT_FILTERS, onTree, type Action, type State } from './types.js';
+import { mountRows } from '../container-rows.js';
+import { safeText } from '../../report/format.js';
 
 /** The container screen: opening it on its changes tab, switching tabs, the logs tab's loading and search. */
 
-type ContainerAction = Extract<Action, { type: 'containerTab' | 'logsLoaded' | 'logSearchStep' | 'hscroll' }>;
+type ContainerAction = Extract<Action, { type: 'containerTab' | 'logsLoaded' | 'logSearchStep' | 'hscroll' | 'mountsLoaded' | 'mountTreeReady' | 'mountTreeFailed' | 'browseClose' }>;
 
 export function containerAction(s: State, a: ContainerAction): State {
   switch (a.type) {
     case 'containerTab': {
       if (s.screen !== 'container' || !s.container || s.search?.editing) return s;
       const tab = a.tab ?? stepTab(s.tabs.tab, a.delta ?? 1);
-      let next: State = { ...s, tabs: { ...s.tabs, tab, hscroll: 0 }, search: null };
-      // The logs are read when their tab is first shown (a big log is not read for a look at the changes).
-      if (tab === 'logs' && !s.tabs.logs) next = { ...next, tabs: { ...next.tabs, logs: LOGS_LOADING }, want: { kind: 'logs', id: s.container.container.id } };
+      // A mount's tree borrowed the tree state: the changes tab gets its own back.
+      const from = s.tabs.browse ? closeBrowse(s) : s;
+      let next: State = { ...from, tabs: { ...from.tabs, tab, hscroll: 0 }, search: null };
+      const id = s.container.container.id;
+      // The logs are read when their tab is first shown (a big log is not read for a look at the changes), and
+      // mounts sized then too (sizing walks the volumes).
+      if (tab === 'logs' && !s.tabs.logs) next = { ...next, tabs: { ...next.tabs, logs: LOGS_LOADING }, want: { kind: 'logs', id } };
+      if (tab === 'mounts' && !s.tabs.mountInfo) next = { ...next, want: { kind: 'mounts', id } };
       return next;
     }
     case 'logsLoaded': {
@@ -34,7 +41,45 @@ export function containerAction(s: State, a: ContainerAction): State {
     case 'hscroll':
       if (s.screen !== 'container' || onTree(s)) return s;
       return { ...s, tabs: { ...s.tabs, hscroll: Math.max(0, s.tabs.hscroll + a.delta) } };
+    case 'mountsLoaded':
+      if (s.container?.container.id !== a.id) return s;
+      return { ...s, want: s.want?.kind === 'mounts' ? null : s.want, tabs: { ...s.tabs, mountInfo: a.info } };
+    case 'mountTreeReady': {
+      if (s.container?.container.id !== a.id || s.tabs.tab !== 'mounts' || s.tabs.browse) return { ...s, want: null };
+      const m = mountRows(s.container.container)[a.index];
+      const label = m ? `${m.type === 'volume' ? `volume ${safeText(m.name ?? '')}` : `bind ${safeText(m.source)}`} at ${safeText(m.destination)}` : 'mount';
+      const saved: SavedTree = { analysis: s.analysis, layer: s.layer, layerScroll: s.layerScroll, mode: s.mode, sort: s.sort, collapse: s.collapse, filters: s.filters, fileCursor: s.fileCursor, fileScroll: s.fileScroll, focus: s.focus };
+      savedTrees.set(a.analysis, saved);
+      const next: State = { ...s, want: null, analysis: a.analysis, layer: 0, layerScroll: 0, mode: 'aggregated', collapse: NO_COLLAPSE, filters: DEFAULT_FILTERS, fileCursor: 0, fileScroll: 0, focus: 'files', search: null, tabs: { ...s.tabs, browse: { index: a.index, label } } };
+      return showFiles(next, null, 0);
+    }
+    case 'mountTreeFailed': {
+      if (s.container?.container.id !== a.id || !s.tabs.mountInfo) return { ...s, want: null };
+      const info = s.tabs.mountInfo.map((m, i) => (i === a.index ? { ...m, browsable: false, note: a.message } : m));
+      return { ...s, want: null, tabs: { ...s.tabs, mountInfo: info } };
+    }
+    case 'browseClose':
+      return s.tabs.browse ? closeBrowse(s) : s;
   }
+}
+
+/** The changes tab's tree state, kept while a mount's tree borrows the tree fields (keyed by the mount's tree). */
+type SavedTree = Pick<State, 'analysis' | 'layer' | 'layerScroll' | 'mode' | 'sort' | 'collapse' | 'filters' | 'fileCursor' | 'fileScroll' | 'focus'>;
+const savedTrees = new WeakMap<object, SavedTree>();
+
+function closeBrowse(s: State): State {
+  const saved = s.analysis ? savedTrees.get(s.analysis) : undefined;
+  const back: State = { ...s, search: null, tabs: { ...s.tabs, browse: null } };
+  if (saved) return { ...back, ...saved, filesPending: false };
+  return s.container ? { ...openContainer(back, s.container), tabs: back.tabs } : back;
+}
+
+/** Ask the driver for the tree of the mount under the cursor (when it has one we can read). */
+export function browseMount(s: State): State {
+  if (s.screen !== 'container' || !s.container || s.tabs.tab !== 'mounts' || s.tabs.browse) return s;
+  const i = s.tabs.mountsCursor;
+  if (!s.tabs.mountInfo?.[i]?.browsable) return s;
+  return { ...s, want: { kind: 'mountTree', id: s.container.container.id, index: i } };
 }
 
 const LOGS_LOADING: LogsView = Object.freeze({ status: 'loading', driver: null, notes: [], lines: [], truncated: false, problems: [] }) as LogsView;

@@ -4,7 +4,7 @@ import { isCollapsed, NO_COLLAPSE, pathOf, toggleCollapse, type CollapseState } 
 import { hitLayer, searchPaths } from '../search.js';
 import { activeList, clamp, currentView, getCursor, listLength, listRows, setCursor } from './lists.js';
 import { cursorPath, placeFileCursor, refreshFiles, reveal, showFiles, withLayer } from './files.js';
-import { containerAction, openContainer, runLogSearch } from './container.js';
+import { browseMount, containerAction, openContainer, runLogSearch } from './container.js';
 import { pickerImages } from './picker.js';
 import { initialState, onTree, PANES, type Action, type State } from './types.js';
 
@@ -170,6 +170,10 @@ export function reduce(s0: State, a: Action): State {
     case 'logsLoaded':
     case 'logSearchStep':
     case 'hscroll':
+    case 'mountsLoaded':
+    case 'mountTreeReady':
+    case 'mountTreeFailed':
+    case 'browseClose':
       return containerAction(s, a);
   }
 }
@@ -201,6 +205,7 @@ function select(s: State): State {
     }
     case 'image':
     case 'container':
+      if (s.screen === 'container' && s.tabs.tab === 'mounts' && !s.tabs.browse) return browseMount(s);
       if (!onTree(s)) return s;
       if (s.focus === 'layers') return { ...s, focus: 'files' };
       if (s.focus === 'files') return reduce(s, { type: 'toggleCollapse' });

@@ -3,7 +3,7 @@ import type { ContainerAnalysis } from '../../core/analysis/container.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../../core/model/types.js';
 import { NO_COLLAPSE, type CollapseState, type SortOrder, type TreeMode } from '../file-tree.js';
 import type { SearchResult } from '../search.js';
-import { INITIAL_TABS, type ContainerTab, type ContainerTabsState, type LogsView } from '../container-tabs.js';
+import { INITIAL_TABS, type ContainerTab, type ContainerTabsState, type LogsView, type MountInfo } from '../container-tabs.js';
 
 /**
  * The whole UI state and the actions that change it. The one pure reducer is in reduce.ts; derived data (flat
@@ -70,7 +70,7 @@ export interface State {
    * A request for the driver (side effects live outside the reducer): analyse this image / container, read this
    * container's logs (the logs tab).
    */
-  want: { kind: 'image' | 'container' | 'logs'; id: string } | null;
+  want: Want | null;
   analysis: ImageAnalysis | null;
   /**
    * The file pane waits one frame before building a large layer's index, so that the first frame (layers,
@@ -113,6 +113,12 @@ export interface State {
   exitCode: number;
 }
 
+/**
+ * What the reducer asks the driver for: analyse an image or a container, read a container's logs, size its
+ * mounts, read one mount's tree (`index`: its row in the mounts tab).
+ */
+export type Want = { kind: 'image' | 'container' | 'logs' | 'mounts'; id: string } | { kind: 'mountTree'; id: string; index: number };
+
 export type Action =
   | { type: 'resize'; width: number; height: number }
   | { type: 'progress'; progress: LoadProgress | null }
@@ -152,7 +158,11 @@ export type Action =
   | { type: 'containerTab'; tab?: ContainerTab; delta?: number }
   | { type: 'logsLoaded'; id: string; logs: LogsView }
   | { type: 'logSearchStep'; delta: number }
-  | { type: 'hscroll'; delta: number };
+  | { type: 'hscroll'; delta: number }
+  | { type: 'mountsLoaded'; id: string; info: MountInfo[] }
+  | { type: 'mountTreeReady'; id: string; index: number; analysis: ImageAnalysis }
+  | { type: 'mountTreeFailed'; id: string; index: number; message: string }
+  | { type: 'browseClose' };
 
 /** Layers with more entries than this get their file index built after the first frame. */
 export const DEFER_FILES_OVER = 50_000;
@@ -209,5 +219,10 @@ export function initialState(width = 80, height = 24, location = ''): State {
 
 /** The screen shows the image view (layers, files, summary): an image, or a container's changes tab. */
 export function onTree(s: Pick<State, 'screen' | 'tabs'>): boolean {
-  return s.screen === 'image' || (s.screen === 'container' && s.tabs.tab === 'changes');
+  return s.screen === 'image' || (s.screen === 'container' && (s.tabs.tab === 'changes' || (s.tabs.tab === 'mounts' && s.tabs.browse !== null)));
+}
+
+/** A mount's tree on the mounts tab: one plain directory, no layers (the files pane alone, without marks). */
+export function browsing(s: Pick<State, 'screen' | 'tabs'>): boolean {
+  return s.screen === 'container' && s.tabs.tab === 'mounts' && s.tabs.browse !== null;
 }
