@@ -2,6 +2,7 @@ import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { StackView } from '../core/analysis/stack.js';
 import { ROOT_PATH } from '../core/model/paths.js';
 import { T_DIR, T_FILE } from '../core/model/layer-table.js';
+import { displayPath } from '../core/model/path.js';
 
 /**
  * The file tree of one layer, flattened once per (layer, mode, sort) into parallel typed arrays in depth-first
@@ -45,7 +46,7 @@ export interface FlatTree {
    */
   ver: Int32Array;
   /** One-entry cache of the last derived view (see visibleView). */
-  lastView?: { collapse: CollapseState; show: number; view: VisibleView };
+  lastView?: { collapse: CollapseState; show: number; filter: string | null; view: VisibleView };
   /** Two sets of view buffers used in turn, so a 1M-entry tree does not allocate 5 MB per fold. */
   viewBuffers?: { rows: Int32Array; collapsed: Uint8Array }[];
   nextBuffer?: number;
@@ -412,9 +413,10 @@ export function showMask(f: { added: boolean; removed: boolean; modified: boolea
  * The rows to display: entries whose subtree holds a shown kind (a dir stays as context for what it holds),
  * without the insides of collapsed dirs. Memoised on the tree for the last (collapse, show) pair.
  */
-export function visibleView(t: FlatTree, collapse: CollapseState, show: number): VisibleView {
+export function visibleView(t: FlatTree, collapse: CollapseState, show: number, filter: PathFilter | null = null): VisibleView {
   const last = t.lastView;
-  if (last && last.collapse === collapse && last.show === show) return last.view;
+  if (last && last.collapse === collapse && last.show === show && last.filter === (filter?.key ?? null)) return last.view;
+  const keep = filter ? filterMask(t, filter) : null;
   // The previous view stays valid (callers compare the old and the new); the one before it is reused.
   t.viewBuffers ??= [];
   const b = (t.nextBuffer ?? 0) & 1;
@@ -431,7 +433,7 @@ export function visibleView(t: FlatTree, collapse: CollapseState, show: number):
   let k = 0;
   let i = 0;
   while (i < t.n) {
-    if ((t.subMask[i]! & show) === 0) {
+    if ((t.subMask[i]! & show) === 0 || (keep && !keep[i])) {
       i = t.end[i]!;
       continue;
     }
@@ -439,8 +441,32 @@ export function visibleView(t: FlatTree, collapse: CollapseState, show: number):
     i = collapsed[i] ? t.end[i]! : i + 1;
   }
   const view = { rows: out.subarray(0, k), collapsed };
-  t.lastView = { collapse, show, view };
+  t.lastView = { collapse, show, filter: filter?.key ?? null, view };
   return view;
+}
+
+/** A path filter (dive's ctrl+f): entries whose path matches, with their parent dirs as context. */
+export interface PathFilter {
+  /** Identifies the filter (the query): views and masks are cached by it. */
+  key: string;
+  test: (shownPath: string) => boolean;
+}
+
+const masks = new WeakMap<FlatTree, { key: string; keep: Uint8Array }>();
+
+/**
+ * Which entries a filter keeps: an entry that matches (its path as shown, `/a/b`, escaped) or holds one that
+ * does. One pass over the tree per filter (prefix counts of matches: a subtree keeps when it holds any).
+ */
+function filterMask(t: FlatTree, f: PathFilter): Uint8Array {
+  const hit = masks.get(t);
+  if (hit && hit.key === f.key) return hit.keep;
+  const prefix = new Int32Array(t.n + 1);
+  for (let i = 0; i < t.n; i++) prefix[i + 1] = prefix[i]! + (f.test('/' + displayPath(pathOf(t, i))) ? 1 : 0);
+  const keep = new Uint8Array(t.n);
+  for (let i = 0; i < t.n; i++) keep[i] = prefix[t.end[i]!]! - prefix[i]! > 0 ? 1 : 0;
+  masks.set(t, { key: f.key, keep });
+  return keep;
 }
 
 /** Position of tree index `i` in the view (or of the nearest row before it). */

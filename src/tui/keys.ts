@@ -7,7 +7,7 @@ import { CONTAINER_TABS } from './container-tabs.js';
  */
 
 /** Where a binding applies. Earlier contexts in `contextsOf` win. */
-export type Context = 'search-input' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
+export type Context = 'search-input' | 'filter-input' | 'config' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
 
 export interface Binding {
   keys: string[];
@@ -33,6 +33,13 @@ export const B: Binding[] = [
   { keys: ['ctrl+t', 'tab'], context: 'search-input', description: 'switch between substring and regular expression', handler: () => ({ type: 'searchToggleRegex' }) },
   { keys: ['ctrl+c'], context: 'search-input', description: 'quit', handler: () => ({ type: 'quit' }) },
 
+  // Typing a path filter (dive's ctrl+f).
+  { keys: ['enter'], context: 'filter-input', description: 'keep the paths matching the regular expression (and their dirs)', handler: () => ({ type: 'filterRun' }) },
+  { keys: ['esc'], context: 'filter-input', description: 'drop the filter', handler: () => ({ type: 'filterClear' }) },
+  { keys: ['backspace'], context: 'filter-input', description: 'delete a character', handler: () => ({ type: 'filterBackspace' }) },
+  { keys: ['ctrl+c'], context: 'filter-input', description: 'quit', handler: () => ({ type: 'quit' }) },
+
+  { keys: ['esc', 'c', 'q', 'enter'], context: 'config', description: 'close the config and history', handler: () => ({ type: 'config', open: false }) },
   { keys: ['esc', '?', 'q', 'enter'], context: 'help', description: 'close the help', handler: () => ({ type: 'help', open: false }) },
   { keys: ['esc', 'p', 'q', 'enter'], context: 'problems', description: 'close the problem list', handler: () => ({ type: 'problems', open: false }) },
 
@@ -61,6 +68,9 @@ export const B: Binding[] = [
   { keys: ['[', 'ctrl+p'], context: 'image', description: 'previous layer (from any pane)', handler: () => ({ type: 'layerStep', delta: -1 }) },
   { keys: [']', 'ctrl+n'], context: 'image', description: 'next layer (from any pane)', handler: () => ({ type: 'layerStep', delta: 1 }) },
   { keys: ['/'], context: 'image', description: 'search a path across all layers (substring or regex)', handler: () => ({ type: 'searchOpen' }) },
+  { keys: ['ctrl+f'], context: 'image', description: "filter the tree by a regular expression on paths (dive's ctrl+f; Esc drops it)", handler: () => ({ type: 'filterOpen' }) },
+  { keys: ['c'], context: 'image', description: "the image's config (Env, Cmd, User, ports, labels, platform) and every history step in full", handler: () => ({ type: 'config' }) },
+  { keys: ['E'], context: 'image', description: 'show/hide the history steps that made no layer (ENV, CMD...) in the layer list', handler: () => ({ type: 'toggleEmptySteps' }) },
   { keys: ['ctrl+b'], context: 'image', description: 'attribute columns (mode, owner, size) on/off', handler: () => ({ type: 'toggleAttrs' }) },
   { keys: ['ctrl+o'], context: 'image', description: 'sort the tree by name / by size', handler: () => ({ type: 'toggleSort' }) },
   { keys: ['ctrl+a', 'A'], context: 'image', description: 'show/hide added entries', handler: () => ({ type: 'toggleFilter', kind: 'added' }) },
@@ -68,9 +78,12 @@ export const B: Binding[] = [
   // Ctrl-M is the same byte as Enter in a terminal: M is the modified filter's key (dive's ctrl+m cannot work).
   { keys: ['M'], context: 'image', description: 'show/hide modified entries (ctrl+m is Enter in terminals)', handler: () => ({ type: 'toggleFilter', kind: 'modified' }) },
   { keys: ['ctrl+u', 'U'], context: 'image', description: 'show/hide unmodified entries', handler: () => ({ type: 'toggleFilter', kind: 'unmodified' }) },
-  { keys: ['i', 'esc'], context: 'image', description: 'back to the image and container list (when the source holds more than one)', handler: (s) => (s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
+  { keys: ['esc'], context: 'image', description: 'drop the path filter; else back to the list', handler: (s) => (s.pathFilter ? { type: 'filterClear' } : s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
+  { keys: ['i'], context: 'image', description: 'back to the image and container list (when the source holds more than one)', handler: (s) => (s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
 
   { keys: ['enter', 'right', 'l'], context: 'layers', description: 'go to the layer\'s files', handler: () => ({ type: 'focusPane', pane: 'files' }) },
+  { keys: ['ctrl+l'], context: 'layers', description: "file tree: this layer's changes (dive's compare-layer)", handler: () => ({ type: 'setMode', mode: 'changes' }) },
+  { keys: ['ctrl+a'], context: 'layers', description: "file tree: everything up to this layer (dive's compare-all)", handler: () => ({ type: 'setMode', mode: 'aggregated' }) },
 
   { keys: ['space', 'enter'], context: 'files', description: 'collapse / expand the directory', handler: () => ({ type: 'toggleCollapse' }) },
   { keys: ['right', 'l'], context: 'files', description: 'expand the directory', handler: () => ({ type: 'collapseHere', collapsed: false }) },
@@ -90,6 +103,7 @@ export const B: Binding[] = [
   { keys: ['right', 'l'], context: 'mounts', description: 'scroll right (long sources)', handler: () => ({ type: 'hscroll', delta: 20 }) },
   { keys: ['esc', 'i', 'backspace'], context: 'browse', description: 'back to the list of mounts', handler: () => ({ type: 'browseClose' }) },
   { keys: ['/'], context: 'browse', description: 'search a path in the mount', handler: () => ({ type: 'searchOpen' }) },
+  { keys: ['ctrl+f'], context: 'browse', description: 'filter the tree by a regular expression on paths', handler: () => ({ type: 'filterOpen' }) },
   { keys: ['ctrl+b'], context: 'browse', description: 'attribute columns (mode, owner, size) on/off', handler: () => ({ type: 'toggleAttrs' }) },
   { keys: ['ctrl+o'], context: 'browse', description: 'sort by name / by size', handler: () => ({ type: 'toggleSort' }) },
   { keys: ['left', 'h'], context: 'mounts', description: 'scroll left', handler: () => ({ type: 'hscroll', delta: -20 }) },
@@ -106,7 +120,9 @@ export const BINDINGS: readonly Binding[] = B;
 /** The contexts active in a state, most specific first. */
 export function contextsOf(s: State): Context[] {
   if (s.search?.editing) return ['search-input'];
+  if (s.pathFilter?.editing) return ['filter-input'];
   if (s.help) return ['help', 'global'];
+  if (s.config) return ['config', 'global'];
   if (s.showProblems) return ['problems', 'global'];
   if (s.screen === 'error') return ['error'];
   const out: Context[] = [];
@@ -126,6 +142,9 @@ export function contextsOf(s: State): Context[] {
 
 export function actionForKey(s: State, key: string): Action | null {
   const ctxs = contextsOf(s);
+  if (ctxs[0] === 'filter-input' && key.length > 0 && !/^(ctrl\+|shift\+tab$|tab$|enter$|esc$|backspace$|up$|down$|left$|right$|pg|home$|end$|wheel)/.test(key)) {
+    return { type: 'filterInput', text: key === 'space' ? ' ' : key };
+  }
   if (ctxs[0] === 'search-input' && key.length > 0 && !/^(ctrl\+|shift\+tab$|tab$|enter$|esc$|backspace$|up$|down$|left$|right$|pg|home$|end$|wheel)/.test(key)) {
     return { type: 'searchInput', text: key === 'space' ? ' ' : key };
   }
@@ -235,13 +254,15 @@ const CONTEXT_TITLES: Record<Context, string> = {
   browse: "Container: a mount's files",
   logs: 'Container: logs tab',
   'search-input': 'Search prompt',
+  'filter-input': 'Path filter prompt (ctrl+f)',
+  config: 'Image config and history (c)',
   'search-results': 'Search results',
   help: 'Help',
   problems: 'Problem list',
   error: 'Error screen',
 };
 
-const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
+const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'filter-input', 'config', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
 
 /** The help screen, generated from the binding table. */
 export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {

@@ -1,6 +1,7 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ContainerAnalysis } from '../core/analysis/container.js';
 import type { EndReason, VersionInfo } from '../core/analysis/stack.js';
+import { historySteps, type HistoryStep } from '../core/sources/config.js';
 import { displayPath, type Attrs } from '../core/model/index.js';
 import { riskLine } from '../report/inspect.js';
 import { formatBytes, formatMode, formatPercent, formatTime, shortId, safeText, showPath, safeMessage } from '../report/format.js';
@@ -69,38 +70,109 @@ export function layerRow(a: ImageAnalysis, i: number, selected: boolean): Line {
   return { text, selected, tone: l.hiddenBytes > 0 ? 'warning' : undefined };
 }
 
-export function layerLines(a: ImageAnalysis, cursor: number, scroll: number, rows: number): Line[] {
+/** A history step that made no layer (ENV, CMD, LABEL...), greyed between the layers. */
+export function emptyStepRow(step: HistoryStep): Line {
+  return { text: `       ·        ·  ${shortCommand(step.createdBy)}`, tone: 'dim' };
+}
+
+/**
+ * The layer list: a header, then the layers from `scroll`; with `steps` (the config's history), the steps that
+ * made no layer are shown greyed where they happened (before the layer they precede, and after the last one),
+ * never selectable: the cursor moves over layers only, and the window keeps it on screen.
+ */
+export function layerLines(a: ImageAnalysis, cursor: number, scroll: number, rows: number, steps: HistoryStep[] | null = null): Line[] {
   const out: Line[] = [layerHeader()];
-  for (let i = scroll; i < Math.min(a.layers.length, scroll + rows - 1); i++) out.push(layerRow(a, i, i === cursor));
+  if (!steps) {
+    for (let i = scroll; i < Math.min(a.layers.length, scroll + rows - 1); i++) out.push(layerRow(a, i, i === cursor));
+    return out;
+  }
+  // Display rows: the layers and the empty steps in history order.
+  const display: (number | HistoryStep)[] = [];
+  for (const st of steps) display.push(st.layer === null ? st : st.layer);
+  const at = (layer: number) => display.findIndex((d) => d === layer);
+  let start = Math.max(0, at(scroll));
+  // The empty steps just before the first layer shown come with it.
+  while (start > 0 && typeof display[start - 1] !== 'number') start--;
+  const cur = at(cursor);
+  if (cur >= start + rows - 1) start = cur - rows + 2;
+  for (let k = start; k < Math.min(display.length, start + rows - 1); k++) {
+    const d = display[k]!;
+    out.push(typeof d === 'number' ? layerRow(a, d, d === cursor) : emptyStepRow(d));
+  }
   return out;
 }
 
-export function detailLines(a: ImageAnalysis, layer: number): Line[] {
+/** Greedy word wrap of escaped text into lines of at most `width` characters (long words are cut). */
+export function wrapText(text: string, width: number): string[] {
+  const w = Math.max(8, width);
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    let wd = word;
+    while (wd.length > w) {
+      if (line) out.push(line), (line = '');
+      out.push(wd.slice(0, w));
+      wd = wd.slice(w);
+    }
+    if (!line) line = wd;
+    else if (line.length + 1 + wd.length <= w) line += ' ' + wd;
+    else out.push(line), (line = wd);
+  }
+  if (line) out.push(line);
+  return out.length ? out : [''];
+}
+
+/** Parts joined by `sep` while they fit in `width`: a figure is shown whole or not at all, never cut. */
+export function fitParts(parts: string[], width: number, sep = '  '): string {
+  let out = '';
+  for (const p of parts) {
+    const next = out ? out + sep + p : p;
+    if (next.length > width && out) break;
+    out = next;
+  }
+  return out;
+}
+
+/**
+ * The layer details pane: what made the layer first (the whole command, wrapped over up to `cmdLines` lines; `c`
+ * shows every step in full), its figures, then its ids and where it lives. Figures are never cut mid-number.
+ */
+export function detailLines(a: ImageAnalysis, layer: number, width = 200, cmdLines = 3): Line[] {
   const info = a.image.layers[layer];
   const l = a.layers[layer];
   if (!info || !l) return [{ text: 'no layer' }];
   const created = info.created ? safeText(info.created.replace('T', ' ').replace(/\.\d+/, '')) : 'unknown';
+  const cmd = wrapText(commandText(info), width);
+  const shown = cmd.length > cmdLines ? [...cmd.slice(0, cmdLines - 1), cmd[cmdLines - 1]!.slice(0, Math.max(0, width - 12)) + ' … (c: all)'] : cmd;
   return [
-    { text: `Layer ${layer} of ${a.layers.length}  created ${created}`, tone: 'heading' },
+    { text: fitParts([`Layer ${layer} of ${a.layers.length}`, `created ${created}`], width), tone: 'heading' },
+    ...shown.map((text): Line => ({ text })),
+    { text: fitParts([`A ${l.added}`, `M ${l.modified}`, `D ${l.deleted}`, `opaque ${l.opaqueDirs}`], width) },
+    { text: fitParts([`${formatBytes(l.bytes)}`, `${formatBytes(l.hiddenBytes)} hidden`], width, ', ') },
     // A container's own layers (init, RW) are no image layer: they have neither.
     { text: `diffId  ${info.diffId ? safeText(info.diffId) : "- (the container's own layer)"}` },
     { text: `chainId ${info.chainId ? safeText(info.chainId) : '-'}` },
-    { text: `A ${l.added}  M ${l.modified}  D ${l.deleted}  opaque ${l.opaqueDirs}  ${formatBytes(l.bytes)}, ${formatBytes(l.hiddenBytes)} hidden` },
     { text: `cacheId ${info.cacheId === null ? '- (not a data root)' : safeText(info.cacheId)}` },
     { text: `dir     ${info.location === null ? '-' : safeText(info.location)}` },
-    { text: `cmd     ${shortCommand(info.createdBy)}` },
     { text: `comment ${info.comment ? safeText(info.comment) : '-'}` },
   ];
+}
+
+/** The command that made a layer, as the details show it: the short form, or what the history says instead. */
+function commandText(info: { createdBy: string | null; comment: string | null }): string {
+  if (info.createdBy === null) return '(no history entry)';
+  if (info.createdBy.trim() === '') return info.comment ? `(no command: ${safeText(info.comment)})` : '(no command)';
+  return shortCommand(info.createdBy);
 }
 
 export function imageName(img: ImageInfo): string {
   return img.tags.length ? safeText(img.tags.join(', ')) : img.digests.length ? safeText(img.digests[0]!) : `<none> ${sid(img.id)}`;
 }
 
-export function summaryLines(a: ImageAnalysis, cursor: number, scroll: number, rows: number, focused: boolean): Line[] {
+export function summaryLines(a: ImageAnalysis, cursor: number, scroll: number, rows: number, focused: boolean, width = 200): Line[] {
   const out: Line[] = [
-    { text: `Total ${formatBytes(a.bytes)}  hidden ${formatBytes(a.hiddenBytes)}  ${a.hidden.length} files` },
-    { text: `Visible ${formatBytes(a.visibleBytes)}  efficiency ${formatPercent(a.efficiency)}` },
+    { text: fitParts([`Total ${formatBytes(a.bytes)}`, `hidden ${formatBytes(a.hiddenBytes)}`, `${a.hidden.length} files`], width) },
+    { text: fitParts([`Efficiency ${formatPercent(a.efficiency)}`, `visible ${formatBytes(a.visibleBytes)}`], width) },
     { text: a.hidden.length ? `    Size  Layer  Largest hidden files` : 'No hidden bytes: nothing shipped is unseen.', tone: 'heading' },
   ];
   for (let i = scroll; i < Math.min(a.hidden.length, scroll + rows - SUMMARY_HEAD); i++) {
@@ -204,10 +276,11 @@ export function fileHeader(attrs: boolean, owner = true): Line {
   return { text: `  ${attrs ? `Mode       ${owner ? 'Uid:Gid   ' : ''}` : ''}    Size Name`, tone: 'heading' };
 }
 
-export function filesTitle(s: Pick<State, 'layer' | 'mode' | 'sort' | 'filters'>): string {
+export function filesTitle(s: Pick<State, 'layer' | 'mode' | 'sort' | 'filters'> & Partial<Pick<State, 'pathFilter'>>): string {
   const view = s.mode === 'changes' ? `L${s.layer} changes` : `everything up to L${s.layer}`;
   const off = (['added', 'removed', 'modified', 'unmodified'] as const).filter((k) => !s.filters[k]).map((k) => k[0]!.toUpperCase());
-  return `Files: ${view}${s.sort === 'size' ? ', by size' : ''}${off.length ? `, hiding ${off.join('')}` : ''}`;
+  const f = s.pathFilter && !s.pathFilter.editing && !s.pathFilter.error && s.pathFilter.query ? `, filter /${safeText(s.pathFilter.query)}/` : '';
+  return `Files: ${view}${s.sort === 'size' ? ', by size' : ''}${off.length ? `, hiding ${off.join('')}` : ''}${f}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -264,7 +337,8 @@ function containerState(c: ContainerInfo): string {
 
 export function containerRow(c: ContainerInfo, stats: ContainerStats | undefined, selected: boolean): Line {
   const changes = stats ? `A ${stats.added}  C ${stats.changed}  D ${stats.deleted}` : '…';
-  return { text: `${mark(selected)}${padR(safeText(c.name), 22)} ${padR(c.imageRef !== null ? safeText(c.imageRef) : sid(c.image), 20)} ${padR(containerState(c), 10)} ${changes}`, selected };
+  // Each column ends with a space even when its value is longer than the column: values never run together.
+  return { text: `${mark(selected)}${padR(safeText(c.name), 22)} ${padR(c.imageRef !== null ? safeText(c.imageRef) : sid(c.image), 20)} ${padR(containerState(c), 12)} ${changes}`, selected };
 }
 
 export function pickerLines(s: State): Line[] {
@@ -277,13 +351,19 @@ export function pickerLines(s: State): Line[] {
   }
   if (s.containers.length) {
     if (out.length) out.push({ text: '' });
-    out.push({ text: ` ${padR('Container', 22)} ${padR('Image', 20)} ${padR('State', 10)} Changes (docker diff)`, tone: 'heading' });
+    out.push({ text: ` ${padR('Container', 22)} ${padR('Image', 20)} ${padR('State', 12)} docker diff`, tone: 'heading' });
     s.containers.forEach((c, i) => out.push(containerRow(c, s.containerStats[c.id], images.length + i === s.pickerCursor)));
   }
   if (hidden > 0) out.push({ text: '' }, { text: `${hidden} intermediate image${hidden === 1 ? '' : 's'} (untagged layers of tagged ones) not listed: a shows them`, tone: 'dim' });
   else if (s.showAllImages) out.push({ text: '' }, { text: 'all images listed: a hides intermediate ones', tone: 'dim' });
   if (!out.length) out.push({ text: 'This source holds no images and no containers. Name another (a data root, an archive; the demo: demo/demo.tar in the package).', tone: 'warning' });
   return out;
+}
+
+/** A time the engine recorded, or '-' when it is unset (Go's zero time, 0001-01-01T00:00:00Z, means never). */
+export function engineTime(t: string | null | undefined): string {
+  if (!t || t.startsWith('0001-01-01')) return '-';
+  return safeText(t);
 }
 
 function when(t: number): string {
@@ -295,7 +375,7 @@ export function containerInfoLines(c: ContainerAnalysis): Line[] {
   const ct = c.container;
   return [
     { text: `${safeText(ct.name)}  ${sid(ct.id)}  ${containerState(ct)}${ct.pid ? `  pid ${ct.pid}` : ''}  image ${safeText(ct.imageRef ?? '')} ${sid(ct.image)}`, tone: 'heading' },
-    { text: `started ${ct.startedAt ? safeText(ct.startedAt) : '-'}  finished ${ct.finishedAt ? safeText(ct.finishedAt) : '-'}  driver ${safeText(ct.driver ?? '-')}` },
+    { text: `started ${engineTime(ct.startedAt)}  finished ${engineTime(ct.finishedAt)}  driver ${safeText(ct.driver ?? '-')}` },
     { text: `rw dir ${ct.rwDir ? safeText(ct.rwDir) : '-'}` },
     ...riskInfoLines(c),
     { text: `docker diff: A ${c.counts.added}  C ${c.counts.changed}  D ${c.counts.deleted}`, tone: 'heading' },
@@ -362,4 +442,67 @@ export function headerText(s: State): string {
   const n = currentProblems(s).length;
   if (n) parts.push(`${n} problem${n === 1 ? '' : 's'} (p)`);
   return parts.join(' │ ');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the image's config and history (the `c` overlay)
+// ---------------------------------------------------------------------------------------------------------
+
+/** A config value as one line of text: strings as they are, lists and maps as compact JSON; escaped. */
+function configValue(v: unknown): string {
+  if (v === undefined || v === null) return '-';
+  return safeText(typeof v === 'string' ? (v === '' ? '""' : v) : JSON.stringify(v));
+}
+
+const historyCache = new WeakMap<ImageInfo, HistoryStep[] | null>();
+
+/** The config's history steps (null when they do not line up with the layers), computed once per image. */
+export function stepsOf(img: ImageInfo): HistoryStep[] | null {
+  if (!historyCache.has(img)) historyCache.set(img, historySteps(img.config, configLayers(img)));
+  return historyCache.get(img)!;
+}
+
+/** The image's own layers (a container's stack adds its init and RW layers, which no history entry made). */
+function configLayers(img: ImageInfo): number {
+  return img.layers.filter((l) => l.diffId !== '').length;
+}
+
+/**
+ * What the image says of itself: platform, the run config (Env, Entrypoint, Cmd, User, WorkingDir, ExposedPorts,
+ * Volumes, Labels...), then every history step in full, wrapped (`docker history --no-trunc`, empty steps
+ * included), the selected layer's step marked.
+ */
+export function imageConfigLines(a: ImageAnalysis, layer: number, width: number): Line[] {
+  const img = a.image;
+  const cfg = img.config;
+  const run = (cfg.config && typeof cfg.config === 'object' ? cfg.config : {}) as Record<string, unknown>;
+  const out: Line[] = [{ text: `${imageName(img)}  ${safeText(img.id)}`, tone: 'heading' }];
+  out.push({ text: `platform ${safeText([img.os ?? '?', img.architecture ?? '?', img.variant ?? ''].filter(Boolean).join('/'))}  created ${safeText(img.created ?? '-')}` });
+  out.push({ text: '' }, { text: 'CONFIG', tone: 'heading' });
+  for (const k of ['User', 'WorkingDir', 'Entrypoint', 'Cmd', 'StopSignal', 'Shell']) if (k in run) out.push({ text: `  ${k.padEnd(11)}${configValue(run[k])}` });
+  for (const k of ['Env', 'ExposedPorts', 'Volumes', 'Labels', 'OnBuild']) {
+    const v = run[k];
+    if (v === undefined || v === null) continue;
+    const items = Array.isArray(v) ? v.map(configValue) : typeof v === 'object' ? Object.entries(v as Record<string, unknown>).map(([x, y]) => (y && typeof y === 'object' && !Object.keys(y).length ? safeText(x) : `${safeText(x)}=${configValue(y)}`)) : [configValue(v)];
+    out.push({ text: `  ${k}:${items.length ? '' : ' (none)'}` });
+    for (const it of items) for (const w of wrapText(it, width - 4)) out.push({ text: `    ${w}` });
+  }
+  if (Object.keys(run).length === 0) out.push({ text: '  (the image config has no run config)', tone: 'dim' });
+  out.push({ text: '' }, { text: 'HISTORY (every step, oldest first; · made no layer; ▶ the selected layer)', tone: 'heading' });
+  const steps = stepsOf(img);
+  if (!steps) {
+    out.push({ text: "  the history does not line up with the layers: the layers' own commands are shown instead", tone: 'warning' });
+    img.layers.forEach((l, i) => out.push(...stepLines(`L${i}`, l.createdBy, l.comment, i === layer, width)));
+    return out;
+  }
+  for (const st of steps) out.push(...stepLines(st.layer === null ? ' ·' : `L${st.layer}`, st.createdBy, st.comment, st.layer === layer, width, st.created));
+  // A container's own layers come after the image's history.
+  for (let i = configLayers(img); i < img.layers.length; i++) out.push(...stepLines(`L${i}`, img.layers[i]!.createdBy, img.layers[i]!.comment, i === layer, width));
+  return out;
+}
+
+function stepLines(label: string, createdBy: string | null, comment: string | null, selected: boolean, width: number, created: string | null = null): Line[] {
+  const head = `${selected ? CURSOR : ' '}${label.padStart(4)}  `;
+  const text = commandText({ createdBy, comment }) + (created ? `  (${safeText(created.replace('T', ' ').replace(/\.\d+/, ''))})` : '');
+  return wrapText(text, width - head.length).map((w, i) => ({ text: (i === 0 ? head : ' '.repeat(head.length)) + w, selected: selected && i === 0, tone: label === ' ·' ? 'dim' : undefined }));
 }

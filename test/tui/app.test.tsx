@@ -4,6 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { imageState, initialState } from '../../src/tui/state/index.js';
+import { NO_COLLAPSE } from '../../src/tui/file-tree.js';
+import { helpLines } from '../../src/tui/keys.js';
+
+/** The tests of features start where they were written: layer 0's own changes (the app opens on the whole image). */
+const LAYER0 = { layer: 'base', mode: 'changes', collapse: NO_COLLAPSE } as const;
 import { Session } from '../../src/tui/session.js';
 import { assertNoControlChars, assertNotUpdatingInCI, drive, K, matchGolden, wait } from './harness.js';
 import { bloatImage, bloatParts, changes, container, dir, fakeSource, file, image, whiteout } from './fixture.js';
@@ -27,7 +32,7 @@ test('wide terminal, 140x40', async () => {
 });
 
 test('the layer that deleted the big file: marked D with the bytes it hid', async () => {
-  const d = await drive(imageState(bloatImage(), 140, 30, 'bloat.tar'));
+  const d = await drive(imageState(bloatImage(), 140, 30, 'bloat.tar', LAYER0));
   await d.press(K.down, K.down, K.down);
   assert.equal(d.state().layer, 3);
   const f = d.frame();
@@ -38,7 +43,7 @@ test('the layer that deleted the big file: marked D with the bytes it hid', asyn
 });
 
 test('v toggles "everything up to this layer"; removed entries show where they die', async () => {
-  const d = await drive(imageState(bloatImage(), 140, 30));
+  const d = await drive(imageState(bloatImage(), 140, 30, '', LAYER0));
   await d.press(']', ']', ']', 'v');
   assert.equal(d.state().mode, 'aggregated');
   const f = d.frame();
@@ -54,7 +59,7 @@ test('v toggles "everything up to this layer"; removed entries show where they d
 
 test('collapse and expand (space, left/right, ctrl+space), state beside the tree', async () => {
   const a = bloatImage();
-  const d = await drive(imageState(a, 100, 30));
+  const d = await drive(imageState(a, 100, 30, '', LAYER0));
   await d.press(K.tab);
   assert.equal(d.state().focus, 'files');
   await d.press(K.space);
@@ -77,7 +82,7 @@ test('collapse and expand (space, left/right, ctrl+space), state beside the tree
 });
 
 test('filters: ctrl+a hides added, ctrl+r removed, M modified, ctrl+u unmodified', async () => {
-  const d = await drive(imageState(bloatImage(), 100, 30));
+  const d = await drive(imageState(bloatImage(), 100, 30, '', LAYER0));
   await d.press(']', ']', ']', K.tab);
   await d.press(K.ctrl('a'));
   let f = d.frame();
@@ -94,7 +99,7 @@ test('filters: ctrl+a hides added, ctrl+r removed, M modified, ctrl+u unmodified
 });
 
 test('ctrl+o sorts by size; ctrl+b hides the attribute columns', async () => {
-  const d = await drive(imageState(bloatImage(), 100, 30));
+  const d = await drive(imageState(bloatImage(), 100, 30, '', LAYER0));
   await d.press(']', 'v', K.ctrl('o'));
   let f = d.frame();
   assert.match(f, /by size/);
@@ -108,7 +113,7 @@ test('ctrl+o sorts by size; ctrl+b hides the attribute columns', async () => {
 });
 
 test('search across all layers: where a path appears and where it died; Enter shows it', async () => {
-  const d = await drive(imageState(bloatImage(), 100, 30));
+  const d = await drive(imageState(bloatImage(), 100, 30, '', LAYER0));
   await d.press('/');
   await d.type('big');
   assert.match(d.frame(), /\/big█/);
@@ -138,7 +143,7 @@ test('search across all layers: where a path appears and where it died; Enter sh
 });
 
 test('a bad regex says so', async () => {
-  const d = await drive(imageState(bloatImage(), 100, 30));
+  const d = await drive(imageState(bloatImage(), 100, 30, '', LAYER0));
   await d.press('/', K.tab);
   await d.type('(');
   await d.press(K.enter);
@@ -147,7 +152,7 @@ test('a bad regex says so', async () => {
 });
 
 test('summary: Enter on a hidden file selects its layer and path', async () => {
-  const d = await drive(imageState(bloatImage(), 140, 30));
+  const d = await drive(imageState(bloatImage(), 140, 30, '', LAYER0));
   await d.press(K.tab, K.tab);
   assert.equal(d.state().focus, 'summary');
   await d.press(K.down, K.enter);
@@ -161,7 +166,7 @@ test('summary: Enter on a hidden file selects its layer and path', async () => {
 });
 
 test('hostile names are escaped, never sent raw', async () => {
-  const d = await drive(imageState(bloatImage(), 140, 30));
+  const d = await drive(imageState(bloatImage(), 140, 30, '', LAYER0));
   await d.press(']', ']', ']', ']');
   const f = d.frame();
   assert.match(f, /title-\\e\]0;PWNED\\x07\.txt/);
@@ -174,11 +179,11 @@ test('hostile names are escaped, never sent raw', async () => {
 });
 
 test('help is generated from the key table, and q quits with code 0', async () => {
-  const d = await drive(imageState(bloatImage(), 100, 30));
+  const d = await drive(imageState(bloatImage(), 100, 30, '', LAYER0));
   await d.press('?');
   const f = d.frame();
   assert.match(f, /generated from the key table/);
-  assert.match(f, /ctrl\+o +sort the tree by name \/ by size/);
+  assert.match(helpLines().join('\n'), /ctrl\+o +sort the tree by name \/ by size/);
   matchGolden('bloat-100x30-help', f);
   await d.press(K.esc);
   assert.equal(d.state().help, false);
@@ -189,7 +194,7 @@ test('help is generated from the key table, and q quits with code 0', async () =
 });
 
 test('ctrl+c quits too', async () => {
-  const d = await drive(imageState(bloatImage(), 80, 24));
+  const d = await drive(imageState(bloatImage(), 80, 24, '', LAYER0));
   await d.press(K.ctrl('c'));
   assert.equal(d.exitCode, 0);
   d.unmount();
@@ -199,7 +204,7 @@ test('paging, Home/End, mouse wheel', async () => {
   const big = image('many:1', ['/bin/sh -c #(nop) ADD many']);
   const entries = [dir('d'), ...Array.from({ length: 200 }, (_, i) => file(`d/f${String(i).padStart(3, '0')}`, i))];
   const a = analyzeChanges(big, [changes(entries)]);
-  const d = await drive(imageState(a, 80, 24));
+  const d = await drive(imageState(a, 80, 24, '', LAYER0));
   await d.press(K.tab, K.pgdn);
   assert.equal(d.state().fileCursor, 18);
   await d.press(K.end);
@@ -301,7 +306,7 @@ test('p lists the problems found in the evidence, escaped', async () => {
     i === 2 ? { ...c, problems: [{ severity: 'error' as const, code: 'layer.file.unreadable', message: 'cannot read \x1b]0;PWNED\x07', path: 'overlay2/abc/diff/x' }] } : c,
   );
   const a = analyzeChanges(base.info, changes);
-  const d = await drive(imageState(a, 100, 30, 'x.tar'));
+  const d = await drive(imageState(a, 100, 30, 'x.tar', LAYER0));
   assert.match(d.frame(), /1 problem \(p\)/);
   await d.press('p');
   const f = d.frame();
@@ -314,11 +319,11 @@ test('p lists the problems found in the evidence, escaped', async () => {
 });
 
 test('resize: the layout follows the terminal', async () => {
-  const d = await drive(imageState(bloatImage(), 80, 24));
+  const d = await drive(imageState(bloatImage(), 80, 24, '', LAYER0));
   assert.equal(d.frame().split('\n')[1]!.length, 80);
   d.unmount();
   const { reduce } = await import('../../src/tui/state/index.js');
-  const s = reduce(imageState(bloatImage(), 80, 24), { type: 'resize', width: 160, height: 50 });
+  const s = reduce(imageState(bloatImage(), 80, 24, '', LAYER0), { type: 'resize', width: 160, height: 50 });
   const w = await drive(s);
   assert.equal(w.frame().split('\n')[1]!.length, 160);
   assert.equal(w.frame().split('\n').length, 50);
@@ -357,7 +362,7 @@ test('80x24: picker, help and container screens fit', async () => {
 
 test('a big layer: the first frame says "indexing", the tree follows', async () => {
   const { syntheticImage } = await import('./fixture.js');
-  const d = await drive(imageState(syntheticImage(60_000, 1000), 100, 30));
+  const d = await drive(imageState(syntheticImage(60_000, 1000), 100, 30, '', LAYER0));
   assert.match(d.frames[0]!, /indexing 60,060 entries of L0…/);
   await d.until((s) => !s.filesPending);
   assert.match(d.frame(), /▾ d00000\//);

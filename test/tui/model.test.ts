@@ -18,6 +18,10 @@ import {
 } from '../../src/tui/file-tree.js';
 import { actionForKey, BINDINGS, charKey, contextsOf, helpLines, normalizeKey, splitChunk } from '../../src/tui/keys.js';
 import { cursorPath, imageState, initialState, layout, reduce, type Action, type State } from '../../src/tui/state/index.js';
+import { NO_COLLAPSE } from '../../src/tui/file-tree.js';
+
+/** The tests of features start where they were written: layer 0's own changes (the app opens on the whole image). */
+const LAYER0 = { layer: 'base', mode: 'changes', collapse: NO_COLLAPSE } as const;
 import { bloatImage, syntheticImage } from './fixture.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -67,7 +71,7 @@ test('visible view: collapse set beside the tree, filters keep dirs as context',
 });
 
 test('reducer: layer moves keep the file cursor on the same path when it exists', () => {
-  let s = imageState(bloatImage(), 100, 30);
+  let s = imageState(bloatImage(), 100, 30, '', LAYER0);
   const run = (...as: Action[]) => as.reduce((x, a) => reduce(x, a), s);
   s = run({ type: 'layerStep', delta: 2 }, { type: 'toggleMode' }, { type: 'focusPane', pane: 'files' });
   // Move to data/keep.txt in "everything up to L2".
@@ -81,7 +85,7 @@ test('reducer: layer moves keep the file cursor on the same path when it exists'
 });
 
 test('reducer: clamps, pages, edges; help and search state', () => {
-  let s = imageState(syntheticImage(500, 100), 80, 24);
+  let s = imageState(syntheticImage(500, 100), 80, 24, '', LAYER0);
   s = reduce(s, { type: 'focusPane', pane: 'files' });
   s = reduce(s, { type: 'move', delta: -5 });
   assert.equal(s.fileCursor, 0);
@@ -156,7 +160,7 @@ test('layering: src/tui imports only core, report and itself; no process.exit; c
 test('big trees are built after a frame, and not for layers passed through', async () => {
   const { hasFlatTree } = await import('../../src/tui/file-tree.js');
   const a = syntheticImage(60_000, 1000);
-  let s = imageState(a, 100, 30);
+  let s = imageState(a, 100, 30, '', LAYER0);
   assert.equal(s.filesPending, true, 'first frame before the 60k-entry index');
   assert.equal(hasFlatTree(a, 0, 'changes', 'name'), false);
   s = reduce(s, { type: 'filesReady' });

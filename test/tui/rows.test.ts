@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { flatTree, NO_COLLAPSE, visibleView, ALL_KINDS } from '../../src/tui/file-tree.js';
 import {
   detailLines,
+  fitParts,
+  wrapText,
   fileHeader,
   fileLines,
   filesTitle,
@@ -42,25 +44,37 @@ test('layer table', () => {
   assert.equal(layerLines(a, 5, 4, 3).length, 3);
 });
 
-test('layer details: ids, cache-id and its dir, counts', () => {
+test('layer details: the command first, figures, ids, cache-id and its dir', () => {
   const a = bloatImage();
   assert.deepEqual(texts(detailLines(a, 3)), [
     'Layer 3 of 6  created 2024-01-01 00:00:00Z',
+    'RUN rm /data/big.bin && rm -rf /opq && mkdir /opq && echo c > /opq/c',
+    'A 1  M 2  D 1  opaque 1',
+    '2 B, 0 B hidden',
     `diffId  sha256:${'d'.repeat(63)}3`,
     `chainId sha256:${'c'.repeat(63)}3`,
-    'A 1  M 2  D 1  opaque 1  2 B, 0 B hidden',
     `cacheId 3${'a'.repeat(63)}`,
     `dir     /var/lib/docker/overlay2/3${'a'.repeat(63)}/diff`,
-    'cmd     RUN rm /data/big.bin && rm -rf /opq && mkdir /opq && echo c > /opq/c',
     'comment -',
   ]);
+  // A narrow pane: the command wraps (at most two lines here, the rest in the config view), figures stay whole.
+  const narrow = texts(detailLines(a, 3, 32, 2));
+  assert.deepEqual(narrow.slice(0, 5), ['Layer 3 of 6', 'RUN rm /data/big.bin && rm -rf', '/opq && mkdir /opq & … (c: all)', 'A 1  M 2  D 1  opaque 1', '2 B, 0 B hidden']);
+  for (const l of narrow.slice(0, 5)) assert.ok(l.length <= 32, l);
+});
+
+test('fitParts never cuts a figure; wrapText wraps at spaces and cuts only what cannot wrap', () => {
+  assert.equal(fitParts(['Total 4.15 MB', 'hidden 3.15 MB', '8 files'], 30), 'Total 4.15 MB  hidden 3.15 MB');
+  assert.equal(fitParts(['Efficiency 59.5%', 'visible 1.00 MB'], 20), 'Efficiency 59.5%');
+  assert.deepEqual(wrapText('a bb ccc dddd', 8), ['a bb ccc', 'dddd']);
+  assert.deepEqual(wrapText('x'.repeat(20), 8), ['xxxxxxxx', 'xxxxxxxx', 'xxxx']);
 });
 
 test('summary: totals, efficiency, largest hidden files (escaped)', () => {
   const a = bloatImage();
   assert.deepEqual(texts(summaryLines(a, 0, 0, 12, true)), [
     'Total 4.15 MB  hidden 3.15 MB  8 files',
-    'Visible 1.00 MB  efficiency 24.1%',
+    'Efficiency 24.1%  visible 1.00 MB',
     '    Size  Layer  Largest hidden files',
     '▶3.15 MB L1>L3  /data/big.bin (deleted)',
     ' 3.00 kB L2>L3  /opq/b/file (opaque)',
@@ -153,7 +167,7 @@ test('container rows: ids, names, refs and states from evidence are escaped', as
   const { container } = await import('./fixture.js');
   const c = container('x', 'sha256:\x1b]0;PWNED\x07', { id: '\x1b[2J\x1b]0;PWNED\x07abcdef', imageRef: null, state: 'weird\x1b[31m' as never });
   const row = containerRow(c, { added: 1, changed: 0, deleted: 0 }, false).text;
-  assert.equal(row, ' x                      \\e]0;PWNED\\x07       weird\\e[31m A 1  C 0  D 0');
+  assert.equal(row, ' x                      \\e]0;PWNED\\x07       weird\\e[31m  A 1  C 0  D 0');
   const info = containerInfoLines({ container: c, image: null, rw: { entries: [], problems: [] }, changes: [], counts: { added: 0, changed: 0, deleted: 0 }, problems: [] });
   for (const l of info) assert.doesNotMatch(l.text, /[\x00-\x1f\x7f]/);
 });

@@ -89,6 +89,35 @@ export interface LayerHistory {
   comment: string | null;
 }
 
+/** One build step of an image's history: the layer it made, or none (ENV, CMD, LABEL...: `empty_layer`). */
+export interface HistoryStep extends LayerHistory {
+  /** The layer this step made, or null for a step that made none. */
+  layer: number | null;
+  /** The layer the step comes before (layerCount for steps after the last layer). */
+  before: number;
+}
+
+/**
+ * Every step of the config's history in order, each with the layer it made or the layer it precedes (what
+ * `docker history` lists, empty steps included). Null when the history does not line up with the layers (then
+ * no step can be tied to a layer; historyForLayers says so as a problem).
+ */
+export function historySteps(config: Record<string, unknown>, layerCount: number): HistoryStep[] | null {
+  const history = fieldsOf(config).history ?? [];
+  if (history.filter((h) => !h?.emptyLayer).length !== layerCount) return null;
+  const out: HistoryStep[] = [];
+  let next = 0;
+  for (const h of history) {
+    const step = { createdBy: h?.createdBy ?? null, created: h?.created ?? null, comment: h?.comment ?? null };
+    if (h?.emptyLayer) out.push({ ...step, layer: null, before: next });
+    else {
+      out.push({ ...step, layer: next, before: next });
+      next++;
+    }
+  }
+  return out;
+}
+
 /**
  * History entries aligned with layers: the k-th entry without `empty_layer: true` made diff_ids[k]
  * (image-spec config.md). When the counts do not line up the history cannot be trusted for attribution,

@@ -2,6 +2,8 @@ import React, { useCallback, useEffect, useRef, useState } from 'react';
 import { Box, useApp, useInput, useStdin, useStdout } from 'ink';
 import { actionForKey, helpLines, mouseAt, normalizeKey, splitChunk } from '../keys.js';
 import {
+  imageConfigLines,
+  stepsOf,
   containerChangeLines,
   containerInfoLines,
   detailLines,
@@ -115,6 +117,9 @@ function Screen({ s, color }: { s: State; color: boolean }): React.ReactElement 
   if (s.help) {
     const lines = helpLines().slice(s.helpScroll, s.helpScroll + l.bodyRows).map((text): Line => ({ text }));
     body = <Pane title="Help (Esc closes; j/k scroll)" width={width} height={height - 2} focused lines={lines} color={color} />;
+  } else if (s.config && s.analysis) {
+    const lines = imageConfigLines(s.analysis, s.layer, width - 4).slice(s.configScroll, s.configScroll + l.bodyRows);
+    body = <Pane title="Config and history (Esc closes; j/k scroll)" width={width} height={height - 2} focused lines={lines} color={color} />;
   } else if (s.showProblems) {
     const lines = problemLines(currentProblems(s)).slice(s.problemsScroll, s.problemsScroll + l.bodyRows);
     body = <Pane title={`Problems in the evidence (${currentProblems(s).length}; Esc closes)`} width={width} height={height - 2} focused lines={lines} color={color} />;
@@ -215,19 +220,19 @@ function ImageScreen({ s, color }: { s: State; color: boolean }): React.ReactEle
     // In a narrow pane the owner column gives way to names.
     const owner = l.rightWidth >= 60;
     const lines = [fileHeader(s.attrs, owner), ...fileLines(cv.tree, cv.view, s.fileCursor, s.fileScroll, l.filesRows - 1, s.attrs, owner)];
-    right = <Pane title={filesTitle(s)} width={l.rightWidth} height={l.filesRows + 2} focused={s.focus === 'files'} lines={lines} color={color} />;
+    right = <Pane title={filesTitle(s)} width={l.rightWidth} height={l.filesRows + 2} focused={s.focus === 'files'} lines={s.pathFilter?.error ? [{ text: `invalid regular expression: ${safeText(s.pathFilter.error)}`, tone: 'warning' }, ...lines] : lines} color={color} />;
   }
   return (
     <Box flexDirection="row">
       <Box flexDirection="column" width={l.leftWidth}>
-        <Pane title={`Layers (${a.layers.length})`} width={l.leftWidth} height={l.layersRows + 2} focused={s.focus === 'layers' && !s.search?.result} lines={layerLines(a, s.layer, s.layerScroll, l.layersRows)} color={color} />
-        <Pane title="Layer details" width={l.leftWidth} height={l.detailsRows + 2} lines={detailLines(a, s.layer)} color={color} />
+        <Pane title={`Layers (${a.layers.length})`} width={l.leftWidth} height={l.layersRows + 2} focused={s.focus === 'layers' && !s.search?.result} lines={layerLines(a, s.layer, s.layerScroll, l.layersRows, s.emptySteps ? stepsOf(a.image) : null)} color={color} />
+        <Pane title="Layer details" width={l.leftWidth} height={l.detailsRows + 2} lines={detailLines(a, s.layer, l.leftWidth - 2, l.detailsRows >= 8 ? 3 : 2)} color={color} />
         <Pane
           title={s.screen === 'container' ? 'Container summary (its stack)' : 'Image summary'}
           width={l.leftWidth}
           height={l.summaryRows + 2}
           focused={s.focus === 'summary' && !s.search?.result}
-          lines={summaryLines(a, s.summaryCursor, s.summaryScroll, l.summaryRows, s.focus === 'summary')}
+          lines={summaryLines(a, s.summaryCursor, s.summaryScroll, l.summaryRows, s.focus === 'summary', l.leftWidth - 2)}
           color={color}
         />
       </Box>
@@ -237,18 +242,21 @@ function ImageScreen({ s, color }: { s: State; color: boolean }): React.ReactEle
 }
 
 function footer(s: State): Line {
+  if (s.pathFilter?.editing) {
+    return { text: `filter /${safeText(s.pathFilter.query)}█/ (regex on paths) · Enter apply · Esc drop` };
+  }
   if (s.search?.editing) {
     return { text: `/${safeText(s.search.query)}█  ${s.search.regex ? 'regex' : 'substring'} (Tab switches) · Enter ${onTree(s) ? 'search all layers' : 'search the log lines'} · Esc cancel` };
   }
   if (s.help) return { text: 'Esc or q close help · j/k scroll · Ctrl-C quit', tone: 'dim' };
   switch (s.screen) {
     case 'picker':
-      return { text: '↑↓ move · Enter open · ? help · q quit', tone: 'dim' };
+      return { text: fitFooter(['↑↓ move', 'Enter open', 'a all images', 'p problems'], s.width), tone: 'dim' };
     case 'container':
-      if (browsing(s)) return { text: '↑↓ move · Space fold · / search · ^O sort · Esc mounts · ? help · q quit', tone: 'dim' };
+      if (browsing(s)) return { text: fitFooter(['↑↓ move', 'Space fold', '/ search', 'Esc mounts', '^F filter', '^O sort'], s.width), tone: 'dim' };
       if (onTree(s)) return imageFooter(s, true);
-      if (s.tabs.tab === 'logs') return { text: 't/1-5 tab · ↑↓ scroll · / search · n/N next/prev · i back · ? help · q quit', tone: 'dim' };
-      return { text: `t/1-5 tab · ↑↓ ${s.tabs.tab === 'mounts' || s.tabs.tab === 'diff' ? 'move' : 'scroll'}${s.tabs.tab === 'diff' ? '' : ' · ←→'} · i/Esc back to list · ? help · q quit`, tone: 'dim' };
+      if (s.tabs.tab === 'logs') return { text: fitFooter(['t/1-5 tab', '↑↓ scroll', '/ search', 'n/N next/prev', 'i back', '←→ scroll'], s.width), tone: 'dim' };
+      return { text: fitFooter(['t/1-5 tab', `↑↓ ${s.tabs.tab === 'mounts' || s.tabs.tab === 'diff' ? 'move' : 'scroll'}`, ...(s.tabs.tab === 'mounts' ? ['Enter browse'] : []), 'i/Esc back to list', ...(s.tabs.tab === 'diff' ? [] : ['←→ scroll'])], s.width), tone: 'dim' };
     case 'image':
       return imageFooter(s, false);
     default:
@@ -257,8 +265,25 @@ function footer(s: State): Line {
 }
 
 function imageFooter(s: State, container: boolean): Line {
-  if (s.search?.result) return { text: '↑↓ move · Enter show it · / new search · Esc close · q quit', tone: 'dim' };
-  // At 80 columns every key named here must fit with `? help` and `q quit` kept at the end.
-  if (container) return { text: 't tab · Tab pane · v all · [ ] layer · Space fold · / search · ? help · q quit', tone: 'dim' };
-  return { text: 'Tab pane · v changes/all · [ ] layer · Space fold · / search · ^O sort · ^B attrs · ? help · q quit', tone: 'dim' };
+  if (s.search?.result) return { text: fitFooter(['↑↓ move', 'Enter show it', '/ new search', 'Esc close'], s.width), tone: 'dim' };
+  const keys = [...(container ? ['t tab'] : []), 'Tab pane', 'v changes/all', '[ ] layer', 'Space fold', '/ search', '^F filter', 'c config', '^O sort', '^B attrs'];
+  return { text: fitFooter(keys, s.width), tone: 'dim' };
+}
+
+/**
+ * A footer of key hints that always ends with `? help · q quit`: hints that do not fit the width are left out
+ * from the end of the list (they are all in the help), never cut in the middle.
+ */
+export function fitFooter(hints: string[], width: number): string {
+  const tail = '? help · q quit';
+  const room = Math.max(40, width) - tail.length - 3;
+  const kept: string[] = [];
+  let len = 0;
+  for (const h of hints) {
+    const add = (kept.length ? 3 : 0) + h.length;
+    if (len + add > room) break;
+    kept.push(h);
+    len += add;
+  }
+  return [...kept, tail].join(' · ');
 }

@@ -1,4 +1,5 @@
 import { onTree, type Pane, type State } from './types.js';
+import { stepsOf } from '../rows.js';
 
 /** How many rows each pane shows (the components use the same numbers). */
 
@@ -14,7 +15,7 @@ export interface Layout {
   bodyRows: number;
 }
 
-export function layout(s: Pick<State, 'width' | 'height' | 'analysis'>): Layout {
+export function layout(s: Pick<State, 'width' | 'height' | 'analysis'> & Partial<Pick<State, 'emptySteps'>>): Layout {
   const width = Math.max(40, s.width);
   const height = Math.max(12, s.height);
   const leftWidth = Math.min(70, Math.max(34, Math.floor(width * 0.42)));
@@ -22,7 +23,9 @@ export function layout(s: Pick<State, 'width' | 'height' | 'analysis'>): Layout 
   // Header and footer take one line each; each pane has 2 border lines.
   const body = height - 2;
   const filesRows = body - 2;
-  const layerCount = s.analysis?.layers.length ?? 1;
+  // With the history's empty steps shown, the list has a row for each of them too.
+  const steps = s.analysis && s.emptySteps ? stepsOf(s.analysis.image) : null;
+  const layerCount = (s.analysis?.layers.length ?? 1) + (steps ? steps.filter((x) => x.layer === null).length : 0);
   const detailsRows = body >= 34 ? 8 : body >= 26 ? 7 : 6;
   const rest = body - 6 - detailsRows;
   const summaryMin = Math.max(SUMMARY_HEAD + 2, Math.floor(rest * 0.4));

@@ -1,9 +1,10 @@
 import { dedupe } from '../../core/analysis/host.js';
 import type { Problem } from '../../core/model/types.js';
-import { flatTree, showMask, visibleView, type FlatTree, type VisibleView } from '../file-tree.js';
+import { flatTree, showMask, visibleView, type FlatTree, type PathFilter, type VisibleView } from '../file-tree.js';
 import { helpLines } from '../keys.js';
 import { containerInfoLines } from '../rows.js';
 import { inspectTabLines, mountRows } from '../container-rows.js';
+import { imageConfigLines } from '../rows.js';
 import { layout, SUMMARY_HEAD } from './layout.js';
 import { pickerImages } from './picker.js';
 import { onTree, type State } from './types.js';
@@ -23,7 +24,7 @@ export function currentTree(s: State): FlatTree | null {
 export function currentView(s: State): { tree: FlatTree; view: VisibleView } | null {
   const tree = currentTree(s);
   if (!tree) return null;
-  return { tree, view: visibleView(tree, s.collapse, showMask(s.filters)) };
+  return { tree, view: visibleView(tree, s.collapse, showMask(s.filters), pathFilterOf(s)) };
 }
 
 export function listLength(s: State, pane: ListName): number {
@@ -50,6 +51,8 @@ export function listLength(s: State, pane: ListName): number {
     case 'help':
       // Scroll positions: the last one shows the end of the help.
       return Math.max(1, helpLines().length - layout(s).bodyRows + 1);
+    case 'config':
+      return Math.max(1, configTabLines(s).length - layout(s).bodyRows + 1);
     case 'problems':
       return currentProblems(s).length;
   }
@@ -81,11 +84,12 @@ export function scrollFor(cursor: number, scroll: number, rows: number): number 
 // the reducer
 // ---------------------------------------------------------------------------------------------------------
 
-export type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' | 'inspect' | 'mounts' | 'logs' | 'search' | 'help' | 'problems';
+export type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' | 'inspect' | 'mounts' | 'logs' | 'search' | 'help' | 'config' | 'problems';
 
 /** Which list the cursor keys move right now. */
 export function activeList(s: State): ListName | null {
   if (s.help) return 'help';
+  if (s.config) return 'config';
   if (s.showProblems) return 'problems';
   if (s.search && !s.search.editing && s.search.result) return 'search';
   if (s.screen === 'picker') return 'picker';
@@ -119,6 +123,7 @@ export function listRows(s: State, list: ListName): number {
     case 'search':
       return l.filesRows - 1;
     case 'help':
+    case 'config':
     case 'problems':
       return l.bodyRows;
   }
@@ -145,6 +150,8 @@ export function getCursor(s: State, list: ListName): [number, number] {
       return [s.search?.cursor ?? 0, 0];
     case 'help':
       return [s.helpScroll, s.helpScroll];
+    case 'config':
+      return [s.configScroll, s.configScroll];
     case 'problems':
       return [s.problemsScroll, s.problemsScroll];
   }
@@ -176,8 +183,43 @@ export function setCursor(s: State, list: ListName, cursor: number): State {
       return s.search ? { ...s, search: { ...s.search, cursor: c } } : s;
     case 'help':
       return { ...s, helpScroll: c };
+    case 'config':
+      return { ...s, configScroll: c };
     case 'problems':
       return { ...s, problemsScroll: c };
   }
 }
 
+
+/** The config overlay's lines for the open image (or container stack), at the screen's width. */
+export function configTabLines(s: State): string[] {
+  if (!s.analysis) return [];
+  return imageConfigLines(s.analysis, s.layer, Math.max(40, s.width) - 4).map((l) => l.text);
+}
+
+/** Where the selected layer's step is in the config overlay (to open it there). */
+export function configLineOfLayer(s: State): number {
+  if (!s.analysis) return 0;
+  const lines = imageConfigLines(s.analysis, s.layer, Math.max(40, s.width) - 4);
+  const i = lines.findIndex((l) => l.selected);
+  return i < 0 ? 0 : i;
+}
+
+const compiled = new Map<string, PathFilter | null>();
+
+/** The applied path filter (none while it is typed, or when it does not compile), one compiled object per query. */
+export function pathFilterOf(s: Pick<State, 'pathFilter'>): PathFilter | null {
+  const f = s.pathFilter;
+  if (!f || f.editing || f.query === '' || f.error) return null;
+  if (!compiled.has(f.query)) {
+    let re: RegExp | null = null;
+    try {
+      re = new RegExp(f.query);
+    } catch {
+      re = null;
+    }
+    if (compiled.size > 64) compiled.clear();
+    compiled.set(f.query, re ? { key: f.query, test: (p) => re!.test(p) } : null);
+  }
+  return compiled.get(f.query) ?? null;
+}

@@ -2,21 +2,23 @@ import type { ImageAnalysis } from '../../core/analysis/analyze.js';
 import { containerStackAnalysis } from '../../core/analysis/container.js';
 import { isCollapsed, NO_COLLAPSE, pathOf, toggleCollapse, type CollapseState } from '../file-tree.js';
 import { hitLayer, searchPaths } from '../search.js';
-import { activeList, clamp, currentView, getCursor, listLength, listRows, setCursor } from './lists.js';
+import { activeList, clamp, currentView, getCursor, listLength, listRows, scrollFor, setCursor } from './lists.js';
 import { cursorPath, placeFileCursor, refreshFiles, reveal, showFiles, withLayer } from './files.js';
 import { browseMount, containerAction, openContainer, runLogSearch } from './container.js';
 import { pickerImages } from './picker.js';
+import { configLineOfLayer } from './lists.js';
 import { initialState, onTree, PANES, type Action, type State } from './types.js';
 
 /** The one pure reducer: every change of the UI state is an action applied here. */
 
 /** A state showing one analysed image (tests, and the driver once analysis is done). */
-export function imageState(a: ImageAnalysis, width = 80, height = 24, location = ''): State {
-  return reduce({ ...initialState(width, height, location), images: [a.image] }, { type: 'imageReady', analysis: a });
+export function imageState(a: ImageAnalysis, width = 80, height = 24, location = '', start?: State['start']): State {
+  const s0 = initialState(width, height, location);
+  return reduce({ ...s0, images: [a.image], start: start ?? s0.start }, { type: 'imageReady', analysis: a });
 }
 
 /** Actions that need the file tree itself: a pending tree is built first. */
-const NEEDS_FILES = new Set<Action['type']>(['toggleCollapse', 'collapseHere', 'collapseAll', 'toggleFilter', 'move', 'page', 'edge', 'select', 'searchOpen']);
+const NEEDS_FILES = new Set<Action['type']>(['toggleCollapse', 'collapseHere', 'collapseAll', 'toggleFilter', 'move', 'page', 'edge', 'select', 'searchOpen', 'filterRun', 'filterClear']);
 
 export function reduce(s0: State, a: Action): State {
   let s = s0;
@@ -48,17 +50,20 @@ export function reduce(s0: State, a: Action): State {
         analysis: a.analysis,
         filesPending: false,
         container: null,
-        layer: 0,
+        // As dive opens: the whole image (everything up to the top layer), unless the user's config says otherwise.
+        layer: s.start.layer === 'top' ? Math.max(0, a.analysis.layers.length - 1) : 0,
+        mode: s.start.mode,
         layerScroll: 0,
         fileCursor: 0,
         fileScroll: 0,
         summaryCursor: 0,
         summaryScroll: 0,
-        collapse: NO_COLLAPSE,
+        collapse: s.start.collapse,
         search: null,
+        pathFilter: null,
         focus: 'layers',
       };
-      return showFiles(next, null, 0);
+      return showFiles({ ...next, layerScroll: scrollFor(next.layer, 0, listRows(next, 'layers')) }, null, 0);
     }
     case 'filesReady':
       return s.filesPending ? placeFileCursor({ ...s, filesPending: false, pendingPath: null }, s.pendingPath) : s;
@@ -143,6 +148,38 @@ export function reduce(s0: State, a: Action): State {
       return { ...s, screen: 'picker', search: null, want: null };
     case 'help':
       return { ...s, help: a.open ?? !s.help, helpScroll: 0 };
+    case 'config': {
+      if (!onTree(s) || !s.analysis) return s;
+      const open = a.open ?? !s.config;
+      // Opened on the selected layer's step: its full command is what the user came for.
+      return { ...s, config: open, configScroll: open ? Math.max(0, configLineOfLayer(s) - 3) : 0 };
+    }
+    case 'toggleEmptySteps':
+      return { ...s, emptySteps: !s.emptySteps };
+    case 'setMode':
+      if (!onTree(s) || s.mode === a.mode) return s;
+      return showFiles({ ...s, mode: a.mode }, cursorPath(s));
+    case 'filterOpen':
+      if (!onTree(s)) return s;
+      return { ...s, pathFilter: { editing: true, query: s.pathFilter?.query ?? '', error: null } };
+    case 'filterInput':
+      return s.pathFilter?.editing ? { ...s, pathFilter: { ...s.pathFilter, query: s.pathFilter.query + a.text } } : s;
+    case 'filterBackspace':
+      return s.pathFilter?.editing ? { ...s, pathFilter: { ...s.pathFilter, query: [...s.pathFilter.query].slice(0, -1).join('') } } : s;
+    case 'filterRun': {
+      if (!s.pathFilter) return s;
+      const path = cursorPath(s);
+      if (s.pathFilter.query === '') return refreshFiles({ ...s, pathFilter: null }, path);
+      let error: string | null = null;
+      try {
+        new RegExp(s.pathFilter.query);
+      } catch (err) {
+        error = (err as Error).message;
+      }
+      return refreshFiles({ ...s, pathFilter: { editing: false, query: s.pathFilter.query, error } }, path);
+    }
+    case 'filterClear':
+      return s.pathFilter ? refreshFiles({ ...s, pathFilter: null }, cursorPath(s)) : s;
     case 'problems':
       return { ...s, showProblems: a.open ?? !s.showProblems, problemsScroll: 0 };
     case 'searchOpen':

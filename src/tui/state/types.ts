@@ -49,6 +49,14 @@ export interface SearchState {
   cursor: number;
 }
 
+export interface PathFilterState {
+  /** Typing the expression in the prompt. */
+  editing: boolean;
+  query: string;
+  /** The expression did not compile (the tree is then not filtered). */
+  error: string | null;
+}
+
 export interface State {
   screen: Screen;
   width: number;
@@ -104,6 +112,15 @@ export interface State {
   search: SearchState | null;
   help: boolean;
   helpScroll: number;
+  /** The image's config and its whole history (every step, full commands), over the screen. */
+  config: boolean;
+  configScroll: number;
+  /** The layer list shows the history steps that made no layer (ENV, CMD...), greyed between the layers. */
+  emptySteps: boolean;
+  /** dive's ctrl+f: the tree keeps the paths matching a regular expression (and their dirs). */
+  pathFilter: PathFilterState | null;
+  /** How an image opens (the user's config file may change it): which layer, which tree, what is collapsed. */
+  start: { layer: 'top' | 'base'; mode: TreeMode; collapse: CollapseState };
   /** Problems found in the evidence (source, then the open image or container): listed on demand. */
   sourceProblems: Problem[];
   showProblems: boolean;
@@ -148,6 +165,14 @@ export type Action =
   | { type: 'select' }
   | { type: 'picker' }
   | { type: 'help'; open?: boolean }
+  | { type: 'config'; open?: boolean }
+  | { type: 'toggleEmptySteps' }
+  | { type: 'setMode'; mode: TreeMode }
+  | { type: 'filterOpen' }
+  | { type: 'filterInput'; text: string }
+  | { type: 'filterBackspace' }
+  | { type: 'filterRun' }
+  | { type: 'filterClear' }
   | { type: 'searchOpen' }
   | { type: 'searchInput'; text: string }
   | { type: 'searchBackspace' }
@@ -208,6 +233,11 @@ export function initialState(width = 80, height = 24, location = ''): State {
     search: null,
     help: false,
     helpScroll: 0,
+    config: false,
+    configScroll: 0,
+    emptySteps: true,
+    pathFilter: null,
+    start: { layer: 'top', mode: 'aggregated', collapse: NO_COLLAPSE },
     sourceProblems: [],
     showProblems: false,
     problemsScroll: 0,
