@@ -32,6 +32,12 @@ import { forceUnmountUnder, rawMountsUnder } from './lib.js';
 
 const CONTAINER = 'ls-mount-volumes';
 let work = '';
+
+/** Where a `mount --bind` argv binds onto: its last argument, or the dir an fd in /proc names. */
+function bindTarget(argv: string[]): string {
+  const last = argv[argv.length - 1]!;
+  return /^\/proc\/\d+\/fd\/\d+$/.test(last) ? fs.readlinkSync(last) : last;
+}
 after(async () => {
   if (!work) return;
   await forceUnmountUnder(work);
@@ -59,7 +65,8 @@ test('a bind destination swapped for a symlink after the check never puts a bind
   const runner: Runner = {
     async run(argv, opts) {
       // Just before the bind onto <DIR>/data: the container's /data becomes a symlink to a host path.
-      if (!swapped && argv[0] === 'mount' && argv[1] === '--bind' && argv[3] === `${at}/data`) {
+      // (The bind's target is an fd of the checked dir, /proc/<pid>/fd/<n>: which dir it is, the link says.)
+      if (!swapped && argv[0] === 'mount' && argv.includes('--bind') && bindTarget(argv) === `${at}/data`) {
         swapped = true;
         fs.rmdirSync(rwData);
         fs.symlinkSync(decoy, rwData);

@@ -431,7 +431,8 @@ for (const name of ['docker20', 'docker26', 'docker26c'] as const) {
         // The third bind fails: the overlay and the two binds before it are undone.
         let binds = 0;
         const failing: Runner = {
-          run: (argv, o) => (argv[1] === '--bind' && argv[3]?.startsWith(dir) && ++binds === 3 ? Promise.resolve({ stdout: '', stderr: 'mount: injected failure', exitCode: 32 }) : execaRunner.run(argv, o)),
+          // The binds onto the mounted tree (their target is an fd of the checked dir: /proc/<pid>/fd/<n>).
+          run: (argv, o) => (argv.includes('--bind') && bindTarget(argv).startsWith(dir) && ++binds === 3 ? Promise.resolve({ stdout: '', stderr: 'mount: injected failure', exitCode: 32 }) : execaRunner.run(argv, o)),
         };
         await assert.rejects(mountStacks(src, [{ spec: containerStack(src, findContainer(src, 'ls-mount-volumes')), at: dir }], { runner: failing, volumes: true }), /injected failure/);
         assert.equal(binds, 3);
@@ -450,4 +451,10 @@ for (const name of ['docker20', 'docker26', 'docker26c'] as const) {
       }
     });
   });
+}
+
+/** Where a `mount --bind` argv binds onto: its last argument, or the dir an fd in /proc names. */
+function bindTarget(argv: string[]): string {
+  const last = argv[argv.length - 1]!;
+  return /^\/proc\/\d+\/fd\/\d+$/.test(last) ? fs.readlinkSync(last) : last;
 }

@@ -272,6 +272,7 @@ async function changedFileDigests(source: Source, c: ContainerAnalysis, problems
   }
   try {
     const view = stack.view;
+    // Absolute path (as docker diff prints it) -> the name whose bytes it is (a hardlink entry shares another's).
     const files = new Map<string, string>();
     for (const x of c.changes) {
       if (x.kind === 'D') continue;
@@ -279,12 +280,12 @@ async function changedFileDigests(source: Source, c: ContainerAnalysis, problems
       const v = id < 0 ? -1 : view.versionAt(id, view.top);
       if (v < 0 || view.layerOf(v) !== view.top) continue;
       const a = view.store.attrs(v);
-      if (a.type === 'file' || a.type === 'hardlink') files.set(contentPath(x.path.slice(1), a), x.path);
+      if (a.type === 'file' || a.type === 'hardlink') files.set(x.path, contentPath(x.path.slice(1), a));
     }
-    const { digests, errors } = await hashRwFiles(reader, stack.image, files.keys(), 'sha256');
+    const { digests, errors } = await hashRwFiles(reader, stack.image, new Set(files.values()), 'sha256');
     for (const e of errors) problems.push({ severity: 'error', code: 'changes.hash', message: e.message, path: null });
     const out = new Map<string, string>();
-    for (const [stored, abs] of files) {
+    for (const [abs, stored] of files) {
       const d = digests.get(stored);
       if (d) out.set(abs, d);
     }

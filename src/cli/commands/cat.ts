@@ -46,7 +46,7 @@ export const catCommand: Command = {
     const platform = flagString(args, 'platform');
     const source = await openSource(src, platform ? { platform } : {});
     try {
-      const t = await openTarget(source, args);
+      const t = await openTarget(source, args, { content: true });
       const layer = parseLayer(flagString(args, 'layer'), t.image);
       const at = catTarget(t.analysis, path, layer);
       const reader = requireReader(source, t.image, 'cat');

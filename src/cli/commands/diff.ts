@@ -84,9 +84,12 @@ export const diffCommand: Command = {
       const sb = await open(B.source);
       const sideA = await diffSide(sa, refA, one ?? flagString(args, 'container-a'));
       const sideB = await diffSide(sb, refB, one ?? flagString(args, 'container-b'));
-      const [ia, ib, aa, ab] = [sideA.image, sideB.image, sideA.analysis, sideB.analysis];
+      const [ia, ib, ab] = [sideA.image, sideB.image, sideB.analysis];
       // One container against itself one layer down: what its RW layer did, the engine's placeholders left out.
-      const layers = one !== undefined ? { layerA: Math.max(0, aa.layers.length - 2) } : {};
+      // Side A is the stack below the RW layer: its layer list stops there too (the tree is read at layerA).
+      const below = Math.max(0, sideA.analysis.layers.length - 1);
+      const aa = one !== undefined ? belowTop(sideA.analysis, below) : sideA.analysis;
+      const layers = one !== undefined ? { layerA: below - 1 } : {};
       let comparer: ContentComparer | undefined;
       let contentErrors = 0;
       const useContent = flagBool(args, 'content');
@@ -133,3 +136,8 @@ export const diffCommand: Command = {
     }
   },
 };
+
+/** An analysis seen as its first `n` layers (its stack is shared; trees are read at layer n - 1 by the caller). */
+function belowTop(a: ImageAnalysis, n: number): ImageAnalysis {
+  return { ...a, image: { ...a.image, layers: a.image.layers.slice(0, n) }, layers: a.layers.slice(0, n), tables: a.tables.slice(0, n) };
+}

@@ -36,7 +36,7 @@ export const exportCommand: Command = {
       // Checked before anything is read or created: inside or equal to the evidence, an existing file or symlink
       // at FILE, a missing directory: refused (nothing is replaced, nothing followed).
       if (out !== '-') file = OutputFile.prepare(out, { evidence: evidenceLocations(source.location) });
-      const t = await openTarget(source, args);
+      const t = await openTarget(source, args, { content: true });
       const image = t.image;
       reader = requireReader(source, image, 'export');
       const layer = parseLayer(flagString(args, 'layer'), image);

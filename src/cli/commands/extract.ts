@@ -84,7 +84,7 @@ export const extractCommand: Command = {
       // Checked before anything is read or created: a refused output costs nothing and leaves nothing behind.
       dir = OutputDir.prepare(out, { evidence: evidenceLocations(source.location), owners: !flagBool(args, 'no-owner') && process.getuid?.() === 0 });
       if (tree) return await extractTree(source, args, layerPaths, dir, out, format, io);
-      const t = await openTarget(source, args);
+      const t = await openTarget(source, args, { content: true });
       const image = t.image;
       reader = requireReader(source, image, 'extract');
       const layer = parseLayer(flagString(args, 'layer'), image);

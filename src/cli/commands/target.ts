@@ -1,11 +1,11 @@
 import { flagList, flagString, type ParsedArgs } from '../command.js';
-import { UsageError } from '../../core/model/errors.js';
+import { SourceError, UsageError } from '../../core/model/errors.js';
 import type { Source } from '../../core/model/source.js';
 import type { ImageInfo } from '../../core/model/types.js';
 import { analyzeImage, type ImageAnalysis } from '../../core/analysis/analyze.js';
 import { analyzeContainer, containerStackAnalysis, INIT_LAYER_COMMAND, type ContainerAnalysis } from '../../core/analysis/container.js';
 import { findContainer } from '../../core/analysis/select.js';
-import { safeText } from '../../report/format.js';
+import { safeMessage, safeText } from '../../report/format.js';
 import { selectImages } from './ci.js';
 
 /**
@@ -28,11 +28,20 @@ export const TARGET_FLAGS = {
   container: { value: true, help: "container name or ID: its stack (the image's layers, its init layer, its RW layer)" },
 } as const;
 
-export async function openTarget(source: Source, args: ParsedArgs): Promise<Target> {
+/**
+ * `content`: the command reads files' bytes (cat, extract, export): a container whose RW layer directory is not
+ * in the evidence is then an error naming why (its own files cannot be read), not an empty layer.
+ */
+export async function openTarget(source: Source, args: ParsedArgs, opts: { content?: boolean } = {}): Promise<Target> {
   const ref = flagString(args, 'container');
   if (ref !== undefined) {
     if (flagList(args, 'image').length) throw new UsageError('give --image or --container, not both');
-    const ca = await analyzeContainer(source, findContainer(source, ref));
+    const c = findContainer(source, ref);
+    if (opts.content && !c.rwDir) {
+      const why = source.problems.find((p) => p.path !== null && c.mountId !== null && p.path.includes(c.mountId));
+      throw new SourceError('container.no-rw-dir', `container ${safeText(c.name)}: its RW layer cannot be read${why ? ` (${safeMessage(why.message)}${why.path ? `: ${safeMessage(why.path)}` : ''})` : ''}; the files it wrote are not in this evidence`);
+    }
+    const ca = await analyzeContainer(source, c);
     const analysis = containerStackAnalysis(ca);
     return { kind: 'container', image: analysis.image, analysis, container: ca, label: `container ${safeText(ca.container.name)}` };
   }

@@ -76,11 +76,13 @@ async function addMd5(source: Source, t: Timeline): Promise<Problem[]> {
   const reader = contentReader(source, stack.image);
   if (!reader) return [{ severity: 'error', code: 'timeline.hash', message: `container ${t.container.name}: its layers cannot be read again for their contents`, path: null }];
   try {
-    const files = t.entries.filter((e) => e.type === 'file' && !e.deleted).map((e) => e.path);
-    const { digests, errors } = await hashRwFiles(reader, stack.image, files, 'md5');
-    for (const e of t.entries) {
-      const d = digests.get(e.path);
-      if (d && e.type === 'file' && !e.deleted) e.md5 = d;
+    // Every name of a regular file: a hardlink entry's bytes are those of the name it links to (read once).
+    const stored = (e: Timeline['entries'][number]) => e.hardlinkTo ?? e.path;
+    const files = t.entries.filter((e) => (e.type === 'file' || e.type === 'hardlink') && !e.deleted);
+    const { digests, errors } = await hashRwFiles(reader, stack.image, new Set(files.map(stored)), 'md5');
+    for (const e of files) {
+      const d = digests.get(stored(e));
+      if (d) e.md5 = d;
     }
     return errors.map((err) => ({ severity: 'error' as const, code: 'timeline.hash', message: (err as Error).message, path: null }));
   } finally {

@@ -103,7 +103,9 @@ export async function compareImages(a: ImageAnalysis, b: ImageAnalysis, opts: Co
   const share = (x: ImageAnalysis, other: Map<string, number>): LayerShare[] =>
     x.image.layers.map((l, i) => ({ index: i, diffId: l.diffId, createdBy: l.createdBy, bytes: x.layers[i]?.bytes ?? 0, otherIndex: other.get(layerIdentity(l)) ?? null }));
   let prefix = 0;
-  while (prefix < a.image.layers.length && prefix < b.image.layers.length && a.image.layers[prefix]!.chainId === b.image.layers[prefix]!.chainId) prefix++;
+  // Image layers by chainID; a container's own layers (no chainID) only as the same directory.
+  const same = (x: ImageInfo['layers'][number], y: ImageInfo['layers'][number]) => (x.chainId || y.chainId ? x.chainId === y.chainId : layerIdentity(x) === layerIdentity(y));
+  while (prefix < a.image.layers.length && prefix < b.image.layers.length && same(a.image.layers[prefix]!, b.image.layers[prefix]!)) prefix++;
   const counts = { added: 0, removed: 0, changed: 0, addedBytes: 0, removedBytes: 0, sizeDelta: b.visibleBytes - a.visibleBytes };
   const bytesOf = (x: Attrs | null) => (x?.type === 'file' ? x.size : 0);
   const partial = opts.layerA !== undefined || opts.layerB !== undefined;

@@ -64,6 +64,8 @@ export interface TimelineEntry {
   times: Times | null;
   /** For symlinks. */
   linkname?: string;
+  /** For a second name of a file the layer holds once (a hardlink entry): the name whose bytes it shares. */
+  hardlinkTo?: string;
   flags: TimelineFlag[];
   /** MD5 of a regular file's bytes, when asked for (`timeline --hash`): the bodyfile's first column. */
   md5?: string;
@@ -220,6 +222,7 @@ export function buildTimeline(
       flags: flagsFor(e.path, a, change),
     };
     if (a.linkname !== undefined && a.type === 'symlink') t.linkname = a.linkname;
+    if (a.linkname !== undefined && a.type === 'hardlink') t.hardlinkTo = a.linkname;
     entries.push(t);
   }
   // Deletions docker diff reports without an RW entry of their own: lower children of an opaque dir.

@@ -292,7 +292,7 @@ function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): 
     if (mountIdRaw === null) note('warning', 'layerdb.mount.missing', `container ${id.slice(0, 12)} has no RW layer record`, ev.path(...mounts));
     const rwDir = mountId && safe(() => ev.isDir(DRIVER, mountId, 'diff'), false) ? ev.path(DRIVER, mountId, 'diff') : null;
     const initDir = initId && safe(() => ev.isDir(DRIVER, initId, 'diff'), false) ? ev.path(DRIVER, initId, 'diff') : null;
-    if (mountId && !rwDir) note('error', 'overlay2.diff.missing', `container ${id.slice(0, 12)}: RW layer directory missing`, ev.path(DRIVER, mountId, 'diff'));
+    if (mountId && !rwDir) note('error', 'overlay2.diff.missing', `container ${id.slice(0, 12)}: RW layer directory ${whyNotDir(ev, DRIVER, mountId, 'diff')}`, ev.path(DRIVER, mountId, 'diff'));
     out.push({
       ...containerFields(id, cfg),
       image: cfg.image ?? '',
@@ -368,4 +368,17 @@ async function readStorage(ev: Evidence, store: string[], images: ImageInfo[], c
     for (const p of sized[i]!.problems) note(p.severity, p.code, p.message, p.path);
   });
   return { orphanDirs, orphanLayers };
+}
+
+/** Why a directory the engine keeps is not usable: missing, a symlink (never followed), not a directory, unreadable. */
+function whyNotDir(ev: Evidence, ...parts: string[]): string {
+  try {
+    const st = ev.lstat(...parts);
+    if (st === null) return 'missing';
+    if (st.isSymbolicLink()) return 'is a symlink (never followed)';
+    if (!st.isDirectory()) return 'is not a directory';
+    return 'unreadable';
+  } catch (err) {
+    return `unreadable: ${(err as Error).message}`;
+  }
 }

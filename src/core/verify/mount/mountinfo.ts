@@ -15,7 +15,10 @@ export interface MountInfoEntry {
   parentId: number;
   /** `major:minor` of the filesystem (the same for every bind mount of it). */
   device?: string;
-  /** Mount point, octal escapes decoded (a byte string would be exact; mount points we look for are ASCII). */
+  /**
+   * Mount point, octal escapes decoded, as text (UTF-8, as the paths we compare it with and hand to umount are;
+   * bytes that are not UTF-8 read U+FFFD: such a mount point is never one of ours).
+   */
   mountPoint: string;
   root: string;
   fsType: string;
@@ -53,7 +56,9 @@ export function parseMountInfo(text: string): MountInfoEntry[] {
 
 export function readMountInfo(file = '/proc/self/mountinfo'): MountInfoEntry[] {
   try {
-    return parseMountInfo(fs.readFileSync(file, 'latin1'));
+    // UTF-8: the escapes are ASCII (space, tab, newline, backslash); a non-ASCII mount point (/mnt/évidence) must
+    // compare equal to the path the user gave and be handed back to umount as that path.
+    return parseMountInfo(fs.readFileSync(file, 'utf8'));
   } catch {
     return [];
   }

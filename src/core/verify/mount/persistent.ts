@@ -128,9 +128,14 @@ export function ourMounts(info: MountInfoEntry[] = readMountInfo()): (MountInfoE
  * Check a mount point before anything is created: resolved as the kernel would (resolve.ts), not in and not
  * holding the evidence, not a symlink, a directory or missing (then created), empty, and not a mount point.
  */
-export function checkMountPoint(given: string, evidence: string[], info: MountInfoEntry[]): { real: string; missing: string[]; anchor: string } {
+export function checkMountPoint(given: string, evidence: string[], info: MountInfoEntry[], stateDir: string = STATE_DIR): { real: string; missing: string[]; anchor: string } {
   const r = resolveOutput(given, 'dir');
   refuseOverlap(r, evidence, { mounts: info });
+  // Our own records (and where they live) are no mount point: a mount there would hide them from umount --all.
+  const state = path.resolve(stateDir);
+  if (r.resolved === state || r.resolved.startsWith(state + '/') || state.startsWith(r.resolved + '/')) {
+    throw new OutputError('output.evidence', given, `it is (or holds) layerscope's own mount records (${state}); choose another directory`);
+  }
   refuseExisting(r);
   if (r.existing) {
     const names = fs.readdirSync(r.anchor);
@@ -160,7 +165,8 @@ export async function mountStacks(source: Source, targets: MountTarget[], opts: 
   // Archive layers are unpacked in the temp dir: never beside (or inside) the evidence.
   // (A workspace is a new dir in it: the temp dir may hold the evidence, the workspace may not be inside it.)
   refuseOverlap(resolveOutput(path.join(tmpDir, `${MOUNT_WORKSPACE_PREFIX}${process.pid}-XXXXXX`), 'dir'), evidence, { mounts: info });
-  const points = targets.map((t) => ({ target: t, ...checkMountPoint(t.at, evidence, info) }));
+  const stateDir = opts.stateDir ?? STATE_DIR;
+  const points = targets.map((t) => ({ target: t, ...checkMountPoint(t.at, evidence, info, stateDir) }));
   const seen = new Set<string>();
   for (const p of points) {
     if (seen.has(p.real)) throw new OutputError('output.exists', p.target.at, 'named twice');
@@ -170,7 +176,7 @@ export async function mountStacks(source: Source, targets: MountTarget[], opts: 
   const session = MountSession.create({ runner, mode: 'root', tmpDir, pageSize: opts.pageSize, indexOff: opts.indexOff, mountInfo: readInfo, prefix: `${MOUNT_WORKSPACE_PREFIX}${process.pid}-` });
   const id = path.basename(session.dir).slice(MOUNT_WORKSPACE_PREFIX.length);
   const fsname = `${MOUNT_FSNAME_PREFIX}${id}`;
-  const state = new MountState(opts.stateDir ?? STATE_DIR);
+  const state = new MountState(stateDir);
   const record: StateRecord = { schema: 'layerscope.mount-state/v1', id, pid: process.pid, status: 'mounting', workspace: session.dir, source: source.location, mountPoints: [], createdDirs: [], created: new Date().toISOString() };
   const result: MountResult = { id, workspace: session.dir, stateFile: null, mounts: [], createdDirs: record.createdDirs, problems: [] };
   try {
@@ -218,7 +224,8 @@ function createMissing(anchor: string, missing: string[], created: string[]): vo
     cur = path.posix.join(cur, m);
     // `mount --all DIR`: DIR is missing for every target; made once.
     if (created.includes(cur)) continue;
-    // A user's directory, not evidence (checked above): plain mkdir, never through a symlink (it did not exist).
+    // not an output: the user's mount point (checked above by checkMountPoint: resolveOutput, refuseOverlap); a
+    // plain mkdir, never through a symlink (it did not exist).
     try {
       fs.mkdirSync(cur, { mode: 0o755 });
     } catch (err) {
@@ -279,8 +286,9 @@ async function mountOne(source: Source, spec: StackSpec, at: string, session: Mo
  * overlay, never a symlink (a container's /data may be a symlink to /etc, or `../../..`); it must exist (the
  * overlay cannot create it) and be of the source's type.
  */
-function bindTarget(at: string, destination: string, isDir: boolean): string {
+function bindTarget(at: string, destination: string, isDir: boolean): { path: string; dev: number; ino: number } {
   let cur = at;
+  let checked: fs.Stats | null = null;
   const comps = destination.split('/').filter(Boolean);
   for (let i = 0; i < comps.length; i++) {
     cur += '/' + comps[i];
@@ -294,19 +302,40 @@ function bindTarget(at: string, destination: string, isDir: boolean): string {
     const last = i === comps.length - 1;
     if (!last && !st.isDirectory()) throw new Error(`${path.posix.join('/', ...comps.slice(0, i + 1))} is not a directory in the container's tree`);
     if (last && (isDir ? !st.isDirectory() : !st.isFile())) throw new Error(`${destination} in the container's tree is not a ${isDir ? 'directory' : 'regular file'} like its source`);
+    checked = st;
   }
-  return cur;
+  if (!checked) throw new Error(`${destination}: a bind over the container's / is not made`);
+  return { path: cur, dev: checked.dev, ino: checked.ino };
+}
+
+/**
+ * The checked destination, opened without following a symlink at its end, and confirmed to be the inode that was
+ * checked, on the overlay's file system. The bind is then made onto `/proc/<pid>/fd/<fd>` with mount's
+ * --no-canonicalize: the kernel binds onto the opened dentry itself, so a path that changes between the check and
+ * the mount (a live container swapping a dir of its RW layer for a symlink to /etc) cannot redirect it.
+ */
+function openTarget(at: string, t: { path: string; dev: number; ino: number }, isDir: boolean): number {
+  const overlayDev = fs.statSync(at).dev;
+  const fd = fs.openSync(t.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | (isDir ? fs.constants.O_DIRECTORY : 0));
+  const st = fs.fstatSync(fd);
+  if (st.dev !== t.dev || st.ino !== t.ino || st.dev !== overlayDev) {
+    fs.closeSync(fd);
+    throw new Error(`the mount point changed while it was checked (now another inode${st.dev !== overlayDev ? ', outside the mounted tree' : ''}); not bound`);
+  }
+  return fd;
 }
 
 /** One bind, read-only from the start where anyone can see it. Returns why it was skipped, as a string. */
 async function bindOne(b: BindPlan, at: string, session: MountSession, runner: Runner, readInfo: () => MountInfoEntry[]): Promise<MountedBind | string> {
-  let dest: string;
+  let target: { path: string; dev: number; ino: number };
   try {
-    dest = bindTarget(at, b.destination, b.isDir);
+    target = bindTarget(at, b.destination, b.isDir);
   } catch (err) {
     return (err as Error).message;
   }
+  const dest = target.path;
   const stageDir = session.subdir('binds');
+  // not an output: staging points in our own workspace (the temp dir, never beside the evidence).
   const stage = fs.mkdtempSync(path.join(stageDir, 'b'));
   const point = b.isDir ? stage : path.join(stage, 'f');
   if (!b.isDir) fs.closeSync(fs.openSync(point, fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY, 0o600));
@@ -322,11 +351,24 @@ async function bindOne(b: BindPlan, at: string, session: MountSession, runner: R
     await run(['mount', '--make-private', point], 'private propagation');
     const st = fs.statSync(point);
     if (st.dev !== b.dev || st.ino !== b.ino) throw new MountCommandError('mount.bind', `bind ${b.source} for ${b.destination} shows another inode than the one checked (the evidence changed, or a symlink was followed); undone`, b.source);
-    await run(['mount', '--bind', point, dest], `bind to ${dest}`);
-    const top = readInfo().filter((e) => e.mountPoint === dest).pop();
-    if (!top || !/(^|,)ro(,|$)/.test(top.mountOptions)) {
-      if (top) await unmountPoint(runner, dest, () => mounted(dest));
-      throw new MountCommandError('mount.bind', `the bind at ${dest} is not where it was meant to be, or not read-only; undone`, dest);
+    let fd: number;
+    try {
+      fd = openTarget(at, target, b.isDir);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    const before = new Set(readInfo().map((e) => e.mountId));
+    try {
+      await run(['mount', '--no-canonicalize', '--bind', point, `/proc/${process.pid}/fd/${fd}`], `bind to ${dest}`);
+    } finally {
+      fs.closeSync(fd);
+    }
+    // Whatever this bind made, wherever it landed: exactly one new mount, at dest, read-only; else all undone.
+    const made = readInfo().filter((e) => !before.has(e.mountId));
+    const top = made.find((e) => e.mountPoint === dest);
+    if (made.length !== 1 || !top || !/(^|,)ro(,|$)/.test(top.mountOptions)) {
+      for (const e of made.reverse()) await unmountPoint(runner, e.mountPoint, () => readInfo().some((x) => x.mountId === e.mountId));
+      throw new MountCommandError('mount.bind', `the bind for ${b.destination} did not land at ${dest} read-only (${made.map((e) => e.mountPoint).join(', ') || 'nowhere'}); undone`, dest);
     }
   } finally {
     if (mounted(point)) await unmountPoint(runner, point, () => mounted(point));
@@ -364,6 +406,7 @@ function removeCreatedDirs(dirs: string[], info: MountInfoEntry[]): string[] {
     try {
       const st = fs.lstatSync(d);
       if (!st.isDirectory()) continue;
+      // not an output: a dir this tool created for a mount point (never recursive: what is not empty stays).
       fs.rmdirSync(d);
       removed.push(d);
     } catch {
@@ -495,7 +538,10 @@ async function finishId(id: string, runner: Runner, readInfo: () => MountInfoEnt
     }
   }
   if (rec) {
-    res.removed.push(...removeCreatedDirs(rec.createdDirs, readInfo()));
+    // The dirs the run created for its mount points: all of them when it never finished (nobody used them), else
+    // only those of mount points this command unmounted (a dir the user went on using after a plain `umount` stays).
+    const mine = rec.status === 'mounting' ? rec.createdDirs : rec.createdDirs.filter((d) => unmounted.some((mp) => mp === d || mp.startsWith(d + '/')));
+    res.removed.push(...removeCreatedDirs(mine, readInfo()));
     state.remove(id);
     res.removed.push(state.file(id));
   }
