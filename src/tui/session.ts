@@ -193,26 +193,31 @@ export class Session implements Driver {
       return { status: 'error', driver: c.inspect?.HostConfig?.LogConfig?.Type ?? null, notes: [errorText(err)], lines: [], truncated: false, problems: [] };
     }
     const lines: LogLine[] = [];
-    let piece: { stream: 'stdout' | 'stderr'; time: string; parts: Buffer[]; bytes: number } | null = null;
-    const flush = () => {
+    // The pieces of a line the engine cut, per stream: docker logs writes each stream's pieces one after the
+    // other, whatever the other stream printed in between, so a line is joined within its stream.
+    type Piece = { stream: 'stdout' | 'stderr'; time: string; parts: Buffer[]; bytes: number };
+    const pending = new Map<string, Piece>();
+    const flush = (stream: string) => {
+      const piece = pending.get(stream);
       if (!piece) return;
+      pending.delete(stream);
       const text = Buffer.concat(piece.parts).toString('utf8').replace(/\r?\n$/, '');
       const more = piece.bytes - Math.min(piece.bytes, LOG_TAB_LINE);
       lines.push({ stream: piece.stream, time: piece.time, text: safeText(text) + (more ? ` … (${more} bytes more: layerscope logs prints them)` : '') });
-      piece = null;
     };
     let count = 0;
     try {
       for await (const e of logs.entries) {
         count++;
-        if (piece && piece.stream !== e.stream) flush();
-        if (!piece) piece = { stream: e.stream, time: entryTime(e), parts: [], bytes: 0 };
+        let piece = pending.get(e.stream);
+        if (!piece) pending.set(e.stream, (piece = { stream: e.stream, time: entryTime(e), parts: [], bytes: 0 }));
         const room = LOG_TAB_LINE - Math.min(LOG_TAB_LINE, piece.bytes);
         if (room > 0) piece.parts.push(e.line.subarray(0, room));
         piece.bytes += e.line.length;
-        if (!e.partial) flush();
+        if (!e.partial) flush(e.stream);
       }
-      flush();
+      flush('stdout');
+      flush('stderr');
     } catch (err) {
       logs.problems.push({ severity: 'error', code: 'logs.unreadable', message: errorText(err), path: null });
     }
