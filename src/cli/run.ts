@@ -22,8 +22,9 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   let command = commands.find((c) => c.name === first);
   let args = rest;
   if (!command) {
-    // `layerscope [SOURCE]`: the TUI when there is one, else the report.
-    command = commands.find((c) => c.name === 'tui') ?? commands.find((c) => c.name === 'report')!;
+    // `layerscope [SOURCE]`: the TUI when there is one, else the report; in CI (`CI=true layerscope REF`, as
+    // `CI=true dive REF`), the CI gate. `layerscope tui REF` always opens the browser.
+    command = defaultCommand(io.env);
     args = argv;
   }
   try {
@@ -36,6 +37,13 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
   } catch (err) {
     return reportError(err, io, command);
   }
+}
+
+/** The command `layerscope [SOURCE]` runs: the CI gate when CI is set true (as Go's ParseBool, which dive's viper uses, reads it). */
+export function defaultCommand(env: NodeJS.ProcessEnv): Command {
+  const named = (n: string) => commands.find((c) => c.name === n);
+  if (/^(1|t|true)$/i.test(env.CI ?? '')) return named('ci')!;
+  return named('tui') ?? named('report')!;
 }
 
 function reportError(err: unknown, io: CommandIO, command: Command): number {
@@ -65,11 +73,13 @@ export function helpText(): string {
   const lines = [
     'layerscope: the truth about a container image or a Docker host',
     '',
-    'usage: layerscope [SOURCE]            open the browser (default SOURCE: /var/lib/docker)',
+    'usage: layerscope [SOURCE]            open the browser (default SOURCE: /var/lib/docker); with CI=true: the CI gate',
     '       layerscope COMMAND [ARGS]      (layerscope COMMAND --help for its flags)',
     '',
     'SOURCE: a Docker data root, a containerd root, an image archive (docker save, OCI; gzip/zstd),',
-    '        an OCI layout directory, - (archive on stdin), docker:REF or podman:REF (asks the engine to save it)',
+    '        an OCI layout directory, - (archive on stdin), or an image reference (nginx:latest: asks docker,',
+    '        then podman, to save it); docker://REF, podman://REF, docker-archive://PATH, oci-archive://PATH',
+    '        or --source docker|podman|docker-archive|oci-archive say which. An existing path always wins.',
     '',
     'commands:',
     ...commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),

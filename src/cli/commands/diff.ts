@@ -16,6 +16,7 @@ import { analyzeContainer, containerStackAnalysis } from '../../core/analysis/co
 import { findContainer } from '../../core/analysis/select.js';
 import type { ImageInfo } from '../../core/model/types.js';
 import type { ImageAnalysis } from '../../core/analysis/analyze.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 /** One side of a diff: an image (by reference, or the only one), or a container's whole stack. */
 async function diffSide(source: Source, imageRef: string | undefined, container: string | undefined): Promise<{ image: ImageInfo; analysis: ImageAnalysis; container: string | null }> {
@@ -45,6 +46,7 @@ export const diffCommand: Command = {
     'layerscope diff SOURCE --image-a REF --image-b REF [--content] [--format text|json]',
   ],
   flags: {
+    ...SOURCE_FLAG,
     'image-a': { value: true, help: 'image in A (instead of A#REF)' },
     'image-b': { value: true, help: 'image in B (instead of B#REF)' },
     'container-a': { value: true, help: "container in A: its whole stack (image, init and RW layers)" },
@@ -74,7 +76,7 @@ export const diffCommand: Command = {
     const open = async (loc: string) => {
       let s = opened.get(loc);
       if (!s) {
-        s = await openSource(loc, platform ? { platform } : {});
+        s = await openSource(await sourceLocation(loc, args, io), platform ? { platform } : {});
         opened.set(loc, s);
       }
       return s;

@@ -14,6 +14,7 @@ import { namedTree, namesTree } from './volumes.js';
 import { OutputDir, evidenceLocations } from '../../core/output/index.js';
 import { safeText, showPath } from '../../report/format.js';
 import { openTarget, TARGET_FLAGS } from './target.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 /** --layer N (0-based; negative counts from the top: -1 = top). */
 export function parseLayer(text: string | undefined, image: ImageInfo): number {
@@ -47,6 +48,7 @@ export const extractCommand: Command = {
     'layerscope extract SOURCE --volume NAME | --bind CONTAINER:DESTINATION [PATH...] -o DIR   (default PATH: all of it)',
   ],
   flags: {
+    ...SOURCE_FLAG,
     ...TARGET_FLAGS,
     volume: { value: true, help: "copy out of a volume (Docker data roots); PATHs are inside the volume (/ = all)" },
     bind: { value: true, help: 'copy out of a bind mount (CONTAINER:DESTINATION) whose source lies inside the evidence' },
@@ -77,7 +79,7 @@ export const extractCommand: Command = {
     });
     if (out === '-') throw new UsageError('extract writes a directory: -o - (stdout) is not possible; use export -o - for a tar');
     const platform = flagString(args, 'platform');
-    const source = await openSource(src, platform ? { platform } : {});
+    const source = await openSource(await sourceLocation(src, args, io), platform ? { platform } : {});
     let reader: ContentReader | null = null;
     let dir: OutputDir | null = null;
     try {

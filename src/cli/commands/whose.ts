@@ -11,6 +11,7 @@ import { cleanLayerPath, textToPath } from '../../core/model/path.js';
 import type { CommandIO, ParsedArgs } from '../command.js';
 import { pathHistoryJson, pathHistoryText, type PathHistory } from '../../report/verify.js';
 import { openTarget, TARGET_FLAGS, type Target } from './target.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const whoseCommand: Command = {
   name: 'whose',
@@ -24,6 +25,7 @@ export const whoseCommand: Command = {
     "init layer it is), and whether the file is visible in each one's final view or hidden (by which layer, how).",
   ],
   flags: {
+    ...SOURCE_FLAG,
     ...TARGET_FLAGS,
     root: { value: true, help: 'the Docker data root (default: the part of the first PATH before /overlay2/, else /var/lib/docker)' },
     format: { value: true, help: 'text (default) or json' },
@@ -32,6 +34,7 @@ export const whoseCommand: Command = {
     const format = flagChoice(args, 'format', ['text', 'json']);
     if (args.positional.length === 0) throw new UsageError('expected at least one PATH');
     if (flagString(args, 'image') !== undefined || flagString(args, 'container') !== undefined) return inStack(args, io, format);
+    if (args.flags.source !== undefined) throw new UsageError('--source says what SOURCE is: it goes with SOURCE --image|--container; host PATHs name their data root themselves (or --root)');
     const source = await openSource(flagString(args, 'root') ?? rootOf(args.positional[0]!));
     try {
       const out: Attribution[] = [];
@@ -72,7 +75,7 @@ async function inStack(args: ParsedArgs, io: CommandIO, format: 'text' | 'json')
       throw new UsageError((err as Error).message);
     }
   });
-  const source = await openSource(src!);
+  const source = await openSource(await sourceLocation(src!, args, io));
   try {
     const t = await openTarget(source, args);
     const out = layerPaths.map((p) => pathHistory(t, p));
