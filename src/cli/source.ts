@@ -4,7 +4,7 @@ import { safeText } from '../report/format.js';
 
 /** dive's `--source`, on every command that takes a SOURCE. */
 export const SOURCE_FLAG = {
-  source: { value: true, help: 'what SOURCE is: docker or podman (an image in that engine), docker-archive or oci-archive (a file); default: an existing path, else an image in docker, then podman' },
+  source: { value: true, arg: 'KIND', help: 'what SOURCE is: docker or podman (an image in that engine), docker-archive or oci-archive (a file); default: an existing path, else an image in docker, then podman' },
 } as const;
 
 /** The `--source` given, if any (a usage error names the choices). */
