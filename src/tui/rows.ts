@@ -3,6 +3,7 @@ import type { ContainerAnalysis } from '../core/analysis/container.js';
 import type { EndReason, VersionInfo } from '../core/analysis/stack.js';
 import { displayPath, type Attrs } from '../core/model/index.js';
 import { riskLine } from '../report/inspect.js';
+import { historyNote } from '../report/text.js';
 import { formatBytes, formatMode, formatPercent, formatTime, shortId, safeText, showPath, safeMessage } from '../report/format.js';
 import { ADDED, DELETED, MODIFIED, nameOf, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
@@ -43,8 +44,13 @@ function padR(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-/** A history command shown short, as dive does: `RUN ...`, `COPY ...`; escaped. */
-export function shortCommand(createdBy: string | null): string {
+/**
+ * A history command shown short, as dive does: `RUN ...`, `COPY ...`; escaped. Given the layer, an entry
+ * without a command shows what it says instead (`(imported: Imported from -)`: historyNote).
+ */
+export function shortCommand(createdBy: string | null, layer?: { comment: string | null; created: string | null }): string {
+  const note = layer ? historyNote({ comment: layer.comment, created: layer.created, createdBy }) : createdBy === null ? '(no history entry)' : null;
+  if (note !== null) return safeText(note);
   if (createdBy === null) return '(no history entry)';
   let c = createdBy.trim();
   const nop = /^\/bin\/sh -c #\(nop\)\s*/.exec(c);
@@ -65,7 +71,7 @@ export function layerHeader(): Line {
 export function layerRow(a: ImageAnalysis, i: number, selected: boolean): Line {
   const l = a.layers[i]!;
   const info = a.image.layers[i]!;
-  const text = `${mark(selected)}${padL(String(i), 3)} ${padL(formatBytes(l.bytes), 8)} ${padL(l.hiddenBytes ? formatBytes(l.hiddenBytes) : '-', 8)}  ${shortCommand(info.createdBy)}`;
+  const text = `${mark(selected)}${padL(String(i), 3)} ${padL(formatBytes(l.bytes), 8)} ${padL(l.hiddenBytes ? formatBytes(l.hiddenBytes) : '-', 8)}  ${shortCommand(info.createdBy, info)}`;
   return { text, selected, tone: l.hiddenBytes > 0 ? 'warning' : undefined };
 }
 
@@ -88,7 +94,7 @@ export function detailLines(a: ImageAnalysis, layer: number): Line[] {
     { text: `A ${l.added}  M ${l.modified}  D ${l.deleted}  opaque ${l.opaqueDirs}  ${formatBytes(l.bytes)}, ${formatBytes(l.hiddenBytes)} hidden` },
     { text: `cacheId ${info.cacheId === null ? '- (not a data root)' : safeText(info.cacheId)}` },
     { text: `dir     ${info.location === null ? '-' : safeText(info.location)}` },
-    { text: `cmd     ${shortCommand(info.createdBy)}` },
+    { text: `cmd     ${shortCommand(info.createdBy, info)}` },
     { text: `comment ${info.comment ? safeText(info.comment) : '-'}` },
   ];
 }
