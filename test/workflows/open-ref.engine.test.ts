@@ -43,7 +43,8 @@ for (const name of names) {
     // The engine's own answer: the image docker inspect names, with its tag and layers.
     const inspected = JSON.parse((await e.docker(['image', 'inspect', ref])).stdout)[0];
     const img = JSON.parse(byRef.stdout).images[0];
-    assert.equal(img.id, inspected.Id);
+    // On the containerd image store the engine's ID is the manifest's digest; ours is always the config's.
+    if (name !== 'docker26c') assert.equal(img.id, inspected.Id);
     assert.deepEqual(img.tags, [ref]);
     assert.deepEqual(img.layers.map((l: { diffId: string }) => l.diffId), inspected.RootFS.Layers);
 
@@ -57,7 +58,7 @@ for (const name of names) {
     const byId = await layerscope(['report', short, '--format', 'json'], e.env, tmp);
     assert.equal(byId.code, 0, byId.stderr);
     assert.match(byId.stderr, new RegExp(`reading image ${short} from docker`));
-    assert.equal(JSON.parse(byId.stdout).images[0].id, inspected.Id);
+    assert.equal(JSON.parse(byId.stdout).images[0].id, img.id);
 
     // The engine's save file, plainly and as docker-archive:// (relative and absolute).
     await e.docker(['save', '-o', path.join(tmp, 'base.tar'), ref]);
