@@ -12,7 +12,18 @@ export interface Command {
   /** Usage lines, e.g. `layerscope report [SOURCE] [--image REF]... [--format text|json]`. */
   usage: string[];
   /** Flags this command accepts: name (without --) → whether it takes a value, and if it may repeat. */
-  flags: Record<string, { value: boolean; repeat?: boolean; help: string; /** A one-letter form, e.g. `t` for -t. */ short?: string }>;
+  flags: Record<
+    string,
+    {
+      value: boolean;
+      repeat?: boolean;
+      help: string;
+      /** A one-letter form, e.g. `t` for -t. */
+      short?: string;
+      /** The value's name in --help (default: as the usage forms write it, `--image REF`; else VALUE). */
+      arg?: string;
+    }
+  >;
   run(args: ParsedArgs, io: CommandIO): Promise<number>;
 }
 

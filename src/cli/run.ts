@@ -1,5 +1,6 @@
 import { commands } from './commands/index.js';
 import { parseArgs } from './args.js';
+import { commandHelp, helpText, helpWidth } from './help.js';
 import { EXIT, type Command, type CommandIO } from './command.js';
 import { LayerscopeError, NotFoundError, SourceError, UsageError } from '../core/model/errors.js';
 import { safeText } from '../report/format.js';
@@ -16,26 +17,34 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     return EXIT.ok;
   }
   if (first === '--help' || first === '-h' || first === 'help') {
-    io.stdout.write(helpText());
+    io.stdout.write(helpText(commands, helpWidth(io)));
     return EXIT.ok;
   }
   let command = commands.find((c) => c.name === first);
   let args = rest;
   if (!command) {
-    // `layerscope [SOURCE]`: the TUI when there is one, else the report.
-    command = commands.find((c) => c.name === 'tui') ?? commands.find((c) => c.name === 'report')!;
+    // `layerscope [SOURCE]`: the TUI when there is one, else the report; in CI (`CI=true layerscope REF`, as
+    // `CI=true dive REF`), the CI gate. `layerscope tui REF` always opens the browser.
+    command = defaultCommand(io.env);
     args = argv;
   }
   try {
     const parsed = parseArgs(args, command);
     if (parsed.flags.help) {
-      io.stdout.write(commandHelp(command));
+      io.stdout.write(commandHelp(command, helpWidth(io)));
       return EXIT.ok;
     }
     return await command.run(parsed, io);
   } catch (err) {
     return reportError(err, io, command);
   }
+}
+
+/** The command `layerscope [SOURCE]` runs: the CI gate when CI is set true (as Go's ParseBool, which dive's viper uses, reads it). */
+export function defaultCommand(env: NodeJS.ProcessEnv): Command {
+  const named = (n: string) => commands.find((c) => c.name === n);
+  if (/^(1|t|true)$/i.test(env.CI ?? '')) return named('ci')!;
+  return named('tui') ?? named('report')!;
 }
 
 function reportError(err: unknown, io: CommandIO, command: Command): number {
@@ -59,38 +68,6 @@ function reportError(err: unknown, io: CommandIO, command: Command): number {
   }
   io.stderr.write(`layerscope ${command.name}: internal error: ${safeText(err instanceof Error ? err.stack ?? err.message : String(err))}\n`);
   return EXIT.internal;
-}
-
-export function helpText(): string {
-  const lines = [
-    'layerscope: the truth about a container image or a Docker host',
-    '',
-    'usage: layerscope [SOURCE]            open the browser (default SOURCE: /var/lib/docker)',
-    '       layerscope COMMAND [ARGS]      (layerscope COMMAND --help for its flags)',
-    '',
-    'SOURCE: a Docker data root, a containerd root, an image archive (docker save, OCI; gzip/zstd),',
-    '        an OCI layout directory, - (archive on stdin), docker:REF or podman:REF (asks the engine to save it)',
-    '',
-    'commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`),
-    '',
-    'exit codes: 0 ok; 1 a check failed (CI gate, verify); 2 usage; 3 source unreadable or not found;',
-    '            4 finished, but the evidence has errors (listed in the output)',
-    '',
-  ];
-  return lines.join('\n');
-}
-
-function commandHelp(c: Command): string {
-  // Long flag names get their help on the next line rather than run into it.
-  const flags = Object.entries(c.flags).map(([n, f]) => {
-    const name = `  ${f.short ? `-${f.short}, ` : ''}--${n}${f.value ? ' VALUE' : ''}`;
-    return (name.length < 24 ? name.padEnd(24) : `${name}\n${' '.repeat(24)}`) + f.help + (f.repeat ? ' (repeatable)' : '');
-  });
-  // Usage forms start with "layerscope"; any other line is explanation, printed as a paragraph below them.
-  const forms = c.usage.filter((u) => u.startsWith('layerscope'));
-  const prose = c.usage.filter((u) => !u.startsWith('layerscope'));
-  return [`layerscope ${c.name}: ${c.summary}`, '', ...forms.map((u) => `usage: ${u}`), ...(prose.length ? ['', ...prose] : []), '', ...flags, ''].join('\n');
 }
 
 async function version(): Promise<string> {

@@ -110,7 +110,7 @@ export function imageText(a: ImageAnalysis, hiddenLimit: number): string[] {
       String(l.modified),
       String(l.deleted),
       String(l.opaqueDirs),
-      safeText(commandOf(img.layers[l.index]!.createdBy)).slice(0, 70),
+      safeText(historyNote(img.layers[l.index]!) ?? commandOf(img.layers[l.index]!.createdBy)).slice(0, 70),
     ]),
   ));
   if (a.hidden.length) {
@@ -139,6 +139,19 @@ export function hiddenHow(reason: string, by: number): string {
   }
 }
 
+/**
+ * What a layer's history entry says when it gives no command (null when it gives one): an imported layer's
+ * comment (`docker import` writes `Imported from -` and no created_by), another entry's comment, or that there
+ * is no entry at all (the history is missing, or does not line up with the layers). Unescaped.
+ */
+export function historyNote(l: { createdBy: string | null; comment: string | null; created: string | null }): string | null {
+  if (l.createdBy !== null && l.createdBy.trim() !== '') return null;
+  const comment = l.comment?.trim() || null;
+  if (comment && /^imported from\b/i.test(comment)) return `(imported: ${comment})`;
+  if (comment) return `(no command; comment: ${comment})`;
+  return l.createdBy !== null || l.created !== null ? '(no command in its history entry)' : '(no history entry)';
+}
+
 /** `/bin/sh -c #(nop) ENV X=1` → `ENV X=1`; `/bin/sh -c rm x` → `RUN rm x`. */
 export function commandOf(createdBy: string | null): string {
   if (!createdBy) return '';
@@ -149,13 +162,22 @@ export function commandOf(createdBy: string | null): string {
   return createdBy.trim();
 }
 
+/**
+ * A link's target after its path: ` -> target` for a symlink (its text, which may be relative), ` => /path` for a
+ * hard link (another path in the image), as `ls -l` and the TUI tell them apart; '' for anything else.
+ */
+export function linkText(a: { type: string; linkname?: string }): string {
+  if (a.linkname === undefined) return '';
+  return a.type === 'hardlink' ? ` => ${showPath(a.linkname)}` : ` -> ${displayPath(a.linkname)}`;
+}
+
 function changeCells(r: ChangeRow): string[] {
   if (r.change === 'deleted') {
     const what = r.deletedAttrs ? `${r.deletedAttrs.type} from layer ${r.deletedLayer}${r.deletedBytes ? `, hides ${formatBytes(r.deletedBytes)}` : ''}` : 'nothing below (no-op whiteout)';
     return ['deleted', '-', '-', '-', '-', `${showPath(r.path)}  (${what})`];
   }
   const a = r.attrs!;
-  const link = a.linkname !== undefined ? ` -> ${a.type === 'hardlink' ? showPath(a.linkname) : displayPath(a.linkname)}` : '';
+  const link = linkText(a);
   const notes = [r.opaque ? 'opaque' : '', r.hiddenBy !== null && r.hiddenReason !== 'updated' ? `hidden by layer ${r.hiddenBy} (${r.hiddenReason})` : '', r.redirect !== undefined ? `redirect ${displayPath(r.redirect)}` : '', r.metacopy ? 'metacopy' : ''].filter(Boolean);
   return [r.change, a.type, formatMode(a.type, a.mode), `${a.uid}:${a.gid}`, a.type === 'dir' ? '-' : String(a.size), showPath(r.path) + link + (notes.length ? `  [${notes.join(', ')}]` : '')];
 }
@@ -164,7 +186,7 @@ const CHANGE_HEADER = ['CHANGE', 'TYPE', 'MODE', 'UID:GID', 'SIZE', 'PATH'];
 const MERGED_HEADER = ['MODE', 'UID:GID', 'SIZE', 'LAYER', 'PATH'];
 
 function mergedCells(r: MergedRow): string[] {
-  return [formatMode(r.attrs.type, r.attrs.mode), `${r.attrs.uid}:${r.attrs.gid}`, r.attrs.type === 'dir' ? '-' : String(r.attrs.size), String(r.layer), showPath(r.path) + (r.attrs.linkname !== undefined ? ` -> ${r.attrs.type === 'hardlink' ? showPath(r.attrs.linkname) : displayPath(r.attrs.linkname)}` : '')];
+  return [formatMode(r.attrs.type, r.attrs.mode), `${r.attrs.uid}:${r.attrs.gid}`, r.attrs.type === 'dir' ? '-' : String(r.attrs.size), String(r.layer), showPath(r.path) + linkText(r.attrs)];
 }
 
 export function changeRowsText(rows: ChangeRow[]): string {

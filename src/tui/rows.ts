@@ -4,6 +4,7 @@ import type { EndReason, VersionInfo } from '../core/analysis/stack.js';
 import { historySteps, type HistoryStep } from '../core/sources/config.js';
 import { displayPath, type Attrs } from '../core/model/index.js';
 import { riskLine } from '../report/inspect.js';
+import { historyNote } from '../report/text.js';
 import { formatBytes, formatMode, formatPercent, formatTime, shortId, safeText, showPath, safeMessage } from '../report/format.js';
 import { ADDED, DELETED, MODIFIED, nameOf, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
@@ -44,8 +45,13 @@ function padR(s: string, n: number): string {
   return s.length >= n ? s : s + ' '.repeat(n - s.length);
 }
 
-/** A history command shown short, as dive does: `RUN ...`, `COPY ...`; escaped. */
-export function shortCommand(createdBy: string | null): string {
+/**
+ * A history command shown short, as dive does: `RUN ...`, `COPY ...`; escaped. Given the layer, an entry
+ * without a command shows what it says instead (`(imported: Imported from -)`: historyNote).
+ */
+export function shortCommand(createdBy: string | null, layer?: { comment: string | null; created: string | null }): string {
+  const note = layer ? historyNote({ comment: layer.comment, created: layer.created, createdBy }) : createdBy === null ? '(no history entry)' : null;
+  if (note !== null) return safeText(note);
   if (createdBy === null) return '(no history entry)';
   let c = createdBy.trim();
   const nop = /^\/bin\/sh -c #\(nop\)\s*/.exec(c);
@@ -66,7 +72,7 @@ export function layerHeader(): Line {
 export function layerRow(a: ImageAnalysis, i: number, selected: boolean): Line {
   const l = a.layers[i]!;
   const info = a.image.layers[i]!;
-  const text = `${mark(selected)}${padL(String(i), 3)} ${padL(formatBytes(l.bytes), 8)} ${padL(l.hiddenBytes ? formatBytes(l.hiddenBytes) : '-', 8)}  ${shortCommand(info.createdBy)}`;
+  const text = `${mark(selected)}${padL(String(i), 3)} ${padL(formatBytes(l.bytes), 8)} ${padL(l.hiddenBytes ? formatBytes(l.hiddenBytes) : '-', 8)}  ${shortCommand(info.createdBy, info)}`;
   return { text, selected, tone: l.hiddenBytes > 0 ? 'warning' : undefined };
 }
 
@@ -159,10 +165,8 @@ export function detailLines(a: ImageAnalysis, layer: number, width = 200, cmdLin
 }
 
 /** The command that made a layer, as the details show it: the short form, or what the history says instead. */
-function commandText(info: { createdBy: string | null; comment: string | null }): string {
-  if (info.createdBy === null) return '(no history entry)';
-  if (info.createdBy.trim() === '') return info.comment ? `(no command: ${safeText(info.comment)})` : '(no command)';
-  return shortCommand(info.createdBy);
+function commandText(info: { createdBy: string | null; comment: string | null; created?: string | null }): string {
+  return shortCommand(info.createdBy, { comment: info.comment, created: info.created ?? null });
 }
 
 export function imageName(img: ImageInfo): string {

@@ -18,6 +18,7 @@ import { problemsExit, progressLine, reportProblems, sinkOf } from '../output.js
 import type { ArchiveOptions } from '../../core/sources/archive/open.js';
 import { namedTree, namesTree } from './volumes.js';
 import { openTarget, TARGET_FLAGS } from './target.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const DEFAULT_SOURCE = '/var/lib/docker';
 
@@ -31,11 +32,11 @@ function format(args: ParsedArgs): 'text' | 'json' {
 }
 
 /** Open the source named on the command line, run `fn`, always close it. */
-export async function withSource<T>(args: ParsedArgs, fn: (source: Source) => Promise<T>, fallback = DEFAULT_SOURCE): Promise<T> {
+export async function withSource<T>(args: ParsedArgs, io: CommandIO, fn: (source: Source) => Promise<T>, fallback = DEFAULT_SOURCE): Promise<T> {
   if (args.positional.length > 1) throw new UsageError(`one SOURCE expected, got ${args.positional.length}: ${args.positional.join(' ')}`);
   // --verify: archives hash every layer (uncompressed ones are otherwise listed by seeking, never read).
   const opts: ArchiveOptions = { platform: flagString(args, 'platform'), verify: args.flags.verify === true };
-  const source = await openSource(args.positional[0] ?? fallback, opts);
+  const source = await openSource(await sourceLocation(args.positional[0] ?? fallback, args, io), opts);
   if (opts.verify && !source.kind.includes('archive') && source.kind !== 'oci-dir')
     // Not silence: a responder asking for hashing must learn that nothing was hashed here, and where it is.
     source.problems.push(problem('info', 'verify.not-here', `--verify hashes the layers of archives; the layers of a ${source.kind} are checked against their diffIDs by \`layerscope verify\``, null));
@@ -95,6 +96,7 @@ export const reportCommand: Command = {
     'json is written as it is produced; jsonl gives one object per line (image, layer, hidden file, container, problem) for pipelines. With stderr on a terminal, progress is shown there.',
   ],
   flags: {
+    ...SOURCE_FLAG,
     all: { value: false, help: 'also list intermediate images (untagged legacy-builder steps), as docker images -a' },
     image: { value: true, repeat: true, help: 'restrict to this image (tag, ID or ID prefix)' },
     platform: { value: true, help: 'platform for multi-platform archives' },
@@ -103,7 +105,7 @@ export const reportCommand: Command = {
   },
   async run(args, io) {
     const fmt = flagChoice(args, 'format', ['text', 'json', 'jsonl']);
-    return withSource(args, async (source) => {
+    return withSource(args, io, async (source) => {
       const progress = progressLine(io, () => modelOf(source).progress);
       const opts = { images: flagList(args, 'image'), all: args.flags.all === true };
       try {
@@ -137,6 +139,7 @@ export const changesCommand: Command = {
     'regular file after its line (read as extract reads: never followed, never written).',
   ],
   flags: {
+    ...SOURCE_FLAG,
     container: { value: true, help: 'container name or ID' },
     all: { value: false, help: "every container's changes, in one run" },
     hash: { value: false, help: 'sha256 of every added or changed regular file' }, image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' }, layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
@@ -147,7 +150,7 @@ export const changesCommand: Command = {
     const all = flagBool(args, 'all');
     if ([containerRef, imageRef, all || undefined].filter((x) => x !== undefined).length > 1) throw new UsageError('changes takes one of --container, --all or --image');
     if (flagBool(args, 'hash') && !containerRef && !all) throw new UsageError("--hash is for containers' changes (--container or --all)");
-    return withSource(args, async (source) => {
+    return withSource(args, io, async (source) => {
       if (containerRef || all) {
         if (all && !source.containers.length) throw new UsageError('this source holds no containers');
         const which = all ? source.containers : [findContainer(source, containerRef!)];
@@ -207,6 +210,7 @@ export const filesCommand: Command = {
     'A volume (or a bind source inside the evidence) is listed as a plain directory: no whiteouts, LAYER is 0.',
   ],
   flags: {
+    ...SOURCE_FLAG,
     ...TARGET_FLAGS,
     layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' },
     volume: { value: true, help: "a volume's files (Docker data roots), read-only" },
@@ -217,7 +221,7 @@ export const filesCommand: Command = {
   },
   async run(args, io) {
     const fmt = format(args);
-    return withSource(args, async (source) => {
+    return withSource(args, io, async (source) => {
       if (namesTree(args)) {
         const t = await namedTree(source, args);
         const problems = dedupe([...source.problems, ...t.problems]);

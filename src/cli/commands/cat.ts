@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { parseLayer, requireReader } from './extract.js';
 import { layerLabel, openTarget, TARGET_FLAGS } from './target.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 /** Bytes looked at to tell a binary file from text (as grep and git do: a NUL, or bytes that are not UTF-8). */
 const SNIFF = 8192;
@@ -24,6 +25,7 @@ export const catCommand: Command = {
     'your terminal); to a pipe or file the bytes are written as they are.',
   ],
   flags: {
+    ...SOURCE_FLAG,
     ...TARGET_FLAGS,
     layer: { value: true, help: 'the tree after this layer (0 = base, -1 = top; default top)' },
     hex: { value: false, help: 'a hex dump (hexdump -C format) instead of the bytes' },
@@ -44,7 +46,7 @@ export const catCommand: Command = {
       throw new UsageError((err as Error).message);
     }
     const platform = flagString(args, 'platform');
-    const source = await openSource(src, platform ? { platform } : {});
+    const source = await openSource(await sourceLocation(src, args, io), platform ? { platform } : {});
     try {
       const t = await openTarget(source, args, { content: true });
       const layer = parseLayer(flagString(args, 'layer'), t.image);

@@ -13,6 +13,7 @@ import { ciJson, ciText, type CiReportInput } from '../../report/ci.js';
 import { safeText } from '../../report/format.js';
 import { ciJunit } from '../../report/junit.js';
 import { InputFileError, OutputFile, evidenceLocations, readInputFile } from '../../core/output/index.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 /** Largest rules file read (a .dive-ci or YAML config is a few hundred bytes). */
 export const CI_CONFIG_MAX = 1 << 20;
@@ -76,6 +77,7 @@ export const ciCommand: Command = {
     'layerscope ci SOURCE [--lowest-efficiency R] [--highest-wasted-bytes B] [--highest-user-wasted-percent R] ...',
   ],
   flags: {
+    ...SOURCE_FLAG,
     image: { value: true, repeat: true, help: 'image to check (default: the only image of the source)' },
     base: { value: true, help: 'base image (in the same source): user layers are those above its common layer prefix' },
     'base-layers': { value: true, help: 'number of base layers, when the base image is not in the source' },
@@ -111,7 +113,7 @@ export const ciCommand: Command = {
     // A verdict on an archive is given on hashed layers only: every layer is read and checked against its
     // DiffID and manifest digest (a tampered layer is an error problem: exit 4, or 1 when a rule fails too).
     const openOpts: ArchiveOptions = { ...(platform ? { platform } : {}), verify: true };
-    const source = await openSource(args.positional[0]!, openOpts);
+    const source = await openSource(await sourceLocation(args.positional[0]!, args, io), openOpts);
     let junitFile: OutputFile | null = null;
     try {
       // Checked before the analysis: inside the evidence, an existing file or a symlink at FILE: refused.

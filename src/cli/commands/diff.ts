@@ -16,6 +16,9 @@ import { analyzeContainer, containerStackAnalysis } from '../../core/analysis/co
 import { findContainer } from '../../core/analysis/select.js';
 import type { ImageInfo } from '../../core/model/types.js';
 import type { ImageAnalysis } from '../../core/analysis/analyze.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { howToReread } from './extract.js';
+import { safeText } from '../../report/format.js';
 
 /** One side of a diff: an image (by reference, or the only one), or a container's whole stack. */
 async function diffSide(source: Source, imageRef: string | undefined, container: string | undefined): Promise<{ image: ImageInfo; analysis: ImageAnalysis; container: string | null }> {
@@ -34,6 +37,16 @@ export function splitSourceRef(arg: string): { source: string; ref: string | und
   return { source: arg.slice(0, i), ref: arg.slice(i + 1) || undefined };
 }
 
+/**
+ * How file contents were judged, said under the counts: --content hashes same-size files, but a file both sides
+ * hold in a layer of the same diffID is equal by that diffID and never read; that the bytes on disk are still
+ * the ones the diffID names is verify's check, which diff does not make.
+ */
+export function contentNote(hashed: boolean): string {
+  const sameLayer = 'files in layers with equal diffIDs (shared layers) are taken as equal without reading them (for on-disk tampering of a layer: layerscope verify)';
+  return hashed ? `content: same-size files compared by sha256, except: ${sameLayer}` : `content: files of the same size and mtime taken as equal (--content to compare bytes); ${sameLayer}`;
+}
+
 export const diffCommand: Command = {
   name: 'diff',
   summary: 'compare two images or containers (any sources): shared layers, then files added, removed, changed',
@@ -45,12 +58,13 @@ export const diffCommand: Command = {
     'layerscope diff SOURCE --image-a REF --image-b REF [--content] [--format text|json]',
   ],
   flags: {
+    ...SOURCE_FLAG,
     'image-a': { value: true, help: 'image in A (instead of A#REF)' },
     'image-b': { value: true, help: 'image in B (instead of B#REF)' },
     'container-a': { value: true, help: "container in A: its whole stack (image, init and RW layers)" },
     'container-b': { value: true, help: 'container in B' },
     container: { value: true, help: 'one container against its image plus init layer (one SOURCE)' },
-    content: { value: false, help: 'hash same-size files (sha256) instead of trusting size+mtime; data roots, archive files, OCI dirs' },
+    content: { value: false, help: 'hash same-size files (sha256) instead of trusting size+mtime (files in layers of equal diffIDs are equal without being read: layerscope verify checks those on disk); data roots, archive files, OCI dirs' },
     format: { value: true, help: 'text (default) or json' },
     platform: { value: true, help: 'os/arch[/variant] for multi-platform archives' },
   },
@@ -74,7 +88,7 @@ export const diffCommand: Command = {
     const open = async (loc: string) => {
       let s = opened.get(loc);
       if (!s) {
-        s = await openSource(loc, platform ? { platform } : {});
+        s = await openSource(await sourceLocation(loc, args, io), platform ? { platform } : {});
         opened.set(loc, s);
       }
       return s;
@@ -98,7 +112,7 @@ export const diffCommand: Command = {
         const rb = contentReader(sb, ib);
         readers.push(ra, rb);
         const missing = [ra ? null : A.source, rb ? null : B.source].filter(Boolean);
-        if (missing.length) throw new UsageError(`--content needs file contents (data roots, archive files not compressed as a whole, OCI layout dirs); not available for ${missing.join(', ')} (read once: save it to a file first)`);
+        if (missing.length) throw new UsageError(`--content needs file contents (data roots, archive files not compressed as a whole, OCI layout dirs); not available for ${missing.map((m) => `${safeText(m!)} (read once: ${howToReread(m!)})`).join('; ')}`);
         // Which bytes are needed: a first, pure pass records every same-size pair of different layers; then each
         // side's files are hashed layer by layer (one pass per layer for archives); then the real comparison.
         const need = { a: new Map<number, Set<string>>(), b: new Map<number, Set<string>>() };
@@ -125,7 +139,7 @@ export const diffCommand: Command = {
       const labelB = one !== undefined ? `${B.source} container ${one}` : B.source + (sideB.container ? ` container ${sideB.container}` : refB ? `#${refB}` : '');
       const write = sinkOf(io.stdout);
       if (format === 'json') await writeCompareJson(c, { labelA, labelB, content: useContent }, write);
-      else await writeCompareText(c, { labelA, labelB, contentNote: useContent ? 'content: same-size files compared by sha256' : 'content: files of the same size and mtime taken as equal (--content to compare bytes)' }, write);
+      else await writeCompareText(c, { labelA, labelB, contentNote: contentNote(useContent) }, write);
       // The problems of what was read: both sources and both stacks.
       const problems = dedupe([...sa.problems, ...aa.problems, ...(sb === sa ? [] : sb.problems), ...ab.problems]);
       const code = format === 'json' ? problemsExit(problems) : reportProblems(io, 'diff', problems);

@@ -11,12 +11,14 @@ import { openTarget, TARGET_FLAGS } from './target.js';
 import { parseLayer, requireReader } from './extract.js';
 import { OutputFile, evidenceLocations } from '../../core/output/index.js';
 import type { ContentReader } from '../../core/export/content.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const exportCommand: Command = {
   name: 'export',
   summary: "write an image's or a container's merged filesystem (at any layer) as a tar, as docker export does",
   usage: ['layerscope export SOURCE [--image REF | --container X] [--layer N] -o FILE.tar|-'],
   flags: {
+    ...SOURCE_FLAG,
     ...TARGET_FLAGS,
     layer: { value: true, help: 'layer index, 0 = base, -1 = top (default: top)' },
     output: { value: true, help: 'output tar file, or - for stdout (-o)' },
@@ -29,7 +31,7 @@ export const exportCommand: Command = {
     if (!out) throw new UsageError('-o FILE is required (-o - for stdout)');
     if (out === '-' && io.isTTY) throw new UsageError('refusing to write a tar to a terminal; redirect stdout or give -o FILE');
     const platform = flagString(args, 'platform');
-    const source = await openSource(src, platform ? { platform } : {});
+    const source = await openSource(await sourceLocation(src, args, io), platform ? { platform } : {});
     let reader: ContentReader | null = null;
     let file: OutputFile | null = null;
     try {

@@ -14,6 +14,9 @@ import { namedTree, namesTree } from './volumes.js';
 import { OutputDir, evidenceLocations } from '../../core/output/index.js';
 import { safeText, showPath } from '../../report/format.js';
 import { openTarget, TARGET_FLAGS } from './target.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import * as fs from 'node:fs';
+import { sniffCompression, type Compression } from '../../core/sources/tar/decompress.js';
 
 /** --layer N (0-based; negative counts from the top: -1 = top). */
 export function parseLayer(text: string | undefined, image: ImageInfo): number {
@@ -31,11 +34,44 @@ export function requireReader(source: Source, image: ImageInfo, what: string): C
   if (!r) {
     throw new UsageError(
       `${what} needs file contents; they are read from data roots (layer diff dirs), image archive files that are not ` +
-        `compressed as a whole, and OCI layout directories. This ${source.kind} source (${source.location}) cannot be read again ` +
-        `(stdin, docker:REF, or a compressed archive): save it to a file first (docker save -o app.tar app:1).`,
+        `compressed as a whole, and OCI layout directories. This ${source.kind} source (${safeText(source.location)}) cannot be read again: ${howToReread(source.location)}.`,
     );
   }
   return r;
+}
+
+/** What to do with a source read once so that its files can be read: the fix for that kind of source. */
+export function howToReread(location: string): string {
+  const engine = /^(docker|podman):(.+)$/.exec(location);
+  if (engine) return `it is ${engine[1]}'s save stream; save it to a file first (${engine[1]} save -o app.tar ${safeText(engine[2]!)}) and name the file`;
+  if (location === '-') return 'it is stdin; save the archive to a file first (docker save -o app.tar app:1) and name the file';
+  const compression = wholeFileCompression(location);
+  if (compression && compression !== 'none') {
+    const name = location;
+    const plain = name.replace(/\.(t?gz|zst|zstd|xz|bz2)$/i, (m) => (/^\.t/i.test(m) ? '.tar' : ''));
+    const tool = { gzip: 'gunzip -k', zstd: 'zstd -d -k', xz: 'unxz -k', bzip2: 'bunzip2 -k' }[compression];
+    const out = plain !== name ? plain : `${name}.tar`;
+    const cmd = compression === 'gzip' && plain === name ? `gunzip -c ${safeText(name)} > ${safeText(out)}` : `${tool} ${safeText(name)}`;
+    return `the archive is compressed as a whole (${compression}), which can only be read in one pass; decompress it, keeping the original: ${cmd}, then name ${safeText(out)} (or save it uncompressed: docker save app:1 -o app.tar)`;
+  }
+  return 'save it to a file first (docker save -o app.tar app:1)';
+}
+
+/** The compression of a regular file's first bytes (the user's SOURCE, not evidence inside it), or null. */
+function wholeFileCompression(location: string): Compression | null {
+  let fd: number | null = null;
+  try {
+    // Non-blocking: a FIFO named as SOURCE was read already, and must not be waited on now.
+    fd = fs.openSync(location, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) return null;
+    const head = Buffer.alloc(6);
+    const n = fs.readSync(fd, head, 0, head.length, 0);
+    return sniffCompression(head.subarray(0, n));
+  } catch {
+    return null;
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
+  }
 }
 
 export const extractCommand: Command = {
@@ -47,6 +83,7 @@ export const extractCommand: Command = {
     'layerscope extract SOURCE --volume NAME | --bind CONTAINER:DESTINATION [PATH...] -o DIR   (default PATH: all of it)',
   ],
   flags: {
+    ...SOURCE_FLAG,
     ...TARGET_FLAGS,
     volume: { value: true, help: "copy out of a volume (Docker data roots); PATHs are inside the volume (/ = all)" },
     bind: { value: true, help: 'copy out of a bind mount (CONTAINER:DESTINATION) whose source lies inside the evidence' },
@@ -77,7 +114,7 @@ export const extractCommand: Command = {
     });
     if (out === '-') throw new UsageError('extract writes a directory: -o - (stdout) is not possible; use export -o - for a tar');
     const platform = flagString(args, 'platform');
-    const source = await openSource(src, platform ? { platform } : {});
+    const source = await openSource(await sourceLocation(src, args, io), platform ? { platform } : {});
     let reader: ContentReader | null = null;
     let dir: OutputDir | null = null;
     try {

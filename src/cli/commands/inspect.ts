@@ -5,6 +5,7 @@ import { containerRisks } from '../../core/analysis/risk.js';
 import { containerInspectJson, containerInspectText, imageInspectJson, imageInspectText } from '../../report/inspect.js';
 import { problemsExit, sinkOf } from '../output.js';
 import { onlyImage, withSource } from './analysis.js';
+import { SOURCE_FLAG } from '../source.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
@@ -15,6 +16,7 @@ export const inspectCommand: Command = {
     "json: {schema, kind, inspect, risks, problems}; `inspect` has docker inspect's keys (compare: jq .inspect vs docker inspect X | jq '.[0]').",
   ],
   flags: {
+    ...SOURCE_FLAG,
     container: { value: true, help: 'container name or ID' },
     image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' },
     platform: { value: true, help: 'platform for multi-platform archives' },
@@ -26,7 +28,7 @@ export const inspectCommand: Command = {
     const imageRef = flagString(args, 'image');
     if (containerRef && imageRef) throw new UsageError('inspect takes --container or --image, not both');
     if (args.positional.length !== 1) throw new UsageError('expected exactly one SOURCE');
-    return withSource(args, async (source) => {
+    return withSource(args, io, async (source) => {
       const write = sinkOf(io.stdout);
       if (containerRef) {
         const c = findContainer(source, containerRef);

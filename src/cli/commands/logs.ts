@@ -7,6 +7,7 @@ import type { ParsedArgs } from '../command.js';
 import { logEntryJson, terminalSafe } from '../../report/logs.js';
 import { reportProblems, sinkOf } from '../output.js';
 import { withSource } from './analysis.js';
+import { SOURCE_FLAG } from '../source.js';
 
 export const logsCommand: Command = {
   name: 'logs',
@@ -20,6 +21,7 @@ export const logsCommand: Command = {
     'Problems with the files (a truncated or damaged log, a bad frame, bad gzip data, a symlink in place of a log file) go to stderr after the entries, naming the file and the line or offset; the good entries are all written; exit 4.',
   ],
   flags: {
+    ...SOURCE_FLAG,
     container: { value: true, help: 'container name or ID (or unique ID prefix)' },
     timestamps: { value: false, short: 't', help: 'show the time of each entry, as docker logs -t' },
     since: { value: true, help: 'entries at or after this time (duration, RFC 3339, or unix seconds)' },
@@ -34,7 +36,7 @@ export const logsCommand: Command = {
     if (!ref) throw new UsageError('logs needs --container ID|NAME');
     if (args.positional.length !== 1) throw new UsageError('expected exactly one SOURCE');
     const opts = logsOptions(args);
-    return withSource(args, async (source) => {
+    return withSource(args, io, async (source) => {
       const c = findContainer(source, ref);
       const logs = containerLogs(c, opts);
       if (fmt === 'json') await writeJson(logs.entries, io);

@@ -12,6 +12,7 @@ import { reportProblems } from '../output.js';
 import { dedupe } from '../../core/analysis/host.js';
 import { onlyImage } from './analysis.js';
 import { parseLayer } from './extract.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 /** The names `mount --all` gives its mount points: the container's name when it is a plain one (Docker's rule). */
 const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -69,6 +70,7 @@ export const mountCommand: Command = {
     'root. Undo with `layerscope umount MOUNTPOINT`; `layerscope umount --all` undoes every mount layerscope left.',
   ],
   flags: {
+    ...SOURCE_FLAG,
     container: { value: true, help: 'the container to mount (name or ID prefix): its image layers, init layer and RW layer' },
     image: { value: true, help: 'the image to mount (tag, ID or ID prefix; default: the only image)' },
     layer: { value: true, help: 'with --image: the stack up to this layer (0 = base, -1 = top; default top)' },
@@ -84,7 +86,7 @@ export const mountCommand: Command = {
     const [src, dir] = args.positional as [string, string];
     if (flagString(args, 'host-root') !== undefined && !flagBool(args, 'volumes')) throw new UsageError('--host-root goes with --volumes');
     const platform = flagString(args, 'platform');
-    const source = await openSource(src, platform ? { platform } : {});
+    const source = await openSource(await sourceLocation(src, args, io), platform ? { platform } : {});
     try {
       const targets = targetsOf(source, args, dir);
       // --all: DIR itself must be acceptable as the parent of the mount points (empty, not in the evidence).

@@ -10,6 +10,7 @@ import { containerTimeline, type Timeline } from '../../core/analysis/timeline.j
 import { analyzeContainer, containerStackAnalysis } from '../../core/analysis/container.js';
 import { contentReader, hashRwFiles } from '../../core/export/content.js';
 import { TIMELINE_SCHEMA, timelineBodyfile, timelineJson, timelineTable, type TimelineSort } from '../../report/timeline.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const timelineCommand: Command = {
   name: 'timeline',
@@ -20,6 +21,7 @@ export const timelineCommand: Command = {
     "--hash: the MD5 of every regular file the RW layer holds, in the bodyfile's MD5 column (as mactime expects).",
   ],
   flags: {
+    ...SOURCE_FLAG,
     container: { value: true, help: 'container name or ID' },
     all: { value: false, help: 'every container of the source' },
     hash: { value: false, help: "MD5 of the RW layer's regular files (bodyfile's first column; json: md5)" },
@@ -35,7 +37,7 @@ export const timelineCommand: Command = {
     const format = flagChoice(args, 'format', ['table', 'body', 'json']);
     const sort = (flagString(args, 'sort') ?? 'mtime') as TimelineSort;
     if (!['mtime', 'ctime', 'path'].includes(sort)) throw new UsageError(`--sort ${sort}: expected mtime, ctime or path`);
-    const source = await openSource(args.positional[0]!);
+    const source = await openSource(await sourceLocation(args.positional[0]!, args, io));
     try {
       const containers = all ? source.containers : [findContainer(source, name!)];
       if (all && !containers.length) throw new UsageError('this source holds no containers');

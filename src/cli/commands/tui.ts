@@ -6,6 +6,7 @@ import { SourceError, UsageError } from '../../core/model/errors.js';
 import { openSource, planSource } from '../../core/sources/open.js';
 import type { OpenOptions, Source } from '../../core/model/source.js';
 import { safeText } from '../../report/format.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const DEFAULT_ROOT = '/var/lib/docker';
 
@@ -56,6 +57,7 @@ export const tuiCommand: Command = {
   summary: 'browse images, layers, files and containers in a full-screen terminal UI (the default)',
   usage: ['layerscope [SOURCE] [--image REF | --container NAME] [--platform OS/ARCH]', 'layerscope tui [SOURCE] ...'],
   flags: {
+    ...SOURCE_FLAG,
     image: { value: true, help: 'open this image directly (tag, ID or ID prefix)' },
     container: { value: true, help: 'open this container directly (name or ID prefix)' },
     platform: { value: true, help: 'platform of a multi-platform archive, os/arch[/variant]' },
@@ -79,6 +81,8 @@ export const tuiCommand: Command = {
       location = d.location;
       note = d.note;
     } else {
+      // An image reference becomes the engine's save stream (said on stderr); a path stays as typed.
+      location = await sourceLocation(location, args, io);
       // Fail before taking over the screen when the source is plainly not there, may not be read, or (with our
       // own opener) is not recognised: the same recognition and words as `layerscope report SOURCE`.
       try {

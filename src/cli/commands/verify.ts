@@ -4,6 +4,7 @@ import { openSource } from '../../core/sources/open.js';
 import { verifySource } from '../../core/verify/index.js';
 import { InterruptedError } from '../../core/verify/mount/index.js';
 import { verifyJson, verifyText } from '../../report/verify.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -17,6 +18,7 @@ export const verifyCommand: Command = {
     'Mounting needs root (else an unprivileged user namespace; else it is skipped and said so).',
   ],
   flags: {
+    ...SOURCE_FLAG,
     image: { value: true, repeat: true, help: 'image to verify (tag, ID or ID prefix)' },
     container: { value: true, repeat: true, help: 'container to verify (name or ID prefix): its image layers, init and RW layers' },
     all: { value: false, help: 'every image and container of the source' },
@@ -31,7 +33,7 @@ export const verifyCommand: Command = {
     const format = flagChoice(args, 'format', ['text', 'json']);
     if (args.positional.length !== 1) throw new UsageError('expected one SOURCE (e.g. /var/lib/docker)');
     if (flagBool(args, 'no-mount') && flagBool(args, 'no-integrity')) throw new UsageError('--no-mount and --no-integrity together leave nothing to verify');
-    const source = await openSource(args.positional[0]!);
+    const source = await openSource(await sourceLocation(args.positional[0]!, args, io));
     try {
       const report = await verifySource(source, {
         images: flagList(args, 'image'),

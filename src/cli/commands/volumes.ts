@@ -11,6 +11,7 @@ import { volumesText } from '../../report/text.js';
 import { volumesJson } from '../../report/json.js';
 import { problemsExit, reportProblems, sinkOf } from '../output.js';
 import { withSource } from './analysis.js';
+import { SOURCE_FLAG } from '../source.js';
 
 /** The volumes of a source, or a usage error saying which sources have them. */
 export function volumesOf(source: Source): VolumeAccess {
@@ -61,12 +62,13 @@ export const volumesCommand: Command = {
     'json: layerscope.volumes/v1 (every volume with who mounts it and its size as docker system df -v counts it, and every bind mount); inspect: exactly what `docker volume inspect` prints for every volume.',
   ],
   flags: {
+    ...SOURCE_FLAG,
     format: { value: true, help: 'text (default), json, or inspect (docker volume inspect\'s JSON)' },
     'no-size': { value: false, help: 'do not walk the volumes to size them' },
   },
   async run(args, io) {
     const fmt = flagChoice(args, 'format', ['text', 'json', 'inspect']);
-    return withSource(args, async (source) => {
+    return withSource(args, io, async (source) => {
       volumesOf(source);
       const r = (await volumeReport(source, { sizes: fmt !== 'inspect' && args.flags['no-size'] !== true }))!;
       const problems = dedupe([...source.problems, ...r.problems]);

@@ -1,8 +1,9 @@
-import * as path from 'node:path';
 import { EXIT, flagString, type Command, flagChoice } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import { openSource } from '../../core/sources/open.js';
-import { attributePath, type Attribution } from '../../core/verify/attribute.js';
+import { attributePath, dataRootOf, type Attribution } from '../../core/verify/attribute.js';
+import { safeText } from '../../report/format.js';
+import { DEFAULT_SOURCE as DEFAULT_ROOT } from './analysis.js';
 import { whoseJson, whoseText } from '../../report/verify.js';
 import { reportProblems } from '../output.js';
 import { dedupe } from '../../core/analysis/host.js';
@@ -11,6 +12,7 @@ import { cleanLayerPath, textToPath } from '../../core/model/path.js';
 import type { CommandIO, ParsedArgs } from '../command.js';
 import { pathHistoryJson, pathHistoryText, type PathHistory } from '../../report/verify.js';
 import { openTarget, TARGET_FLAGS, type Target } from './target.js';
+import { SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const whoseCommand: Command = {
   name: 'whose',
@@ -24,15 +26,17 @@ export const whoseCommand: Command = {
     "init layer it is), and whether the file is visible in each one's final view or hidden (by which layer, how).",
   ],
   flags: {
+    ...SOURCE_FLAG,
     ...TARGET_FLAGS,
-    root: { value: true, help: 'the Docker data root (default: the part of the first PATH before /overlay2/, else /var/lib/docker)' },
+    root: { value: true, help: 'the data root (default: the part of the first PATH before its data root layout: overlay2/<id>/, containers/<id>/, volumes/<name>/_data/, image/<driver>/, a containerd store...; else /var/lib/docker)' },
     format: { value: true, help: 'text (default) or json' },
   },
   async run(args, io) {
     const format = flagChoice(args, 'format', ['text', 'json']);
     if (args.positional.length === 0) throw new UsageError('expected at least one PATH');
     if (flagString(args, 'image') !== undefined || flagString(args, 'container') !== undefined) return inStack(args, io, format);
-    const source = await openSource(flagString(args, 'root') ?? rootOf(args.positional[0]!));
+    if (args.flags.source !== undefined) throw new UsageError('--source says what SOURCE is: it goes with SOURCE --image|--container; host PATHs name their data root themselves (or --root)');
+    const source = await openSource(flagString(args, 'root') ?? rootOf(args.positional[0]!, io));
     try {
       const out: Attribution[] = [];
       for (const p of args.positional) out.push(await attributePath(source, p));
@@ -51,12 +55,15 @@ export const whoseCommand: Command = {
 };
 
 /**
- * The data root a path under `<root>/overlay2/` names (a scanner hit on a mounted disk: a layer dir
- * `overlay2/<id>[-init]/` or one of its short links `overlay2/l/<LINK>/`), else the default.
+ * The data root the first PATH names by its layout (overlay2 layer dirs and short links, containers/<id>,
+ * volumes/, image/<driver>/, other drivers' layer dirs, containerd stores: dataRootOf), else /var/lib/docker,
+ * said on stderr, since it is a guess.
  */
-function rootOf(p: string): string {
-  const m = /^(\/.+?)\/overlay2\/(?:[0-9a-f]{64}(?:-init)?|l\/[A-Z2-7]{26})(?:\/|$)/.exec(path.resolve(p));
-  return m ? m[1]! : '/var/lib/docker';
+function rootOf(p: string, io: CommandIO): string {
+  const root = dataRootOf(p);
+  if (root) return root;
+  io.stderr.write(`layerscope whose: ${safeText(p)} shows no data root layout (overlay2/<id>/, containers/<id>/, volumes/<name>/_data/, image/<driver>/...): reading ${DEFAULT_ROOT} (--root names another)\n`);
+  return DEFAULT_ROOT;
 }
 
 /** `whose SOURCE --image|--container PATH...`: the history of in-image paths across the stack's layers. */
@@ -72,7 +79,7 @@ async function inStack(args: ParsedArgs, io: CommandIO, format: 'text' | 'json')
       throw new UsageError((err as Error).message);
     }
   });
-  const source = await openSource(src!);
+  const source = await openSource(await sourceLocation(src!, args, io));
   try {
     const t = await openTarget(source, args);
     const out = layerPaths.map((p) => pathHistory(t, p));

@@ -8,6 +8,7 @@ import { detectStores, openContainerdRoot } from './containerd/index.js';
 import { openArchive } from './archive/index.js';
 import { recogniseSource, type ClassicStore, type Recognition } from './recognise.js';
 import { dockerVolumes } from './volumes.js';
+import { schemeLocation } from './reference.js';
 
 type Opener = (root: string, opts: OpenOptions) => Promise<Source>;
 
@@ -30,14 +31,18 @@ export type SourcePlan =
 
 /**
  * Open whatever the user named, recognising it by content (never by file name):
- * - `docker:REF` / `podman:REF`: the engine's `save` stream; `-`: an archive on stdin;
+ * - `docker:REF` / `podman:REF` (or `docker://REF`, `podman://REF`): the engine's `save` stream; `-`: an archive
+ *   on stdin; `docker-archive://PATH`, `oci-archive://PATH`: PATH;
  * - a directory: a Docker data root (classic store, containerd store, or both), a containerd root, or an OCI
  *   layout;
  * - a file: an image archive (docker save, OCI archive; optionally compressed).
  * A source in which nothing is recognised, or that we may not read, is a SourceError naming the real cause;
  * a data root that is recognised and holds no image and no container says so with an info problem.
  */
-export async function openSource(location: string, opts: OpenOptions = {}): Promise<Source> {
+export async function openSource(given: string, opts: OpenOptions = {}): Promise<Source> {
+  // `docker://REF`, `oci-archive://PATH`...: what the scheme says (an image reference without one is looked up
+  // in the engines by the caller first: see reference.ts).
+  const location = schemeLocation(given);
   const plan = planSource(location);
   switch (plan.open) {
     case 'archive':
@@ -60,7 +65,8 @@ export async function openSource(location: string, opts: OpenOptions = {}): Prom
  * SourceError openSource would throw (not found, permission denied, nothing recognised, a graph driver we
  * cannot read).
  */
-export function planSource(location: string): SourcePlan {
+export function planSource(given: string): SourcePlan {
+  const location = schemeLocation(given);
   if (/^(docker|podman):/.test(location) || location === '-') return { open: 'archive' };
   const r = recogniseSource(location);
   switch (r.kind) {

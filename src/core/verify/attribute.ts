@@ -4,6 +4,7 @@ import type { ContainerInfo, ImageInfo } from '../model/types.js';
 import { cleanLayerPath, textToPath } from '../model/path.js';
 import type { EndReason, StackView } from '../analysis/stack.js';
 import { Evidence } from '../sources/evidence.js';
+import { GRAPH_DRIVERS } from '../sources/drivers.js';
 import { stackViewOf, containerStack, imageStacks } from './mount/stacks.js';
 
 /**
@@ -65,6 +66,38 @@ export interface Attribution {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const LINK_ID = /^[A-Z2-7]{26}$/;
+
+/**
+ * The data root a host path names by its own layout (a scanner hit on a mounted disk image:
+ * `/mnt/evidence/var/lib/docker/containers/<id>/config.v2.json`), or null when nothing in it is a data root's
+ * layout. Recognised below a root: `overlay2/<id>[-init]`, `overlay2/l/<LINK>`, the layer dirs of the other
+ * graph drivers (`vfs/dir/<id>`, `aufs/diff/<id>`, ...), `image/<driver>/{imagedb,layerdb,repositories.json,
+ * distribution}`, `containers/<id>`, `volumes/<name>/_data` and `volumes/metadata.db`, the engine's containerd
+ * store `containerd/daemon/`; and a containerd root's `io.containerd.*` dirs. The outermost match wins (a data
+ * root copied into a layer or a volume is content of the outer one). Pure: nothing is read.
+ */
+export function dataRootOf(p: string): string | null {
+  const parts = path.resolve(p).split('/').filter(Boolean);
+  const drivers = new Map(GRAPH_DRIVERS.map((d) => [d.name, d.layers]));
+  const ID = /^[0-9a-f]{64}(?:-init)?$/;
+  const at = (i: number): boolean => {
+    const [a, b, c] = [parts[i], parts[i + 1], parts[i + 2]];
+    if (!a || b === undefined) return false;
+    if (a === 'overlay2' && (ID.test(b) || (b === 'l' && c !== undefined && LINK_ID.test(c)))) return true;
+    if (a === 'containers' && HEX64.test(b)) return true;
+    if (a === 'volumes' && (b === 'metadata.db' || (c === '_data' && b !== '_data'))) return true;
+    if (a === 'image' && drivers.has(b) && c !== undefined && ['imagedb', 'layerdb', 'repositories.json', 'distribution'].includes(c)) return true;
+    if (a === 'containerd' && b === 'daemon') return true;
+    // A containerd root (/var/lib/containerd): its plugin dirs.
+    if (/^io\.containerd\.(snapshotter|content|metadata|runtime)\.v\d+/.test(a)) return true;
+    const sub = drivers.get(a);
+    if (sub !== undefined && a !== 'overlay2') return sub === '' ? ID.test(b) : b === sub && c !== undefined && ID.test(c);
+    return false;
+  };
+  // At least one component above the layout: / itself is never taken for a data root.
+  for (let i = 1; i < parts.length; i++) if (at(i)) return '/' + parts.slice(0, i).join('/');
+  return null;
+}
 
 export async function attributePath(source: Source, input: string, opts: { cwd?: string } = {}): Promise<Attribution> {
   const root = path.resolve(source.location);
