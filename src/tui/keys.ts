@@ -7,7 +7,7 @@ import { CONTAINER_TABS } from './container-tabs.js';
  */
 
 /** Where a binding applies. Earlier contexts in `contextsOf` win. */
-export type Context = 'search-input' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
+export type Context = 'search-input' | 'extract-input' | 'extract' | 'viewer' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
 
 export interface Binding {
   keys: string[];
@@ -32,6 +32,22 @@ export const B: Binding[] = [
   { keys: ['backspace'], context: 'search-input', description: 'delete a character', handler: () => ({ type: 'searchBackspace' }) },
   { keys: ['ctrl+t', 'tab'], context: 'search-input', description: 'switch between substring and regular expression', handler: () => ({ type: 'searchToggleRegex' }) },
   { keys: ['ctrl+c'], context: 'search-input', description: 'quit', handler: () => ({ type: 'quit' }) },
+
+  // Typing the directory to extract into.
+  { keys: ['enter'], context: 'extract-input', description: 'extract into this directory (created if missing; nothing in it is overwritten)', handler: () => ({ type: 'extractRun' }) },
+  { keys: ['esc'], context: 'extract-input', description: 'cancel', handler: () => ({ type: 'extractClose' }) },
+  { keys: ['backspace'], context: 'extract-input', description: 'delete a character', handler: () => ({ type: 'extractBackspace' }) },
+  { keys: ['ctrl+c'], context: 'extract-input', description: 'quit', handler: () => ({ type: 'quit' }) },
+  { keys: ['esc', 'q', 'enter'], context: 'extract', description: 'close what extract says (once it is done)', handler: () => ({ type: 'extractClose' }) },
+
+  { keys: ['esc', 'q'], context: 'viewer', description: 'close the viewer', handler: () => ({ type: 'viewerClose' }) },
+  { keys: ['H'], context: 'viewer', description: 'hex dump / text', handler: () => ({ type: 'viewerToggleHex' }) },
+  { keys: ['/'], context: 'viewer', description: 'search the bytes shown (text; in hex: bytes, or hex digits like 7f454c46)', handler: () => ({ type: 'searchOpen' }) },
+  { keys: ['n'], context: 'viewer', description: 'next match', handler: () => ({ type: 'viewerSearchStep', delta: 1 }) },
+  { keys: ['N'], context: 'viewer', description: 'previous match', handler: () => ({ type: 'viewerSearchStep', delta: -1 }) },
+  { keys: ['right', 'l'], context: 'viewer', description: 'scroll right (long lines)', handler: () => ({ type: 'hscroll', delta: 20 }) },
+  { keys: ['left', 'h'], context: 'viewer', description: 'scroll left', handler: () => ({ type: 'hscroll', delta: -20 }) },
+  { keys: ['x', 'ctrl+e'], context: 'viewer', description: 'extract this file (this version) into a directory', handler: () => ({ type: 'extractOpen' }) },
 
   { keys: ['esc', '?', 'q', 'enter'], context: 'help', description: 'close the help', handler: () => ({ type: 'help', open: false }) },
   { keys: ['esc', 'p', 'q', 'enter'], context: 'problems', description: 'close the problem list', handler: () => ({ type: 'problems', open: false }) },
@@ -72,7 +88,10 @@ export const B: Binding[] = [
 
   { keys: ['enter', 'right', 'l'], context: 'layers', description: 'go to the layer\'s files', handler: () => ({ type: 'focusPane', pane: 'files' }) },
 
-  { keys: ['space', 'enter'], context: 'files', description: 'collapse / expand the directory', handler: () => ({ type: 'toggleCollapse' }) },
+  { keys: ['space'], context: 'files', description: 'collapse / expand the directory', handler: () => ({ type: 'toggleCollapse' }) },
+  { keys: ['enter'], context: 'files', description: 'collapse / expand the directory; on a file, view it', handler: () => ({ type: 'select' }) },
+  { keys: ['o'], context: 'files', description: 'view the file as it is at this layer (a D row: the version it deleted); text or hex', handler: () => ({ type: 'viewOpen' }) },
+  { keys: ['x', 'ctrl+e'], context: 'files', description: 'extract the file or directory, as it is at this layer, into a directory you type', handler: () => ({ type: 'extractOpen' }) },
   { keys: ['right', 'l'], context: 'files', description: 'expand the directory', handler: () => ({ type: 'collapseHere', collapsed: false }) },
   { keys: ['left', 'h'], context: 'files', description: 'collapse the directory (again: go to its parent)', handler: () => ({ type: 'collapseHere', collapsed: true }) },
   { keys: ['ctrl+space', 'z'], context: 'files', description: 'collapse all / expand all', handler: () => ({ type: 'collapseAll' }) },
@@ -108,6 +127,8 @@ export function contextsOf(s: State): Context[] {
   if (s.search?.editing) return ['search-input'];
   if (s.help) return ['help', 'global'];
   if (s.showProblems) return ['problems', 'global'];
+  if (s.extract) return s.extract.status === 'prompt' ? ['extract-input'] : ['extract', 'global'];
+  if (s.viewer) return ['viewer', 'global'];
   if (s.screen === 'error') return ['error'];
   const out: Context[] = [];
   if (s.search?.result) out.push('search-results');
@@ -126,8 +147,9 @@ export function contextsOf(s: State): Context[] {
 
 export function actionForKey(s: State, key: string): Action | null {
   const ctxs = contextsOf(s);
-  if (ctxs[0] === 'search-input' && key.length > 0 && !/^(ctrl\+|shift\+tab$|tab$|enter$|esc$|backspace$|up$|down$|left$|right$|pg|home$|end$|wheel)/.test(key)) {
-    return { type: 'searchInput', text: key === 'space' ? ' ' : key };
+  if ((ctxs[0] === 'search-input' || ctxs[0] === 'extract-input') && key.length > 0 && !/^(ctrl\+|shift\+tab$|tab$|enter$|esc$|backspace$|up$|down$|left$|right$|pg|home$|end$|wheel)/.test(key)) {
+    const text = key === 'space' ? ' ' : key;
+    return ctxs[0] === 'search-input' ? { type: 'searchInput', text } : { type: 'extractInput', text };
   }
   for (const c of ctxs) {
     for (const b of BINDINGS) {
@@ -235,13 +257,16 @@ const CONTEXT_TITLES: Record<Context, string> = {
   browse: "Container: a mount's files",
   logs: 'Container: logs tab',
   'search-input': 'Search prompt',
+  viewer: 'File viewer (o on a file)',
+  'extract-input': 'Extract prompt (x on a file or directory)',
+  extract: 'Extract result',
   'search-results': 'Search results',
   help: 'Help',
   problems: 'Problem list',
   error: 'Error screen',
 };
 
-const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
+const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'viewer', 'extract-input', 'extract', 'search-input', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
 
 /** The help screen, generated from the binding table. */
 export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {
