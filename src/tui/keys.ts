@@ -7,7 +7,7 @@ import { CONTAINER_TABS } from './container-tabs.js';
  */
 
 /** Where a binding applies. Earlier contexts in `contextsOf` win. */
-export type Context = 'search-input' | 'extract-input' | 'extract' | 'viewer' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
+export type Context = 'search-input' | 'extract-input' | 'extract' | 'verify' | 'viewer' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
 
 export interface Binding {
   keys: string[];
@@ -39,6 +39,8 @@ export const B: Binding[] = [
   { keys: ['backspace'], context: 'extract-input', description: 'delete a character', handler: () => ({ type: 'extractBackspace' }) },
   { keys: ['ctrl+c'], context: 'extract-input', description: 'quit', handler: () => ({ type: 'quit' }) },
   { keys: ['esc', 'q', 'enter'], context: 'extract', description: 'close what extract says (once it is done)', handler: () => ({ type: 'extractClose' }) },
+
+  { keys: ['esc', 'enter', 'V'], context: 'verify', description: 'hide the verdict (the ! marks stay in the tree; a check still running goes on)', handler: () => ({ type: 'verifyClose' }) },
 
   { keys: ['esc', 'q'], context: 'viewer', description: 'close the viewer', handler: () => ({ type: 'viewerClose' }) },
   { keys: ['H'], context: 'viewer', description: 'hex dump / text', handler: () => ({ type: 'viewerToggleHex' }) },
@@ -84,6 +86,7 @@ export const B: Binding[] = [
   // Ctrl-M is the same byte as Enter in a terminal: M is the modified filter's key (dive's ctrl+m cannot work).
   { keys: ['M'], context: 'image', description: 'show/hide modified entries (ctrl+m is Enter in terminals)', handler: () => ({ type: 'toggleFilter', kind: 'modified' }) },
   { keys: ['ctrl+u', 'U'], context: 'image', description: 'show/hide unmodified entries', handler: () => ({ type: 'toggleFilter', kind: 'unmodified' }) },
+  { keys: ['V'], context: 'image', description: "verify in place: mount this stack read-only and compare the kernel's view with ours (root), check this layer's tar-split (data roots); ! marks what differs", handler: () => ({ type: 'verifyRun' }) },
   { keys: ['i', 'esc'], context: 'image', description: 'back to the image and container list (when the source holds more than one)', handler: (s) => (s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
 
   { keys: ['enter', 'right', 'l'], context: 'layers', description: 'go to the layer\'s files', handler: () => ({ type: 'focusPane', pane: 'files' }) },
@@ -129,6 +132,7 @@ export function contextsOf(s: State): Context[] {
   if (s.showProblems) return ['problems', 'global'];
   if (s.extract) return s.extract.status === 'prompt' ? ['extract-input'] : ['extract', 'global'];
   if (s.viewer) return ['viewer', 'global'];
+  if (s.verify?.open) return ['verify', 'global'];
   if (s.screen === 'error') return ['error'];
   const out: Context[] = [];
   if (s.search?.result) out.push('search-results');
@@ -260,13 +264,14 @@ const CONTEXT_TITLES: Record<Context, string> = {
   viewer: 'File viewer (o on a file)',
   'extract-input': 'Extract prompt (x on a file or directory)',
   extract: 'Extract result',
+  verify: 'Verify in place (V)',
   'search-results': 'Search results',
   help: 'Help',
   problems: 'Problem list',
   error: 'Error screen',
 };
 
-const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'viewer', 'extract-input', 'extract', 'search-input', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
+const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'viewer', 'extract-input', 'extract', 'verify', 'search-input', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
 
 /** The help screen, generated from the binding table. */
 export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {
@@ -280,5 +285,6 @@ export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {
   }
   out.push('Marks: A added  M modified  D deleted (size = bytes it hid)  O opaque dir  (blank) unchanged');
   out.push('"hidden by Ln": a later layer n deleted, overwrote or hid this version; its bytes still ship.');
+  out.push("! (after V): the kernel's view of the mounted stack, or the layer as built (tar-split), differs here.");
   return out;
 }

@@ -19,6 +19,7 @@ import { displayPath } from '../core/model/path.js';
 import { formatBytes } from '../report/format.js';
 import { readForViewer } from './viewer.js';
 import type { EntryRef } from './state/index.js';
+import { verifyInPlace, type InPlaceReport } from '../core/verify/index.js';
 
 /** The logs tab holds the last entries only (layerscope logs prints them all), each line cut for the screen. */
 const LOG_TAB_ENTRIES = 10_000;
@@ -195,7 +196,39 @@ export class Session implements Driver {
       case 'extract':
         void this.extract(want.entry, want.dir).then((r) => d({ type: 'extractDone', seq: want.seq, ...r }));
         return;
+      case 'verify': {
+        const run = this.verify(want.analysis, want.layer, want.containerId, (what) => d({ type: 'verifyProgress', seq: want.seq, what })).then(
+          (r) => d({ type: 'verifyDone', seq: want.seq, ...r }),
+          (err) => d({ type: 'verifyDone', seq: want.seq, ok: false, failed: true, lines: [`could not verify: ${errorText(err)}`], marks: new Map() }),
+        );
+        this.running.add(run);
+        void run.finally(() => this.running.delete(run));
+        return;
+      }
     }
+  }
+
+  /** Work that must finish before the process ends (a verify: its mount is undone when it settles). */
+  private readonly running = new Set<Promise<void>>();
+
+  /** Resolves when nothing of ours is mounted any more (runTui waits for it after the UI is gone). */
+  async settled(): Promise<void> {
+    while (this.running.size) await Promise.allSettled([...this.running]);
+  }
+
+  /** Verify the stack shown in place; the verdict as lines, and the paths that differ for the tree's marks. */
+  private async verify(a: ImageAnalysis, layer: number, containerId: string | null, progress: (what: string) => void): Promise<{ ok: boolean; lines: string[]; marks: Map<string, string> }> {
+    const source = this.source!;
+    if (this.mountTrees.has(a)) throw new Error("a mount's files are a plain directory, not a stack: nothing to mount");
+    const container = containerId ? (source.containers.find((c) => c.id === containerId) ?? null) : null;
+    const image = container ? (source.images.find((i) => i.id === container.image) ?? a.image) : a.image;
+    const r = await verifyInPlace(source, { image, container, layer }, { onProgress: (w) => progress(safeText(w)) });
+    const marks = new Map<string, string>();
+    for (const m of r.marks) {
+      const what = `${m.kind} (${m.check === 'integrity' ? 'tar-split' : m.against === 'as-built' ? 'kernel vs as built' : 'kernel vs disk'})`;
+      marks.set(m.path, marks.has(m.path) ? `${marks.get(m.path)}, ${what}` : what);
+    }
+    return { ok: r.ok, lines: verdictLines(r, layer), marks };
   }
 
   /** The viewer request being read (an older one stops at its next chunk). */
@@ -367,6 +400,29 @@ export class Session implements Driver {
     if (this.ticker) clearInterval(this.ticker);
     void this.source?.close().catch(() => {});
   }
+}
+
+/** The verdict of a verify in place, as the popup shows it. */
+export function verdictLines(r: InPlaceReport, layer: number): string[] {
+  const out: string[] = [];
+  const st = r.stack.result;
+  const label = safeText(r.stack.label);
+  if (!r.mount.ran) out.push(`mount check of ${label}: skipped: ${safeMessage(r.mount.skipped ?? 'not run')}`);
+  else if (!st) out.push(`mount check of ${label}: not run`);
+  else {
+    const n = st.differences.length + (st.asBuilt?.differences.length ?? 0);
+    const how = st.mode === 'userns' ? ', in a user namespace' : '';
+    const what = st.status === 'agree' ? `the kernel's view agrees with ours (${st.entries.kernel.toLocaleString('en')} entries${st.asBuilt ? ', and with the image as built' : ''})` : st.status === 'disagree' ? `${n} difference${n === 1 ? '' : 's'} between the kernel's view and ours` : `${st.status}${st.message ? `: ${safeMessage(st.message)}` : ''}`;
+    out.push(`mount check of ${label} (read-only overlay${how}): ${what}`);
+  }
+  for (const note of [...r.mount.notes, ...(st?.notes ?? [])].slice(0, 3)) out.push(`  ${safeMessage(note)}`);
+  const i = r.integrity;
+  out.push(`integrity of L${layer} (tar-split): ${i.status === 'skipped' ? `skipped: ${safeMessage(i.skipped ?? '')}` : i.status === 'ok' ? 'ok: the layer reassembles to its diffID, files match their headers' : `${i.status}${i.message ? `: ${safeMessage(i.message)}` : ''}`}`);
+  out.push('');
+  out.push(r.ok ? 'OK: nothing differs' : r.marks.length ? `FAILED: ${r.marks.length} difference${r.marks.length === 1 ? '' : 's'}, marked ! in the tree:` : r.mount.ran || i.ran ? 'FAILED: see above' : 'nothing could be checked here');
+  for (const m of r.marks.slice(0, 12)) out.push(`  ! /${displayPath(m.path)}  ${m.kind}: ${safeMessage(m.message)}`);
+  if (r.marks.length > 12) out.push(`  … and ${r.marks.length - 12} more (layerscope verify lists them all)`);
+  return out;
 }
 
 export function errorText(err: unknown): string {

@@ -1,7 +1,7 @@
 import { displayPath } from '../core/model/path.js';
 import { formatBytes, safeMessage, safeText } from '../report/format.js';
 import type { Line } from './rows.js';
-import type { EntryRef, ExtractState, ViewerState } from './state/index.js';
+import type { EntryRef, ExtractState, VerifyState, ViewerState } from './state/index.js';
 import { rowCount, rowText, VIEW_WINDOW } from './viewer.js';
 
 /** The viewer's and extract's lines: pure, from their state. Text from the file was made safe in rowText. */
@@ -90,5 +90,15 @@ export function extractLines(x: ExtractState): Line[] {
   for (const l of x.lines) out.push({ text: l, tone: x.status === 'error' ? 'warning' : undefined });
   out.push({ text: '' });
   out.push({ text: 'Esc closes', tone: 'dim' });
+  return out;
+}
+
+export function verifyTitle(v: VerifyState): string {
+  return `Verify in place: L${v.layer}${v.status === 'running' ? ' (running)' : v.status === 'error' ? ' (could not run)' : v.ok ? ': OK' : ': FAILED'}`;
+}
+
+export function verifyLines(v: VerifyState): Line[] {
+  if (v.status === 'running') return [{ text: `${safeMessage(v.progress)}…`, tone: 'dim' }, { text: '' }, { text: 'Ctrl-C or q quits at any time: a mount is undone first.', tone: 'dim' }];
+  const out: Line[] = v.lines.map((text) => ({ text, tone: /^(FAILED|  ! |could not)/.test(text) ? 'warning' : undefined }));
   return out;
 }

@@ -249,3 +249,45 @@ test('a directory is not viewed (x extracts it); the help lists the viewer keys'
   assert.match(help, /\n {2}o +view the file as it is at this layer/);
   assert.match(help, /\n {2}x, ctrl\+e +extract the file or directory/);
 });
+
+test('verify in place (V): progress, the verdict, and ! on the entries that differ; Esc keeps the marks', async () => {
+  const { imageState } = await import('../../src/tui/state/index.js');
+  const { verdictLines } = await import('../../src/tui/session.js');
+  const { bloatImage } = await import('./fixture.js');
+  let answer: ((ok: boolean) => void) | null = null;
+  const driver = {
+    start() {},
+    stop() {},
+    request(want: any, dispatch: (a: any) => void) {
+      if (want.kind !== 'verify') return;
+      dispatch({ type: 'verifyProgress', seq: want.seq, what: 'mounting bloat:1 layer 2 read-only' });
+      answer = (ok) => {
+        const marks = ok ? [] : [{ path: 'data/f', check: 'mount', kind: 'mode', message: 'mode: ours 0600, the kernel shows 4755', against: 'as-built' }];
+        const report: any = {
+          stack: { label: 'bloat:1 layer 2', result: { status: ok ? 'agree' : 'disagree', mode: 'root', entries: { ours: 14, kernel: 14 }, differences: [], asBuilt: { differences: marks }, notes: [], message: null } },
+          mount: { ran: true, skipped: null, notes: [] },
+          integrity: { ran: true, skipped: null, layer: 2, status: ok ? 'ok' : 'tampered', message: ok ? null : 'data/f: mode 0600 in tar-split, 4755 on disk', result: null },
+          marks: ok ? [] : [...marks, { path: 'data/f', check: 'integrity', kind: 'mode', message: 'mode 0600 in tar-split, 4755 on disk' }],
+          ok,
+        };
+        const m = new Map<string, string>(ok ? [] : [['data/f', 'mode (kernel vs as built), mode (tar-split)']]);
+        dispatch({ type: 'verifyDone', seq: want.seq, ok, lines: verdictLines(report, 2), marks: m });
+      };
+    },
+  };
+  for (const [w, h] of [[80, 24], [100, 30], [140, 40]] as const) {
+    const d = await drive(imageState(bloatImage(), w, h, 'bloat.tar'), { driver });
+    await d.press(']', ']', 'V');
+    assert.match(d.frame(), /Verify in place: L2 \(running\)/);
+    assert.match(d.frame(), /mounting bloat:1 layer 2 read-only…/);
+    answer!(w !== 100);
+    await d.until((s) => s.verify?.status === 'done');
+    matchGolden(`verify-${w}x${h}-${w !== 100 ? 'ok' : 'failed'}`, d.frame());
+    await d.press(K.esc, K.tab);
+    if (w === 100) {
+      await pressUntil(d, /▶M!-rw-------.* f +\[verify: mode/);
+      matchGolden('verify-100x30-marked', d.frame());
+    } else assert.doesNotMatch(d.frame(), /!-/);
+    d.unmount();
+  }
+});

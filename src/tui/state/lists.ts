@@ -94,7 +94,7 @@ export type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' |
 export function activeList(s: State): ListName | null {
   if (s.help) return 'help';
   if (s.showProblems) return 'problems';
-  if (s.extract) return null;
+  if (s.extract || s.verify?.open) return null;
   if (s.viewer) return 'viewer';
   if (s.search && !s.search.editing && s.search.result) return 'search';
   if (s.screen === 'picker') return 'picker';

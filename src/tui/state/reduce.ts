@@ -185,6 +185,10 @@ export function reduce(s0: State, a: Action): State {
     case 'extractRun':
     case 'extractDone':
     case 'extractClose':
+    case 'verifyRun':
+    case 'verifyProgress':
+    case 'verifyDone':
+    case 'verifyClose':
       return viewerAction(s, a);
     case 'containerTab':
     case 'logsLoaded':

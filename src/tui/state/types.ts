@@ -97,6 +97,24 @@ export interface ExtractState {
   lines: string[];
 }
 
+/** Verify in place (V): the overlay mount check of the stack shown and the integrity of the layer shown. */
+export interface VerifyState {
+  seq: number;
+  /** The tree it concerns (marks are shown on it only). */
+  analysis: ImageAnalysis;
+  layer: number;
+  status: 'running' | 'done' | 'error';
+  /** What runs now. */
+  progress: string;
+  /** The verdict and what differs (already safe to print). */
+  lines: string[];
+  ok: boolean;
+  /** Layer path -> what differs there (the tree's ! mark). */
+  marks: ReadonlyMap<string, string>;
+  /** The popup is shown (Esc hides it; the marks stay). */
+  open: boolean;
+}
+
 export interface State {
   screen: Screen;
   width: number;
@@ -158,6 +176,7 @@ export interface State {
   problemsScroll: number;
   viewer: ViewerState | null;
   extract: ExtractState | null;
+  verify: VerifyState | null;
   /** Last request number given to the viewer or extract. */
   seq: number;
   quit: boolean;
@@ -176,7 +195,9 @@ export type Want =
   | { kind: 'view'; seq: number; entry: EntryRef }
   | { kind: 'viewStop'; seq: number }
   /** Copy an entry out into a directory. */
-  | { kind: 'extract'; seq: number; entry: EntryRef; dir: string };
+  | { kind: 'extract'; seq: number; entry: EntryRef; dir: string }
+  /** Verify the stack shown in place (a container's stack when `containerId`). */
+  | { kind: 'verify'; seq: number; analysis: ImageAnalysis; layer: number; containerId: string | null };
 
 export type Action =
   | { type: 'resize'; width: number; height: number }
@@ -234,7 +255,11 @@ export type Action =
   | { type: 'extractBackspace' }
   | { type: 'extractRun' }
   | { type: 'extractDone'; seq: number; ok: boolean; lines: string[] }
-  | { type: 'extractClose' };
+  | { type: 'extractClose' }
+  | { type: 'verifyRun' }
+  | { type: 'verifyProgress'; seq: number; what: string }
+  | { type: 'verifyDone'; seq: number; ok: boolean; lines: string[]; marks: ReadonlyMap<string, string>; failed?: boolean }
+  | { type: 'verifyClose' };
 
 /** Layers with more entries than this get their file index built after the first frame. */
 export const DEFER_FILES_OVER = 50_000;
@@ -285,6 +310,7 @@ export function initialState(width = 80, height = 24, location = ''): State {
     problemsScroll: 0,
     viewer: null,
     extract: null,
+    verify: null,
     seq: 0,
     quit: false,
     exitCode: 0,

@@ -1,7 +1,7 @@
 import { DELETED, pathOf } from '../file-tree.js';
 import { rowAt, rowCount, rowOffset, searchContent } from '../viewer.js';
 import { clamp, currentView, listRows, setCursor } from './lists.js';
-import { onTree, type Action, type EntryRef, type State, type ViewerState } from './types.js';
+import { browsing, onTree, type Action, type EntryRef, type State, type ViewerState } from './types.js';
 
 /**
  * The file viewer and extract, as state: which entry (the version at which layer), what the driver read, where
@@ -24,7 +24,11 @@ export type ViewerAction = Extract<
       | 'extractBackspace'
       | 'extractRun'
       | 'extractDone'
-      | 'extractClose';
+      | 'extractClose'
+      | 'verifyRun'
+      | 'verifyProgress'
+      | 'verifyDone'
+      | 'verifyClose';
   }
 >;
 
@@ -106,6 +110,27 @@ export function viewerAction(s: State, a: ViewerAction): State {
       // While it runs the popup stays: what was written is said when it is done.
       if (!s.extract || s.extract.status === 'running') return s;
       return { ...s, extract: null };
+    case 'verifyRun': {
+      if (!onTree(s) || browsing(s) || !s.analysis) return s;
+      // While one runs, V shows it again; once done, V runs it again (on the stack now shown).
+      if (s.verify?.status === 'running') return { ...s, verify: { ...s.verify, open: true } };
+      const seq = s.seq + 1;
+      const containerId = s.screen === 'container' ? (s.container?.container.id ?? null) : null;
+      return {
+        ...s,
+        seq,
+        search: null,
+        verify: { seq, analysis: s.analysis, layer: s.layer, status: 'running', progress: 'starting', lines: [], ok: false, marks: new Map(), open: true },
+        want: { kind: 'verify', seq, analysis: s.analysis, layer: s.layer, containerId },
+      };
+    }
+    case 'verifyProgress':
+      return s.verify?.seq === a.seq ? { ...s, verify: { ...s.verify, progress: a.what } } : s;
+    case 'verifyDone':
+      if (s.verify?.seq !== a.seq) return s;
+      return { ...s, want: null, verify: { ...s.verify, status: a.failed ? 'error' : 'done', ok: a.ok, lines: a.lines, marks: a.marks } };
+    case 'verifyClose':
+      return s.verify?.open ? { ...s, verify: { ...s.verify, open: false } } : s;
   }
 }
 
