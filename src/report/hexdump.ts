@@ -39,18 +39,23 @@ export class HexDump {
     }
     this.starred = false;
     this.last = b.length === 16 ? Buffer.from(b) : null;
-    let hex = '';
-    let ascii = '';
-    for (let k = 0; k < 16; k++) {
-      if (k === 8) hex += ' ';
-      if (k < b.length) {
-        const x = b[k]!;
-        hex += HEX[x]! + ' ';
-        ascii += x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : '.';
-      } else hex += '   ';
-    }
-    return `${hex8(at)}  ${hex} |${ascii}|\n`;
+    return hexLine(b, at) + '\n';
   }
+}
+
+/** One `hexdump -C` line (no newline) of up to sixteen bytes found at offset `at`. */
+export function hexLine(b: Uint8Array, at: number): string {
+  let hex = '';
+  let ascii = '';
+  for (let k = 0; k < 16; k++) {
+    if (k === 8) hex += ' ';
+    if (k < b.length) {
+      const x = b[k]!;
+      hex += HEX[x]! + ' ';
+      ascii += x >= 0x20 && x < 0x7f ? String.fromCharCode(x) : '.';
+    } else hex += '   ';
+  }
+  return `${hex8(at)}  ${hex} |${ascii}|`;
 }
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));

@@ -7,7 +7,7 @@ import { CONTAINER_TABS } from './container-tabs.js';
  */
 
 /** Where a binding applies. Earlier contexts in `contextsOf` win. */
-export type Context = 'search-input' | 'filter-input' | 'config' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
+export type Context = 'search-input' | 'filter-input' | 'config' | 'extract-input' | 'extract' | 'verify' | 'viewer' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
 
 export interface Binding {
   keys: string[];
@@ -40,6 +40,24 @@ export const B: Binding[] = [
   { keys: ['ctrl+c'], context: 'filter-input', description: 'quit', handler: () => ({ type: 'quit' }) },
 
   { keys: ['esc', 'c', 'q', 'enter'], context: 'config', description: 'close the config and history', handler: () => ({ type: 'config', open: false }) },
+  // Typing the directory to extract into.
+  { keys: ['enter'], context: 'extract-input', description: 'extract into this directory (created if missing; nothing in it is overwritten)', handler: () => ({ type: 'extractRun' }) },
+  { keys: ['esc'], context: 'extract-input', description: 'cancel', handler: () => ({ type: 'extractClose' }) },
+  { keys: ['backspace'], context: 'extract-input', description: 'delete a character', handler: () => ({ type: 'extractBackspace' }) },
+  { keys: ['ctrl+c'], context: 'extract-input', description: 'quit', handler: () => ({ type: 'quit' }) },
+  { keys: ['esc', 'q', 'enter'], context: 'extract', description: 'close what extract says (once it is done)', handler: () => ({ type: 'extractClose' }) },
+
+  { keys: ['esc', 'enter', 'V'], context: 'verify', description: 'hide the verdict (the ! marks stay in the tree; a check still running goes on)', handler: () => ({ type: 'verifyClose' }) },
+
+  { keys: ['esc', 'q'], context: 'viewer', description: 'close the viewer', handler: () => ({ type: 'viewerClose' }) },
+  { keys: ['H'], context: 'viewer', description: 'hex dump / text', handler: () => ({ type: 'viewerToggleHex' }) },
+  { keys: ['/'], context: 'viewer', description: 'search the bytes shown (text; in hex: bytes, or hex digits like 7f454c46)', handler: () => ({ type: 'searchOpen' }) },
+  { keys: ['n'], context: 'viewer', description: 'next match', handler: () => ({ type: 'viewerSearchStep', delta: 1 }) },
+  { keys: ['N'], context: 'viewer', description: 'previous match', handler: () => ({ type: 'viewerSearchStep', delta: -1 }) },
+  { keys: ['right', 'l'], context: 'viewer', description: 'scroll right (long lines)', handler: () => ({ type: 'hscroll', delta: 20 }) },
+  { keys: ['left', 'h'], context: 'viewer', description: 'scroll left', handler: () => ({ type: 'hscroll', delta: -20 }) },
+  { keys: ['x', 'ctrl+e'], context: 'viewer', description: 'extract this file (this version) into a directory', handler: () => ({ type: 'extractOpen' }) },
+
   { keys: ['esc', '?', 'q', 'enter'], context: 'help', description: 'close the help', handler: () => ({ type: 'help', open: false }) },
   { keys: ['esc', 'p', 'q', 'enter'], context: 'problems', description: 'close the problem list', handler: () => ({ type: 'problems', open: false }) },
 
@@ -78,6 +96,7 @@ export const B: Binding[] = [
   // Ctrl-M is the same byte as Enter in a terminal: M is the modified filter's key (dive's ctrl+m cannot work).
   { keys: ['M'], context: 'image', description: 'show/hide modified entries (ctrl+m is Enter in terminals)', handler: () => ({ type: 'toggleFilter', kind: 'modified' }) },
   { keys: ['ctrl+u', 'U'], context: 'image', description: 'show/hide unmodified entries', handler: () => ({ type: 'toggleFilter', kind: 'unmodified' }) },
+  { keys: ['V'], context: 'image', description: "verify in place: mount this stack read-only and compare the kernel's view with ours (root), check this layer's tar-split (data roots); ! marks what differs", handler: () => ({ type: 'verifyRun' }) },
   { keys: ['esc'], context: 'image', description: 'drop the path filter; else back to the list', handler: (s) => (s.pathFilter ? { type: 'filterClear' } : s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
   { keys: ['i'], context: 'image', description: 'back to the image and container list (when the source holds more than one)', handler: (s) => (s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
 
@@ -85,7 +104,10 @@ export const B: Binding[] = [
   { keys: ['ctrl+l'], context: 'layers', description: "file tree: this layer's changes (dive's compare-layer)", handler: () => ({ type: 'setMode', mode: 'changes' }) },
   { keys: ['ctrl+a'], context: 'layers', description: "file tree: everything up to this layer (dive's compare-all)", handler: () => ({ type: 'setMode', mode: 'aggregated' }) },
 
-  { keys: ['space', 'enter'], context: 'files', description: 'collapse / expand the directory', handler: () => ({ type: 'toggleCollapse' }) },
+  { keys: ['space'], context: 'files', description: 'collapse / expand the directory', handler: () => ({ type: 'toggleCollapse' }) },
+  { keys: ['enter'], context: 'files', description: 'collapse / expand the directory; on a file, view it', handler: () => ({ type: 'select' }) },
+  { keys: ['o'], context: 'files', description: 'view the file as it is at this layer (a D row: the version it deleted); text or hex', handler: () => ({ type: 'viewOpen' }) },
+  { keys: ['x', 'ctrl+e'], context: 'files', description: 'extract the file or directory, as it is at this layer, into a directory you type', handler: () => ({ type: 'extractOpen' }) },
   { keys: ['right', 'l'], context: 'files', description: 'expand the directory', handler: () => ({ type: 'collapseHere', collapsed: false }) },
   { keys: ['left', 'h'], context: 'files', description: 'collapse the directory (again: go to its parent)', handler: () => ({ type: 'collapseHere', collapsed: true }) },
   { keys: ['ctrl+space', 'z'], context: 'files', description: 'collapse all / expand all', handler: () => ({ type: 'collapseAll' }) },
@@ -124,6 +146,9 @@ export function contextsOf(s: State): Context[] {
   if (s.help) return ['help', 'global'];
   if (s.config) return ['config', 'global'];
   if (s.showProblems) return ['problems', 'global'];
+  if (s.extract) return s.extract.status === 'prompt' ? ['extract-input'] : ['extract', 'global'];
+  if (s.viewer) return ['viewer', 'global'];
+  if (s.verify?.open) return ['verify', 'global'];
   if (s.screen === 'error') return ['error'];
   const out: Context[] = [];
   if (s.search?.result) out.push('search-results');
@@ -145,8 +170,9 @@ export function actionForKey(s: State, key: string): Action | null {
   if (ctxs[0] === 'filter-input' && key.length > 0 && !/^(ctrl\+|shift\+tab$|tab$|enter$|esc$|backspace$|up$|down$|left$|right$|pg|home$|end$|wheel)/.test(key)) {
     return { type: 'filterInput', text: key === 'space' ? ' ' : key };
   }
-  if (ctxs[0] === 'search-input' && key.length > 0 && !/^(ctrl\+|shift\+tab$|tab$|enter$|esc$|backspace$|up$|down$|left$|right$|pg|home$|end$|wheel)/.test(key)) {
-    return { type: 'searchInput', text: key === 'space' ? ' ' : key };
+  if ((ctxs[0] === 'search-input' || ctxs[0] === 'extract-input') && key.length > 0 && !/^(ctrl\+|shift\+tab$|tab$|enter$|esc$|backspace$|up$|down$|left$|right$|pg|home$|end$|wheel)/.test(key)) {
+    const text = key === 'space' ? ' ' : key;
+    return ctxs[0] === 'search-input' ? { type: 'searchInput', text } : { type: 'extractInput', text };
   }
   for (const c of ctxs) {
     for (const b of BINDINGS) {
@@ -256,13 +282,17 @@ const CONTEXT_TITLES: Record<Context, string> = {
   'search-input': 'Search prompt',
   'filter-input': 'Path filter prompt (ctrl+f)',
   config: 'Image config and history (c)',
+  viewer: 'File viewer (o on a file)',
+  'extract-input': 'Extract prompt (x on a file or directory)',
+  extract: 'Extract result',
+  verify: 'Verify in place (V)',
   'search-results': 'Search results',
   help: 'Help',
   problems: 'Problem list',
   error: 'Error screen',
 };
 
-const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'search-input', 'filter-input', 'config', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
+const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'viewer', 'extract-input', 'extract', 'verify', 'search-input', 'filter-input', 'config', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
 
 /** The help screen, generated from the binding table. */
 export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {
@@ -276,5 +306,6 @@ export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {
   }
   out.push('Marks: A added  M modified  D deleted (size = bytes it hid)  O opaque dir  (blank) unchanged');
   out.push('"hidden by Ln": a later layer n deleted, overwrote or hid this version; its bytes still ship.');
+  out.push("! (after V): the kernel's view of the mounted stack, or the layer as built (tar-split), differs here.");
   return out;
 }

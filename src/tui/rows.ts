@@ -6,7 +6,7 @@ import { displayPath, type Attrs } from '../core/model/index.js';
 import { riskLine } from '../report/inspect.js';
 import { historyNote } from '../report/text.js';
 import { formatBytes, formatMode, formatPercent, formatTime, shortId, safeText, showPath, safeMessage } from '../report/format.js';
-import { ADDED, DELETED, MODIFIED, nameOf, type FlatTree, type VisibleView } from './file-tree.js';
+import { ADDED, DELETED, MODIFIED, nameOf, pathOf, type FlatTree, type VisibleView } from './file-tree.js';
 import type { SearchHit } from './search.js';
 import { tabBar } from './container-rows.js';
 import { currentProblems, pickerImages, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state/index.js';
@@ -221,6 +221,8 @@ export interface FileRowOptions {
   selected: boolean;
   /** The change letters and colours (off for a plain tree: a volume has no layers to compare). */
   marks?: boolean;
+  /** Verify in place found the kernel's view (or the layer as built) differs here: what differs. */
+  flag?: string | null;
 }
 
 export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
@@ -238,7 +240,9 @@ export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
     tone = undefined;
   }
   const a = e.attrs;
-  let cols = `${mark(o.selected)}${letter} `;
+  // The column after the letter is the verify mark.
+  let cols = `${mark(o.selected)}${letter}${o.flag ? '!' : ' '}`;
+  if (o.flag) tone = 'warning';
   if (o.attrs) {
     const owner = o.owner === false ? '' : a ? `${padL(`${a.uid}:${a.gid}`, 9)} ` : ' '.repeat(10);
     cols += `${a ? formatMode(a.type, a.mode) : padR('?', 10)} ${owner}`;
@@ -263,14 +267,16 @@ export function fileRow(t: FlatTree, i: number, o: FileRowOptions): Line {
   if (e.v?.redirect !== undefined) notes.push(`redirect ${displayPath(e.v.redirect)}`);
   if (e.v?.metacopy) notes.push('metacopy');
   if (notes.length === 0 && e.until !== Infinity && e.reason !== 'updated') notes.push(`hidden by L${e.until}`);
+  if (o.flag) notes.unshift(`verify: ${o.flag}`);
   return { text: cols + indent + twisty + name + (notes.length ? `  [${notes.join('; ')}]` : ''), tone, selected: o.selected };
 }
 
-export function fileLines(t: FlatTree, v: VisibleView, cursor: number, scroll: number, rows: number, attrs: boolean, owner = true, marks = true): Line[] {
+export function fileLines(t: FlatTree, v: VisibleView, cursor: number, scroll: number, rows: number, attrs: boolean, owner = true, marks = true, flags: ReadonlyMap<string, string> | null = null): Line[] {
   const out: Line[] = [];
   for (let r = scroll; r < Math.min(v.rows.length, scroll + rows); r++) {
     const i = v.rows[r]!;
-    out.push(fileRow(t, i, { attrs, owner, collapsed: v.collapsed[i] === 1, selected: r === cursor, marks }));
+    const flag = flags?.size ? (flags.get(pathOf(t, i)) ?? null) : null;
+    out.push(fileRow(t, i, { attrs, owner, collapsed: v.collapsed[i] === 1, selected: r === cursor, marks, flag }));
   }
   if (v.rows.length === 0) out.push({ text: t.n === 0 ? '  (this layer changes nothing)' : '  (everything is filtered out)', tone: 'dim' });
   return out;

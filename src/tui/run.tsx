@@ -76,6 +76,8 @@ export async function runTui(opts: TuiOptions): Promise<number> {
     session.stop();
     instance?.unmount();
     restore();
+    // A verify still running (q or Ctrl-C while it mounts): its mount is undone before we return.
+    await session.settled();
     signals.off('SIGINT', onSignal);
     signals.off('SIGTERM', onSignal);
     signals.off('SIGHUP', onSignal);

@@ -10,6 +10,16 @@ import { containerMount, mountTreeAnalysis, type ContainerMount } from '../core/
 import { mountRows } from './container-rows.js';
 import type { LogLine, LogsView, MountInfo } from './container-tabs.js';
 import { containerLogs, entryTime, type ContainerLogs } from '../core/sources/logs/index.js';
+import * as os from 'node:os';
+import { catTarget } from '../core/export/cat.js';
+import { contentReader, imageBodies, treeBodies, type ItemBodies } from '../core/export/content.js';
+import { extractItems, planExtract } from '../core/export/extract.js';
+import { OutputDir, evidenceLocations } from '../core/output/index.js';
+import { displayPath } from '../core/model/path.js';
+import { formatBytes } from '../report/format.js';
+import { readForViewer } from './viewer.js';
+import type { EntryRef } from './state/index.js';
+import { verifyInPlace, type InPlaceReport } from '../core/verify/index.js';
 
 /** The logs tab holds the last entries only (layerscope logs prints them all), each line cut for the screen. */
 const LOG_TAB_ENTRIES = 10_000;
@@ -177,6 +187,132 @@ export class Session implements Driver {
       case 'logs':
         void this.logs(want.id).then((logs) => d({ type: 'logsLoaded', id: want.id, logs }));
         return;
+      case 'view':
+        void this.view(want.seq, want.entry, d);
+        return;
+      case 'viewStop':
+        if (this.viewing === want.seq) this.viewing = -1;
+        return;
+      case 'extract':
+        void this.extract(want.entry, want.dir).then((r) => d({ type: 'extractDone', seq: want.seq, ...r }));
+        return;
+      case 'verify': {
+        const run = this.verify(want.analysis, want.layer, want.containerId, (what) => d({ type: 'verifyProgress', seq: want.seq, what })).then(
+          (r) => d({ type: 'verifyDone', seq: want.seq, ...r }),
+          (err) => d({ type: 'verifyDone', seq: want.seq, ok: false, failed: true, lines: [`could not verify: ${errorText(err)}`], marks: new Map() }),
+        );
+        this.running.add(run);
+        void run.finally(() => this.running.delete(run));
+        return;
+      }
+    }
+  }
+
+  /** Work that must finish before the process ends (a verify: its mount is undone when it settles). */
+  private readonly running = new Set<Promise<void>>();
+
+  /** Resolves when nothing of ours is mounted any more (runTui waits for it after the UI is gone). */
+  async settled(): Promise<void> {
+    while (this.running.size) await Promise.allSettled([...this.running]);
+  }
+
+  /** Verify the stack shown in place; the verdict as lines, and the paths that differ for the tree's marks. */
+  private async verify(a: ImageAnalysis, layer: number, containerId: string | null, progress: (what: string) => void): Promise<{ ok: boolean; lines: string[]; marks: Map<string, string> }> {
+    const source = this.source!;
+    if (this.mountTrees.has(a)) throw new Error("a mount's files are a plain directory, not a stack: nothing to mount");
+    const container = containerId ? (source.containers.find((c) => c.id === containerId) ?? null) : null;
+    const image = container ? (source.images.find((i) => i.id === container.image) ?? a.image) : a.image;
+    const r = await verifyInPlace(source, { image, container, layer }, { onProgress: (w) => progress(safeText(w)) });
+    const marks = new Map<string, string>();
+    for (const m of r.marks) {
+      const what = `${m.kind} (${m.check === 'integrity' ? 'tar-split' : m.against === 'as-built' ? 'kernel vs as built' : 'kernel vs disk'})`;
+      marks.set(m.path, marks.has(m.path) ? `${marks.get(m.path)}, ${what}` : what);
+    }
+    return { ok: r.ok, lines: verdictLines(r, layer), marks };
+  }
+
+  /** The viewer request being read (an older one stops at its next chunk). */
+  private viewing = -1;
+  /** Trees of mounts (volumes, bind sources) handed out: their bytes are in one directory, not in layers. */
+  private readonly mountTrees = new WeakSet<ImageAnalysis>();
+
+  /** Where the bytes of an analysis's entries are: an image's (or container stack's) layers, or a mount's directory. */
+  private bodies(a: ImageAnalysis): { bodies: ItemBodies; dirs: string[]; close(): void } {
+    const source = this.source!;
+    if (this.mountTrees.has(a)) {
+      const dir = a.image.layers[0]!.location!;
+      return { bodies: treeBodies(dir), dirs: [dir], close() {} };
+    }
+    const reader = contentReader(source, a.image);
+    if (!reader) {
+      throw new Error(
+        `file contents cannot be read from this ${source.kind} source: they are read from data roots, image archive files that ` +
+          'are not compressed as a whole, and OCI layout directories (save the image to a file: docker save -o app.tar app:1)',
+      );
+    }
+    return { bodies: imageBodies(reader, a.image), dirs: [], close: () => reader.close?.() };
+  }
+
+  /**
+   * Read one version of a file for the viewer: the window first (shown at once), then the hash of all of it. A
+   * newer request or a closed viewer stops the reading at its next chunk.
+   */
+  private async view(seq: number, e: EntryRef, d: (a: Action) => void): Promise<void> {
+    this.viewing = seq;
+    const alive = () => this.viewing === seq && !this.stopped;
+    try {
+      const at = catTarget(e.analysis, e.path, e.layer);
+      const b = this.bodies(e.analysis);
+      try {
+        const done = await readForViewer(b.bodies.read(at.layer, at.storedAt), {
+          window: (content) => d({ type: 'viewerLoaded', seq, from: at.layer, recorded: at.attrs.size, content }),
+          progress: (hashed) => d({ type: 'viewerHashed', seq, hashed }),
+          alive,
+        });
+        if (done) d({ type: 'viewerHashed', seq, hashed: done.size, sha256: done.sha256, size: done.size });
+      } finally {
+        b.close();
+      }
+    } catch (err) {
+      if (alive()) d({ type: 'viewerFailed', seq, message: errorText(err) });
+    }
+  }
+
+  /**
+   * Copy an entry out as `layerscope extract` does: the same plan (the merged view at the entry's layer), the same
+   * output rules (OutputDir: refused inside the evidence, nothing overwritten, no symlink followed).
+   */
+  private async extract(e: EntryRef, typed: string): Promise<{ ok: boolean; lines: string[] }> {
+    const given = typed.startsWith('~/') ? os.homedir() + typed.slice(1) : typed;
+    const shown = '/' + displayPath(e.path);
+    let out: OutputDir | null = null;
+    let b: ReturnType<Session['bodies']> | null = null;
+    try {
+      b = this.bodies(e.analysis);
+      const plan = planExtract(e.analysis, [e.path], { layer: e.layer });
+      out = OutputDir.prepare(given, { evidence: evidenceLocations(this.source!.location, ...b.dirs), owners: process.getuid?.() === 0 });
+      let res;
+      try {
+        res = await extractItems(plan, b.bodies, out);
+      } finally {
+        out.close();
+      }
+      const lines = [
+        `extracted ${shown} as L${e.layer} shows it into ${safeText(out.resolved)}:`,
+        `  ${res.files} file${res.files === 1 ? '' : 's'} (${res.bytes.toLocaleString('en')} bytes, ${formatBytes(res.bytes)}), ${res.dirs} dirs, ${res.symlinks} symlinks, ${res.hardlinks} hardlinks`,
+      ];
+      if (res.existingDirs) lines.push(`  ${res.existingDirs} dir${res.existingDirs === 1 ? '' : 's'} existed already: used as they were`);
+      for (const x of res.skipped.slice(0, 5)) lines.push(`  skipped /${displayPath(x.path)}: ${safeMessage(x.reason)}`);
+      for (const p of res.problems.slice(0, 5)) lines.push(`  ${p.severity}: ${p.path ? safeMessage(p.path) + ': ' : ''}${safeMessage(p.message)}`);
+      for (const w of out.warnings.slice(0, 3)) lines.push(`  warning: ${safeMessage(w)}`);
+      const more = Math.max(0, res.skipped.length - 5) + Math.max(0, res.problems.length - 5);
+      if (more) lines.push(`  … and ${more} more (layerscope extract lists them all)`);
+      return { ok: res.problems.length === 0, lines };
+    } catch (err) {
+      return { ok: false, lines: [`nothing more extracted: ${errorText(err)}`] };
+    } finally {
+      out?.close();
+      b?.close();
     }
   }
 
@@ -257,14 +393,41 @@ export class Session implements Driver {
     const { c, mounts } = this.containerMounts(id);
     const m = mounts[index];
     if (!m) return Promise.reject(new Error('no such mount'));
-    return mountTreeAnalysis(this.source!, m, `${m.type} at ${m.destination} of ${c.name}`);
+    return mountTreeAnalysis(this.source!, m, `${m.type} at ${m.destination} of ${c.name}`).then((a) => {
+      this.mountTrees.add(a);
+      return a;
+    });
   }
 
   stop(): void {
     this.stopped = true;
+    this.viewing = -1;
     if (this.ticker) clearInterval(this.ticker);
     void this.source?.close().catch(() => {});
   }
+}
+
+/** The verdict of a verify in place, as the popup shows it. */
+export function verdictLines(r: InPlaceReport, layer: number): string[] {
+  const out: string[] = [];
+  const st = r.stack.result;
+  const label = safeText(r.stack.label);
+  if (!r.mount.ran) out.push(`mount check of ${label}: skipped: ${safeMessage(r.mount.skipped ?? 'not run')}`);
+  else if (!st) out.push(`mount check of ${label}: not run`);
+  else {
+    const n = st.differences.length + (st.asBuilt?.differences.length ?? 0);
+    const how = st.mode === 'userns' ? ', in a user namespace' : '';
+    const what = st.status === 'agree' ? `the kernel's view agrees with ours (${st.entries.kernel.toLocaleString('en')} entries${st.asBuilt ? ', and with the image as built' : ''})` : st.status === 'disagree' ? `${n} difference${n === 1 ? '' : 's'} between the kernel's view and ours` : `${st.status}${st.message ? `: ${safeMessage(st.message)}` : ''}`;
+    out.push(`mount check of ${label} (read-only overlay${how}): ${what}`);
+  }
+  for (const note of [...r.mount.notes, ...(st?.notes ?? [])].slice(0, 3)) out.push(`  ${safeMessage(note)}`);
+  const i = r.integrity;
+  out.push(`integrity of L${layer} (tar-split): ${i.status === 'skipped' ? `skipped: ${safeMessage(i.skipped ?? '')}` : i.status === 'ok' ? 'ok: the layer reassembles to its diffID, files match their headers' : `${i.status}${i.message ? `: ${safeMessage(i.message)}` : ''}`}`);
+  out.push('');
+  out.push(r.ok ? 'OK: nothing differs' : r.marks.length ? `FAILED: ${r.marks.length} difference${r.marks.length === 1 ? '' : 's'}, marked ! in the tree:` : r.mount.ran || i.ran ? 'FAILED: see above' : 'nothing could be checked here');
+  for (const m of r.marks.slice(0, 12)) out.push(`  ! /${displayPath(m.path)}  ${m.kind}: ${safeMessage(m.message)}`);
+  if (r.marks.length > 12) out.push(`  … and ${r.marks.length - 12} more (layerscope verify lists them all)`);
+  return out;
 }
 
 export function errorText(err: unknown): string {

@@ -60,6 +60,12 @@ export async function drive(initial: State, opts: { driver?: Driver; color?: boo
   const r = render(
     <App initial={initial} driver={opts.driver} color={opts.color ?? false} followTerminal={false} onState={(s) => (last = s)} onExit={(c) => (d.exitCode = c)} />,
   );
+  // ink-testing-library's terminal is 100 columns wide whatever the frame: give it the state's width, so that a
+  // 140-column frame is laid out at 140 columns (Ink reads the width again on 'resize').
+  if (initial.width !== 100) {
+    Object.defineProperty(r.stdout, 'columns', { get: () => initial.width, configurable: true });
+    r.stdout.emit('resize');
+  }
   await wait(30);
   d.frame = () => r.lastFrame() ?? '';
   d.frames = r.frames;

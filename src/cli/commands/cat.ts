@@ -4,6 +4,7 @@ import { cleanLayerPath, textToPath } from '../../core/model/path.js';
 import { openSource } from '../../core/sources/open.js';
 import { catTarget } from '../../core/export/cat.js';
 import { HexDump } from '../../report/hexdump.js';
+import { isBinary, SNIFF } from '../../report/content-text.js';
 import { showPath } from '../../report/format.js';
 import { StringDecoder } from 'node:string_decoder';
 import { once } from 'node:events';
@@ -11,9 +12,6 @@ import type { Writable } from 'node:stream';
 import { parseLayer, requireReader } from './extract.js';
 import { layerLabel, openTarget, TARGET_FLAGS } from './target.js';
 import { SOURCE_FLAG, sourceLocation } from '../source.js';
-
-/** Bytes looked at to tell a binary file from text (as grep and git do: a NUL, or bytes that are not UTF-8). */
-const SNIFF = 8192;
 
 export const catCommand: Command = {
   name: 'cat',
@@ -79,22 +77,6 @@ export const catCommand: Command = {
     }
   },
 };
-
-function isBinary(b: Buffer): boolean {
-  if (b.includes(0)) return true;
-  // A multi-byte character cut at the end of the sniffed bytes is not a reason to call the file binary.
-  const cut = b.length === SNIFF ? b.subarray(0, Math.max(0, b.length - 3)) : b;
-  return !isUtf8(cut);
-}
-
-function isUtf8(b: Buffer): boolean {
-  try {
-    new TextDecoder('utf-8', { fatal: true }).decode(b);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Controls other than newline and tab shown as \xNN (ESC as \e): nothing in the file can move the cursor. */
 function escapeControls(s: string): string {

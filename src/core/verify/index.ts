@@ -403,3 +403,4 @@ async function archiveLayers(archive: ArchiveIntegrity, images: ImageInfo[], lay
     }
   }
 }
+export { verifyInPlace, inPlaceStack, type InPlaceReport, type InPlaceMark, type InPlaceTarget, type InPlaceOptions } from './in-place.js';

@@ -24,6 +24,7 @@ import { inspectLines, logLines, mountLines } from '../container-rows.js';
 import type { Driver } from '../session.js';
 import { LineText, Pane } from './Pane.js';
 import { safeText } from '../../report/format.js';
+import { extractLines, extractTitle, verifyLines, verifyTitle, viewerLines, viewerTitle } from '../viewer-rows.js';
 
 export interface AppProps {
   initial: State;
@@ -123,6 +124,12 @@ function Screen({ s, color }: { s: State; color: boolean }): React.ReactElement 
   } else if (s.showProblems) {
     const lines = problemLines(currentProblems(s)).slice(s.problemsScroll, s.problemsScroll + l.bodyRows);
     body = <Pane title={`Problems in the evidence (${currentProblems(s).length}; Esc closes)`} width={width} height={height - 2} focused lines={lines} color={color} />;
+  } else if (s.extract) {
+    body = <Pane title={extractTitle(s.extract)} width={width} height={height - 2} focused lines={extractLines(s.extract)} color={color} />;
+  } else if (s.verify?.open) {
+    body = <Pane title={verifyTitle(s.verify)} width={width} height={height - 2} focused lines={verifyLines(s.verify)} color={color} />;
+  } else if (s.viewer) {
+    body = <Pane title={viewerTitle(s.viewer)} width={width} height={height - 2} focused lines={viewerLines(s.viewer, l.bodyRows - 3, width - 2)} color={color} />;
   } else if (s.screen === 'loading') {
     body = <Pane title="Loading" width={width} height={height - 2} lines={progressLines(s, width - 4)} color={color} />;
   } else if (s.screen === 'error') {
@@ -219,7 +226,8 @@ function ImageScreen({ s, color }: { s: State; color: boolean }): React.ReactEle
     const cv = currentView(s)!;
     // In a narrow pane the owner column gives way to names.
     const owner = l.rightWidth >= 60;
-    const lines = [fileHeader(s.attrs, owner), ...fileLines(cv.tree, cv.view, s.fileCursor, s.fileScroll, l.filesRows - 1, s.attrs, owner)];
+    const flags = s.verify?.analysis === s.analysis ? s.verify.marks : null;
+    const lines = [fileHeader(s.attrs, owner), ...fileLines(cv.tree, cv.view, s.fileCursor, s.fileScroll, l.filesRows - 1, s.attrs, owner, true, flags)];
     right = <Pane title={filesTitle(s)} width={l.rightWidth} height={l.filesRows + 2} focused={s.focus === 'files'} lines={s.pathFilter?.error ? [{ text: `invalid regular expression: ${safeText(s.pathFilter.error)}`, tone: 'warning' }, ...lines] : lines} color={color} />;
   }
   return (
@@ -249,6 +257,9 @@ function footer(s: State): Line {
     return { text: `/${safeText(s.search.query)}█  ${s.search.regex ? 'regex' : 'substring'} (Tab switches) · Enter ${onTree(s) ? 'search all layers' : 'search the log lines'} · Esc cancel` };
   }
   if (s.help) return { text: 'Esc or q close help · j/k scroll · Ctrl-C quit', tone: 'dim' };
+  if (s.extract) return { text: s.extract.status === 'prompt' ? 'type a directory · Enter extract · Esc cancel · Ctrl-C quit' : 'Esc close · Ctrl-C quit', tone: 'dim' };
+  if (s.verify?.open) return { text: `${s.verify.status === 'running' ? 'verifying… · ' : ''}Esc hide (! marks stay) · Ctrl-C quit (mounts are undone)`, tone: 'dim' };
+  if (s.viewer) return { text: '↑↓ PgUp/PgDn g/G · / search · n/N · H hex/text · x extract · q close · ? help', tone: 'dim' };
   switch (s.screen) {
     case 'picker':
       return { text: fitFooter(['↑↓ move', 'Enter open', 'a all images', 'p problems'], s.width), tone: 'dim' };

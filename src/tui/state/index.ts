@@ -6,3 +6,4 @@ export { activeList, currentProblems, currentTree, currentView, scrollFor } from
 export { cursorPath } from './files.js';
 export { logsHead } from './container.js';
 export { imageState, reduce } from './reduce.js';
+export { entryAtCursor } from './viewer.js';

@@ -10,6 +10,10 @@ import { pickerImages } from './picker.js';
 import { onTree, type State } from './types.js';
 import { withLayer } from './files.js';
 import { logsHead } from './container.js';
+import { rowCount } from '../viewer.js';
+
+/** Lines above the content in the viewer (its header: what the file is, its hash, what is shown). */
+const VIEWER_HEAD = 3;
 
 /**
  * The lists the cursor keys move (layers, files, summary, picker, the container tabs, search hits, help,
@@ -55,6 +59,9 @@ export function listLength(s: State, pane: ListName): number {
       return Math.max(1, configTabLines(s).length - layout(s).bodyRows + 1);
     case 'problems':
       return currentProblems(s).length;
+    case 'viewer':
+      // Scroll positions: the last one shows the end of the window.
+      return s.viewer?.content ? Math.max(1, rowCount(s.viewer.content, s.viewer.hex) - listRows(s, 'viewer') + 1) : 0;
   }
 }
 
@@ -84,13 +91,15 @@ export function scrollFor(cursor: number, scroll: number, rows: number): number 
 // the reducer
 // ---------------------------------------------------------------------------------------------------------
 
-export type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' | 'inspect' | 'mounts' | 'logs' | 'search' | 'help' | 'config' | 'problems';
+export type ListName = 'layers' | 'files' | 'summary' | 'picker' | 'container' | 'inspect' | 'mounts' | 'logs' | 'search' | 'help' | 'config' | 'problems' | 'viewer';
 
 /** Which list the cursor keys move right now. */
 export function activeList(s: State): ListName | null {
   if (s.help) return 'help';
   if (s.config) return 'config';
   if (s.showProblems) return 'problems';
+  if (s.extract || s.verify?.open) return null;
+  if (s.viewer) return 'viewer';
   if (s.search && !s.search.editing && s.search.result) return 'search';
   if (s.screen === 'picker') return 'picker';
   if (onTree(s)) return s.focus;
@@ -126,6 +135,8 @@ export function listRows(s: State, list: ListName): number {
     case 'config':
     case 'problems':
       return l.bodyRows;
+    case 'viewer':
+      return Math.max(1, l.bodyRows - VIEWER_HEAD);
   }
 }
 
@@ -154,6 +165,8 @@ export function getCursor(s: State, list: ListName): [number, number] {
       return [s.configScroll, s.configScroll];
     case 'problems':
       return [s.problemsScroll, s.problemsScroll];
+    case 'viewer':
+      return [s.viewer?.scroll ?? 0, s.viewer?.scroll ?? 0];
   }
 }
 
@@ -187,6 +200,8 @@ export function setCursor(s: State, list: ListName, cursor: number): State {
       return { ...s, configScroll: c };
     case 'problems':
       return { ...s, problemsScroll: c };
+    case 'viewer':
+      return s.viewer ? { ...s, viewer: { ...s.viewer, scroll: c } } : s;
   }
 }
 

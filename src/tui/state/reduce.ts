@@ -7,6 +7,7 @@ import { cursorPath, placeFileCursor, refreshFiles, reveal, showFiles, withLayer
 import { browseMount, containerAction, openContainer, runLogSearch } from './container.js';
 import { pickerImages } from './picker.js';
 import { configLineOfLayer } from './lists.js';
+import { runViewerSearch, viewerAction } from './viewer.js';
 import { initialState, onTree, PANES, type Action, type State } from './types.js';
 
 /** The one pure reducer: every change of the UI state is an action applied here. */
@@ -18,7 +19,7 @@ export function imageState(a: ImageAnalysis, width = 80, height = 24, location =
 }
 
 /** Actions that need the file tree itself: a pending tree is built first. */
-const NEEDS_FILES = new Set<Action['type']>(['toggleCollapse', 'collapseHere', 'collapseAll', 'toggleFilter', 'move', 'page', 'edge', 'select', 'searchOpen', 'filterRun', 'filterClear']);
+const NEEDS_FILES = new Set<Action['type']>(['toggleCollapse', 'collapseHere', 'collapseAll', 'toggleFilter', 'move', 'page', 'edge', 'select', 'searchOpen', 'filterRun', 'filterClear', 'viewOpen', 'extractOpen']);
 
 export function reduce(s0: State, a: Action): State {
   let s = s0;
@@ -183,6 +184,7 @@ export function reduce(s0: State, a: Action): State {
     case 'problems':
       return { ...s, showProblems: a.open ?? !s.showProblems, problemsScroll: 0 };
     case 'searchOpen':
+      if (s.viewer) return s.viewer.content ? { ...s, search: { editing: true, query: s.search?.query ?? '', regex: s.search?.regex ?? false, result: null, cursor: 0 } } : s;
       if (!onTree(s) && !(s.screen === 'container' && s.tabs.tab === 'logs' && s.tabs.logs?.status === 'ready')) return s;
       return { ...s, search: { editing: true, query: s.search?.query ?? '', regex: s.search?.regex ?? false, result: null, cursor: 0 } };
     case 'searchInput':
@@ -194,6 +196,7 @@ export function reduce(s0: State, a: Action): State {
     case 'searchRun': {
       if (!s.search) return s;
       if (s.search.query === '') return { ...s, search: null };
+      if (s.viewer) return runViewerSearch(s, s.search.query, s.search.regex);
       if (!onTree(s)) return runLogSearch(s, s.search.query, s.search.regex);
       if (!s.analysis) return s;
       const result = searchPaths(s.analysis, s.search.query, s.search.regex);
@@ -203,10 +206,30 @@ export function reduce(s0: State, a: Action): State {
       return { ...s, search: null };
     case 'reveal':
       return reveal(s, a.layer, a.path, a.mode ?? s.mode);
+    case 'hscroll':
+      if (s.viewer) return { ...s, viewer: { ...s.viewer, hscroll: Math.max(0, s.viewer.hscroll + a.delta) } };
+      return containerAction(s, a);
+    case 'viewOpen':
+    case 'viewerLoaded':
+    case 'viewerHashed':
+    case 'viewerFailed':
+    case 'viewerToggleHex':
+    case 'viewerSearchStep':
+    case 'viewerClose':
+    case 'extractOpen':
+    case 'extractInput':
+    case 'extractBackspace':
+    case 'extractRun':
+    case 'extractDone':
+    case 'extractClose':
+    case 'verifyRun':
+    case 'verifyProgress':
+    case 'verifyDone':
+    case 'verifyClose':
+      return viewerAction(s, a);
     case 'containerTab':
     case 'logsLoaded':
     case 'logSearchStep':
-    case 'hscroll':
     case 'mountsLoaded':
     case 'mountTreeReady':
     case 'mountTreeFailed':
@@ -245,7 +268,13 @@ function select(s: State): State {
       if (s.screen === 'container' && s.tabs.tab === 'mounts' && !s.tabs.browse) return browseMount(s);
       if (!onTree(s)) return s;
       if (s.focus === 'layers') return { ...s, focus: 'files' };
-      if (s.focus === 'files') return reduce(s, { type: 'toggleCollapse' });
+      if (s.focus === 'files') {
+        // Enter folds a directory and opens a file in the viewer.
+        const cv = currentView(s);
+        const i = cv?.view.rows[s.fileCursor];
+        if (cv && i !== undefined && cv.tree.isDir[i] !== 1) return reduce(s, { type: 'viewOpen' });
+        return reduce(s, { type: 'toggleCollapse' });
+      }
       if (s.focus === 'summary' && s.analysis) {
         const h = s.analysis.hidden[s.summaryCursor];
         if (!h) return s;

@@ -4,6 +4,7 @@ import type { ContainerInfo, ImageInfo, Problem } from '../../core/model/types.j
 import { NO_COLLAPSE, type CollapseState, type SortOrder, type TreeMode } from '../file-tree.js';
 import type { SearchResult } from '../search.js';
 import { INITIAL_TABS, type ContainerTab, type ContainerTabsState, type LogsView, type MountInfo } from '../container-tabs.js';
+import type { ViewerContent, ViewerSearch } from '../viewer.js';
 
 /**
  * The whole UI state and the actions that change it. The one pure reducer is in reduce.ts; derived data (flat
@@ -55,6 +56,71 @@ export interface PathFilterState {
   query: string;
   /** The expression did not compile (the tree is then not filtered). */
   error: string | null;
+}
+
+/** The entry the file viewer or extract works on: a path as the tree shows it at a layer. */
+export interface EntryRef {
+  /** The analysis the tree belongs to (an image, a container's stack, a mount's tree). */
+  analysis: ImageAnalysis;
+  /** Layer path. */
+  path: string;
+  /** The layer whose merged view holds the version wanted. */
+  layer: number;
+  isDir: boolean;
+  /** Why `layer` is not the selected one (a deleted entry: the version before its deletion). */
+  note: string | null;
+}
+
+/** The file viewer (o, or Enter on a file): one version of one file, a bounded window of its bytes. */
+export interface ViewerState {
+  /** Matches the driver's answers to the request (a closed or replaced viewer ignores late ones). */
+  seq: number;
+  entry: EntryRef;
+  status: 'loading' | 'ready' | 'error';
+  message: string | null;
+  /** The layer that wrote the version (its bytes are stored there), once known. */
+  from: number | null;
+  /** Size the layer records. */
+  recorded: number | null;
+  content: ViewerContent | null;
+  /** Read through and hashed: its sha256 and size (null while hashing, or when reading failed). */
+  sha256: string | null;
+  size: number | null;
+  /** Bytes hashed so far, while hashing. */
+  hashed: number;
+  hex: boolean;
+  scroll: number;
+  hscroll: number;
+  search: ViewerSearch | null;
+}
+
+/** Extract from the TUI (x): the output directory typed in a prompt, then what was written. */
+export interface ExtractState {
+  seq: number;
+  entry: EntryRef;
+  status: 'prompt' | 'running' | 'done' | 'error';
+  /** The directory as typed. */
+  dir: string;
+  /** What happened (already safe to print). */
+  lines: string[];
+}
+
+/** Verify in place (V): the overlay mount check of the stack shown and the integrity of the layer shown. */
+export interface VerifyState {
+  seq: number;
+  /** The tree it concerns (marks are shown on it only). */
+  analysis: ImageAnalysis;
+  layer: number;
+  status: 'running' | 'done' | 'error';
+  /** What runs now. */
+  progress: string;
+  /** The verdict and what differs (already safe to print). */
+  lines: string[];
+  ok: boolean;
+  /** Layer path -> what differs there (the tree's ! mark). */
+  marks: ReadonlyMap<string, string>;
+  /** The popup is shown (Esc hides it; the marks stay). */
+  open: boolean;
 }
 
 export interface State {
@@ -125,6 +191,11 @@ export interface State {
   sourceProblems: Problem[];
   showProblems: boolean;
   problemsScroll: number;
+  viewer: ViewerState | null;
+  extract: ExtractState | null;
+  verify: VerifyState | null;
+  /** Last request number given to the viewer or extract. */
+  seq: number;
   quit: boolean;
   /** Exit code to return when quitting. */
   exitCode: number;
@@ -134,7 +205,16 @@ export interface State {
  * What the reducer asks the driver for: analyse an image or a container, read a container's logs, size its
  * mounts, read one mount's tree (`index`: its row in the mounts tab).
  */
-export type Want = { kind: 'image' | 'container' | 'logs' | 'mounts'; id: string } | { kind: 'mountTree'; id: string; index: number };
+export type Want =
+  | { kind: 'image' | 'container' | 'logs' | 'mounts'; id: string }
+  | { kind: 'mountTree'; id: string; index: number }
+  /** Read a file for the viewer; `viewStop`: stop reading (the viewer was closed). */
+  | { kind: 'view'; seq: number; entry: EntryRef }
+  | { kind: 'viewStop'; seq: number }
+  /** Copy an entry out into a directory. */
+  | { kind: 'extract'; seq: number; entry: EntryRef; dir: string }
+  /** Verify the stack shown in place (a container's stack when `containerId`). */
+  | { kind: 'verify'; seq: number; analysis: ImageAnalysis; layer: number; containerId: string | null };
 
 export type Action =
   | { type: 'resize'; width: number; height: number }
@@ -187,7 +267,24 @@ export type Action =
   | { type: 'mountsLoaded'; id: string; info: MountInfo[] }
   | { type: 'mountTreeReady'; id: string; index: number; analysis: ImageAnalysis }
   | { type: 'mountTreeFailed'; id: string; index: number; message: string }
-  | { type: 'browseClose' };
+  | { type: 'browseClose' }
+  | { type: 'viewOpen' }
+  | { type: 'viewerLoaded'; seq: number; from: number; recorded: number; content: ViewerContent }
+  | { type: 'viewerHashed'; seq: number; hashed: number; sha256?: string; size?: number }
+  | { type: 'viewerFailed'; seq: number; message: string }
+  | { type: 'viewerToggleHex' }
+  | { type: 'viewerSearchStep'; delta: number }
+  | { type: 'viewerClose' }
+  | { type: 'extractOpen' }
+  | { type: 'extractInput'; text: string }
+  | { type: 'extractBackspace' }
+  | { type: 'extractRun' }
+  | { type: 'extractDone'; seq: number; ok: boolean; lines: string[] }
+  | { type: 'extractClose' }
+  | { type: 'verifyRun' }
+  | { type: 'verifyProgress'; seq: number; what: string }
+  | { type: 'verifyDone'; seq: number; ok: boolean; lines: string[]; marks: ReadonlyMap<string, string>; failed?: boolean }
+  | { type: 'verifyClose' };
 
 /** Layers with more entries than this get their file index built after the first frame. */
 export const DEFER_FILES_OVER = 50_000;
@@ -241,6 +338,10 @@ export function initialState(width = 80, height = 24, location = ''): State {
     sourceProblems: [],
     showProblems: false,
     problemsScroll: 0,
+    viewer: null,
+    extract: null,
+    verify: null,
+    seq: 0,
     quit: false,
     exitCode: 0,
   };
