@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { commands } from './commands/index.js';
 import { parseArgs } from './args.js';
 import { commandHelp, helpText, helpWidth } from './help.js';
@@ -34,7 +35,8 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
       io.stdout.write(commandHelp(command, helpWidth(io)));
       return EXIT.ok;
     }
-    return await command.run(parsed, io);
+    const format = typeof parsed.flags.format === 'string' ? parsed.flags.format : '';
+    return await command.run(parsed, io.isTTY && /^(json|jsonl|inspect)$/.test(format) ? { ...io, stdout: terminalJson(io.stdout) } : io);
   } catch (err) {
     return reportError(err, io, command);
   }
@@ -76,3 +78,23 @@ async function version(): Promise<string> {
   return pkg.version;
 }
 
+
+/**
+ * JSON on a terminal: JSON.stringify leaves C1 controls (U+0080-U+009F, which terminals act on: U+009B is CSI),
+ * bidi overrides and zero-width characters as they are. They only ever occur inside JSON strings, so writing them
+ * as \uXXXX escapes gives the same JSON, harmless to the screen. (To a pipe, JSON goes as it is.)
+ */
+function terminalJson(out: Writable): Writable {
+  const unsafe = /[\u0080-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+  const esc = (c: string) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0');
+  return new Writable({
+    decodeStrings: false,
+    write(chunk: string | Buffer, _enc, cb) {
+      const text = typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+      out.write(text.replace(unsafe, esc), cb);
+    },
+    final(cb) {
+      cb();
+    },
+  });
+}

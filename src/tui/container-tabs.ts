@@ -3,6 +3,7 @@
  * changes tab is the image view itself (the container's stack: image layers, init layer, RW layer), so it has
  * no state of its own here; the others are scrollable lists.
  */
+import { userRegExp } from './regex.js';
 
 export type ContainerTab = 'changes' | 'diff' | 'inspect' | 'mounts' | 'logs';
 
@@ -102,7 +103,7 @@ export function searchLogs(lines: readonly LogLine[], query: string, regex: bool
   let test: (s: string) => boolean;
   if (regex) {
     try {
-      const re = new RegExp(query);
+      const re = userRegExp(query);
       test = (s) => re.test(s);
     } catch (err) {
       out.error = (err as Error).message;

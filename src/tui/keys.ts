@@ -10,6 +10,8 @@ import { CONTAINER_TABS } from './container-tabs.js';
 export type Context = 'search-input' | 'filter-input' | 'config' | 'extract-input' | 'extract' | 'verify' | 'viewer' | 'help' | 'problems' | 'search-results' | 'global' | 'picker' | 'image' | 'layers' | 'files' | 'summary' | 'container' | 'inspect' | 'mounts' | 'browse' | 'logs' | 'error';
 
 export interface Binding {
+  /** For the user's config file (`keybindings: {id: key}`) and dive's `keybinding:` names (see config.ts). */
+  id?: string;
   keys: string[];
   description: string;
   context: Context;
@@ -65,58 +67,58 @@ export const B: Binding[] = [
   { keys: ['esc'], context: 'search-results', description: 'close the search results', handler: () => ({ type: 'searchClose' }) },
   { keys: ['/'], context: 'search-results', description: 'new search', handler: () => ({ type: 'searchOpen' }) },
 
-  { keys: ['up', 'k'], context: 'global', description: 'move up', handler: () => ({ type: 'move', delta: -1 }) },
-  { keys: ['down', 'j'], context: 'global', description: 'move down', handler: () => ({ type: 'move', delta: 1 }) },
-  { keys: ['pgup'], context: 'global', description: 'page up', handler: () => ({ type: 'page', delta: -1 }) },
-  { keys: ['pgdn'], context: 'global', description: 'page down', handler: () => ({ type: 'page', delta: 1 }) },
-  { keys: ['home', 'g'], context: 'global', description: 'first row', handler: () => ({ type: 'edge', to: 'start' }) },
-  { keys: ['end', 'G'], context: 'global', description: 'last row', handler: () => ({ type: 'edge', to: 'end' }) },
+  { id: 'up', keys: ['up', 'k'], context: 'global', description: 'move up', handler: () => ({ type: 'move', delta: -1 }) },
+  { id: 'down', keys: ['down', 'j'], context: 'global', description: 'move down', handler: () => ({ type: 'move', delta: 1 }) },
+  { id: 'page-up', keys: ['pgup'], context: 'global', description: 'page up', handler: () => ({ type: 'page', delta: -1 }) },
+  { id: 'page-down', keys: ['pgdn'], context: 'global', description: 'page down', handler: () => ({ type: 'page', delta: 1 }) },
+  { id: 'first', keys: ['home', 'g'], context: 'global', description: 'first row', handler: () => ({ type: 'edge', to: 'start' }) },
+  { id: 'last', keys: ['end', 'G'], context: 'global', description: 'last row', handler: () => ({ type: 'edge', to: 'end' }) },
   { keys: ['wheelup'], context: 'global', description: 'mouse wheel: scroll up', handler: () => ({ type: 'move', delta: -3 }) },
   { keys: ['wheeldown'], context: 'global', description: 'mouse wheel: scroll down', handler: () => ({ type: 'move', delta: 3 }) },
-  { keys: ['?'], context: 'global', description: 'this help (generated from the key table)', handler: () => ({ type: 'help' }) },
-  { keys: ['p'], context: 'global', description: 'problems found in the evidence (unreadable files, odd markers...)', handler: () => ({ type: 'problems' }) },
-  { keys: ['q', 'ctrl+c'], context: 'global', description: 'quit', handler: () => ({ type: 'quit' }) },
+  { id: 'help', keys: ['?'], context: 'global', description: 'this help (generated from the key table)', handler: () => ({ type: 'help' }) },
+  { id: 'problems', keys: ['p'], context: 'global', description: 'problems found in the evidence (unreadable files, odd markers...)', handler: () => ({ type: 'problems' }) },
+  { id: 'quit', keys: ['q', 'ctrl+c'], context: 'global', description: 'quit', handler: () => ({ type: 'quit' }) },
 
   { keys: ['enter', 'space'], context: 'picker', description: 'open the image or container', handler: () => ({ type: 'select' }) },
   { keys: ['a'], context: 'picker', description: 'list intermediate images too (docker images -a)', handler: () => ({ type: 'toggleAllImages' }) },
 
-  { keys: ['tab'], context: 'image', description: 'next pane (layers, files, summary)', handler: () => ({ type: 'focus', delta: 1 }) },
-  { keys: ['shift+tab'], context: 'image', description: 'previous pane', handler: () => ({ type: 'focus', delta: -1 }) },
-  { keys: ['v'], context: 'image', description: "file tree: this layer's changes / everything up to this layer", handler: () => ({ type: 'toggleMode' }) },
-  { keys: ['[', 'ctrl+p'], context: 'image', description: 'previous layer (from any pane)', handler: () => ({ type: 'layerStep', delta: -1 }) },
-  { keys: [']', 'ctrl+n'], context: 'image', description: 'next layer (from any pane)', handler: () => ({ type: 'layerStep', delta: 1 }) },
-  { keys: ['/'], context: 'image', description: 'search a path across all layers (substring or regex)', handler: () => ({ type: 'searchOpen' }) },
-  { keys: ['ctrl+f'], context: 'image', description: "filter the tree by a regular expression on paths (dive's ctrl+f; Esc drops it)", handler: () => ({ type: 'filterOpen' }) },
-  { keys: ['c'], context: 'image', description: "the image's config (Env, Cmd, User, ports, labels, platform) and every history step in full", handler: () => ({ type: 'config' }) },
-  { keys: ['E'], context: 'image', description: 'show/hide the history steps that made no layer (ENV, CMD...) in the layer list', handler: () => ({ type: 'toggleEmptySteps' }) },
-  { keys: ['ctrl+b'], context: 'image', description: 'attribute columns (mode, owner, size) on/off', handler: () => ({ type: 'toggleAttrs' }) },
-  { keys: ['ctrl+o'], context: 'image', description: 'sort the tree by name / by size', handler: () => ({ type: 'toggleSort' }) },
-  { keys: ['ctrl+a', 'A'], context: 'image', description: 'show/hide added entries', handler: () => ({ type: 'toggleFilter', kind: 'added' }) },
-  { keys: ['ctrl+r', 'R'], context: 'image', description: 'show/hide removed entries', handler: () => ({ type: 'toggleFilter', kind: 'removed' }) },
+  { id: 'pane-next', keys: ['tab'], context: 'image', description: 'next pane (layers, files, summary)', handler: () => ({ type: 'focus', delta: 1 }) },
+  { id: 'pane-previous', keys: ['shift+tab'], context: 'image', description: 'previous pane', handler: () => ({ type: 'focus', delta: -1 }) },
+  { id: 'mode-toggle', keys: ['v'], context: 'image', description: "file tree: this layer's changes / everything up to this layer", handler: () => ({ type: 'toggleMode' }) },
+  { id: 'layer-previous', keys: ['[', 'ctrl+p'], context: 'image', description: 'previous layer (from any pane)', handler: () => ({ type: 'layerStep', delta: -1 }) },
+  { id: 'layer-next', keys: [']', 'ctrl+n'], context: 'image', description: 'next layer (from any pane)', handler: () => ({ type: 'layerStep', delta: 1 }) },
+  { id: 'search', keys: ['/'], context: 'image', description: 'search a path across all layers (substring or regex)', handler: () => ({ type: 'searchOpen' }) },
+  { id: 'filter', keys: ['ctrl+f'], context: 'image', description: "filter the tree by a regular expression on paths (dive's ctrl+f; Esc drops it)", handler: () => ({ type: 'filterOpen' }) },
+  { id: 'config', keys: ['c'], context: 'image', description: "the image's config (Env, Cmd, User, ports, labels, platform) and every history step in full", handler: () => ({ type: 'config' }) },
+  { id: 'empty-steps', keys: ['E'], context: 'image', description: 'show/hide the history steps that made no layer (ENV, CMD...) in the layer list', handler: () => ({ type: 'toggleEmptySteps' }) },
+  { id: 'attrs', keys: ['ctrl+b'], context: 'image', description: 'attribute columns (mode, owner, size) on/off', handler: () => ({ type: 'toggleAttrs' }) },
+  { id: 'sort', keys: ['ctrl+o'], context: 'image', description: 'sort the tree by name / by size', handler: () => ({ type: 'toggleSort' }) },
+  { id: 'show-added', keys: ['ctrl+a', 'A'], context: 'image', description: 'show/hide added entries', handler: () => ({ type: 'toggleFilter', kind: 'added' }) },
+  { id: 'show-removed', keys: ['ctrl+r', 'R'], context: 'image', description: 'show/hide removed entries', handler: () => ({ type: 'toggleFilter', kind: 'removed' }) },
   // Ctrl-M is the same byte as Enter in a terminal: M is the modified filter's key (dive's ctrl+m cannot work).
-  { keys: ['M'], context: 'image', description: 'show/hide modified entries (ctrl+m is Enter in terminals)', handler: () => ({ type: 'toggleFilter', kind: 'modified' }) },
-  { keys: ['ctrl+u', 'U'], context: 'image', description: 'show/hide unmodified entries', handler: () => ({ type: 'toggleFilter', kind: 'unmodified' }) },
-  { keys: ['V'], context: 'image', description: "verify in place: mount this stack read-only and compare the kernel's view with ours (root), check this layer's tar-split (data roots); ! marks what differs", handler: () => ({ type: 'verifyRun' }) },
+  { id: 'show-modified', keys: ['M'], context: 'image', description: 'show/hide modified entries (ctrl+m is Enter in terminals)', handler: () => ({ type: 'toggleFilter', kind: 'modified' }) },
+  { id: 'show-unmodified', keys: ['ctrl+u', 'U'], context: 'image', description: 'show/hide unmodified entries', handler: () => ({ type: 'toggleFilter', kind: 'unmodified' }) },
+  { id: 'verify', keys: ['V'], context: 'image', description: "verify in place: mount this stack read-only and compare the kernel's view with ours (root), check this layer's tar-split (data roots); ! marks what differs", handler: () => ({ type: 'verifyRun' }) },
   { keys: ['esc'], context: 'image', description: 'drop the path filter; else back to the list', handler: (s) => (s.pathFilter ? { type: 'filterClear' } : s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
   { keys: ['i'], context: 'image', description: 'back to the image and container list (when the source holds more than one)', handler: (s) => (s.images.length + s.containers.length > 1 ? { type: 'picker' } : null) },
 
   { keys: ['enter', 'right', 'l'], context: 'layers', description: 'go to the layer\'s files', handler: () => ({ type: 'focusPane', pane: 'files' }) },
-  { keys: ['ctrl+l'], context: 'layers', description: "file tree: this layer's changes (dive's compare-layer)", handler: () => ({ type: 'setMode', mode: 'changes' }) },
-  { keys: ['ctrl+a'], context: 'layers', description: "file tree: everything up to this layer (dive's compare-all)", handler: () => ({ type: 'setMode', mode: 'aggregated' }) },
+  { id: 'mode-changes', keys: ['ctrl+l'], context: 'layers', description: "file tree: this layer's changes (dive's compare-layer)", handler: () => ({ type: 'setMode', mode: 'changes' }) },
+  { id: 'mode-aggregated', keys: ['ctrl+a'], context: 'layers', description: "file tree: everything up to this layer (dive's compare-all)", handler: () => ({ type: 'setMode', mode: 'aggregated' }) },
 
-  { keys: ['space'], context: 'files', description: 'collapse / expand the directory', handler: () => ({ type: 'toggleCollapse' }) },
+  { id: 'fold', keys: ['space'], context: 'files', description: 'collapse / expand the directory', handler: () => ({ type: 'toggleCollapse' }) },
   { keys: ['enter'], context: 'files', description: 'collapse / expand the directory; on a file, view it', handler: () => ({ type: 'select' }) },
-  { keys: ['o'], context: 'files', description: 'view the file as it is at this layer (a D row: the version it deleted); text or hex', handler: () => ({ type: 'viewOpen' }) },
-  { keys: ['x', 'ctrl+e'], context: 'files', description: 'extract the file or directory, as it is at this layer, into a directory you type', handler: () => ({ type: 'extractOpen' }) },
+  { id: 'view', keys: ['o'], context: 'files', description: 'view the file as it is at this layer (a D row: the version it deleted); text or hex', handler: () => ({ type: 'viewOpen' }) },
+  { id: 'extract', keys: ['x', 'ctrl+e'], context: 'files', description: 'extract the file or directory, as it is at this layer, into a directory you type', handler: () => ({ type: 'extractOpen' }) },
   { keys: ['right', 'l'], context: 'files', description: 'expand the directory', handler: () => ({ type: 'collapseHere', collapsed: false }) },
   { keys: ['left', 'h'], context: 'files', description: 'collapse the directory (again: go to its parent)', handler: () => ({ type: 'collapseHere', collapsed: true }) },
-  { keys: ['ctrl+space', 'z'], context: 'files', description: 'collapse all / expand all', handler: () => ({ type: 'collapseAll' }) },
+  { id: 'fold-all', keys: ['ctrl+space', 'z'], context: 'files', description: 'collapse all / expand all', handler: () => ({ type: 'collapseAll' }) },
 
   { keys: ['enter'], context: 'summary', description: 'show the hidden file in the layer that holds it', handler: () => ({ type: 'select' }) },
 
   ...CONTAINER_TABS.map((t): Binding => ({ keys: [t.key], context: 'container', description: `tab: ${TAB_HELP[t.tab]}`, handler: () => ({ type: 'containerTab', tab: t.tab }) })),
-  { keys: ['t'], context: 'container', description: 'next tab', handler: () => ({ type: 'containerTab', delta: 1 }) },
-  { keys: ['T'], context: 'container', description: 'previous tab', handler: () => ({ type: 'containerTab', delta: -1 }) },
+  { id: 'tab-next', keys: ['t'], context: 'container', description: 'next tab', handler: () => ({ type: 'containerTab', delta: 1 }) },
+  { id: 'tab-previous', keys: ['T'], context: 'container', description: 'previous tab', handler: () => ({ type: 'containerTab', delta: -1 }) },
   { keys: ['i', 'esc'], context: 'container', description: 'back to the image and container list', handler: () => ({ type: 'picker' }) },
 
   { keys: ['right', 'l'], context: 'inspect', description: 'scroll right (long values)', handler: () => ({ type: 'hscroll', delta: 20 }) },
@@ -138,6 +140,24 @@ export const B: Binding[] = [
 ];
 
 export const BINDINGS: readonly Binding[] = B;
+
+/** The table in use: the built-in one, with the keys of the user's config file (useKeyConfig) in it. */
+let current: readonly Binding[] = B;
+
+/**
+ * Rebind keys by binding id (the user's config file): the binding's keys are replaced in every context that has
+ * that id. Returns the ids that name no binding (said to the user). Help shows the keys in use.
+ */
+export function useKeyConfig(keys: ReadonlyMap<string, string[]>): string[] {
+  const known = new Set(B.map((b) => b.id).filter(Boolean));
+  current = B.map((b) => (b.id && keys.has(b.id) ? { ...b, keys: keys.get(b.id)! } : b));
+  return [...keys.keys()].filter((id) => !known.has(id));
+}
+
+/** The key table in use (the built-in one unless the user's config rebinds keys). */
+export function bindings(): readonly Binding[] {
+  return current;
+}
 
 /** The contexts active in a state, most specific first. */
 export function contextsOf(s: State): Context[] {
@@ -175,7 +195,7 @@ export function actionForKey(s: State, key: string): Action | null {
     return ctxs[0] === 'search-input' ? { type: 'searchInput', text } : { type: 'extractInput', text };
   }
   for (const c of ctxs) {
-    for (const b of BINDINGS) {
+    for (const b of current) {
       if (b.context === c && b.keys.includes(key)) return b.handler(s);
     }
   }
@@ -295,17 +315,19 @@ const CONTEXT_TITLES: Record<Context, string> = {
 const HELP_ORDER: Context[] = ['global', 'image', 'layers', 'files', 'summary', 'viewer', 'extract-input', 'extract', 'verify', 'search-input', 'filter-input', 'config', 'search-results', 'picker', 'container', 'inspect', 'mounts', 'browse', 'logs', 'help', 'problems', 'error'];
 
 /** The help screen, generated from the binding table. */
-export function helpLines(bindings: readonly Binding[] = BINDINGS): string[] {
+export function helpLines(table: readonly Binding[] = current): string[] {
   const out: string[] = ['layerscope keys (generated from the key table)', ''];
   for (const c of HELP_ORDER) {
-    const rows = bindings.filter((b) => b.context === c);
+    const rows = table.filter((b) => b.context === c);
     if (!rows.length) continue;
     out.push(CONTEXT_TITLES[c]);
-    for (const b of rows) out.push(`  ${b.keys.join(', ').padEnd(22)} ${b.description}`);
+    // The id is what the config file rebinds (keybindings: {id: key}).
+    for (const b of rows) out.push(`  ${b.keys.join(', ').padEnd(22)} ${b.description}${b.id ? `  [${b.id}]` : ''}`);
     out.push('');
   }
   out.push('Marks: A added  M modified  D deleted (size = bytes it hid)  O opaque dir  (blank) unchanged');
   out.push('"hidden by Ln": a later layer n deleted, overwrote or hid this version; its bytes still ship.');
   out.push("! (after V): the kernel's view of the mounted stack, or the layer as built (tar-split), differs here.");
+  out.push('[id]: rebind it in $XDG_CONFIG_HOME/layerscope/config.yaml (keybindings: {id: key}); dive\'s keybinding: section is read too.');
   return out;
 }

@@ -4,6 +4,9 @@ import { render } from 'ink';
 import { App } from './components/App.js';
 import { Session, type SessionOptions } from './session.js';
 import { initialState } from './state/index.js';
+import { loadUserConfig } from './config.js';
+import { useKeyConfig } from './keys.js';
+import { safeText } from '../report/format.js';
 
 restoreCiEnv();
 
@@ -61,8 +64,13 @@ export async function runTui(opts: TuiOptions): Promise<number> {
   process.on('exit', onExit);
   stdout.write(ALT_SCREEN_ON + MOUSE_ON);
   try {
-    const state = initialState(stdout.columns || 80, (stdout.rows || 24) - 1, opts.location);
-    instance = render(<App initial={state} driver={session} color={colourWanted(env, !!stdout.isTTY)} onExit={(c) => (code = c)} />, {
+    // The user's settings (their keys, how an image opens, colours), layerscope's config file over dive's.
+    const cfg = loadUserConfig(env);
+    const unknown = useKeyConfig(cfg.keys);
+    for (const w of [...cfg.warnings, ...unknown.map((id) => `keybindings.${id}: no binding has this id (the help lists them in [brackets])`)]) stderr.write(`layerscope: config: ${safeText(w)}\n`);
+    const state = { ...initialState(stdout.columns || 80, (stdout.rows || 24) - 1, opts.location), start: cfg.start, attrs: cfg.attrs, emptySteps: cfg.emptySteps };
+    const color = cfg.colors === false ? false : colourWanted(env, !!stdout.isTTY);
+    instance = render(<App initial={state} driver={session} color={color} onExit={(c) => (code = c)} />, {
       stdout,
       stdin,
       stderr,

@@ -1,4 +1,5 @@
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
+import { userRegExp } from './regex.js';
 import type { VersionInfo } from '../core/analysis/stack.js';
 import { ROOT_PATH } from '../core/model/paths.js';
 import { displayPath, textToPath } from '../core/model/path.js';
@@ -37,7 +38,7 @@ export function searchPaths(a: ImageAnalysis, query: string, regex: boolean, lim
   if (regex) {
     let re: RegExp;
     try {
-      re = new RegExp(query);
+      re = userRegExp(query);
     } catch (err) {
       res.error = (err as Error).message;
       return res;

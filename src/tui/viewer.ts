@@ -1,3 +1,4 @@
+import { userRegExp } from './regex.js';
 import { createHash } from 'node:crypto';
 import { isBinary } from '../report/content-text.js';
 import { hexLine } from '../report/hexdump.js';
@@ -134,7 +135,7 @@ export function searchContent(c: ViewerContent, hex: boolean, query: string, reg
   let re: RegExp | null = null;
   if (regex) {
     try {
-      re = new RegExp(query, hex ? 'g' : '');
+      re = userRegExp(query, hex ? 'g' : '');
     } catch (err) {
       out.error = (err as Error).message;
       return out;

@@ -34,7 +34,7 @@ test('--format json to a terminal does not carry raw C1 controls or bidi overrid
     for (const args of [['inspect', root, '--container', 'web', '--format', 'json'], ['report', root, '--format', 'json']]) {
       const cmd = [process.execPath, bin, ...args].map((a) => `'${a}'`).join(' ');
       const out = execFileSync('script', ['-q', '-c', cmd, '/dev/null'], { env: { ...process.env, TERM: 'xterm' } });
-      assert.ok(out.includes('"note"'), `ran: ${out.toString().slice(0, 300)}`);
+      assert.ok(out.includes('web') && (args[0] !== 'inspect' || out.includes('"note"')), `ran: ${out.toString().slice(0, 300)}`);
       assert.equal(out.includes(Buffer.from('\u009b')), false, `${args[0]} --format json wrote a raw U+009B (CSI) to a terminal`);
       assert.equal(out.includes(Buffer.from('\u202e')), false, `${args[0]} --format json wrote a raw U+202E to a terminal`);
     }

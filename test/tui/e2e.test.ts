@@ -67,6 +67,12 @@ class Term {
   text(s: string): void {
     tmux('send-keys', '-t', this.name, '-l', s);
   }
+  /** From the first view (the whole image) to layer 0's own changes, where these tests walk from. */
+  async toBase(): Promise<void> {
+    this.keys('g', 'C-l');
+    await this.waitFor(/Files: L0 changes/);
+  }
+
   async waitFor(re: RegExp, ms = 15000): Promise<string> {
     const end = Date.now() + ms;
     let last = '';
@@ -121,6 +127,9 @@ test('e2e: archive in tmux: deleted big file, search, help, hostile names, q res
   try {
     let s = await term.waitFor(/Layers \(4\)/);
     assert.match(s, /e2e:1/);
+    // It opens as dive does, on the whole image (the top layer, everything up to it).
+    assert.match(s, /Files: everything up to L3/);
+    await term.toBase();
     assert.equal(term.fmt('#{alternate_on}'), '1', 'the UI runs in the alternate screen');
     assert.equal(term.fmt('#{mouse_sgr_flag}'), '1', 'SGR mouse reporting is on while the UI runs');
     assert.match(tmux('capture-pane', '-p', '-e', '-t', 'main'), /\x1b\[(3[0-7]|9[0-7]|38;)/, 'colours without NO_COLOR');
@@ -147,7 +156,7 @@ test('e2e: archive in tmux: deleted big file, search, help, hostile names, q res
     // Help, generated from the key table.
     term.text('?');
     s = await term.waitFor(/generated from the key table/);
-    assert.match(s, /ctrl\+o +sort the tree by name \/ by size/);
+    assert.match(s, /tab +next pane \(layers, files, summary\)/);
     term.keys('Escape');
     await term.waitFor(/Files: everything up to L2/);
     assert.doesNotMatch(term.fmt('#{pane_title}'), /PWNED/);
@@ -218,6 +227,7 @@ test('e2e (engine): the docker20 data root, ls-bloat:1: the layer that deleted d
   const term = Term.start('engine', [...cliCommand(), e.dataRoot, '--image', IMAGES.bloat]);
   try {
     await term.waitFor(/Layers \(\d+\)/, 60000);
+    await term.toBase();
     const del = BLOAT.bigFile.deletedIn;
     for (let i = 0; i < del; i++) term.keys('j');
     const s = await term.waitFor(new RegExp(`Files: L${del} changes`));
@@ -250,6 +260,7 @@ test('e2e (engine): ls-bloat:1 on the docker20 data root: view data/big.bin on t
   const term = Term.start('viewer', [...cliCommand(), e.dataRoot, '--image', IMAGES.bloat]);
   try {
     await term.waitFor(/Layers \(\d+\)/, 60000);
+    await term.toBase();
     const del = BLOAT.bigFile.deletedIn;
     for (let i = 0; i < del; i++) term.keys('j');
     await term.waitFor(new RegExp(`Files: L${del} changes`));
@@ -305,6 +316,7 @@ test('e2e (engine): V verifies in place on copies of the docker20 data root: unt
     const term = Term.start('verify', [...cliCommand(), copy, '--image', IMAGES.bloat]);
     try {
       await term.waitFor(/Layers \(\d+\)/, 60000);
+      await term.toBase();
       term.keys('j', 'j');
       await term.waitFor(/Files: L2 changes/);
       term.text('V');

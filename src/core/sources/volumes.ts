@@ -1,5 +1,8 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Stats } from 'node:fs';
-import type { ContainerInfo, Problem, Severity } from '../model/types.js';
+import type { Attrs, ContainerInfo, Problem, Severity } from '../model/types.js';
+import { LayerTable } from '../model/layer-table.js';
 import type { BindMount, MountTree, VolumeAccess, VolumeInfo, VolumeListing, VolumeSize, VolumeUse } from '../model/volumes.js';
 import { PathTable } from '../model/paths.js';
 import { displayPath, quotedPath } from '../model/path.js';
@@ -64,6 +67,13 @@ export function dockerVolumes(root: string, containers: readonly ContainerInfo[]
   const sizeOf = (dir: string | null, why: string): Promise<VolumeSize> =>
     dir === null ? Promise.resolve({ bytes: null, problems: [] }) : treeBytes(dir, { count: 'df' }).then((r) => ({ bytes: r.problems.some((p) => p.code === 'evidence.unreadable' || p.code === 'evidence.symlink') ? null : r.bytes, problems: r.problems.map((p) => ({ ...p, message: `${why}: ${p.message}` })) }));
   const treeOf = (dir: string): Promise<MountTree> => readLayerDir(dir, new PathTable(), { overlay: false }).then((table) => ({ dir, table }));
+  // A bind of one file (`-v /host/app.conf:/etc/app.conf`): the tree of its directory holding that file alone.
+  const fileTreeOf = (file: string): MountTree => {
+    const st = fs.lstatSync(file);
+    const name = Buffer.from(path.basename(file), 'utf8').toString('latin1');
+    const attrs: Attrs = { type: 'file', mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size, mtime: Math.floor(st.mtimeMs / 1000), mtimeNsec: Number(BigInt(Math.round(st.mtimeMs * 1e6)) % 1_000_000_000n) };
+    return { dir: path.dirname(file), table: LayerTable.fromEntries(new PathTable(), [{ kind: 'put', path: name, attrs }]) };
+  };
   return {
     list: () => (listing ??= listVolumes(ev, containers)),
     size: (v) => once(sizes, 'v:' + v.name, () => sizeOf(v.dataDir, `volume ${quotedPath(v.name)}`)),
@@ -73,8 +83,13 @@ export function dockerVolumes(root: string, containers: readonly ContainerInfo[]
       return once(trees, 'v:' + v.name, () => treeOf(v.dataDir!));
     },
     readBindTree: (b) => {
-      if (!b.evidencePath) return Promise.reject(new NotFoundError('bind.outside', `bind source ${quotedPath(b.source)} is outside the evidence: not read (${b.outside})`, null));
-      return once(trees, 'b:' + b.source, () => treeOf(b.evidencePath!));
+      if (!b.evidencePath) return Promise.reject(new NotFoundError('bind.outside', `bind source ${quotedPath(b.source)}: ${b.outside ?? 'outside the evidence: not read'}`, null));
+      return once(trees, 'b:' + b.source, async () => {
+        // Never followed: lstat says what the source is; a symlink there was refused when the bind was placed.
+        const st = fs.lstatSync(b.evidencePath!);
+        if (st.isFile()) return fileTreeOf(b.evidencePath!);
+        return treeOf(b.evidencePath!);
+      });
     },
   };
 }
@@ -375,3 +390,17 @@ export function findBind(listing: VolumeListing, ref: string): BindMount {
 }
 
 export const _internal = { rfc3339, VOLUME_NAME };
+
+/**
+ * A volume's mount point is stored with an empty Source (an anonymous volume always; docker inspect prints the
+ * volume's path instead: moby MountPoint.Path(), `<root>/volumes/<name>/_data`). Filled in with the root the engine
+ * ran with (its containers' own paths say it), else the root we read (a data root read where it lives).
+ */
+export function fillVolumeSources(containers: readonly ContainerInfo[], evidenceRoot: string): void {
+  const root = engineRootOf(containers) ?? evidenceRoot.replace(/\/+$/, '');
+  for (const c of containers) {
+    const ins = c.inspect;
+    if (!ins) continue;
+    ins.Mounts = ins.Mounts.map((m) => (m.Type === 'volume' && m.Source === '' && m.Name && (!m.Driver || m.Driver === 'local') ? { ...m, Source: `${root}/volumes/${m.Name}/_data` } : m));
+  }
+}

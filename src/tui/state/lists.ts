@@ -1,3 +1,4 @@
+import { userRegExp } from '../regex.js';
 import { dedupe } from '../../core/analysis/host.js';
 import type { Problem } from '../../core/model/types.js';
 import { flatTree, showMask, visibleView, type FlatTree, type PathFilter, type VisibleView } from '../file-tree.js';
@@ -229,7 +230,7 @@ export function pathFilterOf(s: Pick<State, 'pathFilter'>): PathFilter | null {
   if (!compiled.has(f.query)) {
     let re: RegExp | null = null;
     try {
-      re = new RegExp(f.query);
+      re = userRegExp(f.query);
     } catch {
       re = null;
     }

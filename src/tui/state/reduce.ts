@@ -1,3 +1,4 @@
+import { userRegExp } from '../regex.js';
 import type { ImageAnalysis } from '../../core/analysis/analyze.js';
 import { containerStackAnalysis } from '../../core/analysis/container.js';
 import { isCollapsed, NO_COLLAPSE, pathOf, toggleCollapse, type CollapseState } from '../file-tree.js';
@@ -173,7 +174,7 @@ export function reduce(s0: State, a: Action): State {
       if (s.pathFilter.query === '') return refreshFiles({ ...s, pathFilter: null }, path);
       let error: string | null = null;
       try {
-        new RegExp(s.pathFilter.query);
+        userRegExp(s.pathFilter.query);
       } catch (err) {
         error = (err as Error).message;
       }

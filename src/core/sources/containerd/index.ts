@@ -11,6 +11,7 @@ import { Evidence, EvidenceError, describeFsError, openNoFollow, throwIfPermissi
 import { readLayerFromStream } from '../tar/layer-reader.js';
 import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
+import { fillVolumeSources } from '../volumes.js';
 import { attachHostConfig, containerFields, readConfigV2 } from '../container-config.js';
 import { GRAPH_DRIVER_NAMES } from '../drivers.js';
 import { JsonDoc, parseJson, type JsonArr, type JsonObj } from '../shape.js';
@@ -570,6 +571,7 @@ export async function openContainerdRoot(root: string, opts: ContainerdOpenOptio
         containerNs.set(info, ns);
       }
       if (classic > 0) note('info', 'containerd.containers.classic', `${classic} container(s) use a graphdriver: they belong to the classic store of this data root`, dock.path('containers'));
+      fillVolumeSources(out, dockerRoot);
     }
 
     function readContainerdContainers(ns: string, out: ContainerInfo[]): void {

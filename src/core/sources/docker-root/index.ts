@@ -10,6 +10,7 @@ import { Evidence, EvidenceError, describeFsError, isSafeComponent, throwIfPermi
 import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { attachHostConfig, containerFields, readConfigV2 } from '../container-config.js';
+import { fillVolumeSources } from '../volumes.js';
 import { JsonDoc, parseJson } from '../shape.js';
 import { cachedLocations, layerAccess } from '../layer-access.js';
 
@@ -159,6 +160,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
   images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 
   const containers = readContainers(ev, store, note, safe);
+  fillVolumeSources(containers, ev.root);
 
   const paths = opts.paths ?? new PathTable();
   // A rootless engine (its data root owned by the user) mounts with `userxattr`: overlayfs then reads

@@ -39,6 +39,9 @@ export function listLogFiles(ev: Evidence, parts: string[], base: string, maxFil
   }
   const present = new Set(names);
   const out: LogFile[] = [];
+  // One inode is one file: a rotation that is another name of a file already listed (a hard link) is not read
+  // again (planted links would multiply a gzip bomb).
+  const inodes = new Set<string>();
   const take = (name: string, rotation: number, compressed: boolean): boolean => {
     if (!present.has(name)) return false;
     const p = ev.path(...parts, name);
@@ -52,7 +55,11 @@ export function listLogFiles(ev: Evidence, parts: string[], base: string, maxFil
     if (!st) return false;
     if (st.isSymbolicLink()) note('error', 'logs.file.symlink', 'is a symlink in place of a log file; not followed, not read', p);
     else if (!st.isFile()) note('error', 'logs.file.not-a-file', 'is not a regular file, where the engine keeps a log file; not read', p);
-    else out.push({ path: p, name, rotation, compressed, size: st.size });
+    else if (inodes.has(`${st.dev}:${st.ino}`)) note('error', 'logs.file.duplicate', 'is another name (a hard link) of a log file already read; not read again', p);
+    else {
+      inodes.add(`${st.dev}:${st.ino}`);
+      out.push({ path: p, name, rotation, compressed, size: st.size });
+    }
     return true;
   };
   for (let n = maxFiles - 1; n >= 1; n--) {
@@ -85,7 +92,12 @@ export class LogReadError extends Error {
  * chunk of memory. `maxBytes` bounds what a compressed file may expand to (a gzip bomb is an attack on our
  * time); crossing it, or bad gzip data, throws LogReadError after the good bytes were given.
  */
-export async function* logFileBytes(file: LogFile, maxBytes: number, start = 0): AsyncGenerator<Buffer> {
+/** What all the compressed files of one log may still expand to, together (read twice for --tail: counted twice). */
+export interface InflateBudget {
+  left: number;
+}
+
+export async function* logFileBytes(file: LogFile, maxBytes: number, start = 0, budget: InflateBudget = { left: Infinity }): AsyncGenerator<Buffer> {
   let fd: number;
   try {
     fd = openNoFollow(file.path);
@@ -115,7 +127,9 @@ export async function* logFileBytes(file: LogFile, maxBytes: number, start = 0):
   try {
     for await (const chunk of gunzip) {
       total += (chunk as Buffer).length;
+      budget.left -= (chunk as Buffer).length;
       if (total > maxBytes) throw new LogReadError('logs.gz.too-large', `decompresses to more than ${maxBytes} bytes, more than the engine writes into one log file (max-size); the rest is not read`);
+      if (budget.left < 0) throw new LogReadError('logs.gz.too-large', 'the compressed rotations of this log decompress to more than the engine could have written (max-size x max-file); the rest is not read');
       yield chunk as Buffer;
     }
   } catch (err) {

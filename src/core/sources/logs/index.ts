@@ -4,7 +4,7 @@ import { LIMITS } from '../../model/limits.js';
 import { ProblemSink } from '../../model/problem-sink.js';
 import type { ContainerInfo, Problem } from '../../model/types.js';
 import type { DecodedEntry, EntryResult } from './entry.js';
-import { listLogFiles, LogReadError, logFileBytes, tailOffset, type LogFile, type Note } from './files.js';
+import { listLogFiles, LogReadError, logFileBytes, tailOffset, type InflateBudget, type LogFile, type Note } from './files.js';
 import { countJsonLines, decodeJsonLine, jsonLines } from './json-file.js';
 import { decodeLocalEntry, FrameError, localFrames } from './local.js';
 import { formatDockerTime } from './time.js';
@@ -110,7 +110,14 @@ export function containerLogs(container: ContainerInfo, opts: LogsOptions = {}):
   } else {
     throw new LogsUnavailableError('logs.driver-unreadable', `container ${container.name}: ${whereLogsWent(driver, id, cfg)}`, dir);
   }
-  const inflated = maxSize !== null ? maxSize + 2 * (1 << 20) : LIMITS.logInflatedBytes;
+  // What compressed rotations may expand to: each a little over max-size, all together what max-file of them hold
+  // (read twice when --tail counts them first). Without max-size the engine does not compress at all: such files
+  // were put there by someone else.
+  const compressed = files.filter((f) => f.compressed).length;
+  const perFile = maxSize !== null ? maxSize + 2 * (1 << 20) : LIMITS.logInflatedBytes;
+  const total = maxSize !== null ? 2 * perFile * Math.max(1, compressed) : LIMITS.logInflatedBytes;
+  if (maxSize === null && compressed && format === 'json-file') note('warning', 'logs.gz.no-max-size', `${compressed} compressed rotation(s) without max-size in the log options: the engine compresses only rotated logs, which need max-size`, dir);
+  const inflated: Inflate = { perFile, budget: { left: Math.min(total, LIMITS.logInflatedBytes) } };
   return { driver, format, files, problems, entries: readEntries(format, files, opts, inflated, note) };
 }
 
@@ -192,8 +199,14 @@ interface Raw {
   where: string;
 }
 
-async function* rawEntries(format: LogFormat, file: LogFile, inflated: number, note: Note, start = 0): AsyncGenerator<Raw | null> {
-  const bytes = logFileBytes(file, inflated, start);
+/** How far compressed log files may expand: each, and all of one log together. */
+interface Inflate {
+  perFile: number;
+  budget: InflateBudget;
+}
+
+async function* rawEntries(format: LogFormat, file: LogFile, inflated: Inflate, note: Note, start = 0): AsyncGenerator<Raw | null> {
+  const bytes = logFileBytes(file, inflated.perFile, start, inflated.budget);
   try {
     if (format === 'json-file') {
       for await (const l of jsonLines(bytes, LIMITS.logLineBytes, start)) {
@@ -230,8 +243,8 @@ async function* rawEntries(format: LogFormat, file: LogFile, inflated: number, n
 }
 
 /** How many entries a file holds (what --tail counts), up to the first damage (said when the file is read). */
-async function countEntries(format: LogFormat, file: LogFile, inflated: number): Promise<number> {
-  const bytes = untilDamage(logFileBytes(file, inflated));
+async function countEntries(format: LogFormat, file: LogFile, inflated: Inflate): Promise<number> {
+  const bytes = untilDamage(logFileBytes(file, inflated.perFile, 0, inflated.budget));
   if (format === 'json-file') return countJsonLines(bytes);
   let n = 0;
   try {
@@ -255,7 +268,7 @@ async function* untilDamage(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
  * file first, as many as it holds), then read forward from there, dropping entries up to the first at or after
  * `since`, and stopping at the first after `until`.
  */
-async function* readEntries(format: LogFormat, files: LogFile[], opts: LogsOptions, inflated: number, note: Note): AsyncGenerator<LogEntry> {
+async function* readEntries(format: LogFormat, files: LogFile[], opts: LogsOptions, inflated: Inflate, note: Note): AsyncGenerator<LogEntry> {
   const tail = opts.tail ?? -1;
   if (tail === 0) return;
   let first = 0;

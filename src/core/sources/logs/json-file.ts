@@ -121,6 +121,12 @@ function seqLen(b: Buffer, i: number): number {
 
 /** One json-file line decoded, or why it cannot be. */
 export function decodeJsonLine(raw: Buffer): EntryResult {
+  // The engine writes each entry as one JSON object, `{` first: anything else (a blank line, garbage) is refused
+  // before the costly parse, so that a file of bad lines costs what a file of good ones does.
+  let i = 0;
+  while (i < raw.length && (raw[i] === 0x20 || raw[i] === 0x09 || raw[i] === 0x0d)) i++;
+  if (i === raw.length) return { error: 'an empty line, not JSON' };
+  if (raw[i] !== 0x7b) return { error: 'not a JSON object' };
   let v: unknown;
   try {
     v = JSON.parse(goLossyUtf8(raw));
@@ -128,7 +134,8 @@ export function decodeJsonLine(raw: Buffer): EntryResult {
     return { error: `not JSON (${(err as Error).message})` };
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return { error: 'not a JSON object' };
-  const o = v as Record<string, unknown>;
+  // Keys as Go's decoder matches them: the exact name first, else any spelling of it ("Log", "LOG").
+  const o = goKeys(v as Record<string, unknown>, ['log', 'stream', 'time']);
   if (typeof o.log !== 'string') return { error: o.log === undefined ? 'has no "log"' : '"log" is not a string' };
   if (typeof o.stream !== 'string') return { error: o.stream === undefined ? 'has no "stream"' : '"stream" is not a string' };
   if (typeof o.time !== 'string') return { error: o.time === undefined ? 'has no "time"' : '"time" is not a string' };
@@ -138,4 +145,17 @@ export function decodeJsonLine(raw: Buffer): EntryResult {
   const line = Buffer.from(o.log, 'utf8');
   const entry: DecodedEntry = { source: o.stream, timeNs: t.ns, offsetMin: t.offsetMin, line, partial: line.length === 0 || line[line.length - 1] !== 0x0a };
   return { entry };
+}
+
+/** The fields `names` of a decoded object as Go's encoding/json finds them: an exact key, else a case-insensitive one. */
+function goKeys(o: Record<string, unknown>, names: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const n of names) {
+    if (Object.prototype.hasOwnProperty.call(o, n)) out[n] = o[n];
+    else {
+      const k = Object.keys(o).find((x) => x.toLowerCase() === n);
+      if (k !== undefined) out[n] = o[k];
+    }
+  }
+  return out;
 }

@@ -31,12 +31,20 @@ export function parseRfc3339(s: string): ZonedTime | null {
     if (oh > 23 || om > 59) return null;
     offsetMin = (m[9] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  const wall = BigInt(Date.UTC(y!, mo! - 1, d!, h!, mi!, sec!)) / 1000n;
+  const wall = BigInt(utcMs(y!, mo! - 1, d!, h!, mi!, sec!)) / 1000n;
   return { ns: (wall - BigInt(offsetMin * 60)) * NS + frac, offsetMin };
 }
 
 function daysIn(y: number, m: number): number {
-  return new Date(Date.UTC(y, m, 0)).getUTCDate();
+  return new Date(utcMs(y, m, 0)).getUTCDate();
+}
+
+/** Date.UTC for every year: Date.UTC reads the years 0 to 99 as 1900 to 1999; setUTCFullYear does not. */
+function utcMs(y: number, mo: number, d: number, h = 0, mi = 0, sec = 0): number {
+  const t = new Date(0);
+  t.setUTCFullYear(y, mo, d);
+  t.setUTCHours(h, mi, sec, 0);
+  return t.getTime();
 }
 
 /**
@@ -148,7 +156,7 @@ function parseDockerTimestamp(value: string, now: Date): bigint | null {
       offsetMin = (m[8][0] === '-' ? -1 : 1) * (oh * 60 + om);
     }
   }
-  const wall = BigInt(Date.UTC(y!, mo! - 1, d!, h!, mi!, s!)) / 1000n;
+  const wall = BigInt(utcMs(y!, mo! - 1, d!, h!, mi!, s!)) / 1000n;
   const frac = m[7] ? BigInt(m[7].padEnd(9, '0')) : 0n;
   return (wall - BigInt(offsetMin * 60)) * NS + frac;
 }
