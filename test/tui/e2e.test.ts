@@ -248,6 +248,28 @@ test('e2e (engine): the docker20 data root, ls-bloat:1: the layer that deleted d
   }
 });
 
+test('e2e (engine): `layerscope ls-bloat:1` opens the image by reference from the engine (as dive does), saying which', async (t) => {
+  if (!preconditions(t)) return;
+  const e = getEngine(t);
+  if (!e) return;
+  const { IMAGES } = (await import('../support/fixtures-manifest.mjs')) as { IMAGES: { bloat: string } };
+  // The engine's own client on PATH, pointed at the test engine: what a user with a local docker has.
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-e2e-ref-'));
+  fs.symlinkSync(e.client ?? '/usr/bin/docker', path.join(bin, 'docker'));
+  const term = Term.start('byref', [...cliCommand(), IMAGES.bloat], { DOCKER_HOST: e.host, PATH: `${bin}:${process.env.PATH}` });
+  try {
+    const s = await term.waitFor(/Layers \(\d+\)/, 120000);
+    assert.match(s, new RegExp(`${IMAGES.bloat.replace(/[.:]/g, '\\$&')}`));
+    assert.match(s, /Files: everything up to L\d+/, 'the whole image first');
+    term.text('q');
+    const out = await term.waitFor(/EXIT=0/);
+    assert.match(out, /reading image .* from docker/, 'it says which engine it asked');
+  } finally {
+    term.kill();
+    fs.rmSync(bin, { recursive: true, force: true });
+  }
+});
+
 test('e2e (engine): ls-bloat:1 on the docker20 data root: view data/big.bin on the row of the layer that deleted it, extract it; bytes = docker save', async (t) => {
   if (!preconditions(t)) return;
   const e = getEngine(t);

@@ -104,3 +104,17 @@ test('80x24: the footer keeps help and quit on every screen; figures are never c
   assert.match(p.frame().split('\n').pop()!, end);
   p.unmount();
 });
+
+test('golden frames of the new screens at 80x24 and 100x30: the config and history, the filtered tree', async () => {
+  for (const [w, h] of [[80, 24], [100, 30]] as const) {
+    const d = await drive(imageState(storied(), w, h));
+    await d.press('c', 'g');
+    assertNoControlChars(d.frame());
+    assert.match(d.frame().split('\n').pop()!, /\? help · q quit *$|Esc/);
+    matchGolden(`storied-${w}x${h}-config`, d.frame());
+    await d.press(K.esc, K.ctrl('f'), ...'bin', K.enter);
+    matchGolden(`storied-${w}x${h}-filter`, d.frame());
+    assert.match(d.frame().split('\n').pop()!, /\? help · q quit *$/);
+    d.unmount();
+  }
+});

@@ -257,6 +257,7 @@ function footer(s: State): Line {
     return { text: `/${safeText(s.search.query)}█  ${s.search.regex ? 'regex' : 'substring'} (Tab switches) · Enter ${onTree(s) ? 'search all layers' : 'search the log lines'} · Esc cancel` };
   }
   if (s.help) return { text: 'Esc or q close help · j/k scroll · Ctrl-C quit', tone: 'dim' };
+  if (s.config) return { text: 'Esc or c close · j/k scroll · g/G top/end · Ctrl-C quit', tone: 'dim' };
   if (s.extract) return { text: s.extract.status === 'prompt' ? 'type a directory · Enter extract · Esc cancel · Ctrl-C quit' : 'Esc close · Ctrl-C quit', tone: 'dim' };
   if (s.verify?.open) return { text: `${s.verify.status === 'running' ? 'verifying… · ' : ''}Esc hide (! marks stay) · Ctrl-C quit (mounts are undone)`, tone: 'dim' };
   if (s.viewer) return { text: '↑↓ PgUp/PgDn g/G · / search · n/N · H hex/text · x extract · q close · ? help', tone: 'dim' };
