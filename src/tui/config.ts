@@ -24,8 +24,10 @@ import { NO_COLLAPSE, type CollapseState, type TreeMode } from './file-tree.js';
  */
 
 export interface UserConfig {
-  /** Binding id -> keys. */
+  /** Binding id -> keys, from layerscope's own file: they replace the binding's keys. */
   keys: Map<string, string[]>;
+  /** Binding id -> keys from dive's file: added to the binding's own (a dive user's habits, ours kept). */
+  extraKeys: Map<string, string[]>;
   start: { layer: 'top' | 'base'; mode: TreeMode; collapse: CollapseState };
   attrs: boolean;
   emptySteps: boolean;
@@ -59,7 +61,7 @@ export const DIVE_KEYS: Readonly<Record<string, string>> = Object.freeze({
 const MAX_CONFIG = 256 * 1024;
 
 export function defaultConfig(): UserConfig {
-  return { keys: new Map(), start: { layer: 'top', mode: 'aggregated', collapse: NO_COLLAPSE }, attrs: true, emptySteps: true, colors: null, files: [], warnings: [] };
+  return { keys: new Map(), extraKeys: new Map(), start: { layer: 'top', mode: 'aggregated', collapse: NO_COLLAPSE }, attrs: true, emptySteps: true, colors: null, files: [], warnings: [] };
 }
 
 /** The settings from the user's files (layerscope's over dive's), for the environment given. */
@@ -82,7 +84,7 @@ export function loadUserConfig(env: NodeJS.ProcessEnv = process.env): UserConfig
       const id = DIVE_KEYS[name];
       if (!id) continue;
       const keys = keyList(v).map(diveKey).filter((k): k is string => k !== null);
-      if (keys.length) cfg.keys.set(id, keys);
+      if (keys.length) cfg.extraKeys.set(id, keys);
     }
   }
   const own = path.join(xdg, 'layerscope', 'config.yaml');
@@ -100,9 +102,11 @@ function applyOwn(doc: unknown, file: string, cfg: UserConfig): void {
   if (kb !== undefined) {
     if (!isMap(kb)) cfg.warnings.push(`${file}: keybindings is not a map; ignored`);
     else for (const [id, v] of Object.entries(kb)) {
-      const keys = keyList(v);
+      const all = keyList(v);
+      const keys = all.filter(sendableKey);
+      for (const k of all.filter((x) => !sendableKey(x))) cfg.warnings.push(`${file}: keybindings.${id}: ${JSON.stringify(k)} is no key a terminal sends apart; left out`);
       if (keys.length) cfg.keys.set(id, keys);
-      else cfg.warnings.push(`${file}: keybindings.${id}: expected a key or a list of keys`);
+      else if (!all.length) cfg.warnings.push(`${file}: keybindings.${id}: expected a key or a list of keys`);
     }
   }
   const view = doc.view;
@@ -171,12 +175,21 @@ function keyList(v: unknown): string[] {
   return raw.map((k) => k.trim()).filter(Boolean);
 }
 
-/** A dive key name as ours (`ctrl+slash` has no equivalent a terminal sends us: null). */
+/** A dive key name as ours, or null for one a terminal cannot send apart (ctrl+slash; ctrl+m is Enter). */
 function diveKey(k: string): string | null {
   const low = k.toLowerCase();
-  if (low === 'ctrl+slash') return null;
-  if (low === 'pgup' || low === 'pgdn' || low === 'tab' || low === 'space' || low === 'enter' || low === 'esc') return low;
-  if (/^ctrl\+[a-z]$/.test(low) || low === 'ctrl+space') return low;
-  if ([...k].length === 1) return k;
-  return null;
+  return sendableKey(low) ? low : [...k].length === 1 && sendableKey(k) ? k : null;
+}
+
+const NAMED = new Set(['up', 'down', 'left', 'right', 'pgup', 'pgdn', 'home', 'end', 'enter', 'esc', 'tab', 'shift+tab', 'space', 'backspace', 'ctrl+space']);
+
+/**
+ * Whether a terminal sends this key so that we can tell it apart (key names as the help shows them): a printable
+ * character, a named key, or ctrl with a letter other than m, i, h (those arrive as Enter, Tab and Backspace).
+ */
+export function sendableKey(k: string): boolean {
+  if (NAMED.has(k)) return true;
+  if (/^ctrl\+[a-z]$/.test(k)) return !['ctrl+m', 'ctrl+i', 'ctrl+h'].includes(k);
+  const chars = [...k];
+  return chars.length === 1 && !/[\x00-\x20\x7f-\x9f]/.test(k);
 }

@@ -148,10 +148,25 @@ let current: readonly Binding[] = B;
  * Rebind keys by binding id (the user's config file): the binding's keys are replaced in every context that has
  * that id. Returns the ids that name no binding (said to the user). Help shows the keys in use.
  */
-export function useKeyConfig(keys: ReadonlyMap<string, string[]>): string[] {
+export function useKeyConfig(keys: ReadonlyMap<string, string[]>, extra: ReadonlyMap<string, string[]> = new Map()): string[] {
   const known = new Set(B.map((b) => b.id).filter(Boolean));
-  current = B.map((b) => (b.id && keys.has(b.id) ? { ...b, keys: keys.get(b.id)! } : b));
-  return [...keys.keys()].filter((id) => !known.has(id));
+  const warnings = [...keys.keys(), ...extra.keys()].filter((id) => !known.has(id)).map((id) => `keybindings.${id}: no binding has this id (the help lists them in [brackets])`);
+  current = B.map((b) => {
+    if (!b.id || (!keys.has(b.id) && !extra.has(b.id))) return b;
+    let k = [...new Set([...(keys.get(b.id) ?? b.keys), ...(extra.get(b.id) ?? [])])];
+    // ctrl+c always quits: a config can add keys to quit, never take that one away.
+    if (b.id === 'quit' && !k.includes('ctrl+c')) k = [...k, 'ctrl+c'];
+    return { ...b, keys: k };
+  });
+  // A key another binding of the same context already answers: the first one in the table wins; said.
+  for (const b of current) {
+    if (!b.id || (!keys.has(b.id) && !extra.has(b.id))) continue;
+    for (const k of b.keys) {
+      const first = current.find((x) => x.context === b.context && x.keys.includes(k));
+      if (first && first !== b) warnings.push(`keybindings.${b.id}: ${k} is already "${first.description}" there, which keeps it`);
+    }
+  }
+  return warnings;
 }
 
 /** The key table in use (the built-in one unless the user's config rebinds keys). */

@@ -8,6 +8,9 @@ import { setFlagsFromString } from 'node:v8';
  * The linear engine cannot run backreferences or lookbehinds, so those are refused in what users type.
  */
 setFlagsFromString('--enable-experimental-regexp-engine-on-excessive-backtracks');
+// The switch happens per match, after this many backtracks (V8's default is 50,000): 50,000 crafted names would
+// each pay that before the switch (seconds of a frozen screen); at 100, a crafted line costs what a plain one does.
+setFlagsFromString('--regexp-backtracks-before-fallback=100');
 
 /** A user's regular expression, or an Error saying why not (a syntax error, or a construct that could hang). */
 export function userRegExp(query: string, flags = ''): RegExp {

@@ -92,10 +92,20 @@ export function layerLines(a: ImageAnalysis, cursor: number, scroll: number, row
     for (let i = scroll; i < Math.min(a.layers.length, scroll + rows - 1); i++) out.push(layerRow(a, i, i === cursor));
     return out;
   }
-  // Display rows: the layers and the empty steps in history order.
-  const display: (number | HistoryStep)[] = [];
-  for (const st of steps) display.push(st.layer === null ? st : st.layer);
-  const at = (layer: number) => display.findIndex((d) => d === layer);
+  // Display rows: the layers and the empty steps in history order (built once per history).
+  let dl = displayCache.get(steps);
+  if (!dl) {
+    const rows: (number | HistoryStep)[] = [];
+    const index = new Map<number, number>();
+    for (const st of steps) {
+      if (st.layer !== null) index.set(st.layer, rows.length);
+      rows.push(st.layer === null ? st : st.layer);
+    }
+    dl = { rows, index };
+    displayCache.set(steps, dl);
+  }
+  const display = dl.rows;
+  const at = (layer: number) => dl!.index.get(layer) ?? -1;
   let start = Math.max(0, at(scroll));
   // The empty steps just before the first layer shown come with it.
   while (start > 0 && typeof display[start - 1] !== 'number') start--;
@@ -107,6 +117,8 @@ export function layerLines(a: ImageAnalysis, cursor: number, scroll: number, row
   }
   return out;
 }
+
+const displayCache = new WeakMap<HistoryStep[], { rows: (number | HistoryStep)[]; index: Map<number, number> }>();
 
 /** Greedy word wrap of escaped text into lines of at most `width` characters (long words are cut). */
 export function wrapText(text: string, width: number): string[] {
@@ -483,6 +495,18 @@ function configLayers(img: ImageInfo): number {
  * included), the selected layer's step marked.
  */
 export function imageConfigLines(a: ImageAnalysis, layer: number, width: number): Line[] {
+  // Built once per (image, layer, width): a config of 100,000 steps must not be wrapped again at every key.
+  const key = `${layer}:${width}`;
+  const hit = configCache.get(a);
+  if (hit?.key === key) return hit.lines;
+  const lines = buildConfigLines(a, layer, width);
+  configCache.set(a, { key, lines });
+  return lines;
+}
+
+const configCache = new WeakMap<ImageAnalysis, { key: string; lines: Line[] }>();
+
+function buildConfigLines(a: ImageAnalysis, layer: number, width: number): Line[] {
   const img = a.image;
   const cfg = img.config;
   const run = (cfg.config && typeof cfg.config === 'object' ? cfg.config : {}) as Record<string, unknown>;

@@ -62,12 +62,12 @@ export async function runTui(opts: TuiOptions): Promise<number> {
   signals.on('SIGTERM', onSignal);
   signals.on('SIGHUP', onSignal);
   process.on('exit', onExit);
+  // The user's settings (their keys, how an image opens, colours), layerscope's config file over dive's. What is
+  // wrong in them is said on stderr once the screen is back (said before, the full-screen UI would hide it).
+  const cfg = loadUserConfig(env);
+  const warnings = [...cfg.warnings, ...useKeyConfig(cfg.keys, cfg.extraKeys)];
   stdout.write(ALT_SCREEN_ON + MOUSE_ON);
   try {
-    // The user's settings (their keys, how an image opens, colours), layerscope's config file over dive's.
-    const cfg = loadUserConfig(env);
-    const unknown = useKeyConfig(cfg.keys);
-    for (const w of [...cfg.warnings, ...unknown.map((id) => `keybindings.${id}: no binding has this id (the help lists them in [brackets])`)]) stderr.write(`layerscope: config: ${safeText(w)}\n`);
     const state = { ...initialState(stdout.columns || 80, (stdout.rows || 24) - 1, opts.location), start: cfg.start, attrs: cfg.attrs, emptySteps: cfg.emptySteps };
     const color = cfg.colors === false ? false : colourWanted(env, !!stdout.isTTY);
     instance = render(<App initial={state} driver={session} color={color} onExit={(c) => (code = c)} />, {
@@ -90,6 +90,7 @@ export async function runTui(opts: TuiOptions): Promise<number> {
     signals.off('SIGTERM', onSignal);
     signals.off('SIGHUP', onSignal);
     process.off('exit', onExit);
+    for (const w of warnings) stderr.write(`layerscope: config: ${safeText(w)}\n`);
   }
   return code;
 }

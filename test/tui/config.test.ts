@@ -33,14 +33,15 @@ test("a rebound key does what its binding does, the old key no longer does, and 
   });
   const cfg = loadUserConfig(env);
   assert.deepEqual(cfg.warnings, []);
-  const unknown = useKeyConfig(cfg.keys);
-  assert.deepEqual(unknown, ['nonsense'], 'an id that names no binding is said');
+  const warned = useKeyConfig(cfg.keys, cfg.extraKeys);
+  assert.equal(warned.length, 1);
+  assert.match(warned[0]!, /keybindings\.nonsense: no binding has this id/, 'an id that names no binding is said');
   const s = { ...imageState(bloatImage(), 100, 30, '', cfg.start), attrs: cfg.attrs };
   assert.deepEqual(actionForKey(s, 'x'), { type: 'quit' });
   assert.notDeepEqual(actionForKey(s, 'q'), { type: 'quit' }, 'q is no longer quit');
   assert.deepEqual(actionForKey(s, 'ctrl+g'), { type: 'filterOpen' });
   const help = helpLines().join('\n');
-  assert.match(help, /\n {2}x {22}quit {2}\[quit\]/);
+  assert.match(help, /\n {2}x, ctrl\+c +quit {2}\[quit\]/, 'ctrl+c always stays: a config cannot take the way out away');
   assert.match(help, /\n {2}ctrl\+g {17}filter the tree/);
   // How the image opens: layer 0's own changes, attributes off, etc/ folded.
   assert.equal(s.layer, 0);
@@ -57,11 +58,11 @@ test("dive's keybinding section is read (~/.dive.yaml, then $XDG_CONFIG_HOME/div
     '.config/layerscope/config.yaml': 'keybindings:\n  quit: [q, ctrl+c]\n',
   });
   const cfg = loadUserConfig(env);
-  assert.deepEqual(cfg.keys.get('attrs'), ['ctrl+t']);
-  assert.deepEqual(cfg.keys.get('filter'), ['ctrl+f'], "ctrl+slash is no key a terminal sends: left out");
-  assert.deepEqual(cfg.keys.get('mode-aggregated'), ['ctrl+g']);
-  assert.deepEqual(cfg.keys.get('quit'), ['q', 'ctrl+c'], "layerscope's file over dive's");
-  useKeyConfig(cfg.keys);
+  assert.deepEqual(cfg.extraKeys.get('attrs'), ['ctrl+t']);
+  assert.deepEqual(cfg.extraKeys.get('filter'), ['ctrl+f'], "ctrl+slash is no key a terminal sends: left out");
+  assert.deepEqual(cfg.extraKeys.get('mode-aggregated'), ['ctrl+g']);
+  assert.deepEqual(cfg.keys.get('quit'), ['q', 'ctrl+c'], "layerscope's own file");
+  useKeyConfig(cfg.keys, cfg.extraKeys);
   const s = imageState(bloatImage(), 100, 30);
   assert.deepEqual(actionForKey(s, 'ctrl+t'), { type: 'toggleAttrs' });
   useKeyConfig(new Map());

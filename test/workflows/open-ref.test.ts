@@ -43,7 +43,7 @@ case "$1 $2" in
     echo "Error: No such image: $5" >&2; exit 1;;
 esac
 case "$1" in
-  save) case "$2" in ${refs}) exec /bin/cat '${DEMO}';; esac; echo "Error: No such image: $2" >&2; exit 1;;
+  save) [ "$2" = "--" ] && shift; case "$2" in ${refs}) exec /bin/cat '${DEMO}';; esac; echo "Error: No such image: $2" >&2; exit 1;;
 esac
 echo "unexpected: $*" >&2; exit 2
 `;
@@ -68,7 +68,7 @@ test('a reference docker has: read with docker save, said on stderr; the same re
   const r = run(['report', 'demo:1', '--format', 'json'], env, dir);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /^layerscope: demo:1: not a file here; reading image demo:1 from docker \(docker save\)$/m);
-  assert.deepEqual(readLog(dlog), ['image inspect --format {{.Id}} demo:1', 'save demo:1']);
+  assert.deepEqual(readLog(dlog), ['image inspect --format {{.Id}} demo:1', 'save -- demo:1']);
   assert.deepEqual(readLog(plog), [], 'podman is not asked when docker has it');
   const direct = run(['report', 'docker:demo:1', '--format', 'json'], env, dir);
   assert.equal(direct.code, 0, direct.stderr);
@@ -76,7 +76,7 @@ test('a reference docker has: read with docker save, said on stderr; the same re
   // No tag: what docker run would use (docker save of a bare name writes every tag).
   fs.rmSync(dlog);
   assert.equal(run(['report', 'demo'], env, dir).code, 0);
-  assert.deepEqual(readLog(dlog), ['image inspect --format {{.Id}} demo', 'save demo:latest']);
+  assert.deepEqual(readLog(dlog), ['image inspect --format {{.Id}} demo', 'save -- demo:latest']);
 });
 
 test('docker lacks it or is down: podman is asked, and says so', (t) => {
@@ -86,7 +86,7 @@ test('docker lacks it or is down: podman is asked, and says so', (t) => {
   const r = run(['files', 'demo:1', '--layer', '0'], env, dir);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /demo:1: not a file here; docker: Cannot connect to the docker daemon.*; reading image demo:1 from podman \(podman save\)/);
-  assert.deepEqual(readLog(plog), ['image inspect --format {{.Id}} demo:1', 'save demo:1']);
+  assert.deepEqual(readLog(plog), ['image inspect --format {{.Id}} demo:1', 'save -- demo:1']);
   assert.match(r.stdout, /\S/);
 });
 
@@ -133,7 +133,7 @@ test('an existing path always wins over a reference; schemes and --source say wh
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /reading image demo:1 from docker/);
   }
-  assert.deepEqual(readLog(dlog), ['image inspect --format {{.Id}} demo:1', 'save demo:1', 'image inspect --format {{.Id}} demo:1', 'save demo:1']);
+  assert.deepEqual(readLog(dlog), ['image inspect --format {{.Id}} demo:1', 'save -- demo:1', 'image inspect --format {{.Id}} demo:1', 'save -- demo:1']);
   const bad = run(['report', 'x', '--source', 'registry'], env, dir);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--source takes docker, podman, docker-archive, oci-archive/);

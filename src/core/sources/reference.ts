@@ -75,7 +75,9 @@ export function sourceSpec(text: string, kindFlag?: SourceKindFlag, exists: (p: 
     rest = scheme[2]!;
     if (!rest) throw new SourceError('source.empty', `${given}:// names nothing (${given === 'docker' || given === 'podman' ? `${given}://nginx:latest` : `${given}://app.tar`})`, text);
   }
-  if (kind === 'docker-archive' || kind === 'oci-archive') return { kind: 'location', location: rest };
+  // A file, whatever its name: `docker:app.tar` or `-` here are files in the working dir, never the engine's
+  // `docker:REF` form nor stdin.
+  if (kind === 'docker-archive' || kind === 'oci-archive') return { kind: 'location', location: /^(docker|podman):|^-$/.test(rest) ? `./${rest}` : rest };
   if (kind === 'docker' || kind === 'podman') {
     if (!parseImageReference(rest) && !/^(sha256:)?[0-9a-f]{12,64}$/.test(rest)) throw new SourceError('source.not-a-reference', `not an image reference or ID that ${kind} would accept`, rest);
     return { kind: 'engine', engine: kind, ref: rest };

@@ -258,6 +258,7 @@ function footer(s: State): Line {
   }
   if (s.help) return { text: 'Esc or q close help · j/k scroll · Ctrl-C quit', tone: 'dim' };
   if (s.config) return { text: 'Esc or c close · j/k scroll · g/G top/end · Ctrl-C quit', tone: 'dim' };
+  if (s.showProblems) return { text: 'Esc or p close · j/k scroll · Ctrl-C quit', tone: 'dim' };
   if (s.extract) return { text: s.extract.status === 'prompt' ? 'type a directory · Enter extract · Esc cancel · Ctrl-C quit' : 'Esc close · Ctrl-C quit', tone: 'dim' };
   if (s.verify?.open) return { text: `${s.verify.status === 'running' ? 'verifying… · ' : ''}Esc hide (! marks stay) · Ctrl-C quit (mounts are undone)`, tone: 'dim' };
   if (s.viewer) return { text: '↑↓ PgUp/PgDn g/G · / search · n/N · H hex/text · x extract · q close · ? help', tone: 'dim' };

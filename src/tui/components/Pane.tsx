@@ -1,6 +1,7 @@
 import React from 'react';
 import { Box, Text } from 'ink';
 import type { Line, Tone } from '../rows.js';
+import { columns, cutColumns } from '../width.js';
 
 /**
  * A bordered pane of plain lines. Our own small component rather than ink-table: ink-table 3.1 is CommonJS and
@@ -39,8 +40,9 @@ export function LineText({ line, color }: { line: Line; color: boolean }): React
 export function Pane({ title, width, height, focused = false, lines, color }: PaneProps): React.ReactElement {
   const inner = Math.max(1, width - 2);
   const [h, v, tl, tr, bl, br] = focused ? ['━', '┃', '┏', '┓', '┗', '┛'] : ['─', '│', '┌', '┐', '└', '┘'];
-  const t = title.length > inner - 3 ? title.slice(0, Math.max(0, inner - 4)) + '…' : title;
-  const top = `${tl}${h} ${t} ${h.repeat(Math.max(0, inner - t.length - 3))}${tr}`;
+  // Cut by the columns it takes (a name of wide characters is twice as wide as it is long).
+  const t = cutColumns(title, Math.max(1, inner - 3));
+  const top = `${tl}${h} ${t} ${h.repeat(Math.max(0, inner - columns(t) - 3))}${tr}`;
   const rows = Math.max(0, height - 2);
   const body: React.ReactElement[] = [];
   for (let i = 0; i < rows; i++) {

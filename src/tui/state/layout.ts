@@ -25,7 +25,7 @@ export function layout(s: Pick<State, 'width' | 'height' | 'analysis'> & Partial
   const filesRows = body - 2;
   // With the history's empty steps shown, the list has a row for each of them too.
   const steps = s.analysis && s.emptySteps ? stepsOf(s.analysis.image) : null;
-  const layerCount = (s.analysis?.layers.length ?? 1) + (steps ? steps.filter((x) => x.layer === null).length : 0);
+  const layerCount = (s.analysis?.layers.length ?? 1) + (steps ? emptyCount(steps) : 0);
   const detailsRows = body >= 34 ? 8 : body >= 26 ? 7 : 6;
   const rest = body - 6 - detailsRows;
   const summaryMin = Math.max(SUMMARY_HEAD + 2, Math.floor(rest * 0.4));
@@ -53,3 +53,12 @@ export function paneAt(s: State, x: number, y: number): Pane | null {
 
 /** Summary pane rows: fixed figures, then the largest hidden files (selectable). */
 export const SUMMARY_HEAD = 3;
+
+const empties = new WeakMap<object, number>();
+
+/** How many steps made no layer (counted once per history: layout is asked at every key). */
+function emptyCount(steps: readonly { layer: number | null }[]): number {
+  let n = empties.get(steps);
+  if (n === undefined) empties.set(steps, (n = steps.filter((x) => x.layer === null).length));
+  return n;
+}

@@ -343,9 +343,9 @@ test('docker:REF runs the engine CLI (DOCKER_HOST honoured) and a failing save i
   t.after(cleanup);
   // a fake `docker` that records its argv and DOCKER_HOST, then writes a fixture to stdout
   const fake = join(dir, 'docker');
-  writeFileSync(fake, `#!/bin/sh\necho "$@ $DOCKER_HOST" > ${dir}/argv\nif [ "$2" = nosuch ]; then echo 'Error: No such image: nosuch' >&2; exit 1; fi\ncat ${join(FIX, 'docker26.tar')}\n`, { mode: 0o755 });
+  writeFileSync(fake, `#!/bin/sh\necho "$@ $DOCKER_HOST" > ${dir}/argv\nif [ "$3" = nosuch ]; then echo 'Error: No such image: nosuch' >&2; exit 1; fi\ncat ${join(FIX, 'docker26.tar')}\n`, { mode: 0o755 });
   const s = await openArchive('docker:lsa-tiny:1', { dockerCommand: fake, env: { ...process.env, DOCKER_HOST: 'unix:///x.sock' } });
-  assert.equal(readFileSync(join(dir, 'argv'), 'utf8').trim(), 'save lsa-tiny:1 unix:///x.sock');
+  assert.equal(readFileSync(join(dir, 'argv'), 'utf8').trim(), 'save -- lsa-tiny:1 unix:///x.sock');
   assert.equal(s.images.length, 2);
   assert.equal(s.location, 'docker:lsa-tiny:1');
   await s.close();

@@ -339,7 +339,10 @@ async function saveFromEngine(
   progress: (done: number, detail: string) => void,
 ): Promise<StreamStore> {
   const cmd = engine === 'docker' ? (opts.dockerCommand ?? 'docker') : (opts.podmanCommand ?? 'podman');
-  const args = ['save', ref];
+  // The reference is never an option to the engine's CLI (`docker:--help`, `docker:-o/tmp/x`): refused when it
+  // starts with '-', and `--` ends the options anyway.
+  if (ref.startsWith('-') || ref === '') throw new SourceError('source.not-a-reference', `${JSON.stringify(ref)} is not an image reference ${engine} would accept`, location);
+  const args = ['save', '--', ref];
   // Loaded here: execa and its dependencies cost ~100 ms of startup that file and stdin reads never need.
   const { execa } = await import('execa');
   const child = execa(cmd, args, {
