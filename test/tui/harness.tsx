@@ -65,6 +65,13 @@ export async function drive(initial: State, opts: { driver?: Driver; color?: boo
   if (initial.width !== 100) {
     Object.defineProperty(r.stdout, 'columns', { get: () => initial.width, configurable: true });
     r.stdout.emit('resize');
+    // Wait for the frame laid out at that width (a loaded machine may take longer than a tick): every line of
+    // it, the widest one at least, reaches the width; a frame half laid out at 100 columns must not be read.
+    const laidOut = () => {
+      const f = r.lastFrame() ?? '';
+      return f.split('\n').every((l) => [...l].length <= initial.width) && f.split('\n').some((l) => [...l].length === initial.width);
+    };
+    for (let i = 0; i < 100 && !laidOut(); i++) await wait(20);
   }
   await wait(30);
   d.frame = () => r.lastFrame() ?? '';
