@@ -4,6 +4,9 @@
  * LAYERSCOPE_UPDATE_SNAPSHOTS=1 rewrites the golden files instead of comparing; with CI=true that is an
  * error (a CI run must never bless its own output).
  */
+// First: Ink decides at import whether it runs "in CI" (CI=true in the CI run), and then renders only the last
+// frame and ignores resizes; the TUI hides those variables the same way (src/tui/interactive-env.ts).
+import { restoreCiEnv } from '../../src/tui/interactive-env.js';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +16,8 @@ import { App } from '../../src/tui/components/App.js';
 import type { Driver } from '../../src/tui/session.js';
 import type { State } from '../../src/tui/state/index.js';
 import { matchGoldenFile } from '../support/golden.js';
+
+restoreCiEnv();
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const SNAPSHOT_DIR = path.join(ROOT, 'snapshots/tui');
@@ -68,10 +73,11 @@ export async function drive(initial: State, opts: { driver?: Driver; color?: boo
     // Wait for the frame laid out at that width (a loaded machine may take longer than a tick): every line of
     // it, the widest one at least, reaches the width; a frame half laid out at 100 columns must not be read.
     const laidOut = () => {
-      const f = r.lastFrame() ?? '';
-      return f.split('\n').every((l) => [...l].length <= initial.width) && f.split('\n').some((l) => [...l].length === initial.width);
+      // Every bordered row spans the whole width (only the header and the footer line may be shorter).
+      const rows = (r.lastFrame() ?? '').split('\n').slice(1, -1);
+      return rows.length > 0 && rows.every((l) => [...l].length === initial.width);
     };
-    for (let i = 0; i < 100 && !laidOut(); i++) await wait(20);
+    for (let i = 0; i < 250 && !laidOut(); i++) await wait(20);
   }
   await wait(30);
   d.frame = () => r.lastFrame() ?? '';
