@@ -96,10 +96,20 @@ export const mountCommand: Command = {
         hostRoot: flagString(args, 'host-root') ?? null,
         onStack: io.stderrTTY ? (spec, done, total) => io.stderr.write(`\r\x1b[Kmounting ${done + 1}/${total}: ${spec.label.slice(0, 80)}`) : undefined,
       });
+      // The mounts are made and recorded (mountStacks' own guard undid everything on a signal until now): a Ctrl-C
+      // while they are printed must not kill the process with the signal, as if the run had failed. (Registered in
+      // the same turn as mountStacks returned: no signal can be handled in between.)
+      const hold = (): void => {};
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, hold);
+      const release = () => {
+        for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(sig, hold);
+      };
       if (io.stderrTTY) io.stderr.write('\r\x1b[K');
       const undo = `layerscope umount ${flagBool(args, 'all') ? dir : result.mounts[0]!.mountPoint}`;
       io.stdout.write(format === 'json' ? JSON.stringify(mountJson(result, undo), null, 2) + '\n' : mountText(result, undo));
-      return reportProblems(io, 'mount', dedupe([...source.problems, ...result.problems]));
+      const code = reportProblems(io, 'mount', dedupe([...source.problems, ...result.problems]));
+      release();
+      return code;
     } catch (err) {
       const code = handled(err, io, 'mount');
       if (code !== null) return code;
