@@ -11,10 +11,11 @@ import { EXIT, type CommandIO } from './command.js';
  * the exit code they mean.
  */
 
-/** Write to a stream, waiting for it to drain when it asks. */
-export function sinkOf(stream: Writable): (text: string) => void | Promise<void> {
-  return (text) => {
-    if (!stream.write(text)) return once(stream, 'drain').then(() => undefined);
+/** Write text or bytes to a stream, waiting for it to drain when it asks (nothing is written for nothing). */
+export function sinkOf(stream: Writable): (data: string | Uint8Array) => void | Promise<void> {
+  return (data) => {
+    if (data.length === 0) return;
+    if (!stream.write(data)) return once(stream, 'drain').then(() => undefined);
   };
 }
 

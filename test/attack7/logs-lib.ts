@@ -2,6 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { containerRoot, CID } from '../attack6/helpers.js';
+import { varint } from '../support/protobuf.js';
 
 export { CID };
 
@@ -14,17 +15,7 @@ export function frame(fields: Buffer): Buffer {
   h.writeUInt32BE(fields.length);
   return Buffer.concat([h, fields, h]);
 }
-export function varint(n: bigint): Buffer {
-  const out: number[] = [];
-  let v = BigInt.asUintN(64, n);
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return Buffer.from(out);
-}
+export { varint };
 export const fieldBytes = (f: number, b: Buffer | string) => {
   const v = Buffer.from(b);
   return Buffer.concat([varint(BigInt((f << 3) | 2)), varint(BigInt(v.length)), v]);

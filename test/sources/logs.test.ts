@@ -18,6 +18,7 @@ import { decodeLocalEntry, FrameError, localFrames } from '../../src/core/source
 import { formatDockerTime, parseLogTime, parseRfc3339 } from '../../src/core/sources/logs/time.js';
 import { terminalSafe, logEntryJson } from '../../src/report/logs.js';
 import type { ContainerInfo } from '../../src/core/model/types.js';
+import { varint } from '../support/protobuf.js';
 
 let tmp: string;
 before(() => {
@@ -97,18 +98,6 @@ function frame(payload: Buffer, trailer = payload.length): Buffer {
   const t = Buffer.alloc(4);
   t.writeUInt32BE(trailer);
   return Buffer.concat([h, payload, t]);
-}
-
-function varint(n: bigint): Buffer {
-  const out: number[] = [];
-  let v = BigInt.asUintN(64, n);
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v) b |= 0x80;
-    out.push(b);
-  } while (v);
-  return Buffer.from(out);
 }
 
 function entry(source: string, timeNs: bigint, line: string, partial?: { last: boolean }): Buffer {

@@ -5,10 +5,9 @@ import { openSource } from '../../core/sources/open.js';
 import { catTarget } from '../../core/export/cat.js';
 import { HexDump } from '../../report/hexdump.js';
 import { isBinary, SNIFF } from '../../report/content-text.js';
+import { terminalSafe } from '../../report/logs.js';
 import { showPath } from '../../report/format.js';
-import { StringDecoder } from 'node:string_decoder';
-import { once } from 'node:events';
-import type { Writable } from 'node:stream';
+import { sinkOf } from '../output.js';
 import { parseLayer, requireReader } from './extract.js';
 import { layerLabel, openTarget, TARGET_FLAGS } from './target.js';
 import { SOURCE_FLAG, sourceLocation } from '../source.js';
@@ -53,20 +52,26 @@ export const catCommand: Command = {
       try {
         const size = at.attrs.size;
         io.stderr.write(`layerscope cat: ${showPath(path)}: ${size} bytes, from ${layerLabel(t, at.layer)} of ${t.label}${at.layer !== layer ? `, visible at layer ${layer}` : ''}\n`);
-        const write = byteSink(io.stdout);
+        const write = sinkOf(io.stdout);
         const dump = hex ? new HexDump() : null;
-        // On a terminal, bytes are shown only when they are text, with controls escaped (unless --raw).
-        const text = !raw && !hex && io.isTTY ? new StringDecoder('utf8') : null;
+        // On a terminal, bytes are shown only when they are text, made safe as the logs and the TUI's viewer make
+        // them (terminalSafe: controls, C1, bidi and zero-width characters escaped; lines and tabs kept), unless
+        // --raw. A character cut at the end of a chunk waits for the next one.
+        const text = !raw && !hex && io.isTTY;
+        let carry: Buffer = Buffer.alloc(0);
         let first = true;
         for await (const chunk of reader.read(t.image, at.layer, at.storedAt, size)) {
           if (dump) await write(dump.push(chunk));
           else if (text) {
             if (first && isBinary(chunk.subarray(0, SNIFF))) throw new UsageError(`${showPath(path)} is binary: refusing to write it to a terminal (--hex for a dump, --raw to write it anyway, or redirect stdout)`);
-            await write(escapeControls(text.write(chunk)));
+            const buf = carry.length ? Buffer.concat([carry, chunk]) : chunk;
+            const keep = cutCharacter(buf);
+            await write(terminalSafe(buf.subarray(0, buf.length - keep)));
+            carry = Buffer.from(buf.subarray(buf.length - keep));
           } else await write(chunk);
           first = false;
         }
-        if (text) await write(escapeControls(text.end()));
+        if (text) await write(terminalSafe(carry));
         if (dump) await write(dump.end());
       } finally {
         reader.close?.();
@@ -78,15 +83,13 @@ export const catCommand: Command = {
   },
 };
 
-/** Controls other than newline and tab shown as \xNN (ESC as \e): nothing in the file can move the cursor. */
-function escapeControls(s: string): string {
-  return s.replace(/[\x00-\x08\x0b-\x1f\x7f\x80-\x9f]/g, (c) => (c === '\x1b' ? '\\e' : '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0')));
-}
-
-/** Write text or bytes, waiting for the stream to drain when it asks to (a 10 GB file through a slow pipe). */
-function byteSink(stream: Writable): (data: string | Buffer) => Promise<void> | void {
-  return (data) => {
-    if (data.length === 0) return;
-    if (!stream.write(data)) return once(stream, 'drain').then(() => undefined);
-  };
+/** How many bytes at the end of `b` begin a UTF-8 character that the next chunk completes (0 to 3). */
+function cutCharacter(b: Buffer): number {
+  for (let k = 1; k <= Math.min(3, b.length); k++) {
+    const c = b[b.length - k]!;
+    if ((c & 0xc0) === 0x80) continue;
+    const need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+    return need > k ? k : 0;
+  }
+  return 0;
 }

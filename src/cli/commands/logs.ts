@@ -1,4 +1,3 @@
-import type { Writable } from 'node:stream';
 import { flagBool, flagChoice, flagString, type Command, type CommandIO } from '../command.js';
 import { UsageError } from '../../core/model/errors.js';
 import { findContainer } from '../../core/analysis/select.js';
@@ -77,8 +76,8 @@ function logsOptions(args: ParsedArgs): LogsOptions {
  */
 async function writeText(entries: AsyncIterable<LogEntry>, io: CommandIO, o: { timestamps: boolean; raw: boolean }): Promise<void> {
   const targets = {
-    stdout: { stream: io.stdout, write: sinkOf(io.stdout), escape: io.isTTY && !o.raw },
-    stderr: { stream: io.stderr, write: sinkOf(io.stderr), escape: io.stderrTTY === true && !o.raw },
+    stdout: { write: sinkOf(io.stdout), escape: io.isTTY && !o.raw },
+    stderr: { write: sinkOf(io.stderr), escape: io.stderrTTY === true && !o.raw },
   };
   let current: keyof typeof targets = 'stdout';
   let batch: Buffer[] = [];
@@ -88,7 +87,7 @@ async function writeText(entries: AsyncIterable<LogEntry>, io: CommandIO, o: { t
     const out = batch.length === 1 ? batch[0]! : Buffer.concat(batch, size);
     batch = [];
     size = 0;
-    await writeBuffer(targets[current].stream, out);
+    await targets[current].write(out);
   };
   for await (const e of entries) {
     if (e.stream !== current) {
@@ -103,10 +102,6 @@ async function writeText(entries: AsyncIterable<LogEntry>, io: CommandIO, o: { t
     if (size >= 1 << 16) await flush();
   }
   await flush();
-}
-
-function writeBuffer(stream: Writable, b: Buffer): Promise<void> | void {
-  if (!stream.write(b)) return new Promise((resolve) => stream.once('drain', () => resolve()));
 }
 
 async function writeJson(entries: AsyncIterable<LogEntry>, io: CommandIO): Promise<void> {

@@ -278,9 +278,9 @@ function dirBodies<K>(dirOf: (key: K, layer: number) => string) {
   };
 }
 
-/** sha256 hex of a file's bytes through a reader. */
-export async function hashContent(reader: ContentReader, image: ImageInfo, layer: number, path: string, expectedSize?: number): Promise<string> {
-  const h = createHash('sha256');
+/** sha256 (or another digest) hex of a file's bytes through a reader. */
+export async function hashContent(reader: ContentReader, image: ImageInfo, layer: number, path: string, expectedSize?: number, algorithm: 'sha256' | 'md5' = 'sha256'): Promise<string> {
+  const h = createHash(algorithm);
   for await (const b of reader.read(image, layer, path, expectedSize)) h.update(b);
   return h.digest('hex');
 }
@@ -335,9 +335,7 @@ export async function hashRwFiles(reader: ContentReader, stack: ImageInfo, paths
   const errors: Error[] = [];
   for (const p of paths) {
     try {
-      const h = createHash(algorithm);
-      for await (const b of reader.read(stack, top, p)) h.update(b);
-      digests.set(p, h.digest('hex'));
+      digests.set(p, await hashContent(reader, stack, top, p, undefined, algorithm));
     } catch (err) {
       errors.push(err as Error);
     }

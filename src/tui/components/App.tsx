@@ -2,6 +2,7 @@ import React, { useCallback, useEffect, useRef, useState } from 'react';
 import { Box, useApp, useInput, useStdin, useStdout } from 'ink';
 import { actionForKey, helpLines, mouseAt, normalizeKey, splitChunk } from '../keys.js';
 import {
+  fitParts,
   imageConfigLines,
   stepsOf,
   containerChangeLines,
@@ -289,14 +290,6 @@ function imageFooter(s: State, container: boolean): Line {
  */
 export function fitFooter(hints: string[], width: number): string {
   const tail = '? help · q quit';
-  const room = Math.max(40, width) - tail.length - 3;
-  const kept: string[] = [];
-  let len = 0;
-  for (const h of hints) {
-    const add = (kept.length ? 3 : 0) + h.length;
-    if (len + add > room) break;
-    kept.push(h);
-    len += add;
-  }
-  return [...kept, tail].join(' · ');
+  const kept = fitParts(hints, Math.max(40, width) - tail.length - 3, ' · ');
+  return kept ? `${kept} · ${tail}` : tail;
 }
