@@ -53,7 +53,11 @@ async function runVerify(argv: string[]): Promise<{ code: number; out: string; e
 
 const hex = (c: string) => 'sha256:' + c.repeat(64);
 function fakeSource(): Source {
-  const layer = (i: number, c: string): LayerInfo => ({ index: i, diffId: hex(c), chainId: hex(String.fromCharCode(c.charCodeAt(0) + 1)), cacheId: c.repeat(64), createdBy: null, created: null, comment: null, location: `/nonexistent/${c}/diff`, storedSize: null });
+  const layer = (i: number, c: string): LayerInfo => {
+    const chainId = hex(String.fromCharCode(c.charCodeAt(0) + 1));
+    const tarSplit = `/nonexistent-root/image/overlay2/layerdb/sha256/${chainId.slice(7)}/tar-split.json.gz`;
+    return { index: i, diffId: hex(c), chainId, cacheId: c.repeat(64), createdBy: null, created: null, comment: null, location: `/nonexistent/${c}/diff`, storedSize: null, tarSplit };
+  };
   const base = layer(0, 'a');
   const top = layer(1, 'c');
   const img = (id: string, tags: string[], layers: LayerInfo[]): ImageInfo => ({ id, tags, digests: [], created: null, os: 'linux', architecture: 'amd64', layers, emptyHistory: 0, config: {} });

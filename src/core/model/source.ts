@@ -3,7 +3,7 @@ import type { LayerTable } from './layer-table.js';
 import type { PathTable } from './paths.js';
 import type { VolumeAccess } from './volumes.js';
 
-export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root';
+export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root' | 'containers-storage';
 
 /**
  * What every source (a Docker data root, a `docker save` tar, an OCI layout...) offers once opened.

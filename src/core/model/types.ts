@@ -87,7 +87,20 @@ export interface LayerInfo {
   location: string | null;
   /** Size as the store records it (layerdb `size`), when it does. */
   storedSize: number | null;
+  /**
+   * How `location` holds the layer (directory-backed layers only; absent = 'diff'):
+   * - 'diff': an overlay upper dir, the layer's changes alone (whiteouts as 0:0 char devices or overlay xattrs);
+   * - 'aufs': the layer's changes alone, whiteouts and opaque dirs as `.wh.` names (the aufs driver);
+   * - 'full': the whole file system as of this layer (vfs, btrfs, the first overlay driver's `root`): its
+   *   changes are its difference from the parent layer's tree, as the engine's naive differ computes them.
+   * A file's bytes at this layer are at `location/<path>` in every layout.
+   */
+  layout?: LayerLayout;
+  /** The store's tar-split of this layer (moby layerdb, containers-storage), when it keeps one: integrity. */
+  tarSplit?: string | null;
 }
+
+export type LayerLayout = 'diff' | 'aufs' | 'full';
 
 export interface ImageInfo {
   /** `sha256:<hex>` of the config's exact bytes (the Docker image ID). */
@@ -146,6 +159,8 @@ export interface ContainerInfo {
   /** Absolute path of the RW layer's diff dir, when it exists. */
   rwDir: string | null;
   initDir: string | null;
+  /** How rwDir and initDir hold their layers (LayerInfo.layout; absent = 'diff'). */
+  layout?: LayerLayout;
   /**
    * Absolute path of the engine's directory for the container (`containers/<id>/` of a Docker data root:
    * config.v2.json, hostconfig.json, the logs); absent where the source keeps none (containerd's own containers).

@@ -1,7 +1,5 @@
-import * as path from 'node:path';
 import type { Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo } from '../model/types.js';
-import { digestHex } from '../analysis/chain.js';
 import { verifyLayerIntegrity, type IntegrityResult } from './integrity/index.js';
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type StackMountResult, type StackSpec } from './mount/index.js';
 
@@ -67,10 +65,11 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
   if (source.kind !== 'docker-root') report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity is checked in Docker data roots`;
   else if (!ref || ref.role !== 'image' || !ref.chainId || !ref.diffId) report.integrity.skipped = `the container's ${ref?.role === 'init' ? 'init' : 'RW'} layer has no tar-split: nothing to check it against (the mount check covers it)`;
   else if (!ref.dir) report.integrity = { ...report.integrity, ran: true, status: 'error', message: 'the layer directory is missing' };
+  else if (!ref.tarSplit) report.integrity.skipped = 'the store keeps no tar-split for this layer';
   else {
     opts.onProgress?.(`integrity of layer ${t.layer} (tar-split)`);
     report.integrity.ran = true;
-    const tarSplitPath = path.join(source.location, 'image', 'overlay2', 'layerdb', 'sha256', digestHex(ref.chainId), 'tar-split.json.gz');
+    const tarSplitPath = ref.tarSplit;
     try {
       const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId });
       const unreadable = r.computedDiffId === null && r.findings.every((f) => f.kind === 'unreadable');

@@ -1,9 +1,7 @@
-import * as path from 'node:path';
 import type { Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
 import { ProblemSink } from '../model/problem-sink.js';
 import { findContainer, findImage } from '../analysis/select.js';
-import { digestHex } from '../analysis/chain.js';
 import type { StackView } from '../analysis/stack.js';
 import { verifyLayerIntegrity, type IntegrityFinding, type IntegrityResult } from './integrity/index.js';
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type MountCheckReport, type MountDifference, type StackMountResult, type StackSpec } from './mount/index.js';
@@ -60,6 +58,8 @@ export interface LayerVerdict {
   diffId: string;
   cacheId: string | null;
   dir: string | null;
+  /** The store's tar-split of the layer (LayerInfo.tarSplit). */
+  tarSplit: string | null;
   usedBy: LayerUse;
   integrity: { status: 'ok' | 'tampered' | 'error' | 'skipped'; message: string | null; result: IntegrityResult | null };
   /**
@@ -142,6 +142,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         diffId: l.diffId,
         cacheId: l.cacheId,
         dir: l.location,
+        tarSplit: l.tarSplit ?? null,
         usedBy: usedBy(l.chainId),
         integrity: { status: 'skipped', message: null, result: null },
         mount: null,
@@ -190,7 +191,11 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
           lv.integrity = { status: 'error', message: 'the layer directory is missing', result: null };
           continue;
         }
-        const tarSplitPath = path.join(source.location, 'image', 'overlay2', 'layerdb', 'sha256', digestHex(lv.chainId), 'tar-split.json.gz');
+        if (!lv.tarSplit) {
+          lv.integrity = { status: 'skipped', message: 'the store keeps no tar-split for this layer', result: null };
+          continue;
+        }
+        const tarSplitPath = lv.tarSplit;
         try {
           const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId });
           const unreadable = r.computedDiffId === null;

@@ -145,7 +145,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
       where: configPath,
       place: (i, diffId, chainId) => {
         const rec = layerRecord(chainId, diffId, i > 0 ? chains[i - 1]! : null);
-        return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size };
+        return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size, layout: 'diff' as const, tarSplit: ev.path(...store, 'layerdb', 'sha256', digestHex(chainId), 'tar-split.json.gz') };
       },
     });
     for (const p of built.problems) sink.add(p);

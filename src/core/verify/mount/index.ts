@@ -1,4 +1,3 @@
-import * as path from 'node:path';
 import type { Source } from '../../model/source.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { mergedRows, type MergedRow } from '../../analysis/views.js';
@@ -13,7 +12,6 @@ import type { StackView } from '../../analysis/stack.js';
 import { newUnpackCache, stackLowers, type StackLowers } from './lowers.js';
 import { hashFile, type WalkResult } from './walk.js';
 import { readAsBuiltLayer, type AsBuiltLayer } from './asbuilt.js';
-import { digestHex } from '../../analysis/chain.js';
 
 export { imageStacks, containerStack, type StackSpec, type StackLayerRef } from './stacks.js';
 export { compareViews, type MountDifference, type MountDiffKind } from './compare.js';
@@ -280,13 +278,12 @@ function asBuiltContent(crc: Map<string, string> | null, dir: string | undefined
  * cannot be read.
  */
 async function asBuiltStack(source: Source, layers: StackSpec['layers'], diskChanges: LayerTable[], cache: Map<string, Promise<AsBuiltLayer & { table?: LayerTable }>>): Promise<{ view: StackView; crc: (Map<string, string> | null)[]; fromDisk: string[] } | { error: string }> {
-  const root = source.location;
   const changes: LayerTable[] = [];
   const crc: (Map<string, string> | null)[] = [];
   const fromDisk: string[] = [];
   for (let i = 0; i < layers.length; i++) {
     const l = layers[i]!;
-    if (l.role !== 'image' || !l.chainId) {
+    if (l.role !== 'image' || !l.chainId || !l.tarSplit) {
       changes.push(diskChanges[i]!);
       crc.push(null);
       fromDisk.push(`${l.role} layer`);
@@ -294,8 +291,7 @@ async function asBuiltStack(source: Source, layers: StackSpec['layers'], diskCha
     }
     let p = cache.get(l.chainId);
     if (!p) {
-      const ts = path.join(root, 'image', 'overlay2', 'layerdb', 'sha256', digestHex(l.chainId), 'tar-split.json.gz');
-      p = readAsBuiltLayer(ts, `layer ${l.index}`);
+      p = readAsBuiltLayer(l.tarSplit, `layer ${l.index}`);
       p.catch(() => {});
       cache.set(l.chainId, p);
     }

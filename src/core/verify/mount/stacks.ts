@@ -1,5 +1,5 @@
 import type { Source } from '../../model/source.js';
-import type { ContainerInfo, ImageInfo } from '../../model/types.js';
+import type { ContainerInfo, ImageInfo, LayerLayout } from '../../model/types.js';
 import type { LayerTable } from '../../model/layer-table.js';
 import type { StackView } from '../../analysis/stack.js';
 import { modelOf } from '../../analysis/model.js';
@@ -24,6 +24,10 @@ export interface StackLayerRef {
   overlayId: string | null;
   /** Host path of the layer's diff dir (data roots); null for archives or when it is missing. */
   dir: string | null;
+  /** How `dir` holds the layer (LayerInfo.layout; absent = 'diff'). */
+  layout?: LayerLayout;
+  /** The store's tar-split of the layer (image layers of stores that keep one). */
+  tarSplit?: string | null;
 }
 
 export interface StackSpec {
@@ -46,7 +50,7 @@ function imageLabel(image: ImageInfo): string {
 /** Stacks of one image: every layer's top-of-stack (`every`), or only the image's top. */
 export function imageStacks(image: ImageInfo, every: boolean): StackSpec[] {
   const out: StackSpec[] = [];
-  const refs: StackLayerRef[] = image.layers.map((l) => ({ role: 'image', index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location }));
+  const refs: StackLayerRef[] = image.layers.map((l) => ({ role: 'image', index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null }));
   const from = every ? 0 : image.layers.length - 1;
   for (let n = Math.max(0, from); n < image.layers.length; n++) {
     out.push({ id: `image:${image.layers[n]!.chainId}`, kind: 'image', label: `${imageLabel(image)} layer ${n}`, image, container: null, top: n, layers: refs.slice(0, n + 1) });
@@ -56,7 +60,7 @@ export function imageStacks(image: ImageInfo, every: boolean): StackSpec[] {
 
 export function containerStack(source: Source, c: ContainerInfo): StackSpec {
   const image = source.images.find((i) => i.id === c.image) ?? null;
-  const layers: StackLayerRef[] = image ? image.layers.map((l) => ({ role: 'image' as const, index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location })) : [];
+  const layers: StackLayerRef[] = image ? image.layers.map((l) => ({ role: 'image' as const, index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null })) : [];
   if (c.initId || c.initDir) layers.push({ role: 'init', index: null, chainId: null, diffId: null, overlayId: c.initId, dir: c.initDir });
   layers.push({ role: 'rw', index: null, chainId: null, diffId: null, overlayId: c.mountId, dir: c.rwDir });
   return { id: `container:${c.id}`, kind: 'container', label: `container ${c.name}`, image, container: c, top: null, layers };
