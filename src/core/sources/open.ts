@@ -4,6 +4,7 @@ import { problem } from '../model/types.js';
 import { NotFoundError, SourceError } from '../model/errors.js';
 import { PathTable } from '../model/paths.js';
 import { openDockerRoot } from './docker-root/index.js';
+import { DOCKER_DRIVERS } from './docker-root/registry.js';
 import { detectStores, openContainerdRoot } from './containerd/index.js';
 import { openArchive } from './archive/index.js';
 import { recogniseSource, type ClassicStore, type Recognition } from './recognise.js';
@@ -17,9 +18,9 @@ type Opener = (root: string, opts: OpenOptions) => Promise<Source>;
  * data root on one that has no reader here fails with `source.driver-unsupported`, naming it. Reading another
  * driver is one entry here.
  */
-const CLASSIC_READERS: Readonly<Record<string, Opener>> = {
-  overlay2: openDockerRoot,
-};
+const CLASSIC_READERS: Readonly<Record<string, Opener>> = Object.fromEntries(
+  Object.entries(DOCKER_DRIVERS).map(([name, driver]) => [name, (root: string, opts: OpenOptions) => openDockerRoot(root, opts, driver)]),
+);
 
 /** What openSource does with a location, decided before anything is opened. */
 export type SourcePlan =

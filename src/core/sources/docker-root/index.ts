@@ -7,15 +7,21 @@ import { ProblemSink } from '../../model/problem-sink.js';
 import { SourceError } from '../../model/errors.js';
 import { chainIds, digestHex, isDigest, sha256Digest } from '../../analysis/chain.js';
 import { Evidence, EvidenceError, describeFsError, isSafeComponent, throwIfPermission } from '../evidence.js';
-import { eachTreeBytes, readLayerDir } from '../walk/layer-dir.js';
+import { eachTreeBytes } from '../walk/layer-dir.js';
 import { imageFromConfig, parseConfig } from '../config.js';
 import { attachHostConfig, containerFields, readConfigV2 } from '../container-config.js';
 import { fillVolumeSources } from '../volumes.js';
 import { JsonDoc, parseJson } from '../shape.js';
-import { cachedLocations, layerAccess } from '../layer-access.js';
+import { cachedLocations } from '../layer-access.js';
+import { NotFoundError } from '../../model/errors.js';
+import type { LayerLayout } from '../../model/types.js';
+import { type DockerDriver, type DriverContext, type Note, type Safe } from './driver.js';
+import { overlay2 } from './overlay2.js';
 
 /**
- * The classic graphdriver store of a Docker data root (`image/overlay2/` + `overlay2/`), read offline.
+ * The classic graphdriver store of a Docker data root (`image/<driver>/` + `<driver>/`), read offline. The
+ * metadata is the same for every driver; where the layers are and how they hold their changes is the driver's
+ * (driver.ts; one module per driver).
  *
  * Nothing read from the evidence is trusted: image IDs are recomputed from the config bytes, chainIDs from the
  * diffIDs, cache-ids and mount-ids must be 64 hex digits before they become a path, and every file is read
@@ -25,10 +31,8 @@ import { cachedLocations, layerAccess } from '../layer-access.js';
 const HEX64 = /^[0-9a-f]{64}$/;
 const MOUNT_ID = /^[0-9a-f]{64}$/;
 const INIT_ID = /^[0-9a-f]{64}-init$/;
-const LINK_ID = /^[A-Z2-7]{26}$/;
 const MAX_CONFIG = 64 << 20;
 const MAX_SMALL = 1 << 16;
-const DRIVER = 'overlay2';
 
 interface LayerRecord {
   chainId: string;
@@ -36,9 +40,12 @@ interface LayerRecord {
   cacheId: string | null;
   size: number | null;
   dir: string | null;
+  layout: LayerLayout;
 }
 
-export async function openDockerRoot(root: string, opts: OpenOptions = {}): Promise<Source> {
+/** The data root's store on `driver` (overlay2 when not said). */
+export async function openDockerRoot(root: string, opts: OpenOptions = {}, driver: DockerDriver = overlay2): Promise<Source> {
+  const DRIVER = driver.name;
   const ev = new Evidence(root.replace(/\/+$/, '') || '/');
   let rootStat: fs.Stats | null;
   let hasStore: boolean;
@@ -51,7 +58,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
   }
   if (!rootStat || !rootStat.isDirectory()) throw new SourceError('source.not-found', 'is not a directory', root);
   if (!hasStore) {
-    throw new SourceError('source.no-classic-store', `has no image/${DRIVER}/ (not a Docker data root on overlay2, or it uses the containerd image store)`, root);
+    throw new SourceError('source.no-classic-store', `has no image/${DRIVER}/ (not a Docker data root on ${DRIVER}, or it uses the containerd image store)`, root);
   }
   const problems: Problem[] = [];
   // Counted past 100 of a kind: a store can hold a million bad names (containers/, imagedb, layerdb).
@@ -69,6 +76,10 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
     }
   };
   const store = ['image', DRIVER];
+  // A rootless engine (its data root owned by the user) mounts with `userxattr`: overlayfs then reads
+  // user.overlay.*, and trusted.overlay.* otherwise (a rootful engine never passes userxattr).
+  const overlayXattrs = rootStat.uid === 0 ? 'trusted' : 'user';
+  const ctx: DriverContext = { ev, note, safe, overlayXattrs };
 
   // Tags: repositories.json.
   const refsById = new Map<string, { tags: string[]; digests: string[] }>();
@@ -98,13 +109,13 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
 
   // Layers, cached per chainID: images share them.
   const layerRecords = new Map<string, LayerRecord>();
-  const linkOf = new Map<string, string | null>();
   const layerRecord = (chainId: string, diffId: string, parentChainId: string | null): LayerRecord => {
     const known = layerRecords.get(chainId);
     if (known) return known;
-    const rec = readLayerRecord(ev, store, chainId, diffId, parentChainId, note, safe);
+    const rec = readLayerRecord(ctx, driver, store, chainId, diffId, parentChainId);
     layerRecords.set(chainId, rec);
-    if (rec.cacheId) checkOverlayDir(ev, rec, parentChainId ? layerRecords.get(parentChainId) ?? null : null, linkOf, note, safe);
+    const parent = parentChainId ? layerRecords.get(parentChainId) ?? null : null;
+    if (rec.cacheId && driver.checkLayer) driver.checkLayer(ctx, { chainId, cacheId: rec.cacheId, dir: rec.dir }, parent?.cacheId ? { chainId: parent.chainId, cacheId: parent.cacheId, dir: parent.dir } : null);
     return rec;
   };
 
@@ -145,7 +156,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
       where: configPath,
       place: (i, diffId, chainId) => {
         const rec = layerRecord(chainId, diffId, i > 0 ? chains[i - 1]! : null);
-        return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size, layout: 'diff' as const, tarSplit: ev.path(...store, 'layerdb', 'sha256', digestHex(chainId), 'tar-split.json.gz') };
+        return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size, layout: rec.layout, tarSplit: ev.path(...store, 'layerdb', 'sha256', digestHex(chainId), 'tar-split.json.gz') };
       },
     });
     for (const p of built.problems) sink.add(p);
@@ -159,14 +170,38 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
   for (const i of images) i.intermediate = i.tags.length === 0 && i.digests.length === 0 && parents.has(i.id);
   images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 
-  const containers = readContainers(ev, store, note, safe);
+  const containers = readContainers(ctx, driver, store);
   fillVolumeSources(containers, ev.root);
 
   const paths = opts.paths ?? new PathTable();
-  // A rootless engine (its data root owned by the user) mounts with `userxattr`: overlayfs then reads
-  // user.overlay.*, and trusted.overlay.* otherwise (a rootful engine never passes userxattr).
-  const overlayXattrs = rootStat.uid === 0 ? 'trusted' : 'user';
-  const layers = cachedLocations(paths, 'no layer directory on disk', (dir, ro) => readLayerDir(dir, paths, { priority: ro?.priority, overlayXattrs }));
+  // Each dir has one parent (a layer's, an init layer's, an image's top), so a read is cached by its dir alone.
+  const parentOf = new Map<string, { dir: string | null; layout: LayerLayout }>();
+  const layoutOf = new Map<string, LayerLayout>();
+  const layers = cachedLocations(paths, 'no layer directory on disk', (dir, ro) => {
+    const parent = parentOf.get(dir) ?? { dir: null, layout: 'diff' as const };
+    const layout = layoutOf.get(dir) ?? 'diff';
+    return driver.read({ dir, layout, parentDir: parent.dir, parentLayout: parent.dir ? parent.layout : null }, { paths, priority: ro?.priority, overlayXattrs });
+  });
+  const topOf = new Map<string, LayerRecord>([...layerRecords.values()].map((r) => [r.chainId, r]));
+  for (const img of images) {
+    img.layers.forEach((l, i) => {
+      if (!l.location) return;
+      layoutOf.set(l.location, l.layout ?? 'diff');
+      const below = i > 0 ? img.layers[i - 1]! : null;
+      parentOf.set(l.location, { dir: below?.location ?? null, layout: below?.layout ?? 'diff' });
+    });
+  }
+  for (const c of containers) {
+    const top = c.parentChainId ? topOf.get(c.parentChainId) ?? null : null;
+    if (c.initDir) {
+      layoutOf.set(c.initDir, c.layout ?? 'diff');
+      parentOf.set(c.initDir, { dir: top?.dir ?? null, layout: top?.layout ?? 'diff' });
+    }
+    if (c.rwDir) {
+      layoutOf.set(c.rwDir, c.layout ?? 'diff');
+      parentOf.set(c.rwDir, c.initDir ? { dir: c.initDir, layout: c.layout ?? 'diff' } : { dir: top?.dir ?? null, layout: top?.layout ?? 'diff' });
+    }
+  }
   let storage: Promise<StorageInfo> | null = null;
 
   return {
@@ -176,8 +211,15 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}): Prom
     containers,
     problems,
     paths,
-    readStorage: () => (storage ??= readStorage(ev, store, images, containers, layerRecords, note, safe)),
-    ...layerAccess(layers.read),
+    readStorage: () => (storage ??= readStorage(ctx, driver, store, images, containers, layerRecords)),
+    readLayer(image, index, ro) {
+      const layer = image.layers[index];
+      if (!layer) return Promise.reject(new NotFoundError('layer.not-found', `image ${image.id} has no layer ${index}`));
+      return layers.read(layer.location, `layer ${index} (${layer.chainId})`, ro);
+    },
+    readContainerLayer(container, which, ro) {
+      return layers.read(which === 'rw' ? container.rwDir : container.initDir, `container ${container.name} ${which} layer`, ro);
+    },
     async close() {
       layers.clear();
     },
@@ -196,11 +238,9 @@ function readParent(ev: Evidence, store: string[], hex: string, note: Note, safe
 /** Orphan dirs sized and listed (a real host has a handful; a crafted store, a million). */
 const MAX_ORPHAN_DIRS = 10_000;
 
-type Note = (severity: Problem['severity'], code: string, message: string, path: string | null) => void;
-type Safe = <T>(fn: () => T, fallback: T) => T;
-
-function readLayerRecord(ev: Evidence, store: string[], chainId: string, diffId: string, parentChainId: string | null, note: Note, safe: Safe): LayerRecord {
-  const rec: LayerRecord = { chainId, diffId: null, cacheId: null, size: null, dir: null };
+function readLayerRecord(ctx: DriverContext, driver: DockerDriver, store: string[], chainId: string, diffId: string, parentChainId: string | null): LayerRecord {
+  const { ev, note, safe } = ctx;
+  const rec: LayerRecord = { chainId, diffId: null, cacheId: null, size: null, dir: null, layout: 'diff' };
   const base = [...store, 'layerdb', 'sha256', digestHex(chainId)];
   const where = ev.path(...base);
   if (!safe(() => ev.isDir(...base), false)) {
@@ -229,43 +269,15 @@ function readLayerRecord(ev: Evidence, store: string[], chainId: string, diffId:
     note('error', 'layerdb.cache-id.invalid', `cache-id ${JSON.stringify(cacheId.slice(0, 80))} is not 64 hex digits; refused`, ev.path(...base, 'cache-id'));
   } else {
     rec.cacheId = cacheId;
-    if (safe(() => ev.isDir(DRIVER, cacheId, 'diff'), false)) rec.dir = ev.path(DRIVER, cacheId, 'diff');
-    else note('error', 'overlay2.diff.missing', `layer ${chainId}: its diff directory is missing`, ev.path(DRIVER, cacheId, 'diff'));
+    const placed = driver.imageLayer(ctx, chainId, cacheId);
+    rec.dir = placed.dir;
+    rec.layout = placed.layout;
   }
   return rec;
 }
 
-/** Check overlay2/<cache-id>/{link,lower} and l/<link> against the chain. */
-function checkOverlayDir(ev: Evidence, rec: LayerRecord, parent: LayerRecord | null, linkOf: Map<string, string | null>, note: Note, safe: Safe): void {
-  const id = rec.cacheId!;
-  const link = safe(() => ev.readText(MAX_SMALL, DRIVER, id, 'link'), null);
-  if (link === null) {
-    note('warning', 'overlay2.link.missing', 'no link file: the engine cannot build mount options for this layer', ev.path(DRIVER, id, 'link'));
-  } else if (!LINK_ID.test(link)) {
-    note('error', 'overlay2.link.invalid', `link ${JSON.stringify(link.slice(0, 40))} is not 26 base32 characters`, ev.path(DRIVER, id, 'link'));
-  } else {
-    const target = safe(() => ev.readlink(DRIVER, 'l', link), null);
-    if (target !== `../${id}/diff`) {
-      note('error', 'overlay2.l.mismatch', `l/${link} points to ${JSON.stringify(target)}, not ../${id}/diff: mounts would use another directory`, ev.path(DRIVER, 'l', link));
-    }
-  }
-  linkOf.set(id, link && LINK_ID.test(link) ? link : null);
-  const lower = safe(() => ev.readText(MAX_SMALL * 4, DRIVER, id, 'lower'), null);
-  if (!parent) {
-    if (lower) note('error', 'overlay2.lower.unexpected', 'a base layer has a lower file', ev.path(DRIVER, id, 'lower'));
-    return;
-  }
-  if (!parent.cacheId) return;
-  const parentLink = linkOf.get(parent.cacheId);
-  const parentLower = safe(() => ev.readText(MAX_SMALL * 4, DRIVER, parent.cacheId!, 'lower'), null);
-  if (parentLink === undefined || parentLink === null) return;
-  const expected = parentLower ? `l/${parentLink}:${parentLower}` : `l/${parentLink}`;
-  if (lower !== expected) {
-    note('error', 'overlay2.lower.mismatch', `lower does not match the layer chain (expected the parent's link first, then its lowers)`, ev.path(DRIVER, id, 'lower'));
-  }
-}
-
-function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): ContainerInfo[] {
+function readContainers(ctx: DriverContext, driver: DockerDriver, store: string[]): ContainerInfo[] {
+  const { ev, note, safe } = ctx;
   const out: ContainerInfo[] = [];
   for (const id of safe(() => ev.readdir('containers'), [] as string[])) {
     const where = ev.path('containers', id);
@@ -292,17 +304,18 @@ function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): 
     if (mountIdRaw !== null && !mountId) note('error', 'layerdb.mount-id.invalid', `mount-id ${JSON.stringify(mountIdRaw.slice(0, 80))} is not 64 hex digits; refused`, ev.path(...mounts, 'mount-id'));
     if (initIdRaw !== null && !initId) note('error', 'layerdb.init-id.invalid', `init-id ${JSON.stringify(initIdRaw.slice(0, 80))} is not <64 hex>-init; refused`, ev.path(...mounts, 'init-id'));
     if (mountIdRaw === null) note('warning', 'layerdb.mount.missing', `container ${id.slice(0, 12)} has no RW layer record`, ev.path(...mounts));
-    const rwDir = mountId && safe(() => ev.isDir(DRIVER, mountId, 'diff'), false) ? ev.path(DRIVER, mountId, 'diff') : null;
-    const initDir = initId && safe(() => ev.isDir(DRIVER, initId, 'diff'), false) ? ev.path(DRIVER, initId, 'diff') : null;
-    if (mountId && !rwDir) note('error', 'overlay2.diff.missing', `container ${id.slice(0, 12)}: RW layer directory ${whyNotDir(ev, DRIVER, mountId, 'diff')}`, ev.path(DRIVER, mountId, 'diff'));
+    const rw = mountId ? driver.containerLayer(ctx, id, 'rw', mountId) : null;
+    // A missing init layer is no finding: containers made with --init=false... have none; the RW layer says the rest.
+    const init = initId && safe(() => ev.lstat(...driver.layersAt, initId) !== null, false) ? driver.containerLayer(ctx, id, 'init', initId) : null;
     out.push({
       ...containerFields(id, cfg),
       image: cfg.image ?? '',
       mountId,
       initId,
       parentChainId: parentRaw !== null && isDigest(parentRaw) ? parentRaw : null,
-      rwDir,
-      initDir,
+      rwDir: rw?.dir ?? null,
+      initDir: init?.dir ?? null,
+      layout: rw?.layout ?? init?.layout ?? 'diff',
       stateDir: where,
     });
   }
@@ -313,7 +326,8 @@ function readContainers(ev: Evidence, store: string[], note: Note, safe: Safe): 
  * Storage nothing references: overlay2 dirs without a layer or container, layers without an image. Problems met
  * while sizing go to `note` (the source's problems).
  */
-async function readStorage(ev: Evidence, store: string[], images: ImageInfo[], containers: ContainerInfo[], records: Map<string, LayerRecord>, note: Note, safe: Safe): Promise<StorageInfo> {
+async function readStorage(ctx: DriverContext, driver: DockerDriver, store: string[], images: ImageInfo[], containers: ContainerInfo[], records: Map<string, LayerRecord>): Promise<StorageInfo> {
+  const { ev, note, safe } = ctx;
   const usedChains = new Set<string>();
   for (const img of images) for (const l of img.layers) usedChains.add(l.chainId);
   // A container keeps its image's chain alive even when the image was untagged and removed.
@@ -330,7 +344,7 @@ async function readStorage(ev: Evidence, store: string[], images: ImageInfo[], c
     const p = parentOf(c);
     if (p) pending.push(p);
   }
-  const usedDirs = new Set<string>(['l']);
+  const usedDirs = new Set<string>(driver.bookkeeping);
   for (const r of records.values()) if (r.cacheId) usedDirs.add(r.cacheId);
   for (const c of containers) {
     if (c.mountId) usedDirs.add(c.mountId);
@@ -356,31 +370,19 @@ async function readStorage(ev: Evidence, store: string[], images: ImageInfo[], c
     }
   }
   const orphanDirs: StorageInfo['orphanDirs'] = [];
-  let names = safe(() => ev.readdir(DRIVER), [] as string[]).filter((n) => !usedDirs.has(n) && isSafeComponent(n));
+  const at = driver.layersAt;
+  let names = safe(() => ev.readdir(...at), [] as string[]).filter((n) => !usedDirs.has(n) && isSafeComponent(n));
   if (names.length > MAX_ORPHAN_DIRS) {
-    note('warning', 'storage.orphans.too-many', `${names.length} directories no layer or container uses; the first ${MAX_ORPHAN_DIRS} (by name) are sized and listed`, ev.path(DRIVER));
+    note('warning', 'storage.orphans.too-many', `${names.length} directories no layer or container uses; the first ${MAX_ORPHAN_DIRS} (by name) are sized and listed`, ev.path(...at));
     names = names.slice(0, MAX_ORPHAN_DIRS);
   }
   // Sized in the walk workers, a few at a time: nothing is followed (an orphan that is a symlink to / is
   // reported as a symlink, not walked).
   // Names are byte strings: sized by their bytes below the driver dir, shown decoded.
-  const sized = await eachTreeBytes(names.map((n) => ({ root: ev.path(DRIVER), below: n })));
+  const sized = await eachTreeBytes(names.map((n) => ({ root: ev.path(...at), below: n })));
   names.forEach((n, i) => {
-    orphanDirs.push({ path: ev.path(DRIVER) + '/' + displayPath(n), bytes: sized[i]!.bytes });
+    orphanDirs.push({ path: ev.path(...at) + '/' + displayPath(n), bytes: sized[i]!.bytes });
     for (const p of sized[i]!.problems) note(p.severity, p.code, p.message, p.path);
   });
   return { orphanDirs, orphanLayers };
-}
-
-/** Why a directory the engine keeps is not usable: missing, a symlink (never followed), not a directory, unreadable. */
-function whyNotDir(ev: Evidence, ...parts: string[]): string {
-  try {
-    const st = ev.lstat(...parts);
-    if (st === null) return 'missing';
-    if (st.isSymbolicLink()) return 'is a symlink (never followed)';
-    if (!st.isDirectory()) return 'is not a directory';
-    return 'unreadable';
-  } catch (err) {
-    return `unreadable: ${(err as Error).message}`;
-  }
 }

@@ -1,0 +1,10 @@
+import type { DockerDriver } from './driver.js';
+import { overlay2 } from './overlay2.js';
+
+/**
+ * The graph drivers whose stores layerscope reads (drivers.ts lists every driver it recognises). Reading another
+ * driver is a module implementing DockerDriver and one entry here.
+ */
+export const DOCKER_DRIVERS: Readonly<Record<string, DockerDriver>> = {
+  overlay2,
+};
