@@ -329,6 +329,13 @@ export class LayerTableBuilder {
     return this.add(id, TYPE_CODES[a.type], flags, a.mode, a.uid, a.gid, a.size, a.mtime, a.mtimeNsec, a.linkname, x);
   }
 
+  /** Row i of `t` again, as it is (tables whose rows are put back in walk order), with `flags` added. */
+  copyRow(t: LayerTable, i: number, flags = 0): number {
+    const link = t.linkname(i);
+    const x = (t.flags[i]! & F_EXTRA) !== 0 ? t.extra.get(i) : undefined;
+    return this.add(t.pathIds[i]!, t.types[i]!, (t.flags[i]! & ~F_EXTRA) | flags, t.modes[i]!, t.uid(i), t.gid(i), t.sizes[i]!, t.mtimes[i]!, t.nsecs[i]!, link, x);
+  }
+
   /** Add to row i's flags (opaque markers found after the row). */
   setFlag(i: number, flag: number): void {
     this.flags[i]! |= flag;

@@ -1,10 +1,11 @@
 import * as path from 'node:path';
 import type { Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo } from '../model/types.js';
-import { cleanLayerPath, textToPath } from '../model/path.js';
+import type { ContainerInfo, ImageInfo, LayerLayout } from '../model/types.js';
+import { baseName, cleanLayerPath, joinPath, parentPath, quotedPath, textToPath } from '../model/path.js';
 import type { EndReason, StackView } from '../analysis/stack.js';
 import { Evidence } from '../sources/evidence.js';
 import { GRAPH_DRIVERS } from '../sources/drivers.js';
+import { whiteoutName } from '../sources/whiteout-names.js';
 import { stackViewOf, containerStack, imageStacks } from './mount/stacks.js';
 
 /**
@@ -207,7 +208,7 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
       const r = within(l.location);
       if (r === null) continue;
       out.where = 'layer';
-      out.layerPath = cleanLayerPath(textToPath(r));
+      out.layerPath = aufsMarked(out, cleanLayerPath(textToPath(r)), l.layout);
       out.layer = { chainId: l.chainId, diffId: l.diffId, cacheId: l.cacheId };
       await attributeLayer(source, out, l.chainId);
       return out;
@@ -219,13 +220,36 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
       if (r === null) continue;
       out.where = role === 'rw' ? 'container-rw' : 'container-init';
       out.overlayId = role === 'rw' ? c.mountId : c.initId;
-      out.layerPath = cleanLayerPath(textToPath(r));
+      out.layerPath = aufsMarked(out, cleanLayerPath(textToPath(r)), c.layout);
       await attributeInContainers(source, out, (x) => x === c, role);
       return out;
     }
   }
   out.notes.push('the path is not inside a layer, a container layer or a layer record of this data root');
   return out;
+}
+
+/**
+ * In an aufs branch a whiteout or an opaque marker is a `.wh.` file of its own name: the path it stands for is
+ * the one attributed (what it hides, its dir), and said so; its bookkeeping (`.wh..wh.aufs`...) is no layer path.
+ */
+function aufsMarked(out: Attribution, layerPath: string, layout: LayerLayout | undefined): string | null {
+  if (layout !== 'aufs' || layerPath === '') return layerPath;
+  const dir = parentPath(layerPath);
+  const wn = whiteoutName(baseName(layerPath), dir === '');
+  switch (wn.kind) {
+    case 'whiteout':
+      out.notes.push(`an aufs whiteout: it deletes ${quotedPath(joinPath(dir, wn.target))} from the layers below`);
+      return joinPath(dir, wn.target);
+    case 'opaque':
+      out.notes.push(`an aufs opaque marker: ${dir === '' ? 'the layer root' : quotedPath(dir)} hides every lower child`);
+      return dir === '' ? layerPath : dir;
+    case 'meta':
+      out.notes.push('aufs bookkeeping of the branch, not a path of the layer');
+      return null;
+    default:
+      return layerPath;
+  }
 }
 
 function findLayerByCacheId(source: Source, cacheId: string): { chainId: string; diffId: string } | null {

@@ -1,5 +1,5 @@
 import type { Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
+import type { ContainerInfo, ImageInfo, LayerLayout, Problem } from '../model/types.js';
 import { ProblemSink } from '../model/problem-sink.js';
 import { findContainer, findImage } from '../analysis/select.js';
 import type { StackView } from '../analysis/stack.js';
@@ -42,7 +42,7 @@ export interface VerifyOptions {
   asBuilt?: boolean;
   mountOptions?: MountCheckOptions;
   /** Injected for tests; default verifyLayerIntegrity. */
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; layout?: LayerLayout }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -184,6 +184,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
       report.integrity.ran = true;
       const fn = opts.integrityFn ?? verifyLayerIntegrity;
       const stacks = new Map<string, Promise<StackView>>();
+      const layoutOf = new Map(layerImages.flatMap((i) => i.layers.map((l) => [l.chainId, l.layout] as const)));
       let n = 0;
       for (const lv of layers.values()) {
         opts.onProgress?.(`integrity ${++n}/${layers.size} ${lv.chainId}`);
@@ -197,7 +198,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         }
         const tarSplitPath = lv.tarSplit;
         try {
-          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId });
+          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, layout: layoutOf.get(lv.chainId) });
           const unreadable = r.computedDiffId === null;
           lv.integrity = {
             status: r.ok ? 'ok' : unreadable && r.findings.every((f) => f.kind === 'unreadable') ? 'error' : 'tampered',

@@ -1,4 +1,5 @@
 import type { DockerDriver } from './driver.js';
+import { aufs } from './aufs.js';
 import { overlay2 } from './overlay2.js';
 
 /**
@@ -7,4 +8,5 @@ import { overlay2 } from './overlay2.js';
  */
 export const DOCKER_DRIVERS: Readonly<Record<string, DockerDriver>> = {
   overlay2,
+  aufs,
 };

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { cleanLayerPath, compareWalkOrder, joinPath, parentPath, baseName, bytesToPath, quotedPath as show } from '../../model/path.js';
-import type { EntryType } from '../../model/types.js';
+import type { EntryType, LayerLayout } from '../../model/types.js';
 import { describeFsError, isNotFound } from '../../sources/evidence.js';
 import { HostPaths } from '../../sources/walk/host-paths.js';
 import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from './tarheader.js';
@@ -92,6 +92,11 @@ export interface VerifyLayerOptions {
    * whose every core is busy with other work (Linux shares CPU per session) it is ~10% slower than inline.
    */
   threads?: 'auto' | 'threads' | 'inline';
+  /**
+   * How the dir holds the layer (LayerInfo.layout). 'aufs': the tar was extracted as it is, so its `.wh.` members
+   * are plain files on disk and are checked like any other member (default 'diff': overlay form).
+   */
+  layout?: LayerLayout;
 }
 
 /** tar-split.json.gz of at least this size (about a thousand members) uses the threads. */
@@ -385,7 +390,7 @@ class LayerVerifier {
   private member(rel: string, h: TarEntry | null, body: number): fs.Stats | null {
     const base = baseName(rel);
     const parent = parentPath(rel);
-    if (base.startsWith('.wh.')) {
+    if (base.startsWith('.wh.') && this.opts.layout !== 'aufs') {
       if (base === '.wh..wh..opq') {
         this.opaqueExpected.add(parent);
         this.markKnown(parent);

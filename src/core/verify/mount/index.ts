@@ -9,7 +9,7 @@ import { InterruptedError, MountError, MountSession, sweepLeftovers, type MountM
 import type { MountInfoEntry } from './mountinfo.js';
 import { imageStacks, stackViewOf, type StackSpec } from './stacks.js';
 import type { StackView } from '../../analysis/stack.js';
-import { newUnpackCache, stackLowers, type StackLowers } from './lowers.js';
+import { LowersSkip, newUnpackCache, stackLowers, type StackLowers } from './lowers.js';
 import { hashFile, type WalkResult } from './walk.js';
 import { readAsBuiltLayer, type AsBuiltLayer } from './asbuilt.js';
 
@@ -171,7 +171,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       try {
         sl = await stackLowers(source, spec, changes, session, unpacked);
       } catch (err) {
-        res.status = 'error';
+        res.status = err instanceof LowersSkip ? 'skipped' : 'error';
         res.message = (err as Error).message;
         continue;
       }

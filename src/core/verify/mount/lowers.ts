@@ -39,6 +39,16 @@ export function newUnpackCache(): UnpackCache {
 
 export class LowersError extends Error {}
 
+/** A stack this kernel cannot build from the store's own dirs: the stack is skipped, with this reason. */
+export class LowersSkip extends LowersError {}
+
+/**
+ * aufs branches keep whiteouts as `.wh.` files, which overlayfs shows as files: stacking them as lower dirs would
+ * show deleted files, and no aufs module is on a current kernel. The check is skipped rather than laid out from
+ * our own reading (which would compare our reading with itself).
+ */
+export const AUFS_SKIP = 'aufs layers cannot be stacked by this kernel (no aufs): overlayfs would read their .wh. whiteout files as files; not mounted';
+
 /**
  * `tables` are the stack's layers (base first, as spec.layers lists them). `content`, for archives, fills the
  * laid-out files with their bytes (a mount a user reads); without it files are laid out sparse (the mount check
@@ -55,6 +65,7 @@ export async function stackLowers(
   const out: StackLowers = { lowers: [], shortCwd: '', origin: 'data-root', ignore: new Set(), longerThan: Infinity, notes: [] };
   let direct: ReturnType<typeof directLowers> = null;
   if (source.kind === 'docker-root') {
+    if (spec.layers.some((l) => l.layout === 'aufs')) throw new LowersSkip(AUFS_SKIP);
     const dl = dataRootLowers(source.location, spec);
     if (dl.missing.length) throw new LowersError(`layer directories missing: ${dl.missing.join(', ')}`);
     out.lowers = dl.lowers;

@@ -61,8 +61,8 @@ export function imageStacks(image: ImageInfo, every: boolean): StackSpec[] {
 export function containerStack(source: Source, c: ContainerInfo): StackSpec {
   const image = source.images.find((i) => i.id === c.image) ?? null;
   const layers: StackLayerRef[] = image ? image.layers.map((l) => ({ role: 'image' as const, index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null })) : [];
-  if (c.initId || c.initDir) layers.push({ role: 'init', index: null, chainId: null, diffId: null, overlayId: c.initId, dir: c.initDir });
-  layers.push({ role: 'rw', index: null, chainId: null, diffId: null, overlayId: c.mountId, dir: c.rwDir });
+  if (c.initId || c.initDir) layers.push({ role: 'init', index: null, chainId: null, diffId: null, overlayId: c.initId, dir: c.initDir, layout: c.layout });
+  layers.push({ role: 'rw', index: null, chainId: null, diffId: null, overlayId: c.mountId, dir: c.rwDir, layout: c.layout });
   return { id: `container:${c.id}`, kind: 'container', label: `container ${c.name}`, image, container: c, top: null, layers };
 }
 
