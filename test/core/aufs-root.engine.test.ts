@@ -126,8 +126,10 @@ test('aufs root: every layer and container layer reads as the engine wrote it on
       const to = await ovl.readContainerLayer(findContainer(ovl, name), which);
       assert.deepEqual(ta.entries.map(norm), to.entries.map(norm), `${name} ${which}`);
       whiteouts += ta.entries.filter((e) => e.kind === 'whiteout').length;
-      // A RW branch's bookkeeping is said, and nothing more.
-      assert.deepEqual(ta.problems.map((p) => p.code), ['aufs.bookkeeping'], `${name} ${which}`);
+      // A clean RW branch's bookkeeping (.wh..wh.aufs, .wh..wh.plnk/, .wh..wh.orph/) is no finding.
+      assert.deepEqual(ta.problems, [], `${name} ${which}`);
+      const dir = which === 'rw' ? findContainer(au, name).rwDir! : findContainer(au, name).initDir!;
+      assert.ok(fs.lstatSync(path.join(dir, '.wh..wh.aufs')).isFile(), `${name} ${which}: the branch has its whiteout base`);
     }
   }
   assert.ok(whiteouts > 0, 'the containers delete files: their aufs branches hold .wh. whiteouts');
@@ -252,9 +254,16 @@ test('aufs root, bad input: parent lists naming a missing or hostile id, a cycle
   const moved = path.join(copy, 'moved-layer');
   fs.renameSync(path.join(copy, 'aufs/diff', c[9]!), moved);
   fs.symlinkSync(moved, path.join(copy, 'aufs/diff', c[9]!));
+  // A pseudo-link the aufs module left in a RW branch; a layer dir nothing references.
+  const stopped = f.aufs.containers.find((x) => x.name === CONTAINERS.stopped)!;
+  const plnk = path.join(copy, 'aufs/diff', stopped.mountId, '.wh..wh.plnk');
+  fs.writeFileSync(path.join(plnk, '4242.1'), 'copied-up bytes');
+  const orphan = path.join(copy, 'aufs/diff', 'e'.repeat(64));
+  fs.mkdirSync(orphan);
+  fs.writeFileSync(path.join(orphan, 'left-behind'), Buffer.alloc(3000, 1));
   const before = await hashTree(copy);
 
-  const r = await cli(['report', copy, '--format', 'json']);
+  const r = await cli(['report', copy, '--all', '--format', 'json']);
   assert.equal(r.code, 4, `exit code 4 (evidence problems); stderr: ${r.stderr}`);
   const rep = JSON.parse(r.stdout.toString());
   const has = (code: string, file: string) => assert.ok(rep.problems.some((p: any) => p.code === code && p.path === file), `${code} at ${file}: ${JSON.stringify(rep.problems.map((p: any) => [p.code, p.path]))}`);
@@ -266,6 +275,10 @@ test('aufs root, bad input: parent lists naming a missing or hostile id, a cycle
   has('aufs.diff.missing', path.join(copy, 'aufs/diff', c[9]!));
   assert.match(rep.problems.find((p: any) => p.code === 'aufs.diff.missing').message, /symlink \(never followed\)/);
   assert.match(rep.problems.find((p: any) => p.code === 'aufs.layers.bad-id').message, /"\.\.\/\.\.\/\.\.\/\.\.\/etc".*never used as a path/);
+  const rc = await cli(['changes', copy, '--container', CONTAINERS.stopped, '--format', 'json']);
+  const pl = JSON.parse(rc.stdout.toString()).problems.find((p: any) => p.code === 'aufs.plnk.content');
+  assert.ok(pl && pl.path === plnk && /^1 pseudo-link\(s\), 15 bytes/.test(pl.message), JSON.stringify(pl));
+  assert.deepEqual(rep.storage.orphanDirs.map((o: any) => [o.path, o.bytes]), [[orphan, 3000]]);
   // The rest goes on: both images are there, the layers read.
   assert.ok(rep.images.some((i: any) => i.tags.includes(IMAGES.bloat)));
   assert.ok(rep.images.some((i: any) => i.tags.includes(IMAGES.base)));

@@ -178,7 +178,7 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
     out.notes.push(`overlay2/${id} belongs to no image layer and no container of this data root (orphaned storage?)`);
     return out;
   }
-  if (parts[0] === 'image' && parts[1] === 'overlay2' && parts[2] === 'layerdb' && parts[3] === 'sha256' && parts[4] && HEX64.test(parts[4])) {
+  if (parts[0] === 'image' && GRAPH_DRIVERS.some((d) => d.name === parts[1]) && parts[2] === 'layerdb' && parts[3] === 'sha256' && parts[4] && HEX64.test(parts[4])) {
     out.where = 'layerdb';
     const chainId = 'sha256:' + parts[4];
     const l = source.images.flatMap((i) => i.layers).find((x) => x.chainId === chainId);

@@ -277,7 +277,7 @@ class Assembler {
  *   as the whiteout a tar of the layer would give, its contents dropped);
  * - `.wh..wh..opq`      -> its dir's row is opaque;
  * - `.wh..wh.*` at the root (`.wh..wh.aufs`, `.wh..wh.plnk/`, `.wh..wh.orph/`): the branch's bookkeeping, never
- *   rows; said once, and as a warning when it holds something (pseudo-links or orphans a kernel left);
+ *   rows; a warning when it holds something (pseudo-links or orphans a kernel left) or is not what aufs makes;
  * - a whiteout of a name the layer also holds: the entry stays (a dir becomes opaque), as for a tar.
  * Whiteout rows are named by the path they hide, which sorts elsewhere than their `.wh.` name: they are put in
  * walk order at the end, once the listing is in.
@@ -393,12 +393,13 @@ class AufsAssembler extends Assembler {
     return out.finish(this.problems);
   }
 
-  /** The branch's bookkeeping: said once; what a clean branch does not hold, as a warning. */
+  /**
+   * The branch's bookkeeping: what every RW branch holds (an empty `.wh..wh.aufs`, empty `.wh..wh.plnk/` and
+   * `.wh..wh.orph/`) is no finding; anything else there is a warning naming it.
+   */
   private sayBookkeeping(): void {
-    const meta = this.dropped.filter((d) => d.kind === 'meta');
-    if (!meta.length) return;
-    this.sink.add(problem('info', 'aufs.bookkeeping', `aufs bookkeeping skipped, not content: ${meta.map((d) => displayPath(d.rel) + (d.type === T_DIR ? '/' : '')).join(', ')}`, this.dir));
-    for (const d of meta) {
+    for (const d of this.dropped) {
+      if (d.kind !== 'meta') continue;
       const expected = d.rel === WH_BASE ? T_FILE : d.rel === WH_PLNK || d.rel === WH_ORPH ? T_DIR : null;
       if (expected === null) {
         this.sink.add(problem('warning', 'aufs.bookkeeping.unknown', `a ${typeLabel(d.type)} named as aufs bookkeeping, which aufs does not make; not read as content (moby's layer tars leave .wh..wh.* out too)`, this.where(d.rel)));

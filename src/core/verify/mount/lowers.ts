@@ -47,7 +47,19 @@ export class LowersSkip extends LowersError {}
  * show deleted files, and no aufs module is on a current kernel. The check is skipped rather than laid out from
  * our own reading (which would compare our reading with itself).
  */
-export const AUFS_SKIP = 'aufs layers cannot be stacked by this kernel (no aufs): overlayfs would read their .wh. whiteout files as files; not mounted';
+export function aufsSkipReason(filesystems = readFilesystems()): string {
+  const why = 'overlayfs would read their .wh. whiteout files as files';
+  // Only Ubuntu's old kernels carried the module; the check mounts overlayfs, never aufs, either way.
+  return /\baufs\b/.test(filesystems) ? `aufs layers are not stacked: the mount check mounts overlayfs only, and ${why}; not mounted` : `aufs layers cannot be stacked by this kernel (no aufs): ${why}; not mounted`;
+}
+
+function readFilesystems(): string {
+  try {
+    return fs.readFileSync('/proc/filesystems', 'latin1');
+  } catch {
+    return '';
+  }
+}
 
 /**
  * `tables` are the stack's layers (base first, as spec.layers lists them). `content`, for archives, fills the
@@ -65,7 +77,7 @@ export async function stackLowers(
   const out: StackLowers = { lowers: [], shortCwd: '', origin: 'data-root', ignore: new Set(), longerThan: Infinity, notes: [] };
   let direct: ReturnType<typeof directLowers> = null;
   if (source.kind === 'docker-root') {
-    if (spec.layers.some((l) => l.layout === 'aufs')) throw new LowersSkip(AUFS_SKIP);
+    if (spec.layers.some((l) => l.layout === 'aufs')) throw new LowersSkip(aufsSkipReason());
     const dl = dataRootLowers(source.location, spec);
     if (dl.missing.length) throw new LowersError(`layer directories missing: ${dl.missing.join(', ')}`);
     out.lowers = dl.lowers;
