@@ -1,5 +1,5 @@
 import { ProblemSink } from '../../model/problem-sink.js';
-import { compareWalkOrder, displayPath } from '../../model/path.js';
+import { baseName, compareWalkOrder, displayPath, joinPath, parentPath } from '../../model/path.js';
 import { ROOT_PATH, type PathTable } from '../../model/paths.js';
 import { F_METACOPY, F_OPAQUE, LayerTableBuilder, T_BLOCK, T_CHAR, T_DIR, T_FIFO, T_FILE, T_HARDLINK, T_SOCKET, T_SYMLINK, T_WHITEOUT, type LayerTable, type RowExtra } from '../../model/layer-table.js';
 import { problem, type Problem } from '../../model/types.js';
@@ -283,12 +283,16 @@ class Assembler {
  * walk order at the end, once the listing is in.
  */
 class AufsAssembler extends Assembler {
-  /** Per listing index: 0 = read, else 1 + the index in `dropped` of the `.wh.` entry it is (or is below). */
+  /**
+   * Per listing index: 0 = read, else 1 + the index in `dropped` of the entry it is (or is below): bookkeeping,
+   * and `.wh.` entries that are dirs (their contents are no rows either). A `.wh.` file needs no record.
+   */
   private drop = new Int32Array(1024);
   private readonly dropped: { rel: string; kind: 'meta' | 'whiteout'; type: number; entries: number; bytes: number }[] = [];
   /** Row of each dir by listing index (+1; 0 = none), for opaque markers. */
   private rowOf = new Int32Array(1024);
-  private readonly whiteouts: { id: number; uid: number; gid: number; rel: string }[] = [];
+  /** Whiteouts by the path id they hide (their `.wh.` name is that path's parent + `.wh.` + its name). */
+  private readonly whiteouts: { id: number; uid: number; gid: number }[] = [];
   private readonly opaqueRows = new Set<number>();
 
   constructor(dir: string, paths: PathTable, xattrs: boolean) {
@@ -331,6 +335,7 @@ class AufsAssembler extends Assembler {
     if (wn.kind === 'plain') return false;
     if (s.failed[i]) return true; // its lstat problem is said; what it was cannot be told
     const keep = (kind: 'meta' | 'whiteout') => {
+      if (kind === 'whiteout' && type !== T_DIR) return;
       this.dropped.push({ rel: relPath(), kind, type, entries: 0, bytes: type === T_FILE ? s.size[i]! : 0 });
       this.drop[at] = this.dropped.length;
     };
@@ -360,7 +365,7 @@ class AufsAssembler extends Assembler {
     }
     const parentId = parent < 0 ? ROOT_PATH : this.pid[parent]!;
     const id = this.paths.internBytes(parentId, c.relBytes, start + 4, end);
-    this.whiteouts.push({ id, uid: s.uid[i]!, gid: s.gid[i]!, rel: relPath() });
+    this.whiteouts.push({ id, uid: s.uid[i]!, gid: s.gid[i]! });
     return true;
   }
 
@@ -384,7 +389,8 @@ class AufsAssembler extends Assembler {
       if (w < wh.length && wh[w]!.id === table.pathId(i)) {
         // aufs looks the name up in this branch first: the entry shows, and a dir hides every lower child.
         if (table.types[i] === T_DIR) extra = F_OPAQUE;
-        this.sink.add(problem('info', 'layer.whiteout.same-layer', `whiteout and entry for the same path in one layer: the entry is kept${extra ? ' as an opaque dir' : ''}`, this.where(wh[w]!.rel)));
+        const whName = joinPath(parentPath(wh[w]!.path), '.wh.' + baseName(wh[w]!.path));
+        this.sink.add(problem('info', 'layer.whiteout.same-layer', `whiteout and entry for the same path in one layer: the entry is kept${extra ? ' as an opaque dir' : ''}`, this.where(whName)));
         w++;
       }
       out.copyRow(table, i, extra);
