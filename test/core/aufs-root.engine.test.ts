@@ -261,6 +261,11 @@ test('aufs root, bad input: parent lists naming a missing or hostile id, a cycle
   const orphan = path.join(copy, 'aufs/diff', 'e'.repeat(64));
   fs.mkdirSync(orphan);
   fs.writeFileSync(path.join(orphan, 'left-behind'), Buffer.alloc(3000, 1));
+  // A container's RW list without its init layer; files under an unmounted mount point.
+  const rwList = path.join(copy, 'aufs/layers', stopped.mountId);
+  fs.writeFileSync(rwList, fs.readFileSync(rwList, 'utf8').split('\n').slice(1).join('\n'));
+  const mnt = path.join(copy, 'aufs/mnt', c[2]!);
+  fs.writeFileSync(path.join(mnt, 'stashed'), 'under the mount point');
   const before = await hashTree(copy);
 
   const r = await cli(['report', copy, '--all', '--format', 'json']);
@@ -273,6 +278,8 @@ test('aufs root, bad input: parent lists naming a missing or hostile id, a cycle
   has('aufs.layers.cycle', list(6));
   has('aufs.layers.mismatch', list(7));
   has('aufs.diff.missing', path.join(copy, 'aufs/diff', c[9]!));
+  has('aufs.layers.mismatch', rwList);
+  has('aufs.mnt.content', mnt);
   assert.match(rep.problems.find((p: any) => p.code === 'aufs.diff.missing').message, /symlink \(never followed\)/);
   assert.match(rep.problems.find((p: any) => p.code === 'aufs.layers.bad-id').message, /"\.\.\/\.\.\/\.\.\/\.\.\/etc".*never used as a path/);
   const rc = await cli(['changes', copy, '--container', CONTAINERS.stopped, '--format', 'json']);

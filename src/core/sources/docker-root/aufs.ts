@@ -39,11 +39,13 @@ export const aufs: DockerDriver = {
   // Mount points live in aufs/mnt/ and lists in aufs/layers/, beside diff/: nothing in diff/ is bookkeeping.
   bookkeeping: new Set(),
   imageLayer(ctx, chainId, cacheId) {
+    checkMountPoint(ctx, cacheId);
     return placeDir(ctx, 'aufs', 'aufs.diff.missing', `layer ${chainId}: its diff directory`, [...DIFF, cacheId]);
   },
   containerLayer(ctx, container, which, id) {
     const placed = placeDir(ctx, 'aufs', 'aufs.diff.missing', `container ${container.slice(0, 12)}: ${which === 'rw' ? 'RW' : 'init'} layer directory`, [...DIFF, id]);
     checkContainerList(ctx, container, which, id);
+    checkMountPoint(ctx, id);
     return placed;
   },
   checkLayer(ctx, rec, parent) {
@@ -64,6 +66,26 @@ export const aufs: DockerDriver = {
     return readLayerDir(layer.dir, rc.paths, { priority: rc.priority, whiteouts: 'aufs' });
   },
 };
+
+/**
+ * `aufs/mnt/<id>` is an empty mount point while the layer is not mounted (a disk image, a stopped engine): files
+ * below it were written there while nothing was mounted, and are in no layer's view. A mount point that is
+ * mounted (another device than aufs/mnt/: the engine's live union) is the layer's view, not a finding.
+ */
+function checkMountPoint(ctx: DriverContext, id: string): void {
+  const { ev, note, safe } = ctx;
+  const st = safe(() => ev.lstat(NAME, 'mnt', id), null);
+  if (st === null) return;
+  const where = ev.path(NAME, 'mnt', id);
+  if (!st.isDirectory()) {
+    note('warning', 'aufs.mnt.not-dir', `the mount point is ${st.isSymbolicLink() ? 'a symlink (never followed)' : 'not a directory'}: the engine cannot mount the layer there`, where);
+    return;
+  }
+  const parent = safe(() => ev.lstat(NAME, 'mnt'), null);
+  if (parent && parent.dev !== st.dev) return;
+  const names = safe(() => ev.readdir(NAME, 'mnt', id), [] as string[]);
+  if (names.length) note('warning', 'aufs.mnt.content', `${names.length} entr${names.length === 1 ? 'y' : 'ies'} below a mount point that is not mounted: written there while the layer was unmounted, in no view of any layer or container`, where);
+}
 
 /**
  * A container's lists: `<mount-id>-init` over the image's top layer, `<mount-id>` over its init layer. The top
