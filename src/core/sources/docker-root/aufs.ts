@@ -10,6 +10,9 @@ import { placeDir, type DockerDriver, type DriverContext } from './driver.js';
  * of those `diff/<p>=ro+wh` at `aufs/mnt/<id>`. A container's RW layer is `<mount-id>`, its init layer
  * `<mount-id>-init`; ids come from layerdb (cache-id, mount-id, init-id), random 64 hex digits like overlay2's.
  *
+ * The engine's own `docker diff` on aufs (pkg/archive Changes with aufsDeletedFile) reads a nested
+ * `.wh..wh..opq` as a whiteout of `.wh..opq` and lists `D <dir>/.wh..opq`; the model has the dir opaque instead.
+ *
  * docker-explorer reads `aufs/layers/<mount-id>` and joins each word into a path for `mount -t aufs`: a line
  * `../../x` or `/x` mounts any directory, the list is never held against layerdb, and nothing is read without
  * the aufs module. Here the list is only ever compared: each line must be an id (64 hex digits, or that and
