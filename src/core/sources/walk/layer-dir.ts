@@ -333,13 +333,17 @@ class AufsAssembler extends Assembler {
     const relPath = () => rel.toString('latin1', c.relAt[i]!, end);
     const wn = whiteoutName(rel.toString('latin1', start, end), parent < 0);
     if (wn.kind === 'plain') return false;
-    if (s.failed[i]) return true; // its lstat problem is said; what it was cannot be told
     const keep = (kind: 'meta' | 'whiteout') => {
-      if (kind === 'whiteout' && type !== T_DIR) return;
+      if (kind === 'whiteout' && type !== T_DIR && type !== -1) return;
       this.dropped.push({ rel: relPath(), kind, type, entries: 0, bytes: type === T_FILE ? s.size[i]! : 0 });
       this.drop[at] = this.dropped.length;
     };
     const where = () => this.where(relPath());
+    if (s.failed[i]) {
+      // Its lstat problem is said; what it was cannot be told. What the listing found below it is dropped too.
+      keep('whiteout');
+      return true;
+    }
     if (wn.kind === 'meta') {
       keep('meta');
       return true;
