@@ -24,6 +24,7 @@ import { openSource } from '../../src/core/sources/open.js';
 import { analyzeImage } from '../../src/core/analysis/analyze.js';
 import { analyzeContainer } from '../../src/core/analysis/container.js';
 import { findContainer, findImage } from '../../src/core/analysis/select.js';
+import { verifyInPlace } from '../../src/core/verify/in-place.js';
 import type { LayerEntry, Source } from '../../src/core/model/index.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -214,6 +215,14 @@ test('aufs root verify: the tar-split reassembles every layer from its aufs dir;
     assert.equal(s.status, 'skipped', `${s.label}: ${s.message}`);
     assert.match(s.message, /aufs layers cannot be stacked by this kernel \(no aufs\)/);
   }
+
+  // The TUI's verify in place (V): the layer shown checked against its tar-split; its stack's mount skipped.
+  const au = await openSource(f.aufs.root);
+  const ip = await verifyInPlace(au, { image: findImage(au, IMAGES.bloat), layer: BLOAT.opaque.layer, container: null });
+  assert.equal(ip.integrity.status, 'ok', ip.integrity.message ?? '');
+  assert.deepEqual(ip.marks, []);
+  if (!ip.mount.skipped) assert.equal(ip.stack.result?.status, 'skipped');
+  assert.ok(ip.ok);
 
   // Tampered: one byte of a file in layer 2, in a copy.
   const copy = path.join(tmp, 'tampered');

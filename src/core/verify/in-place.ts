@@ -1,5 +1,5 @@
 import type { Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo } from '../model/types.js';
+import type { ContainerInfo, ImageInfo, LayerLayout } from '../model/types.js';
 import { verifyLayerIntegrity, type IntegrityResult } from './integrity/index.js';
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type StackMountResult, type StackSpec } from './mount/index.js';
 
@@ -38,7 +38,7 @@ export interface InPlaceReport {
 
 export interface InPlaceOptions {
   mountOptions?: MountCheckOptions;
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; layout?: LayerLayout }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -71,7 +71,7 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
     report.integrity.ran = true;
     const tarSplitPath = ref.tarSplit;
     try {
-      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId });
+      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, layout: ref.layout });
       const unreadable = r.computedDiffId === null && r.findings.every((f) => f.kind === 'unreadable');
       report.integrity.status = r.ok ? 'ok' : unreadable ? 'error' : 'tampered';
       report.integrity.result = r;
