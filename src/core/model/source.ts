@@ -2,6 +2,7 @@ import type { ContainerInfo, ImageInfo, Problem } from './types.js';
 import type { LayerTable } from './layer-table.js';
 import type { PathTable } from './paths.js';
 import type { VolumeAccess } from './volumes.js';
+import type { IdMap } from './idmap.js';
 
 export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root' | 'containers-storage';
 
@@ -42,6 +43,12 @@ export interface Source {
    * reads metadata only; sizes and trees are read on demand.
    */
   volumes?: VolumeAccess;
+  /**
+   * A rootless store's id mapping (host ids on disk -> the ids its containers see): the rows of readLayer and
+   * readContainerLayer are already mapped; checks that lstat the store themselves (integrity, the mount check)
+   * map what they find with it. Absent for stores whose ids are the containers' own.
+   */
+  idMap?: IdMap | null;
   /** Release whatever the source holds open (file descriptors, temp copies of stdin). */
   close(): Promise<void>;
 }

@@ -201,6 +201,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       let diffs = compareViews(expected, listing.entries, {
         ignoreOwner: res.mode === 'userns',
         ignoreDevices: res.mode === 'userns',
+        idMap: source.idMap,
         expectedContent: canHash ? (row: MergedRow) => safeHash(layerDirs[row.layer], row.path) : undefined,
       });
       if (ignore.size || longerThan < Infinity) diffs = diffs.filter((d) => !ignore.has(d.path) && d.path.length <= longerThan);
@@ -220,6 +221,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
           const d = compareViews(abRows, listing.entries, {
             ignoreOwner: res.mode === 'userns',
             ignoreDevices: res.mode === 'userns',
+            idMap: source.idMap,
             expectedContent: canHash ? (row: MergedRow) => asBuiltContent(ab.crc[row.layer] ?? null, layerDirs[row.layer], row.path) : undefined,
           });
           // An entry the image was not built with: name the layer whose dir holds it (from our disk view).
