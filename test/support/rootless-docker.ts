@@ -57,13 +57,15 @@ async function ensureUser(): Promise<{ uid: number; gid: number; home: string }>
   return { uid, gid, home };
 }
 
-export async function startRootlessDocker(): Promise<RootlessDocker> {
+/** `driver`: overlay2 (the kernel's overlayfs with userxattr) or fuse-overlayfs (the FUSE one, its own marks). */
+export async function startRootlessDocker(driver: 'overlay2' | 'fuse-overlayfs' = 'overlay2'): Promise<RootlessDocker> {
   const { uid, gid, home } = await ensureUser();
   await execa('pkill', ['-KILL', '-u', ROOTLESS_USER], { reject: false });
   const runtime = `/run/user/${uid}`;
   fs.mkdirSync(runtime, { recursive: true, mode: 0o700 });
   fs.chownSync(runtime, uid, gid);
-  const dataRoot = path.join(home, '.local', 'share', 'docker');
+  // One data root per driver: a data root holding two drivers' stores is a case of its own.
+  const dataRoot = driver === 'overlay2' ? path.join(home, '.local', 'share', 'docker') : path.join(home, '.local', 'share', `docker-${driver}`);
   const work = path.join(home, 'ls-rootless');
   // The last run's store (owned by subordinate ids: only root removes it whole).
   fs.rmSync(dataRoot, { recursive: true, force: true });
@@ -80,7 +82,7 @@ export async function startRootlessDocker(): Promise<RootlessDocker> {
   const log = fs.openSync(path.join(os.tmpdir(), `ls-rootless-dockerd-${process.pid}.log`), 'w');
   const daemon = execa(
     'runuser',
-    ['-u', ROOTLESS_USER, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'dockerd-rootless.sh', '--data-root', dataRoot, '--exec-root', path.join(work, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(work, 'docker.pid'), '--iptables=false', '--bridge=none', '--storage-driver=overlay2'],
+    ['-u', ROOTLESS_USER, '--', 'env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), 'dockerd-rootless.sh', '--data-root', dataRoot, '--exec-root', path.join(work, 'exec'), '-H', `unix://${sock}`, '--pidfile', path.join(work, 'docker.pid'), '--iptables=false', '--bridge=none', `--storage-driver=${driver}`],
     { stdio: ['ignore', log, log], reject: false, detached: true, cleanup: true },
   );
   const docker = async (args: string[], opts: { input?: string | Buffer } = {}) => {
