@@ -4,7 +4,7 @@ import { openSource } from '../../core/sources/open.js';
 import { verifySource } from '../../core/verify/index.js';
 import { InterruptedError } from '../../core/verify/mount/index.js';
 import { verifyJson, verifyText } from '../../report/verify.js';
-import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
@@ -19,6 +19,7 @@ export const verifyCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     image: { value: true, repeat: true, help: 'image to verify (tag, ID or ID prefix)' },
     container: { value: true, repeat: true, help: 'container to verify (name or ID prefix): its image layers, init and RW layers' },
     all: { value: false, help: 'every image and container of the source' },

@@ -1,9 +1,9 @@
-import type { ContainerInfo, ImageInfo, Problem } from './types.js';
+import type { ContainerInfo, ImageInfo, Problem, StoreRef } from './types.js';
 import type { LayerTable } from './layer-table.js';
 import type { PathTable } from './paths.js';
 import type { VolumeAccess } from './volumes.js';
 
-export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root' | 'containers-storage';
+export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root' | 'containers-storage' | 'image-root';
 
 /**
  * What every source (a Docker data root, a `docker save` tar, an OCI layout...) offers once opened.
@@ -42,8 +42,24 @@ export interface Source {
    * reads metadata only; sizes and trees are read on demand.
    */
   volumes?: VolumeAccess;
+  /**
+   * A source made of several stores (`--image-root`): each store found, how, and what it holds. Images and
+   * containers name theirs (`store`).
+   */
+  stores?: StoreSummary[];
   /** Release whatever the source holds open (file descriptors, temp copies of stdin). */
   close(): Promise<void>;
+}
+
+/** A store of a several-store source, as found and opened. */
+export interface StoreSummary extends StoreRef {
+  /** How it was found: `etc/docker/daemon.json data-root`, `default /var/lib/docker`, `found by scan`... */
+  how: string[];
+  /** The user whose rootless store it is (`root` for root/). */
+  owner?: string;
+  /** Null when it could not be opened (a problem says why). */
+  images: number | null;
+  containers: number | null;
 }
 
 export interface ReadOptions {
