@@ -80,7 +80,7 @@ test('a daemon.json that is not JSON: a problem naming it, the defaults still tr
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.ok(j.problems.some((x: any) => x.code === 'image-root.config-invalid' && x.path === path.join(root, 'etc/docker/daemon.json')));
-  assert.deepEqual(j.stores.map((s: any) => s.relative), ['var/lib/docker']);
+  assert.deepEqual(j.source.stores.map((s: any) => s.relative), ['var/lib/docker']);
 });
 
 test('containerd config.toml root (top-level key only, comments and tables around it)', async () => {
