@@ -1,0 +1,151 @@
+/**
+ * `--image-root` on a disk made of real engines' stores: a copy of docker20's data root at the default
+ * var/lib/docker, and a copy of docker26c's (the containerd image store, with its managed containerd) at a place
+ * only etc/docker/daemon.json names. `layerscope report --image-root DIR --format json` must list every image and
+ * every container each engine lists (`docker image ls -a`, `docker ps -a`: IDs, tags and names), each under the
+ * store it is from; the TUI's picker must show both stores; nothing under DIR is written (strict manifest:
+ * mtime, ctime, inode of every entry, before and after).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execa } from 'execa';
+import { copyTree, diffManifests, getEngine, requireRoot, treeManifest, waitIdle, type Engine, type EngineName } from '../support/engine.js';
+import { openSource } from '../../src/core/sources/open.js';
+import { Session } from '../../src/tui/session.js';
+import { initialState } from '../../src/tui/state/index.js';
+import { drive } from '../tui/harness.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(ROOT, 'bin/layerscope.js');
+
+/**
+ * The disk: where each store goes and which engine's data root it is a copy of. Adding a store (a podman
+ * graphroot once containers-storage is read) is one entry here plus what its engine lists.
+ */
+interface Placed {
+  engine: EngineName;
+  /** Where on the disk (relative to the image root). */
+  at: string;
+  /** What discovery must say about how it found it. */
+  how: string;
+  kind: string;
+}
+const DISK: Placed[] = [
+  { engine: 'docker20', at: 'var/lib/docker', how: 'default /var/lib/docker', kind: 'docker-root' },
+  { engine: 'docker26c', at: 'srv/engines/docker26c', how: 'etc/docker/daemon.json data-root', kind: 'docker-root' },
+];
+/** Files of the disk's /etc. */
+const ETC: Record<string, string> = { 'etc/docker/daemon.json': JSON.stringify({ 'data-root': '/srv/engines/docker26c', 'storage-driver': 'overlayfs' }) };
+
+interface EngineFacts {
+  /** `docker image ls -a` IDs (the classic store: config digests; the containerd store: target digests). */
+  imageIds: string[];
+  tags: string[];
+  containers: string[];
+}
+
+let disk: string;
+let tmp: string;
+const facts = new Map<EngineName, { e: Engine; facts: EngineFacts }>();
+
+async function factsOf(e: Engine): Promise<EngineFacts> {
+  const lines = async (args: string[]) => (await e.docker(args)).stdout.split('\n').filter(Boolean);
+  return {
+    imageIds: [...new Set(await lines(['image', 'ls', '-a', '--no-trunc', '--format', '{{.ID}}']))].sort(),
+    tags: (await lines(['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}'])).filter((t) => !t.includes('<none>')).sort(),
+    containers: (await lines(['ps', '-a', '--no-trunc', '--format', '{{.ID}} {{.Names}}'])).sort(),
+  };
+}
+
+before(async () => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-imgroot-engine-'));
+  disk = path.join(tmp, 'disk');
+});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Build the disk once (the first test that has its engines does). */
+async function buildDisk(t: import('node:test').TestContext): Promise<boolean> {
+  if (facts.size === DISK.length) return true;
+  if (!requireRoot(t)) return false;
+  const got: [Placed, Engine][] = [];
+  for (const p of DISK) {
+    const e = getEngine(t, p.engine);
+    if (!e) return false;
+    got.push([p, e]);
+  }
+  for (const [p, e] of got) {
+    // The engine's answer, then the copy (the containerd store collects garbage a little after other tests' work).
+    await waitIdle(e);
+    const f = await factsOf(e);
+    await copyTree(e.dataRoot, path.join(disk, p.at));
+    facts.set(p.engine, { e, facts: f });
+  }
+  for (const [rel, text] of Object.entries(ETC)) {
+    fs.mkdirSync(path.dirname(path.join(disk, rel)), { recursive: true });
+    fs.writeFileSync(path.join(disk, rel), text);
+  }
+  return true;
+}
+
+test('report --image-root: every image and container of every engine, each with its store; nothing written', async (t) => {
+  if (!(await buildDisk(t))) return;
+  const before = await treeManifest(disk, { strict: true });
+  const t0 = Date.now();
+  const r = await execa('node', [BIN, 'report', '--image-root', disk, '--all', '--format', 'json'], { reject: false, maxBuffer: 1 << 30 });
+  const ms = Date.now() - t0;
+  assert.ok(r.exitCode === 0 || r.exitCode === 4, `exit ${r.exitCode}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout);
+  process.stderr.write(`image-root report of ${DISK.length} engine copies: ${ms} ms, ${j.images.length} images, ${j.containers.length} containers\n`);
+  assert.equal(j.source.kind, 'image-root');
+  for (const p of DISK) {
+    const loc = path.join(disk, p.at);
+    const store = j.source.stores.find((s: any) => s.location === loc);
+    assert.ok(store, `${p.at} (${p.engine}) is among the stores: ${JSON.stringify(j.source.stores)}`);
+    assert.equal(store.kind, p.kind);
+    assert.ok(store.how.includes(p.how), `${p.at} found by ${p.how} (${store.how.join('; ')})`);
+    const { facts: f } = facts.get(p.engine)!;
+    assert.ok(f.imageIds.length > 0 && f.containers.length > 0, `${p.engine} has images and containers to compare`);
+    const images = j.images.filter((i: any) => i.store?.location === loc);
+    assert.equal(store.images, images.length);
+    // Every image the engine lists, by the ID it shows (the containerd store shows the target digest).
+    for (const id of f.imageIds) assert.ok(images.some((i: any) => i.id === id || i.digests.some((d: string) => d === id || d.endsWith('@' + id))), `${p.engine}: image ${id} is listed under ${p.at}`);
+    assert.deepEqual([...new Set(images.flatMap((i: any) => i.tags))].sort(), f.tags, `${p.engine}: tags`);
+    const containers = j.containers.filter((c: any) => c.store?.location === loc).map((c: any) => `${c.id} ${c.name}`).sort();
+    assert.deepEqual(containers, f.containers, `${p.engine}: containers (ID and name) under ${p.at}`);
+  }
+  // Every image and container has a store, and only stores that were put on the disk are found.
+  assert.ok(j.images.every((i: any) => i.store) && j.containers.every((c: any) => c.store));
+  assert.deepEqual(j.source.stores.map((s: any) => s.location).sort(), DISK.map((p) => path.join(disk, p.at)).sort());
+  const text = await execa('node', [BIN, 'report', '--image-root', disk], { reject: false, maxBuffer: 1 << 30 });
+  assert.match(text.stdout, /^STORES$/m);
+  for (const p of DISK) assert.match(text.stdout, new RegExp(`${path.join(disk, p.at).replace(/[.]/g, '\\.')} +${p.how.replace(/[.]/g, '\\.')}`));
+  const afterM = await treeManifest(disk, { strict: true });
+  assert.deepEqual(afterM, before, `the image root changed while it was read:\n${diffManifests(before, afterM)}`);
+});
+
+test('tui --image-root: the picker shows both stores, each with its images and containers', async (t) => {
+  if (!(await buildDisk(t))) return;
+  const before = await treeManifest(disk, { strict: true });
+  const session = new Session({ location: `image-root:${disk}`, open: openSource, progressEveryMs: 0 });
+  const d = await drive(initialState(120, 200), { driver: session });
+  try {
+    await d.until((s) => s.screen === 'picker', 120000);
+    const frame = d.frame();
+    const s = d.state();
+    for (const p of DISK) {
+      const label = s.images.find((i) => i.store?.relative === p.at)?.store?.label;
+      assert.ok(label, `${p.at}: images with that store`);
+      assert.match(frame, new RegExp(`▸ ${label.replace(/[#]/g, '\\#')} +/${p.at.replace(/[.]/g, '\\.')}`));
+      const { facts: f } = facts.get(p.engine)!;
+      for (const c of f.containers) assert.ok(s.containers.some((x) => `${x.id} ${x.name}` === c && x.store?.relative === p.at), `${c} in the picker under ${p.at}`);
+    }
+  } finally {
+    d.unmount();
+    session.stop();
+  }
+  const afterM = await treeManifest(disk, { strict: true });
+  assert.deepEqual(afterM, before, `the image root changed while the TUI read it:\n${diffManifests(before, afterM)}`);
+});
