@@ -132,7 +132,10 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
       // A default place that is empty or holds no store is not worth a word; a named one, or scan signatures
       // that are not a store we recognise, are.
       const quiet = opts.named === 'default' && ['source.empty-dir', 'source.unrecognised'].includes(err.code);
-      if (!quiet) problems.push(problem(opts.named === 'scan' ? 'info' : 'warning', 'image-root.not-a-store', `${how}: /${rel} is not a store we can read: ${err.message.startsWith(location) ? err.message.slice(location.length + 2) : err.message}`, location));
+      // The error names its own file (a meta.db, a subdirectory): the problem names that file, said once.
+      const why = err.path && err.message.startsWith(`${err.path}: `) ? err.message.slice(err.path.length + 2) : err.message;
+      const at = err.path && err.path !== location ? ` (${err.path.startsWith(location + '/') ? err.path.slice(location.length + 1) : err.path})` : '';
+      if (!quiet) problems.push(problem(opts.named === 'scan' ? 'info' : 'warning', 'image-root.not-a-store', `${how}: /${rel} is not a store we can read${at}: ${why}`, err.path ?? location));
       return;
     }
     if (kind === 'file' || kind === 'oci-layout') {
