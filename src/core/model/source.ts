@@ -51,6 +51,14 @@ export interface Source {
   close(): Promise<void>;
 }
 
+/**
+ * The store an image or container is read from: its own for a source of several stores (--image-root), else the
+ * source itself. What depends on the kind of store (reading diff dirs, lower dirs for a mount, tar-splits) asks this.
+ */
+export function storeOf(source: Pick<Source, 'kind' | 'location'>, x?: { store?: StoreRef } | null): { kind: string; location: string } {
+  return x?.store ? { kind: x.store.kind, location: x.store.location } : { kind: source.kind, location: source.location };
+}
+
 /** A store of a several-store source, as found and opened. */
 export interface StoreSummary extends StoreRef {
   /** How it was found: `etc/docker/daemon.json data-root`, `default /var/lib/docker`, `found by scan`... */

@@ -105,6 +105,7 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
   const root = checkRoot(imageRoot);
   const problems: Problem[] = [];
   const found = new Map<string, FoundStore>();
+  const byInode = new Map<string, FoundStore>();
   const ev = new Evidence(root === '/' ? '' : root);
 
   /** A candidate store directory (relative to the root): recognised, or passed over (said when it was named). */
@@ -142,7 +143,18 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
       if (opts.named !== 'scan') problems.push(problem('warning', 'image-root.not-a-store', `${how}: /${rel} is ${kind === 'file' ? 'a file' : 'an OCI layout'}, not an engine's store`, location));
       return;
     }
-    found.set(rel, { kind, location, relative: rel, how: [how], ...(opts.owner ? { owner: opts.owner } : {}), label: '' });
+    // One directory reached by two paths (a bind mount of a live host's store): one store, both paths said.
+    const st2 = fs.lstatSync(location, { bigint: true });
+    const inode = `${st2.dev}:${st2.ino}`;
+    const same = byInode.get(inode);
+    if (same) {
+      const also = `${how} (as /${rel})`;
+      if (!same.how.includes(also)) same.how.push(also);
+      return;
+    }
+    const store: FoundStore = { kind, location, relative: rel, how: [how], ...(opts.owner ? { owner: opts.owner } : {}), label: '' };
+    found.set(rel, store);
+    byInode.set(inode, store);
   };
 
   // 1-3: the system engines.
@@ -457,6 +469,7 @@ export type Opener = (location: string, opts: OpenOptions) => Promise<Source>;
  * found at all is a SourceError.
  */
 export async function openImageRoot(imageRoot: string, opts: OpenOptions & { scanDepth?: number }, open: Opener): Promise<Source> {
+  opts.progress?.({ phase: 'looking for stores', done: 0, total: null, detail: `${imageRoot} (configs, default places, a scan ${opts.scanDepth ?? DEFAULT_SCAN_DEPTH} deep)` });
   const found = await discoverStores(imageRoot, { scanDepth: opts.scanDepth });
   const paths = opts.paths ?? new PathTable();
   const problems: Problem[] = [...found.problems];
@@ -473,7 +486,9 @@ export async function openImageRoot(imageRoot: string, opts: OpenOptions & { sca
       summaries.push({ ...store, images: source.images.length, containers: source.containers.length });
     } catch (err) {
       if (!(err instanceof SourceError || err instanceof EvidenceError)) throw err;
-      problems.push(problem('error', 'image-root.store-unreadable', `the ${KIND_LABEL[store.kind] ?? store.kind} store found here (${store.how.join('; ')}) cannot be opened: ${err.message}`, store.location));
+      // The error's own path is said when it is not the store's (a meta.db, a config inside it).
+      const why = err.path === store.location ? err.message.slice(store.location.length + 2) : err.message;
+      problems.push(problem('error', 'image-root.store-unreadable', `the ${KIND_LABEL[store.kind] ?? store.kind} store found here (${store.how.join('; ')}) cannot be opened: ${why}`, store.location));
       summaries.push({ ...store, images: null, containers: null });
     }
   }

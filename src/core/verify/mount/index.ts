@@ -1,4 +1,4 @@
-import type { Source } from '../../model/source.js';
+import { storeOf, type Source } from '../../model/source.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { mergedRows, type MergedRow } from '../../analysis/views.js';
 import { stackTables } from '../../analysis/analyze.js';
@@ -205,7 +205,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       });
       if (ignore.size || longerThan < Infinity) diffs = diffs.filter((d) => !ignore.has(d.path) && d.path.length <= longerThan);
       res.differences = diffs;
-      if (source.kind === 'docker-root' && opts.asBuilt !== false) {
+      if (storeOf(source, spec.image ?? spec.container).kind === 'docker-root' && opts.asBuilt !== false) {
         let ab: Awaited<ReturnType<typeof asBuiltStack>>;
         if (spec.kind === 'image' && spec.image) {
           if (lastAsBuilt?.id !== spec.image.id) {
