@@ -17,6 +17,7 @@ import { openSource } from '../../src/core/sources/open.js';
 import { Session } from '../../src/tui/session.js';
 import { initialState } from '../../src/tui/state/index.js';
 import { drive } from '../tui/harness.js';
+import { CONTAINERS } from '../support/fixtures-manifest.mjs';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(ROOT, 'bin/layerscope.js');
@@ -148,4 +149,22 @@ test('tui --image-root: the picker shows both stores, each with its images and c
   }
   const afterM = await treeManifest(disk, { strict: true });
   assert.deepEqual(afterM, before, `the image root changed while the TUI read it:\n${diffManifests(before, afterM)}`);
+});
+
+test('changes --image-root --container: a name both engines have is ambiguous (both stores named); by ID, docker diff of each engine', async (t) => {
+  if (!(await buildDisk(t))) return;
+  const name = CONTAINERS.stopped;
+  const amb = await execa('node', [BIN, 'changes', '--image-root', disk, '--container', name], { reject: false });
+  assert.equal(amb.exitCode, 3, amb.stderr);
+  assert.match(amb.stderr, new RegExp(`container name "${name}" matches 2 containers in 2 stores`));
+  for (const p of DISK) assert.ok(amb.stderr.includes(path.join(disk, p.at)), `${p.at} named in: ${amb.stderr}`);
+  for (const p of DISK) {
+    const { e, facts: f } = facts.get(p.engine)!;
+    const id = f.containers.find((c) => c.endsWith(` ${name}`))!.split(' ')[0]!;
+    const want = (await e.docker(['diff', id])).stdout.split('\n').filter(Boolean).sort();
+    const got = await execa('node', [BIN, 'changes', '--image-root', disk, '--container', id], { reject: false });
+    assert.ok(got.exitCode === 0 || got.exitCode === 4, got.stderr);
+    assert.ok(want.length > 0, `${p.engine}: ${name} changed files`);
+    assert.deepEqual(got.stdout.split('\n').filter(Boolean).sort(), want, `${p.engine}: changes of ${name} (${id}) read from ${p.at}`);
+  }
 });
