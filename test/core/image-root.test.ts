@@ -154,6 +154,18 @@ test('a symlink loop and a deep tree do not hang the scan (no link followed, dep
   assert.equal(d.scan?.depth, 8);
 });
 
+test('the scan is bounded in time: past its budget it stops, and says so', async () => {
+  const files: Files = { ...docker('var/lib/docker') };
+  for (let i = 0; i < 300; i++) files[`wide/d${i}/x/y`] = null;
+  const root = mk(files);
+  const d = await discoverStores(root, { scanMs: 0 });
+  const p = d.problems.find((x) => x.code === 'image-root.scan-time');
+  assert.ok(p, JSON.stringify(d.problems));
+  assert.equal(p.path, root);
+  // The default place is still looked at.
+  assert.deepEqual(d.stores.map((s) => [s.relative, s.how]), [['var/lib/docker', ['default /var/lib/docker']]]);
+});
+
 test('the composite source: each image and container names its store; nothing under the image root is written', async () => {
   const root = mk({ ...docker('var/lib/docker'), ...containerd('var/lib/containerd'), 'etc/docker/daemon.json': '[1]' });
   const before = await hashTree(root);

@@ -59,6 +59,8 @@ export interface Discovery {
 export interface DiscoverOptions {
   /** Directory levels the scan descends below the image root (default 8; 0 = no scan). */
   scanDepth?: number;
+  /** Milliseconds the scan may take (default 120 000): a disk of millions of directories is not walked forever. */
+  scanMs?: number;
 }
 
 /** Config files are small; a bigger one is not a config an engine wrote. */
@@ -66,6 +68,7 @@ const CONFIG_BYTES = 1 << 20;
 /** Scan matches considered at most: a disk with more store signatures than this is said to have them. */
 const SCAN_MATCHES = 10_000;
 const DEFAULT_SCAN_DEPTH = 8;
+const DEFAULT_SCAN_MS = 120_000;
 
 /** Files every store of a kind keeps, and how many directories up from them the store is. */
 const SIGNATURES: { pattern: string; up: number }[] = [
@@ -166,7 +169,7 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
   let scan: Discovery['scan'] = null;
   if (depth > 0) {
     const t0 = Date.now();
-    const hits = await scanSignatures(root, depth, problems);
+    const hits = await scanSignatures(root, depth, opts.scanMs ?? DEFAULT_SCAN_MS, problems);
     for (const rel of hits) consider(rel, 'found by scan', { named: 'scan', owner: ownerOf(rel) });
     scan = { ms: Date.now() - t0, matches: hits.length, depth };
   }
@@ -385,10 +388,13 @@ function ownerOf(rel: string): string | undefined {
  * Store directories the scan finds by their signature files, relative to the root. Never follows a symlink,
  * never descends more than `depth` levels, passes over what it may not read (said once).
  */
-async function scanSignatures(root: string, depth: number, problems: Problem[]): Promise<string[]> {
+async function scanSignatures(root: string, depth: number, budgetMs: number, problems: Problem[]): Promise<string[]> {
   const dirs = new Set<string>();
   let matches = 0;
   let unreadable = 0;
+  let listed = 0;
+  const deadline = Date.now() + budgetMs;
+  let outOfTime = false;
   const stream = fg.stream(
     SIGNATURES.map((s) => s.pattern),
     {
@@ -403,7 +409,19 @@ async function scanSignatures(root: string, depth: number, problems: Problem[]):
       caseSensitiveMatch: true,
       // The names are bytes of the evidence; fast-glob gives them as strings: a name that is not UTF-8 is
       // passed over by our lstat below (it would name another file), never guessed at.
-      fs: { ...fs, readdir: countErrors(fs.readdir, () => unreadable++) } as unknown as fg.FileSystemAdapter,
+      // Past the deadline every directory reads as empty: the walk winds down at once (fast-glob has no abort).
+      fs: {
+        ...fs,
+        readdir: boundedReaddir(
+          fs.readdir,
+          () => unreadable++,
+          () => {
+            listed++;
+            if (!outOfTime && Date.now() >= deadline) outOfTime = true;
+            return outOfTime;
+          },
+        ),
+      } as unknown as fg.FileSystemAdapter,
     },
   );
   for await (const entry of stream) {
@@ -420,6 +438,7 @@ async function scanSignatures(root: string, depth: number, problems: Problem[]):
     if (sig.up === 2 && rel.endsWith('io.containerd.metadata.v1.bolt/meta.db') && /(^|\/)containerd\/daemon$/.test(dir)) dir = dir.replace(/\/?containerd\/daemon$/, '');
     dirs.add(dir);
   }
+  if (outOfTime) problems.push(problem('warning', 'image-root.scan-time', `the scan stopped after ${Math.round(budgetMs / 1000)} s (${listed} directories listed): stores in the directories it had not reached yet are found only at the places configs name and at the defaults`, root));
   if (unreadable) problems.push(problem('info', 'image-root.scan-unreadable', `the scan could not read ${unreadable} director${unreadable === 1 ? 'y' : 'ies'} (permission or I/O errors); stores inside them are not found`, root));
   return [...dirs];
 }
@@ -432,10 +451,14 @@ function matchesSignature(rel: string, pattern: string): boolean {
   return pat.every((p, i) => (p === '*' ? true : p.startsWith('*') ? tail[i]!.endsWith(p.slice(1)) && tail[i]!.length > p.length - 1 : p === tail[i]));
 }
 
-/** fs.readdir that counts its failures (fast-glob suppresses them). */
-function countErrors(readdir: typeof fs.readdir, onError: () => void): typeof fs.readdir {
+/** fs.readdir that counts its failures (fast-glob suppresses them) and answers [] once `stop()` says so. */
+function boundedReaddir(readdir: typeof fs.readdir, onError: () => void, stop: () => boolean): typeof fs.readdir {
   return ((...args: unknown[]) => {
     const cb = args[args.length - 1] as (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void;
+    if (stop()) {
+      process.nextTick(() => cb(null, []));
+      return;
+    }
     (readdir as unknown as (...a: unknown[]) => void)(...args.slice(0, -1), (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => {
       if (err) onError();
       cb(err, ...rest);
@@ -468,9 +491,9 @@ export type Opener = (location: string, opts: OpenOptions) => Promise<Source>;
  * layers stack on one chain tree). A store that fails to open is a problem naming it; the others go on. Nothing
  * found at all is a SourceError.
  */
-export async function openImageRoot(imageRoot: string, opts: OpenOptions & { scanDepth?: number }, open: Opener): Promise<Source> {
+export async function openImageRoot(imageRoot: string, opts: OpenOptions & DiscoverOptions, open: Opener): Promise<Source> {
   opts.progress?.({ phase: 'looking for stores', done: 0, total: null, detail: `${imageRoot} (configs, default places, a scan ${opts.scanDepth ?? DEFAULT_SCAN_DEPTH} deep)` });
-  const found = await discoverStores(imageRoot, { scanDepth: opts.scanDepth });
+  const found = await discoverStores(imageRoot, { scanDepth: opts.scanDepth, scanMs: opts.scanMs });
   const paths = opts.paths ?? new PathTable();
   const problems: Problem[] = [...found.problems];
   const parts: { store: FoundStore; source: Source }[] = [];
