@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execa } from 'execa';
 import { hashTree } from '../support/tree.js';
 import { cli, classicRoot, metaDb, writeTree, type Files } from '../support/roots.js';
 import { discoverStores, tomlString } from '../../src/core/sources/image-root.js';
@@ -152,6 +153,25 @@ test('a symlink loop and a deep tree do not hang the scan (no link followed, dep
   assert.ok(Date.now() - t0 < 10_000);
   assert.deepEqual(Object.keys(where), ['var/lib/docker']);
   assert.equal(d.scan?.depth, 8);
+});
+
+test('one store reached by two paths (a bind mount on a live host) is one store, both paths said', async (t) => {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(`SKIPPED (not root): ${t.name}: a bind mount needs root\n`);
+    t.skip('SKIPPED (not root): a bind mount needs root');
+    return;
+  }
+  const root = mk({ ...docker('var/lib/docker'), 'srv/docker': null });
+  await execa('mount', ['--bind', path.join(root, 'var/lib/docker'), path.join(root, 'srv/docker')]);
+  try {
+    const { d } = await found(root);
+    assert.equal(d.stores.length, 1, JSON.stringify(d.stores));
+    const how = d.stores[0]!.how.join('; ');
+    assert.match(how, /default \/var\/lib\/docker/);
+    assert.match(how, /found by scan \(as \/(srv|var\/lib)\/docker\)/);
+  } finally {
+    await execa('umount', [path.join(root, 'srv/docker')]);
+  }
 });
 
 test('the scan is bounded in time: past its budget it stops, and says so', async () => {
