@@ -174,6 +174,27 @@ test('one store reached by two paths (a bind mount on a live host) is one store,
   }
 });
 
+test('as a user who may not read everything: what is refused is a problem naming it, the rest is read', async (t) => {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(`SKIPPED (not root): ${t.name}: needs root to run as another user\n`);
+    t.skip('SKIPPED (not root): needs root to run as another user');
+    return;
+  }
+  const root = mk({ ...containerd('var/lib/containerd'), ...docker('home/alice/.local/share/docker') });
+  // Readable by all but alice's home (0700, root's): as on a disk whose owners are not the investigator.
+  fs.chmodSync(tmp, 0o755);
+  for (const p of [root, ...fs.readdirSync(root, { recursive: true }).map((r) => path.join(root, String(r)))]) fs.chmodSync(p, fs.statSync(p).isDirectory() ? 0o755 : 0o644);
+  fs.chmodSync(path.join(root, 'home/alice'), 0o700);
+  const before = await hashTree(root);
+  const r = await cli(['report', '--image-root', root, '--format', 'json'], { user: 65534 });
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.deepEqual(j.source.stores.map((s: any) => s.relative), ['var/lib/containerd']);
+  assert.ok(j.problems.some((p: any) => p.code === 'image-root.unreadable' && p.path === path.join(root, 'home/alice/.local/share/docker')), JSON.stringify(j.problems));
+  assert.ok(j.problems.some((p: any) => p.code === 'image-root.scan-unreadable' && /could not read 1 directory/.test(p.message)), JSON.stringify(j.problems));
+  assert.equal(await hashTree(root), before);
+});
+
 test('the scan is bounded in time: past its budget it stops, and says so', async () => {
   const files: Files = { ...docker('var/lib/docker') };
   for (let i = 0; i < 300; i++) files[`wide/d${i}/x/y`] = null;

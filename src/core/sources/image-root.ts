@@ -112,18 +112,22 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
   const ev = new Evidence(root === '/' ? '' : root);
 
   /** A candidate store directory (relative to the root): recognised, or passed over (said when it was named). */
-  const consider = (rel: string, how: string, opts: { owner?: string; named: 'config' | 'default' | 'scan' }): void => {
+  const look = (rel: string, how: string, via: { owner?: string; named: Named }): void => {
     rel = rel.replace(/^\/+|\/+$/g, '');
     const existing = found.get(rel);
     if (existing) {
       if (!existing.how.includes(how)) existing.how.push(how);
-      if (opts.owner && !existing.owner) existing.owner = opts.owner;
+      if (via.owner && !existing.owner) existing.owner = via.owner;
       return;
     }
     const st = lstatUnder(ev, rel);
+    if (st === 'unreadable') {
+      problems.push(problem(via.named === 'default' ? 'info' : 'warning', 'image-root.unreadable', `${how}: /${rel} cannot be looked at (permission or I/O error); a store there is not read`, joinRoot(root, rel)));
+      return;
+    }
     if (st === 'symlink' || st === 'missing' || st === 'not-dir') {
-      if (st === 'missing' && opts.named === 'config') problems.push(problem('warning', 'image-root.store-missing', `${how} names /${rel}, which is not on this disk (or not under the image root)`, joinRoot(root, rel)));
-      if (st === 'not-dir' && opts.named !== 'scan') problems.push(problem('warning', 'image-root.store-not-dir', `${how} names /${rel}, which is not a directory`, joinRoot(root, rel)));
+      if (st === 'missing' && via.named === 'config') problems.push(problem('warning', 'image-root.store-missing', `${how} names /${rel}, which is not on this disk (or not under the image root)`, joinRoot(root, rel)));
+      if (st === 'not-dir' && via.named !== 'scan') problems.push(problem('warning', 'image-root.store-not-dir', `${how} names /${rel}, which is not a directory`, joinRoot(root, rel)));
       if (st === 'symlink') problems.push(symlinkProblem(ev, root, rel, how));
       return;
     }
@@ -135,15 +139,15 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
       if (!(err instanceof SourceError)) throw err;
       // A default place that is empty or holds no store is not worth a word; a named one, or scan signatures
       // that are not a store we recognise, are.
-      const quiet = opts.named === 'default' && ['source.empty-dir', 'source.unrecognised'].includes(err.code);
+      const quiet = via.named === 'default' && ['source.empty-dir', 'source.unrecognised'].includes(err.code);
       // The error names its own file (a meta.db, a subdirectory): the problem names that file, said once.
       const why = err.path && err.message.startsWith(`${err.path}: `) ? err.message.slice(err.path.length + 2) : err.message;
       const at = err.path && err.path !== location ? ` (${err.path.startsWith(location + '/') ? err.path.slice(location.length + 1) : err.path})` : '';
-      if (!quiet) problems.push(problem(opts.named === 'scan' ? 'info' : 'warning', 'image-root.not-a-store', `${how}: /${rel} is not a store we can read${at}: ${why}`, err.path ?? location));
+      if (!quiet) problems.push(problem(via.named === 'scan' ? 'info' : 'warning', 'image-root.not-a-store', `${how}: /${rel} is not a store we can read${at}: ${why}`, err.path ?? location));
       return;
     }
     if (kind === 'file' || kind === 'oci-layout') {
-      if (opts.named !== 'scan') problems.push(problem('warning', 'image-root.not-a-store', `${how}: /${rel} is ${kind === 'file' ? 'a file' : 'an OCI layout'}, not an engine's store`, location));
+      if (via.named !== 'scan') problems.push(problem('warning', 'image-root.not-a-store', `${how}: /${rel} is ${kind === 'file' ? 'a file' : 'an OCI layout'}, not an engine's store`, location));
       return;
     }
     // One directory reached by two paths (a bind mount of a live host's store): one store, both paths said.
@@ -155,9 +159,20 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
       if (!same.how.includes(also)) same.how.push(also);
       return;
     }
-    const store: FoundStore = { kind, location, relative: rel, how: [how], ...(opts.owner ? { owner: opts.owner } : {}), label: '' };
+    const store: FoundStore = { kind, location, relative: rel, how: [how], ...(via.owner ? { owner: via.owner } : {}), label: '' };
     found.set(rel, store);
     byInode.set(inode, store);
+  };
+
+  /** look(), with what the file system refuses (EACCES, EIO...) said as a problem naming the path: the rest goes on. */
+  const consider = (rel: string, how: string, via: { owner?: string; named: Named }): void => {
+    try {
+      look(rel, how, via);
+    } catch (err) {
+      const at = err instanceof EvidenceError || err instanceof SourceError ? err.path : null;
+      const why = err instanceof EvidenceError || err instanceof SourceError ? err.message.replace(at ? `${at}: ` : '', '') : describeFsError(err);
+      problems.push(problem('warning', 'image-root.unreadable', `${how}: /${rel.replace(/^\/+|\/+$/g, '')} cannot be looked at: ${why}`, at ?? joinRoot(root, rel)));
+    }
   };
 
   // 1-3: the system engines.
@@ -208,8 +223,8 @@ interface Candidate {
   owner?: string;
 }
 
-/** What kind of thing is at rel, never through a symlink. */
-function lstatUnder(ev: Evidence, rel: string): 'dir' | 'missing' | 'symlink' | 'not-dir' {
+/** What kind of thing is at rel, never through a symlink ('unreadable': the file system refused, EACCES, EIO...). */
+function lstatUnder(ev: Evidence, rel: string): 'dir' | 'missing' | 'symlink' | 'not-dir' | 'unreadable' {
   if (!rel) return 'dir';
   try {
     const st = ev.lstat(rel);
@@ -219,6 +234,7 @@ function lstatUnder(ev: Evidence, rel: string): 'dir' | 'missing' | 'symlink' | 
   } catch (err) {
     if (err instanceof EvidenceError && err.code === 'evidence.symlink') return 'symlink';
     if (err instanceof EvidenceError && err.code === 'evidence.unsafe-path') return 'missing';
+    if (err instanceof EvidenceError) return 'unreadable';
     throw err;
   }
 }
@@ -365,10 +381,10 @@ function rootlessCandidates(ev: Evidence, root: string, problems: Problem[]): Ca
   const out: Candidate[] = [];
   for (const h of homes(ev)) {
     const conf = `${h.rel}/.config/docker/daemon.json`;
-    if (lstatUnder(ev, conf) !== 'missing') for (const d of daemonJsonRoot(ev, root, conf, problems)) out.push({ rel: configPath(d.value)!, how: `${conf} ${d.key}`, named: 'config', owner: h.user });
+    if (!['missing', 'unreadable'].includes(lstatUnder(ev, conf))) for (const d of daemonJsonRoot(ev, root, conf, problems)) out.push({ rel: configPath(d.value)!, how: `${conf} ${d.key}`, named: 'config', owner: h.user });
     out.push({ rel: `${h.rel}/.local/share/docker`, how: `default ~${h.user}/.local/share/docker (rootless Docker)`, named: 'default', owner: h.user });
     const sconf = `${h.rel}/.config/containers/storage.conf`;
-    if (lstatUnder(ev, sconf) !== 'missing') {
+    if (!['missing', 'unreadable'].includes(lstatUnder(ev, sconf))) {
       const g = tomlRoot(ev, root, sconf, 'storage', 'graphroot', problems);
       if (g) out.push({ rel: configPath(g)!, how: `${sconf} graphroot`, named: 'config', owner: h.user });
     }
