@@ -202,6 +202,20 @@ export class LayerTable {
     return new LayerTable(this.paths, this.n, this.pathIds, this.types, this.flags, this.modes, this.uids, this.gids, this.sizes, this.mtimes, this.nsecs, this.linkAt, this.linkArena, this.extra, problems);
   }
 
+  /**
+   * The same rows with owners as a user namespace sees them (a rootless store keeps host ids on disk: IdMap).
+   * Owners too wide for the columns (tar headers only, never a disk) are left as they are.
+   */
+  withIds(map: { uid(host: number): number; gid(host: number): number }): LayerTable {
+    const uids = new Uint32Array(this.n);
+    const gids = new Uint32Array(this.n);
+    for (let i = 0; i < this.n; i++) {
+      uids[i] = map.uid(this.uids[i]!);
+      gids[i] = map.gid(this.gids[i]!);
+    }
+    return new LayerTable(this.paths, this.n, this.pathIds, this.types, this.flags, this.modes, uids, gids, this.sizes, this.mtimes, this.nsecs, this.linkAt, this.linkArena, this.extra, this.problems);
+  }
+
   /** An empty layer (a missing layer dir, an unreadable blob) carrying its problems. */
   static empty(paths: PathTable, problems: Problem[] = []): LayerTable {
     return new LayerTableBuilder(paths, 0).finish(problems);

@@ -1,4 +1,5 @@
-import type { Source } from '../model/source.js';
+import { storeOf, type Source } from '../model/source.js';
+import type { IdMap } from '../model/idmap.js';
 import type { ContainerInfo, ImageInfo, LayerLayout } from '../model/types.js';
 import { verifyLayerIntegrity, type IntegrityResult } from './integrity/index.js';
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type StackMountResult, type StackSpec } from './mount/index.js';
@@ -38,7 +39,7 @@ export interface InPlaceReport {
 
 export interface InPlaceOptions {
   mountOptions?: MountCheckOptions;
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; layout?: LayerLayout }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -62,7 +63,8 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
 
   // Integrity of the layer shown (no mount, no root needed beyond reading the store).
   const ref = spec.layers[t.layer];
-  if (source.kind !== 'docker-root') report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity is checked in Docker data roots`;
+  const storeKind = storeOf(source, spec.image ?? spec.container).kind;
+  if (storeKind !== 'docker-root') report.integrity.skipped = `${storeKind} sources keep no tar-split: layer integrity is checked in Docker data roots`;
   else if (!ref || ref.role !== 'image' || !ref.chainId || !ref.diffId) report.integrity.skipped = `the container's ${ref?.role === 'init' ? 'init' : 'RW'} layer has no tar-split: nothing to check it against (the mount check covers it)`;
   else if (!ref.dir) report.integrity = { ...report.integrity, ran: true, status: 'error', message: 'the layer directory is missing' };
   else if (!ref.tarSplit) report.integrity.skipped = 'the store keeps no tar-split for this layer';
@@ -71,7 +73,7 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
     report.integrity.ran = true;
     const tarSplitPath = ref.tarSplit;
     try {
-      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, layout: ref.layout });
+      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: storeOf(source, spec.image ?? spec.container).idMap, layout: ref.layout });
       const unreadable = r.computedDiffId === null && r.findings.every((f) => f.kind === 'unreadable');
       report.integrity.status = r.ok ? 'ok' : unreadable ? 'error' : 'tampered';
       report.integrity.result = r;

@@ -1,5 +1,6 @@
 import type { Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, LayerLayout, Problem } from '../model/types.js';
+import type { IdMap } from '../model/idmap.js';
 import { ProblemSink } from '../model/problem-sink.js';
 import { findContainer, findImage } from '../analysis/select.js';
 import type { StackView } from '../analysis/stack.js';
@@ -42,7 +43,7 @@ export interface VerifyOptions {
   asBuilt?: boolean;
   mountOptions?: MountCheckOptions;
   /** Injected for tests; default verifyLayerIntegrity. */
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; layout?: LayerLayout }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -198,7 +199,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         }
         const tarSplitPath = lv.tarSplit;
         try {
-          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, layout: layoutOf.get(lv.chainId) });
+          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: source.idMap, layout: layoutOf.get(lv.chainId) });
           const unreadable = r.computedDiffId === null;
           lv.integrity = {
             status: r.ok ? 'ok' : unreadable && r.findings.every((f) => f.kind === 'unreadable') ? 'error' : 'tampered',

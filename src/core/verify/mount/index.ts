@@ -1,4 +1,4 @@
-import type { Source } from '../../model/source.js';
+import { storeOf, type Source } from '../../model/source.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { mergedRows, type MergedRow } from '../../analysis/views.js';
 import { stackTables } from '../../analysis/analyze.js';
@@ -201,11 +201,12 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       let diffs = compareViews(expected, listing.entries, {
         ignoreOwner: res.mode === 'userns',
         ignoreDevices: res.mode === 'userns',
+        idMap: storeOf(source, spec.image ?? spec.container).idMap,
         expectedContent: canHash ? (row: MergedRow) => safeHash(layerDirs[row.layer], row.path) : undefined,
       });
       if (ignore.size || longerThan < Infinity) diffs = diffs.filter((d) => !ignore.has(d.path) && d.path.length <= longerThan);
       res.differences = diffs;
-      if (source.kind === 'docker-root' && opts.asBuilt !== false) {
+      if (storeOf(source, spec.image ?? spec.container).kind === 'docker-root' && opts.asBuilt !== false) {
         let ab: Awaited<ReturnType<typeof asBuiltStack>>;
         if (spec.kind === 'image' && spec.image) {
           if (lastAsBuilt?.id !== spec.image.id) {
@@ -220,6 +221,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
           const d = compareViews(abRows, listing.entries, {
             ignoreOwner: res.mode === 'userns',
             ignoreDevices: res.mode === 'userns',
+            idMap: storeOf(source, spec.image ?? spec.container).idMap,
             expectedContent: canHash ? (row: MergedRow) => asBuiltContent(ab.crc[row.layer] ?? null, layerDirs[row.layer], row.path) : undefined,
           });
           // An entry the image was not built with: name the layer whose dir holds it (from our disk view).

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Source } from '../../model/source.js';
+import { storeOf, type Source } from '../../model/source.js';
 import type { LayerTable } from '../../model/layer-table.js';
 import type { LowerDir } from './options.js';
 import type { MountSession } from './session.js';
@@ -76,16 +76,18 @@ export async function stackLowers(
 ): Promise<StackLowers> {
   const out: StackLowers = { lowers: [], shortCwd: '', origin: 'data-root', ignore: new Set(), longerThan: Infinity, notes: [] };
   let direct: ReturnType<typeof directLowers> = null;
-  if (source.kind === 'docker-root') {
+  // The image's (or container's) own store: a source of several stores (--image-root) has one per image.
+  const store = storeOf(source, spec.image ?? spec.container);
+  if (store.kind === 'docker-root') {
     if (spec.layers.some((l) => l.layout === 'aufs')) throw new LowersSkip(aufsSkipReason());
-    const dl = dataRootLowers(source.location, spec);
+    const dl = dataRootLowers(store.location, spec);
     if (dl.missing.length) throw new LowersError(`layer directories missing: ${dl.missing.join(', ')}`);
     out.lowers = dl.lowers;
     out.shortCwd = dl.shortCwd;
     out.notes.push(...dl.notes);
     return out;
   }
-  if (source.kind === 'containerd-root' && (direct = directLowers(spec, source.location))) {
+  if (store.kind === 'containerd-root' && (direct = directLowers(spec, store.location))) {
     out.lowers = direct.lowers;
     out.shortCwd = direct.shortCwd;
     out.origin = 'directories';
