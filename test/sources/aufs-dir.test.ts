@@ -130,3 +130,23 @@ test('aufs form: odd .wh. entries are problems naming the file; the rest is read
   const paths = table.entries.map((e) => e.path);
   assert.deepEqual(paths, [...paths].sort(compareWalkOrder));
 });
+
+test('aufs form: a layer whose tar carried aufs hard-link pool files (extracted as aufs ApplyDiff does): the linked name is the file, the pool is said', async (t) => {
+  if (!requireRoot(t)) return;
+  const d = path.join(tmp, 'pool');
+  fs.mkdirSync(path.join(d, '.wh..wh.plnk'), { recursive: true });
+  fs.mkdirSync(path.join(d, 'usr'));
+  fs.writeFileSync(path.join(d, '.wh..wh.plnk/100.1'), 'abc');
+  fs.linkSync(path.join(d, '.wh..wh.plnk/100.1'), path.join(d, 'usr/x'));
+  const table = await readLayerDir(d, new PathTable(), { whiteouts: 'aufs' });
+  assert.deepEqual(table.entries.map(row), ['dir usr', 'file usr/x']);
+  assert.equal(table.entries[1]!.kind === 'put' && table.entries[1]!.attrs.size, 3);
+  assert.deepEqual(table.problems.map((p) => p.code), ['aufs.plnk.content']);
+  // The tar reader, given the same tree as a tar (the pool member first, then the name linked to it), agrees.
+  const tarFile = path.join(tmp, 'pool.tar');
+  execFileSync('tar', ['--numeric-owner', '-C', d, '-cf', tarFile, '.wh..wh.plnk', 'usr']);
+  const fd = fs.openSync(tarFile, 'r');
+  const fromTar = readLayerFromFile(fd, 0, fs.fstatSync(fd).size, 'pool.tar');
+  fs.closeSync(fd);
+  assert.deepEqual(fromTar.entries.map(row), table.entries.map(row));
+});

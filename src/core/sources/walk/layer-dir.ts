@@ -417,7 +417,7 @@ class AufsAssembler extends Assembler {
         this.sink.add(problem('warning', 'aufs.bookkeeping.type', `a ${typeLabel(d.type)} where aufs keeps a ${typeLabel(expected)}; not read as content`, this.where(d.rel)));
       } else if (d.rel === WH_PLNK && d.entries) {
         this.sink.add(
-          problem('warning', 'aufs.plnk.content', `${d.entries} pseudo-link(s), ${d.bytes} bytes: copies of hard-linked files the aufs kernel module made while the branch was mounted and left here (auplink flush moves them to their names); in no view of the layer`, this.where(d.rel)),
+          problem('warning', 'aufs.plnk.content', `${d.entries} pseudo-link(s), ${d.bytes} bytes in aufs's hard-link pool: copies of hard-linked files the aufs module made while the branch was mounted (auplink flush moves them to their names), or pool files a layer tar carried; aufs hides the pool, so they are in no view of the layer`, this.where(d.rel)),
         );
       } else if (d.rel === WH_ORPH && d.entries) {
         this.sink.add(problem('warning', 'aufs.orph.content', `${d.entries} orphan(s), ${d.bytes} bytes: files removed while still open when the branch was mounted; in no view of the layer`, this.where(d.rel)));
