@@ -32,6 +32,7 @@ const BIN = path.join(ROOT, 'bin/layerscope.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-aufs-root-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
+// ls-deep:1 (81 layers) adds ~20 s of tar extraction and nothing bloat lacks (file and dir whiteouts, opaque dirs, hard links).
 const IMAGE_REFS = [IMAGES.base, IMAGES.bloat];
 const CONTAINER_NAMES = [CONTAINERS.stopped, CONTAINERS.running, CONTAINERS.created];
 
