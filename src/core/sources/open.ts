@@ -122,7 +122,7 @@ function planDataRoot(r: Extract<Recognition, { kind: 'docker-root' }>): SourceP
   const ctd = r.containerd?.readable ? r.containerd : null;
   // Images that could not be counted (damaged pages) count as images: opening the store reports the damage.
   const ctdImages = ctd ? (ctd.mobyImages ?? 1) : 0;
-  const supported = `layerscope reads the overlay2 store${Object.keys(CLASSIC_READERS).length > 1 ? 's' : ''} (${Object.keys(CLASSIC_READERS).join(', ')}) and the containerd image store`;
+  const supported = `layerscope reads the ${Object.keys(CLASSIC_READERS).join(', ')} store${Object.keys(CLASSIC_READERS).length > 1 ? 's' : ''} and the containerd image store`;
 
   // Stores we recognise but do not read, when another one is read: said, never silently left out.
   const notes: Problem[] = [];
