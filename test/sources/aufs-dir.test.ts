@@ -150,3 +150,29 @@ test('aufs form: a layer whose tar carried aufs hard-link pool files (extracted 
   fs.closeSync(fd);
   assert.deepEqual(fromTar.entries.map(row), table.entries.map(row));
 });
+
+test('aufs form across many chunks: whiteouts among 6,000 entries (chunks of 4,096) land in walk order, as the tar reader reads the same tree', async (t) => {
+  if (!requireRoot(t)) return;
+  const d = path.join(tmp, 'many');
+  for (let i = 0; i < 20; i++) {
+    const dir = path.join(d, `d${i}`, 'sub');
+    fs.mkdirSync(dir, { recursive: true });
+    for (let j = 0; j < 150; j++) {
+      fs.writeFileSync(path.join(dir, `f${j}`), '');
+      fs.writeFileSync(path.join(dir, `.wh.gone${j}`), '');
+    }
+    if (i % 3 === 0) fs.writeFileSync(path.join(d, `d${i}`, '.wh..wh..opq'), '');
+  }
+  const table = await readLayerDir(d, new PathTable(), { whiteouts: 'aufs' });
+  const paths = table.entries.map((e) => e.path);
+  assert.equal(paths.length, 20 * 2 + 20 * 300);
+  assert.deepEqual(paths, [...paths].sort(compareWalkOrder));
+  assert.equal(table.entries.filter((e) => e.kind === 'whiteout').length, 20 * 150);
+  assert.equal(table.entries.filter((e) => e.kind === 'put' && e.opaque).length, 7);
+  const tarFile = path.join(tmp, 'many.tar');
+  execFileSync('tar', ['--numeric-owner', '-C', d, '-cf', tarFile, '.']);
+  const fd = fs.openSync(tarFile, 'r');
+  const fromTar = readLayerFromFile(fd, 0, fs.fstatSync(fd).size, 'many.tar');
+  fs.closeSync(fd);
+  assert.deepEqual(fromTar.entries.map(row), table.entries.map(row));
+});
