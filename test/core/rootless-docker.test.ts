@@ -21,6 +21,7 @@ import { EXIT } from '../../src/cli/command.js';
 import { changesCommand } from '../../src/cli/commands/analysis.js';
 import { exportCommand } from '../../src/cli/commands/export.js';
 import { verifyCommand } from '../../src/cli/commands/verify.js';
+import { catCommand } from '../../src/cli/commands/cat.js';
 import { runCmd } from '../workflows/helpers.js';
 import { tarManifest } from '../workflows/engine-answers.js';
 
@@ -107,6 +108,18 @@ test('a rootless Docker data root reads as the engine shows it', { timeout: 600_
       const r = await runCmd(verifyCommand, [root]);
       assert.equal(r.code, EXIT.ok, r.stdout + r.stderr);
       assert.match(r.stdout, /OK: \d+ layer\(s\) and \d+ stack\(s\) verified/);
+    });
+
+    await t.test('a store named by a relative path is read again by its layer paths from anywhere (cat)', async () => {
+      const cwd = process.cwd();
+      process.chdir(path.dirname(root));
+      try {
+        const r = await runCmd(catCommand, [path.basename(root), '--container', 'rl-changed', '/data/new']);
+        assert.equal(r.code, EXIT.ok, r.stderr);
+        assert.equal(r.stdout, 'z\n');
+      } finally {
+        process.chdir(cwd);
+      }
     });
 
     await t.test('nothing was written to the store', async () => {

@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { describeFsError, isPermissionError, permissionDenied } from './evidence.js';
 import type { OpenOptions, Source } from '../model/source.js';
@@ -49,6 +50,9 @@ export async function openSource(given: string, opts: OpenOptions = {}): Promise
   // in the engines by the caller first: see reference.ts).
   const location = schemeLocation(given);
   const plan = planSource(location);
+  // A store is read by the paths of its layer dirs, which must not depend on the working directory (`cat`, the
+  // mount check and the TUI read them again later, from wherever they run).
+  const dir = path.resolve(location);
   switch (plan.open) {
     case 'image-root':
       // Every store of a mounted disk, each opened as if it had been named.
@@ -56,14 +60,14 @@ export async function openSource(given: string, opts: OpenOptions = {}): Promise
     case 'archive':
       return openArchive(location, opts);
     case 'containerd-root':
-      return sayIfEmpty(await openContainerdRoot(location, opts), 'this containerd root');
+      return sayIfEmpty(await openContainerdRoot(dir, opts), 'this containerd root');
     case 'containerd-store':
-      return withVolumes(sayIfEmpty(withNotes(await openContainerdRoot(location, opts), plan.notes), "this data root's containerd image store"));
+      return withVolumes(sayIfEmpty(withNotes(await openContainerdRoot(dir, opts), plan.notes), "this data root's containerd image store"));
     case 'classic':
-      return withVolumes(sayIfEmpty(withNotes(await CLASSIC_READERS[plan.driver]!(location, opts), plan.notes), `this data root's ${plan.driver} store`));
+      return withVolumes(sayIfEmpty(withNotes(await CLASSIC_READERS[plan.driver]!(dir, opts), plan.notes), `this data root's ${plan.driver} store`));
     case 'both': {
-      const detected = detectStores(location);
-      return withVolumes(withNotes(await openBothStores(location, opts, CLASSIC_READERS[plan.driver]!, detected.engineWouldUse, detected.reasons), plan.notes));
+      const detected = detectStores(dir);
+      return withVolumes(withNotes(await openBothStores(dir, opts, CLASSIC_READERS[plan.driver]!, detected.engineWouldUse, detected.reasons), plan.notes));
     }
   }
 }
