@@ -32,7 +32,9 @@ export function analyzeContainerView(container: ContainerInfo, image: ImageInfo 
   const rw = view.table(view.top);
   // The image's layer problems belong to the image; the container adds those of its own layers.
   for (const n of view.nodes.slice(image ? image.layers.length : 0)) problems.push(...n.table.problems);
-  const changes = dockerDiff(view, rw);
+  // The engine's diff leaves some paths out (podman's placeholders): so do we, to show what it shows.
+  const hides = container.diffHides?.length ? new Set(container.diffHides) : null;
+  const changes = hides ? dockerDiff(view, rw).filter((c) => !hides.has(c.path)) : dockerDiff(view, rw);
   const counts = { added: 0, changed: 0, deleted: 0 };
   for (const c of changes) {
     if (c.kind === 'A') counts.added++;

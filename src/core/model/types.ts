@@ -177,6 +177,23 @@ export interface ContainerInfo {
    * profile, or empty for the default). docker inspect does not print it; the risk findings read it.
    */
   seccompProfile?: string | null;
+  /**
+   * Paths the engine's own diff leaves out of the container's changes, though its RW layer holds them (podman's
+   * placeholders: /etc/hosts, /run/.containerenv...: libpod's initInodes). Absent: none.
+   */
+  diffHides?: readonly string[];
+  /** Kubernetes identity of a container a CRI runtime made (CRI-O), when its store records one. */
+  kubernetes?: KubernetesIdentity | null;
+}
+
+export interface KubernetesIdentity {
+  pod: string | null;
+  podId: string | null;
+  namespace: string | null;
+  /** The container's name in its pod spec. */
+  container: string | null;
+  /** The pod's infrastructure (pause) container. */
+  sandbox: boolean;
 }
 
 /**
