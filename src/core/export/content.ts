@@ -90,7 +90,7 @@ export function contentReader(source: Source, image: ImageInfo): ContentReader |
 }
 
 function baseReader(source: Source, image: ImageInfo): ContentReader | null {
-  if ((source.kind === 'docker-root' || source.kind === 'containerd-root') && dirBacked(image)) return diffDirReader();
+  if ((source.kind === 'docker-root' || source.kind === 'containerd-root' || source.kind === 'containers-storage') && dirBacked(image)) return diffDirReader();
   if (hasLayerFile(source)) {
     return {
       kind: 'source',

@@ -42,6 +42,12 @@ export interface Source {
    * reads metadata only; sizes and trees are read on demand.
    */
   volumes?: VolumeAccess;
+  /**
+   * Why the kernel's overlayfs cannot stack this source's layer dirs as they are, when it cannot (a store
+   * mounted through fuse-overlayfs keeps `.wh.` files the kernel shows as files; a rootless store's files carry
+   * host ids, not the container's). The mount check then lays the layers out from what we read.
+   */
+  layerDirsNotMountable?: string;
   /** Release whatever the source holds open (file descriptors, temp copies of stdin). */
   close(): Promise<void>;
 }

@@ -98,6 +98,29 @@ export interface LayerInfo {
   layout?: LayerLayout;
   /** The store's tar-split of this layer (moby layerdb, containers-storage), when it keeps one: integrity. */
   tarSplit?: string | null;
+  /**
+   * The files in `location` carry host ids that this maps to the layer's own (a rootless store, a layer written
+   * with an id map); absent: they carry the layer's ids. readLayer's tables already show the layer's ids.
+   */
+  idMap?: IdMapping | null;
+}
+
+/** Host ids to a container's (or a layer's): each range maps hostId.. to containerId..; unmapped ids read as 65534. */
+export interface IdMapping {
+  uid: IdRange[];
+  gid: IdRange[];
+}
+
+export interface IdRange {
+  containerId: number;
+  hostId: number;
+  size: number;
+}
+
+/** A host id as a mapping shows it (the kernel shows ids no range maps as the overflow id, 65534). */
+export function mapHostId(ranges: readonly IdRange[], id: number): number {
+  for (const r of ranges) if (id >= r.hostId && id < r.hostId + r.size) return r.containerId + (id - r.hostId);
+  return 65534;
 }
 
 export type LayerLayout = 'diff' | 'aufs' | 'full';

@@ -1,5 +1,5 @@
 import type { Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo } from '../model/types.js';
+import type { ContainerInfo, IdMapping, ImageInfo } from '../model/types.js';
 import { verifyLayerIntegrity, type IntegrityResult } from './integrity/index.js';
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type StackMountResult, type StackSpec } from './mount/index.js';
 
@@ -38,7 +38,7 @@ export interface InPlaceReport {
 
 export interface InPlaceOptions {
   mountOptions?: MountCheckOptions;
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMapping | null }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -62,7 +62,7 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
 
   // Integrity of the layer shown (no mount, no root needed beyond reading the store).
   const ref = spec.layers[t.layer];
-  if (source.kind !== 'docker-root') report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity is checked in Docker data roots`;
+  if (source.kind !== 'docker-root' && source.kind !== 'containers-storage') report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity is checked in Docker data roots and containers/storage stores`;
   else if (!ref || ref.role !== 'image' || !ref.chainId || !ref.diffId) report.integrity.skipped = `the container's ${ref?.role === 'init' ? 'init' : 'RW'} layer has no tar-split: nothing to check it against (the mount check covers it)`;
   else if (!ref.dir) report.integrity = { ...report.integrity, ran: true, status: 'error', message: 'the layer directory is missing' };
   else if (!ref.tarSplit) report.integrity.skipped = 'the store keeps no tar-split for this layer';
@@ -71,7 +71,7 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
     report.integrity.ran = true;
     const tarSplitPath = ref.tarSplit;
     try {
-      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId });
+      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: ref.idMap ?? null });
       const unreadable = r.computedDiffId === null && r.findings.every((f) => f.kind === 'unreadable');
       report.integrity.status = r.ok ? 'ok' : unreadable ? 'error' : 'tampered';
       report.integrity.result = r;

@@ -1,5 +1,5 @@
 import type { Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
+import type { ContainerInfo, IdMapping, ImageInfo, Problem } from '../model/types.js';
 import { ProblemSink } from '../model/problem-sink.js';
 import { findContainer, findImage } from '../analysis/select.js';
 import type { StackView } from '../analysis/stack.js';
@@ -42,7 +42,7 @@ export interface VerifyOptions {
   asBuilt?: boolean;
   mountOptions?: MountCheckOptions;
   /** Injected for tests; default verifyLayerIntegrity. */
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMapping | null }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -60,6 +60,8 @@ export interface LayerVerdict {
   dir: string | null;
   /** The store's tar-split of the layer (LayerInfo.tarSplit). */
   tarSplit: string | null;
+  /** LayerInfo.idMap: the host ids of the layer dir mapped to the layer's. */
+  idMap?: IdMapping | null;
   usedBy: LayerUse;
   integrity: { status: 'ok' | 'tampered' | 'error' | 'skipped'; message: string | null; result: IntegrityResult | null };
   /**
@@ -143,6 +145,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         cacheId: l.cacheId,
         dir: l.location,
         tarSplit: l.tarSplit ?? null,
+        idMap: l.idMap ?? null,
         usedBy: usedBy(l.chainId),
         integrity: { status: 'skipped', message: null, result: null },
         mount: null,
@@ -178,8 +181,8 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
       report.integrity.ran = true;
       await archiveLayers(archive, layerImages, layers, findings, opts.onProgress);
       archiveFindings(source, findings);
-    } else if (source.kind !== 'docker-root') {
-      report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity can only be checked in a Docker data root`;
+    } else if (source.kind !== 'docker-root' && source.kind !== 'containers-storage') {
+      report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity can only be checked in a Docker data root or a containers/storage store`;
     } else {
       report.integrity.ran = true;
       const fn = opts.integrityFn ?? verifyLayerIntegrity;
@@ -197,7 +200,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         }
         const tarSplitPath = lv.tarSplit;
         try {
-          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId });
+          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: lv.idMap });
           const unreadable = r.computedDiffId === null;
           lv.integrity = {
             status: r.ok ? 'ok' : unreadable && r.findings.every((f) => f.kind === 'unreadable') ? 'error' : 'tampered',

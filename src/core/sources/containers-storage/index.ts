@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { OpenOptions, ReadOptions, Source } from '../../model/source.js';
-import type { ContainerInfo, ImageInfo, Problem } from '../../model/types.js';
+import type { ContainerInfo, IdMapping, IdRange, ImageInfo, Problem } from '../../model/types.js';
 import { PathTable } from '../../model/paths.js';
 import type { LayerTable } from '../../model/layer-table.js';
 import { ProblemSink } from '../../model/problem-sink.js';
@@ -84,7 +84,7 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
   let done = 0;
   for (const ci of csImages) {
     opts.progress?.({ phase: 'images', done: done++, total: csImages.length });
-    const img = readImage(ev, ci, layers, layersFile, note, sink, dirOf, tarSplitOf);
+    const img = readImage(ev, ci, layers, layersFile, note, sink, dirOf, tarSplitOf, (l) => idMapFor(l, ids));
     if (img) {
       images.push(img);
       topOf.set(img, ci.topLayer);
@@ -123,17 +123,14 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
   const paths = opts.paths ?? new PathTable();
   // Tables as the container sees them: a fuse-overlayfs store's markers normalised, a rootless store's host ids
   // mapped back to the container's.
-  const idMapOfDir = new Map<string, { uid: IdMapFn; gid: IdMapFn } | null>();
-  for (const l of layers.values()) {
-    const dir = layerDirs.get(l.id);
-    if (dir) idMapOfDir.set(dir, idMapsFor(l, ids));
-  }
-  for (const c of containers) if (c.rwDir) idMapOfDir.set(c.rwDir, ids ? { uid: ids.uid, gid: ids.gid } : null);
+  const idMapOfDir = new Map<string, IdMapping>();
+  for (const img of images) for (const l of img.layers) if (l.location && l.idMap) idMapOfDir.set(l.location, l.idMap);
+  for (const c of containers) if (c.rwDir && ids) idMapOfDir.set(c.rwDir, ids.map);
   const read = async (dir: string, ro?: ReadOptions): Promise<LayerTable> => {
     let t = await readLayerDir(dir, paths, { priority: ro?.priority, overlayXattrs });
     if (fuse) t = fuseLayer(t, paths);
     const m = idMapOfDir.get(dir);
-    if (m) t = mapIds(t, m.uid, m.gid);
+    if (m) t = mapIds(t, m);
     return t;
   };
   const cached = cachedLocations(paths, 'no layer directory on disk', read);
@@ -144,6 +141,9 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
     containers,
     problems,
     paths,
+    ...(fuse || ids
+      ? { layerDirsNotMountable: fuse ? "the store is mounted through fuse-overlayfs, whose `.wh.` whiteout files the kernel's overlayfs shows as plain files" : "a rootless store's files carry host ids (the kernel would show those, not the container's)" }
+      : {}),
     ...layerAccess(cached.read),
     async close() {
       cached.clear();
@@ -151,19 +151,13 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
   };
 }
 
-type IdMapFn = (id: number) => number;
-
-/** The ids a layer's files carry on disk, mapped to the container's: its own uidmap, else the rootless user's. */
-function idMapsFor(l: CsLayer, ids: HostIdMap | null): { uid: IdMapFn; gid: IdMapFn } | null {
+/** The ids a layer's files carry on disk, mapped to the layer's: its own uidmap/gidmap, else the rootless user's. */
+function idMapFor(l: CsLayer, ids: HostIdMap | null): IdMapping | null {
   if (l.uidmap.length || l.gidmap.length) {
-    const inv = (maps: CsLayer['uidmap']) => (id: number) => {
-      if (!maps.length) return id;
-      for (const m of maps) if (id >= m.hostId && id < m.hostId + m.size) return m.containerId + (id - m.hostId);
-      return 65534;
-    };
-    return { uid: inv(l.uidmap), gid: inv(l.gidmap) };
+    const ident: IdRange[] = [{ containerId: 0, hostId: 0, size: 2 ** 32 - 1 }];
+    return { uid: l.uidmap.length ? l.uidmap : ident, gid: l.gidmap.length ? l.gidmap : ident };
   }
-  return ids ? { uid: ids.uid, gid: ids.gid } : null;
+  return ids ? ids.map : null;
 }
 
 function readImage(
@@ -175,6 +169,7 @@ function readImage(
   sink: ProblemSink,
   dirOf: (l: CsLayer) => string | null,
   tarSplitOf: (l: CsLayer) => string | null,
+  idMapOf: (l: CsLayer) => IdMapping | null,
 ): ImageInfo | null {
   const imageDir = [`${DRIVER}-images`, ci.id];
   // The config is the big-data item named by its digest; the manifest says which digest (an image pulled by a
@@ -225,7 +220,7 @@ function readImage(
       const l = chain[i];
       if (!l) return { cacheId: null, location: null, storedSize: null, layout: 'diff' as const, tarSplit: null };
       if (l.diffDigest !== diffId) note('error', 'layers.diff-mismatch', `${who} layer ${i}: layer ${l.id} has diff-digest ${JSON.stringify(l.diffDigest)}, the config needs ${diffId}`, l.where);
-      return { cacheId: l.id, location: dirOf(l), storedSize: l.diffSize, layout: 'diff' as const, tarSplit: tarSplitOf(l) };
+      return { cacheId: l.id, location: dirOf(l), storedSize: l.diffSize, layout: 'diff' as const, tarSplit: tarSplitOf(l), idMap: idMapOf(l) };
     },
   });
   for (const p of built.problems) sink.add(p);

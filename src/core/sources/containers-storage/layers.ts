@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import { LayerTable } from '../../model/layer-table.js';
 import type { PathTable } from '../../model/paths.js';
-import type { LayerEntry, PutEntry, WhiteoutEntry } from '../../model/types.js';
+import type { IdMapping, IdRange, LayerEntry, PutEntry, WhiteoutEntry } from '../../model/types.js';
+import { mapHostId } from '../../model/types.js';
 
 /**
  * What a containers/storage layer dir needs beyond an overlay upper dir: fuse-overlayfs's own markers, and the
@@ -63,7 +64,9 @@ export function fuseLayer(t: LayerTable, paths: PathTable): LayerTable {
 }
 
 /** Every uid and gid of a table through a mapping (host ids on disk to the ids the container sees). */
-export function mapIds(t: LayerTable, uid: (id: number) => number, gid: (id: number) => number): LayerTable {
+export function mapIds(t: LayerTable, m: IdMapping): LayerTable {
+  const uid = (id: number) => mapHostId(m.uid, id);
+  const gid = (id: number) => mapHostId(m.gid, id);
   const uids = new Uint32Array(t.n);
   const gids = new Uint32Array(t.n);
   for (let i = 0; i < t.n; i++) {
@@ -76,13 +79,9 @@ export function mapIds(t: LayerTable, uid: (id: number) => number, gid: (id: num
 }
 
 export interface HostIdMap {
-  uid: (id: number) => number;
-  gid: (id: number) => number;
+  map: IdMapping;
   description: string;
 }
-
-/** The id the kernel shows for a host id the user namespace does not map. */
-const OVERFLOW_ID = 65534;
 
 /**
  * How a rootless podman maps ids: the store's owner is the container's root, and the owner's subordinate range
@@ -91,25 +90,20 @@ const OVERFLOW_ID = 65534;
  */
 export function hostIdMap(ownerUid: number, ownerGid: number, etc = '/etc'): HostIdMap {
   const name = userName(ownerUid, etc);
-  const sub = (file: string, id: number) => {
+  const sub = (file: string) => {
     const text = readHostFile(`${etc}/${file}`);
     for (const line of text.split('\n')) {
       const [who, start, count] = line.trim().split(':');
-      if ((who === name || who === String(id)) && /^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? '')) return { start: Number(start), count: Number(count) };
+      if ((who === name || who === String(ownerUid)) && /^\d{1,10}$/.test(start ?? '') && /^\d{1,10}$/.test(count ?? '') && Number(count) > 0) return { start: Number(start), count: Number(count) };
     }
     return null;
   };
-  const su = sub('subuid', ownerUid);
-  const sg = sub('subgid', ownerUid);
-  const fn = (owner: number, r: { start: number; count: number } | null) => (id: number) => {
-    if (id === owner) return 0;
-    if (r && id >= r.start && id < r.start + r.count) return 1 + (id - r.start);
-    return OVERFLOW_ID;
-  };
-  const range = (r: { start: number; count: number } | null) => (r ? `${r.start}-${r.start + r.count - 1} → 1-${r.count}` : `no subordinate range on this host (other ids shown as ${OVERFLOW_ID})`);
+  const su = sub('subuid');
+  const sg = sub('subgid');
+  const ranges = (owner: number, r: { start: number; count: number } | null): IdRange[] => [{ containerId: 0, hostId: owner, size: 1 }, ...(r ? [{ containerId: 1, hostId: r.start, size: r.count }] : [])];
+  const range = (r: { start: number; count: number } | null) => (r ? `${r.start}-${r.start + r.count - 1} → 1-${r.count}` : `no subordinate range on this host (other ids shown as 65534)`);
   return {
-    uid: fn(ownerUid, su),
-    gid: fn(ownerGid, sg),
+    map: { uid: ranges(ownerUid, su), gid: ranges(ownerGid, sg) },
     description:
       `a rootless store (owned by uid ${ownerUid}${name ? ` ${name}` : ''}): its files carry host ids; owners are shown as the container sees them (what podman export writes): ` +
       `uid ${ownerUid} → 0, ${range(su)}; gid ${ownerGid} → 0, ${range(sg)}. The ranges are this host's (/etc/subuid, /etc/subgid); the store does not record them`,

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { cleanLayerPath, compareWalkOrder, joinPath, parentPath, baseName, bytesToPath, quotedPath as show } from '../../model/path.js';
-import type { EntryType } from '../../model/types.js';
+import type { EntryType, IdMapping } from '../../model/types.js';
+import { mapHostId } from '../../model/types.js';
 import { describeFsError, isNotFound } from '../../sources/evidence.js';
 import { HostPaths } from '../../sources/walk/host-paths.js';
 import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from './tarheader.js';
@@ -92,6 +93,8 @@ export interface VerifyLayerOptions {
    * whose every core is busy with other work (Linux shares CPU per session) it is ~10% slower than inline.
    */
   threads?: 'auto' | 'threads' | 'inline';
+  /** The diff dir's files carry host ids (a rootless store): compared with the tar's through this mapping. */
+  idMap?: IdMapping | null;
 }
 
 /** tar-split.json.gz of at least this size (about a thousand members) uses the threads. */
@@ -509,12 +512,19 @@ class LayerVerifier {
     return true;
   }
 
+  /** The owner of a file on disk as the layer's tar records it (through the store's id map, when it has one). */
+  private owner(st: { uid: number | bigint; gid: number | bigint }): { uid: number; gid: number } {
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
+    const m = this.opts.idMap;
+    return m ? { uid: mapHostId(m.uid, uid), gid: mapHostId(m.gid, gid) } : { uid, gid };
+  }
+
   /** mode (not for symlinks: Linux has no symlink modes), owner, mtime (seconds). */
   private checkCommon(rel: string, h: TarEntry, st: fs.Stats, want: EntryType): void {
     const mode = st.mode & 0o7777;
     if (want !== 'symlink' && mode !== h.mode) this.add('mode', rel, `${show(rel)} has mode ${octal(mode)} on disk, ${octal(h.mode)} in the layer`, octal(h.mode), octal(mode));
-    const uid = Number(st.uid);
-    const gid = Number(st.gid);
+    const { uid, gid } = this.owner(st);
     if (uid !== h.uid || gid !== h.gid) this.add('owner', rel, `${show(rel)} is owned by ${uid}:${gid} on disk, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${uid}:${gid}`);
     // mtimeMs is a double: near a second boundary it can round up to the next second, so confirm with ns.
     let mtime = Math.floor(st.mtimeMs / 1000);
@@ -611,8 +621,9 @@ class LayerVerifier {
     // moby mknods whiteouts with mode 0 and chowns them to the header's owner; it sets no times.
     const mode = Number(st.mode & 0o7777n);
     if (mode !== 0) this.add('mode', target, `whiteout ${show(target)} has mode ${octal(mode)}, moby creates them with 0000`, octal(0), octal(mode));
-    if (h && (Number(st.uid) !== h.uid || Number(st.gid) !== h.gid)) {
-      this.add('owner', target, `whiteout ${show(target)} is owned by ${st.uid}:${st.gid}, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${st.uid}:${st.gid}`);
+    const owner = this.owner(st);
+    if (h && (owner.uid !== h.uid || owner.gid !== h.gid)) {
+      this.add('owner', target, `whiteout ${show(target)} is owned by ${owner.uid}:${owner.gid}, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${owner.uid}:${owner.gid}`);
     }
   }
 

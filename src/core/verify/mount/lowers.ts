@@ -62,7 +62,8 @@ export async function stackLowers(
     out.notes.push(...dl.notes);
     return out;
   }
-  if (source.kind === 'containerd-root' && (direct = directLowers(spec, source.location))) {
+  if (source.kind === 'containers-storage' && source.layerDirsNotMountable) out.notes.push(`laid out from what was read, not mounted in place: ${source.layerDirsNotMountable}`);
+  else if ((source.kind === 'containerd-root' || source.kind === 'containers-storage') && (direct = directLowers(spec, source.location))) {
     out.lowers = direct.lowers;
     out.shortCwd = direct.shortCwd;
     out.origin = 'directories';

@@ -1,5 +1,5 @@
 import type { Source } from '../../model/source.js';
-import type { ContainerInfo, ImageInfo, LayerLayout } from '../../model/types.js';
+import type { ContainerInfo, IdMapping, ImageInfo, LayerLayout } from '../../model/types.js';
 import type { LayerTable } from '../../model/layer-table.js';
 import type { StackView } from '../../analysis/stack.js';
 import { modelOf } from '../../analysis/model.js';
@@ -28,6 +28,8 @@ export interface StackLayerRef {
   layout?: LayerLayout;
   /** The store's tar-split of the layer (image layers of stores that keep one). */
   tarSplit?: string | null;
+  /** LayerInfo.idMap (image layers). */
+  idMap?: IdMapping | null;
 }
 
 export interface StackSpec {
@@ -50,7 +52,7 @@ function imageLabel(image: ImageInfo): string {
 /** Stacks of one image: every layer's top-of-stack (`every`), or only the image's top. */
 export function imageStacks(image: ImageInfo, every: boolean): StackSpec[] {
   const out: StackSpec[] = [];
-  const refs: StackLayerRef[] = image.layers.map((l) => ({ role: 'image', index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null }));
+  const refs: StackLayerRef[] = image.layers.map((l) => ({ role: 'image', index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null, idMap: l.idMap ?? null }));
   const from = every ? 0 : image.layers.length - 1;
   for (let n = Math.max(0, from); n < image.layers.length; n++) {
     out.push({ id: `image:${image.layers[n]!.chainId}`, kind: 'image', label: `${imageLabel(image)} layer ${n}`, image, container: null, top: n, layers: refs.slice(0, n + 1) });
