@@ -205,6 +205,12 @@ export interface ContainerInfo {
    * placeholders: /etc/hosts, /run/.containerenv...: libpod's initInodes). Absent: none.
    */
   diffHides?: readonly string[];
+  /**
+   * How the engine computes the container's diff: 'naive' (default: the two merged trees compared, as Docker's
+   * overlay2 and a fuse-overlayfs store do) or 'layer' (the RW layer's entries alone, as containers/storage's
+   * native overlay diff does: a copied-up dir whose mode and mtime are unchanged is no change).
+   */
+  diffMethod?: 'naive' | 'layer';
   /** Kubernetes identity of a container a CRI runtime made (CRI-O), when its store records one. */
   kubernetes?: KubernetesIdentity | null;
 }

@@ -17,7 +17,7 @@ export const PODMAN_DIFF_HIDES: readonly string[] = ['/dev', '/etc/hostname', '/
 
 const MAX_DOC = 16 << 20;
 
-export function buildContainer(ev: Evidence, rec: CsContainer, pod: LibpodContainer | null, images: ImageInfo[], layer: CsLayer | null, rwDir: string | null, note: Note, sandboxes: Map<string, CsContainer>): ContainerInfo {
+export function buildContainer(ev: Evidence, rec: CsContainer, pod: LibpodContainer | null, images: ImageInfo[], layer: CsLayer | null, rwDir: string | null, note: Note, sandboxes: Map<string, CsContainer>, fuse: boolean): ContainerInfo {
   const meta = rec.metadata;
   const image = rec.image ? images.find((i) => i.id === 'sha256:' + rec.image) ?? null : null;
   const buildah = pod ? null : readBuildah(ev, rec.id, note);
@@ -49,6 +49,8 @@ export function buildContainer(ev: Evidence, rec: CsContainer, pod: LibpodContai
     mounts: (pod?.mounts ?? []).map((m) => ({ destination: m.destination, source: m.source, name: null, type: m.type, rw: m.rw })),
     inspect: pod ? inspectOf(rec, pod, name) : undefined,
     diffHides: PODMAN_DIFF_HIDES,
+    // containers/storage diffs a kernel overlay's upper dir itself; through fuse-overlayfs it compares trees.
+    diffMethod: fuse ? 'naive' : 'layer',
     kubernetes,
   };
 }
@@ -106,7 +108,8 @@ function readJson(ev: Evidence, note: Note, what: string, ...parts: string[]): J
 function readBuildah(ev: Evidence, id: string, note: Note): { fromImage: string | null } | null {
   const o = readJson(ev, note, 'buildah', 'overlay-containers', id, 'userdata', 'buildah.json');
   if (!o) return null;
-  return { fromImage: o.str('FromImage') ?? o.str('FromImageID') };
+  // buildah's Builder: `image` is the name it was made from, `image-id` that image's id.
+  return { fromImage: o.str('image') || o.str('image-id') || null };
 }
 
 /**

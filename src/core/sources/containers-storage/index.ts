@@ -90,10 +90,17 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
       topOf.set(img, ci.topLayer);
     }
   }
-  // An image with no name whose top layer lies inside another image's chain: a build step (`podman images -a`).
+  // A build step (shown by `podman images -a` only): an image with no name that has a child, an image whose chain
+  // holds its top layer below the child's own top, or one on the same top layer (a step that made no layer:
+  // LABEL, ENV) that is named or newer.
   const lowerLayers = new Set<string>();
   for (const img of images) for (const l of img.layers.slice(0, -1)) if (l.cacheId) lowerLayers.add(l.cacheId);
-  for (const img of images) img.intermediate = img.tags.length === 0 && lowerLayers.has(topOf.get(img) ?? '');
+  const when = (i: ImageInfo) => Date.parse(i.created ?? '') || 0;
+  for (const img of images) {
+    const top = topOf.get(img) ?? null;
+    img.intermediate =
+      img.tags.length === 0 && top !== null && (lowerLayers.has(top) || images.some((o) => o !== img && topOf.get(o) === top && (o.tags.length > 0 || when(o) > when(img))));
+  }
   images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 
   // Containers.
@@ -105,7 +112,7 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
   for (const rec of records) {
     const layer = rec.layer ? layers.get(rec.layer) ?? null : null;
     if (rec.layer && !layer) note('error', 'containers.layer.missing', `container ${rec.id}: its layer ${rec.layer} is not in layers.json`, rec.where);
-    const c = buildContainer(ev, rec, libpod?.get(rec.id) ?? null, images, layer, layer ? dirOf(layer) : null, note, sandboxes);
+    const c = buildContainer(ev, rec, libpod?.get(rec.id) ?? null, images, layer, layer ? dirOf(layer) : null, note, sandboxes, fuse);
     if (layer && rec.image) {
       const image = images.find((i) => i.id === 'sha256:' + rec.image);
       const top = image ? topOf.get(image) : undefined;
