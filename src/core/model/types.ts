@@ -103,6 +103,11 @@ export interface LayerInfo {
    * with an id map); absent: they carry the layer's ids. readLayer's tables already show the layer's ids.
    */
   idMap?: IdMapping | null;
+  /**
+   * `location` may hold whiteouts as `.wh.NAME` files and opaque markers as `.wh..wh..opq` files besides 0:0
+   * devices and xattrs (a containers/storage store mounted through fuse-overlayfs extracts layers so).
+   */
+  whiteoutFiles?: boolean;
 }
 
 /** Host ids to a container's (or a layer's): each range maps hostId.. to containerId..; unmapped ids read as 65534. */

@@ -38,7 +38,7 @@ export interface InPlaceReport {
 
 export interface InPlaceOptions {
   mountOptions?: MountCheckOptions;
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMapping | null }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMapping | null; whiteoutFiles?: boolean }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -71,7 +71,7 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
     report.integrity.ran = true;
     const tarSplitPath = ref.tarSplit;
     try {
-      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: ref.idMap ?? null });
+      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: ref.idMap ?? null, whiteoutFiles: ref.whiteoutFiles ?? false });
       const unreadable = r.computedDiffId === null && r.findings.every((f) => f.kind === 'unreadable');
       report.integrity.status = r.ok ? 'ok' : unreadable ? 'error' : 'tampered';
       report.integrity.result = r;

@@ -42,7 +42,7 @@ export interface VerifyOptions {
   asBuilt?: boolean;
   mountOptions?: MountCheckOptions;
   /** Injected for tests; default verifyLayerIntegrity. */
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMapping | null }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMapping | null; whiteoutFiles?: boolean }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -62,6 +62,8 @@ export interface LayerVerdict {
   tarSplit: string | null;
   /** LayerInfo.idMap: the host ids of the layer dir mapped to the layer's. */
   idMap?: IdMapping | null;
+  /** LayerInfo.whiteoutFiles. */
+  whiteoutFiles?: boolean;
   usedBy: LayerUse;
   integrity: { status: 'ok' | 'tampered' | 'error' | 'skipped'; message: string | null; result: IntegrityResult | null };
   /**
@@ -146,6 +148,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         dir: l.location,
         tarSplit: l.tarSplit ?? null,
         idMap: l.idMap ?? null,
+        whiteoutFiles: l.whiteoutFiles ?? false,
         usedBy: usedBy(l.chainId),
         integrity: { status: 'skipped', message: null, result: null },
         mount: null,
@@ -200,7 +203,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         }
         const tarSplitPath = lv.tarSplit;
         try {
-          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: lv.idMap });
+          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: lv.idMap, whiteoutFiles: lv.whiteoutFiles });
           const unreadable = r.computedDiffId === null;
           lv.integrity = {
             status: r.ok ? 'ok' : unreadable && r.findings.every((f) => f.kind === 'unreadable') ? 'error' : 'tampered',

@@ -84,7 +84,7 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
   let done = 0;
   for (const ci of csImages) {
     opts.progress?.({ phase: 'images', done: done++, total: csImages.length });
-    const img = readImage(ev, ci, layers, layersFile, note, sink, dirOf, tarSplitOf, (l) => idMapFor(l, ids));
+    const img = readImage(ev, ci, layers, layersFile, note, sink, dirOf, tarSplitOf, (l) => idMapFor(l, ids), fuse);
     if (img) {
       images.push(img);
       topOf.set(img, ci.topLayer);
@@ -177,6 +177,7 @@ function readImage(
   dirOf: (l: CsLayer) => string | null,
   tarSplitOf: (l: CsLayer) => string | null,
   idMapOf: (l: CsLayer) => IdMapping | null,
+  fuse: boolean,
 ): ImageInfo | null {
   const imageDir = [`${DRIVER}-images`, ci.id];
   // The config is the big-data item named by its digest; the manifest says which digest (an image pulled by a
@@ -227,7 +228,7 @@ function readImage(
       const l = chain[i];
       if (!l) return { cacheId: null, location: null, storedSize: null, layout: 'diff' as const, tarSplit: null };
       if (l.diffDigest !== diffId) note('error', 'layers.diff-mismatch', `${who} layer ${i}: layer ${l.id} has diff-digest ${JSON.stringify(l.diffDigest)}, the config needs ${diffId}`, l.where);
-      return { cacheId: l.id, location: dirOf(l), storedSize: l.diffSize, layout: 'diff' as const, tarSplit: tarSplitOf(l), idMap: idMapOf(l) };
+      return { cacheId: l.id, location: dirOf(l), storedSize: l.diffSize, layout: 'diff' as const, tarSplit: tarSplitOf(l), idMap: idMapOf(l), ...(fuse ? { whiteoutFiles: true } : {}) };
     },
   });
   for (const p of built.problems) sink.add(p);

@@ -30,6 +30,8 @@ export interface StackLayerRef {
   tarSplit?: string | null;
   /** LayerInfo.idMap (image layers). */
   idMap?: IdMapping | null;
+  /** LayerInfo.whiteoutFiles (image layers). */
+  whiteoutFiles?: boolean;
 }
 
 export interface StackSpec {
@@ -52,7 +54,7 @@ function imageLabel(image: ImageInfo): string {
 /** Stacks of one image: every layer's top-of-stack (`every`), or only the image's top. */
 export function imageStacks(image: ImageInfo, every: boolean): StackSpec[] {
   const out: StackSpec[] = [];
-  const refs: StackLayerRef[] = image.layers.map((l) => ({ role: 'image', index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null, idMap: l.idMap ?? null }));
+  const refs: StackLayerRef[] = image.layers.map((l) => ({ role: 'image', index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null, idMap: l.idMap ?? null, whiteoutFiles: l.whiteoutFiles ?? false }));
   const from = every ? 0 : image.layers.length - 1;
   for (let n = Math.max(0, from); n < image.layers.length; n++) {
     out.push({ id: `image:${image.layers[n]!.chainId}`, kind: 'image', label: `${imageLabel(image)} layer ${n}`, image, container: null, top: n, layers: refs.slice(0, n + 1) });
