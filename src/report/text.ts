@@ -4,6 +4,7 @@ import type { ChangeRow, MergedRow } from '../core/analysis/views.js';
 import type { DockerChange } from '../core/analysis/docker-diff.js';
 import { displayPath } from '../core/model/path.js';
 import type { VolumeReport } from '../core/analysis/volumes.js';
+import type { KubernetesIdentity } from '../core/model/types.js';
 import { riskLines } from './inspect.js';
 import { formatBytes, formatMode, formatPercent, safeText, shortId, showPath, safeMessage } from './format.js';
 
@@ -35,6 +36,11 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
         String(c.counts.deleted),
       ]),
     ));
+    const k8s = a.containers.filter((c) => c.container.kubernetes);
+    if (k8s.length) {
+      out.push('', 'KUBERNETES (as the CRI runtime recorded it)');
+      for (const c of k8s) out.push(`  ${safeText(c.container.name)}  ${kubernetesText(c.container.kubernetes!)}`);
+    }
     const risky = a.containers.filter((c) => c.risks && (c.risks.findings.length || !c.risks.complete));
     if (risky.length) {
       out.push('', 'CONTAINER RISKS (what gives a container power over its host; the inspect field each comes from)');
@@ -53,6 +59,12 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
     for (const p of a.problems) out.push(`  ${p.severity.toUpperCase().padEnd(7)} ${p.code}: ${safeMessage(p.message)}${p.path ? `\n          at ${safeMessage(p.path)}` : ''}`);
   }
   return out.join('\n') + '\n';
+}
+
+/** A container's Kubernetes identity in words: `container app, pod web in namespace prod`. */
+export function kubernetesText(k: KubernetesIdentity): string {
+  const pod = `pod ${safeText(k.pod ?? '?')}${k.namespace ? ` in namespace ${safeText(k.namespace)}` : ''}`;
+  return k.sandbox ? `the infrastructure (pause) container of ${pod}` : `container ${safeText(k.container ?? '?')}, ${pod}`;
 }
 
 /** VOLUMES and BIND MOUNTS sections (nothing when the data root has neither). */

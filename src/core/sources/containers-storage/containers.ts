@@ -124,7 +124,9 @@ function crioIdentity(ev: Evidence, rec: CsContainer, sandboxes: Map<string, CsC
   const sandbox = meta.bool('pod') === true;
   let namespace = meta.str('namespace');
   if (!namespace && podId) namespace = sandboxes.get(podId)?.metadata?.str('namespace') ?? null;
-  let pod = meta.str('pod-name');
+  // The pod's Kubernetes name is its own record's metadata-name; `pod-name` is CRI-O's name for the sandbox.
+  const podRecord = sandbox ? rec : podId ? sandboxes.get(podId) : undefined;
+  let pod = podRecord?.metadata?.str('metadata-name') ?? meta.str('pod-name');
   let container = sandbox ? null : meta.str('metadata-name') ?? meta.str('name');
   const annotations = readJson(ev, note, 'crio.config', 'overlay-containers', rec.id, 'userdata', 'config.json')?.obj('annotations');
   if (annotations) {
