@@ -4,8 +4,7 @@ import type { ChangeRow, MergedRow } from '../core/analysis/views.js';
 import type { DockerChange } from '../core/analysis/docker-diff.js';
 import { displayPath } from '../core/model/path.js';
 import type { VolumeReport } from '../core/analysis/volumes.js';
-import type { KubernetesIdentity } from '../core/model/types.js';
-import { riskLines } from './inspect.js';
+import { kubernetesText, riskLines } from './inspect.js';
 import { formatBytes, formatMode, formatPercent, safeText, shortId, showPath, safeMessage } from './format.js';
 
 /** The report for people. Every evidence-derived string goes through showPath/safeText. */
@@ -59,12 +58,6 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
     for (const p of a.problems) out.push(`  ${p.severity.toUpperCase().padEnd(7)} ${p.code}: ${safeMessage(p.message)}${p.path ? `\n          at ${safeMessage(p.path)}` : ''}`);
   }
   return out.join('\n') + '\n';
-}
-
-/** A container's Kubernetes identity in words: `container app, pod web in namespace prod`. */
-export function kubernetesText(k: KubernetesIdentity): string {
-  const pod = `pod ${safeText(k.pod ?? '?')}${k.namespace ? ` in namespace ${safeText(k.namespace)}` : ''}`;
-  return k.sandbox ? `the infrastructure (pause) container of ${pod}` : `container ${safeText(k.container ?? '?')}, ${pod}`;
 }
 
 /** VOLUMES and BIND MOUNTS sections (nothing when the data root has neither). */

@@ -99,7 +99,6 @@ export function readLibpodState(ev: Evidence, note: Note): Map<string, LibpodCon
       if (exitCode === null && (status === 'exited' || status === 'stopped')) exitCode = 0; // Go omits a zero exitCode
       const annotations: Record<string, string> = {};
       for (const [k, v] of spec?.obj('annotations')?.strs() ?? []) annotations[k] = v;
-      const user = proc?.obj('user');
       out.set(id, {
         name: config?.str('name') ?? null,
         state: AS_STATE[status]!,
@@ -114,7 +113,8 @@ export function readLibpodState(ev: Evidence, note: Note): Map<string, LibpodCon
         args: proc?.arr('args')?.strs().map(([, s]) => s) ?? null,
         env: proc?.arr('env')?.strs().map(([, s]) => s) ?? null,
         workingDir: proc?.str('cwd') ?? null,
-        user: user ? `${user.int('uid') ?? 0}:${user.int('gid') ?? 0}` : null,
+        // What `--user` set (podman inspect's Config.User), not the spec's resolved uid:gid.
+        user: config?.str('user') ?? '',
         annotations,
         mounts: mountsOf(spec),
         pod: config?.str('pod') || null,
