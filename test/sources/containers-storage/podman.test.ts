@@ -26,6 +26,7 @@ import { EXIT } from '../../../src/cli/command.js';
 import { exportCommand } from '../../../src/cli/commands/export.js';
 import { verifyCommand } from '../../../src/cli/commands/verify.js';
 import { reportCommand } from '../../../src/cli/commands/analysis.js';
+import { logsCommand } from '../../../src/cli/commands/logs.js';
 
 /** A layer's rows as comparable lines (hard links as the files they are: which name is "first" is the tar's choice). */
 function rows(entries: LayerEntry[], withTimes: boolean): string[] {
@@ -195,6 +196,12 @@ async function checkStore(t: TestContext, store: PodmanStore): Promise<void> {
       } finally {
         fs.rmSync(copy, { recursive: true, force: true });
       }
+    });
+
+    await t.test("logs: podman's k8s-file log is said to be unread, not taken for a missing one", async () => {
+      const r = await runCmd(logsCommand, [store.storage, '--container', PODMAN.exited]);
+      assert.notEqual(r.code, EXIT.ok);
+      assert.match(r.stderr, /userdata\/ctr\.log \(the k8s-file format\), which layerscope does not read yet/);
     });
 
     await t.test('report: every image and container, exit 0', async () => {
