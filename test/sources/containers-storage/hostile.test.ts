@@ -121,6 +121,18 @@ test('containers/storage: hostile metadata on copies of a podman store', { timeo
         assert.ok(!JSON.stringify(doc).includes('passwd'), 'nothing of /etc read');
       }));
 
+    await t.test("podman's state database damaged, containers.json not JSON: problems naming them, images still listed", () =>
+      withCopy(store, async (root) => {
+        fs.writeFileSync(path.join(root, 'libpod', 'bolt_state.db'), Buffer.alloc(16384, 7));
+        const doc = await brokenReport(root, 'libpod.state.unreadable', path.join('libpod', 'bolt_state.db'));
+        const exited = doc.containers.find((c) => c.name === PODMAN.exited) as { state: string } | undefined;
+        assert.equal(exited?.state, 'created', 'listed without the state podman kept');
+        fs.writeFileSync(path.join(root, 'overlay-containers', 'containers.json'), '[{"id": 1},');
+        const doc2 = await brokenReport(root, 'containers.invalid-json', path.join('overlay-containers', 'containers.json'));
+        assert.ok(doc2.images.some((i) => i.tags.includes(PODMAN.app)));
+        assert.equal(doc2.containers.length, 0);
+      }));
+
     await t.test("CRI-O's record metadata: pod, namespace and container name", () =>
       withCopy(store, async (root) => {
         const ctrs = readJson(root, 'overlay-containers', 'containers.json');
