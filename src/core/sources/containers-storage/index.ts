@@ -121,8 +121,9 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
     containers.push(c);
   }
   if (libpod) {
+    const listed = new Set(containers.map((c) => c.id));
     for (const id of libpod.keys()) {
-      if (!containers.some((c) => c.id === id)) note('warning', 'libpod.container.no-storage', `podman knows container ${id} (${libpod.get(id)!.name ?? 'no name'}), but containers.json does not: its layer is gone`, ev.path('libpod', 'bolt_state.db'));
+      if (!listed.has(id)) note('warning', 'libpod.container.no-storage', `podman knows container ${id} (${libpod.get(id)!.name ?? 'no name'}), but containers.json does not: its layer is gone`, ev.path('libpod', 'bolt_state.db'));
     }
   }
   containers.sort((a, b) => a.name.localeCompare(b.name));
