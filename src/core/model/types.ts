@@ -216,6 +216,11 @@ export interface ContainerInfo {
    * native overlay diff does: a copied-up dir whose mode and mtime are unchanged is no change).
    */
   diffMethod?: 'naive' | 'layer';
+  /**
+   * The user namespace the engine ran the container in, when the source knows it without docker's fields (a
+   * rootless podman store: uid 0 inside is its owner outside); absent: none known.
+   */
+  userNamespace?: string | null;
   /** Kubernetes identity of a container a CRI runtime made (CRI-O), when its store records one. */
   kubernetes?: KubernetesIdentity | null;
 }

@@ -204,10 +204,14 @@ async function checkStore(t: TestContext, store: PodmanStore): Promise<void> {
       assert.match(r.stderr, /userdata\/ctr\.log \(the k8s-file format\), which layerscope does not read yet/);
     });
 
-    await t.test('report: every image and container, exit 0', async () => {
+    await t.test('report: every image and container, exit 0; a rootless container is not "root on the host"', async () => {
       const r = await runCmd(reportCommand, [store.storage, '--format', 'json']);
       assert.equal(r.code, EXIT.ok, r.stderr);
-      assert.ok(r.stdout.includes(PODMAN.running));
+      const doc = JSON.parse(r.stdout);
+      const running = doc.containers.find((c: { name: string }) => c.name === PODMAN.running);
+      assert.ok(running, 'the running container listed');
+      const rootRisk = running.risks.findings.some((f: { code: string }) => f.code === 'risk.root-user');
+      assert.equal(rootRisk, store.mode !== 'rootless', `risk.root-user (${store.mode})`);
     });
   } finally {
     await source.close();

@@ -17,7 +17,7 @@ export const PODMAN_DIFF_HIDES: readonly string[] = ['/dev', '/etc/hostname', '/
 
 const MAX_DOC = 16 << 20;
 
-export function buildContainer(ev: Evidence, rec: CsContainer, pod: LibpodContainer | null, images: ImageInfo[], layer: CsLayer | null, rwDir: string | null, note: Note, sandboxes: Map<string, CsContainer>, fuse: boolean): ContainerInfo {
+export function buildContainer(ev: Evidence, rec: CsContainer, pod: LibpodContainer | null, images: ImageInfo[], layer: CsLayer | null, rwDir: string | null, note: Note, sandboxes: Map<string, CsContainer>, fuse: boolean, userNamespace: string | null): ContainerInfo {
   const meta = rec.metadata;
   const image = rec.image ? images.find((i) => i.id === 'sha256:' + rec.image) ?? null : null;
   const buildah = pod ? null : readBuildah(ev, rec.id, note);
@@ -52,6 +52,7 @@ export function buildContainer(ev: Evidence, rec: CsContainer, pod: LibpodContai
     // containers/storage diffs a kernel overlay's upper dir itself; through fuse-overlayfs it compares trees.
     diffMethod: fuse ? 'naive' : 'layer',
     kubernetes,
+    ...(userNamespace ? { userNamespace } : {}),
   };
 }
 

@@ -112,7 +112,7 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
   for (const rec of records) {
     const layer = rec.layer ? layers.get(rec.layer) ?? null : null;
     if (rec.layer && !layer) note('error', 'containers.layer.missing', `container ${rec.id}: its layer ${rec.layer} is not in layers.json`, rec.where);
-    const c = buildContainer(ev, rec, libpod?.get(rec.id) ?? null, images, layer, layer ? dirOf(layer) : null, note, sandboxes, fuse);
+    const c = buildContainer(ev, rec, libpod?.get(rec.id) ?? null, images, layer, layer ? dirOf(layer) : null, note, sandboxes, fuse, ids ? `rootless: uid ${rootStat.uid} is the container's root` : null);
     if (layer && rec.image) {
       const image = images.find((i) => i.id === 'sha256:' + rec.image);
       const top = image ? topOf.get(image) : undefined;
