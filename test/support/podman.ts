@@ -125,7 +125,19 @@ export async function podmanStore(t: TestContext, mode: StoreMode): Promise<Podm
       await run([...pmArgs, 'rm', '-af', '-t', '0']);
       await run(['buildah', '--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'run'), '--storage-driver', 'overlay', 'rm', '-a']);
       fs.rmSync(dir, { recursive: true, force: true });
-      if (runtimeDir) fs.rmSync(runtimeDir, { recursive: true, force: true });
+      if (runtimeDir) {
+        // Rootless podman leaves its user-namespace holder (the "pause" process) running: end it, by its pid.
+        const pidFile = path.join(runtimeDir, 'libpod', 'tmp', 'pause.pid');
+        const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, 'utf8').trim()) : NaN;
+        if (Number.isInteger(pid) && pid > 1) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+        fs.rmSync(runtimeDir, { recursive: true, force: true });
+      }
     },
   };
   if (built.code !== 0) {
