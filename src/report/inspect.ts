@@ -1,4 +1,4 @@
-import type { ContainerInfo, ContainerInspect, ImageInfo, Problem } from '../core/model/types.js';
+import type { ContainerInfo, ContainerInspect, ImageInfo, KubernetesIdentity, Problem } from '../core/model/types.js';
 import type { ContainerRisks, RiskFinding } from '../core/analysis/risk.js';
 import { safeMessage, safeText } from './format.js';
 
@@ -57,6 +57,12 @@ export function riskLine(f: RiskFinding): string {
   return `${f.severity.toUpperCase().padEnd(6)} ${safeMessage(f.field)} = ${safeText(f.value)}: ${safeText(f.message)}`;
 }
 
+/** A container's Kubernetes identity in words: `container app, pod web in namespace prod`. */
+export function kubernetesText(k: KubernetesIdentity): string {
+  const pod = `pod ${safeText(k.pod ?? '?')}${k.namespace ? ` in namespace ${safeText(k.namespace)}` : ''}`;
+  return k.sandbox ? `the infrastructure (pause) container of ${pod}` : `container ${safeText(k.container ?? '?')}, ${pod}`;
+}
+
 /** `risksFirst`: the risk findings above the fields (the TUI's inspect tab leads with them). */
 export function containerInspectText(c: ContainerInfo, risks: ContainerRisks | null, problems: readonly Problem[], opts: { risksFirst?: boolean } = {}): string {
   const ins: ContainerInspect | undefined = c.inspect;
@@ -64,6 +70,7 @@ export function containerInspectText(c: ContainerInfo, risks: ContainerRisks | n
   const riskSection = ['RISKS (what gives the container power over its host; the field each comes from)', ...riskLines(risks)];
   if (opts.risksFirst) out.push(...riskSection, '');
   out.push(`CONTAINER ${safeText(c.name)}  ${c.id}`);
+  if (c.kubernetes) out.push(`  Kubernetes       ${kubernetesText(c.kubernetes)}`);
   if (!ins) {
     out.push('  the source keeps no config.v2.json/hostconfig.json for this container (not a Docker container): nothing to inspect');
   } else {

@@ -97,6 +97,8 @@ export function containerJson(c: ContainerAnalysis): Record<string, unknown> {
     deleted: c.counts.deleted,
     // Added to v1 (additive): what gives the container power over its host, each finding with its field.
     risks: c.risks ? risksJson(c.risks) : null,
+    // Added to v1 (additive, only where the store records one): CRI-O's pod, namespace and container name.
+    ...(c.container.kubernetes ? { kubernetes: c.container.kubernetes } : {}),
   };
 }
 

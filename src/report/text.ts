@@ -5,7 +5,7 @@ import type { DockerChange } from '../core/analysis/docker-diff.js';
 import { displayPath } from '../core/model/path.js';
 import type { VolumeReport } from '../core/analysis/volumes.js';
 import type { StoreSummary } from '../core/model/source.js';
-import { riskLines } from './inspect.js';
+import { kubernetesText, riskLines } from './inspect.js';
 import { formatBytes, formatMode, formatPercent, safeText, shortId, showPath, safeMessage } from './format.js';
 
 /** The report for people. Every evidence-derived string goes through showPath/safeText. */
@@ -39,6 +39,11 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
         String(c.counts.deleted),
       ]),
     ));
+    const k8s = a.containers.filter((c) => c.container.kubernetes);
+    if (k8s.length) {
+      out.push('', 'KUBERNETES (as the CRI runtime recorded it)');
+      for (const c of k8s) out.push(`  ${safeText(c.container.name)}  ${kubernetesText(c.container.kubernetes!)}`);
+    }
     const risky = a.containers.filter((c) => c.risks && (c.risks.findings.length || !c.risks.complete));
     if (risky.length) {
       out.push('', 'CONTAINER RISKS (what gives a container power over its host; the inspect field each comes from)');

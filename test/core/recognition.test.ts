@@ -69,6 +69,7 @@ test('a valid store with no image and no container: exit 0, said with an info pr
     ['an overlay2 data root as an engine leaves it at start', classicRoot('overlay2', { 'overlay2/l': null }), /this data root's overlay2 store holds no images and no containers/],
     ['a data root on the containerd store that never stored an image', { ...docker20Containerd(), 'containerd/daemon/io.containerd.metadata.v1.bolt/meta.db': metaDb({ moby: { images: {} } }), containers: null }, /this data root's containerd image store holds no images and no containers/],
     ['a containerd root whose namespace holds nothing', { 'io.containerd.metadata.v1.bolt/meta.db': metaDb({ default: { images: {}, containers: {} } }) }, /this containerd root holds no images and no containers/],
+    ['a containers/storage store as podman leaves it after `podman system reset`', { 'overlay-layers/layers.json': '[]', 'overlay-images/images.json': '[]', 'overlay-containers/containers.json': '[]', 'overlay/l': null }, /this containers\/storage store holds no images and no containers/],
   ];
   for (const [what, files, message] of cases) {
     const root = mk(files);
@@ -146,4 +147,22 @@ test('damage below the namespace list does not stop recognition: the store is op
   assert.equal(r.code, 4, r.stderr);
   const rep = JSON.parse(r.stdout);
   assert.ok(rep.problems.some((p: any) => p.code === 'bolt.page.id' && p.path === path.join(root, 'containerd/daemon/io.containerd.metadata.v1.bolt/meta.db')), JSON.stringify(rep.problems));
+});
+
+test('a containers/storage store (podman, buildah, CRI-O) is recognised by its metadata files, whatever its name', async () => {
+  // By content: <driver>-layers/layers.json or <driver>-images/images.json.
+  assert.deepEqual(planSource(mk({ 'overlay-images/images.json': '[]' })), { open: 'containers-storage', driver: 'overlay' });
+  assert.deepEqual(planSource(mk({ 'overlay-layers/layers.json': '[]', overlay: null })), { open: 'containers-storage', driver: 'overlay' });
+  // A driver we do not read: recognised, exit 3 naming it.
+  await expectSourceError(mk({ 'vfs-layers/layers.json': '[]', 'vfs-images/images.json': '[]', vfs: null }), 'source.driver-unsupported', /is a containers\/storage store \(podman, buildah, CRI-O\) on the vfs driver, which layerscope cannot read yet/);
+  // A layers.json that is a symlink still makes one (opening says what is wrong), and is never followed.
+  const outside = path.join(tmp, 'outside-layers.json');
+  fs.writeFileSync(outside, '[]');
+  const root = mk({ 'overlay-images/images.json': '[]' });
+  fs.mkdirSync(path.join(root, 'overlay-layers'));
+  fs.symlinkSync(outside, path.join(root, 'overlay-layers', 'layers.json'));
+  const r = await report(root);
+  assert.notEqual(r.code, 0);
+  const doc = JSON.parse(r.stdout);
+  assert.ok(doc.problems.some((p: any) => p.code === 'evidence.symlink' && p.path === path.join(root, 'overlay-layers', 'layers.json')), JSON.stringify(doc.problems));
 });

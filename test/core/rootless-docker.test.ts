@@ -52,8 +52,10 @@ test('a rootless Docker data root reads as the engine shows it', { timeout: 600_
     await t.test('the store is owned by the user: ids are mapped by its /etc/subuid range, and said', async () => {
       const s = await openSource(root);
       try {
-        assert.ok(s.idMap, 'an id map');
-        assert.equal(s.idMap!.uid(d.uid), 0, 'the user is root in its containers');
+        // Every layer and container layer carries the map: checks that lstat the store read host ids through it.
+        const maps = [...s.images.flatMap((i) => i.layers.map((l) => l.idMap)), ...s.containers.map((c) => c.idMap)];
+        assert.ok(maps.length > 0 && maps.every((m) => m && m === maps[0]), 'one id map on every layer');
+        assert.equal(maps[0]!.uid(d.uid), 0, 'the user is root in its containers');
         const note = s.problems.find((p) => p.code === 'rootless.id-map');
         assert.ok(note, JSON.stringify(s.problems));
         assert.match(note!.message, new RegExp(`0:${d.uid}:1,1:\\d+:65536`));

@@ -74,6 +74,10 @@ function parseJson<T>(name: string): T | null {
 }
 
 /** Skip (or, under LAYERSCOPE_REQUIRE_ENGINE=1, fail) the test with a loud reason. Returns false when skipped. */
+export function skipUnavailable(t: TestContext, kind: string, reason: string): false {
+  return unavailable(t, kind, reason);
+}
+
 function unavailable(t: TestContext, kind: string, reason: string): false {
   const msg = `${kind}: ${reason}`;
   if (REQUIRE_ENGINE) {

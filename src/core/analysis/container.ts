@@ -1,7 +1,7 @@
 import type { Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, LayerInfo, Problem } from '../model/types.js';
 import type { LayerTable } from '../model/layer-table.js';
-import { dockerDiff, type DockerChange } from './docker-diff.js';
+import { dockerDiff, layerDiff, type DockerChange } from './docker-diff.js';
 import { summarize, type ImageAnalysis } from './analyze.js';
 import { modelOf } from './model.js';
 import { containerRisks, type ContainerRisks } from './risk.js';
@@ -32,7 +32,10 @@ export function analyzeContainerView(container: ContainerInfo, image: ImageInfo 
   const rw = view.table(view.top);
   // The image's layer problems belong to the image; the container adds those of its own layers.
   for (const n of view.nodes.slice(image ? image.layers.length : 0)) problems.push(...n.table.problems);
-  const changes = dockerDiff(view, rw);
+  // The engine's diff leaves some paths out (podman's placeholders): so do we, to show what it shows.
+  const hides = container.diffHides?.length ? new Set(container.diffHides) : null;
+  const all = container.diffMethod === 'layer' ? layerDiff(view, rw) : dockerDiff(view, rw);
+  const changes = hides ? all.filter((c) => !hides.has(c.path)) : all;
   const counts = { added: 0, changed: 0, deleted: 0 };
   for (const c of changes) {
     if (c.kind === 'A') counts.added++;

@@ -100,3 +100,49 @@ function statDifferent(a: Attrs, b: Attrs): boolean {
 function sameFsTime(a: Attrs, b: Attrs): boolean {
   return a.mtime === b.mtime && (a.mtimeNsec === b.mtimeNsec || a.mtimeNsec === 0 || b.mtimeNsec === 0);
 }
+
+/**
+ * The changes of a container's RW layer as containers/storage's overlay driver reports them with its native
+ * diff (podman diff on a kernel overlay store; pkg/archive `changes` over the upper dir, checked on podman
+ * 4.3), from the RW changeset alone and the merged view below it:
+ * - a whiteout is D; an opaque dir that exists below is D (it was deleted and made again), its children A or C;
+ * - any other path is A, or C when it exists below, except a dir whose mode and mtime are those of the dir
+ *   below (a copy-up because something inside changed), which is not listed;
+ * - the parent of an A or D is C, unless it is listed already (a dir not listed for itself is listed for this).
+ * A store mounted through fuse-overlayfs uses the naive diff instead ({@link dockerDiff}).
+ */
+export function layerDiff(view: StackView, rw: LayerTable = view.table(view.top)): DockerChange[] {
+  if (view.top < 0) return [];
+  const paths = view.paths;
+  const below = view.top - 1;
+  const out = new Map<number, DockerChange['kind']>();
+  const changedDirs = new Set<number>();
+  for (let i = 0; i < rw.n; i++) {
+    const p = rw.pathIds[i]!;
+    if (p === ROOT_PATH) continue;
+    const prev = below >= 0 ? view.versionAt(p, below) : -1;
+    let kind: DockerChange['kind'];
+    if (rw.isWhiteout(i)) kind = 'D';
+    else {
+      const a = rw.attrs(i);
+      const isDir = a.type === 'dir';
+      if (isDir && rw.isOpaque(i) && prev >= 0) kind = 'D';
+      else if (prev < 0) kind = 'A';
+      else {
+        const b = view.store.attrs(prev);
+        if (isDir && b.type === 'dir' && a.mode === b.mode && sameFsTime(a, b)) continue;
+        kind = 'C';
+      }
+      if (isDir) changedDirs.add(p);
+    }
+    if (kind !== 'C') {
+      const parent = paths.parent(p);
+      if (parent !== ROOT_PATH && !changedDirs.has(parent)) {
+        if (!out.has(parent)) out.set(parent, 'C');
+        changedDirs.add(parent);
+      }
+    }
+    out.set(p, kind);
+  }
+  return [...out].map(([p, kind]) => ({ kind, path: '/' + paths.path(p) }));
+}

@@ -58,12 +58,13 @@ function capName(c: string): string {
  * The risk findings of a container, or null when the source keeps no docker-inspect data for it.
  * A container of a userns-remap engine is not flagged for running as root (uid 0 inside is an unprivileged uid
  * outside) unless it opted out (`UsernsMode: host`); such an engine keeps its files in a `<uid>.<gid>` data
- * root, which the paths it recorded for the container show.
+ * root, which the paths it recorded for the container show. Nor is a container the source knows ran in a user
+ * namespace of its own (`userNamespace`: a rootless podman's).
  */
-export function containerRisks(c: Pick<ContainerInfo, 'inspect' | 'seccompProfile'>): ContainerRisks | null {
+export function containerRisks(c: Pick<ContainerInfo, 'inspect' | 'seccompProfile' | 'userNamespace'>): ContainerRisks | null {
   const ins: ContainerInspect | undefined = c.inspect;
   if (!ins) return null;
-  const usernsRemapped = [ins.LogPath, ins.HostnamePath, ins.ResolvConfPath, ins.HostsPath].some((p) => typeof p === 'string' && /\/\d+\.\d+\/containers\//.test(p));
+  const usernsRemapped = !!c.userNamespace || [ins.LogPath, ins.HostnamePath, ins.ResolvConfPath, ins.HostsPath].some((p) => typeof p === 'string' && /\/\d+\.\d+\/containers\//.test(p));
   const out: RiskFinding[] = [];
   const add = (code: string, severity: RiskSeverity, field: string, value: string, message: string) => out.push({ code, severity, field, value, message });
   const h = ins.HostConfig;

@@ -91,7 +91,7 @@ export function contentReader(source: Source, image: ImageInfo): ContentReader |
 
 function baseReader(source: Source, image: ImageInfo): ContentReader | null {
   const kind = storeOf(source, image).kind;
-  if ((kind === 'docker-root' || kind === 'containerd-root') && dirBacked(image)) return diffDirReader();
+  if ((kind === 'docker-root' || kind === 'containerd-root' || kind === 'containers-storage') && dirBacked(image)) return diffDirReader();
   if (hasLayerFile(source)) {
     return {
       kind: 'source',

@@ -1,48 +1,50 @@
 /**
- * A user namespace's id mapping, as a rootless engine sets it up: files on the host are owned by host ids, and a
- * container (and `docker export`, `podman export`, the layer tars) sees them as container ids. A rootless store
- * keeps host ids on disk; every view shows container ids, as the engine does, once the mapping is known.
+ * A user namespace's id mapping, as a rootless engine sets it up (or as containers/storage records one for a layer
+ * it wrote with an id map): files on the host are owned by host ids, and a container (and `docker export`,
+ * `podman export`, the layer tars) sees them as container ids. Such a store keeps host ids on disk; every view
+ * shows container ids, as the engine does, once the mapping is known.
  *
- * The ranges are those of /proc/PID/uid_map: container id `inside` .. inside+count-1 is host id `outside` ...
+ * The ranges are those of /proc/PID/uid_map: container id `containerId` .. +size-1 is host id `hostId` ...
  */
 export interface IdRange {
-  inside: number;
-  outside: number;
-  count: number;
+  containerId: number;
+  hostId: number;
+  size: number;
 }
 
 /** The kernel's overflow id: what a container sees for a host id its namespace does not map (nobody). */
 export const OVERFLOW_ID = 65534;
 
+/** A host id as a mapping shows it (the overflow id when no range maps it, as the kernel shows it). */
+export function mapHostId(ranges: readonly IdRange[], host: number): number {
+  for (const r of ranges) if (host >= r.hostId && host < r.hostId + r.size) return r.containerId + (host - r.hostId);
+  return OVERFLOW_ID;
+}
+
 export class IdMap {
   constructor(
     readonly uids: readonly IdRange[],
     readonly gids: readonly IdRange[],
-    /** Where the mapping was found, for messages: `/etc/subuid and /etc/subgid (user alice)`. */
+    /** Where the mapping was found, for messages: `/etc/subuid and subgid (alice)`, `layers.json uidmap`. */
     readonly from: string,
   ) {}
 
-  /** The container uid of a host uid (the overflow id when it is not mapped, as the kernel shows it). */
+  /** The container uid of a host uid. */
   uid(host: number): number {
-    return toInside(this.uids, host);
+    return mapHostId(this.uids, host);
   }
 
   gid(host: number): number {
-    return toInside(this.gids, host);
+    return mapHostId(this.gids, host);
   }
 
-  /** `0:1000:1,1:100000:65536` (inside:outside:count), uids then gids when they differ. */
+  /** `0:1000:1,1:100000:65536` (container:host:size), uids then gids when they differ. */
   describe(): string {
-    const show = (r: readonly IdRange[]) => r.map((x) => `${x.inside}:${x.outside}:${x.count}`).join(',');
+    const show = (r: readonly IdRange[]) => r.map((x) => `${x.containerId}:${x.hostId}:${x.size}`).join(',');
     const u = show(this.uids);
     const g = show(this.gids);
     return u === g ? u : `uid ${u}; gid ${g}`;
   }
-}
-
-function toInside(ranges: readonly IdRange[], host: number): number {
-  for (const r of ranges) if (host >= r.outside && host < r.outside + r.count) return r.inside + (host - r.outside);
-  return OVERFLOW_ID;
 }
 
 /**
@@ -50,10 +52,10 @@ function toInside(ranges: readonly IdRange[], host: number): number {
  * the owner, and 1.. are the owner's subordinate ranges in the order /etc/subuid lists them.
  */
 export function rootlessRanges(owner: number, subordinate: readonly { start: number; count: number }[]): IdRange[] {
-  const out: IdRange[] = [{ inside: 0, outside: owner, count: 1 }];
+  const out: IdRange[] = [{ containerId: 0, hostId: owner, size: 1 }];
   let next = 1;
   for (const s of subordinate) {
-    out.push({ inside: next, outside: s.start, count: s.count });
+    out.push({ containerId: next, hostId: s.start, size: s.count });
     next += s.count;
   }
   return out;

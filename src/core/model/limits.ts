@@ -34,6 +34,11 @@ const DEFAULTS = {
    * bound is max-size plus one entry's worth: the engine rotates as soon as a file passes max-size.
    */
   logInflatedBytes: 16 * 1024 ** 3,
+  /**
+   * One metadata file of a containers/storage store (layers.json, images.json, containers.json), read whole. A
+   * host with thousands of images and layers keeps a few MB there.
+   */
+  storeMetadataBytes: 256 << 20,
 };
 
 export type Limits = { readonly [K in keyof typeof DEFAULTS]: number };

@@ -2,7 +2,6 @@ import type { ContainerInfo, ImageInfo, Problem, StoreRef } from './types.js';
 import type { LayerTable } from './layer-table.js';
 import type { PathTable } from './paths.js';
 import type { VolumeAccess } from './volumes.js';
-import type { IdMap } from './idmap.js';
 
 export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root' | 'containers-storage' | 'image-root';
 
@@ -44,16 +43,16 @@ export interface Source {
    */
   volumes?: VolumeAccess;
   /**
-   * A rootless store's id mapping (host ids on disk -> the ids its containers see): the rows of readLayer and
-   * readContainerLayer are already mapped; checks that lstat the store themselves (integrity, the mount check)
-   * map what they find with it. Absent for stores whose ids are the containers' own.
-   */
-  idMap?: IdMap | null;
-  /**
    * A source made of several stores (`--image-root`): each store found, how, and what it holds. Images and
    * containers name theirs (`store`).
    */
   stores?: StoreSummary[];
+  /**
+   * Why the kernel's overlayfs cannot stack this source's layer dirs as they are, when it cannot (a store
+   * mounted through fuse-overlayfs keeps `.wh.` files the kernel shows as files; a rootless store's files carry
+   * host ids, not the container's). The mount check then lays the layers out from what we read.
+   */
+  layerDirsNotMountable?: string;
   /** Release whatever the source holds open (file descriptors, temp copies of stdin). */
   close(): Promise<void>;
 }
@@ -62,8 +61,10 @@ export interface Source {
  * The store an image or container is read from: its own for a source of several stores (--image-root), else the
  * source itself. What depends on the kind of store (reading diff dirs, lower dirs for a mount, tar-splits) asks this.
  */
-export function storeOf(source: Pick<Source, 'kind' | 'location' | 'idMap'>, x?: { store?: StoreRef } | null): { kind: string; location: string; idMap: IdMap | null } {
-  return x?.store ? { kind: x.store.kind, location: x.store.location, idMap: x.store.idMap ?? null } : { kind: source.kind, location: source.location, idMap: source.idMap ?? null };
+export function storeOf(source: Pick<Source, 'kind' | 'location' | 'layerDirsNotMountable'>, x?: { store?: StoreRef } | null): { kind: string; location: string; layerDirsNotMountable: string | null } {
+  return x?.store
+    ? { kind: x.store.kind, location: x.store.location, layerDirsNotMountable: x.store.layerDirsNotMountable ?? null }
+    : { kind: source.kind, location: source.location, layerDirsNotMountable: source.layerDirsNotMountable ?? null };
 }
 
 /** A store of a several-store source, as found and opened. */

@@ -99,6 +99,16 @@ export interface LayerInfo {
   layout?: LayerLayout;
   /** The store's tar-split of this layer (moby layerdb, containers-storage), when it keeps one: integrity. */
   tarSplit?: string | null;
+  /**
+   * The files in `location` carry host ids that this maps to the layer's own (a rootless store, a layer written
+   * with an id map); absent: they carry the layer's ids. readLayer's tables already show the layer's ids.
+   */
+  idMap?: IdMap | null;
+  /**
+   * `location` may hold whiteouts as `.wh.NAME` files and opaque markers as `.wh..wh..opq` files besides 0:0
+   * devices and xattrs (a containers/storage store mounted through fuse-overlayfs extracts layers so).
+   */
+  whiteoutFiles?: boolean;
 }
 
 export type LayerLayout = 'diff' | 'aufs' | 'full';
@@ -116,8 +126,8 @@ export interface StoreRef {
   relative: string;
   /** What the store is (a SourceKind: docker-root, containerd-root, containers-storage...). */
   kind: string;
-  /** A rootless store's id mapping (Source.idMap): checks that lstat the store map host ids with it. */
-  idMap?: IdMap | null;
+  /** Source.layerDirsNotMountable of the store: why the kernel cannot stack its dirs as they are. */
+  layerDirsNotMountable?: string | null;
 }
 
 export interface ImageInfo {
@@ -183,6 +193,8 @@ export interface ContainerInfo {
   initDir: string | null;
   /** How rwDir and initDir hold their layers (LayerInfo.layout; absent = 'diff'). */
   layout?: LayerLayout;
+  /** The host ids of rwDir and initDir mapped to the container's (LayerInfo.idMap: a rootless store). */
+  idMap?: IdMap | null;
   /**
    * Absolute path of the engine's directory for the container (`containers/<id>/` of a Docker data root:
    * config.v2.json, hostconfig.json, the logs); absent where the source keeps none (containerd's own containers).
@@ -199,6 +211,34 @@ export interface ContainerInfo {
    * profile, or empty for the default). docker inspect does not print it; the risk findings read it.
    */
   seccompProfile?: string | null;
+  /**
+   * Paths the engine's own diff leaves out of the container's changes, though its RW layer holds them (podman's
+   * placeholders: /etc/hosts, /run/.containerenv...: libpod's initInodes). Absent: none.
+   */
+  diffHides?: readonly string[];
+  /**
+   * How the engine computes the container's diff: 'naive' (default: the two merged trees compared, as Docker's
+   * overlay2 and a fuse-overlayfs store do) or 'layer' (the RW layer's entries alone, as containers/storage's
+   * native overlay diff does: a copied-up dir whose mode and mtime are unchanged is no change).
+   */
+  diffMethod?: 'naive' | 'layer';
+  /**
+   * The user namespace the engine ran the container in, when the source knows it without docker's fields (a
+   * rootless podman store: uid 0 inside is its owner outside); absent: none known.
+   */
+  userNamespace?: string | null;
+  /** Kubernetes identity of a container a CRI runtime made (CRI-O), when its store records one. */
+  kubernetes?: KubernetesIdentity | null;
+}
+
+export interface KubernetesIdentity {
+  pod: string | null;
+  podId: string | null;
+  namespace: string | null;
+  /** The container's name in its pod spec. */
+  container: string | null;
+  /** The pod's infrastructure (pause) container. */
+  sandbox: boolean;
 }
 
 /**

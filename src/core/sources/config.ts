@@ -154,7 +154,7 @@ export function imageFromConfig(args: {
   config: Record<string, unknown>;
   diffIds: string[];
   where: string;
-  place: (index: number, diffId: string, chainId: string) => Pick<LayerInfo, 'cacheId' | 'location' | 'storedSize' | 'layout' | 'tarSplit'>;
+  place: (index: number, diffId: string, chainId: string) => Pick<LayerInfo, 'cacheId' | 'location' | 'storedSize' | 'layout' | 'tarSplit' | 'idMap' | 'whiteoutFiles'>;
 }): { image: ImageInfo; problems: Problem[] } {
   const { config, diffIds, where } = args;
   const chains = chainIds(diffIds);

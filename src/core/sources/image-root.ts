@@ -518,8 +518,8 @@ export async function openImageRoot(imageRoot: string, opts: OpenOptions & Disco
     opts.progress?.({ phase: 'stores', done: parts.length, total: found.stores.length, detail: store.relative });
     try {
       const source = await open(store.location, { ...opts, paths });
-      // A rootless store's id map goes with its images and containers: checks that lstat it map host ids.
-      const ref: StoreRef = { ...storeRef(store), idMap: source.idMap ?? null };
+      // What the mount check must know of the store goes with its images and containers.
+      const ref: StoreRef = { ...storeRef(store), layerDirsNotMountable: source.layerDirsNotMountable ?? null };
       for (const i of source.images) i.store = ref;
       for (const c of source.containers) c.store = ref;
       parts.push({ store, source });

@@ -10,6 +10,7 @@ import { openDockerRoot } from './docker-root/index.js';
 import { DOCKER_DRIVERS } from './docker-root/registry.js';
 import { detectStores, openContainerdRoot } from './containerd/index.js';
 import { openArchive } from './archive/index.js';
+import { openContainersStorage } from './containers-storage/index.js';
 import { recogniseSource, type ClassicStore, type Recognition } from './recognise.js';
 import { dockerVolumes } from './volumes.js';
 import { schemeLocation } from './reference.js';
@@ -31,6 +32,7 @@ export type SourcePlan =
   | { open: 'archive' }
   | { open: 'image-root'; dir: string }
   | { open: 'containerd-root' }
+  | { open: 'containers-storage'; driver: string }
   | { open: 'classic'; driver: string; notes: Problem[] }
   | { open: 'containerd-store'; notes: Problem[] }
   | { open: 'both'; driver: string; notes: Problem[] };
@@ -39,8 +41,8 @@ export type SourcePlan =
  * Open whatever the user named, recognising it by content (never by file name):
  * - `docker:REF` / `podman:REF` (or `docker://REF`, `podman://REF`): the engine's `save` stream; `-`: an archive
  *   on stdin; `docker-archive://PATH`, `oci-archive://PATH`: PATH;
- * - a directory: a Docker data root (classic store, containerd store, or both), a containerd root, or an OCI
- *   layout;
+ * - a directory: a Docker data root (classic store, containerd store, or both), a containerd root, a
+ *   containers/storage store (podman, buildah, CRI-O), or an OCI layout;
  * - a file: an image archive (docker save, OCI archive; optionally compressed).
  * A source in which nothing is recognised, or that we may not read, is a SourceError naming the real cause;
  * a data root that is recognised and holds no image and no container says so with an info problem.
@@ -61,6 +63,8 @@ export async function openSource(given: string, opts: OpenOptions = {}): Promise
       return openArchive(location, opts);
     case 'containerd-root':
       return sayIfEmpty(await openContainerdRoot(dir, opts), 'this containerd root');
+    case 'containers-storage':
+      return sayIfEmpty(await openContainersStorage(dir, opts), 'this containers/storage store');
     case 'containerd-store':
       return withVolumes(sayIfEmpty(withNotes(await openContainerdRoot(dir, opts), plan.notes), "this data root's containerd image store"));
     case 'classic':
@@ -90,6 +94,15 @@ export function planSource(given: string): SourcePlan {
       return { open: 'containerd-root' };
     case 'docker-root':
       return planDataRoot(r);
+    case 'containers-storage':
+      if (!r.drivers.includes('overlay')) {
+        throw new SourceError(
+          'source.driver-unsupported',
+          `is a containers/storage store (podman, buildah, CRI-O) on the ${r.drivers.join(' and ')} driver, which layerscope cannot read yet: it reads the overlay driver's stores. Meanwhile: \`podman --root COPY save\` the images from a copy of this store and inspect the archives`,
+          location,
+        );
+      }
+      return { open: 'containers-storage', driver: 'overlay' };
   }
 }
 

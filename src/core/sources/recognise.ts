@@ -41,6 +41,12 @@ export type Recognition =
   | { kind: 'oci-layout'; location: string }
   | { kind: 'containerd-root'; location: string }
   | {
+      kind: 'containers-storage';
+      location: string;
+      /** Every graph driver whose `<driver>-layers/layers.json` or `<driver>-images/images.json` is here. */
+      drivers: string[];
+    }
+  | {
       kind: 'docker-root';
       location: string;
       /** Every image/<driver>/ found, in GRAPH_DRIVERS order. */
@@ -51,6 +57,9 @@ export type Recognition =
       /** Non-empty <driver>/ dirs whose image/<driver>/ is missing (layer data without its metadata). */
       orphanDriverDirs: string[];
     };
+
+/** Graph drivers of containers/storage, in the order its drivers package tries them. */
+export const CONTAINERS_STORAGE_DRIVERS = ['overlay', 'btrfs', 'zfs', 'vfs', 'aufs', 'devmapper'];
 
 /** Entries a Docker data root holds besides its image stores; two or more of them make a directory look like one. */
 const DOCKER_ROOT_SIGNS = ['containers', 'volumes', 'network', 'image', 'buildkit', 'engine-id', 'swarm', 'plugins', 'runtimes', 'trust'];
@@ -137,6 +146,11 @@ export function recogniseSource(location: string): Recognition {
   const containers = isDir('containers') ? list('containers').filter((n) => HEX64.test(n)).length : 0;
   if (classic.length || containerd) return { kind: 'docker-root', location, classic, containerd, containers, orphanDriverDirs };
 
+  // A containers/storage store (podman, buildah, CRI-O): `<driver>-layers/layers.json` or
+  // `<driver>-images/images.json` (a dangling symlink there still counts: opening it says what is wrong).
+  const csDrivers = CONTAINERS_STORAGE_DRIVERS.filter((d) => present(`${d}-layers`, 'layers.json') || present(`${d}-images`, 'images.json'));
+  if (csDrivers.length) return { kind: 'containers-storage', location, drivers: csDrivers };
+
   // A containerd root: its meta.db is a bbolt database with containerd's schema and at least one namespace.
   if (isFile(...META_DB)) {
     const metaDb = ev.path(...META_DB);
@@ -171,7 +185,7 @@ export function recogniseSource(location: string): Recognition {
   const shown = names.slice(0, 5).map((n) => JSON.stringify(n)).join(', ') + (names.length > 5 ? `, … (${names.length} entries)` : '');
   throw new SourceError(
     'source.unrecognised',
-    `is a directory, but neither a Docker data root (image/<driver>/ or containerd/daemon/), a containerd root (${META_DB.join('/')}), nor an OCI layout (oci-layout, index.json); it holds ${shown}`,
+    `is a directory, but neither a Docker data root (image/<driver>/ or containerd/daemon/), a containerd root (${META_DB.join('/')}), a containers/storage store (overlay-layers/layers.json), nor an OCI layout (oci-layout, index.json); it holds ${shown}`,
     location,
   );
 }

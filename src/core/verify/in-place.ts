@@ -39,7 +39,7 @@ export interface InPlaceReport {
 
 export interface InPlaceOptions {
   mountOptions?: MountCheckOptions;
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout; whiteoutFiles?: boolean }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -64,7 +64,7 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
   // Integrity of the layer shown (no mount, no root needed beyond reading the store).
   const ref = spec.layers[t.layer];
   const storeKind = storeOf(source, spec.image ?? spec.container).kind;
-  if (storeKind !== 'docker-root') report.integrity.skipped = `${storeKind} sources keep no tar-split: layer integrity is checked in Docker data roots`;
+  if (storeKind !== 'docker-root' && storeKind !== 'containers-storage') report.integrity.skipped = `${storeKind} sources keep no tar-split: layer integrity is checked in Docker data roots and containers/storage stores`;
   else if (!ref || ref.role !== 'image' || !ref.chainId || !ref.diffId) report.integrity.skipped = `the container's ${ref?.role === 'init' ? 'init' : 'RW'} layer has no tar-split: nothing to check it against (the mount check covers it)`;
   else if (!ref.dir) report.integrity = { ...report.integrity, ran: true, status: 'error', message: 'the layer directory is missing' };
   else if (!ref.tarSplit) report.integrity.skipped = 'the store keeps no tar-split for this layer';
@@ -73,7 +73,7 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
     report.integrity.ran = true;
     const tarSplitPath = ref.tarSplit;
     try {
-      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: storeOf(source, spec.image ?? spec.container).idMap, layout: ref.layout });
+      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: ref.idMap ?? null, layout: ref.layout, whiteoutFiles: ref.whiteoutFiles ?? false });
       const unreadable = r.computedDiffId === null && r.findings.every((f) => f.kind === 'unreadable');
       report.integrity.status = r.ok ? 'ok' : unreadable ? 'error' : 'tampered';
       report.integrity.result = r;

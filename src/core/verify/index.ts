@@ -43,7 +43,7 @@ export interface VerifyOptions {
   asBuilt?: boolean;
   mountOptions?: MountCheckOptions;
   /** Injected for tests; default verifyLayerIntegrity. */
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout; whiteoutFiles?: boolean }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -61,6 +61,10 @@ export interface LayerVerdict {
   dir: string | null;
   /** The store's tar-split of the layer (LayerInfo.tarSplit). */
   tarSplit: string | null;
+  /** LayerInfo.idMap: the host ids of the layer dir mapped to the layer's. */
+  idMap?: IdMap | null;
+  /** LayerInfo.whiteoutFiles. */
+  whiteoutFiles?: boolean;
   usedBy: LayerUse;
   integrity: { status: 'ok' | 'tampered' | 'error' | 'skipped'; message: string | null; result: IntegrityResult | null };
   /**
@@ -144,6 +148,8 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         cacheId: l.cacheId,
         dir: l.location,
         tarSplit: l.tarSplit ?? null,
+        idMap: l.idMap ?? null,
+        whiteoutFiles: l.whiteoutFiles ?? false,
         usedBy: usedBy(l.chainId),
         integrity: { status: 'skipped', message: null, result: null },
         mount: null,
@@ -179,8 +185,8 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
       report.integrity.ran = true;
       await archiveLayers(archive, layerImages, layers, findings, opts.onProgress);
       archiveFindings(source, findings);
-    } else if (source.kind !== 'docker-root') {
-      report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity can only be checked in a Docker data root`;
+    } else if (source.kind !== 'docker-root' && source.kind !== 'containers-storage') {
+      report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity can only be checked in a Docker data root or a containers/storage store`;
     } else {
       report.integrity.ran = true;
       const fn = opts.integrityFn ?? verifyLayerIntegrity;
@@ -199,7 +205,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         }
         const tarSplitPath = lv.tarSplit;
         try {
-          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: source.idMap, layout: layoutOf.get(lv.chainId) });
+          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: lv.idMap, layout: layoutOf.get(lv.chainId), whiteoutFiles: lv.whiteoutFiles });
           const unreadable = r.computedDiffId === null;
           lv.integrity = {
             status: r.ok ? 'ok' : unreadable && r.findings.every((f) => f.kind === 'unreadable') ? 'error' : 'tampered',

@@ -81,6 +81,10 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
   // user.overlay.*, and trusted.overlay.* otherwise (a rootful engine never passes userxattr).
   const overlayXattrs = rootStat.uid === 0 ? 'trusted' : 'user';
   const ctx: DriverContext = { ev, note, safe, overlayXattrs };
+  // A rootless engine's store keeps host ids: shown as its containers see them, when the mapping can be found.
+  const rootless = overlayXattrs === 'user' ? rootlessIdMap(root, { uid: rootStat.uid, gid: rootStat.gid }) : null;
+  for (const p of rootless?.problems ?? []) sink.add(p);
+  const idMap = rootless?.map ?? null;
 
   // Tags: repositories.json.
   const refsById = new Map<string, { tags: string[]; digests: string[] }>();
@@ -157,7 +161,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
       where: configPath,
       place: (i, diffId, chainId) => {
         const rec = layerRecord(chainId, diffId, i > 0 ? chains[i - 1]! : null);
-        return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size, layout: rec.layout, tarSplit: ev.path(...store, 'layerdb', 'sha256', digestHex(chainId), 'tar-split.json.gz') };
+        return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size, layout: rec.layout, idMap, tarSplit: ev.path(...store, 'layerdb', 'sha256', digestHex(chainId), 'tar-split.json.gz') };
       },
     });
     for (const p of built.problems) sink.add(p);
@@ -172,16 +176,13 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
   images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 
   const containers = readContainers(ctx, driver, store);
+  if (idMap) for (const c of containers) c.idMap = idMap;
   fillVolumeSources(containers, ev.root);
 
   const paths = opts.paths ?? new PathTable();
   // Each dir has one parent (a layer's, an init layer's, an image's top), so a read is cached by its dir alone.
   const parentOf = new Map<string, { dir: string | null; layout: LayerLayout }>();
   const layoutOf = new Map<string, LayerLayout>();
-  // A rootless engine's store keeps host ids: shown as its containers see them, when the mapping can be found.
-  const rootless = overlayXattrs === 'user' ? rootlessIdMap(root, { uid: rootStat.uid, gid: rootStat.gid }) : null;
-  for (const p of rootless?.problems ?? []) sink.add(p);
-  const idMap = rootless?.map ?? null;
   const layers = cachedLocations(paths, 'no layer directory on disk', async (dir, ro) => {
     const parent = parentOf.get(dir) ?? { dir: null, layout: 'diff' as const };
     const layout = layoutOf.get(dir) ?? 'diff';
@@ -217,7 +218,6 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
     containers,
     problems,
     paths,
-    idMap,
     readStorage: () => (storage ??= readStorage(ctx, driver, store, images, containers, layerRecords)),
     readLayer(image, index, ro) {
       const layer = image.layers[index];

@@ -81,6 +81,10 @@ export function containerLogs(container: ContainerInfo, opts: LogsOptions = {}):
   const dir = container.stateDir;
   if (!dir) throw new LogsUnavailableError('logs.no-state-dir', `container ${container.name}: this source keeps no engine directory for it (containers/<id>/ of a Docker data root), so no logs`);
   const ev = new Evidence(dir);
+  // podman (containers/storage) keeps a container's log as userdata/ctr.log in CRI's k8s-file format: not read yet.
+  if (!container.inspect?.HostConfig?.LogConfig && exists(ev, 'userdata', 'ctr.log')) {
+    throw new LogsUnavailableError('logs.k8s-file-unsupported', `container ${container.name}: podman keeps its log in userdata/ctr.log (the k8s-file format), which layerscope does not read yet: read that file, or \`podman logs\` on a copy of the store`, dir);
+  }
   const problems: Problem[] = [];
   const note = new ProblemSink(problems, 100).note;
   const id = container.id;
@@ -121,9 +125,9 @@ export function containerLogs(container: ContainerInfo, opts: LogsOptions = {}):
   return { driver, format, files, problems, entries: readEntries(format, files, opts, inflated, note) };
 }
 
-function exists(ev: Evidence, name: string): boolean {
+function exists(ev: Evidence, ...name: string[]): boolean {
   try {
-    return ev.lstat(name) !== null;
+    return ev.lstat(...name) !== null;
   } catch {
     return false;
   }

@@ -100,6 +100,11 @@ export interface VerifyLayerOptions {
    * are plain files on disk and are checked like any other member (default 'diff': overlay form).
    */
   layout?: LayerLayout;
+  /**
+   * The diff dir may hold whiteouts as `.wh.NAME` files and opaque markers as `.wh..wh..opq` files (a
+   * containers/storage store mounted through fuse-overlayfs extracts layers so): those count as the members'.
+   */
+  whiteoutFiles?: boolean;
 }
 
 /** tar-split.json.gz of at least this size (about a thousand members) uses the threads. */
@@ -161,15 +166,6 @@ class LayerVerifier {
    */
   private readonly order = new Map<IntegrityFinding, number>();
   private orderNow: number | null = null;
-
-  /** Owners as the layer's containers see them (a rootless store's disk holds host ids). */
-  private uidOf(st: { uid: number | bigint }): number {
-    return this.opts.idMap ? this.opts.idMap.uid(Number(st.uid)) : Number(st.uid);
-  }
-
-  private gidOf(st: { gid: number | bigint }): number {
-    return this.opts.idMap ? this.opts.idMap.gid(Number(st.gid)) : Number(st.gid);
-  }
 
   constructor(private readonly opts: VerifyLayerOptions) {
     this.diffDir = opts.diffDir.replace(/\/+$/, '');
@@ -406,6 +402,10 @@ class LayerVerifier {
       if (base === '.wh..wh..opq') {
         this.opaqueExpected.add(parent);
         this.markKnown(parent);
+        if (this.opts.whiteoutFiles && this.isMarkerFile(rel)) {
+          this.markKnown(rel);
+          this.opaqueOnDisk.add(parent);
+        }
         return null;
       }
       if (base.startsWith('.wh..wh.') && parent === '') {
@@ -414,7 +414,8 @@ class LayerVerifier {
       }
       const target = joinPath(parent, base.slice(4));
       this.markKnown(target);
-      this.checkWhiteout(target, h);
+      if (this.opts.whiteoutFiles && this.isMarkerFile(rel)) this.markKnown(rel);
+      else this.checkWhiteout(target, h);
       return null;
     }
     this.markKnown(rel);
@@ -526,12 +527,19 @@ class LayerVerifier {
     return true;
   }
 
+  /** The owner of a file on disk as the layer's tar records it (through the store's id map, when it has one). */
+  private owner(st: { uid: number | bigint; gid: number | bigint }): { uid: number; gid: number } {
+    const uid = Number(st.uid);
+    const gid = Number(st.gid);
+    const m = this.opts.idMap;
+    return m ? { uid: m.uid(uid), gid: m.gid(gid) } : { uid, gid };
+  }
+
   /** mode (not for symlinks: Linux has no symlink modes), owner, mtime (seconds). */
   private checkCommon(rel: string, h: TarEntry, st: fs.Stats, want: EntryType): void {
     const mode = st.mode & 0o7777;
     if (want !== 'symlink' && mode !== h.mode) this.add('mode', rel, `${show(rel)} has mode ${octal(mode)} on disk, ${octal(h.mode)} in the layer`, octal(h.mode), octal(mode));
-    const uid = this.uidOf(st);
-    const gid = this.gidOf(st);
+    const { uid, gid } = this.owner(st);
     if (uid !== h.uid || gid !== h.gid) this.add('owner', rel, `${show(rel)} is owned by ${uid}:${gid} on disk, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${uid}:${gid}`);
     // mtimeMs is a double: near a second boundary it can round up to the next second, so confirm with ns.
     let mtime = Math.floor(st.mtimeMs / 1000);
@@ -605,6 +613,16 @@ class LayerVerifier {
     }
   }
 
+  /** A `.wh.` marker file as containers/storage extracts one for fuse-overlayfs: a regular file, reached safely. */
+  private isMarkerFile(rel: string): boolean {
+    if (this.ancestorsBlocked(rel)) return false;
+    try {
+      return fs.lstatSync(this.host(rel)).isFile();
+    } catch {
+      return false;
+    }
+  }
+
   private checkWhiteout(target: string, h: TarEntry | null): void {
     const blocked = this.ancestorsBlocked(target);
     if (blocked) {
@@ -628,9 +646,9 @@ class LayerVerifier {
     // moby mknods whiteouts with mode 0 and chowns them to the header's owner; it sets no times.
     const mode = Number(st.mode & 0o7777n);
     if (mode !== 0) this.add('mode', target, `whiteout ${show(target)} has mode ${octal(mode)}, moby creates them with 0000`, octal(0), octal(mode));
-    if (h && (this.uidOf(st) !== h.uid || this.gidOf(st) !== h.gid)) {
-      const owner = `${this.uidOf(st)}:${this.gidOf(st)}`;
-      this.add('owner', target, `whiteout ${show(target)} is owned by ${owner}, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, owner);
+    const owner = this.owner(st);
+    if (h && (owner.uid !== h.uid || owner.gid !== h.gid)) {
+      this.add('owner', target, `whiteout ${show(target)} is owned by ${owner.uid}:${owner.gid}, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${owner.uid}:${owner.gid}`);
     }
   }
 
@@ -713,7 +731,7 @@ class LayerVerifier {
       const st = fs.lstatSync(this.host(rel), { bigint: true });
       what = entryTypeOf(st);
       if (what === 'char' && st.rdev === 0n) what = 'whiteout (char 0:0)';
-      actual = `${what} ${octal(Number(st.mode & 0o7777n))} ${this.uidOf(st)}:${this.gidOf(st)} ${what === 'file' ? st.size + ' bytes' : ''}`.trim();
+      actual = `${what} ${octal(Number(st.mode & 0o7777n))} ${this.owner(st).uid}:${this.owner(st).gid} ${what === 'file' ? st.size + ' bytes' : ''}`.trim();
     } catch {
       // reported without details
     }

@@ -7,7 +7,7 @@ import { compareViews, type MountDifference } from './compare.js';
 import { execaRunner, type Runner } from './runner.js';
 import { InterruptedError, MountError, MountSession, sweepLeftovers, type MountMode, type SweepResult } from './session.js';
 import type { MountInfoEntry } from './mountinfo.js';
-import { imageStacks, stackViewOf, type StackSpec } from './stacks.js';
+import { imageStacks, stackIdMap, stackViewOf, type StackSpec } from './stacks.js';
 import type { StackView } from '../../analysis/stack.js';
 import { LowersSkip, newUnpackCache, stackLowers, type StackLowers } from './lowers.js';
 import { hashFile, type WalkResult } from './walk.js';
@@ -201,7 +201,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       let diffs = compareViews(expected, listing.entries, {
         ignoreOwner: res.mode === 'userns',
         ignoreDevices: res.mode === 'userns',
-        idMap: storeOf(source, spec.image ?? spec.container).idMap,
+        idMap: stackIdMap(spec),
         expectedContent: canHash ? (row: MergedRow) => safeHash(layerDirs[row.layer], row.path) : undefined,
       });
       if (ignore.size || longerThan < Infinity) diffs = diffs.filter((d) => !ignore.has(d.path) && d.path.length <= longerThan);
@@ -221,7 +221,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
           const d = compareViews(abRows, listing.entries, {
             ignoreOwner: res.mode === 'userns',
             ignoreDevices: res.mode === 'userns',
-            idMap: storeOf(source, spec.image ?? spec.container).idMap,
+            idMap: stackIdMap(spec),
             expectedContent: canHash ? (row: MergedRow) => asBuiltContent(ab.crc[row.layer] ?? null, layerDirs[row.layer], row.path) : undefined,
           });
           // An entry the image was not built with: name the layer whose dir holds it (from our disk view).

@@ -87,7 +87,8 @@ export async function stackLowers(
     out.notes.push(...dl.notes);
     return out;
   }
-  if (store.kind === 'containerd-root' && (direct = directLowers(spec, store.location))) {
+  if (store.kind === 'containers-storage' && store.layerDirsNotMountable) out.notes.push(`laid out from what was read, not mounted in place: ${store.layerDirsNotMountable}`);
+  else if ((store.kind === 'containerd-root' || store.kind === 'containers-storage') && (direct = directLowers(spec, store.location))) {
     out.lowers = direct.lowers;
     out.shortCwd = direct.shortCwd;
     out.origin = 'directories';

@@ -1,5 +1,6 @@
 import type { Source } from '../../model/source.js';
-import type { ContainerInfo, ImageInfo, LayerLayout } from '../../model/types.js';
+import type { ContainerInfo, ImageInfo, LayerInfo, LayerLayout } from '../../model/types.js';
+import type { IdMap } from '../../model/idmap.js';
 import type { LayerTable } from '../../model/layer-table.js';
 import type { StackView } from '../../analysis/stack.js';
 import { modelOf } from '../../analysis/model.js';
@@ -28,6 +29,10 @@ export interface StackLayerRef {
   layout?: LayerLayout;
   /** The store's tar-split of the layer (image layers of stores that keep one). */
   tarSplit?: string | null;
+  /** LayerInfo.idMap (image layers), ContainerInfo.idMap (init and RW). */
+  idMap?: IdMap | null;
+  /** LayerInfo.whiteoutFiles (image layers). */
+  whiteoutFiles?: boolean;
 }
 
 export interface StackSpec {
@@ -50,7 +55,7 @@ function imageLabel(image: ImageInfo): string {
 /** Stacks of one image: every layer's top-of-stack (`every`), or only the image's top. */
 export function imageStacks(image: ImageInfo, every: boolean): StackSpec[] {
   const out: StackSpec[] = [];
-  const refs: StackLayerRef[] = image.layers.map((l) => ({ role: 'image', index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null }));
+  const refs: StackLayerRef[] = image.layers.map(imageLayerRef);
   const from = every ? 0 : image.layers.length - 1;
   for (let n = Math.max(0, from); n < image.layers.length; n++) {
     out.push({ id: `image:${image.layers[n]!.chainId}`, kind: 'image', label: `${imageLabel(image)} layer ${n}`, image, container: null, top: n, layers: refs.slice(0, n + 1) });
@@ -58,11 +63,21 @@ export function imageStacks(image: ImageInfo, every: boolean): StackSpec[] {
   return out;
 }
 
+function imageLayerRef(l: LayerInfo): StackLayerRef {
+  return { role: 'image', index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null, idMap: l.idMap ?? null, whiteoutFiles: l.whiteoutFiles ?? false };
+}
+
+/** The id map the kernel's view of a stack is read through: its top layer's (one store's layers share theirs). */
+export function stackIdMap(spec: StackSpec): IdMap | null {
+  for (let i = spec.layers.length - 1; i >= 0; i--) if (spec.layers[i]!.idMap) return spec.layers[i]!.idMap!;
+  return null;
+}
+
 export function containerStack(source: Source, c: ContainerInfo): StackSpec {
   const image = source.images.find((i) => i.id === c.image) ?? null;
-  const layers: StackLayerRef[] = image ? image.layers.map((l) => ({ role: 'image' as const, index: l.index, chainId: l.chainId, diffId: l.diffId, overlayId: l.cacheId, dir: l.location, layout: l.layout, tarSplit: l.tarSplit ?? null })) : [];
-  if (c.initId || c.initDir) layers.push({ role: 'init', index: null, chainId: null, diffId: null, overlayId: c.initId, dir: c.initDir, layout: c.layout });
-  layers.push({ role: 'rw', index: null, chainId: null, diffId: null, overlayId: c.mountId, dir: c.rwDir, layout: c.layout });
+  const layers: StackLayerRef[] = image ? image.layers.map(imageLayerRef) : [];
+  if (c.initId || c.initDir) layers.push({ role: 'init', index: null, chainId: null, diffId: null, overlayId: c.initId, dir: c.initDir, layout: c.layout, idMap: c.idMap ?? null });
+  layers.push({ role: 'rw', index: null, chainId: null, diffId: null, overlayId: c.mountId, dir: c.rwDir, layout: c.layout, idMap: c.idMap ?? null });
   return { id: `container:${c.id}`, kind: 'container', label: `container ${c.name}`, image, container: c, top: null, layers };
 }
 
