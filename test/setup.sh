@@ -41,6 +41,10 @@ else
   log "bookworm packages already installed: ${PKGS[*]}"
 fi
 
+# fuse-overlayfs run by a user (a rootless Docker or podman on it) needs /dev/fuse open to users, as the fuse
+# package's udev rule makes it on an ordinary install; machines without udev leave it 0600.
+if [ -c /dev/fuse ]; then chmod 0666 /dev/fuse; fi
+
 # The Debian package starts a system dockerd on /var/run/docker.sock; tests never use it (they start
 # private engines), so leave it as it is.
 

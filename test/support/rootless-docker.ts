@@ -26,9 +26,14 @@ export interface RootlessDocker {
   stop(): Promise<void>;
 }
 
-/** Why a rootless engine cannot run here, or null. */
-export function rootlessUnavailable(): string | null {
+/** Why a rootless engine on `driver` cannot run here, or null. */
+export function rootlessUnavailable(driver: 'overlay2' | 'fuse-overlayfs' = 'overlay2'): string | null {
   if (process.getuid?.() !== 0) return 'not root (the test user and its engine are set up as root)';
+  if (driver === 'fuse-overlayfs') {
+    if (!fs.existsSync('/usr/bin/fuse-overlayfs')) return '/usr/bin/fuse-overlayfs is missing (apt-get install fuse-overlayfs; test/setup.sh installs it)';
+    // udev makes /dev/fuse 0666 on an ordinary install; test/setup.sh does on machines without that rule.
+    if ((fs.statSync('/dev/fuse', { throwIfNoEntry: false })?.mode ?? 0) & 0o006 ? false : true) return '/dev/fuse is not open to users (chmod 0666 /dev/fuse; test/setup.sh does)';
+  }
   for (const [f, what] of [
     [path.join(CONTRIB, 'dockerd-rootless.sh'), 'docker.io'],
     ['/usr/bin/rootlesskit', 'rootlesskit'],

@@ -6,7 +6,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { bigDataFileName, layerChain, type CsLayer } from '../../../src/core/sources/containers-storage/store.js';
-import { fuseLayer } from '../../../src/core/sources/containers-storage/layers.js';
+import { fuseLayer } from '../../../src/core/sources/fuse-overlayfs.js';
 import { rootlessIdMap } from '../../../src/core/sources/rootless.js';
 import { LayerTable } from '../../../src/core/model/layer-table.js';
 import { PathTable } from '../../../src/core/model/paths.js';

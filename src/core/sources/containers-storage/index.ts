@@ -16,7 +16,7 @@ import { cachedLocations, layerAccess } from '../layer-access.js';
 import { bigDataFileName, layerChain, readContainerRecords, readImages, readLayers, type CsImage, type CsLayer, type Note } from './store.js';
 import { readLibpodState } from './libpod.js';
 import { buildContainer } from './containers.js';
-import { fuseLayer } from './layers.js';
+import { fuseLayer } from '../fuse-overlayfs.js';
 
 /**
  * A containers/storage store (podman, buildah, CRI-O; `/var/lib/containers/storage`, or a rootless user's

@@ -69,6 +69,10 @@ export interface DockerDriver {
   bookkeeping: ReadonlySet<string>;
   /** A layer's changes, normalised (see Source.readLayer). */
   read(layer: LayerToRead, rc: ReadContext): Promise<LayerTable>;
+  /** The driver's dirs may hold whiteouts as `.wh.` files (LayerInfo.whiteoutFiles): integrity counts them. */
+  whiteoutFiles?: boolean;
+  /** Why the kernel's overlayfs cannot stack the driver's dirs as they are (Source.layerDirsNotMountable). */
+  notMountable?: string;
 }
 
 /** Why a directory the engine keeps is not usable: missing, a symlink (never followed), not a directory, unreadable. */

@@ -161,7 +161,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
       where: configPath,
       place: (i, diffId, chainId) => {
         const rec = layerRecord(chainId, diffId, i > 0 ? chains[i - 1]! : null);
-        return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size, layout: rec.layout, idMap, tarSplit: ev.path(...store, 'layerdb', 'sha256', digestHex(chainId), 'tar-split.json.gz') };
+        return { cacheId: rec.cacheId, location: rec.dir, storedSize: rec.size, layout: rec.layout, idMap, ...(driver.whiteoutFiles ? { whiteoutFiles: true } : {}), tarSplit: ev.path(...store, 'layerdb', 'sha256', digestHex(chainId), 'tar-split.json.gz') };
       },
     });
     for (const p of built.problems) sink.add(p);
@@ -218,6 +218,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
     containers,
     problems,
     paths,
+    ...(driver.notMountable ? { layerDirsNotMountable: driver.notMountable } : {}),
     readStorage: () => (storage ??= readStorage(ctx, driver, store, images, containers, layerRecords)),
     readLayer(image, index, ro) {
       const layer = image.layers[index];

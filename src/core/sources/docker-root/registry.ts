@@ -1,6 +1,7 @@
 import type { DockerDriver } from './driver.js';
 import { aufs } from './aufs.js';
 import { overlay2 } from './overlay2.js';
+import { fuseOverlayfs } from './fuse-overlayfs.js';
 
 /**
  * The graph drivers whose stores layerscope reads (drivers.ts lists every driver it recognises). Reading another
@@ -9,4 +10,5 @@ import { overlay2 } from './overlay2.js';
 export const DOCKER_DRIVERS: Readonly<Record<string, DockerDriver>> = {
   overlay2,
   aufs,
+  'fuse-overlayfs': fuseOverlayfs,
 };

@@ -198,10 +198,12 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       res.entries.kernel = listing.entries.length;
       for (const e of listing.errors) res.notes.push(`kernel view: ${e.path}: ${e.error}`);
       const layerDirs = lowers.map((l) => l.dir).reverse();
+      // The store's own dirs carry host ids on a rootless store; laid out here, they carry the ids we read.
+      const kernelIds = sl.origin === 'unpacked' ? null : stackIdMap(spec);
       let diffs = compareViews(expected, listing.entries, {
         ignoreOwner: res.mode === 'userns',
         ignoreDevices: res.mode === 'userns',
-        idMap: stackIdMap(spec),
+        idMap: kernelIds,
         expectedContent: canHash ? (row: MergedRow) => safeHash(layerDirs[row.layer], row.path) : undefined,
       });
       if (ignore.size || longerThan < Infinity) diffs = diffs.filter((d) => !ignore.has(d.path) && d.path.length <= longerThan);
@@ -221,7 +223,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
           const d = compareViews(abRows, listing.entries, {
             ignoreOwner: res.mode === 'userns',
             ignoreDevices: res.mode === 'userns',
-            idMap: stackIdMap(spec),
+            idMap: kernelIds,
             expectedContent: canHash ? (row: MergedRow) => asBuiltContent(ab.crc[row.layer] ?? null, layerDirs[row.layer], row.path) : undefined,
           });
           // An entry the image was not built with: name the layer whose dir holds it (from our disk view).

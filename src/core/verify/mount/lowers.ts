@@ -78,7 +78,7 @@ export async function stackLowers(
   let direct: ReturnType<typeof directLowers> = null;
   // The image's (or container's) own store: a source of several stores (--image-root) has one per image.
   const store = storeOf(source, spec.image ?? spec.container);
-  if (store.kind === 'docker-root') {
+  if (store.kind === 'docker-root' && !store.layerDirsNotMountable) {
     if (spec.layers.some((l) => l.layout === 'aufs')) throw new LowersSkip(aufsSkipReason());
     const dl = dataRootLowers(store.location, spec);
     if (dl.missing.length) throw new LowersError(`layer directories missing: ${dl.missing.join(', ')}`);
@@ -87,7 +87,7 @@ export async function stackLowers(
     out.notes.push(...dl.notes);
     return out;
   }
-  if (store.kind === 'containers-storage' && store.layerDirsNotMountable) out.notes.push(`laid out from what was read, not mounted in place: ${store.layerDirsNotMountable}`);
+  if (store.layerDirsNotMountable) out.notes.push(`laid out from what was read, not mounted in place: ${store.layerDirsNotMountable}`);
   else if ((store.kind === 'containerd-root' || store.kind === 'containers-storage') && (direct = directLowers(spec, store.location))) {
     out.lowers = direct.lowers;
     out.shortCwd = direct.shortCwd;

@@ -1,8 +1,11 @@
-import { LayerTable } from '../../model/layer-table.js';
-import type { PathTable } from '../../model/paths.js';
-import type { LayerEntry, PutEntry, WhiteoutEntry } from '../../model/types.js';
+import { LayerTable } from '../model/layer-table.js';
+import type { PathTable } from '../model/paths.js';
+import type { LayerEntry, PutEntry, WhiteoutEntry } from '../model/types.js';
 
-/** What a containers/storage layer dir needs beyond an overlay upper dir: fuse-overlayfs's own markers. */
+/**
+ * What a layer dir of a store mounted through fuse-overlayfs needs beyond an overlay upper dir: fuse-overlayfs's
+ * own markers. Docker's fuse-overlayfs driver and a containers/storage store with a mount program both keep them.
+ */
 
 const OPAQUE_FILE = '.wh..wh..opq';
 /** The xattrs fuse-overlayfs reads as "opaque" besides trusted.overlay.opaque (which the walk already reads). */
@@ -10,7 +13,7 @@ const FUSE_OPAQUE_XATTRS = ['user.fuseoverlayfs.opaque', 'user.overlay.opaque'];
 
 /**
  * A layer dir of a store mounted through fuse-overlayfs, read as fuse-overlayfs reads it: a `.wh.NAME` file
- * deletes NAME (containers/storage extracts layers so when the kernel's overlay is not used, and fuse-overlayfs
+ * deletes NAME (Docker's driver and containers/storage extract layers so when the kernel's overlay is not used, and fuse-overlayfs
  * makes them where it may not create a 0:0 device), a `.wh..wh..opq` file or a user.fuseoverlayfs.opaque /
  * user.overlay.opaque xattr makes its directory opaque, and any other `.wh.` name (a 0:0 device fuse-overlayfs
  * makes over a marker it removed) is its bookkeeping, never shown in the container.
