@@ -41,3 +41,30 @@ export function usesEngines(file, seen = new Set()) {
   }
   return false;
 }
+
+/**
+ * Support modules that start an engine of their own, run by a test user or on a fixed private root (podman, a
+ * rootless Docker, Docker on other graph drivers): two runs of such a suite at once (the Node lines side by side)
+ * would share that user and root, so those suites run on the machine's line only.
+ */
+const OWN_ENGINE_MODULES = ['test/support/podman.ts', 'test/support/rootless-docker.ts', 'test/support/driver-engines.ts'].map((f) => path.join(ROOT, f));
+
+/** True when `file` (or a test module it imports) starts an engine of its own (OWN_ENGINE_MODULES). */
+export function runsOwnEngine(file, seen = new Set()) {
+  file = path.resolve(ROOT, file);
+  if (seen.has(file)) return false;
+  seen.add(file);
+  if (OWN_ENGINE_MODULES.includes(file)) return true;
+  let text;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  for (const m of text.matchAll(/from\s+'(\.{1,2}\/[^']+)'/g)) {
+    const dep = path.resolve(path.dirname(file), m[1]).replace(/\.js$/, '');
+    if (!dep.startsWith(path.join(ROOT, 'test'))) continue;
+    for (const ext of ['.ts', '.tsx', '.mjs']) if (fs.existsSync(dep + ext) && runsOwnEngine(dep + ext, seen)) return true;
+  }
+  return false;
+}
