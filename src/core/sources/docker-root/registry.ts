@@ -1,5 +1,7 @@
 import type { DockerDriver } from './driver.js';
 import { overlay2 } from './overlay2.js';
+import { overlay } from './overlay.js';
+import { btrfs, vfs } from './full-tree.js';
 
 /**
  * The graph drivers whose stores layerscope reads (drivers.ts lists every driver it recognises). Reading another
@@ -7,4 +9,7 @@ import { overlay2 } from './overlay2.js';
  */
 export const DOCKER_DRIVERS: Readonly<Record<string, DockerDriver>> = {
   overlay2,
+  overlay,
+  vfs,
+  btrfs,
 };
