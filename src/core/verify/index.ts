@@ -1,3 +1,5 @@
+import type { LayerLayout } from '../model/types.js';
+import type { LayerTable } from '../model/layer-table.js';
 import type { Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
 import { ProblemSink } from '../model/problem-sink.js';
@@ -42,7 +44,7 @@ export interface VerifyOptions {
   asBuilt?: boolean;
   mountOptions?: MountCheckOptions;
   /** Injected for tests; default verifyLayerIntegrity. */
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; layout?: 'diff' | 'full'; changes?: () => Promise<LayerTable> }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -60,6 +62,8 @@ export interface LayerVerdict {
   dir: string | null;
   /** The store's tar-split of the layer (LayerInfo.tarSplit). */
   tarSplit: string | null;
+  /** How `dir` holds the layer (LayerInfo.layout). */
+  layout: LayerLayout;
   usedBy: LayerUse;
   integrity: { status: 'ok' | 'tampered' | 'error' | 'skipped'; message: string | null; result: IntegrityResult | null };
   /**
@@ -143,6 +147,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         cacheId: l.cacheId,
         dir: l.location,
         tarSplit: l.tarSplit ?? null,
+        layout: l.layout ?? 'diff',
         usedBy: usedBy(l.chainId),
         integrity: { status: 'skipped', message: null, result: null },
         mount: null,
@@ -197,7 +202,12 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         }
         const tarSplitPath = lv.tarSplit;
         try {
-          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId });
+          // A whole tree (vfs, btrfs, overlay's root): what the layer does not know is found in its changes
+          // against the parent's tree, which the source reads.
+          const use = lv.usedBy.images[0];
+          const img = use ? source.images.find((i) => i.id === use.id) : undefined;
+          const changes = img && use ? () => source.readLayer(img, use.index) : undefined;
+          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, layout: lv.layout === 'full' ? 'full' : 'diff', changes });
           const unreadable = r.computedDiffId === null;
           lv.integrity = {
             status: r.ok ? 'ok' : unreadable && r.findings.every((f) => f.kind === 'unreadable') ? 'error' : 'tampered',

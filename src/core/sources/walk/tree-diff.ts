@@ -357,8 +357,11 @@ class Differ {
         this.row(n, depthOf(n));
         continue;
       }
-      const changed = !sameInode(n, o) && (statDifferent(n, o) || !sameBytes(xattr(n, 'security.capability'), xattr(o, 'security.capability')));
       const dirs = isDir(n);
+      // Beyond the engine's changes: a dir whose mtime alone moved (a file made and removed in it) is listed, as
+      // an overlay upper dir has it, so that the layer's tree shows the dir as it is; `docker diff` (computed from
+      // the stack, analysis/docker-diff.ts) still leaves it out, as the engine does.
+      const changed = !sameInode(n, o) && (statDifferent(n, o) || !sameBytes(xattr(n, 'security.capability'), xattr(o, 'security.capability')) || (dirs && !sameTime(n, o)));
       if (changed) this.row(n, depthOf(n));
       else if (dirs) {
         this.stack.push({ chunk: n.chunk, i: n.i, depth: depthOf(n), pid: -1, listed: false });
@@ -453,11 +456,20 @@ function statDifferent(a: View, b: View): boolean {
   const j = b.i;
   if (x.mode[i] !== y.mode[j] || x.uid[i] !== y.uid[j] || x.gid[i] !== y.gid[j] || x.rdevMajor[i] !== y.rdevMajor[j] || x.rdevMinor[i] !== y.rdevMinor[j]) return true;
   if ((x.mode[i]! & S_IFMT) === S_IFDIR) return false;
-  const sameTime = x.mtime[i] === y.mtime[j] && (x.nsec[i] === y.nsec[j] || x.nsec[i] === 0 || y.nsec[j] === 0);
-  return !sameTime || x.size[i] !== y.size[j];
+  return !sameTime(a, b) || x.size[i] !== y.size[j];
+}
+
+/** Go's sameFsTimeSpec: equal seconds, and equal nanoseconds unless either side has none (tar extraction). */
+function sameTime(a: View, b: View): boolean {
+  const x = a.chunk;
+  const y = b.chunk;
+  const i = a.i;
+  const j = b.i;
+  return x.mtime[i] === y.mtime[j] && (x.nsec[i] === y.nsec[j] || x.nsec[i] === 0 || y.nsec[j] === 0);
 }
 
 function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (!a || !b) return !a === !b && (a?.length ?? 0) === (b?.length ?? 0);
+  // Go's bytes.Equal: no xattr and an empty one are the same.
+  if (!a || !b) return (a?.length ?? 0) === 0 && (b?.length ?? 0) === 0;
   return Buffer.compare(a, b) === 0;
 }
