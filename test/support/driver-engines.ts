@@ -64,7 +64,7 @@ export async function startDriverEngine(driver: DriverName): Promise<DriverEngin
     if (driver === 'btrfs') {
       const img = path.join(dir, 'btrfs.img');
       fs.closeSync(fs.openSync(img, 'w'));
-      fs.truncateSync(img, 2 << 30);
+      fs.truncateSync(img, 2 * 1024 ** 3);
       sh('mkfs.btrfs', ['-q', img]);
       const mnt = path.join(dir, 'mnt');
       fs.mkdirSync(mnt);
