@@ -237,6 +237,17 @@ for (const driver of ['vfs', 'overlay', 'btrfs'] as DriverName[]) {
         assert.equal(r.code, EXIT.ok, r.stdout + r.stderr);
       });
 
+      await t.test('verify with the mount check: the kernel stacks the layers as we read them', async () => {
+        const r = await runCmd(verifyCommand, [root, '--all', '--format', 'json']);
+        const doc = JSON.parse(r.stdout);
+        assert.equal(doc.mount.ran, true, JSON.stringify(doc.mount));
+        assert.deepEqual(doc.findings, []);
+        // Every image layer's stack and both containers' were mounted and matched.
+        const kinds = doc.stacks.map((x: { id: string; status: string }) => `${x.id.split(':')[0]} ${x.status}`);
+        assert.ok(kinds.filter((k: string) => k === 'container ok').length === 2 && kinds.every((k: string) => k.endsWith(' ok')), kinds.join(', '));
+        assert.equal(r.code, EXIT.ok, r.stdout.slice(0, 4000) + r.stderr);
+      });
+
       await t.test('nothing was written to the store', async () => {
         assert.equal(await hashTree(root), before);
       });
