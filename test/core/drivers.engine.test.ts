@@ -244,7 +244,7 @@ for (const driver of ['vfs', 'overlay', 'btrfs'] as DriverName[]) {
         assert.deepEqual(doc.findings, []);
         // Every image layer's stack and both containers' were mounted and matched.
         const kinds = doc.stacks.map((x: { id: string; status: string }) => `${x.id.split(':')[0]} ${x.status}`);
-        assert.ok(kinds.filter((k: string) => k === 'container ok').length === 2 && kinds.every((k: string) => k.endsWith(' ok')), kinds.join(', '));
+        assert.ok(kinds.filter((k: string) => k === 'container agree').length === 2 && kinds.every((k: string) => k.endsWith(' agree')), kinds.join(', '));
         assert.equal(r.code, EXIT.ok, r.stdout.slice(0, 4000) + r.stderr);
       });
 
