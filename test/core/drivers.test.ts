@@ -16,6 +16,7 @@ import { openSource } from '../../src/core/sources/open.js';
 import type { Source } from '../../src/core/model/source.js';
 import type { LayerTable } from '../../src/core/model/layer-table.js';
 import { readTreeDiff } from '../../src/core/sources/walk/tree-diff.js';
+import { attributePath } from '../../src/core/verify/attribute.js';
 import { PathTable } from '../../src/core/model/paths.js';
 import { chainIds } from '../../src/core/analysis/chain.js';
 import { classicRoot, docker20Containerd, hex, writeTree } from '../support/roots.js';
@@ -304,5 +305,17 @@ test("overlay store: an image layer's lower-id that is not its parent's id is a 
     const p = s.problems.find((x) => x.code === 'overlay.lower-id.mismatch');
     assert.ok(p, JSON.stringify(s.problems));
     assert.equal(p.path, path.join(root, 'overlay', L2.cacheId, 'lower-id'));
+  });
+});
+
+test('vfs store: a host path in a whole-tree layer belongs to the layer that last wrote it', async () => {
+  const { root, layerDir } = vfsStore();
+  await withSource(root, async (s) => {
+    const [l0, l1] = s.images[0]!.layers;
+    const kept = await attributePath(s, path.join(layerDir(L2.cacheId), 'a/keep'));
+    assert.equal(kept.layer?.chainId, l0!.chainId, JSON.stringify(kept));
+    assert.match(kept.notes.join('\n'), /whole file system as of layer 1.*layer 0's version/);
+    const mod = await attributePath(s, path.join(layerDir(L2.cacheId), 'a/mod'));
+    assert.equal(mod.layer?.chainId, l1!.chainId, JSON.stringify(mod));
   });
 });

@@ -208,8 +208,18 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
       if (r === null) continue;
       out.where = 'layer';
       out.layerPath = cleanLayerPath(textToPath(r));
-      out.layer = { chainId: l.chainId, diffId: l.diffId, cacheId: l.cacheId };
-      await attributeLayer(source, out, l.chainId);
+      let owner = l;
+      if (l.layout === 'full') {
+        // A whole tree (vfs, btrfs, overlay's root) holds every file as of this layer: the path belongs to the
+        // layer that last wrote it, at or below this one.
+        const { view } = await stackViewOf(source, imageStacks(img, false)[0]!);
+        const id = view.lookup(out.layerPath);
+        const v = id < 0 ? -1 : view.versionAt(id, l.index);
+        if (v >= 0 && !view.store.isWhiteout(v)) owner = img.layers[view.layerOf(v)] ?? l;
+        out.notes.push(`${l.location} holds the whole file system as of layer ${l.index}, not only its changes: ${owner === l ? 'this layer wrote the path' : `the path there is layer ${owner.index}'s version`}`);
+      }
+      out.layer = { chainId: owner.chainId, diffId: owner.diffId, cacheId: owner.cacheId };
+      await attributeLayer(source, out, owner.chainId);
       return out;
     }
   }
