@@ -57,10 +57,18 @@ export async function readTreeDiff(dir: string, parentDir: string | null, paths:
   const problems: Problem[] = [];
   const sink = new ProblemSink(problems, 100, dir);
   for (const t of [n, nl, o, ol]) if (t) for (const p of t.problems) sink.add(p);
+  // A tree that could not be listed at all (missing, a symlink, not a dir) would make every entry of the other
+  // one a change: there is nothing to compare, and the table says so.
+  const unlisted = [n, nl, o, ol].filter((t): t is LoadedTree => t !== null && !t.listed);
+  if (unlisted.length) {
+    const which = unlisted.map((t) => (t === n ? "the layer's tree" : t === o ? "the parent's tree" : `the lower tree ${t.dir}`)).join(' and ');
+    problems.push(problem('error', 'layer.tree-diff.unreadable', `${which} could not be read: the layer's changes cannot be computed`, dir));
+    return new LayerTableBuilder(paths, 8).finish(problems);
+  }
   const ns = `${opts.overlayXattrs ?? 'trusted'}.overlay.`;
   const view = (upper: LoadedTree, lower: LoadedTree | null): View => (lower ? new UnionView(new TreeView(upper), new TreeView(lower), ns) : new TreeView(upper));
   const newView = view(n, nl);
-  const oldView = o ? view(o, ol) : new TreeView({ dir: '', chunks: [], problems: [] });
+  const oldView = o ? view(o, ol) : new TreeView({ dir: '', chunks: [], problems: [], listed: true });
   return new Differ(paths, newView, oldView).run(problems);
 }
 
@@ -73,11 +81,13 @@ interface LoadedTree {
   /** Chunks in walk order; a chunk is dropped (null) once the merge is past it. */
   chunks: (StatChunk | null)[];
   problems: Problem[];
+  /** False when the dir itself could not be listed (missing, a symlink, not a directory). */
+  listed: boolean;
 }
 
 function loadTree(pool: WalkPool, dir: string, priority: number): Promise<LoadedTree> {
   const where = (rel: string) => (rel === '' ? dir : dir + '/' + displayPath(rel));
-  const tree: LoadedTree = { dir, chunks: [], problems: [] };
+  const tree: LoadedTree = { dir, chunks: [], problems: [], listed: true };
   return new Promise((resolve) => {
     let sent = 0;
     let got = 0;
@@ -111,7 +121,10 @@ function loadTree(pool: WalkPool, dir: string, priority: number): Promise<Loaded
           return false;
         }
         if (r.kind === 'listed') for (const p of r.problems) tree.problems.push(problem(p.severity, p.code, p.message, where(p.rel)));
-        else if (r.kind === 'error') tree.problems.push(problem('error', r.code, r.message, dir));
+        else if (r.kind === 'error') {
+          tree.problems.push(problem('error', r.code, r.message, dir));
+          tree.listed = false;
+        }
         listed = true;
         maybeDone();
         return true;
