@@ -1,3 +1,5 @@
+import { LayerTableBuilder } from '../../model/layer-table.js';
+import { problem } from '../../model/types.js';
 import { readTreeDiff } from '../walk/tree-diff.js';
 import { placeDir, whyNotDir, type DockerDriver, type DriverContext, type PlacedDir } from './driver.js';
 import { readFullLayer } from './full-tree.js';
@@ -76,11 +78,13 @@ export const overlay: DockerDriver = {
     // A container layer: its upper over its lower root, against its parent's tree (the init layer's upper over the
     // same root, or, for the init layer, the image's top root).
     const lower = lowerRootOf.get(layer.dir) ?? null;
-    if (lower === null || (layer.hasParent && layer.parentDir === null)) {
-      return readFullLayer({ ...layer, parentDir: null, hasParent: true }, rc, NAME);
+    const parentLower = layer.parentDir === null || layer.parentLayout === 'full' ? null : lowerRootOf.get(layer.parentDir) ?? null;
+    const unusable = lower === null ? layer.dir : layer.parentDir !== null && layer.parentLayout !== 'full' && parentLower === null ? layer.parentDir : null;
+    if (unusable !== null) {
+      const p = problem('error', 'overlay.lower.unusable', `the tree ${unusable} lies over is unknown (its lower-id is unusable, see that problem): the container layer's changes cannot be computed`, layer.dir);
+      return Promise.resolve(new LayerTableBuilder(rc.paths, 8).finish([p]));
     }
-    const oldLower = layer.parentLayout === 'full' ? null : lowerRootOf.get(layer.parentDir!) ?? null;
-    if (layer.parentLayout !== 'full' && oldLower === null) return readFullLayer({ ...layer, parentDir: null, hasParent: true }, rc, NAME);
-    return readTreeDiff(layer.dir, layer.parentDir, rc.paths, { priority: rc.priority, newLower: lower, oldLower, overlayXattrs: rc.overlayXattrs });
+    if (layer.hasParent && layer.parentDir === null) return readFullLayer(layer, rc, NAME);
+    return readTreeDiff(layer.dir, layer.parentDir ?? lower, rc.paths, { priority: rc.priority, newLower: lower, oldLower: parentLower, overlayXattrs: rc.overlayXattrs });
   },
 };
