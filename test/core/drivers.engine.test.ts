@@ -23,7 +23,7 @@ import type { Source } from '../../src/core/model/source.js';
 import type { LayerEntry } from '../../src/core/model/types.js';
 import { analyzeContainer, containerStackAnalysis } from '../../src/core/analysis/container.js';
 import { EXIT } from '../../src/cli/command.js';
-import { changesCommand } from '../../src/cli/commands/analysis.js';
+import { changesCommand, reportCommand } from '../../src/cli/commands/analysis.js';
 import { exportCommand } from '../../src/cli/commands/export.js';
 import { verifyCommand } from '../../src/cli/commands/verify.js';
 import { runCmd } from '../workflows/helpers.js';
@@ -200,6 +200,18 @@ for (const driver of ['vfs', 'overlay', 'btrfs'] as DriverName[]) {
             }
           }),
         );
+      });
+
+      await t.test('report: each layer ships and hides the same bytes as on docker20 overlay2', async () => {
+        const layersOf = async (r: string) => {
+          const out = await runCmd(reportCommand, [r, '--format', 'json']);
+          assert.equal(out.code, EXIT.ok, out.stderr);
+          const doc = JSON.parse(out.stdout);
+          return new Map<string, unknown>(doc.images.map((i: { id: string; layers: { bytes: number; hiddenBytes: number; deleted: number }[] }) => [i.id, i.layers.map((l) => ({ bytes: l.bytes, hidden: l.hiddenBytes }))]));
+        };
+        const ours = await layersOf(root);
+        const theirs = await layersOf(src.dataRoot);
+        for (const [img, want] of answers.inspect) assert.deepEqual(ours.get(want.id), theirs.get(want.id), img);
       });
 
       await t.test('changes --container = docker diff', async () => {

@@ -228,7 +228,8 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
       const r = within(role === 'rw' ? c.rwDir : c.initDir);
       if (r === null) continue;
       out.where = role === 'rw' ? 'container-rw' : 'container-init';
-      out.overlayId = role === 'rw' ? c.mountId : c.initId;
+      // An overlay2 dir name (shown as overlay2/<id>); other drivers' dirs are named by their path.
+      if (path.resolve(role === 'rw' ? c.rwDir! : c.initDir!).startsWith(root + '/overlay2/')) out.overlayId = role === 'rw' ? c.mountId : c.initId;
       out.layerPath = cleanLayerPath(textToPath(r));
       await attributeInContainers(source, out, (x) => x === c, role);
       return out;
