@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Test-machine setup for layerscope (run as root; idempotent).
 #
-# 1. bookworm packages: docker.io (Docker 20.10 engine + client), skopeo, busybox-static, tmux, zstd, attr.
+# 1. bookworm packages: docker.io (Docker 20.10 engine + client), skopeo, busybox-static, tmux, zstd, attr,
+#    rootlesskit + uidmap (a rootless Docker run by a test user).
 # 2. Docker 26 (Debian trixie's docker.io + containerd), unpacked (NOT installed) into
 #    /opt/layerscope/docker26, per /work/shared/docs/engine.md. The trixie apt source and pin are
 #    temporary and removed on exit, even on failure.
@@ -24,7 +25,7 @@ t0=$(date +%s)
 # ---------------------------------------------------------------------------------------------------------
 # 1. bookworm packages
 # ---------------------------------------------------------------------------------------------------------
-PKGS=(docker.io skopeo busybox-static tmux zstd attr btrfs-progs)
+PKGS=(docker.io skopeo busybox-static tmux zstd attr rootlesskit uidmap btrfs-progs)
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

@@ -6,6 +6,7 @@ import { EXIT, type Command, type CommandIO } from './command.js';
 import { LayerscopeError, NotFoundError, SourceError, UsageError } from '../core/model/errors.js';
 import { safeText } from '../report/format.js';
 import { InputFileError, OutputError } from '../core/output/index.js';
+import { withImageRoot } from './source.js';
 
 /**
  * The one place that turns outcomes into exit codes and errors into messages. Commands return codes; typed
@@ -30,7 +31,8 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     args = argv;
   }
   try {
-    const parsed = parseArgs(args, command);
+    // --image-root DIR stands for the SOURCE of every command that takes one (their first positional).
+    const parsed = command.flags['image-root'] ? withImageRoot(parseArgs(args, command), true) : parseArgs(args, command);
     if (parsed.flags.help) {
       io.stdout.write(commandHelp(command, helpWidth(io)));
       return EXIT.ok;

@@ -1,11 +1,33 @@
 import { flagChoice, type CommandIO, type ParsedArgs } from './command.js';
 import { lookUpInEngines, notInAnyEngine, saveReference, sourceSpec, SOURCE_KINDS, type EngineName, type SourceKindFlag } from '../core/sources/reference.js';
 import { safeText } from '../report/format.js';
+import { UsageError } from '../core/model/errors.js';
 
 /** dive's `--source`, on every command that takes a SOURCE. */
 export const SOURCE_FLAG = {
   source: { value: true, arg: 'KIND', help: 'what SOURCE is: docker or podman (an image in that engine), docker-archive or oci-archive (a file); default: an existing path, else an image in docker, then podman' },
 } as const;
+
+/**
+ * container-explorer's `--image-root DIR`: DIR is a mounted host file system, and every container store on it is
+ * the SOURCE (main.ts passes it on as the SOURCE `image-root:DIR`, so every command that takes a SOURCE takes it).
+ */
+export const IMAGE_ROOT_FLAG = {
+  'image-root': { value: true, arg: 'DIR', help: "instead of SOURCE: every store on a mounted disk (Docker, containerd, containers-storage, rootless), found from the host's configs and by a scan; nothing under DIR is written" },
+} as const;
+
+/**
+ * Arguments with `--image-root DIR` made the SOURCE (the first positional): `image-root:DIR`. A SOURCE given
+ * as well is a usage error for commands whose first positional is the SOURCE.
+ */
+export function withImageRoot(args: ParsedArgs, sourceFirst: boolean): ParsedArgs {
+  const dir = args.flags['image-root'];
+  if (dir === undefined) return args;
+  if (typeof dir !== 'string' || dir === '') throw new UsageError('--image-root needs a directory');
+  if (args.flags.source !== undefined) throw new UsageError('--image-root and --source name two different sources: give one');
+  if (!sourceFirst) throw new UsageError('--image-root is not taken here');
+  return { ...args, positional: [`image-root:${dir}`, ...args.positional] };
+}
 
 /** The `--source` given, if any (a usage error names the choices). */
 export function sourceKindOf(args: ParsedArgs): SourceKindFlag | undefined {

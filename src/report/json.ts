@@ -2,8 +2,8 @@ import type { AnalysisEvent, Sharing, SourceAnalysis } from '../core/analysis/ho
 import type { SizedBind, SizedVolume, VolumeReport } from '../core/analysis/volumes.js';
 import type { ImageAnalysis } from '../core/analysis/analyze.js';
 import type { ContainerAnalysis } from '../core/analysis/container.js';
-import type { Source, StorageInfo } from '../core/model/source.js';
-import type { Problem } from '../core/model/types.js';
+import type { Source, StorageInfo, StoreSummary } from '../core/model/source.js';
+import type { Problem, StoreRef } from '../core/model/types.js';
 import { jsonPath } from './format.js';
 import { risksJson } from './inspect.js';
 
@@ -65,13 +65,24 @@ export function bindJson(b: SizedBind): Record<string, unknown> {
 }
 
 function sourceJson(s: Source): Record<string, unknown> {
-  return { kind: s.kind, location: s.location };
+  // Added to v1 (additive): a source of several stores (--image-root) lists them, each with how it was found.
+  return { kind: s.kind, location: s.location, ...(s.stores ? { stores: s.stores.map(storeJson) } : {}) };
+}
+
+function storeJson(s: StoreSummary): Record<string, unknown> {
+  return { label: s.label, kind: s.kind, location: s.location, relative: s.relative, how: s.how, owner: s.owner ?? null, images: s.images, containers: s.containers };
+}
+
+/** The store an image or container is from (sources of several stores only; additive to v1). */
+function storeOf(x: { store?: StoreRef }): Record<string, unknown> {
+  return x.store ? { store: { label: x.store.label, kind: x.store.kind, location: x.store.location } } : {};
 }
 
 export function containerJson(c: ContainerAnalysis): Record<string, unknown> {
   return {
     id: c.container.id,
     name: c.container.name,
+    ...storeOf(c.container),
     image: c.container.image,
     imageRef: c.container.imageRef,
     state: c.container.state,
@@ -129,6 +140,7 @@ function imageHead(a: ImageAnalysis, sharing: Sharing | null): Record<string, un
   const img = a.image;
   return {
     id: img.id,
+    ...storeOf(img),
     tags: img.tags,
     digests: img.digests,
     created: img.created,

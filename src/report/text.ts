@@ -4,6 +4,7 @@ import type { ChangeRow, MergedRow } from '../core/analysis/views.js';
 import type { DockerChange } from '../core/analysis/docker-diff.js';
 import { displayPath } from '../core/model/path.js';
 import type { VolumeReport } from '../core/analysis/volumes.js';
+import type { StoreSummary } from '../core/model/source.js';
 import { riskLines } from './inspect.js';
 import { formatBytes, formatMode, formatPercent, safeText, shortId, showPath, safeMessage } from './format.js';
 
@@ -13,6 +14,7 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
   out.push(`layerscope report: ${safeText(a.source.location)} (${a.source.kind})`);
   out.push(`${a.images.length} image(s), ${a.containers.length} container(s), ${a.problems.length} problem(s)`);
   // Never let "0 errors" read as "the layers are good" when nobody hashed them.
+  if (a.source.stores) out.push(...storesText(a.source.stores));
   if (a.problems.some((p) => p.code === 'archive.layers.not-hashed'))
     out.push('layer integrity: NOT CHECKED (uncompressed layers were listed without being hashed: --verify, or layerscope verify, hashes them)');
   a.images.forEach((img, i) => {
@@ -23,9 +25,11 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
   });
   if (a.containers.length) {
     out.push('', 'CONTAINERS');
+    const stores = a.containers.some((c) => c.container.store);
     out.push(table(
-      ['NAME', 'ID', 'IMAGE', 'STATE', 'ADDED', 'CHANGED', 'DELETED'],
+      [...(stores ? ['STORE'] : []), 'NAME', 'ID', 'IMAGE', 'STATE', 'ADDED', 'CHANGED', 'DELETED'],
       a.containers.map((c) => [
+        ...(stores ? [safeText(c.container.store?.label ?? '-')] : []),
         safeText(c.container.name),
         c.container.id.slice(0, 12),
         safeText(c.container.imageRef ?? shortId(c.container.image)),
@@ -53,6 +57,18 @@ export function reportText(a: SourceAnalysis, opts: { hiddenLimit?: number } = {
     for (const p of a.problems) out.push(`  ${p.severity.toUpperCase().padEnd(7)} ${p.code}: ${safeMessage(p.message)}${p.path ? `\n          at ${safeMessage(p.path)}` : ''}`);
   }
   return out.join('\n') + '\n';
+}
+
+/** The STORES section of a source of several stores (--image-root): where each is, how it was found, what it holds. */
+export function storesText(stores: StoreSummary[]): string[] {
+  return [
+    '',
+    'STORES',
+    table(
+      ['STORE', 'KIND', 'IMAGES', 'CONTAINERS', 'WHERE', 'FOUND BY'],
+      stores.map((s) => [safeText(s.label), s.kind, s.images === null ? 'unreadable' : String(s.images), s.containers === null ? '-' : String(s.containers), safeText(s.location), safeText(s.how.join('; '))]),
+    ),
+  ];
 }
 
 /** VOLUMES and BIND MOUNTS sections (nothing when the data root has neither). */
@@ -98,6 +114,7 @@ export function imageText(a: ImageAnalysis, hiddenLimit: number): string[] {
   const name = img.tags.length ? img.tags.map(safeText).join(', ') : '<untagged>';
   const platform = [img.os, img.architecture, img.variant].filter(Boolean).join('/');
   out.push(`IMAGE ${name}  ${img.id}`);
+  if (img.store) out.push(`  store ${safeText(img.store.label)}: ${safeText(img.store.location)}`);
   out.push(`  ${safeText(platform) || 'unknown platform'}, created ${img.created === null ? 'unknown' : safeText(img.created)}, ${img.layers.length} layer(s)`);
   out.push(`  total ${formatBytes(a.bytes)}   visible ${formatBytes(a.visibleBytes)}   hidden ${formatBytes(a.hiddenBytes)}   efficiency ${formatPercent(a.efficiency)}`);
   out.push(table(

@@ -10,7 +10,8 @@ import { ADDED, DELETED, MODIFIED, nameOf, pathOf, type FlatTree, type VisibleVi
 import type { SearchHit } from './search.js';
 import { tabBar } from './container-rows.js';
 import { currentProblems, pickerImages, SUMMARY_HEAD, type ContainerStats, type ImageStats, type State } from './state/index.js';
-import type { ContainerInfo, ImageInfo, Problem } from '../core/model/types.js';
+import type { ContainerInfo, ImageInfo, Problem, StoreRef } from '../core/model/types.js';
+import { cutColumns } from './width.js';
 
 /**
  * Pure presentation: model in, lines of text out. Every string that comes from evidence (names, link targets,
@@ -363,18 +364,32 @@ export function containerRow(c: ContainerInfo, stats: ContainerStats | undefined
   return { text: `${mark(selected)}${padR(safeText(c.name), 22)} ${padR(c.imageRef !== null ? safeText(c.imageRef) : sid(c.image), 20)} ${padR(containerState(c), 12)} ${changes}`, selected };
 }
 
+/**
+ * A group heading of the picker for a source of several stores (--image-root): the store its rows are from. The
+ * rows keep their columns (80 columns hold them); the store says itself once above them.
+ */
+function storeHeading(st: StoreRef): Line {
+  return { text: cutColumns(` ▸ ${safeText(st.label)}  ${safeText(st.relative ? '/' + st.relative : st.location)}`, 76), tone: 'dim' };
+}
+
 export function pickerLines(s: State): Line[] {
   const out: Line[] = [];
   const images = pickerImages(s);
   const hidden = s.images.length - images.length;
   if (images.length) {
     out.push({ text: ` ${padR('Image', 30)} ${padR('ID', 12)} ${padL('Size', 9)} ${padL('Hidden', 9)} ${padL('Layers', 6)}`, tone: 'heading' });
-    images.forEach((img, i) => out.push(imageRow(img, s.imageStats[img.id], i === s.pickerCursor)));
+    images.forEach((img, i) => {
+      if (img.store && img.store.relative !== images[i - 1]?.store?.relative) out.push(storeHeading(img.store));
+      out.push(imageRow(img, s.imageStats[img.id], i === s.pickerCursor));
+    });
   }
   if (s.containers.length) {
     if (out.length) out.push({ text: '' });
     out.push({ text: ` ${padR('Container', 22)} ${padR('Image', 20)} ${padR('State', 12)} docker diff`, tone: 'heading' });
-    s.containers.forEach((c, i) => out.push(containerRow(c, s.containerStats[c.id], images.length + i === s.pickerCursor)));
+    s.containers.forEach((c, i) => {
+      if (c.store && c.store.relative !== s.containers[i - 1]?.store?.relative) out.push(storeHeading(c.store));
+      out.push(containerRow(c, s.containerStats[c.id], images.length + i === s.pickerCursor));
+    });
   }
   if (hidden > 0) out.push({ text: '' }, { text: `${hidden} intermediate image${hidden === 1 ? '' : 's'} (untagged layers of tagged ones) not listed: a shows them`, tone: 'dim' });
   else if (s.showAllImages) out.push({ text: '' }, { text: 'all images listed: a hides intermediate ones', tone: 'dim' });
@@ -398,7 +413,7 @@ export function containerInfoLines(c: ContainerAnalysis): Line[] {
   return [
     { text: `${safeText(ct.name)}  ${sid(ct.id)}  ${containerState(ct)}${ct.pid ? `  pid ${ct.pid}` : ''}  image ${safeText(ct.imageRef ?? '')} ${sid(ct.image)}`, tone: 'heading' },
     { text: `started ${engineTime(ct.startedAt)}  finished ${engineTime(ct.finishedAt)}  driver ${safeText(ct.driver ?? '-')}` },
-    { text: `rw dir ${ct.rwDir ? safeText(ct.rwDir) : '-'}` },
+    { text: `${ct.store ? `store ${safeText(ct.store.label)}  ` : ''}rw dir ${ct.rwDir ? safeText(ct.rwDir) : '-'}` },
     ...riskInfoLines(c),
     { text: `docker diff: A ${c.counts.added}  C ${c.counts.changed}  D ${c.counts.deleted}`, tone: 'heading' },
   ];

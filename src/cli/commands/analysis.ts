@@ -18,7 +18,7 @@ import { problemsExit, progressLine, reportProblems, sinkOf } from '../output.js
 import type { ArchiveOptions } from '../../core/sources/archive/open.js';
 import { namedTree, namesTree } from './volumes.js';
 import { openTarget, TARGET_FLAGS } from './target.js';
-import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const DEFAULT_SOURCE = '/var/lib/docker';
 
@@ -97,6 +97,7 @@ export const reportCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     all: { value: false, help: 'also list intermediate images (untagged legacy-builder steps), as docker images -a' },
     image: { value: true, repeat: true, help: 'restrict to this image (tag, ID or ID prefix)' },
     platform: { value: true, help: 'platform for multi-platform archives' },
@@ -140,6 +141,7 @@ export const changesCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     container: { value: true, help: 'container name or ID' },
     all: { value: false, help: "every container's changes, in one run" },
     hash: { value: false, help: 'sha256 of every added or changed regular file' }, image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' }, layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' }, platform: { value: true, help: 'platform for multi-platform archives' }, ...verifyFlag, ...formatFlag },
@@ -211,6 +213,7 @@ export const filesCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     ...TARGET_FLAGS,
     layer: { value: true, help: 'layer index (0 = base, -1 = top; default: the top layer)' },
     volume: { value: true, help: "a volume's files (Docker data roots), read-only" },

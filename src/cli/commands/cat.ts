@@ -10,7 +10,7 @@ import { showPath } from '../../report/format.js';
 import { sinkOf } from '../output.js';
 import { parseLayer, requireReader } from './extract.js';
 import { layerLabel, openTarget, TARGET_FLAGS } from './target.js';
-import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const catCommand: Command = {
   name: 'cat',
@@ -23,6 +23,7 @@ export const catCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     ...TARGET_FLAGS,
     layer: { value: true, help: 'the tree after this layer (0 = base, -1 = top; default top)' },
     hex: { value: false, help: 'a hex dump (hexdump -C format) instead of the bytes' },

@@ -13,7 +13,7 @@ import { ciJson, ciText, type CiReportInput } from '../../report/ci.js';
 import { safeText } from '../../report/format.js';
 import { ciJunit } from '../../report/junit.js';
 import { InputFileError, OutputFile, evidenceLocations, readInputFile } from '../../core/output/index.js';
-import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG, sourceLocation } from '../source.js';
 
 /** Largest rules file read (a .dive-ci or YAML config is a few hundred bytes). */
 export const CI_CONFIG_MAX = 1 << 20;
@@ -78,6 +78,7 @@ export const ciCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     image: { value: true, repeat: true, help: 'image to check (default: the only image of the source)' },
     base: { value: true, help: 'base image (in the same source): user layers are those above its common layer prefix' },
     'base-layers': { value: true, help: 'number of base layers, when the base image is not in the source' },

@@ -11,7 +11,7 @@ import { openTarget, TARGET_FLAGS } from './target.js';
 import { parseLayer, requireReader } from './extract.js';
 import { OutputFile, evidenceLocations } from '../../core/output/index.js';
 import type { ContentReader } from '../../core/export/content.js';
-import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const exportCommand: Command = {
   name: 'export',
@@ -19,6 +19,7 @@ export const exportCommand: Command = {
   usage: ['layerscope export SOURCE [--image REF | --container X] [--layer N] -o FILE.tar|-'],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     ...TARGET_FLAGS,
     layer: { value: true, help: 'layer index, 0 = base, -1 = top (default: top)' },
     output: { value: true, help: 'output tar file, or - for stdout (-o)' },

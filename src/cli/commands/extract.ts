@@ -14,7 +14,7 @@ import { namedTree, namesTree } from './volumes.js';
 import { OutputDir, evidenceLocations } from '../../core/output/index.js';
 import { safeText, showPath } from '../../report/format.js';
 import { openTarget, TARGET_FLAGS } from './target.js';
-import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG, sourceLocation } from '../source.js';
 import * as fs from 'node:fs';
 import { sniffCompression, type Compression } from '../../core/sources/tar/decompress.js';
 
@@ -84,6 +84,7 @@ export const extractCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     ...TARGET_FLAGS,
     volume: { value: true, help: "copy out of a volume (Docker data roots); PATHs are inside the volume (/ = all)" },
     bind: { value: true, help: 'copy out of a bind mount (CONTAINER:DESTINATION) whose source lies inside the evidence' },

@@ -5,7 +5,7 @@ import { containerRisks } from '../../core/analysis/risk.js';
 import { containerInspectJson, containerInspectText, imageInspectJson, imageInspectText } from '../../report/inspect.js';
 import { problemsExit, sinkOf } from '../output.js';
 import { onlyImage, withSource } from './analysis.js';
-import { SOURCE_FLAG } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG } from '../source.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
@@ -17,6 +17,7 @@ export const inspectCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     container: { value: true, help: 'container name or ID' },
     image: { value: true, help: 'image tag, ID or ID prefix (default: the only image of the source)' },
     platform: { value: true, help: 'platform for multi-platform archives' },

@@ -6,7 +6,7 @@ import type { ParsedArgs } from '../command.js';
 import { logEntryJson, terminalSafe } from '../../report/logs.js';
 import { reportProblems, sinkOf } from '../output.js';
 import { withSource } from './analysis.js';
-import { SOURCE_FLAG } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG } from '../source.js';
 
 export const logsCommand: Command = {
   name: 'logs',
@@ -21,6 +21,7 @@ export const logsCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     container: { value: true, help: 'container name or ID (or unique ID prefix)' },
     timestamps: { value: false, short: 't', help: 'show the time of each entry, as docker logs -t' },
     since: { value: true, help: 'entries at or after this time (duration, RFC 3339, or unix seconds)' },

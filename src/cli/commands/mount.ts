@@ -12,7 +12,7 @@ import { reportProblems } from '../output.js';
 import { dedupe } from '../../core/analysis/host.js';
 import { onlyImage } from './analysis.js';
 import { parseLayer } from './extract.js';
-import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG, sourceLocation } from '../source.js';
 
 /** The names `mount --all` gives its mount points: the container's name when it is a plain one (Docker's rule). */
 const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -71,6 +71,7 @@ export const mountCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     container: { value: true, help: 'the container to mount (name or ID prefix): its image layers, init layer and RW layer' },
     image: { value: true, help: 'the image to mount (tag, ID or ID prefix; default: the only image)' },
     layer: { value: true, help: 'with --image: the stack up to this layer (0 = base, -1 = top; default top)' },

@@ -10,7 +10,7 @@ import { containerTimeline, type Timeline } from '../../core/analysis/timeline.j
 import { analyzeContainer, containerStackAnalysis } from '../../core/analysis/container.js';
 import { contentReader, hashRwFiles } from '../../core/export/content.js';
 import { TIMELINE_SCHEMA, timelineBodyfile, timelineJson, timelineTable, type TimelineSort } from '../../report/timeline.js';
-import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const timelineCommand: Command = {
   name: 'timeline',
@@ -22,6 +22,7 @@ export const timelineCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     container: { value: true, help: 'container name or ID' },
     all: { value: false, help: 'every container of the source' },
     hash: { value: false, help: "MD5 of the RW layer's regular files (bodyfile's first column; json: md5)" },

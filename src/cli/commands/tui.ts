@@ -6,7 +6,7 @@ import { SourceError, UsageError } from '../../core/model/errors.js';
 import { openSource, planSource } from '../../core/sources/open.js';
 import type { OpenOptions, Source } from '../../core/model/source.js';
 import { safeText } from '../../report/format.js';
-import { SOURCE_FLAG, sourceLocation } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG, sourceLocation } from '../source.js';
 
 export const DEFAULT_ROOT = '/var/lib/docker';
 
@@ -58,6 +58,7 @@ export const tuiCommand: Command = {
   usage: ['layerscope [SOURCE] [--image REF | --container NAME] [--platform OS/ARCH]', 'layerscope tui [SOURCE] ...'],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     image: { value: true, help: 'open this image directly (tag, ID or ID prefix)' },
     container: { value: true, help: 'open this container directly (name or ID prefix)' },
     platform: { value: true, help: 'platform of a multi-platform archive, os/arch[/variant]' },

@@ -19,6 +19,7 @@ export const verifyCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    'image-root': { value: true, arg: 'DIR', help: 'not taken here: verify checks one store at a time (report --image-root DIR says where each store is)' },
     image: { value: true, repeat: true, help: 'image to verify (tag, ID or ID prefix)' },
     container: { value: true, repeat: true, help: 'container to verify (name or ID prefix): its image layers, init and RW layers' },
     all: { value: false, help: 'every image and container of the source' },
@@ -31,6 +32,8 @@ export const verifyCommand: Command = {
   },
   async run(args, io) {
     const format = flagChoice(args, 'format', ['text', 'json']);
+    // Layers are checked once per chainID: across several stores a copy in the second store would go unchecked.
+    if (args.flags['image-root'] !== undefined) throw new UsageError('verify checks one store at a time: name it as SOURCE (layerscope report --image-root DIR lists the stores found and where each is)');
     if (args.positional.length !== 1) throw new UsageError('expected one SOURCE (e.g. /var/lib/docker)');
     if (flagBool(args, 'no-mount') && flagBool(args, 'no-integrity')) throw new UsageError('--no-mount and --no-integrity together leave nothing to verify');
     const source = await openSource(await sourceLocation(args.positional[0]!, args, io));

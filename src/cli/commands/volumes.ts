@@ -11,7 +11,7 @@ import { volumesText } from '../../report/text.js';
 import { volumesJson } from '../../report/json.js';
 import { problemsExit, reportProblems, sinkOf } from '../output.js';
 import { withSource } from './analysis.js';
-import { SOURCE_FLAG } from '../source.js';
+import { IMAGE_ROOT_FLAG, SOURCE_FLAG } from '../source.js';
 
 /** The volumes of a source, or a usage error saying which sources have them. */
 export function volumesOf(source: Source): VolumeAccess {
@@ -63,6 +63,7 @@ export const volumesCommand: Command = {
   ],
   flags: {
     ...SOURCE_FLAG,
+    ...IMAGE_ROOT_FLAG,
     format: { value: true, help: 'text (default), json, or inspect (docker volume inspect\'s JSON)' },
     'no-size': { value: false, help: 'do not walk the volumes to size them' },
   },

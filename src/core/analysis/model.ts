@@ -96,8 +96,8 @@ export class SourceModel {
    */
   image(image: ImageInfo, opts: ReadOptions = {}): Promise<ImageAnalysis> {
     // Asked for again, by someone waiting: its layers' reads move up (the source's caches make this cheap).
-    if (opts.priority && this.images.has(image.id)) for (let i = 0; i < image.layers.length; i++) void this.source.readLayer(image, i, opts).catch(() => undefined);
-    return once(this.images, image.id, () => this.imageTop(image, opts).then(({ top, problems }) => summarize(image, this.store.view(top), problems)));
+    if (opts.priority && this.images.has(keyOf(image))) for (let i = 0; i < image.layers.length; i++) void this.source.readLayer(image, i, opts).catch(() => undefined);
+    return once(this.images, keyOf(image), () => this.imageTop(image, opts).then(({ top, problems }) => summarize(image, this.store.view(top), problems)));
   }
 
   /** The stack of an image, without the figures. */
@@ -107,20 +107,22 @@ export class SourceModel {
 
   /** A container's stack (image layers, init layer, RW layer) and its `docker diff`; cached. */
   container(c: ContainerInfo, opts: ReadOptions = {}): Promise<ContainerAnalysis> {
-    if (opts.priority && this.containers.has(c.id)) {
+    if (opts.priority && this.containers.has(keyOf(c))) {
       const img = this.imageOf(c);
       if (img) void this.image(img, opts);
       for (const which of ['init', 'rw'] as const) void this.source.readContainerLayer(c, which, opts).catch(() => undefined);
     }
-    return once(this.containers, c.id, () => this.containerTop(c, opts).then(({ top, problems }) => analyzeContainerView(c, this.imageOf(c), this.store.view(top), problems)));
+    return once(this.containers, keyOf(c), () => this.containerTop(c, opts).then(({ top, problems }) => analyzeContainerView(c, this.imageOf(c), this.store.view(top), problems)));
   }
 
   imageOf(c: ContainerInfo): ImageInfo | null {
+    // A source of several stores may hold one image in two of them: the container's own store's copy is its image.
+    if (c.store) return this.source.images.find((i) => i.id === c.image && i.store?.relative === c.store!.relative) ?? this.source.images.find((i) => i.id === c.image) ?? null;
     return this.source.images.find((i) => i.id === c.image) ?? null;
   }
 
   private imageTop(image: ImageInfo, opts: ReadOptions = {}): Promise<{ top: ChainNode | null; problems: Problem[] }> {
-    return once(this.tops, image.id, () => this.buildImageTop(image, opts));
+    return once(this.tops, keyOf(image), () => this.buildImageTop(image, opts));
   }
 
   private async buildImageTop(image: ImageInfo, opts: ReadOptions): Promise<{ top: ChainNode | null; problems: Problem[] }> {
@@ -145,7 +147,7 @@ export class SourceModel {
   }
 
   private containerTop(c: ContainerInfo, opts: ReadOptions = {}): Promise<{ top: ChainNode | null; problems: Problem[] }> {
-    return once(this.containerTops, c.id, () => this.buildContainerTop(c, opts));
+    return once(this.containerTops, keyOf(c), () => this.buildContainerTop(c, opts));
   }
 
   private async buildContainerTop(c: ContainerInfo, opts: ReadOptions): Promise<{ top: ChainNode | null; problems: Problem[] }> {
@@ -222,4 +224,12 @@ function once<K, V>(cache: Map<K, V>, key: K, make: () => V): V {
   let v = cache.get(key);
   if (v === undefined) cache.set(key, (v = make()));
   return v;
+}
+
+/**
+ * What analyses are cached by: the ID, and the store when the source reads several (--image-root): one image in
+ * two stores is two copies on disk, each read and reported from where it is (a copy can have been tampered with).
+ */
+function keyOf(x: { id: string; store?: { relative: string } }): string {
+  return x.store ? `${x.store.relative}\0${x.id}` : x.id;
 }

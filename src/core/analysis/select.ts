@@ -23,9 +23,9 @@ export function findImage(source: Pick<Source, 'images'>, ref: string): ImageInf
     // manifest/index digest, any digest the image is known by.
     const byId = source.images.filter((i) => i.id.slice(7).startsWith(hex) || i.digests.some((d) => d.replace(/^.*@/, '').replace(/^sha256:/, '').startsWith(hex)));
     if (byId.length === 1) return byId[0]!;
-    if (byId.length > 1) throw new NotFoundError('image.ambiguous', `image ID prefix ${JSON.stringify(ref)} matches ${byId.length} images; give more digits`);
+    if (byId.length > 1) throw new NotFoundError('image.ambiguous', `image ID prefix ${JSON.stringify(ref)} matches ${byId.length} images${inStores(byId) || '; give more digits'}`);
   }
-  if (byTag.length > 1) throw new NotFoundError('image.ambiguous', `reference ${JSON.stringify(ref)} matches ${byTag.length} images`);
+  if (byTag.length > 1) throw new NotFoundError('image.ambiguous', `reference ${JSON.stringify(ref)} matches ${byTag.length} images${inStores(byTag)}`);
   const known = source.images.flatMap((i) => (i.tags.length ? i.tags : [i.id.slice(7, 19)])).slice(0, 12);
   throw new NotFoundError('image.not-found', `no image ${JSON.stringify(ref)} in this source${known.length ? `; it holds: ${known.join(', ')}` : ' (it holds no images)'}`);
 }
@@ -33,8 +33,10 @@ export function findImage(source: Pick<Source, 'images'>, ref: string): ImageInf
 /** Resolve a container by name (with or without '/'), full ID or unique ID prefix. */
 export function findContainer(source: Pick<Source, 'containers'>, ref: string): ContainerInfo {
   const name = ref.replace(/^\//, '');
-  const byName = source.containers.find((c) => c.name === name);
-  if (byName) return byName;
+  const byName = source.containers.filter((c) => c.name === name);
+  // One name in two stores (--image-root: two engines, or a copy of a store): never pick one silently.
+  if (byName.length > 1) throw new NotFoundError('container.ambiguous', `container name ${JSON.stringify(name)} matches ${byName.length} containers${inStores(byName)}`);
+  if (byName[0]) return byName[0];
   if (/^[0-9a-f]{1,64}$/.test(ref)) {
     const byId = source.containers.filter((c) => c.id.startsWith(ref));
     if (byId.length === 1) return byId[0]!;
@@ -42,4 +44,14 @@ export function findContainer(source: Pick<Source, 'containers'>, ref: string): 
   }
   const known = source.containers.map((c) => c.name).slice(0, 12);
   throw new NotFoundError('container.not-found', `no container ${JSON.stringify(ref)} in this source${known.length ? `; it holds: ${known.join(', ')}` : ' (it holds no containers)'}`);
+}
+
+/**
+ * For matches in different stores of one source (--image-root): which stores, and how to name one. Empty when
+ * the matches are not from several stores.
+ */
+function inStores(matches: { store?: { label: string; location: string } }[]): string {
+  const stores = [...new Map(matches.filter((m) => m.store).map((m) => [m.store!.location, m.store!])).values()];
+  if (stores.length < 2) return '';
+  return ` in ${stores.length} stores (${stores.map((st) => `${st.label}: ${st.location}`).join(', ')}); name one store as SOURCE to choose`;
 }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import { createHash } from 'node:crypto';
-import type { Source } from '../model/source.js';
+import { storeOf, type Source } from '../model/source.js';
 import type { ImageInfo } from '../model/types.js';
 import { pathToBytes, displayPath } from '../model/path.js';
 import { LayerscopeError } from '../model/errors.js';
@@ -90,7 +90,8 @@ export function contentReader(source: Source, image: ImageInfo): ContentReader |
 }
 
 function baseReader(source: Source, image: ImageInfo): ContentReader | null {
-  if ((source.kind === 'docker-root' || source.kind === 'containerd-root') && dirBacked(image)) return diffDirReader();
+  const kind = storeOf(source, image).kind;
+  if ((kind === 'docker-root' || kind === 'containerd-root') && dirBacked(image)) return diffDirReader();
   if (hasLayerFile(source)) {
     return {
       kind: 'source',

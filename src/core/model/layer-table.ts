@@ -202,6 +202,20 @@ export class LayerTable {
     return new LayerTable(this.paths, this.n, this.pathIds, this.types, this.flags, this.modes, this.uids, this.gids, this.sizes, this.mtimes, this.nsecs, this.linkAt, this.linkArena, this.extra, problems);
   }
 
+  /**
+   * The same rows with owners as a user namespace sees them (a rootless store keeps host ids on disk: IdMap).
+   * Owners too wide for the columns (tar headers only, never a disk) are left as they are.
+   */
+  withIds(map: { uid(host: number): number; gid(host: number): number }): LayerTable {
+    const uids = new Uint32Array(this.n);
+    const gids = new Uint32Array(this.n);
+    for (let i = 0; i < this.n; i++) {
+      uids[i] = map.uid(this.uids[i]!);
+      gids[i] = map.gid(this.gids[i]!);
+    }
+    return new LayerTable(this.paths, this.n, this.pathIds, this.types, this.flags, this.modes, uids, gids, this.sizes, this.mtimes, this.nsecs, this.linkAt, this.linkArena, this.extra, this.problems);
+  }
+
   /** An empty layer (a missing layer dir, an unreadable blob) carrying its problems. */
   static empty(paths: PathTable, problems: Problem[] = []): LayerTable {
     return new LayerTableBuilder(paths, 0).finish(problems);
@@ -327,6 +341,13 @@ export class LayerTableBuilder {
       if (e.redirect !== undefined) x.redirect = e.redirect;
     }
     return this.add(id, TYPE_CODES[a.type], flags, a.mode, a.uid, a.gid, a.size, a.mtime, a.mtimeNsec, a.linkname, x);
+  }
+
+  /** Row i of `t` again, as it is (tables whose rows are put back in walk order), with `flags` added. */
+  copyRow(t: LayerTable, i: number, flags = 0): number {
+    const link = t.linkname(i);
+    const x = (t.flags[i]! & F_EXTRA) !== 0 ? t.extra.get(i) : undefined;
+    return this.add(t.pathIds[i]!, t.types[i]!, (t.flags[i]! & ~F_EXTRA) | flags, t.modes[i]!, t.uid(i), t.gid(i), t.sizes[i]!, t.mtimes[i]!, t.nsecs[i]!, link, x);
   }
 
   /** Add to row i's flags (opaque markers found after the row). */

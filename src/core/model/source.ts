@@ -1,9 +1,10 @@
-import type { ContainerInfo, ImageInfo, Problem } from './types.js';
+import type { ContainerInfo, ImageInfo, Problem, StoreRef } from './types.js';
 import type { LayerTable } from './layer-table.js';
 import type { PathTable } from './paths.js';
 import type { VolumeAccess } from './volumes.js';
+import type { IdMap } from './idmap.js';
 
-export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root' | 'containers-storage';
+export type SourceKind = 'docker-root' | 'docker-archive' | 'oci-archive' | 'oci-dir' | 'containerd-root' | 'containers-storage' | 'image-root';
 
 /**
  * What every source (a Docker data root, a `docker save` tar, an OCI layout...) offers once opened.
@@ -42,8 +43,38 @@ export interface Source {
    * reads metadata only; sizes and trees are read on demand.
    */
   volumes?: VolumeAccess;
+  /**
+   * A rootless store's id mapping (host ids on disk -> the ids its containers see): the rows of readLayer and
+   * readContainerLayer are already mapped; checks that lstat the store themselves (integrity, the mount check)
+   * map what they find with it. Absent for stores whose ids are the containers' own.
+   */
+  idMap?: IdMap | null;
+  /**
+   * A source made of several stores (`--image-root`): each store found, how, and what it holds. Images and
+   * containers name theirs (`store`).
+   */
+  stores?: StoreSummary[];
   /** Release whatever the source holds open (file descriptors, temp copies of stdin). */
   close(): Promise<void>;
+}
+
+/**
+ * The store an image or container is read from: its own for a source of several stores (--image-root), else the
+ * source itself. What depends on the kind of store (reading diff dirs, lower dirs for a mount, tar-splits) asks this.
+ */
+export function storeOf(source: Pick<Source, 'kind' | 'location' | 'idMap'>, x?: { store?: StoreRef } | null): { kind: string; location: string; idMap: IdMap | null } {
+  return x?.store ? { kind: x.store.kind, location: x.store.location, idMap: x.store.idMap ?? null } : { kind: source.kind, location: source.location, idMap: source.idMap ?? null };
+}
+
+/** A store of a several-store source, as found and opened. */
+export interface StoreSummary extends StoreRef {
+  /** How it was found: `etc/docker/daemon.json data-root`, `default /var/lib/docker`, `found by scan`... */
+  how: string[];
+  /** The user whose rootless store it is (`root` for root/). */
+  owner?: string;
+  /** Null when it could not be opened (a problem says why). */
+  images: number | null;
+  containers: number | null;
 }
 
 export interface ReadOptions {

@@ -1,3 +1,4 @@
+import type { IdMap } from './idmap.js';
 /**
  * The model every source produces and every consumer (analysis, report, TUI, verify) reads. Plain,
  * serialisable data: no methods, no UI state. Paths are byte strings (see path.ts).
@@ -102,7 +103,26 @@ export interface LayerInfo {
 
 export type LayerLayout = 'diff' | 'aufs' | 'full';
 
+/**
+ * The store an image or container was read from, when a source reads several (`--image-root`: every store of a
+ * mounted disk). Absent for a source that is one store.
+ */
+export interface StoreRef {
+  /** Short and unique among the source's stores: `docker`, `containerd`, `alice:docker`, `docker#2`. */
+  label: string;
+  /** Host path of the store. */
+  location: string;
+  /** That path below the image root (`var/lib/docker`), as the evidence host named it. */
+  relative: string;
+  /** What the store is (a SourceKind: docker-root, containerd-root, containers-storage...). */
+  kind: string;
+  /** A rootless store's id mapping (Source.idMap): checks that lstat the store map host ids with it. */
+  idMap?: IdMap | null;
+}
+
 export interface ImageInfo {
+  /** The store it is from, when the source reads several. */
+  store?: StoreRef;
   /** `sha256:<hex>` of the config's exact bytes (the Docker image ID). */
   id: string;
   /** Familiar references, e.g. `bloat:1`. */
@@ -136,6 +156,8 @@ export type ContainerState = 'running' | 'paused' | 'restarting' | 'exited' | 'c
 
 export interface ContainerInfo {
   id: string;
+  /** The store it is from, when the source reads several. */
+  store?: StoreRef;
   /** Without the leading '/'. */
   name: string;
   /** Image ID the container was created from. */

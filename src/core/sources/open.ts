@@ -1,3 +1,6 @@
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+import { describeFsError, isPermissionError, permissionDenied } from './evidence.js';
 import type { OpenOptions, Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
@@ -10,6 +13,7 @@ import { openArchive } from './archive/index.js';
 import { recogniseSource, type ClassicStore, type Recognition } from './recognise.js';
 import { dockerVolumes } from './volumes.js';
 import { schemeLocation } from './reference.js';
+import { IMAGE_ROOT_PREFIX, openImageRoot } from './image-root.js';
 
 type Opener = (root: string, opts: OpenOptions) => Promise<Source>;
 
@@ -25,6 +29,7 @@ const CLASSIC_READERS: Readonly<Record<string, Opener>> = Object.fromEntries(
 /** What openSource does with a location, decided before anything is opened. */
 export type SourcePlan =
   | { open: 'archive' }
+  | { open: 'image-root'; dir: string }
   | { open: 'containerd-root' }
   | { open: 'classic'; driver: string; notes: Problem[] }
   | { open: 'containerd-store'; notes: Problem[] }
@@ -45,18 +50,24 @@ export async function openSource(given: string, opts: OpenOptions = {}): Promise
   // in the engines by the caller first: see reference.ts).
   const location = schemeLocation(given);
   const plan = planSource(location);
+  // A store is read by the paths of its layer dirs, which must not depend on the working directory (`cat`, the
+  // mount check and the TUI read them again later, from wherever they run).
+  const dir = path.resolve(location);
   switch (plan.open) {
+    case 'image-root':
+      // Every store of a mounted disk, each opened as if it had been named.
+      return openImageRoot(plan.dir, opts, openSource);
     case 'archive':
       return openArchive(location, opts);
     case 'containerd-root':
-      return sayIfEmpty(await openContainerdRoot(location, opts), 'this containerd root');
+      return sayIfEmpty(await openContainerdRoot(dir, opts), 'this containerd root');
     case 'containerd-store':
-      return withVolumes(sayIfEmpty(withNotes(await openContainerdRoot(location, opts), plan.notes), "this data root's containerd image store"));
+      return withVolumes(sayIfEmpty(withNotes(await openContainerdRoot(dir, opts), plan.notes), "this data root's containerd image store"));
     case 'classic':
-      return withVolumes(sayIfEmpty(withNotes(await CLASSIC_READERS[plan.driver]!(location, opts), plan.notes), `this data root's ${plan.driver} store`));
+      return withVolumes(sayIfEmpty(withNotes(await CLASSIC_READERS[plan.driver]!(dir, opts), plan.notes), `this data root's ${plan.driver} store`));
     case 'both': {
-      const detected = detectStores(location);
-      return withVolumes(withNotes(await openBothStores(location, opts, CLASSIC_READERS[plan.driver]!, detected.engineWouldUse, detected.reasons), plan.notes));
+      const detected = detectStores(dir);
+      return withVolumes(withNotes(await openBothStores(dir, opts, CLASSIC_READERS[plan.driver]!, detected.engineWouldUse, detected.reasons), plan.notes));
     }
   }
 }
@@ -68,6 +79,7 @@ export async function openSource(given: string, opts: OpenOptions = {}): Promise
  */
 export function planSource(given: string): SourcePlan {
   const location = schemeLocation(given);
+  if (location.startsWith(IMAGE_ROOT_PREFIX)) return { open: 'image-root', dir: imageRootDir(location) };
   if (/^(docker|podman):/.test(location) || location === '-') return { open: 'archive' };
   const r = recogniseSource(location);
   switch (r.kind) {
@@ -79,6 +91,21 @@ export function planSource(given: string): SourcePlan {
     case 'docker-root':
       return planDataRoot(r);
   }
+}
+
+/** The directory of an `image-root:DIR` location, checked to be one (the scan comes when it is opened). */
+function imageRootDir(location: string): string {
+  const dir = location.slice(IMAGE_ROOT_PREFIX.length);
+  if (!dir) throw new SourceError('source.empty', '--image-root names no directory', location);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (err) {
+    if (isPermissionError(err)) throw permissionDenied(dir, err);
+    throw new SourceError('source.not-found', `cannot open the image root: ${describeFsError(err)}`, dir);
+  }
+  if (!st.isDirectory()) throw new SourceError('source.not-a-dir', 'is not a directory: --image-root names the root of a mounted file system', dir);
+  return dir;
 }
 
 /** A classic store holds something an engine writes (an empty image/<driver>/ alone does not count). */
@@ -195,8 +222,9 @@ function sayIfEmpty(source: Source, what: string): Source {
  * started on this root would show.
  */
 async function openBothStores(location: string, opts: OpenOptions, openClassic: Opener, engineWouldUse: string, reasons: string[]): Promise<Source> {
-  // One path table for both: the two stores' layers stack on one chain tree.
-  const paths = new PathTable();
+  // One path table for both: the two stores' layers stack on one chain tree (and with other stores' when the
+  // caller reads several: --image-root).
+  const paths = opts.paths ?? new PathTable();
   const classic = await openClassic(location, { ...opts, paths });
   const ctrd = await openContainerdRoot(location, { ...opts, paths });
   const owner = new Map<ImageInfo, Source>();

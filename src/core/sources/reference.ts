@@ -65,6 +65,11 @@ const SCHEME = /^(docker|podman|docker-archive|oci-archive):\/\/(.*)$/s;
  * the path the user typed is theirs, not evidence, but it is never followed to decide (a dangling link exists).
  */
 export function sourceSpec(text: string, kindFlag?: SourceKindFlag, exists: (p: string) => boolean = pathExists): SourceSpec {
+  // `--image-root DIR` (every store of a mounted disk), as the CLI passes it on.
+  if (text.startsWith('image-root:')) {
+    if (kindFlag) throw new SourceError('source.conflict', `--source ${kindFlag} and --image-root name two different sources`, text.slice('image-root:'.length));
+    return { kind: 'location', location: text };
+  }
   let kind: SourceKindFlag | undefined = kindFlag;
   let rest = text;
   const scheme = SCHEME.exec(text);

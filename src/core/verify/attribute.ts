@@ -1,10 +1,11 @@
 import * as path from 'node:path';
 import type { Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo } from '../model/types.js';
-import { cleanLayerPath, textToPath } from '../model/path.js';
+import type { ContainerInfo, ImageInfo, LayerLayout } from '../model/types.js';
+import { baseName, cleanLayerPath, joinPath, parentPath, quotedPath, textToPath } from '../model/path.js';
 import type { EndReason, StackView } from '../analysis/stack.js';
 import { Evidence } from '../sources/evidence.js';
 import { GRAPH_DRIVERS } from '../sources/drivers.js';
+import { whiteoutName } from '../sources/whiteout-names.js';
 import { stackViewOf, containerStack, imageStacks } from './mount/stacks.js';
 
 /**
@@ -177,7 +178,7 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
     out.notes.push(`overlay2/${id} belongs to no image layer and no container of this data root (orphaned storage?)`);
     return out;
   }
-  if (parts[0] === 'image' && parts[1] === 'overlay2' && parts[2] === 'layerdb' && parts[3] === 'sha256' && parts[4] && HEX64.test(parts[4])) {
+  if (parts[0] === 'image' && GRAPH_DRIVERS.some((d) => d.name === parts[1]) && parts[2] === 'layerdb' && parts[3] === 'sha256' && parts[4] && HEX64.test(parts[4])) {
     out.where = 'layerdb';
     const chainId = 'sha256:' + parts[4];
     const l = source.images.flatMap((i) => i.layers).find((x) => x.chainId === chainId);
@@ -207,9 +208,9 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
       const r = within(l.location);
       if (r === null) continue;
       out.where = 'layer';
-      out.layerPath = cleanLayerPath(textToPath(r));
+      out.layerPath = aufsMarked(out, cleanLayerPath(textToPath(r)), l.layout);
       let owner = l;
-      if (l.layout === 'full') {
+      if (l.layout === 'full' && out.layerPath !== null) {
         // A whole tree (vfs, btrfs, overlay's root) holds every file as of this layer: the path belongs to the
         // layer that last wrote it, at or below this one.
         const { view } = await stackViewOf(source, imageStacks(img, false)[0]!);
@@ -230,13 +231,36 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
       out.where = role === 'rw' ? 'container-rw' : 'container-init';
       // An overlay2 dir name (shown as overlay2/<id>); other drivers' dirs are named by their path.
       if (path.resolve(role === 'rw' ? c.rwDir! : c.initDir!).startsWith(root + '/overlay2/')) out.overlayId = role === 'rw' ? c.mountId : c.initId;
-      out.layerPath = cleanLayerPath(textToPath(r));
+      out.layerPath = aufsMarked(out, cleanLayerPath(textToPath(r)), c.layout);
       await attributeInContainers(source, out, (x) => x === c, role);
       return out;
     }
   }
   out.notes.push('the path is not inside a layer, a container layer or a layer record of this data root');
   return out;
+}
+
+/**
+ * In an aufs branch a whiteout or an opaque marker is a `.wh.` file of its own name: the path it stands for is
+ * the one attributed (what it hides, its dir), and said so; its bookkeeping (`.wh..wh.aufs`...) is no layer path.
+ */
+function aufsMarked(out: Attribution, layerPath: string, layout: LayerLayout | undefined): string | null {
+  if (layout !== 'aufs' || layerPath === '') return layerPath;
+  const dir = parentPath(layerPath);
+  const wn = whiteoutName(baseName(layerPath), dir === '');
+  switch (wn.kind) {
+    case 'whiteout':
+      out.notes.push(`an aufs whiteout: it deletes ${quotedPath(joinPath(dir, wn.target))} from the layers below`);
+      return joinPath(dir, wn.target);
+    case 'opaque':
+      out.notes.push(`an aufs opaque marker: ${dir === '' ? 'the layer root' : quotedPath(dir)} hides every lower child`);
+      return dir === '' ? layerPath : dir;
+    case 'meta':
+      out.notes.push('aufs bookkeeping of the branch, not a path of the layer');
+      return null;
+    default:
+      return layerPath;
+  }
 }
 
 function findLayerByCacheId(source: Source, cacheId: string): { chainId: string; diffId: string } | null {

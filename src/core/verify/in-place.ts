@@ -1,5 +1,6 @@
-import type { Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo } from '../model/types.js';
+import { storeOf, type Source } from '../model/source.js';
+import type { IdMap } from '../model/idmap.js';
+import type { ContainerInfo, ImageInfo, LayerLayout } from '../model/types.js';
 import type { LayerTable } from '../model/layer-table.js';
 import { verifyLayerIntegrity, type IntegrityResult } from './integrity/index.js';
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type StackMountResult, type StackSpec } from './mount/index.js';
@@ -39,7 +40,7 @@ export interface InPlaceReport {
 
 export interface InPlaceOptions {
   mountOptions?: MountCheckOptions;
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; layout?: 'diff' | 'full'; changes?: () => Promise<LayerTable> }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout; changes?: () => Promise<LayerTable> }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -63,7 +64,8 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
 
   // Integrity of the layer shown (no mount, no root needed beyond reading the store).
   const ref = spec.layers[t.layer];
-  if (source.kind !== 'docker-root') report.integrity.skipped = `${source.kind} sources keep no tar-split: layer integrity is checked in Docker data roots`;
+  const storeKind = storeOf(source, spec.image ?? spec.container).kind;
+  if (storeKind !== 'docker-root') report.integrity.skipped = `${storeKind} sources keep no tar-split: layer integrity is checked in Docker data roots`;
   else if (!ref || ref.role !== 'image' || !ref.chainId || !ref.diffId) report.integrity.skipped = `the container's ${ref?.role === 'init' ? 'init' : 'RW'} layer has no tar-split: nothing to check it against (the mount check covers it)`;
   else if (!ref.dir) report.integrity = { ...report.integrity, ran: true, status: 'error', message: 'the layer directory is missing' };
   else if (!ref.tarSplit) report.integrity.skipped = 'the store keeps no tar-split for this layer';
@@ -74,8 +76,8 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
     try {
       // A whole tree (vfs, btrfs, overlay's root) is checked against its changes, which the source reads.
       const index = ref.index ?? t.layer;
-      const full = ref.layout === 'full';
-      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, layout: full ? 'full' : 'diff', changes: full ? () => source.readLayer(t.image, index) : undefined });
+      const changes = ref.layout === 'full' ? () => source.readLayer(t.image, index) : undefined;
+      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: storeOf(source, spec.image ?? spec.container).idMap, layout: ref.layout, changes });
       const unreadable = r.computedDiffId === null && r.findings.every((f) => f.kind === 'unreadable');
       report.integrity.status = r.ok ? 'ok' : unreadable ? 'error' : 'tampered';
       report.integrity.result = r;

@@ -1,7 +1,7 @@
-import type { LayerLayout } from '../model/types.js';
 import type { LayerTable } from '../model/layer-table.js';
 import type { Source } from '../model/source.js';
-import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
+import type { ContainerInfo, ImageInfo, LayerLayout, Problem } from '../model/types.js';
+import type { IdMap } from '../model/idmap.js';
 import { ProblemSink } from '../model/problem-sink.js';
 import { findContainer, findImage } from '../analysis/select.js';
 import type { StackView } from '../analysis/stack.js';
@@ -44,7 +44,7 @@ export interface VerifyOptions {
   asBuilt?: boolean;
   mountOptions?: MountCheckOptions;
   /** Injected for tests; default verifyLayerIntegrity. */
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; layout?: 'diff' | 'full'; changes?: () => Promise<LayerTable> }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout; changes?: () => Promise<LayerTable> }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -62,8 +62,6 @@ export interface LayerVerdict {
   dir: string | null;
   /** The store's tar-split of the layer (LayerInfo.tarSplit). */
   tarSplit: string | null;
-  /** How `dir` holds the layer (LayerInfo.layout). */
-  layout: LayerLayout;
   usedBy: LayerUse;
   integrity: { status: 'ok' | 'tampered' | 'error' | 'skipped'; message: string | null; result: IntegrityResult | null };
   /**
@@ -147,7 +145,6 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         cacheId: l.cacheId,
         dir: l.location,
         tarSplit: l.tarSplit ?? null,
-        layout: l.layout ?? 'diff',
         usedBy: usedBy(l.chainId),
         integrity: { status: 'skipped', message: null, result: null },
         mount: null,
@@ -189,6 +186,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
       report.integrity.ran = true;
       const fn = opts.integrityFn ?? verifyLayerIntegrity;
       const stacks = new Map<string, Promise<StackView>>();
+      const layoutOf = new Map(layerImages.flatMap((i) => i.layers.map((l) => [l.chainId, l.layout] as const)));
       let n = 0;
       for (const lv of layers.values()) {
         opts.onProgress?.(`integrity ${++n}/${layers.size} ${lv.chainId}`);
@@ -206,8 +204,9 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
           // against the parent's tree, which the source reads.
           const use = lv.usedBy.images[0];
           const img = use ? source.images.find((i) => i.id === use.id) : undefined;
-          const changes = img && use ? () => source.readLayer(img, use.index) : undefined;
-          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, layout: lv.layout === 'full' ? 'full' : 'diff', changes });
+          const layout = layoutOf.get(lv.chainId);
+          const changes = layout === 'full' && img && use ? () => source.readLayer(img, use.index) : undefined;
+          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: source.idMap, layout, changes });
           const unreadable = r.computedDiffId === null;
           lv.integrity = {
             status: r.ok ? 'ok' : unreadable && r.findings.every((f) => f.kind === 'unreadable') ? 'error' : 'tampered',

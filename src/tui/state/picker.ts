@@ -12,7 +12,9 @@ export function pickerImages(s: Pick<State, 'images' | 'showAllImages'>): ImageI
   let c = pickerCache.get(s.images);
   if (!c) {
     const name = (i: ImageInfo) => i.tags[0] ?? i.digests[0] ?? '';
-    const all = [...s.images].sort((a, b) => Number(!a.tags.length) - Number(!b.tags.length) || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+    // A source of several stores (--image-root) lists each store's images together, in the order of its stores.
+    const store = (i: ImageInfo) => i.store?.relative ?? '';
+    const all = [...s.images].sort((a, b) => (store(a) < store(b) ? -1 : store(a) > store(b) ? 1 : 0) || Number(!a.tags.length) - Number(!b.tags.length) || (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
     const underTagged = new Set<string>();
     for (const img of s.images) if (img.tags.length || img.digests.length) for (const l of img.layers) underTagged.add(l.chainId);
     const shown = all.filter((i) => i.tags.length || i.digests.length || i.layers.length === 0 || !underTagged.has(i.layers[i.layers.length - 1]!.chainId));

@@ -17,6 +17,7 @@ import { NotFoundError } from '../../model/errors.js';
 import type { LayerLayout } from '../../model/types.js';
 import { type DockerDriver, type DriverContext, type Note, type Safe } from './driver.js';
 import { overlay2 } from './overlay2.js';
+import { rootlessIdMap } from '../rootless.js';
 
 /**
  * The classic graphdriver store of a Docker data root (`image/<driver>/` + `<driver>/`), read offline. The
@@ -177,10 +178,15 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
   // Each dir has one parent (a layer's, an init layer's, an image's top), so a read is cached by its dir alone.
   const parentOf = new Map<string, { dir: string | null; layout: LayerLayout; hasParent: boolean }>();
   const layoutOf = new Map<string, LayerLayout>();
-  const layers = cachedLocations(paths, 'no layer directory on disk', (dir, ro) => {
+  // A rootless engine's store keeps host ids: shown as its containers see them, when the mapping can be found.
+  const rootless = overlayXattrs === 'user' ? rootlessIdMap(root, { uid: rootStat.uid, gid: rootStat.gid }) : null;
+  for (const p of rootless?.problems ?? []) sink.add(p);
+  const idMap = rootless?.map ?? null;
+  const layers = cachedLocations(paths, 'no layer directory on disk', async (dir, ro) => {
     const parent = parentOf.get(dir) ?? { dir: null, layout: 'diff' as const, hasParent: false };
     const layout = layoutOf.get(dir) ?? 'diff';
-    return driver.read({ dir, layout, parentDir: parent.dir, parentLayout: parent.dir ? parent.layout : null, hasParent: parent.hasParent }, { paths, priority: ro?.priority, overlayXattrs });
+    const table = await driver.read({ dir, layout, parentDir: parent.dir, parentLayout: parent.dir ? parent.layout : null, hasParent: parent.hasParent }, { paths, priority: ro?.priority, overlayXattrs });
+    return idMap ? table.withIds(idMap) : table;
   });
   const topOf = new Map<string, LayerRecord>([...layerRecords.values()].map((r) => [r.chainId, r]));
   for (const img of images) {
@@ -211,6 +217,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
     containers,
     problems,
     paths,
+    idMap,
     readStorage: () => (storage ??= readStorage(ctx, driver, store, images, containers, layerRecords)),
     readLayer(image, index, ro) {
       const layer = image.layers[index];

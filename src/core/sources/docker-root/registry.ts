@@ -1,4 +1,5 @@
 import type { DockerDriver } from './driver.js';
+import { aufs } from './aufs.js';
 import { overlay2 } from './overlay2.js';
 import { overlay } from './overlay.js';
 import { btrfs, vfs } from './full-tree.js';
@@ -9,6 +10,7 @@ import { btrfs, vfs } from './full-tree.js';
  */
 export const DOCKER_DRIVERS: Readonly<Record<string, DockerDriver>> = {
   overlay2,
+  aufs,
   overlay,
   vfs,
   btrfs,

@@ -18,11 +18,9 @@ import { problem, type Attrs, type LayerChanges, type LayerEntry, type Problem, 
 import type { TarEntry } from './header.js';
 import { LIMITS } from '../../model/limits.js';
 
-const WH = '.wh.';
-const WH_META = '.wh..wh.';
-const WH_OPQ = '.wh..wh..opq';
-/** AUFS's hardlink pool directory (moby's WhiteoutLinkDir). */
-export const WH_PLNK = '.wh..wh.plnk';
+import { WH_META_PREFIX as WH_META, WH_OPAQUE as WH_OPQ, WH_PLNK, whiteoutName } from '../whiteout-names.js';
+
+export { WH_PLNK };
 
 export class LayerChangesBuilder {
   private readonly puts = new Map<string, PutEntry>();
@@ -102,18 +100,18 @@ export class LayerChangesBuilder {
         );
       return;
     }
-    if (base === WH_OPQ) {
+    const wn = whiteoutName(base, dir === '');
+    if (wn.kind === 'opaque') {
       if (dir === '') this.sink.add(problem('warning', 'layer.opaque.root', 'opaque marker on the layer root ignored', this.where(e.name)));
       else this.opaqueMarkers.add(dir);
       return;
     }
-    if (base.startsWith(WH)) {
-      const target = base.slice(WH.length);
-      if (target === '' || target === '.' || target === '..') {
-        this.sink.add(problem('error', 'layer.whiteout.invalid', `invalid whiteout name ${JSON.stringify(base)} skipped`, this.where(e.name)));
-        return;
-      }
-      const p = joinPath(dir, target);
+    if (wn.kind === 'invalid') {
+      this.sink.add(problem('error', 'layer.whiteout.invalid', `invalid whiteout name ${JSON.stringify(base)} skipped`, this.where(e.name)));
+      return;
+    }
+    if (wn.kind === 'whiteout') {
+      const p = joinPath(dir, wn.target);
       this.whiteouts.set(p, { kind: 'whiteout', path: p, uid: e.uid, gid: e.gid });
       return;
     }

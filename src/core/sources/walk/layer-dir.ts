@@ -1,8 +1,9 @@
 import { ProblemSink } from '../../model/problem-sink.js';
-import { displayPath } from '../../model/path.js';
+import { baseName, compareWalkOrder, displayPath, joinPath, parentPath } from '../../model/path.js';
 import { ROOT_PATH, type PathTable } from '../../model/paths.js';
 import { F_METACOPY, F_OPAQUE, LayerTableBuilder, T_BLOCK, T_CHAR, T_DIR, T_FIFO, T_FILE, T_HARDLINK, T_SOCKET, T_SYMLINK, T_WHITEOUT, type LayerTable, type RowExtra } from '../../model/layer-table.js';
 import { problem, type Problem } from '../../model/types.js';
+import { WH_BASE, WH_ORPH, WH_PLNK, whiteoutName } from '../whiteout-names.js';
 import { readCounters } from '../../model/progress.js';
 import { emptyStat, type ListChunk, type StatChunk, type WalkProblem } from './protocol.js';
 import { walkPool, type WalkPool } from './pool.js';
@@ -39,9 +40,15 @@ export interface LayerDirOptions {
   overlayXattrs?: 'trusted' | 'user';
   /**
    * False for a directory that is no overlay layer (a volume, a bind source): a 0:0 character device is a device,
-   * no xattr is overlayfs's, nothing is a whiteout or an opaque dir. Default true.
+   * no xattr is overlayfs's, nothing is a whiteout or an opaque dir. Default true. Same as `whiteouts: 'none'`.
    */
   overlay?: boolean;
+  /**
+   * How the dir marks whiteouts and opaque dirs: 'overlay' (default: 0:0 char devices, overlay xattrs), 'aufs'
+   * (`.wh.<name>` files, `.wh..wh..opq`, the branch's `.wh..wh.*` bookkeeping at its root: an aufs branch, see
+   * whiteout-names.ts; every xattr is content and a 0:0 char device is a device), 'none' (a plain dir).
+   */
+  whiteouts?: 'overlay' | 'aufs' | 'none';
 }
 
 const S_IFMT = 0o170000;
@@ -51,7 +58,8 @@ export function readLayerDir(dir: string, paths: PathTable, opts: LayerDirOption
   const pool = opts.pool ?? walkPool();
   const priority = opts.priority ?? 0;
   const xattrs = opts.xattrs !== false;
-  const asm = new Assembler(dir, paths, xattrs, opts.overlay === false ? null : opts.overlayXattrs ?? 'trusted');
+  const form = opts.overlay === false ? 'none' : opts.whiteouts ?? 'overlay';
+  const asm = form === 'aufs' ? new AufsAssembler(dir, paths, xattrs) : new Assembler(dir, paths, xattrs, form === 'none' ? null : opts.overlayXattrs ?? 'trusted');
   return new Promise<LayerTable>((resolve) => {
     const ready = new Map<number, StatChunk>();
     let next = 0;
@@ -103,10 +111,10 @@ export function readLayerDir(dir: string, paths: PathTable, opts: LayerDirOption
 class Assembler {
   readonly problems: Problem[] = [];
   /** At most 100 problems of a code one by one (a crafted layer can mark every entry), then a count. */
-  private readonly sink: ProblemSink;
-  private readonly b: LayerTableBuilder;
+  protected readonly sink: ProblemSink;
+  protected b: LayerTableBuilder;
   /** Path id of each entry of the listing (by global index). */
-  private pid = new Int32Array(1024);
+  protected pid = new Int32Array(1024);
   private readonly firstNameOf = new Map<string, string>();
   /** Dirs marked as holding xattr whiteouts (overlay.opaque=x / overlay.whiteouts). */
   private readonly xMarked = new Set<number>();
@@ -117,14 +125,14 @@ class Assembler {
   private readonly otherOvl: string;
   private foreign = 0;
 
-  constructor(private readonly dir: string, private readonly paths: PathTable, private readonly xattrs: boolean, ns: 'trusted' | 'user' | null) {
+  constructor(protected readonly dir: string, protected readonly paths: PathTable, private readonly xattrs: boolean, ns: 'trusted' | 'user' | null) {
     this.b = new LayerTableBuilder(paths, 1024);
     this.sink = new ProblemSink(this.problems, 100, dir);
     this.ovl = ns === null ? null : `${ns}.overlay.`;
     this.otherOvl = ns === 'trusted' ? 'user.overlay.' : 'trusted.overlay.';
   }
 
-  private where(rel: string): string {
+  protected where(rel: string): string {
     return rel === '' ? this.dir : this.dir + '/' + displayPath(rel);
   }
 
@@ -151,19 +159,16 @@ class Assembler {
     const rel = Buffer.from(c.relBytes.buffer, c.relBytes.byteOffset, c.relBytes.byteLength);
     const links = Buffer.from(s.linkBytes.buffer, s.linkBytes.byteOffset, s.linkBytes.byteLength);
     for (const p of s.problems) this.note(p);
-    if (c.first + c.count > this.pid.length) {
-      const bigger = new Int32Array(Math.max(c.first + c.count, this.pid.length * 2));
-      bigger.set(this.pid);
-      this.pid = bigger;
-    }
+    if (c.first + c.count > this.pid.length) this.grow(Math.max(c.first + c.count, this.pid.length * 2));
     let xi = 0;
     const b = this.b;
     for (let i = 0; i < c.count; i++) {
       const parent = c.parent[i]!;
+      const x = xi < s.xattrs.length && s.xattrs[xi]!.index === i ? s.xattrs[xi++]!.attrs : null;
+      if (this.special(s, i, rel)) continue;
       const parentId = parent < 0 ? ROOT_PATH : this.pid[parent]!;
       const id = this.paths.internBytes(parentId, c.relBytes, c.nameAt[i]!, c.relAt[i + 1]!);
       this.pid[c.first + i] = id;
-      const x = xi < s.xattrs.length && s.xattrs[xi]!.index === i ? s.xattrs[xi++]!.attrs : null;
       if (s.failed[i]) continue;
       const mode = s.mode[i]!;
       let type = TYPE_OF[mode & S_IFMT] ?? T_SOCKET;
@@ -200,9 +205,25 @@ class Assembler {
         flags |= r.flags;
         if (r.extra) extra = { ...extra, ...r.extra };
       }
-      b.add(id, type, flags, mode, uid, gid, size, s.mtime[i]!, s.nsec[i]!, linkname, extra);
+      const row = b.add(id, type, flags, mode, uid, gid, size, s.mtime[i]!, s.nsec[i]!, linkname, extra);
+      if (type === T_DIR) this.dirRow(c.first + i, row);
     }
   }
+
+  /** Room for `n` entries of the listing. */
+  protected grow(n: number): void {
+    const bigger = new Int32Array(n);
+    bigger.set(this.pid);
+    this.pid = bigger;
+  }
+
+  /** True when entry i of the chunk is no row of its own (an aufs `.wh.` name; see AufsAssembler). */
+  protected special(_s: StatChunk, _i: number, _rel: Buffer): boolean {
+    return false;
+  }
+
+  /** Dir rows by listing index, for forms whose markers come after the dir (aufs `.wh..wh..opq`). */
+  protected dirRow(_index: number, _row: number): void {}
 
   /** The overlay xattrs of one entry; the others are content. */
   private interpret(x: [string, Uint8Array][], type: number, size: number, parentId: number, id: number, rel: () => string): { whiteout: boolean; flags: number; extra: RowExtra | null } {
@@ -245,6 +266,170 @@ class Assembler {
     }
     return this.b.finish(this.problems);
   }
+}
+
+/**
+ * An aufs branch (`aufs/diff/<id>`) read into the model: aufs keeps the layer's changes as the tar had them, so
+ * `.wh.` names mean what they mean in a layer tar (whiteout-names.ts), and no xattr or device is aufs's own.
+ *
+ * - `.wh.<name>`        -> a whiteout row for `<name>` (aufs wants a regular file there, a hard link to the
+ *   branch's `.wh..wh.aufs` on a RW branch; anything else makes its lookups fail with EIO: an error, still read
+ *   as the whiteout a tar of the layer would give, its contents dropped);
+ * - `.wh..wh..opq`      -> its dir's row is opaque;
+ * - `.wh..wh.*` at the root (`.wh..wh.aufs`, `.wh..wh.plnk/`, `.wh..wh.orph/`): the branch's bookkeeping, never
+ *   rows; a warning when it holds something (pseudo-links or orphans a kernel left) or is not what aufs makes;
+ * - a whiteout of a name the layer also holds: the entry stays (a dir becomes opaque), as for a tar.
+ * Whiteout rows are named by the path they hide, which sorts elsewhere than their `.wh.` name: they are put in
+ * walk order at the end, once the listing is in.
+ */
+class AufsAssembler extends Assembler {
+  /**
+   * Per listing index: 0 = read, else 1 + the index in `dropped` of the entry it is (or is below): bookkeeping,
+   * and `.wh.` entries that are dirs (their contents are no rows either). A `.wh.` file needs no record.
+   */
+  private drop = new Int32Array(1024);
+  private readonly dropped: { rel: string; kind: 'meta' | 'whiteout'; type: number; entries: number; bytes: number }[] = [];
+  /** Row of each dir by listing index (+1; 0 = none), for opaque markers. */
+  private rowOf = new Int32Array(1024);
+  /** Whiteouts by the path id they hide (their `.wh.` name is that path's parent + `.wh.` + its name). */
+  private readonly whiteouts: { id: number; uid: number; gid: number }[] = [];
+  private readonly opaqueRows = new Set<number>();
+
+  constructor(dir: string, paths: PathTable, xattrs: boolean) {
+    super(dir, paths, xattrs, null);
+  }
+
+  protected override grow(n: number): void {
+    super.grow(n);
+    const d = new Int32Array(n);
+    d.set(this.drop);
+    this.drop = d;
+    const r = new Int32Array(n);
+    r.set(this.rowOf);
+    this.rowOf = r;
+  }
+
+  protected override dirRow(index: number, row: number): void {
+    this.rowOf[index] = row + 1;
+  }
+
+  protected override special(s: StatChunk, i: number, rel: Buffer): boolean {
+    const c = s.list;
+    const at = c.first + i;
+    const parent = c.parent[i]!;
+    const type = s.failed[i] ? -1 : TYPE_OF[s.mode[i]! & S_IFMT] ?? T_SOCKET;
+    if (parent >= 0 && this.drop[parent]! > 0) {
+      // Below a dropped entry (a bookkeeping dir, a `.wh.` dir): counted for what is said of it, never a row.
+      const d = this.dropped[this.drop[parent]! - 1]!;
+      this.drop[at] = this.drop[parent]!;
+      d.entries++;
+      if (type === T_FILE) d.bytes += s.size[i]!;
+      return true;
+    }
+    const start = c.nameAt[i]!;
+    const end = c.relAt[i + 1]!;
+    // `.wh.` = 2e 77 68 2e: most names are not, and are told so without making a string.
+    if (end - start < 4 || c.relBytes[start] !== 0x2e || c.relBytes[start + 1] !== 0x77 || c.relBytes[start + 2] !== 0x68 || c.relBytes[start + 3] !== 0x2e) return false;
+    const relPath = () => rel.toString('latin1', c.relAt[i]!, end);
+    const wn = whiteoutName(rel.toString('latin1', start, end), parent < 0);
+    if (wn.kind === 'plain') return false;
+    const keep = (kind: 'meta' | 'whiteout') => {
+      if (kind === 'whiteout' && type !== T_DIR && type !== -1) return;
+      this.dropped.push({ rel: relPath(), kind, type, entries: 0, bytes: type === T_FILE ? s.size[i]! : 0 });
+      this.drop[at] = this.dropped.length;
+    };
+    const where = () => this.where(relPath());
+    if (s.failed[i]) {
+      // Its lstat problem is said; what it was cannot be told. What the listing found below it is dropped too.
+      keep('whiteout');
+      return true;
+    }
+    if (wn.kind === 'meta') {
+      keep('meta');
+      return true;
+    }
+    if (wn.kind === 'invalid') {
+      this.sink.add(problem('error', 'aufs.whiteout.invalid', 'a whiteout that names nothing; skipped', where()));
+      keep('whiteout');
+      return true;
+    }
+    if (type !== T_FILE) {
+      this.sink.add(
+        problem('error', 'aufs.whiteout.not-file', `a ${typeLabel(type)} where aufs wants a regular file: aufs fails lookups here with EIO ("Invalid whiteout entry type"); read by its name, as the layer's tar would be${type === T_DIR ? ', what it holds skipped' : ''}`, where()),
+      );
+    } else if (s.size[i]! > 0) {
+      this.sink.add(problem('warning', 'aufs.whiteout.content', `whiteout holds ${s.size[i]} bytes: aufs reads only its name, so these bytes are in no container's view`, where()));
+    }
+    keep('whiteout');
+    if (wn.kind === 'opaque') {
+      const row = parent < 0 ? 0 : this.rowOf[parent]!;
+      if (parent < 0) this.sink.add(problem('warning', 'layer.opaque.root', 'opaque marker on the layer root ignored', where()));
+      else if (row > 0) this.opaqueRows.add(row - 1);
+      return true;
+    }
+    const parentId = parent < 0 ? ROOT_PATH : this.pid[parent]!;
+    const id = this.paths.internBytes(parentId, c.relBytes, start + 4, end);
+    this.whiteouts.push({ id, uid: s.uid[i]!, gid: s.gid[i]! });
+    return true;
+  }
+
+  override finish(): LayerTable {
+    this.sayBookkeeping();
+    const table = super.finish();
+    for (const r of this.opaqueRows) table.flags[r]! |= F_OPAQUE;
+    if (!this.whiteouts.length) return table;
+    // Merge the whiteouts, sorted, into the rows (already in walk order).
+    const paths = this.paths;
+    const wh = this.whiteouts.map((w) => ({ ...w, path: paths.path(w.id) })).sort((a, b) => compareWalkOrder(a.path, b.path));
+    const out = new LayerTableBuilder(paths, table.length + wh.length);
+    let w = 0;
+    for (let i = 0; i < table.length; i++) {
+      const p = table.path(i);
+      while (w < wh.length && compareWalkOrder(wh[w]!.path, p) < 0) {
+        out.add(wh[w]!.id, T_WHITEOUT, 0, 0, wh[w]!.uid, wh[w]!.gid, 0, 0, 0);
+        w++;
+      }
+      let extra = 0;
+      if (w < wh.length && wh[w]!.id === table.pathId(i)) {
+        // aufs looks the name up in this branch first: the entry shows, and a dir hides every lower child.
+        if (table.types[i] === T_DIR) extra = F_OPAQUE;
+        const whName = joinPath(parentPath(wh[w]!.path), '.wh.' + baseName(wh[w]!.path));
+        this.sink.add(problem('info', 'layer.whiteout.same-layer', `whiteout and entry for the same path in one layer: the entry is kept${extra ? ' as an opaque dir' : ''}`, this.where(whName)));
+        w++;
+      }
+      out.copyRow(table, i, extra);
+    }
+    for (; w < wh.length; w++) out.add(wh[w]!.id, T_WHITEOUT, 0, 0, wh[w]!.uid, wh[w]!.gid, 0, 0, 0);
+    return out.finish(this.problems);
+  }
+
+  /**
+   * The branch's bookkeeping: what every RW branch holds (an empty `.wh..wh.aufs`, empty `.wh..wh.plnk/` and
+   * `.wh..wh.orph/`) is no finding; anything else there is a warning naming it.
+   */
+  private sayBookkeeping(): void {
+    for (const d of this.dropped) {
+      if (d.kind !== 'meta') continue;
+      const expected = d.rel === WH_BASE ? T_FILE : d.rel === WH_PLNK || d.rel === WH_ORPH ? T_DIR : null;
+      if (expected === null) {
+        this.sink.add(problem('warning', 'aufs.bookkeeping.unknown', `a ${typeLabel(d.type)} named as aufs bookkeeping, which aufs does not make; not read as content (moby's layer tars leave .wh..wh.* out too)`, this.where(d.rel)));
+      } else if (expected !== d.type) {
+        this.sink.add(problem('warning', 'aufs.bookkeeping.type', `a ${typeLabel(d.type)} where aufs keeps a ${typeLabel(expected)}; not read as content`, this.where(d.rel)));
+      } else if (d.rel === WH_PLNK && d.entries) {
+        this.sink.add(
+          problem('warning', 'aufs.plnk.content', `${d.entries} pseudo-link(s), ${d.bytes} bytes in aufs's hard-link pool: copies of hard-linked files the aufs module made while the branch was mounted (auplink flush moves them to their names), or pool files a layer tar carried; aufs hides the pool, so they are in no view of the layer`, this.where(d.rel)),
+        );
+      } else if (d.rel === WH_ORPH && d.entries) {
+        this.sink.add(problem('warning', 'aufs.orph.content', `${d.entries} orphan(s), ${d.bytes} bytes: files removed while still open when the branch was mounted; in no view of the layer`, this.where(d.rel)));
+      } else if (d.rel === WH_BASE && d.bytes) {
+        this.sink.add(problem('warning', 'aufs.base.content', `${d.bytes} bytes in the whiteout base, which aufs keeps empty; in no view of the layer`, this.where(d.rel)));
+      }
+    }
+  }
+}
+
+function typeLabel(type: number): string {
+  return type === T_FILE ? 'regular file' : type === T_DIR ? 'directory' : type === T_SYMLINK ? 'symlink' : type === T_CHAR ? 'character device' : type === T_BLOCK ? 'block device' : type === T_FIFO ? 'fifo' : type === T_SOCKET ? 'socket' : 'entry';
 }
 
 function marksXwhiteouts(x: [string, Uint8Array][], ovl: string): boolean {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { cleanLayerPath, compareWalkOrder, joinPath, parentPath, baseName, bytesToPath, quotedPath as show } from '../../model/path.js';
-import type { EntryType } from '../../model/types.js';
+import type { EntryType, LayerLayout } from '../../model/types.js';
+import type { IdMap } from '../../model/idmap.js';
 import { describeFsError, isNotFound } from '../../sources/evidence.js';
 import { HostPaths } from '../../sources/walk/host-paths.js';
 import type { LayerTable } from '../../model/layer-table.js';
@@ -93,14 +94,17 @@ export interface VerifyLayerOptions {
    * whose every core is busy with other work (Linux shares CPU per session) it is ~10% slower than inline.
    */
   threads?: 'auto' | 'threads' | 'inline';
+  /** A rootless store's id mapping: owners on disk are host ids, the layer's are its containers' (IdMap). */
+  idMap?: IdMap | null;
   /**
-   * How the dir holds the layer (LayerInfo.layout; default 'diff', an overlay upper dir). 'full': the whole tree
-   * as of this layer (vfs, btrfs, the first overlay driver's root), where a deleted path is simply absent, no
-   * dir is marked opaque, files of the layers below are there too and may share inodes with them (hard-linked
-   * copies). What the layer does not know is then found in its changes against the parent's tree (`changes`),
-   * not by walking the dir.
+   * How the dir holds the layer (LayerInfo.layout). 'aufs': the tar was extracted as it is, so its `.wh.` members
+   * are plain files on disk and are checked like any other member (default 'diff': overlay form). 'full': the
+   * whole tree as of this layer (vfs, btrfs, the first overlay driver's root), where a deleted path is simply
+   * absent, no dir is marked opaque, files of the layers below are there too and may share inodes with them
+   * (hard-linked copies). What the layer does not know is then found in its changes against the parent's tree
+   * (`changes`), not by walking the dir.
    */
-  layout?: 'diff' | 'full';
+  layout?: LayerLayout;
   /** For 'full': the layer's changes against its parent's tree (walk/tree-diff.ts), read on demand. */
   changes?: () => Promise<LayerTable>;
 }
@@ -166,6 +170,15 @@ class LayerVerifier {
   private orderNow: number | null = null;
 
   private readonly full: boolean;
+
+  /** Owners as the layer's containers see them (a rootless store's disk holds host ids). */
+  private uidOf(st: { uid: number | bigint }): number {
+    return this.opts.idMap ? this.opts.idMap.uid(Number(st.uid)) : Number(st.uid);
+  }
+
+  private gidOf(st: { gid: number | bigint }): number {
+    return this.opts.idMap ? this.opts.idMap.gid(Number(st.gid)) : Number(st.gid);
+  }
 
   constructor(private readonly opts: VerifyLayerOptions) {
     this.full = opts.layout === 'full';
@@ -404,7 +417,7 @@ class LayerVerifier {
   private member(rel: string, h: TarEntry | null, body: number): fs.Stats | null {
     const base = baseName(rel);
     const parent = parentPath(rel);
-    if (base.startsWith('.wh.')) {
+    if (base.startsWith('.wh.') && this.opts.layout !== 'aufs') {
       if (base === '.wh..wh..opq') {
         this.opaqueExpected.add(parent);
         this.markKnown(parent);
@@ -532,8 +545,8 @@ class LayerVerifier {
   private checkCommon(rel: string, h: TarEntry, st: fs.Stats, want: EntryType): void {
     const mode = st.mode & 0o7777;
     if (want !== 'symlink' && mode !== h.mode) this.add('mode', rel, `${show(rel)} has mode ${octal(mode)} on disk, ${octal(h.mode)} in the layer`, octal(h.mode), octal(mode));
-    const uid = Number(st.uid);
-    const gid = Number(st.gid);
+    const uid = this.uidOf(st);
+    const gid = this.gidOf(st);
     if (uid !== h.uid || gid !== h.gid) this.add('owner', rel, `${show(rel)} is owned by ${uid}:${gid} on disk, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${uid}:${gid}`);
     // mtimeMs is a double: near a second boundary it can round up to the next second, so confirm with ns.
     let mtime = Math.floor(st.mtimeMs / 1000);
@@ -635,8 +648,9 @@ class LayerVerifier {
     // moby mknods whiteouts with mode 0 and chowns them to the header's owner; it sets no times.
     const mode = Number(st.mode & 0o7777n);
     if (mode !== 0) this.add('mode', target, `whiteout ${show(target)} has mode ${octal(mode)}, moby creates them with 0000`, octal(0), octal(mode));
-    if (h && (Number(st.uid) !== h.uid || Number(st.gid) !== h.gid)) {
-      this.add('owner', target, `whiteout ${show(target)} is owned by ${st.uid}:${st.gid}, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, `${st.uid}:${st.gid}`);
+    if (h && (this.uidOf(st) !== h.uid || this.gidOf(st) !== h.gid)) {
+      const owner = `${this.uidOf(st)}:${this.gidOf(st)}`;
+      this.add('owner', target, `whiteout ${show(target)} is owned by ${owner}, ${h.uid}:${h.gid} in the layer`, `${h.uid}:${h.gid}`, owner);
     }
   }
 
@@ -760,7 +774,7 @@ class LayerVerifier {
       const st = fs.lstatSync(this.host(rel), { bigint: true });
       what = entryTypeOf(st);
       if (what === 'char' && st.rdev === 0n) what = 'whiteout (char 0:0)';
-      actual = `${what} ${octal(Number(st.mode & 0o7777n))} ${st.uid}:${st.gid} ${what === 'file' ? st.size + ' bytes' : ''}`.trim();
+      actual = `${what} ${octal(Number(st.mode & 0o7777n))} ${this.uidOf(st)}:${this.gidOf(st)} ${what === 'file' ? st.size + ' bytes' : ''}`.trim();
     } catch {
       // reported without details
     }

@@ -39,6 +39,8 @@ export interface CompareOptions {
   ignoreOwner?: boolean;
   /** Device numbers are not available (find -printf). */
   ignoreDevices?: boolean;
+  /** A rootless store: the kernel shows host ids, our side the containers' (Source.idMap). */
+  idMap?: { uid(host: number): number; gid(host: number): number } | null;
   /** A regular file's content as our side expects it (hashing asked): sha256 and/or CRC-64, hex. */
   expectedContent?: (row: MergedRow) => { sha256?: string; crc64?: string } | null;
 }
@@ -65,8 +67,10 @@ export function compareViews(expected: readonly MergedRow[], kernel: readonly Ke
       continue;
     }
     if (a.mode !== e.mode) out.push({ kind: 'mode', path: row.path, expected: oct(a.mode), actual: oct(e.mode), layer: row.layer, message: `mode differs: ours ${oct(a.mode)}, kernel's ${oct(e.mode)}` });
-    if (!opts.ignoreOwner && (a.uid !== e.uid || a.gid !== e.gid)) {
-      out.push({ kind: 'owner', path: row.path, expected: `${a.uid}:${a.gid}`, actual: `${e.uid}:${e.gid}`, layer: row.layer, message: `owner differs: ours ${a.uid}:${a.gid}, kernel's ${e.uid}:${e.gid}` });
+    const uid = opts.idMap ? opts.idMap.uid(e.uid) : e.uid;
+    const gid = opts.idMap ? opts.idMap.gid(e.gid) : e.gid;
+    if (!opts.ignoreOwner && (a.uid !== uid || a.gid !== gid)) {
+      out.push({ kind: 'owner', path: row.path, expected: `${a.uid}:${a.gid}`, actual: `${uid}:${gid}`, layer: row.layer, message: `owner differs: ours ${a.uid}:${a.gid}, kernel's ${uid}:${gid}${opts.idMap ? ` (host ${e.uid}:${e.gid})` : ''}` });
     }
     const linkDiffers = want === 'symlink' && (a.linkname ?? '') !== (e.linkname ?? '');
     if ((want === 'file' || (want === 'symlink' && !linkDiffers)) && a.size !== e.size) {

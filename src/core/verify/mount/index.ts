@@ -1,4 +1,4 @@
-import type { Source } from '../../model/source.js';
+import { storeOf, type Source } from '../../model/source.js';
 import { LayerTable } from '../../model/layer-table.js';
 import { mergedRows, type MergedRow } from '../../analysis/views.js';
 import { stackTables } from '../../analysis/analyze.js';
@@ -9,7 +9,7 @@ import { InterruptedError, MountError, MountSession, sweepLeftovers, type MountM
 import type { MountInfoEntry } from './mountinfo.js';
 import { imageStacks, stackViewOf, type StackSpec } from './stacks.js';
 import type { StackView } from '../../analysis/stack.js';
-import { newUnpackCache, stackLowers, type StackLowers } from './lowers.js';
+import { LowersSkip, newUnpackCache, stackLowers, type StackLowers } from './lowers.js';
 import { hashFile, type WalkResult } from './walk.js';
 import { readAsBuiltLayer, type AsBuiltLayer } from './asbuilt.js';
 
@@ -171,7 +171,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       try {
         sl = await stackLowers(source, spec, changes, session, unpacked);
       } catch (err) {
-        res.status = 'error';
+        res.status = err instanceof LowersSkip ? 'skipped' : 'error';
         res.message = (err as Error).message;
         continue;
       }
@@ -201,11 +201,12 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
       let diffs = compareViews(expected, listing.entries, {
         ignoreOwner: res.mode === 'userns',
         ignoreDevices: res.mode === 'userns',
+        idMap: storeOf(source, spec.image ?? spec.container).idMap,
         expectedContent: canHash ? (row: MergedRow) => safeHash(layerDirs[row.layer], row.path) : undefined,
       });
       if (ignore.size || longerThan < Infinity) diffs = diffs.filter((d) => !ignore.has(d.path) && d.path.length <= longerThan);
       res.differences = diffs;
-      if (source.kind === 'docker-root' && opts.asBuilt !== false) {
+      if (storeOf(source, spec.image ?? spec.container).kind === 'docker-root' && opts.asBuilt !== false) {
         let ab: Awaited<ReturnType<typeof asBuiltStack>>;
         if (spec.kind === 'image' && spec.image) {
           if (lastAsBuilt?.id !== spec.image.id) {
@@ -220,6 +221,7 @@ export async function checkStacks(source: Source, specs: StackSpec[], opts: Moun
           const d = compareViews(abRows, listing.entries, {
             ignoreOwner: res.mode === 'userns',
             ignoreDevices: res.mode === 'userns',
+            idMap: storeOf(source, spec.image ?? spec.container).idMap,
             expectedContent: canHash ? (row: MergedRow) => asBuiltContent(ab.crc[row.layer] ?? null, layerDirs[row.layer], row.path) : undefined,
           });
           // An entry the image was not built with: name the layer whose dir holds it (from our disk view).

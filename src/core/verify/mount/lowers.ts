@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Source } from '../../model/source.js';
+import { storeOf, type Source } from '../../model/source.js';
 import type { LayerTable } from '../../model/layer-table.js';
 import type { LowerDir } from './options.js';
 import type { MountSession } from './session.js';
@@ -39,6 +39,28 @@ export function newUnpackCache(): UnpackCache {
 
 export class LowersError extends Error {}
 
+/** A stack this kernel cannot build from the store's own dirs: the stack is skipped, with this reason. */
+export class LowersSkip extends LowersError {}
+
+/**
+ * aufs branches keep whiteouts as `.wh.` files, which overlayfs shows as files: stacking them as lower dirs would
+ * show deleted files, and no aufs module is on a current kernel. The check is skipped rather than laid out from
+ * our own reading (which would compare our reading with itself).
+ */
+export function aufsSkipReason(filesystems = readFilesystems()): string {
+  const why = 'overlayfs would read their .wh. whiteout files as files';
+  // Only Ubuntu's old kernels carried the module; the check mounts overlayfs, never aufs, either way.
+  return /\baufs\b/.test(filesystems) ? `aufs layers are not stacked: the mount check mounts overlayfs only, and ${why}; not mounted` : `aufs layers cannot be stacked by this kernel (no aufs): ${why}; not mounted`;
+}
+
+function readFilesystems(): string {
+  try {
+    return fs.readFileSync('/proc/filesystems', 'latin1');
+  } catch {
+    return '';
+  }
+}
+
 /**
  * `tables` are the stack's layers (base first, as spec.layers lists them). `content`, for archives, fills the
  * laid-out files with their bytes (a mount a user reads); without it files are laid out sparse (the mount check
@@ -54,15 +76,18 @@ export async function stackLowers(
 ): Promise<StackLowers> {
   const out: StackLowers = { lowers: [], shortCwd: '', origin: 'data-root', ignore: new Set(), longerThan: Infinity, notes: [] };
   let direct: ReturnType<typeof directLowers> = null;
-  if (source.kind === 'docker-root') {
-    const dl = dataRootLowers(source.location, spec);
+  // The image's (or container's) own store: a source of several stores (--image-root) has one per image.
+  const store = storeOf(source, spec.image ?? spec.container);
+  if (store.kind === 'docker-root') {
+    if (spec.layers.some((l) => l.layout === 'aufs')) throw new LowersSkip(aufsSkipReason());
+    const dl = dataRootLowers(store.location, spec);
     if (dl.missing.length) throw new LowersError(`layer directories missing: ${dl.missing.join(', ')}`);
     out.lowers = dl.lowers;
     out.shortCwd = dl.shortCwd;
     out.notes.push(...dl.notes);
     return out;
   }
-  if (source.kind === 'containerd-root' && (direct = directLowers(spec, source.location))) {
+  if (store.kind === 'containerd-root' && (direct = directLowers(spec, store.location))) {
     out.lowers = direct.lowers;
     out.shortCwd = direct.shortCwd;
     out.origin = 'directories';

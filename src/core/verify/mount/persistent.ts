@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Source } from '../../model/source.js';
+import { storeOf, type Source } from '../../model/source.js';
 import type { Problem } from '../../model/types.js';
 import { LayerscopeError } from '../../model/errors.js';
 import { contentReader } from '../../export/content.js';
@@ -240,7 +240,8 @@ async function mountOne(source: Source, spec: StackSpec, at: string, session: Mo
   guard.check();
   const image = spec.image;
   // Archives are laid out in the workspace with their files' bytes (a mount is for reading them).
-  const reader = source.kind === 'docker-root' || source.kind === 'containerd-root' || !image ? null : contentReader(source, image);
+  const storeKind = storeOf(source, image ?? spec.container).kind;
+  const reader = storeKind === 'docker-root' || storeKind === 'containerd-root' || !image ? null : contentReader(source, image);
   let sl;
   try {
     sl = await stackLowers(source, spec, stack.tables, session, cache, reader && image ? (index) => ({ reader, image, layer: index }) : undefined);
