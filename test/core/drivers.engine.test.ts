@@ -7,6 +7,8 @@
  *   overlay2 store = the layer tars of `docker save`;
  * - `changes --container` = `docker diff`; `export --container` = `docker export` (entries, types, modes,
  *   owners, sizes, link targets, bytes), the init placeholders aside as on overlay2;
+ * - the TUI: the picker lists the images and containers, the container screen is `docker diff`;
+ * - `report`: the bytes each layer ships and hides = docker20 overlay2;
  * - `verify`: integrity OK on the untouched store; a file's bytes changed in a layer dir: tampered;
  * - nothing is written to the store (hashed before and after).
  */
@@ -27,6 +29,10 @@ import { changesCommand, reportCommand } from '../../src/cli/commands/analysis.j
 import { exportCommand } from '../../src/cli/commands/export.js';
 import { verifyCommand } from '../../src/cli/commands/verify.js';
 import { runCmd } from '../workflows/helpers.js';
+import { Session } from '../../src/tui/session.js';
+import { initialState, pickerImages } from '../../src/tui/state/index.js';
+import { containerChangeRow } from '../../src/tui/rows.js';
+import { assertNoControlChars, drive, K } from '../tui/harness.js';
 import { savedLayers, tarManifest, type TarItem } from '../workflows/engine-answers.js';
 
 const FIXTURES = [IMAGES.base, IMAGES.bloat];
@@ -224,6 +230,28 @@ for (const driver of ['vfs', 'overlay', 'btrfs'] as DriverName[]) {
           assert.deepEqual(c.changes.map((x: { kind: string; path: string }) => `${x.kind} ${x.path}`).sort(), answers.diffs.get(name), `${name}: docker diff`);
         }
         assert.ok(answers.diffs.get(CHANGED)!.includes('D /special') && answers.diffs.get(CHANGED)!.includes('A /newdir/hardlink'), 'the changes were made');
+      });
+
+      await t.test('TUI: the picker lists the images and containers; the container screen is docker diff', async () => {
+        const session = new Session({ location: root, open: openSource, progressEveryMs: 0 });
+        const d = await drive(initialState(160, 60), { driver: session });
+        try {
+          await d.until((st) => st.screen === 'picker' && st.containers.length === 2 && Object.keys(st.containerStats).length === 2, 120_000);
+          for (const img of FIXTURES) assert.match(d.frame(), new RegExp(` ${img} `));
+          const s0 = d.state();
+          const idx = pickerImages(s0).length + s0.containers.findIndex((c) => c.name === CHANGED);
+          await d.press(K.home);
+          for (let i = 0; i < idx; i++) await d.press(K.down);
+          await d.press(K.enter);
+          await d.until((st) => st.screen === 'container' && st.container?.container.name === CHANGED, 60_000);
+          const ca = d.state().container!;
+          const shown = ca.changes.map((_, i) => containerChangeRow(ca, i, false).text.slice(1)).map((row) => `${row[0]} ${row.slice(row.indexOf(' /') + 1).replace(/ (->|=>) .*$/, '')}`);
+          assert.deepEqual(shown.sort(), answers.diffs.get(CHANGED));
+          assertNoControlChars(d.frame());
+        } finally {
+          d.unmount();
+          session.stop();
+        }
       });
 
       await t.test('export --container = docker export (the init placeholders aside)', async () => {
