@@ -69,7 +69,7 @@ export async function readTreeDiff(dir: string, parentDir: string | null, paths:
   const view = (upper: LoadedTree, lower: LoadedTree | null): View => (lower ? new UnionView(new TreeView(upper), new TreeView(lower), ns) : new TreeView(upper));
   const newView = view(n, nl);
   const oldView = o ? view(o, ol) : new TreeView({ dir: '', chunks: [], problems: [], listed: true });
-  return new Differ(paths, newView, oldView).run(problems);
+  return new Differ(paths, newView, oldView, opts.newLower ? ns : null).run(problems);
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -349,7 +349,8 @@ class Differ {
   private readonly stack: Ancestor[] = [];
   private readonly firstNameOf = new Map<string, string>();
 
-  constructor(private readonly paths: PathTable, private readonly n: View, private readonly o: View) {
+  /** `ovl`: the overlay xattr prefix of a union's upper dir (its own bookkeeping, no content); null for plain trees. */
+  constructor(private readonly paths: PathTable, private readonly n: View, private readonly o: View, private readonly ovl: string | null) {
     this.b = new LayerTableBuilder(paths, 1024);
   }
 
@@ -441,9 +442,10 @@ class Differ {
         linkname = first;
       }
     }
-    const x = xattrsOf(c, i);
-    // A plain tree: every xattr is content.
-    if (x) extra = { ...extra, xattrs: Object.fromEntries(x.map(([k, val]) => [k, Buffer.from(val.buffer, val.byteOffset, val.byteLength).toString('hex')])) };
+    let x = xattrsOf(c, i);
+    // Every xattr is content, but overlayfs' own (opaque, origin...) on a union's upper dir.
+    if (x && this.ovl !== null) x = x.filter(([k]) => !k.startsWith(this.ovl!));
+    if (x && x.length) extra = { ...extra, xattrs: Object.fromEntries(x.map(([k, val]) => [k, Buffer.from(val.buffer, val.byteOffset, val.byteLength).toString('hex')])) };
     const size = type === T_FILE || type === T_SYMLINK || type === T_HARDLINK ? c.size[i]! : 0;
     this.b.add(id, type, 0, mode, c.uid[i]!, c.gid[i]!, size, c.mtime[i]!, c.nsec[i]!, linkname, extra);
   }
