@@ -25,7 +25,7 @@ t0=$(date +%s)
 # ---------------------------------------------------------------------------------------------------------
 # 1. bookworm packages
 # ---------------------------------------------------------------------------------------------------------
-PKGS=(docker.io skopeo busybox-static tmux zstd attr rootlesskit uidmap podman buildah fuse-overlayfs slirp4netns)
+PKGS=(docker.io skopeo busybox-static tmux zstd attr rootlesskit uidmap podman buildah fuse-overlayfs slirp4netns btrfs-progs)
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

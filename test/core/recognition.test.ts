@@ -88,7 +88,7 @@ test('a valid store with no image and no container: exit 0, said with an info pr
 
 test('a Docker data root on every graph driver we do not read: recognised, exit 3 naming the driver', async () => {
   const unread = GRAPH_DRIVERS.filter((d) => !DOCKER_DRIVERS[d.name]);
-  assert.deepEqual(unread.map((d) => d.name).sort(), ['btrfs', 'devicemapper', 'fuse-overlayfs', 'overlay', 'vfs', 'zfs'].sort());
+  assert.deepEqual(unread.map((d) => d.name).sort(), ['devicemapper', 'fuse-overlayfs', 'windowsfilter', 'zfs'].sort());
   for (const { name: driver, layers } of unread) {
     // Where the driver keeps its layers: vfs/dir/<id>, aufs/diff/<id>, overlay/<id>...
     const at = layers ? `${driver}/${layers}/` : `${driver}/`;
@@ -102,7 +102,7 @@ test('a Docker data root on every graph driver we do not read: recognised, exit 
         [`${at}not-a-layer`]: null,
       }),
     );
-    await expectSourceError(root, 'source.driver-unsupported', new RegExp(`: is a Docker data root on the ${driver} graph driver \\(${driver}: 1 image config\\(s\\) in image/${driver}/imagedb/ and 1 layer dir\\(s\\) in ${at}\\), which layerscope cannot read yet: .*--storage-driver ${driver}\\)`));
+    await expectSourceError(root, 'source.driver-unsupported', new RegExp(`: is a Docker data root on the ${driver} graph driver \\(${driver}: 1 image config\\(s\\) in image/${driver}/imagedb/ and 1 layer dir\\(s\\) in ${at}\\), which layerscope cannot read: .*--storage-driver ${driver}\\)`));
     const r = await cli(['report', root]);
     assert.doesNotMatch(r.stderr + r.stdout, /containerd-root/);
     // The same driver's store, empty as an engine leaves it at start: still that driver, still exit 3.
@@ -111,7 +111,7 @@ test('a Docker data root on every graph driver we do not read: recognised, exit 
 });
 
 test('a data root with an overlay2 store and a store we do not read: overlay2 is read, the other one named', async () => {
-  const root = mk({ ...classicRoot('overlay2', { 'overlay2/l': null }), ...classicRoot('vfs', { [`image/vfs/imagedb/content/sha256/${hex('1')}`]: '{}', [`vfs/dir/${hex('3')}/y`]: 'y' }), ...docker20Containerd() });
+  const root = mk({ ...classicRoot('overlay2', { 'overlay2/l': null }), ...classicRoot('zfs', { [`image/zfs/imagedb/content/sha256/${hex('1')}`]: '{}', [`zfs/graph/${hex('3')}/y`]: 'y' }), ...docker20Containerd() });
   const r = await report(root);
   assert.equal(r.code, 0, r.stderr);
   const rep = JSON.parse(r.stdout);
@@ -119,8 +119,19 @@ test('a data root with an overlay2 store and a store we do not read: overlay2 is
   const w = rep.problems.find((p: any) => p.code === 'store.driver-unsupported');
   assert.ok(w, JSON.stringify(rep.problems));
   assert.equal(w.severity, 'warning');
+  assert.equal(w.path, path.join(root, 'image/zfs'));
+  assert.match(w.message, /a store on the zfs graph driver \(1 image config\(s\) in image\/zfs\/imagedb\/ and 1 layer dir\(s\) in zfs\/graph\/\), which is not read/);
+});
+
+test('a data root with an overlay2 store and a vfs store: overlay2 is read, the vfs store named as not read', async () => {
+  const root = mk({ ...classicRoot('overlay2', { 'overlay2/l': null }), ...classicRoot('vfs', { [`image/vfs/imagedb/content/sha256/${hex('1')}`]: '{}', [`vfs/dir/${hex('3')}/y`]: 'y' }), ...docker20Containerd() });
+  const r = await report(root);
+  assert.equal(r.code, 0, r.stderr);
+  const rep = JSON.parse(r.stdout);
+  const w = rep.problems.find((p: any) => p.code === 'store.other-driver');
+  assert.ok(w, JSON.stringify(rep.problems));
   assert.equal(w.path, path.join(root, 'image/vfs'));
-  assert.match(w.message, /a store on the vfs graph driver \(1 image config\(s\) in image\/vfs\/imagedb\/ and 1 layer dir\(s\) in vfs\/dir\/\), which is not read/);
+  assert.match(w.message, /a store on the vfs graph driver \(1 image config\(s\) in image\/vfs\/imagedb\/ and 1 layer dir\(s\) in vfs\/dir\/\), which is not read: the overlay2 store is/);
 });
 
 test('recognition never follows a symlink below the root', async () => {

@@ -26,6 +26,7 @@ export const GRAPH_DRIVERS: readonly GraphDriver[] = [
   { name: 'aufs', prior: true, layers: 'diff' },
   { name: 'overlay', prior: true, layers: '' },
   { name: 'vfs', prior: false, layers: 'dir' },
+  { name: 'windowsfilter', prior: true, layers: '' },
 ];
 
 export const GRAPH_DRIVER_NAMES: ReadonlySet<string> = new Set(GRAPH_DRIVERS.map((d) => d.name));

@@ -139,12 +139,18 @@ function planDataRoot(r: Extract<Recognition, { kind: 'docker-root' }>): SourceP
   const ctd = r.containerd?.readable ? r.containerd : null;
   // Images that could not be counted (damaged pages) count as images: opening the store reports the damage.
   const ctdImages = ctd ? (ctd.mobyImages ?? 1) : 0;
-  const supported = `layerscope reads the ${Object.keys(CLASSIC_READERS).join(', ')} store${Object.keys(CLASSIC_READERS).length > 1 ? 's' : ''} and the containerd image store`;
+  const names = Object.keys(CLASSIC_READERS);
+  const supported = `layerscope reads the stores of the ${names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]} graph drivers` : `${names[0]} graph driver`} and the containerd image store`;
 
   // Stores we recognise but do not read, when another one is read: said, never silently left out.
   const notes: Problem[] = [];
   for (const s of unread) {
     notes.push(problem('warning', 'store.driver-unsupported', `this data root also holds a store on the ${s.driver} graph driver (${storeContents(s)}), which is not read: ${supported}; its images and layers are not in this report`, `${r.location.replace(/\/+$/, '')}/image/${s.driver}`));
+  }
+  // Several stores this reader could read (an engine moved from one driver to another): the first in moby's
+  // priority order is read, the others named.
+  for (const s of readable.slice(1)) {
+    notes.push(problem('warning', 'store.other-driver', `this data root also holds a store on the ${s.driver} graph driver (${storeContents(s)}), which is not read: the ${readable[0]!.driver} store is (an engine uses one graph driver at a time); its images and layers are not in this report`, `${r.location.replace(/\/+$/, '')}/image/${s.driver}`));
   }
   for (const d of r.orphanDriverDirs) {
     notes.push(problem('warning', 'store.metadata-missing', `${d}/ holds layer directories but there is no image/${d}/: layer data without its image and layer metadata, not read`, `${r.location.replace(/\/+$/, '')}/${d}`));
@@ -179,13 +185,26 @@ function planDataRoot(r: Extract<Recognition, { kind: 'docker-root' }>): SourceP
   );
 }
 
+/**
+ * Drivers whose layers are no directories of this file system: what a user can do to get at them. Each keeps the
+ * image metadata as every driver does; the layer data is in a thin pool, ZFS datasets, Windows' own format.
+ */
+const UNREADABLE_HOW: Readonly<Record<string, string>> = {
+  devicemapper:
+    'Its layers are thin devices in a device-mapper pool (devicemapper/devicemapper/data and metadata, or a direct-lvm pool): activate the pool on a copy (dmsetup/lvchange), mount a layer or container device read-only (devicemapper/metadata/<id> gives its device id) and inspect the mounted tree as a directory. ',
+  zfs: 'Its layers are ZFS datasets (zfs/graph/<id> are their mount points, empty until mounted): import the pool read-only (zpool import -o readonly=on) and `zfs mount` the datasets, then inspect a mounted layer as a directory. ',
+  windowsfilter:
+    "Its layers are Windows container layers (windowsfilter/<id>: files, registry hives and a layerchain.json), readable on a Windows host: copy the data root there and export the images with Docker for Windows (docker save), or read the layers with a Windows forensic tool. ",
+};
+
 function unsupportedDriver(location: string, stores: ClassicStore[], supported: string): SourceError {
   const drivers = stores.map((s) => s.driver);
   const what = stores.map((s) => `${s.driver}: ${storeContents(s)}`).join('; ');
   return new SourceError(
     'source.driver-unsupported',
-    `is a Docker data root on the ${drivers.join(' and ')} graph driver${drivers.length > 1 ? 's' : ''} (${what}), which layerscope cannot read yet: ${supported}. ` +
-      `Meanwhile: start an engine on a copy of this root (dockerd --data-root COPY --storage-driver ${drivers[0]}), \`docker save\` the images from it, and inspect the archives (layerscope report image.tar)`,
+    `is a Docker data root on the ${drivers.join(' and ')} graph driver${drivers.length > 1 ? 's' : ''} (${what}), which layerscope cannot read: ${supported}. ` +
+      (UNREADABLE_HOW[drivers[0]!] ?? '') +
+      `Or start an engine on a copy of this root (dockerd --data-root COPY --storage-driver ${drivers[0]}), \`docker save\` the images from it, and inspect the archives (layerscope report image.tar)`,
     location,
   );
 }

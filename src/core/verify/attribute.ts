@@ -209,8 +209,18 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
       if (r === null) continue;
       out.where = 'layer';
       out.layerPath = aufsMarked(out, cleanLayerPath(textToPath(r)), l.layout);
-      out.layer = { chainId: l.chainId, diffId: l.diffId, cacheId: l.cacheId };
-      await attributeLayer(source, out, l.chainId);
+      let owner = l;
+      if (l.layout === 'full' && out.layerPath !== null) {
+        // A whole tree (vfs, btrfs, overlay's root) holds every file as of this layer: the path belongs to the
+        // layer that last wrote it, at or below this one.
+        const { view } = await stackViewOf(source, imageStacks(img, false)[0]!);
+        const id = view.lookup(out.layerPath);
+        const v = id < 0 ? -1 : view.versionAt(id, l.index);
+        if (v >= 0 && !view.store.isWhiteout(v)) owner = img.layers[view.layerOf(v)] ?? l;
+        out.notes.push(`${l.location} holds the whole file system as of layer ${l.index}, not only its changes: ${owner === l ? 'this layer wrote the path' : `the path there is layer ${owner.index}'s version`}`);
+      }
+      out.layer = { chainId: owner.chainId, diffId: owner.diffId, cacheId: owner.cacheId };
+      await attributeLayer(source, out, owner.chainId);
       return out;
     }
   }
@@ -219,7 +229,8 @@ export async function attributePath(source: Source, input: string, opts: { cwd?:
       const r = within(role === 'rw' ? c.rwDir : c.initDir);
       if (r === null) continue;
       out.where = role === 'rw' ? 'container-rw' : 'container-init';
-      out.overlayId = role === 'rw' ? c.mountId : c.initId;
+      // An overlay2 dir name (shown as overlay2/<id>); other drivers' dirs are named by their path.
+      if (path.resolve(role === 'rw' ? c.rwDir! : c.initDir!).startsWith(root + '/overlay2/')) out.overlayId = role === 'rw' ? c.mountId : c.initId;
       out.layerPath = aufsMarked(out, cleanLayerPath(textToPath(r)), c.layout);
       await attributeInContainers(source, out, (x) => x === c, role);
       return out;

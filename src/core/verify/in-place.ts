@@ -1,6 +1,7 @@
 import { storeOf, type Source } from '../model/source.js';
 import type { IdMap } from '../model/idmap.js';
 import type { ContainerInfo, ImageInfo, LayerLayout } from '../model/types.js';
+import type { LayerTable } from '../model/layer-table.js';
 import { verifyLayerIntegrity, type IntegrityResult } from './integrity/index.js';
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type StackMountResult, type StackSpec } from './mount/index.js';
 
@@ -39,7 +40,7 @@ export interface InPlaceReport {
 
 export interface InPlaceOptions {
   mountOptions?: MountCheckOptions;
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout; whiteoutFiles?: boolean }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout; whiteoutFiles?: boolean; changes?: () => Promise<LayerTable> }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -73,7 +74,10 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
     report.integrity.ran = true;
     const tarSplitPath = ref.tarSplit;
     try {
-      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: ref.idMap ?? null, layout: ref.layout, whiteoutFiles: ref.whiteoutFiles ?? false });
+      // A whole tree (vfs, btrfs, overlay's root) is checked against its changes, which the source reads.
+      const index = ref.index ?? t.layer;
+      const changes = ref.layout === 'full' ? () => source.readLayer(t.image, index) : undefined;
+      const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: ref.idMap ?? null, layout: ref.layout, whiteoutFiles: ref.whiteoutFiles ?? false, changes });
       const unreadable = r.computedDiffId === null && r.findings.every((f) => f.kind === 'unreadable');
       report.integrity.status = r.ok ? 'ok' : unreadable ? 'error' : 'tampered';
       report.integrity.result = r;

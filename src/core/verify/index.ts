@@ -1,3 +1,4 @@
+import type { LayerTable } from '../model/layer-table.js';
 import type { Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, LayerLayout, Problem } from '../model/types.js';
 import type { IdMap } from '../model/idmap.js';
@@ -43,7 +44,7 @@ export interface VerifyOptions {
   asBuilt?: boolean;
   mountOptions?: MountCheckOptions;
   /** Injected for tests; default verifyLayerIntegrity. */
-  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout; whiteoutFiles?: boolean }) => Promise<IntegrityResult>;
+  integrityFn?: (o: { tarSplitPath: string; diffDir: string; diffId: string; idMap?: IdMap | null; layout?: LayerLayout; whiteoutFiles?: boolean; changes?: () => Promise<LayerTable> }) => Promise<IntegrityResult>;
   onProgress?: (what: string) => void;
 }
 
@@ -205,7 +206,13 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
         }
         const tarSplitPath = lv.tarSplit;
         try {
-          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: lv.idMap, layout: layoutOf.get(lv.chainId), whiteoutFiles: lv.whiteoutFiles });
+          // A whole tree (vfs, btrfs, overlay's root): what the layer does not know is found in its changes
+          // against the parent's tree, which the source reads.
+          const use = lv.usedBy.images[0];
+          const img = use ? source.images.find((i) => i.id === use.id) : undefined;
+          const layout = layoutOf.get(lv.chainId);
+          const changes = layout === 'full' && img && use ? () => source.readLayer(img, use.index) : undefined;
+          const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: lv.idMap, layout, whiteoutFiles: lv.whiteoutFiles, changes });
           const unreadable = r.computedDiffId === null;
           lv.integrity = {
             status: r.ok ? 'ok' : unreadable && r.findings.every((f) => f.kind === 'unreadable') ? 'error' : 'tampered',

@@ -44,6 +44,11 @@ export interface LayerToRead {
   /** The parent layer's dir (the image layer below, the init layer, the image's top layer), or null for a base. */
   parentDir: string | null;
   parentLayout: LayerLayout | null;
+  /**
+   * The layer has a parent (it is no base layer, or it is a container layer): with `parentDir` null, that parent is
+   * not on disk, and a layout that is compared with its parent ('full') cannot say what changed.
+   */
+  hasParent: boolean;
 }
 
 export interface ReadContext {

@@ -181,12 +181,12 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
 
   const paths = opts.paths ?? new PathTable();
   // Each dir has one parent (a layer's, an init layer's, an image's top), so a read is cached by its dir alone.
-  const parentOf = new Map<string, { dir: string | null; layout: LayerLayout }>();
+  const parentOf = new Map<string, { dir: string | null; layout: LayerLayout; hasParent: boolean }>();
   const layoutOf = new Map<string, LayerLayout>();
   const layers = cachedLocations(paths, 'no layer directory on disk', async (dir, ro) => {
-    const parent = parentOf.get(dir) ?? { dir: null, layout: 'diff' as const };
+    const parent = parentOf.get(dir) ?? { dir: null, layout: 'diff' as const, hasParent: false };
     const layout = layoutOf.get(dir) ?? 'diff';
-    const table = await driver.read({ dir, layout, parentDir: parent.dir, parentLayout: parent.dir ? parent.layout : null }, { paths, priority: ro?.priority, overlayXattrs });
+    const table = await driver.read({ dir, layout, parentDir: parent.dir, parentLayout: parent.dir ? parent.layout : null, hasParent: parent.hasParent }, { paths, priority: ro?.priority, overlayXattrs });
     return idMap ? table.withIds(idMap) : table;
   });
   const topOf = new Map<string, LayerRecord>([...layerRecords.values()].map((r) => [r.chainId, r]));
@@ -195,18 +195,18 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
       if (!l.location) return;
       layoutOf.set(l.location, l.layout ?? 'diff');
       const below = i > 0 ? img.layers[i - 1]! : null;
-      parentOf.set(l.location, { dir: below?.location ?? null, layout: below?.layout ?? 'diff' });
+      parentOf.set(l.location, { dir: below?.location ?? null, layout: below?.layout ?? 'diff', hasParent: i > 0 });
     });
   }
   for (const c of containers) {
     const top = c.parentChainId ? topOf.get(c.parentChainId) ?? null : null;
     if (c.initDir) {
       layoutOf.set(c.initDir, c.layout ?? 'diff');
-      parentOf.set(c.initDir, { dir: top?.dir ?? null, layout: top?.layout ?? 'diff' });
+      parentOf.set(c.initDir, { dir: top?.dir ?? null, layout: top?.layout ?? 'diff', hasParent: c.parentChainId !== null });
     }
     if (c.rwDir) {
       layoutOf.set(c.rwDir, c.layout ?? 'diff');
-      parentOf.set(c.rwDir, c.initDir ? { dir: c.initDir, layout: c.layout ?? 'diff' } : { dir: top?.dir ?? null, layout: top?.layout ?? 'diff' });
+      parentOf.set(c.rwDir, c.initDir ? { dir: c.initDir, layout: c.layout ?? 'diff', hasParent: true } : { dir: top?.dir ?? null, layout: top?.layout ?? 'diff', hasParent: c.parentChainId !== null });
     }
   }
   let storage: Promise<StorageInfo> | null = null;

@@ -2,6 +2,8 @@ import type { DockerDriver } from './driver.js';
 import { aufs } from './aufs.js';
 import { overlay2 } from './overlay2.js';
 import { fuseOverlayfs } from './fuse-overlayfs.js';
+import { overlay } from './overlay.js';
+import { btrfs, vfs } from './full-tree.js';
 
 /**
  * The graph drivers whose stores layerscope reads (drivers.ts lists every driver it recognises). Reading another
@@ -10,5 +12,8 @@ import { fuseOverlayfs } from './fuse-overlayfs.js';
 export const DOCKER_DRIVERS: Readonly<Record<string, DockerDriver>> = {
   overlay2,
   aufs,
+  overlay,
+  vfs,
+  btrfs,
   'fuse-overlayfs': fuseOverlayfs,
 };

@@ -4,6 +4,7 @@ import type { EntryType, LayerLayout } from '../../model/types.js';
 import type { IdMap } from '../../model/idmap.js';
 import { describeFsError, isNotFound } from '../../sources/evidence.js';
 import { HostPaths } from '../../sources/walk/host-paths.js';
+import type { LayerTable } from '../../model/layer-table.js';
 import { decodeMemberHeaders, HeaderAssembler, paddingOf, type TarEntry } from './tarheader.js';
 import { collectTreeXattrs, type TreeXattrs } from '../../sources/xattrs.js';
 import { entryTypeOf } from '../../sources/fs-types.js';
@@ -97,7 +98,11 @@ export interface VerifyLayerOptions {
   idMap?: IdMap | null;
   /**
    * How the dir holds the layer (LayerInfo.layout). 'aufs': the tar was extracted as it is, so its `.wh.` members
-   * are plain files on disk and are checked like any other member (default 'diff': overlay form).
+   * are plain files on disk and are checked like any other member (default 'diff': overlay form). 'full': the
+   * whole tree as of this layer (vfs, btrfs, the first overlay driver's root), where a deleted path is simply
+   * absent, no dir is marked opaque, files of the layers below are there too and may share inodes with them
+   * (hard-linked copies). What the layer does not know is then found in its changes against the parent's tree
+   * (`changes`), not by walking the dir.
    */
   layout?: LayerLayout;
   /**
@@ -105,6 +110,8 @@ export interface VerifyLayerOptions {
    * containers/storage store mounted through fuse-overlayfs extracts layers so): those count as the members'.
    */
   whiteoutFiles?: boolean;
+  /** For 'full': the layer's changes against its parent's tree (walk/tree-diff.ts), read on demand. */
+  changes?: () => Promise<LayerTable>;
 }
 
 /** tar-split.json.gz of at least this size (about a thousand members) uses the threads. */
@@ -167,7 +174,10 @@ class LayerVerifier {
   private readonly order = new Map<IntegrityFinding, number>();
   private orderNow: number | null = null;
 
+  private readonly full: boolean;
+
   constructor(private readonly opts: VerifyLayerOptions) {
+    this.full = opts.layout === 'full';
     this.diffDir = opts.diffDir.replace(/\/+$/, '');
     this.paths = new HostPaths(this.diffDir);
   }
@@ -204,7 +214,8 @@ class LayerVerifier {
       this.add('unreadable', '', `the layer holds ${this.sparse} GNU sparse member(s): tar-split cannot rebuild the tar its diffID was computed over, so the layer as a whole cannot be checked (each file was still checked against its CRC-64)`);
       computed = null;
     }
-    this.walkDisk();
+    if (this.full) await this.compareChanges();
+    else this.walkDisk();
     let tree = await treeXattrs;
     if (tree === null) {
       tree = readTreeXattrs(
@@ -214,8 +225,12 @@ class LayerVerifier {
       );
     }
     this.compareXattrs(tree);
-    this.checkOpaque();
-    this.checkLinkCounts();
+    // A whole tree marks no dir opaque, and its files share inodes with the layers below (the first overlay
+    // driver hard-links them): neither says anything about the layer.
+    if (!this.full) {
+      this.checkOpaque();
+      this.checkLinkCounts();
+    } else this.findings.sort(byPathThenKind);
     const ok = computed !== null && computed === expected && this.findings.length === 0;
     return { ok, computedDiffId: computed, expectedDiffId: expected, findings: this.findings, notes: this.notes, stats: this.stats };
   }
@@ -633,11 +648,16 @@ class LayerVerifier {
     try {
       st = fs.lstatSync(this.host(target), { bigint: true });
     } catch (err) {
+      if (this.full && isNotFound(err)) return;
       if (isNotFound(err)) this.add('missing', target, `the layer deletes ${show(target)} but its whiteout (char device 0:0) is not in the diff dir: the lower file shows again`, 'char 0:0 (whiteout)');
       else this.add('unreadable', target, `cannot lstat ${show(target)}: ${describeFsError(err)}`);
       return;
     }
     const have = entryTypeOf(st);
+    if (this.full) {
+      this.add('missing', target, `the layer deletes ${show(target)}, but the layer's tree still has a ${have} there: the deleted file shows again`, '(absent)', have);
+      return;
+    }
     const [maj, min] = have === 'char' ? devNumbers(st.rdev) : [0, 0];
     if (have !== 'char' || maj !== 0 || min !== 0) {
       this.add('type', target, `the layer deletes ${show(target)}, but the diff dir has a ${have === 'char' ? `char device ${maj}:${min}` : have} there instead of a whiteout`, 'char 0:0 (whiteout)', have === 'char' ? `char ${maj}:${min}` : have);
@@ -724,6 +744,47 @@ class LayerVerifier {
     }
   }
 
+  /**
+   * A whole tree: what its changes against the parent's tree hold that the layer does not. A path put there is
+   * added (or changed) by hand; a path of the layers below that is gone without the layer deleting it (its own
+   * whiteout, an opaque dir or a replaced parent above it) was deleted by hand.
+   */
+  private async compareChanges(): Promise<void> {
+    if (!this.opts.changes) {
+      this.notes.push("the layer's tree was not compared with its parent's: entries added to it by hand are not looked for");
+      return;
+    }
+    let table: LayerTable;
+    try {
+      table = await this.opts.changes();
+    } catch (err) {
+      this.add('unreadable', '', `the layer's changes against its parent's tree cannot be computed: ${(err as Error).message}`);
+      return;
+    }
+    for (const p of table.problems) if (p.severity === 'error') this.add('unreadable', '', `comparing the layer's tree with its parent's: ${p.message}${p.path ? ` (${p.path})` : ''}`);
+    const added: string[] = [];
+    for (let i = 0; i < table.n; i++) {
+      const rel = table.path(i);
+      this.stats.entriesOnDisk++;
+      if (!table.isWhiteout(i)) {
+        if (!this.known.has(rel) && !this.implied.has(rel)) added.push(rel);
+        continue;
+      }
+      if (this.known.has(rel) || this.deletedAbove(rel)) continue;
+      this.add('missing', rel, `${show(rel)} of the layers below is gone from this layer's tree, but the layer does not delete it`, '(present)', '(absent)');
+    }
+    for (const rel of added) this.reportAdded(rel);
+  }
+
+  /**
+   * A path below a dir the layer makes opaque. (The engine's changes list no path below a deleted dir or below
+   * a non-dir that replaced a dir: only paths whose parent is a dir in both trees.)
+   */
+  private deletedAbove(rel: string): boolean {
+    for (let at = rel.lastIndexOf('/'); at > 0; at = rel.lastIndexOf('/', at - 1)) if (this.opaqueExpected.has(rel.slice(0, at))) return true;
+    return this.opaqueExpected.has('');
+  }
+
   private reportAdded(rel: string): void {
     let what = 'entry';
     let actual: string | undefined;
@@ -736,7 +797,7 @@ class LayerVerifier {
       // reported without details
     }
     const hint = what.startsWith('whiteout') ? ': it hides the lower layers\' file of that name' : '';
-    this.add('added', rel, `${show(rel)} (${what}) is in the diff dir but not in the layer${hint}`, undefined, actual);
+    this.add('added', rel, `${show(rel)} (${what}) is in the ${this.full ? "layer's tree (not in the tree below)" : 'diff dir'} but not in the layer${hint}`, undefined, actual);
   }
 
   private checkOpaque(): void {

@@ -10,7 +10,7 @@ import { execaRunner, type Runner } from './runner.js';
 import { InterruptedError, MountSession, isPermission, removeWorkspace, unmountPoint } from './session.js';
 import { mountsUnder, pidAlive, readMountInfo, type MountInfoEntry } from './mountinfo.js';
 import { mountArgv } from './options.js';
-import { stackViewOf, type StackSpec } from './stacks.js';
+import { stackViewOf, stackedLayers, type StackSpec } from './stacks.js';
 import { newUnpackCache, stackLowers } from './lowers.js';
 import { planBinds, type BindPlan, type BindSkip } from './binds.js';
 import { MountState, STATE_DIR, type StateRecord } from './state.js';
@@ -259,7 +259,7 @@ async function mountOne(source: Source, spec: StackSpec, at: string, session: Mo
     const why = r.stderr.trim() || r.stdout.trim() || `exit ${r.exitCode}`;
     throw new MountCommandError(isPermission(r.stderr) ? 'mount.permission' : 'mount.refused', `the kernel refused to mount ${spec.label} at ${at}: ${why}`, at);
   }
-  const refs = [...spec.layers].reverse();
+  const refs = stackedLayers(spec);
   const lowerdirs: MountedStack['lowerdirs'] = sl.lowers.map((l, i) => ({ dir: l.dir, role: refs[i]?.role ?? 'filler', index: refs[i]?.index ?? null }));
   if (sl.lowers.length === 1) lowerdirs.push({ dir: session.subdir('empty'), role: 'filler', index: null });
   return {

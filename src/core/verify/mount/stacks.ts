@@ -112,14 +112,34 @@ export function dataRootLowers(root: string, spec: StackSpec): { lowers: LowerDi
   const notes: string[] = [];
   const missing: string[] = [];
   const lowers: LowerDir[] = [];
-  for (const l of [...spec.layers].reverse()) {
+  const overlay2 = ev.path('overlay2') + '/';
+  for (const l of stackedLayers(spec)) {
     if (!l.dir) {
       missing.push(l.role === 'image' ? `layer ${l.index} (${l.chainId})` : `${l.role} layer`);
       continue;
     }
-    lowers.push({ dir: l.dir, short: shortName(ev, l, notes) });
+    lowers.push({ dir: l.dir, short: l.dir.startsWith(overlay2) ? shortName(ev, l, notes) : null });
   }
   return { lowers, shortCwd: ev.path('overlay2'), notes, missing };
+}
+
+/**
+ * The layers of a data-root stack the kernel is given, nearest first. A layer kept as a whole tree ('full':
+ * vfs, btrfs, the first overlay driver's root) is the whole file system as of itself: the layers below it add
+ * nothing, so it is the last lower. Over one, a container's upper dir is mounted as the first overlay driver
+ * mounts it: the RW upper alone over the image's top tree (its init layer's upper was copied into it when it
+ * was made; mounting the init upper below too would bring back init files the container deleted).
+ */
+export function stackedLayers(spec: StackSpec): StackLayerRef[] {
+  const out: StackLayerRef[] = [];
+  const fullBelow = spec.layers.some((l) => l.role === 'image' && l.layout === 'full');
+  const rw = spec.layers.find((l) => l.role === 'rw');
+  for (const l of [...spec.layers].reverse()) {
+    if (l.role === 'init' && fullBelow && rw && (rw.layout ?? 'diff') === 'diff') continue;
+    out.push(l);
+    if (l.layout === 'full') break;
+  }
+  return out;
 }
 
 function shortName(ev: Evidence, l: StackLayerRef, notes: string[]): string | null {
