@@ -194,7 +194,7 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
 }
 
 /** The image root, as a directory we may read (the user's path: its own symlinks are theirs, and followed). */
-function checkRoot(imageRoot: string): string {
+export function checkRoot(imageRoot: string): string {
   let st: fs.Stats;
   try {
     st = fs.statSync(imageRoot);

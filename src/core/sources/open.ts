@@ -1,6 +1,4 @@
 import * as path from 'node:path';
-import * as fs from 'node:fs';
-import { describeFsError, isPermissionError, permissionDenied } from './evidence.js';
 import type { OpenOptions, Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
@@ -14,7 +12,7 @@ import { openContainersStorage } from './containers-storage/index.js';
 import { recogniseSource, type ClassicStore, type Recognition } from './recognise.js';
 import { dockerVolumes } from './volumes.js';
 import { schemeLocation } from './reference.js';
-import { IMAGE_ROOT_PREFIX, openImageRoot } from './image-root.js';
+import { IMAGE_ROOT_PREFIX, checkRoot, openImageRoot } from './image-root.js';
 
 type Opener = (root: string, opts: OpenOptions) => Promise<Source>;
 
@@ -110,15 +108,7 @@ export function planSource(given: string): SourcePlan {
 function imageRootDir(location: string): string {
   const dir = location.slice(IMAGE_ROOT_PREFIX.length);
   if (!dir) throw new SourceError('source.empty', '--image-root names no directory', location);
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(dir);
-  } catch (err) {
-    if (isPermissionError(err)) throw permissionDenied(dir, err);
-    throw new SourceError('source.not-found', `cannot open the image root: ${describeFsError(err)}`, dir);
-  }
-  if (!st.isDirectory()) throw new SourceError('source.not-a-dir', 'is not a directory: --image-root names the root of a mounted file system', dir);
-  return dir;
+  return checkRoot(dir);
 }
 
 /** A classic store holds something an engine writes (an empty image/<driver>/ alone does not count). */
