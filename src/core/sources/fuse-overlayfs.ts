@@ -1,15 +1,17 @@
 import { LayerTable } from '../model/layer-table.js';
 import type { PathTable } from '../model/paths.js';
 import type { LayerEntry, PutEntry, WhiteoutEntry } from '../model/types.js';
+import { whiteoutName } from './whiteout-names.js';
 
 /**
  * What a layer dir of a store mounted through fuse-overlayfs needs beyond an overlay upper dir: fuse-overlayfs's
  * own markers. Docker's fuse-overlayfs driver and a containers/storage store with a mount program both keep them.
  */
 
-const OPAQUE_FILE = '.wh..wh..opq';
 /** The xattrs fuse-overlayfs reads as "opaque" besides trusted.overlay.opaque (which the walk already reads). */
 const FUSE_OPAQUE_XATTRS = ['user.fuseoverlayfs.opaque', 'user.overlay.opaque'];
+/** fuse-overlayfs's own xattrs (origin of a copied-up file...). */
+const FUSE_OWN_XATTRS = 'user.fuseoverlayfs.';
 
 /**
  * A layer dir of a store mounted through fuse-overlayfs, read as fuse-overlayfs reads it: a `.wh.NAME` file
@@ -23,7 +25,7 @@ export function fuseLayer(t: LayerTable, paths: PathTable): LayerTable {
   for (let i = 0; i < t.n && !marked; i++) {
     const name = paths.name(t.pathId(i));
     if (name.startsWith('.wh.')) marked = true;
-    else if (!t.isWhiteout(i) && t.attrs(i).xattrs && FUSE_OPAQUE_XATTRS.some((k) => t.attrs(i).xattrs![k] !== undefined)) marked = true;
+    else if (!t.isWhiteout(i) && t.attrs(i).xattrs && Object.keys(t.attrs(i).xattrs!).some((k) => FUSE_OPAQUE_XATTRS.includes(k) || k.startsWith(FUSE_OWN_XATTRS))) marked = true;
   }
   if (!marked) return t;
   const opaqueDirs = new Set<string>();
@@ -32,10 +34,13 @@ export function fuseLayer(t: LayerTable, paths: PathTable): LayerTable {
     const slash = e.path.lastIndexOf('/');
     const parent = slash < 0 ? '' : e.path.slice(0, slash);
     const base = e.path.slice(slash + 1);
-    if (base.startsWith('.wh.')) {
-      if (e.kind === 'put' && base === OPAQUE_FILE) opaqueDirs.add(parent);
-      else if (e.kind === 'put' && e.attrs.type === 'file' && base.length > 4) {
-        const w: WhiteoutEntry = { kind: 'whiteout', path: (parent ? parent + '/' : '') + base.slice(4), uid: e.attrs.uid, gid: e.attrs.gid };
+    // The `.wh.` names as a layer tar's (whiteout-names.ts); fuse-overlayfs has no root bookkeeping: a
+    // `.wh..wh.x` there is a whiteout like any other.
+    const wn = whiteoutName(base, false);
+    if (wn.kind !== 'plain') {
+      if (e.kind === 'put' && wn.kind === 'opaque') opaqueDirs.add(parent);
+      else if (e.kind === 'put' && e.attrs.type === 'file' && wn.kind === 'whiteout') {
+        const w: WhiteoutEntry = { kind: 'whiteout', path: (parent ? parent + '/' : '') + wn.target, uid: e.attrs.uid, gid: e.attrs.gid };
         out.push(w);
       }
       continue;
@@ -48,6 +53,8 @@ export function fuseLayer(t: LayerTable, paths: PathTable): LayerTable {
         opaque ||= x[k] === '79'; // "y"
         delete x[k];
       }
+      // fuse-overlayfs's own bookkeeping (origin, ...): no content of the layer.
+      for (const k of Object.keys(x)) if (k.startsWith(FUSE_OWN_XATTRS)) delete x[k];
       const put: PutEntry = { ...e, attrs: { ...e.attrs, xattrs: Object.keys(x).length ? x : undefined } };
       if (opaque && e.attrs.type === 'dir') put.opaque = true;
       out.push(put);
