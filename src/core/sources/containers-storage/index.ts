@@ -76,10 +76,11 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
     checkLinks(ev, l, layers, note);
     return d;
   };
-  const tarSplitOf = (l: CsLayer): string | null => {
-    const st = safeLstat(ev, note, `${DRIVER}-layers`, `${l.id}.tar-split.gz`);
-    return st?.isFile() ? ev.path(`${DRIVER}-layers`, `${l.id}.tar-split.gz`) : null;
-  };
+  // containers/storage writes a tar-split for every layer it applies a diff to (each image layer: pulled, loaded,
+  // committed): one that is missing or not a regular file is no "store without tar-splits" but a gap in the
+  // evidence. Its path is given whatever is there, as a Docker data root's layerdb one is, so verify fails to open
+  // it (O_NOFOLLOW) and says so, instead of skipping the layer's integrity and calling an altered layer OK.
+  const tarSplitOf = (l: CsLayer): string | null => ev.path(`${DRIVER}-layers`, `${l.id}.tar-split.gz`);
 
   // Images.
   const csImages = readImages(ev, DRIVER, note);
