@@ -142,7 +142,7 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
   for (const c of containers) if (c.rwDir && c.idMap) idMapOfDir.set(c.rwDir, c.idMap);
   const read = async (dir: string, ro?: ReadOptions): Promise<LayerTable> => {
     let t = await readLayerDir(dir, paths, { priority: ro?.priority, overlayXattrs });
-    if (fuse) t = fuseLayer(t, paths);
+    if (fuse) t = fuseLayer(t, paths, dir);
     const m = idMapOfDir.get(dir);
     if (m) t = t.withIds(m);
     return t;
