@@ -190,10 +190,19 @@ function readImage(
   // The config is the big-data item named by its digest; the manifest says which digest (an image pulled by a
   // schema-1 manifest has an ID that is no config digest).
   let key = 'sha256:' + ci.id;
+  // Whether the manifest is OCI or Docker schema 2: such an image's ID IS its config's digest (schema 1's is not).
+  let schema2 = false;
   const manifestBytes = ci.bigDataNames.includes('manifest') ? safeRead(ev, note, MAX_CONFIG, ...imageDir, bigDataFileName('manifest')) : null;
   if (manifestBytes) {
+    const manifestPath = ev.path(...imageDir, bigDataFileName('manifest'));
+    // c/storage records the `manifest` item's digest in images.json (digest, digests): a manifest that is none of
+    // them was rewritten, and what it names (the config) cannot be trusted.
+    const md = sha256Digest(manifestBytes);
+    if (ci.digests.length && !ci.digests.includes(md)) note('error', 'images.manifest.digest-mismatch', `image ${ci.id}: the manifest hashes to ${md}, which is none of the image's digests in images.json (${ci.digests.join(', ')}): the manifest was altered`, manifestPath);
     const m = parseJson(manifestBytes);
-    const cfg = m.ok && m.value && typeof m.value === 'object' ? (m.value as { config?: { digest?: unknown } }).config?.digest : undefined;
+    const doc = m.ok && m.value && typeof m.value === 'object' ? (m.value as { schemaVersion?: unknown; config?: { digest?: unknown } }) : undefined;
+    const cfg = doc?.config?.digest;
+    schema2 = doc?.schemaVersion === 2;
     if (typeof cfg === 'string' && /^sha256:[0-9a-f]{64}$/.test(cfg)) key = cfg;
   }
   const configPath = ev.path(...imageDir, bigDataFileName(key));
@@ -205,6 +214,7 @@ function readImage(
   const id = 'sha256:' + ci.id;
   const actual = sha256Digest(bytes);
   if (actual !== key) note('error', 'images.config.digest-mismatch', `the config bytes hash to ${actual}, not to ${key}, the digest it is stored under: the config was altered`, configPath);
+  else if (actual !== id && schema2) note('error', 'images.config.not-id', `image ${ci.id}: its manifest (OCI or schema 2) names config ${actual}, not the image ID: such an image's ID is its config's digest, so the config was swapped`, configPath);
   else if (actual !== id) note('warning', 'images.id-not-config', `image ${ci.id}: its ID is not its config's digest (${actual}); images podman builds or pulls by an OCI or schema-2 manifest have equal ones`, ci.where);
   const parsed = parseConfig(bytes, configPath);
   for (const p of parsed.problems) sink.add(p);
