@@ -11,7 +11,8 @@
  * or an OCI/schema-2 manifest whose config is not the image ID, is an ERROR naming the file; verify is not OK.
  * Fix (made, src/core/sources/containers-storage/index.ts readImage): the manifest big-data is hashed and must be
  * one of the image's digests; an OCI/schema-2 manifest (schemaVersion 2) whose config digest is not the image ID
- * is an error (the warning stays for schema 1, whose image IDs are no config digests).
+ * is an error (the warning stays for schema 1, whose image IDs are no config digests), and a manifest naming a
+ * config with another schemaVersion than 2 is an error too.
  */
 import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -51,6 +52,27 @@ test('containers/storage: a config swapped in through the manifest big-data is t
     m.config.digest = digest;
     m.config.size = bytes.length;
     fs.writeFileSync(path.join(dir, 'manifest'), JSON.stringify(m));
+    await check(root, dir);
+
+    // The same, also claiming schema 1 (whose image IDs are no config digests) and with images.json's digest
+    // rewritten to the new manifest's: still an error.
+    m.schemaVersion = 1;
+    const mb = Buffer.from(JSON.stringify(m));
+    fs.writeFileSync(path.join(dir, 'manifest'), mb);
+    const md = 'sha256:' + crypto.createHash('sha256').update(mb).digest('hex');
+    const imagesFile = path.join(root, 'overlay-images', 'images.json');
+    const records = JSON.parse(fs.readFileSync(imagesFile, 'utf8')) as { id: string; digest?: string; digests?: string[] }[];
+    for (const rec of records) if (rec.id === hex) Object.assign(rec, { digest: md, digests: [md] });
+    fs.writeFileSync(imagesFile, JSON.stringify(records));
+    await check(root, dir);
+  } finally {
+    fs.rmSync(copy, { recursive: true, force: true });
+    await store.remove();
+  }
+});
+
+async function check(root: string, dir: string): Promise<void> {
+  {
 
     const r = await runCmd(reportCommand, [root, '--format', 'json']);
     const doc = JSON.parse(r.stdout);
@@ -59,8 +81,5 @@ test('containers/storage: a config swapped in through the manifest big-data is t
     assert.notEqual(r.code, EXIT.ok, 'report exit non-zero');
     const v = await runCmd(verifyCommand, [root, '--no-mount', '--image', PODMAN.base]);
     assert.notEqual(v.code, EXIT.ok, `verify must not pass: ${v.stdout}`);
-  } finally {
-    fs.rmSync(copy, { recursive: true, force: true });
-    await store.remove();
   }
-});
+}

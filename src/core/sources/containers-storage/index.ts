@@ -203,7 +203,11 @@ function readImage(
     const doc = m.ok && m.value && typeof m.value === 'object' ? (m.value as { schemaVersion?: unknown; config?: { digest?: unknown } }) : undefined;
     const cfg = doc?.config?.digest;
     schema2 = doc?.schemaVersion === 2;
-    if (typeof cfg === 'string' && /^sha256:[0-9a-f]{64}$/.test(cfg)) key = cfg;
+    if (typeof cfg === 'string' && /^sha256:[0-9a-f]{64}$/.test(cfg)) {
+      key = cfg;
+      // Only OCI and schema-2 manifests name a config; a "schema 1" one that does was made to dodge the check below.
+      if (!schema2) note('error', 'images.manifest.bad-schema', `image ${ci.id}: the manifest names a config but its schemaVersion is ${JSON.stringify(doc?.schemaVersion ?? null)}, not 2: no engine writes that`, manifestPath);
+    }
   }
   const configPath = ev.path(...imageDir, bigDataFileName(key));
   const bytes = safeRead(ev, note, MAX_CONFIG, ...imageDir, bigDataFileName(key));
