@@ -46,9 +46,11 @@ test('fuse-overlayfs store: a `.wh.` directory in a layer and `.wh..` names are 
     const pe = await store.pm(['export', '-o', theirs, PODMAN.exited]);
     assert.equal(pe.code, 0, pe.stderr);
     const engine = await list(theirs);
-    const ours = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ls-a10-fwh-')), 'ours.tar');
+    const ourDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-a10-fwh-'));
+    const ours = path.join(ourDir, 'ours.tar');
     const r = await runCmd(exportCommand, [store.storage, '--container', PODMAN.exited, '-o', ours]);
     const mine = await list(ours);
+    fs.rmSync(ourDir, { recursive: true, force: true });
     const inEngine = engine.filter((p) => p.includes('.wh.dirmarker'));
     const inOurs = mine.filter((p) => p.includes('.wh.dirmarker'));
     assert.deepEqual(inOurs, inEngine, `the .wh. directory's subtree as podman export shows it (ours exit ${r.code})`);
