@@ -1,6 +1,7 @@
 import { LayerTable } from '../model/layer-table.js';
 import type { PathTable } from '../model/paths.js';
-import type { LayerEntry, PutEntry, WhiteoutEntry } from '../model/types.js';
+import { problem, type LayerEntry, type Problem, type PutEntry, type WhiteoutEntry } from '../model/types.js';
+import { quotedPath } from '../model/path.js';
 import { whiteoutName } from './whiteout-names.js';
 
 /**
@@ -20,7 +21,7 @@ const FUSE_OWN_XATTRS = 'user.fuseoverlayfs.';
  * user.overlay.opaque xattr makes its directory opaque, and any other `.wh.` name (a 0:0 device fuse-overlayfs
  * makes over a marker it removed) is its bookkeeping, never shown in the container.
  */
-export function fuseLayer(t: LayerTable, paths: PathTable): LayerTable {
+export function fuseLayer(t: LayerTable, paths: PathTable, dir: string | null = null): LayerTable {
   let marked = false;
   for (let i = 0; i < t.n && !marked; i++) {
     const name = paths.name(t.pathId(i));
@@ -30,18 +31,31 @@ export function fuseLayer(t: LayerTable, paths: PathTable): LayerTable {
   if (!marked) return t;
   const opaqueDirs = new Set<string>();
   const out: LayerEntry[] = [];
+  const said: Problem[] = [];
+  const where = (p: string) => (dir ? `${dir}/${p}` : null);
+  // fuse-overlayfs never shows a `.wh.` name, nor anything under one: a `.wh.` directory hides its whole subtree.
+  const hidden = new Set<string>();
   for (const e of t.entries) {
     const slash = e.path.lastIndexOf('/');
     const parent = slash < 0 ? '' : e.path.slice(0, slash);
     const base = e.path.slice(slash + 1);
+    // Walk order puts a dir before what it holds: below a hidden dir, every entry is hidden too.
+    if (hidden.has(parent)) {
+      if (e.kind === 'put' && e.attrs.type === 'dir') hidden.add(e.path);
+      continue;
+    }
     // The `.wh.` names as a layer tar's (whiteout-names.ts); fuse-overlayfs has no root bookkeeping: a
     // `.wh..wh.x` there is a whiteout like any other.
     const wn = whiteoutName(base, false);
     if (wn.kind !== 'plain') {
       if (e.kind === 'put' && wn.kind === 'opaque') opaqueDirs.add(parent);
+      else if (wn.kind === 'invalid') said.push(problem('warning', 'fuse.whiteout.invalid', `${quotedPath(e.path)} names nothing to delete; not read as a whiteout (fuse-overlayfs hides it)`, where(e.path)));
       else if (e.kind === 'put' && e.attrs.type === 'file' && wn.kind === 'whiteout') {
         const w: WhiteoutEntry = { kind: 'whiteout', path: (parent ? parent + '/' : '') + wn.target, uid: e.attrs.uid, gid: e.attrs.gid };
         out.push(w);
+      } else if (e.kind === 'put' && e.attrs.type === 'dir') {
+        hidden.add(e.path);
+        said.push(problem('warning', 'fuse.whiteout.dir', `${quotedPath(e.path)} is a directory with a whiteout's name: fuse-overlayfs hides it and everything under it, so it is not shown as content`, where(e.path)));
       }
       continue;
     }
@@ -64,6 +78,6 @@ export function fuseLayer(t: LayerTable, paths: PathTable): LayerTable {
   }
   for (const e of out) if (e.kind === 'put' && e.attrs.type === 'dir' && opaqueDirs.has(e.path)) e.opaque = true;
   // The ignored-namespace warnings were about the xattrs read above: fuse-overlayfs does read them.
-  const problems = t.problems.filter((p) => p.code !== 'overlay.xattr.ignored');
+  const problems = [...t.problems.filter((p) => p.code !== 'overlay.xattr.ignored'), ...said];
   return LayerTable.fromEntries(paths, out, problems);
 }

@@ -14,6 +14,8 @@ import { Evidence } from './evidence.js';
 const MAX_ETC = 4 << 20;
 /** Ancestors looked at: a store sits a handful of dirs below its system's root. */
 const MAX_UP = 12;
+/** The kernel's bound on uid_map/gid_map lines (340), less the owner's own range. */
+const MAX_SUBORDINATE = 339;
 
 export interface RootlessIdMap {
   map: IdMap | null;
@@ -38,6 +40,13 @@ export function rootlessIdMap(store: string, owner: { uid: number; gid: number }
         problems.push(
           problem('warning', 'rootless.id-map.none', `the store is owned by uid ${owner.uid}${names[0] ? ` (${names[0]})` : ''}, a rootless engine's, but ${where}/sub${uids.length ? 'gid' : 'uid'} gives that user no subordinate ids: owners are shown as stored on the host`, store),
         );
+        return { map: null, problems };
+      }
+      // newuidmap writes the ranges into uid_map, which takes at most 340 (the owner's own and 339 subordinate):
+      // with more the engine could not have started, and every owner shown would cost a scan of them all.
+      if (uids.length > MAX_SUBORDINATE || gids.length > MAX_SUBORDINATE) {
+        const which = uids.length > MAX_SUBORDINATE ? 'subuid' : 'subgid';
+        problems.push(problem('warning', 'rootless.id-map.too-many', `gives uid ${owner.uid}${names[0] ? ` (${names[0]})` : ''} ${Math.max(uids.length, gids.length)} subordinate ranges; a user namespace takes at most ${MAX_SUBORDINATE + 1} (with the owner's own), so no engine ran with them: owners are shown as stored on the host`, `${where}/${which}`));
         return { map: null, problems };
       }
       const map = new IdMap(rootlessRanges(owner.uid, uids), rootlessRanges(owner.gid, gids), `${where}/subuid and subgid (${names[0] ?? `uid ${owner.uid}`})`);

@@ -76,10 +76,11 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
     checkLinks(ev, l, layers, note);
     return d;
   };
-  const tarSplitOf = (l: CsLayer): string | null => {
-    const st = safeLstat(ev, note, `${DRIVER}-layers`, `${l.id}.tar-split.gz`);
-    return st?.isFile() ? ev.path(`${DRIVER}-layers`, `${l.id}.tar-split.gz`) : null;
-  };
+  // containers/storage writes a tar-split for every layer it applies a diff to (each image layer: pulled, loaded,
+  // committed): one that is missing or not a regular file is no "store without tar-splits" but a gap in the
+  // evidence. Its path is given whatever is there, as a Docker data root's layerdb one is, so verify fails to open
+  // it (O_NOFOLLOW) and says so, instead of skipping the layer's integrity and calling an altered layer OK.
+  const tarSplitOf = (l: CsLayer): string | null => ev.path(`${DRIVER}-layers`, `${l.id}.tar-split.gz`);
 
   // Images.
   const csImages = readImages(ev, DRIVER, note);
@@ -141,7 +142,7 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
   for (const c of containers) if (c.rwDir && c.idMap) idMapOfDir.set(c.rwDir, c.idMap);
   const read = async (dir: string, ro?: ReadOptions): Promise<LayerTable> => {
     let t = await readLayerDir(dir, paths, { priority: ro?.priority, overlayXattrs });
-    if (fuse) t = fuseLayer(t, paths);
+    if (fuse) t = fuseLayer(t, paths, dir);
     const m = idMapOfDir.get(dir);
     if (m) t = t.withIds(m);
     return t;
@@ -189,11 +190,24 @@ function readImage(
   // The config is the big-data item named by its digest; the manifest says which digest (an image pulled by a
   // schema-1 manifest has an ID that is no config digest).
   let key = 'sha256:' + ci.id;
+  // Whether the manifest is OCI or Docker schema 2: such an image's ID IS its config's digest (schema 1's is not).
+  let schema2 = false;
   const manifestBytes = ci.bigDataNames.includes('manifest') ? safeRead(ev, note, MAX_CONFIG, ...imageDir, bigDataFileName('manifest')) : null;
   if (manifestBytes) {
+    const manifestPath = ev.path(...imageDir, bigDataFileName('manifest'));
+    // c/storage records the `manifest` item's digest in images.json (digest, digests): a manifest that is none of
+    // them was rewritten, and what it names (the config) cannot be trusted.
+    const md = sha256Digest(manifestBytes);
+    if (ci.digests.length && !ci.digests.includes(md)) note('error', 'images.manifest.digest-mismatch', `image ${ci.id}: the manifest hashes to ${md}, which is none of the image's digests in images.json (${ci.digests.join(', ')}): the manifest was altered`, manifestPath);
     const m = parseJson(manifestBytes);
-    const cfg = m.ok && m.value && typeof m.value === 'object' ? (m.value as { config?: { digest?: unknown } }).config?.digest : undefined;
-    if (typeof cfg === 'string' && /^sha256:[0-9a-f]{64}$/.test(cfg)) key = cfg;
+    const doc = m.ok && m.value && typeof m.value === 'object' ? (m.value as { schemaVersion?: unknown; config?: { digest?: unknown } }) : undefined;
+    const cfg = doc?.config?.digest;
+    schema2 = doc?.schemaVersion === 2;
+    if (typeof cfg === 'string' && /^sha256:[0-9a-f]{64}$/.test(cfg)) {
+      key = cfg;
+      // Only OCI and schema-2 manifests name a config; a "schema 1" one that does was made to dodge the check below.
+      if (!schema2) note('error', 'images.manifest.bad-schema', `image ${ci.id}: the manifest names a config but its schemaVersion is ${JSON.stringify(doc?.schemaVersion ?? null)}, not 2: no engine writes that`, manifestPath);
+    }
   }
   const configPath = ev.path(...imageDir, bigDataFileName(key));
   const bytes = safeRead(ev, note, MAX_CONFIG, ...imageDir, bigDataFileName(key));
@@ -204,6 +218,7 @@ function readImage(
   const id = 'sha256:' + ci.id;
   const actual = sha256Digest(bytes);
   if (actual !== key) note('error', 'images.config.digest-mismatch', `the config bytes hash to ${actual}, not to ${key}, the digest it is stored under: the config was altered`, configPath);
+  else if (actual !== id && schema2) note('error', 'images.config.not-id', `image ${ci.id}: its manifest (OCI or schema 2) names config ${actual}, not the image ID: such an image's ID is its config's digest, so the config was swapped`, configPath);
   else if (actual !== id) note('warning', 'images.id-not-config', `image ${ci.id}: its ID is not its config's digest (${actual}); images podman builds or pulls by an OCI or schema-2 manifest have equal ones`, ci.where);
   const parsed = parseConfig(bytes, configPath);
   for (const p of parsed.problems) sink.add(p);

@@ -96,9 +96,20 @@ function strings(o: JsonObj, key: string): string[] {
   return (o.arr(key)?.strs() ?? []).map(([, s]) => s);
 }
 
-function idMaps(o: JsonObj, key: string): IdRange[] {
+/**
+ * The kernel takes at most 340 ranges in a uid_map/gid_map (user_namespaces(7)): no engine wrote a layer with
+ * more. Every file's owner is mapped by a scan of the ranges, so their count is bounded before it drives work.
+ */
+const MAX_ID_RANGES = 340;
+
+function idMaps(o: JsonObj, key: string, id: string, file: string, note: Note): IdRange[] {
   const out: IdRange[] = [];
-  for (const m of o.arr(key)?.objects() ?? []) {
+  const arr = o.arr(key);
+  if (arr && arr.length > MAX_ID_RANGES) {
+    note('error', 'layers.uidmap.too-many', `layer ${id}: its ${key} has ${arr.length} ranges; the kernel takes at most ${MAX_ID_RANGES}, so no engine wrote it: not used (the layer's owners are shown as stored)`, file);
+    return out;
+  }
+  for (const m of arr?.objects() ?? []) {
     if (!m) continue;
     const c = m.int('container_id');
     const h = m.int('host_id');
@@ -151,8 +162,8 @@ export function readLayers(ev: Evidence, driver: string, note: Note): { layers: 
         diffDigest: digest !== null && isDigest(digest) ? digest : null,
         diffSize: size !== null && size >= 0 ? size : null,
         compressedDigest: o.str('compressed-diff-digest'),
-        uidmap: idMaps(o, 'uidmap'),
-        gidmap: idMaps(o, 'gidmap'),
+        uidmap: idMaps(o, 'uidmap', id, r.file, note),
+        gidmap: idMaps(o, 'gidmap', id, r.file, note),
         volatile,
         where: r.file,
       });

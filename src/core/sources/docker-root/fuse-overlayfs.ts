@@ -11,7 +11,7 @@ import { overlayLayoutDriver } from './overlay2.js';
  * check lays the layers out from what we read instead.
  */
 export const fuseOverlayfs: DockerDriver = {
-  ...overlayLayoutDriver('fuse-overlayfs', async (layer, rc) => fuseLayer(await readLayerDir(layer.dir, rc.paths, { priority: rc.priority, overlayXattrs: rc.overlayXattrs }), rc.paths)),
+  ...overlayLayoutDriver('fuse-overlayfs', async (layer, rc) => fuseLayer(await readLayerDir(layer.dir, rc.paths, { priority: rc.priority, overlayXattrs: rc.overlayXattrs }), rc.paths, layer.dir)),
   whiteoutFiles: true,
   notMountable: "the store is on fuse-overlayfs, whose `.wh.` whiteout files the kernel's overlayfs shows as plain files",
 };
