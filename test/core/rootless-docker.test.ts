@@ -179,12 +179,19 @@ test('the id map comes from the etc/ of the system the store is on, never from a
     assert.equal(none.map, null);
     assert.equal(none.problems[0]!.code, 'rootless.id-map.none');
 
-    // etc/subuid as a symlink (to the host's, say) is not read: the search goes on above, to the host's own
-    // /etc, which is then that system's (a store under a mounted disk with no etc/ of its own).
+    // etc/subuid as a symlink (to the host's, say) is not read, and the search stops there: an error names it.
     fs.rmSync(path.join(disk, 'etc', 'subuid'));
     fs.symlinkSync('/etc/subuid', path.join(disk, 'etc', 'subuid'));
     const linked = rootlessIdMap(store, { uid: 1500, gid: 1500 });
-    assert.ok(!linked.problems.some((p) => p.message.includes(path.join(disk, 'etc'))), JSON.stringify(linked.problems));
+    assert.equal(linked.map, null);
+    assert.deepEqual(linked.problems.map((p) => [p.severity, p.code, p.path]), [['error', 'rootless.id-map.refused', path.join(disk, 'etc', 'subuid')]]);
+
+    // Under --image-root the disk is the system: with no etc/subuid of its own, nothing above it is read.
+    fs.rmSync(path.join(disk, 'etc', 'subuid'));
+    const bounded = rootlessIdMap(store, { uid: 1500, gid: 1500 }, disk);
+    assert.equal(bounded.map, null);
+    assert.equal(bounded.problems[0]!.code, 'rootless.id-map.unknown');
+    assert.match(bounded.problems[0]!.message, new RegExp(`within ${disk}`));
   } finally {
     fs.rmSync(disk, { recursive: true, force: true });
   }

@@ -17,8 +17,13 @@ export const OVERFLOW_ID = 65534;
 
 /** A host id as a mapping shows it (the overflow id when no range maps it, as the kernel shows it). */
 export function mapHostId(ranges: readonly IdRange[], host: number): number {
+  return mapped(ranges, host) ?? OVERFLOW_ID;
+}
+
+/** The container id of a host id, or null when no range maps it. */
+function mapped(ranges: readonly IdRange[], host: number): number | null {
   for (const r of ranges) if (host >= r.hostId && host < r.hostId + r.size) return r.containerId + (host - r.hostId);
-  return OVERFLOW_ID;
+  return null;
 }
 
 export class IdMap {
@@ -36,6 +41,11 @@ export class IdMap {
 
   gid(host: number): number {
     return mapHostId(this.gids, host);
+  }
+
+  /** True when both ids are in the map (a file the namespace's processes could have made). */
+  covers(uid: number, gid: number): boolean {
+    return mapped(this.uids, uid) !== null && mapped(this.gids, gid) !== null;
   }
 
   /** `0:1000:1,1:100000:65536` (container:host:size), uids then gids when they differ. */

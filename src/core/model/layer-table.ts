@@ -1,6 +1,7 @@
-import { compareWalkOrder } from './path.js';
+import { compareWalkOrder, displayPath } from './path.js';
 import { PathTable } from './paths.js';
-import type { Attrs, EntryType, LayerEntry, Problem } from './types.js';
+import { problem, type Attrs, type EntryType, type LayerEntry, type Problem } from './types.js';
+import type { IdMap } from './idmap.js';
 
 /**
  * One layer's changeset in columns: what every source produces and every consumer reads.
@@ -206,14 +207,30 @@ export class LayerTable {
    * The same rows with owners as a user namespace sees them (a rootless store keeps host ids on disk: IdMap).
    * Owners too wide for the columns (tar headers only, never a disk) are left as they are.
    */
-  withIds(map: { uid(host: number): number; gid(host: number): number }): LayerTable {
+  withIds(map: IdMap, dir: string | null = null): LayerTable {
     const uids = new Uint32Array(this.n);
     const gids = new Uint32Array(this.n);
+    let unmapped = 0;
+    let first = -1;
     for (let i = 0; i < this.n; i++) {
       uids[i] = map.uid(this.uids[i]!);
       gids[i] = map.gid(this.gids[i]!);
+      if (!map.covers(this.uids[i]!, this.gids[i]!)) (unmapped++, first < 0 && (first = i));
     }
-    return new LayerTable(this.paths, this.n, this.pathIds, this.types, this.flags, this.modes, uids, gids, this.sizes, this.mtimes, this.nsecs, this.linkAt, this.linkArena, this.extra, this.problems);
+    // Nothing the engine's namespace runs can own a file outside its map: one that does was put there from the
+    // host (or by another user). The container sees the overflow id; the finding names it by its host ids.
+    const problems = unmapped
+      ? [
+          ...this.problems,
+          problem(
+            'warning',
+            'rootless.id.unmapped',
+            `${unmapped} entr${unmapped === 1 ? 'y is' : 'ies are'} owned by host ids the store's id map does not cover (first: ${this.uids[first]}:${this.gids[first]}), shown as 65534 as its containers see them: written from outside the engine's user namespace`,
+            dir ? `${dir}/${displayPath(this.path(first))}` : displayPath(this.path(first)),
+          ),
+        ]
+      : this.problems;
+    return new LayerTable(this.paths, this.n, this.pathIds, this.types, this.flags, this.modes, uids, gids, this.sizes, this.mtimes, this.nsecs, this.linkAt, this.linkArena, this.extra, problems);
   }
 
   /** An empty layer (a missing layer dir, an unreadable blob) carrying its problems. */

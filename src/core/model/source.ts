@@ -99,6 +99,11 @@ export interface OpenOptions {
   platform?: string;
   /** containerd namespace filter. */
   namespace?: string;
+  /**
+   * The root of the system the evidence is from (`--image-root`: the mounted disk): what a store needs from its
+   * system (a rootless store's etc/subuid) is looked for no higher. Absent: the store's own ancestors, up to /.
+   */
+  systemRoot?: string;
   /** Intern paths here (two stores of one data root read as one source share one table). */
   paths?: PathTable;
 }

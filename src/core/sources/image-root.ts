@@ -517,7 +517,7 @@ export async function openImageRoot(imageRoot: string, opts: OpenOptions & Disco
   for (const store of found.stores) {
     opts.progress?.({ phase: 'stores', done: parts.length, total: found.stores.length, detail: store.relative });
     try {
-      const source = await open(store.location, { ...opts, paths });
+      const source = await open(store.location, { ...opts, paths, systemRoot: found.root });
       // What the mount check must know of the store goes with its images and containers.
       const ref: StoreRef = { ...storeRef(store), layerDirsNotMountable: source.layerDirsNotMountable ?? null };
       for (const i of source.images) i.store = ref;

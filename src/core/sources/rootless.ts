@@ -22,51 +22,65 @@ export interface RootlessIdMap {
   problems: Problem[];
 }
 
-export function rootlessIdMap(store: string, owner: { uid: number; gid: number }): RootlessIdMap {
+export function rootlessIdMap(store: string, owner: { uid: number; gid: number }, systemRoot: string | null = null): RootlessIdMap {
   const problems: Problem[] = [];
   const abs = path.resolve(store);
+  // Under --image-root the system is the disk: its etc/ or none, never the analyst's own above it.
+  const top = systemRoot === null ? null : path.resolve(systemRoot);
   let dir = path.dirname(abs);
   for (let i = 0; i < MAX_UP; i++) {
     const ev = new Evidence(dir);
-    const subuid = readEtc(ev, 'subuid');
-    if (subuid !== null) {
-      const subgid = readEtc(ev, 'subgid') ?? '';
-      const names = namesOf(readEtc(ev, 'passwd'), owner.uid);
-      const groups = namesOf(readEtc(ev, 'group'), owner.gid);
-      const uids = rangesOf(subuid, owner.uid, names);
-      const gids = rangesOf(subgid, owner.uid, names).length ? rangesOf(subgid, owner.uid, names) : rangesOf(subgid, owner.gid, groups);
-      const where = path.join(dir, 'etc');
-      if (!uids.length || !gids.length) {
-        problems.push(
-          problem('warning', 'rootless.id-map.none', `the store is owned by uid ${owner.uid}${names[0] ? ` (${names[0]})` : ''}, a rootless engine's, but ${where}/sub${uids.length ? 'gid' : 'uid'} gives that user no subordinate ids: owners are shown as stored on the host`, store),
-        );
-        return { map: null, problems };
-      }
-      // newuidmap writes the ranges into uid_map, which takes at most 340 (the owner's own and 339 subordinate):
-      // with more the engine could not have started, and every owner shown would cost a scan of them all.
-      if (uids.length > MAX_SUBORDINATE || gids.length > MAX_SUBORDINATE) {
-        const which = uids.length > MAX_SUBORDINATE ? 'subuid' : 'subgid';
-        problems.push(problem('warning', 'rootless.id-map.too-many', `gives uid ${owner.uid}${names[0] ? ` (${names[0]})` : ''} ${Math.max(uids.length, gids.length)} subordinate ranges; a user namespace takes at most ${MAX_SUBORDINATE + 1} (with the owner's own), so no engine ran with them: owners are shown as stored on the host`, `${where}/${which}`));
-        return { map: null, problems };
-      }
-      const map = new IdMap(rootlessRanges(owner.uid, uids), rootlessRanges(owner.gid, gids), `${where}/subuid and subgid (${names[0] ?? `uid ${owner.uid}`})`);
-      problems.push(problem('info', 'rootless.id-map', `a rootless store (owned by uid ${owner.uid}): owners are shown as its containers see them, mapped by ${map.from}: ${map.describe()}`, store));
-      return { map, problems };
+    const found = etcFile(ev, 'subuid');
+    if (found === 'refused') {
+      problems.push(problem('error', 'rootless.id-map.refused', `the store is owned by uid ${owner.uid}, a rootless engine's, and this etc/subuid, which would give its id map, is not a regular file of a sane size (a symlink is never followed): owners are shown as stored on the host`, ev.path('etc', 'subuid')));
+      return { map: null, problems };
     }
+    if (found !== null) return fromEtc(ev, dir, found, owner, store, problems);
+    if (top !== null && dir === top) break;
     const up = path.dirname(dir);
-    if (up === dir) break;
+    if (up === dir || (top !== null && !up.startsWith(top === '/' ? '/' : top + '/') && up !== top)) break;
     dir = up;
   }
-  problems.push(problem('warning', 'rootless.id-map.unknown', `the store is owned by uid ${owner.uid}, a rootless engine's, but no etc/subuid was found above it: owners are shown as stored on the host, not as its containers see them`, store));
+  problems.push(problem('warning', 'rootless.id-map.unknown', `the store is owned by uid ${owner.uid}, a rootless engine's, but no etc/subuid was found above it${top !== null ? ` within ${top}` : ''}: owners are shown as stored on the host, not as its containers see them`, store));
   return { map: null, problems };
 }
 
-function readEtc(ev: Evidence, name: string): string | null {
+function fromEtc(ev: Evidence, dir: string, subuid: string, owner: { uid: number; gid: number }, store: string, problems: Problem[]): RootlessIdMap {
+  const readable = (name: string) => {
+    const f = etcFile(ev, name);
+    return f === 'refused' ? null : f;
+  };
+  const subgid = readable('subgid') ?? '';
+  const names = namesOf(readable('passwd'), owner.uid);
+  const groups = namesOf(readable('group'), owner.gid);
+  const uids = rangesOf(subuid, owner.uid, names);
+  const gids = rangesOf(subgid, owner.uid, names).length ? rangesOf(subgid, owner.uid, names) : rangesOf(subgid, owner.gid, groups);
+  const where = path.join(dir, 'etc');
+  // More ranges than a user namespace can hold (the kernel takes 340 lines): not a map an engine ran with.
+  const tooMany = uids.length > MAX_SUBORDINATE ? 'subuid' : gids.length > MAX_SUBORDINATE ? 'subgid' : null;
+  if (tooMany) {
+    problems.push(problem('warning', 'rootless.id-map.too-many', `${where}/${tooMany} gives uid ${owner.uid} ${tooMany === 'subuid' ? uids.length : gids.length} ranges, more than a user namespace can map (${MAX_SUBORDINATE + 1} lines with the owner's own): not used, owners are shown as stored on the host`, `${where}/${tooMany}`));
+    return { map: null, problems };
+  }
+  if (!uids.length || !gids.length) {
+    problems.push(problem('warning', 'rootless.id-map.none', `the store is owned by uid ${owner.uid}${names[0] ? ` (${names[0]})` : ''}, a rootless engine's, but ${where}/sub${uids.length ? 'gid' : 'uid'} gives that user no subordinate ids: owners are shown as stored on the host`, store));
+    return { map: null, problems };
+  }
+  const map = new IdMap(rootlessRanges(owner.uid, uids), rootlessRanges(owner.gid, gids), `${where}/subuid and subgid (${names[0] ?? `uid ${owner.uid}`})`);
+  problems.push(problem('info', 'rootless.id-map', `a rootless store (owned by uid ${owner.uid}): owners are shown as its containers see them, mapped by ${map.from}: ${map.describe()}`, store));
+  return { map, problems };
+}
+
+/** etc/<name> of a system: its text, null when there is none, 'refused' when it is there but no readable file. */
+function etcFile(ev: Evidence, name: string): string | null | 'refused' {
   try {
+    const st = ev.lstat('etc', name);
+    if (st === null) return null;
+    if (!st.isFile()) return 'refused';
     const b = ev.readFile(MAX_ETC, 'etc', name);
     return b ? b.toString('utf8') : null;
   } catch {
-    return null;
+    return 'refused';
   }
 }
 

@@ -58,7 +58,7 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
   const rootless = rootStat.uid !== 0;
   const overlayXattrs = rootless && !fuse ? 'user' : 'trusted';
   // Its files carry host ids: shown as its containers see them, by the owner's subordinate ranges.
-  const rootlessIds = rootless ? rootlessIdMap(root, { uid: rootStat.uid, gid: rootStat.gid }) : null;
+  const rootlessIds = rootless ? rootlessIdMap(root, { uid: rootStat.uid, gid: rootStat.gid }, opts.systemRoot ?? null) : null;
   for (const p of rootlessIds?.problems ?? []) sink.add(p);
   const ids = rootlessIds?.map ?? null;
   if (fuse) note('info', 'store.fuse-overlayfs', 'mounted through fuse-overlayfs (overlay/.has-mount-program): `.wh.` files are read as whiteouts and `.wh..wh..opq` files and user.fuseoverlayfs.opaque as opaque markers, as fuse-overlayfs reads them', ev.path(DRIVER));
@@ -144,7 +144,7 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
     let t = await readLayerDir(dir, paths, { priority: ro?.priority, overlayXattrs });
     if (fuse) t = fuseLayer(t, paths, dir);
     const m = idMapOfDir.get(dir);
-    if (m) t = t.withIds(m);
+    if (m) t = t.withIds(m, dir);
     return t;
   };
   const cached = cachedLocations(paths, 'no layer directory on disk', read);

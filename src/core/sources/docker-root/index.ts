@@ -82,7 +82,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
   const overlayXattrs = rootStat.uid === 0 ? 'trusted' : 'user';
   const ctx: DriverContext = { ev, note, safe, overlayXattrs };
   // A rootless engine's store keeps host ids: shown as its containers see them, when the mapping can be found.
-  const rootless = overlayXattrs === 'user' ? rootlessIdMap(root, { uid: rootStat.uid, gid: rootStat.gid }) : null;
+  const rootless = overlayXattrs === 'user' ? rootlessIdMap(root, { uid: rootStat.uid, gid: rootStat.gid }, opts.systemRoot ?? null) : null;
   for (const p of rootless?.problems ?? []) sink.add(p);
   const idMap = rootless?.map ?? null;
 
@@ -187,7 +187,7 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
     const parent = parentOf.get(dir) ?? { dir: null, layout: 'diff' as const, hasParent: false };
     const layout = layoutOf.get(dir) ?? 'diff';
     const table = await driver.read({ dir, layout, parentDir: parent.dir, parentLayout: parent.dir ? parent.layout : null, hasParent: parent.hasParent }, { paths, priority: ro?.priority, overlayXattrs });
-    return idMap ? table.withIds(idMap) : table;
+    return idMap ? table.withIds(idMap, dir) : table;
   });
   const topOf = new Map<string, LayerRecord>([...layerRecords.values()].map((r) => [r.chainId, r]));
   for (const img of images) {
