@@ -220,3 +220,38 @@ test('the composite source: each image and container names its store; nothing un
   }
   assert.equal(await hashTree(root), before);
 });
+
+test('the scan reads names as bytes: stores under a name with a newline or bytes that are not UTF-8 are found, a symlink so named is not followed', async () => {
+  const root = mk({ ...containerd('srv/new\nline/containerd'), ...containerd('srv/tmp1/containerd'), ...containerd('srv/tmp2'), ...containerd('elsewhere/containerd') });
+  const bytes = (rel: string) => Buffer.concat([Buffer.from(root + '/'), Buffer.from(rel, 'latin1')]);
+  // Names that are not UTF-8 (0xff never is): a parent directory, a store directory itself, and a symlink.
+  fs.renameSync(path.join(root, 'srv/tmp1'), bytes('srv/lat\xffin'));
+  fs.renameSync(path.join(root, 'srv/tmp2'), bytes('srv/ctd\xff'));
+  fs.symlinkSync(path.join(root, 'elsewhere'), bytes('srv/l\xffnk'));
+  const before = await hashTree(root);
+  const { d, where } = await found(root);
+  assert.deepEqual(where['srv/new\nline/containerd']!.how, ['found by scan']);
+  // Shown escaped (displayPath); its real path kept as bytes, for opening it.
+  const odd = d.stores.find((s) => s.relative === 'srv/lat\\xffin/containerd');
+  assert.ok(odd, JSON.stringify(Object.keys(where)));
+  assert.equal(odd.bytes, Buffer.concat([bytes('srv/lat\xffin/containerd')]).toString('latin1'));
+  assert.ok(d.problems.some((p) => p.code === 'image-root.name-not-utf8' && p.severity === 'warning' && p.path === path.join(root, 'srv/lat\\xffin/containerd')));
+  // A store whose own name is not UTF-8 cannot be opened by a text path: an error naming it, never silence.
+  assert.ok(d.problems.some((p) => p.code === 'image-root.name-not-utf8' && p.severity === 'error' && p.path === path.join(root, 'srv/ctd\\xff')), JSON.stringify(d.problems));
+  // The symlink is not followed: the store behind it is found once, where it really is.
+  assert.deepEqual(d.stores.map((s) => s.relative).sort(), ['elsewhere/containerd', 'srv/lat\\xffin/containerd', 'srv/new\nline/containerd']);
+
+  // Opened through a private link (outside the disk), removed on close; nothing under the disk is written.
+  const links = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('layerscope-store-')).sort();
+  const linksBefore = links();
+  const s = await openSource(`image-root:${root}`);
+  try {
+    assert.deepEqual(s.stores!.map((x) => [x.relative, x.images]), [['elsewhere/containerd', 0], ['srv/lat\\xffin/containerd', 0], ['srv/new\nline/containerd', 0]]);
+    assert.ok(!s.problems.some((p) => p.code === 'image-root.store-unreadable'), JSON.stringify(s.problems));
+    assert.equal(links().length, linksBefore.length + 1, 'one private link while the source is open');
+  } finally {
+    await s.close();
+  }
+  assert.deepEqual(links(), linksBefore, 'the private link is removed on close');
+  assert.equal(await hashTree(root), before);
+});

@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import fg from 'fast-glob';
 import type { OpenOptions, Source, StorageInfo, StoreSummary } from '../model/source.js';
@@ -9,6 +10,8 @@ import { PathTable } from '../model/paths.js';
 import type { VolumeAccess, VolumeInfo, BindMount, VolumeListing } from '../model/volumes.js';
 import { Evidence, EvidenceError, describeFsError, isPermissionError, permissionDenied } from './evidence.js';
 import { recogniseSource } from './recognise.js';
+import { ByteNames, byteNameFs } from './scan-names.js';
+import { displayPath, pathToBytes, pathToText } from '../model/path.js';
 
 /**
  * `--image-root DIR` (google/container-explorer's flag): DIR is a host's file system mounted read-only (a disk
@@ -46,6 +49,11 @@ export interface FoundStore {
   owner?: string;
   /** A short name for tables: `docker`, `containerd`, `alice:docker`... unique among the stores found. */
   label: string;
+  /**
+   * The store's real host path as a byte string (latin1), set when it is not UTF-8: `location` and `relative` are
+   * then escaped text for people (displayPath), and the store is opened through a private link (withStoreLink).
+   */
+  bytes?: string;
 }
 
 export interface Discovery {
@@ -175,6 +183,57 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
     }
   };
 
+  /**
+   * A store the scan found at a path that is not UTF-8. openSource opens paths given as text, and no text names
+   * these bytes: the store is checked here by its bytes (never through a symlink), recognised and later opened
+   * through a private link to it (withStoreLink), and said as a warning: a directory so named hides a store from
+   * every tool that reads names as text.
+   */
+  const considerBytes = (relBytes: string): void => {
+    const how = 'found by scan';
+    const shown = displayPath(relBytes);
+    const key = `\0${relBytes}`;
+    const existing = found.get(key);
+    if (existing) return;
+    const real = pathToBytes(joinRoot(textToBytes(root), relBytes));
+    const st = lstatBytes(textToBytes(root), relBytes);
+    if (st === 'unreadable') {
+      problems.push(problem('warning', 'image-root.unreadable', `${how}: /${shown} cannot be looked at (permission or I/O error); a store there is not read`, joinRoot(root, shown)));
+      return;
+    }
+    if (st !== 'dir') {
+      if (st === 'symlink') problems.push(problem('warning', 'image-root.symlink', `${how}: /${shown} passes through a symlink; not followed`, joinRoot(root, shown)));
+      return;
+    }
+    let kind: string | null;
+    try {
+      kind = withStoreLink(real.toString('latin1'), (at) => recogniseSource(at).kind);
+    } catch (err) {
+      if (!(err instanceof SourceError)) throw err;
+      problems.push(problem('info', 'image-root.not-a-store', `${how}: /${shown} is not a store we can read: ${err.message}`, joinRoot(root, shown)));
+      return;
+    }
+    if (kind === null) {
+      // Said as an error, never passed over: renaming a store's directory must not hide it.
+      problems.push(problem('error', 'image-root.name-not-utf8', `${how}: /${shown} holds store signature files, but its own name is not UTF-8 (shown escaped: \\xNN is a byte), and a store is opened by a path given as text: it is not read. Copy or rename it (on a copy of the evidence) to read it`, joinRoot(root, shown)));
+      return;
+    }
+    if (kind === 'file' || kind === 'oci-layout') return;
+    const st2 = fs.lstatSync(real, { bigint: true });
+    const inode = `${st2.dev}:${st2.ino}`;
+    const same = byInode.get(inode);
+    if (same) {
+      const also = `${how} (as /${shown})`;
+      if (!same.how.includes(also)) same.how.push(also);
+      return;
+    }
+    const owner = ownerOf(relBytes);
+    const store: FoundStore = { kind, location: joinRoot(root, shown), relative: shown, how: [how], ...(owner ? { owner } : {}), label: '', bytes: real.toString('latin1') };
+    found.set(key, store);
+    byInode.set(inode, store);
+    problems.push(problem('warning', 'image-root.name-not-utf8', `${how}: a ${KIND_LABEL[kind] ?? kind} store at /${shown}, a path that is not UTF-8 (shown escaped: \\xNN is a byte); tools reading names as text miss it. It is read through a private link to it, and paths inside it are said under that link`, joinRoot(root, shown)));
+  };
+
   // 1-3: the system engines.
   for (const c of systemCandidates(ev, root, problems)) consider(c.rel, c.how, { named: c.named });
   // 4: rootless stores.
@@ -185,7 +244,10 @@ export async function discoverStores(imageRoot: string, opts: DiscoverOptions = 
   if (depth > 0) {
     const t0 = Date.now();
     const hits = await scanSignatures(root, depth, opts.scanMs ?? DEFAULT_SCAN_MS, problems);
-    for (const rel of hits) consider(rel, 'found by scan', { named: 'scan', owner: ownerOf(rel) });
+    for (const hit of hits) {
+      if (hit.text !== null) consider(hit.text, 'found by scan', { named: 'scan', owner: ownerOf(hit.bytes) });
+      else considerBytes(hit.bytes);
+    }
     scan = { ms: Date.now() - t0, matches: hits.length, depth };
   }
   const stores = [...found.values()].sort((a, b) => a.relative.localeCompare(b.relative));
@@ -213,6 +275,61 @@ export function checkRoot(imageRoot: string): string {
 
 function joinRoot(root: string, rel: string): string {
   return rel ? (root === '/' ? `/${rel}` : `${root}/${rel}`) : root;
+}
+
+/** A path given as text, as a byte string (latin1) of its UTF-8 bytes. */
+function textToBytes(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** lstatUnder for a path of bytes (rel: a latin1 byte string): each component lstat'ed, never followed. */
+function lstatBytes(rootBytes: string, rel: string): 'dir' | 'missing' | 'symlink' | 'not-dir' | 'unreadable' {
+  const comps = rel.split('/');
+  let cur = rootBytes === '/' ? '' : rootBytes;
+  for (let i = 0; i < comps.length; i++) {
+    cur += '/' + comps[i]!;
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(pathToBytes(cur));
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? 'missing' : 'unreadable';
+    }
+    if (st.isSymbolicLink()) return 'symlink';
+    if (!st.isDirectory()) return i === comps.length - 1 ? 'not-dir' : 'missing';
+  }
+  return 'dir';
+}
+
+/**
+ * Run `fn` with a text path that opens the directory whose host path is `real` (a byte string, latin1; not UTF-8)
+ * (see makeStoreLink), removed when `fn` returns. Null when no text path can name it.
+ */
+function withStoreLink<T>(real: string, fn: (at: string) => T): T | null {
+  const link = makeStoreLink(real);
+  if (!link) return null;
+  try {
+    return fn(link.at);
+  } finally {
+    link.remove();
+  }
+}
+
+/**
+ * A text path to the directory at `real` (a byte string, latin1): a symlink of our own, in a fresh private
+ * directory (mkdtemp, 0700, outside the evidence; nothing is written under DIR), to the deepest ancestor whose
+ * name is not UTF-8, followed by the rest of the path, which is text. The link is never the path's last
+ * component: the sources lstat their root and rightly refuse a symlink there (and openSource resolves `link/.`
+ * back to `link`). Null when the directory's own name is not UTF-8: no text path names it then.
+ */
+function makeStoreLink(real: string): { at: string; remove(): void } | null {
+  const comps = real.split('/');
+  let k = comps.length - 1;
+  while (k >= 0 && pathToText(comps[k]!) !== null) k--;
+  if (k < 0 || k === comps.length - 1) return null;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerscope-store-'));
+  fs.symlinkSync(pathToBytes(comps.slice(0, k + 1).join('/')), path.join(dir, 'store'));
+  const rest = comps.slice(k + 1).map((c) => pathToText(c)!);
+  return { at: [dir, 'store', ...rest].join('/'), remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
 type Named = 'config' | 'default' | 'scan';
@@ -404,8 +521,10 @@ function ownerOf(rel: string): string | undefined {
  * Store directories the scan finds by their signature files, relative to the root. Never follows a symlink,
  * never descends more than `depth` levels, passes over what it may not read (said once).
  */
-async function scanSignatures(root: string, depth: number, budgetMs: number, problems: Problem[]): Promise<string[]> {
-  const dirs = new Set<string>();
+async function scanSignatures(root: string, depth: number, budgetMs: number, problems: Problem[]): Promise<ScanHit[]> {
+  const dirs = new Map<string, ScanHit>();
+  const names = new ByteNames();
+  const adapter = byteNameFs(names);
   let matches = 0;
   let unreadable = 0;
   let listed = 0;
@@ -423,13 +542,13 @@ async function scanSignatures(root: string, depth: number, budgetMs: number, pro
       ignore: SCAN_IGNORE,
       unique: true,
       caseSensitiveMatch: true,
-      // The names are bytes of the evidence; fast-glob gives them as strings: a name that is not UTF-8 is
-      // passed over by our lstat below (it would name another file), never guessed at.
+      // The names are bytes of the evidence: the adapter reads them as bytes and gives fast-glob an alias for
+      // each name it could not match (not UTF-8, a newline...), mapped back to the bytes in every call.
       // Past the deadline every directory reads as empty: the walk winds down at once (fast-glob has no abort).
       fs: {
-        ...fs,
+        ...adapter,
         readdir: boundedReaddir(
-          fs.readdir,
+          adapter.readdir as unknown as typeof fs.readdir,
           () => unreadable++,
           () => {
             listed++;
@@ -452,11 +571,19 @@ async function scanSignatures(root: string, depth: number, budgetMs: number, pro
     let dir = rel.split('/').slice(0, -sig.up).join('/');
     // A Docker data root's managed containerd lives in <data-root>/containerd/daemon/: the data root is the store.
     if (sig.up === 2 && rel.endsWith('io.containerd.metadata.v1.bolt/meta.db') && /(^|\/)containerd\/daemon$/.test(dir)) dir = dir.replace(/\/?containerd\/daemon$/, '');
-    dirs.add(dir);
+    // The store's path as bytes (latin1 byte string), and as text when it is UTF-8 (what openSource can open).
+    const bytes = names.bytes(dir).toString('latin1');
+    if (!dirs.has(bytes)) dirs.set(bytes, { bytes, text: pathToText(bytes) });
   }
   if (outOfTime) problems.push(problem('warning', 'image-root.scan-time', `the scan stopped after ${Math.round(budgetMs / 1000)} s (${listed} directories listed): stores in the directories it had not reached yet are found only at the places configs name and at the defaults`, root));
   if (unreadable) problems.push(problem('info', 'image-root.scan-unreadable', `the scan could not read ${unreadable} director${unreadable === 1 ? 'y' : 'ies'} (permission or I/O errors); stores inside them are not found`, root));
-  return [...dirs];
+  return [...dirs.values()];
+}
+
+/** A store directory the scan found, relative to the root: its bytes (latin1), and its text when it is UTF-8. */
+interface ScanHit {
+  bytes: string;
+  text: string | null;
 }
 
 function matchesSignature(rel: string, pattern: string): boolean {
@@ -514,35 +641,51 @@ export async function openImageRoot(imageRoot: string, opts: OpenOptions & Disco
   const problems: Problem[] = [...found.problems];
   const parts: { store: FoundStore; source: Source }[] = [];
   const summaries: StoreSummary[] = [];
-  for (const store of found.stores) {
-    opts.progress?.({ phase: 'stores', done: parts.length, total: found.stores.length, detail: store.relative });
-    try {
-      const source = await open(store.location, { ...opts, paths, systemRoot: found.root });
-      // What the mount check must know of the store goes with its images and containers.
-      const ref: StoreRef = { ...storeRef(store), layerDirsNotMountable: source.layerDirsNotMountable ?? null };
-      for (const i of source.images) i.store = ref;
-      for (const c of source.containers) c.store = ref;
-      parts.push({ store, source });
-      summaries.push({ ...store, images: source.images.length, containers: source.containers.length });
-    } catch (err) {
-      if (!(err instanceof SourceError || err instanceof EvidenceError)) throw err;
-      // The error's own path is said when it is not the store's (a meta.db, a config inside it).
-      const why = err.path === store.location ? err.message.slice(store.location.length + 2) : err.message;
-      problems.push(problem('error', 'image-root.store-unreadable', `the ${KIND_LABEL[store.kind] ?? store.kind} store found here (${store.how.join('; ')}) cannot be opened: ${why}`, store.location));
-      summaries.push({ ...store, images: null, containers: null });
+  const links: { remove(): void }[] = [];
+  const dropLinks = (): void => {
+    for (const l of links) l.remove();
+  };
+  // Our private links go with the source; whatever ends the opening early takes them away.
+  try {
+    for (const store of found.stores) {
+      opts.progress?.({ phase: 'stores', done: parts.length, total: found.stores.length, detail: store.relative });
+      // A store whose path is not UTF-8 is opened through a private link, kept until the source is closed.
+      const link = store.bytes !== undefined ? makeStoreLink(store.bytes) : null;
+      if (link) links.push(link);
+      try {
+        const source = await open(link ? link.at : store.location, { ...opts, paths, systemRoot: found.root });
+        // What the mount check must know of the store goes with its images and containers (it opens paths in it:
+        // the link, for a store whose path is not UTF-8).
+        const ref: StoreRef = { ...storeRef(store), ...(link ? { location: link.at } : {}), layerDirsNotMountable: source.layerDirsNotMountable ?? null };
+        for (const i of source.images) i.store = ref;
+        for (const c of source.containers) c.store = ref;
+        parts.push({ store, source });
+        summaries.push({ ...store, images: source.images.length, containers: source.containers.length });
+      } catch (err) {
+        if (!(err instanceof SourceError || err instanceof EvidenceError)) throw err;
+        // The error's own path is said when it is not the store's (a meta.db, a config inside it).
+        const opened = link ? link.at : store.location;
+        const why = err.path === opened ? err.message.slice(opened.length + 2) : err.message;
+        problems.push(problem('error', 'image-root.store-unreadable', `the ${KIND_LABEL[store.kind] ?? store.kind} store found here (${store.how.join('; ')}) cannot be opened: ${why}`, store.location));
+        summaries.push({ ...store, images: null, containers: null });
+      }
     }
+  } catch (err) {
+    dropLinks();
+    throw err;
   }
+  if (parts.length === 0) dropLinks();
   if (found.stores.length === 0) {
     const scanned = found.scan ? `, and a scan ${found.scan.depth} directories deep found no store signature (image/<driver>/repositories.json, io.containerd.metadata.v1.bolt/meta.db, <driver>-images/images.json)` : '';
     const said = found.problems.length ? ` (${found.problems.map((p) => `${p.path ?? ''}: ${p.message}`).join('; ')})` : '';
     throw new SourceError('source.no-stores', `no container store found: none at the places the host's configs name or at the defaults (var/lib/docker, var/lib/containerd, var/lib/containers/storage, home/*/.local/share/...)${scanned}${said}`, found.root);
   }
   if (parts.length === 0) throw new SourceError('source.no-stores', `found ${found.stores.length} store(s), none of which could be opened: ${problems.filter((p) => p.code === 'image-root.store-unreadable').map((p) => `${p.path}: ${p.message}`).join('; ')}`, found.root);
-  return composite(found.root, parts, summaries, problems, paths);
+  return composite(found.root, parts, summaries, problems, paths, dropLinks);
 }
 
 /** The stores' sources as one. */
-function composite(root: string, parts: { store: FoundStore; source: Source }[], summaries: StoreSummary[], problems: Problem[], paths: PathTable): Source {
+function composite(root: string, parts: { store: FoundStore; source: Source }[], summaries: StoreSummary[], problems: Problem[], paths: PathTable, cleanup: () => void): Source {
   const owner = new Map<ImageInfo, Source>();
   const cOwner = new Map<ContainerInfo, Source>();
   for (const { source } of parts) {
@@ -578,7 +721,11 @@ function composite(root: string, parts: { store: FoundStore; source: Source }[],
       : {}),
     ...(withVolumes.length ? { volumes: mergedVolumes(withVolumes.map((p) => p.source.volumes!)) } : {}),
     async close() {
-      await Promise.all(parts.map((p) => p.source.close()));
+      try {
+        await Promise.all(parts.map((p) => p.source.close()));
+      } finally {
+        cleanup();
+      }
     },
   };
 }
