@@ -82,8 +82,9 @@ for (const name of names) {
     const images = (await e.docker(['image', 'ls', '-q', 'ls-no-such-image'])).stdout.trim();
     assert.equal(images, '', 'nothing was pulled');
 
-    // No engine at all (DOCKER_HOST names a socket nobody listens on): exit 3, says so, and how to save instead.
-    const gone = await layerscope(['report', ref], { ...e.env, DOCKER_HOST: `unix://${path.join(tmp, 'no-daemon.sock')}` }, tmp);
+    // No engine at all (DOCKER_HOST names a socket nobody listens on; CONTAINER_HOST puts the machine's podman in
+    // remote mode on one too): exit 3, says so, and how to save instead.
+    const gone = await layerscope(['report', ref], { ...e.env, DOCKER_HOST: `unix://${path.join(tmp, 'no-daemon.sock')}`, CONTAINER_HOST: `unix://${path.join(tmp, 'no-podman.sock')}` }, tmp);
     assert.equal(gone.code, 3, gone.stderr);
     assert.match(gone.stderr, new RegExp(`${ref}: no such file or directory; and no local engine is reachable to ask for an image ${ref} \\(docker: .*no-daemon\\.sock`));
     assert.match(gone.stderr, new RegExp(`docker save -o ls-base\\.tar ${ref}, then layerscope ls-base\\.tar`));
