@@ -4,7 +4,7 @@
  * layers.json does not list, the driver's bookkeeping left out, and a store whose records list nothing while its
  * layers are still there, which is not "empty".
  */
-import test from 'node:test';
+import test, { after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -12,6 +12,10 @@ import path from 'node:path';
 import { openSource } from '../../../src/core/sources/open.js';
 import { reachedLayers } from '../../../src/core/sources/containers-storage/storage.js';
 import type { CsLayer } from '../../../src/core/sources/containers-storage/store.js';
+import { walkPool } from '../../../src/core/sources/walk/pool.js';
+
+// The walk workers are stopped before the process exits (one still loading when it exits can abort node).
+after(() => walkPool().close());
 
 const id = (c: string) => c.repeat(64);
 const digest = (c: string) => 'sha256:' + c.repeat(64);
