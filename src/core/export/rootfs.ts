@@ -92,15 +92,22 @@ export async function writeRootfs(a: ImageAnalysis, layer: number, reader: Conte
         await tar.add({ ...header(r), type: 'dir', size: 0 });
         break;
       case 'symlink':
-        await tar.add({ ...header(r), type: 'symlink', size: 0, linkname: at.linkname ?? '' });
-        break;
       case 'char':
       case 'block':
-        await tar.add({ ...header(r), type: at.type, size: 0, devMajor: at.devMajor ?? 0, devMinor: at.devMinor ?? 0 });
+      case 'fifo': {
+        // Names of one inode (same layer): the first visible one is written as itself, the others link to it, as
+        // the engine's tar writer does for any non-directory of several links (pkg/archive addTarFile).
+        const inode = `${r.layer}\0${at.sameInodeAs ?? r.path}`;
+        const first = written.get(inode);
+        if (first !== undefined) await tar.add({ ...header(r), type: 'hardlink', size: 0, linkname: first });
+        else {
+          written.set(inode, r.path);
+          if (at.type === 'symlink') await tar.add({ ...header(r), type: 'symlink', size: 0, linkname: at.linkname ?? '' });
+          else if (at.type === 'fifo') await tar.add({ ...header(r), type: 'fifo', size: 0 });
+          else await tar.add({ ...header(r), type: at.type, size: 0, devMajor: at.devMajor ?? 0, devMinor: at.devMinor ?? 0 });
+        }
         break;
-      case 'fifo':
-        await tar.add({ ...header(r), type: 'fifo', size: 0 });
-        break;
+      }
       case 'file':
       case 'hardlink': {
         // A hardlink entry's bytes are its target's (same layer): read them under the target's name.

@@ -52,6 +52,8 @@ export interface RowExtra {
   /** Owners that do not fit 32 bits (tar headers can claim anything). */
   uid?: number;
   gid?: number;
+  /** A symlink, device or fifo that is another name of an inode met first under this layer path. */
+  sameInodeAs?: string;
 }
 
 let tableSerial = 0;
@@ -145,6 +147,7 @@ export class LayerTable {
       if (x.devMajor !== undefined) a.devMajor = x.devMajor;
       if (x.devMinor !== undefined) a.devMinor = x.devMinor;
       if (x.xattrs) a.xattrs = x.xattrs;
+      if (x.sameInodeAs !== undefined) a.sameInodeAs = x.sameInodeAs;
     }
     return a;
   }
@@ -350,12 +353,13 @@ export class LayerTableBuilder {
     if (e.opaque) flags |= F_OPAQUE;
     if (e.metacopy) flags |= F_METACOPY;
     let x: RowExtra | undefined;
-    if (a.devMajor !== undefined || a.devMinor !== undefined || e.redirect !== undefined || (a.xattrs && Object.keys(a.xattrs).length)) {
+    if (a.devMajor !== undefined || a.devMinor !== undefined || e.redirect !== undefined || a.sameInodeAs !== undefined || (a.xattrs && Object.keys(a.xattrs).length)) {
       x = {};
       if (a.devMajor !== undefined) x.devMajor = a.devMajor;
       if (a.devMinor !== undefined) x.devMinor = a.devMinor;
       if (a.xattrs && Object.keys(a.xattrs).length) x.xattrs = a.xattrs;
       if (e.redirect !== undefined) x.redirect = e.redirect;
+      if (a.sameInodeAs !== undefined) x.sameInodeAs = a.sameInodeAs;
     }
     return this.add(id, TYPE_CODES[a.type], flags, a.mode, a.uid, a.gid, a.size, a.mtime, a.mtimeNsec, a.linkname, x);
   }

@@ -35,6 +35,11 @@ export interface Attrs {
    * name. Overlay bookkeeping xattrs (trusted.overlay.* / user.overlay.*) are never included here.
    */
   xattrs?: Record<string, string>;
+  /**
+   * A symlink, device or fifo of a layer dir that is another name of one inode: the layer path of its first name
+   * (walk order). Engines' tar writers link every non-directory inode met twice (a hardlink row is a file's).
+   */
+  sameInodeAs?: string;
 }
 
 /** One record of a layer's changeset, in normalised form. */

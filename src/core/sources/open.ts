@@ -213,7 +213,8 @@ function withNotes(source: Source, notes: Problem[]): Source {
 
 /** A recognised store with no image and no container is valid evidence: say so rather than print nothing. */
 function sayIfEmpty(source: Source, what: string): Source {
-  if (source.images.length === 0 && source.containers.length === 0) {
+  // A store whose records list nothing but whose layers are still there says so itself (a warning): not "empty".
+  if (source.images.length === 0 && source.containers.length === 0 && !source.problems.some((p) => p.code === 'storage.unreferenced-layers')) {
     source.problems.push(problem('info', 'source.empty', `${what} holds no images and no containers: an engine that never pulled, built or ran anything here, or whose images and containers were all removed`, source.location));
   }
   return source;

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import type { OpenOptions, ReadOptions, Source } from '../../model/source.js';
+import type { OpenOptions, ReadOptions, Source, StorageInfo } from '../../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../../model/types.js';
 import { IdMap } from '../../model/idmap.js';
 import { rootlessIdMap } from '../rootless.js';
@@ -17,6 +17,7 @@ import { bigDataFileName, layerChain, readContainerRecords, readImages, readLaye
 import { readLibpodState } from './libpod.js';
 import { buildContainer } from './containers.js';
 import { fuseLayer } from '../fuse-overlayfs.js';
+import { readCsStorage } from './storage.js';
 
 /**
  * A containers/storage store (podman, buildah, CRI-O; `/var/lib/containers/storage`, or a rootless user's
@@ -133,6 +134,11 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
     }
   }
   containers.sort((a, b) => a.name.localeCompare(b.name));
+  // Layers with no image and no container record at all: the store is not empty, its records are (edited away, or
+  // a crash between deleting the records and the layers). Said at open: an "empty store" must never hide them.
+  if (csImages.length === 0 && records.length === 0 && layers.size > 0) {
+    note('warning', 'storage.unreferenced-layers', `lists ${layers.size} layer(s), but images.json and containers.json list nothing that uses them: containers/storage deletes a layer with its last image or container, so these records were removed (edited, or a crash); the layers are listed as unreferenced storage`, layersFile);
+  }
 
   const paths = opts.paths ?? new PathTable();
   // Tables as the container sees them: a fuse-overlayfs store's markers normalised, a rootless store's host ids
@@ -148,6 +154,9 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
     return t;
   };
   const cached = cachedLocations(paths, 'no layer directory on disk', read);
+  let storage: Promise<StorageInfo> | null = null;
+  const readStorage = () =>
+    (storage ??= readCsStorage({ ev, driver: DRIVER, layers, layersFile, imageTops: csImages.map((i) => i.topLayer), containerLayers: records.map((r) => r.layer), note }));
   return {
     kind: 'containers-storage',
     location: root,
@@ -159,6 +168,7 @@ export async function openContainersStorage(root: string, opts: OpenOptions = {}
       ? { layerDirsNotMountable: fuse ? "the store is mounted through fuse-overlayfs, whose `.wh.` whiteout files the kernel's overlayfs shows as plain files" : "a rootless store's files carry host ids (the kernel would show those, not the container's)" }
       : {}),
     ...layerAccess(cached.read),
+    readStorage,
     async close() {
       cached.clear();
     },

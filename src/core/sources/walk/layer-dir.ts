@@ -183,7 +183,13 @@ class Assembler {
       let flags = 0;
       if (type === T_SYMLINK) linkname = links.toString('latin1', s.linkAt[i]!, s.linkAt[i + 1]!);
       else if (type === T_CHAR || type === T_BLOCK) extra = { devMajor: s.rdevMajor[i]!, devMinor: s.rdevMinor[i]! };
-      else if (type === T_FILE && s.inodeKey[i] !== '') {
+      if ((type === T_SYMLINK || type === T_CHAR || type === T_BLOCK || type === T_FIFO) && s.inodeKey[i] !== '') {
+        // Another name of a symlink, device or fifo met before: the row keeps its type (it is read as what it is),
+        // and names the first, so an export writes it as the engine's tar writer does (a hard link).
+        const first = this.firstNameOf.get(s.inodeKey[i]!);
+        if (first === undefined) this.firstNameOf.set(s.inodeKey[i]!, rel.toString('latin1', c.relAt[i]!, c.relAt[i + 1]!));
+        else extra = { ...extra, sameInodeAs: first };
+      } else if (type === T_FILE && s.inodeKey[i] !== '') {
         const first = this.firstNameOf.get(s.inodeKey[i]!);
         const here = () => rel.toString('latin1', c.relAt[i]!, c.relAt[i + 1]!);
         if (first === undefined) this.firstNameOf.set(s.inodeKey[i]!, here());

@@ -296,8 +296,10 @@ function stat(job: Extract<Job, { op: 'stat' }>, reply: (r: Reply, transfer?: Ar
       out.nsec[i] = Number(ns);
       out.nlink[i] = Number(st.nlink);
       const fmt = mode & S_IFMT;
-      if (fmt === S_IFREG && st.nlink > 1n) out.inodeKey[i] = `${st.dev}:${st.ino}`;
-      else if (fmt === S_IFCHR || fmt === S_IFBLK) {
+      // Every non-directory of several names: moby's and containers/storage's tar writers (pkg/archive addTarFile:
+      // `!fi.IsDir() && hasHardlinks(fi)`) write the later names of any such inode as hard links, symlinks too.
+      if (fmt !== S_IFDIR && st.nlink > 1n) out.inodeKey[i] = `${st.dev}:${st.ino}`;
+      if (fmt === S_IFCHR || fmt === S_IFBLK) {
         const rdev = st.rdev;
         out.rdevMajor[i] = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
         out.rdevMinor[i] = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));

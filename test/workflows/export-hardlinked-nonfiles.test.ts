@@ -1,0 +1,56 @@
+/**
+ * Export of names of one inode that is no regular file (a hard-linked symlink: busybox `ln /bin/sh /x/hl`; a
+ * hard-linked fifo): the engines' tar writer (pkg/archive addTarFile, shared by moby and containers/storage) writes
+ * every later name of any non-directory inode as a hard link to the first, and so must we. The podman-made case is
+ * test/attack10/cstore-export-hardlinked-symlink.test.ts; docker export's, test/workflows/container.engine.test.ts.
+ */
+import test, { after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { dataRoot } from '../attack2/roots.js';
+import { runCmd } from './helpers.js';
+import { exportCommand } from '../../src/cli/commands/export.js';
+import { walkPool } from '../../src/core/sources/walk/pool.js';
+
+// The walk workers are stopped before the process exits (one still loading when it exits can abort node).
+after(() => walkPool().close());
+
+function members(tar: string): Map<string, string> {
+  const out = execFileSync('python3', ['-c', 'import sys,tarfile\nfor t in tarfile.open(sys.argv[1]): print(t.name.lstrip("./")+"\\t"+t.type.decode()+"\\t"+t.linkname)', tar], { encoding: 'utf8' });
+  const m = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const [name, type, link] = line.split('\t');
+    if (name) m.set(name, `${type} ${link ?? ''}`);
+  }
+  return m;
+}
+
+test('export: later names of a hard-linked symlink or fifo are hard links to the first, as the engines write them', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-hl-nonfile-'));
+  try {
+    const r = dataRoot(dir, [{ 'bin/busybox': 'BB', 'x/f': 'a\n' }]);
+    const diff = r.diffs[0]!;
+    fs.symlinkSync('busybox', path.join(diff, 'bin/sh'));
+    fs.linkSync(path.join(diff, 'bin/sh'), path.join(diff, 'x/hl')); // link(2) links the symlink itself
+    fs.linkSync(path.join(diff, 'x/f'), path.join(diff, 'x/g'));
+    execFileSync('mkfifo', [path.join(diff, 'x/p')]);
+    fs.linkSync(path.join(diff, 'x/p'), path.join(diff, 'x/q'));
+    fs.symlinkSync('busybox', path.join(diff, 'bin/ls')); // a symlink of one name stays a symlink
+    const out = path.join(dir, 'out.tar');
+    const res = await runCmd(exportCommand, [r.root, '--image', 'app:1', '-o', out]);
+    assert.equal(res.code, 0, res.stderr);
+    const m = members(out);
+    assert.equal(m.get('bin/sh'), '2 busybox');
+    assert.equal(m.get('x/hl'), '1 bin/sh');
+    assert.equal(m.get('bin/ls'), '2 busybox');
+    assert.equal(m.get('x/f'), '0 ');
+    assert.equal(m.get('x/g'), '1 x/f');
+    assert.equal(m.get('x/p'), '6 ');
+    assert.equal(m.get('x/q'), '1 x/p');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
