@@ -295,7 +295,7 @@ export class Session implements Driver {
       try {
         res = await extractItems(plan, b.bodies, out);
       } finally {
-        out.close();
+        await out.close();
       }
       const lines = [
         `extracted ${shown} as L${e.layer} shows it into ${safeText(out.resolved)}:`,
@@ -311,7 +311,7 @@ export class Session implements Driver {
     } catch (err) {
       return { ok: false, lines: [`nothing more extracted: ${errorText(err)}`] };
     } finally {
-      out?.close();
+      await out?.close();
       b?.close();
     }
   }

@@ -511,7 +511,7 @@ test('OutputDir: existing dirs used as they are, attributes only on what it crea
     await assert.rejects(w.writeFile('swap/g', Buffer.from('x')), (e: unknown) => e instanceof OutputError && e.reason === 'output.symlink');
     assert.deepEqual(fs.readdirSync(path.join(c.tmp, 'elsewhere')), []);
   } finally {
-    w.close();
+    await w.close();
   }
   const st = (p: string) => fs.lstatSync(path.join(dir, p));
   assert.equal(st('new').mode & 0o7777, 0o751);
@@ -549,7 +549,10 @@ test('OutputFile and checkOutput: refusals are typed (OutputError is a UsageErro
   // Appears between prepare and open: still never replaced.
   const f = OutputFile.prepare(path.join(c.tmp, 'late.txt'), { evidence: [c.ev] });
   fs.symlinkSync('/etc/passwd', path.join(c.tmp, 'late.txt'));
-  const e5 = err(() => f.writeAll('x'));
+  const e5 = await f.writeAll('x').then(
+    () => assert.fail('writeAll wrote through a name that appeared'),
+    (e: unknown) => e as OutputError,
+  );
   assert.equal(e5.reason, 'output.exists');
   f.abort();
   assert.equal(fs.readlinkSync(path.join(c.tmp, 'late.txt')), '/etc/passwd');

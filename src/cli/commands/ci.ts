@@ -130,7 +130,7 @@ export const ciCommand: Command = {
       // Each once, and a bounded number of one code (the images share layers, and so their problems).
       input.problems = dedupe(input.problems);
       if (junitFile) {
-        junitFile.writeAll(ciJunit(input));
+        await junitFile.writeAll(ciJunit(input));
         for (const w of junitFile.warnings) io.stderr.write(`warning: ${safeText(w)}\n`);
       }
       io.stdout.write(format === 'json' ? JSON.stringify(ciJson(input), null, 2) + '\n' : ciText(input));

@@ -132,7 +132,7 @@ export const extractCommand: Command = {
       try {
         res = await extractTo(a, plan, reader, dir);
       } finally {
-        dir.close();
+        await dir.close();
       }
       for (const w of dir.warnings) res.problems.push({ severity: 'warning', code: 'extract.output', message: w, path: null });
       if (format === 'json') {
@@ -162,7 +162,7 @@ async function extractTree(source: Source, args: ParsedArgs, paths: string[], di
   try {
     res = await extractItems(plan, treeBodies(t.tree.dir), dir);
   } finally {
-    dir.close();
+    await dir.close();
   }
   for (const w of dir.warnings) res.problems.push({ severity: 'warning', code: 'extract.output', message: w, path: null });
   const problems = dedupe([...source.problems, ...t.problems, ...res.problems]);

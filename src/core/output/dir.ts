@@ -438,7 +438,13 @@ export class OutputDir {
    * directories that existed and got new entries get their mtime back. Closes every fd. Returns `warnings`.
    * Safe to call more than once, and after an error (call it in `finally`).
    */
-  close(): string[] {
+  close(): Promise<string[]> {
+    return (this.closing ??= this.finishAndClose());
+  }
+
+  private closing: Promise<string[]> | null = null;
+
+  private async finishAndClose(): Promise<string[]> {
     if (this.closed) return this.warnings;
     try {
       if (this.anchorFd !== null) {
@@ -461,7 +467,7 @@ export class OutputDir {
             const fd = key === 0 ? this.anchorFd : this.walk(this.pathOf(key), false);
             const st = fs.fstatSync(fd, { bigint: true });
             if (!sameId(idOf(st), b.id)) throw new Error('replaced while this run wrote into it');
-            if (st.mtimeNs !== b.mtimeNs && restoreMtime(fd, b.mtimeNs, b.atimeNs) === 'approximate') {
+            if (st.mtimeNs !== b.mtimeNs && (await restoreMtime(fd, b.mtimeNs, b.atimeNs)) === 'approximate') {
               this.warnings.push(`${this.host(key)}: existed before; its mtime was put back to the microsecond only (GNU touch unavailable)`);
             }
           } catch (err) {

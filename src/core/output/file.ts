@@ -76,14 +76,15 @@ export class OutputFile {
       if (code === 'EEXIST' || code === 'ELOOP') throw new OutputError(code === 'ELOOP' ? 'output.symlink' : 'output.exists', this.given, 'it appeared after it was checked; an existing file is never replaced, and a symlink never followed');
       throw new OutputError('output.failed', this.given, `cannot create it: ${errnoText(err)}`);
     }
-    this.putDirBack();
     return this.fd;
   }
 
-  private putDirBack(): void {
+  /** The directory's mtime, moved by the new name, put back (once the file is written, before the fds close). */
+  private async putDirBack(): Promise<void> {
+    if (this.dirFd === null || this.fd === null) return;
     try {
-      const st = fs.fstatSync(this.dirFd!, { bigint: true });
-      if (st.mtimeNs !== this.dirMtimeNs && restoreMtime(this.dirFd!, this.dirMtimeNs, this.dirAtimeNs) === 'approximate') {
+      const st = fs.fstatSync(this.dirFd, { bigint: true });
+      if (st.mtimeNs !== this.dirMtimeNs && (await restoreMtime(this.dirFd, this.dirMtimeNs, this.dirAtimeNs)) === 'approximate') {
         this.warnings.push(`${this.resolved}: its directory's mtime was put back to the microsecond only (GNU touch unavailable)`);
       }
     } catch (err) {
@@ -92,14 +93,17 @@ export class OutputFile {
   }
 
   /** Create the file and write `data` whole. */
-  writeAll(data: string | Uint8Array): void {
+  async writeAll(data: string | Uint8Array): Promise<void> {
     const fd = this.open();
     const b = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;
     try {
-      while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off);
-    } catch (err) {
-      throw new OutputError('output.failed', this.given, `write failed: ${errnoText(err)}`);
+      try {
+        while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off);
+      } catch (err) {
+        throw new OutputError('output.failed', this.given, `write failed: ${errnoText(err)}`);
+      }
+      await this.putDirBack();
     } finally {
       this.closeFds();
     }
@@ -129,6 +133,7 @@ export class OutputFile {
         s.end(() => resolve());
       });
     }
+    await this.putDirBack();
     this.closeFds();
     if (this.error) throw this.error;
     return this.warnings;

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { OutputError } from './errors.js';
 
 /**
@@ -53,9 +53,15 @@ function nsText(ns: bigint): string {
  * as its stdout (`touch -`: futimens(1), UTIME_OMIT for the atime). Without touch, falls back to futimes
  * (microseconds, and the atime given) and says so.
  */
-export function restoreMtime(fd: number, mtimeNs: bigint, atimeNs: bigint): 'exact' | 'approximate' {
-  const r = spawnSync('touch', ['-c', '-m', '-d', `@${nsText(mtimeNs)}`, '-'], { stdio: ['ignore', fd, 'pipe'], timeout: 10_000 });
-  if (r.status === 0 && fs.fstatSync(fd, { bigint: true }).mtimeNs === mtimeNs) return 'exact';
+export async function restoreMtime(fd: number, mtimeNs: bigint, atimeNs: bigint): Promise<'exact' | 'approximate'> {
+  // Spawned, not spawnSync'ed: node 20 with module hooks (tsx, as the tests run it) aborts now and then in a
+  // spawnSync that meets its other threads.
+  const status = await new Promise<number | null>((resolve) => {
+    const child = spawn('touch', ['-c', '-m', '-d', `@${nsText(mtimeNs)}`, '-'], { stdio: ['ignore', fd, 'ignore'], timeout: 10_000 });
+    child.on('error', () => resolve(null));
+    child.on('close', (code) => resolve(code));
+  });
+  if (status === 0 && fs.fstatSync(fd, { bigint: true }).mtimeNs === mtimeNs) return 'exact';
   fs.futimesSync(fd, Number(atimeNs) / 1e9, Number(mtimeNs) / 1e9);
   return 'approximate';
 }

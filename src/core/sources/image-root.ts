@@ -326,6 +326,7 @@ function makeStoreLink(real: string): { at: string; remove(): void } | null {
   let k = comps.length - 1;
   while (k >= 0 && pathToText(comps[k]!) !== null) k--;
   if (k < 0 || k === comps.length - 1) return null;
+  // not an output: a private link of ours in a fresh temp dir (never in the evidence), removed on close.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'layerscope-store-'));
   fs.symlinkSync(pathToBytes(comps.slice(0, k + 1).join('/')), path.join(dir, 'store'));
   const rest = comps.slice(k + 1).map((c) => pathToText(c)!);
