@@ -73,6 +73,15 @@ export const overlay: DockerDriver = {
     if (!parent) note('error', 'overlay.lower-id.unexpected', 'a base layer has a lower-id', file);
     else if (lower !== parent.cacheId) note('error', 'overlay.lower-id.mismatch', `lower-id holds ${JSON.stringify(lower.slice(0, 80))}, not the parent layer's id ${parent.cacheId}`, file);
   },
+  checkContainerLayer(ctx, container, which, id, parent) {
+    // The engine mounts a container layer's upper over whatever its lower-id names (Get reads it each time): one
+    // naming another layer than the container's image top shows the container another file system, while its
+    // changes (read over that same lower) look ordinary.
+    const { ev, note, safe } = ctx;
+    const lower = safe(() => ev.readText(MAX_SMALL, NAME, id, 'lower-id'), null);
+    if (lower === null || !HEX64.test(lower) || lower === parent.cacheId) return;
+    note('error', 'overlay.lower-id.mismatch', `container ${container.slice(0, 12)}: its ${which === 'rw' ? 'RW' : 'init'} layer's lower-id names layer ${lower}, not ${parent.cacheId}, the top layer of its image (the container's layerdb parent): the engine would mount it over another tree than its image's`, ev.path(NAME, id, 'lower-id'));
+  },
   read(layer, rc) {
     if (layer.layout === 'full') return readFullLayer(layer, rc, NAME);
     // A container layer: its upper over its lower root, against its parent's tree (the init layer's upper over the
