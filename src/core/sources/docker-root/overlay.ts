@@ -60,6 +60,14 @@ export const overlay: DockerDriver = {
   },
   containerLayer(ctx, container, which, id): PlacedDir {
     const what = `container ${container.slice(0, 12)}: ${which === 'rw' ? 'RW' : 'init'} layer`;
+    // Get returns a layer's `root` whenever there is one, before looking at upper and lower-id: a container layer
+    // with a root is shown to the container as that tree, not its upper over the image. The engine never makes
+    // one (Create gives a container layer an upper only): it was put there.
+    const planted = ctx.safe(() => ctx.ev.lstat(NAME, id, 'root'), null);
+    if (planted !== null) {
+      const kind = planted.isSymbolicLink() ? 'a symlink (not followed)' : planted.isDirectory() ? 'a directory' : 'not a directory';
+      ctx.note('error', 'overlay.container.root', `${what}: has a root (${kind}), which the engine never makes for a container layer; an engine mounts no overlay then and shows the container that tree instead of its upper over the image: what is reported here is not the container's file system`, ctx.ev.path(NAME, id, 'root'));
+    }
     const placed = placeDir(ctx, 'diff', 'overlay.upper.missing', `${what}: its upper directory`, [NAME, id, 'upper']);
     if (placed.dir) lowerRootOf.set(placed.dir, lowerRoot(ctx, id, what));
     return placed;
