@@ -7,6 +7,8 @@
  * the layer's tar-split only covers the files the layer itself changed: neither the layer's own integrity check
  * nor its parent's (the parent's tree is untouched) looks at that copy. But it is what every container made from
  * the image sees (`docker export` shows the altered bytes): `verify` must not say OK.
+ * Failed on all three drivers when written; fixed in attack11 (verify compares such copies' bytes with the
+ * parent's: tree-diff compareContent, verify/integrity/full-changes.ts).
  */
 import test, { type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
