@@ -13,6 +13,7 @@ import { recogniseSource, type ClassicStore, type Recognition } from './recognis
 import { dockerVolumes } from './volumes.js';
 import { schemeLocation } from './reference.js';
 import { IMAGE_ROOT_PREFIX, checkRoot, openImageRoot } from './image-root.js';
+import { GRAPH_DRIVERS } from './drivers.js';
 
 type Opener = (root: string, opts: OpenOptions) => Promise<Source>;
 
@@ -134,8 +135,21 @@ function planDataRoot(r: Extract<Recognition, { kind: 'docker-root' }>): SourceP
 
   // Stores we recognise but do not read, when another one is read: said, never silently left out.
   const notes: Problem[] = [];
+  // moby picks a prior driver (a non-empty <driver>/; vfs never counts) before vfs: when the only store read is
+  // vfs and an unread one is on a prior driver, the engine uses that one, not the store reported.
+  const priorDriver = (name: string) => GRAPH_DRIVERS.find((d) => d.name === name)?.prior ?? false;
+  const readsNonPrior = readable.length > 0 && !priorDriver(readable[0]!.driver);
   for (const s of unread) {
-    notes.push(problem('warning', 'store.driver-unsupported', `this data root also holds a store on the ${s.driver} graph driver (${storeContents(s)}), which is not read: ${supported}; its images and layers are not in this report`, `${r.location.replace(/\/+$/, '')}/image/${s.driver}`));
+    const engineUses = readsNonPrior && priorDriver(s.driver);
+    notes.push(
+      problem(
+        engineUses ? 'error' : 'warning',
+        'store.driver-unsupported',
+        `this data root also holds a store on the ${s.driver} graph driver (${storeContents(s)}), which is not read: ${supported}; its images and layers are not in this report` +
+          (engineUses ? `. An engine on this data root uses it (a prior driver), not the ${readable[0]!.driver} store reported here` : ''),
+        `${r.location.replace(/\/+$/, '')}/image/${s.driver}`,
+      ),
+    );
   }
   // Several stores this reader could read (an engine moved from one driver to another): the first in moby's
   // priority order is read, the others named.

@@ -4,6 +4,7 @@ import type { ContainerInfo, ImageInfo, LayerLayout } from '../model/types.js';
 import type { LayerTable } from '../model/layer-table.js';
 import { verifyLayerIntegrity, type IntegrityResult } from './integrity/index.js';
 import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type StackMountResult, type StackSpec } from './mount/index.js';
+import { fullTreeChanges } from './integrity/full-changes.js';
 
 /**
  * `verify` for what one screen shows: the overlay mount check of one stack (an image's layers up to N, or a
@@ -76,7 +77,7 @@ export async function verifyInPlace(source: Source, t: InPlaceTarget, opts: InPl
     try {
       // A whole tree (vfs, btrfs, overlay's root) is checked against its changes, which the source reads.
       const index = ref.index ?? t.layer;
-      const changes = ref.layout === 'full' ? () => source.readLayer(t.image, index) : undefined;
+      const changes = ref.layout === 'full' ? fullTreeChanges(source, t.image, index) : undefined;
       const r = await (opts.integrityFn ?? verifyLayerIntegrity)({ tarSplitPath, diffDir: ref.dir, diffId: ref.diffId, idMap: ref.idMap ?? null, layout: ref.layout, whiteoutFiles: ref.whiteoutFiles ?? false, changes });
       const unreadable = r.computedDiffId === null && r.findings.every((f) => f.kind === 'unreadable');
       report.integrity.status = r.ok ? 'ok' : unreadable ? 'error' : 'tampered';

@@ -10,6 +10,7 @@ import { checkStacks, containerStack, imageStacks, type MountCheckOptions, type 
 import { stackViewOf } from './mount/stacks.js';
 import { visibilityOf, type Visibility } from './attribute.js';
 import { archiveIntegrity, type ArchiveIntegrity, type ArchiveLayerCheck } from '../sources/archive/index.js';
+import { fullTreeChanges } from './integrity/full-changes.js';
 
 export { attributePath, visibilityOf, type Attribution, type Visibility, type ImageUse, type ContainerUse } from './attribute.js';
 
@@ -211,7 +212,7 @@ export async function verifySource(source: Source, opts: VerifyOptions = {}): Pr
           const use = lv.usedBy.images[0];
           const img = use ? source.images.find((i) => i.id === use.id) : undefined;
           const layout = layoutOf.get(lv.chainId);
-          const changes = layout === 'full' && img && use ? () => source.readLayer(img, use.index) : undefined;
+          const changes = layout === 'full' && img && use ? fullTreeChanges(source, img, use.index) : undefined;
           const r = await fn({ tarSplitPath, diffDir: lv.dir, diffId: lv.diffId, idMap: lv.idMap, layout, whiteoutFiles: lv.whiteoutFiles, changes });
           const unreadable = r.computedDiffId === null;
           lv.integrity = {

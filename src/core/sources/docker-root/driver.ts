@@ -67,6 +67,11 @@ export interface DockerDriver {
   /** The driver's own bookkeeping checked against the chain (overlay2: link, lower, l/), once per layer. */
   checkLayer?(ctx: DriverContext, rec: DriverLayerRecord, parent: DriverLayerRecord | null): void;
   /**
+   * The driver's own bookkeeping of a container layer (`id`: its RW or init layer) checked against the layer the
+   * container lies over (layerdb/mounts/<container>/parent → that layer's cache-id), once per container layer.
+   */
+  checkContainerLayer?(ctx: DriverContext, container: string, which: 'rw' | 'init', id: string, parent: DriverLayerRecord): void;
+  /**
    * Where the driver keeps one entry per layer or container (parts below the data root), and names there that
    * are its own bookkeeping rather than layers: the unreferenced-storage scan looks there.
    */

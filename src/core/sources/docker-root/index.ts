@@ -176,6 +176,15 @@ export async function openDockerRoot(root: string, opts: OpenOptions = {}, drive
   images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.id.localeCompare(b.id));
 
   const containers = readContainers(ctx, driver, store);
+  if (driver.checkContainerLayer) {
+    for (const c of containers) {
+      const parent = c.parentChainId ? layerRecords.get(c.parentChainId) : undefined;
+      if (!parent?.cacheId) continue;
+      const rec = { chainId: parent.chainId, cacheId: parent.cacheId, dir: parent.dir };
+      if (c.mountId && c.rwDir) driver.checkContainerLayer(ctx, c.id, 'rw', c.mountId, rec);
+      if (c.initId && c.initDir) driver.checkContainerLayer(ctx, c.id, 'init', c.initId, rec);
+    }
+  }
   if (idMap) for (const c of containers) c.idMap = idMap;
   fillVolumeSources(containers, ev.root);
 

@@ -60,6 +60,14 @@ export const overlay: DockerDriver = {
   },
   containerLayer(ctx, container, which, id): PlacedDir {
     const what = `container ${container.slice(0, 12)}: ${which === 'rw' ? 'RW' : 'init'} layer`;
+    // Get returns a layer's `root` whenever there is one, before looking at upper and lower-id: a container layer
+    // with a root is shown to the container as that tree, not its upper over the image. The engine never makes
+    // one (Create gives a container layer an upper only): it was put there.
+    const planted = ctx.safe(() => ctx.ev.lstat(NAME, id, 'root'), null);
+    if (planted !== null) {
+      const kind = planted.isSymbolicLink() ? 'a symlink (not followed)' : planted.isDirectory() ? 'a directory' : 'not a directory';
+      ctx.note('error', 'overlay.container.root', `${what}: has a root (${kind}), which the engine never makes for a container layer; an engine mounts no overlay then and shows the container that tree instead of its upper over the image: what is reported here is not the container's file system`, ctx.ev.path(NAME, id, 'root'));
+    }
     const placed = placeDir(ctx, 'diff', 'overlay.upper.missing', `${what}: its upper directory`, [NAME, id, 'upper']);
     if (placed.dir) lowerRootOf.set(placed.dir, lowerRoot(ctx, id, what));
     return placed;
@@ -72,6 +80,15 @@ export const overlay: DockerDriver = {
     const file = ev.path(NAME, rec.cacheId, 'lower-id');
     if (!parent) note('error', 'overlay.lower-id.unexpected', 'a base layer has a lower-id', file);
     else if (lower !== parent.cacheId) note('error', 'overlay.lower-id.mismatch', `lower-id holds ${JSON.stringify(lower.slice(0, 80))}, not the parent layer's id ${parent.cacheId}`, file);
+  },
+  checkContainerLayer(ctx, container, which, id, parent) {
+    // The engine mounts a container layer's upper over whatever its lower-id names (Get reads it each time): one
+    // naming another layer than the container's image top shows the container another file system, while its
+    // changes (read over that same lower) look ordinary.
+    const { ev, note, safe } = ctx;
+    const lower = safe(() => ev.readText(MAX_SMALL, NAME, id, 'lower-id'), null);
+    if (lower === null || !HEX64.test(lower) || lower === parent.cacheId) return;
+    note('error', 'overlay.lower-id.mismatch', `container ${container.slice(0, 12)}: its ${which === 'rw' ? 'RW' : 'init'} layer's lower-id names layer ${lower}, not ${parent.cacheId}, the top layer of its image (the container's layerdb parent): the engine would mount it over another tree than its image's`, ev.path(NAME, id, 'lower-id'));
   },
   read(layer, rc) {
     if (layer.layout === 'full') return readFullLayer(layer, rc, NAME);

@@ -1,4 +1,6 @@
+import fs from 'node:fs';
 import { ProblemSink } from '../../model/problem-sink.js';
+import { describeFsError, openNoFollow } from '../evidence.js';
 import { displayPath } from '../../model/path.js';
 import { ROOT_PATH, type PathTable } from '../../model/paths.js';
 import { LayerTableBuilder, T_BLOCK, T_CHAR, T_DIR, T_FIFO, T_FILE, T_HARDLINK, T_SOCKET, T_SYMLINK, T_WHITEOUT, type LayerTable, type RowExtra } from '../../model/layer-table.js';
@@ -41,6 +43,13 @@ export interface TreeDiffOptions {
   newLower?: string | null;
   oldLower?: string | null;
   overlayXattrs?: 'trusted' | 'user';
+  /**
+   * Also compare the bytes of two regular files the naive diff calls unchanged (same size, mtime, mode, owner)
+   * when they are not one inode: a copy rewritten with its size and mtime kept is then a change. The engine
+   * never looks (its `docker diff` and layer tars miss such a file), but a container of the image sees the new
+   * bytes: integrity checking (verify) asks for it. Plain trees only (not with newLower/oldLower).
+   */
+  compareContent?: boolean;
 }
 
 /** The naive diff of `dir` against `parentDir`; with no parent, the whole tree as it is (a base layer). */
@@ -69,7 +78,8 @@ export async function readTreeDiff(dir: string, parentDir: string | null, paths:
   const view = (upper: LoadedTree, lower: LoadedTree | null): View => (lower ? new UnionView(new TreeView(upper), new TreeView(lower), ns) : new TreeView(upper));
   const newView = view(n, nl);
   const oldView = o ? view(o, ol) : new TreeView({ dir: '', chunks: [], problems: [], listed: true });
-  return new Differ(paths, newView, oldView, opts.newLower ? ns : null).run(problems);
+  const content = opts.compareContent && !opts.newLower && !opts.oldLower && parentDir !== null ? new ContentCompare(dir, parentDir, problems) : null;
+  return new Differ(paths, newView, oldView, opts.newLower ? ns : null, content).run(problems);
 }
 
 // ------------------------------------------------------------------------------------------------------------
@@ -350,7 +360,13 @@ class Differ {
   private readonly firstNameOf = new Map<string, string>();
 
   /** `ovl`: the overlay xattr prefix of a union's upper dir (its own bookkeeping, no content); null for plain trees. */
-  constructor(private readonly paths: PathTable, private readonly n: View, private readonly o: View, private readonly ovl: string | null) {
+  constructor(
+    private readonly paths: PathTable,
+    private readonly n: View,
+    private readonly o: View,
+    private readonly ovl: string | null,
+    private readonly content: ContentCompare | null = null,
+  ) {
     this.b = new LayerTableBuilder(paths, 1024);
   }
 
@@ -375,7 +391,8 @@ class Differ {
       // Beyond the engine's changes: a dir whose mtime alone moved (a file made and removed in it) is listed, as
       // an overlay upper dir has it, so that the layer's tree shows the dir as it is; `docker diff` (computed from
       // the stack, analysis/docker-diff.ts) still leaves it out, as the engine does.
-      const changed = !sameInode(n, o) && (statDifferent(n, o) || !sameBytes(xattr(n, 'security.capability'), xattr(o, 'security.capability')) || (dirs && !sameTime(n, o)));
+      let changed = !sameInode(n, o) && (statDifferent(n, o) || !sameBytes(xattr(n, 'security.capability'), xattr(o, 'security.capability')) || (dirs && !sameTime(n, o)));
+      if (!changed && this.content && !sameInode(n, o) && (n.chunk.mode[n.i]! & S_IFMT) === S_IFREG) changed = !this.content.same(relOf(n));
       if (changed) this.row(n, depthOf(n));
       else if (dirs) {
         this.stack.push({ chunk: n.chunk, i: n.i, depth: depthOf(n), pid: -1, listed: false });
@@ -487,4 +504,66 @@ function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolea
   // Go's bytes.Equal: no xattr and an empty one are the same.
   if (!a || !b) return (a?.length ?? 0) === 0 && (b?.length ?? 0) === 0;
   return Buffer.compare(a, b) === 0;
+}
+
+// ------------------------------------------------------------------------------------------------------------
+// Comparing bytes (compareContent)
+// ------------------------------------------------------------------------------------------------------------
+
+const CMP_CHUNK = 1 << 20;
+
+/**
+ * The bytes of one relative path in two trees, compared. Nothing is followed: every dir above the file is
+ * lstat'ed to be a real dir (once per dir), the file is opened O_NOFOLLOW and must be a regular file. A file that
+ * cannot be read is a problem naming it, and counts as changed (never as the same).
+ */
+class ContentCompare {
+  private readonly realDirs = new Set<string>();
+  private readonly a = Buffer.allocUnsafe(CMP_CHUNK);
+  private readonly b = Buffer.allocUnsafe(CMP_CHUNK);
+  private readonly sink: ProblemSink;
+
+  constructor(private readonly newDir: string, private readonly oldDir: string, problems: Problem[]) {
+    this.sink = new ProblemSink(problems, 100, newDir);
+  }
+
+  same([bytes, s, e]: [Uint8Array, number, number]): boolean {
+    const rel = Buffer.from(bytes.buffer, bytes.byteOffset + s, e - s);
+    let fa = -1;
+    let fb = -1;
+    try {
+      fa = this.open(this.newDir, rel);
+      fb = this.open(this.oldDir, rel);
+      const sa = fs.fstatSync(fa);
+      const sb = fs.fstatSync(fb);
+      if (!sa.isFile() || !sb.isFile()) throw new Error('not a regular file');
+      if (sa.size !== sb.size) return false;
+      for (let pos = 0; pos < sa.size; ) {
+        const na = fs.readSync(fa, this.a, 0, CMP_CHUNK, pos);
+        const nb = fs.readSync(fb, this.b, 0, CMP_CHUNK, pos);
+        if (na !== nb || this.a.compare(this.b, 0, nb, 0, na) !== 0) return false;
+        if (na === 0) break;
+        pos += na;
+      }
+      return true;
+    } catch (err) {
+      this.sink.add(problem('error', 'layer.tree-diff.content', `${displayPath(rel.toString('latin1'))}: its bytes could not be compared with the parent's: ${describeFsError(err)}`, this.newDir + '/' + displayPath(rel.toString('latin1'))));
+      return false;
+    } finally {
+      if (fa >= 0) fs.closeSync(fa);
+      if (fb >= 0) fs.closeSync(fb);
+    }
+  }
+
+  private open(root: string, rel: Buffer): number {
+    const rootB = Buffer.from(root + '/');
+    for (let at = rel.indexOf(SLASH); at >= 0; at = rel.indexOf(SLASH, at + 1)) {
+      const dir = Buffer.concat([rootB, rel.subarray(0, at)]);
+      const key = dir.toString('latin1');
+      if (this.realDirs.has(key)) continue;
+      if (!fs.lstatSync(dir).isDirectory()) throw new Error(`${displayPath(rel.subarray(0, at).toString('latin1'))} is not a real directory (a symlink is never followed)`);
+      this.realDirs.add(key);
+    }
+    return openNoFollow(Buffer.concat([rootB, rel]));
+  }
 }
