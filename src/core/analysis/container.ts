@@ -73,6 +73,7 @@ export function containerStackAnalysis(ca: ContainerAnalysis): ImageAnalysis {
     comment: rw ? 'what the container did (docker diff reads it)' : "the engine's placeholders: /etc/hosts, /etc/resolv.conf, /etc/hostname, /dev/...",
     location: rw ? c.rwDir : c.initDir,
     storedSize: null,
+    layout: c.layout,
   });
   const layers = [...below.slice(0, ca.view.nodes.length)];
   for (let i = 0; i < own; i++) layers.push(ownLayer(layers.length, i === own - 1));

@@ -279,6 +279,34 @@ function dirBodies<K>(dirOf: (key: K, layer: number) => string) {
   };
 }
 
+/**
+ * The layer whose dir holds the bytes the merged view at `top` shows for a file the model last saw change in
+ * `rowLayer`. Layers kept as whole trees (vfs, btrfs, the first overlay driver) are read as the engine's naive
+ * diff, which compares metadata only: a file rewritten in place with its size and mtime kept is no change, yet a
+ * container reads the new bytes, from the topmost whole tree (or, for the first overlay driver's containers, from
+ * the RW upper dir holding the copy), and `docker export` ships them. An overlay upper dir lists every entry it
+ * holds, so on every other store this is `rowLayer`, and nothing is looked at.
+ */
+export function viewLayer(image: ImageInfo, rowLayer: number, top: number, path: string): number {
+  const layers = image.layers;
+  if (!layers.slice(0, top + 1).some((l) => l.layout === 'full')) return rowLayer;
+  for (let i = top; i > rowLayer; i--) {
+    const l = layers[i];
+    if (!l?.location) continue;
+    if (l.layout === 'full') return i;
+    let fd: number | null = null;
+    try {
+      fd = openBelow(l.location, path);
+      if (fs.fstatSync(fd).isFile()) return i;
+    } catch {
+      // not there (or not reachable without a symlink): the bytes are below
+    } finally {
+      if (fd !== null) fs.closeSync(fd);
+    }
+  }
+  return rowLayer;
+}
+
 /** sha256 (or another digest) hex of a file's bytes through a reader. */
 export async function hashContent(reader: ContentReader, image: ImageInfo, layer: number, path: string, expectedSize?: number, algorithm: 'sha256' | 'md5' = 'sha256'): Promise<string> {
   const h = createHash(algorithm);

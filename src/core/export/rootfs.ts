@@ -4,7 +4,7 @@ import type { StackView } from '../analysis/stack.js';
 import type { Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
 import { displayPath, isWithin } from '../model/path.js';
-import type { ContentReader } from './content.js';
+import { viewLayer, type ContentReader } from './content.js';
 import type { TarWriter } from './tar-writer.js';
 
 /**
@@ -127,7 +127,7 @@ export async function writeRootfs(a: ImageAnalysis, layer: number, reader: Conte
           perLayer.set(r.layer, l);
           continue;
         }
-        await writeFile(r, await openContent(reader, a.image, r.layer, content, at.size));
+        await writeFile(r, await openContent(reader, a.image, reader.kind === 'diff-dir' ? viewLayer(a.image, r.layer, layer, content) : r.layer, content, at.size));
         continue;
       }
     }
