@@ -1,3 +1,4 @@
+import { routedAccess } from './layer-access.js';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -704,14 +705,7 @@ function composite(root: string, parts: { store: FoundStore; source: Source }[],
     problems: [...problems, ...parts.flatMap((p) => p.source.problems)],
     paths,
     stores: summaries,
-    readLayer(image, index, ro) {
-      const s = owner.get(image);
-      return s ? s.readLayer(image, index, ro) : Promise.reject(new NotFoundError('image.not-found', `image ${image.id} is not from this source`));
-    },
-    readContainerLayer(c, which, ro) {
-      const s = cOwner.get(c);
-      return s ? s.readContainerLayer(c, which, ro) : Promise.reject(new NotFoundError('container.not-found', `container ${c.name} is not from this source`));
-    },
+    ...routedAccess(owner, cOwner),
     ...(withStorage.length
       ? {
           async readStorage(): Promise<StorageInfo> {

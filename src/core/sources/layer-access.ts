@@ -1,4 +1,5 @@
 import type { ReadOptions, Source } from '../model/source.js';
+import type { ContainerInfo, ImageInfo } from '../model/types.js';
 import { LayerTable } from '../model/layer-table.js';
 import type { PathTable } from '../model/paths.js';
 import { NotFoundError } from '../model/errors.js';
@@ -36,6 +37,23 @@ export function layerAccess(read: (location: string | null, what: string, opts?:
     },
     readContainerLayer(container, which, opts) {
       return read(which === 'rw' ? container.rwDir : container.initDir, `container ${container.name} ${which} layer`, opts);
+    },
+  };
+}
+
+/**
+ * `readLayer` / `readContainerLayer` of a source made of several (a data root's two stores, the stores of a
+ * disk): each image and container is read by the store it came from.
+ */
+export function routedAccess(owner: ReadonlyMap<ImageInfo, Source>, cOwner: ReadonlyMap<ContainerInfo, Source>): Pick<Source, 'readLayer' | 'readContainerLayer'> {
+  return {
+    readLayer(image, index, ro) {
+      const s = owner.get(image);
+      return s ? s.readLayer(image, index, ro) : Promise.reject(new NotFoundError('image.not-found', `image ${image.id} is not from this source`));
+    },
+    readContainerLayer(c, which, ro) {
+      const s = cOwner.get(c);
+      return s ? s.readContainerLayer(c, which, ro) : Promise.reject(new NotFoundError('container.not-found', `container ${c.name} is not from this source`));
     },
   };
 }

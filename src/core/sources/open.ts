@@ -1,8 +1,9 @@
+import { routedAccess } from './layer-access.js';
 import * as path from 'node:path';
 import type { OpenOptions, Source } from '../model/source.js';
 import type { ContainerInfo, ImageInfo, Problem } from '../model/types.js';
 import { problem } from '../model/types.js';
-import { NotFoundError, SourceError } from '../model/errors.js';
+import { SourceError } from '../model/errors.js';
 import { PathTable } from '../model/paths.js';
 import { openDockerRoot } from './docker-root/index.js';
 import { DOCKER_DRIVERS } from './docker-root/registry.js';
@@ -267,14 +268,7 @@ async function openBothStores(location: string, opts: OpenOptions, openClassic: 
       if (!a || !b) return (a ?? b)!;
       return { orphanDirs: [...a.orphanDirs, ...b.orphanDirs], orphanLayers: [...a.orphanLayers, ...b.orphanLayers] };
     },
-    readLayer(image, index, ro) {
-      const s = owner.get(image);
-      return s ? s.readLayer(image, index, ro) : Promise.reject(new NotFoundError('image.not-found', `image ${image.id} is not from this source`));
-    },
-    readContainerLayer(c, which, ro) {
-      const s = cOwner.get(c);
-      return s ? s.readContainerLayer(c, which, ro) : Promise.reject(new NotFoundError('container.not-found', `container ${c.name} is not from this source`));
-    },
+    ...routedAccess(owner, cOwner),
     async close() {
       await Promise.all([classic.close(), ctrd.close()]);
     },
