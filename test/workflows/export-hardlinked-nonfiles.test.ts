@@ -4,27 +4,18 @@
  * every later name of any non-directory inode as a hard link to the first, and so must we. The podman-made case is
  * test/attack10/cstore-export-hardlinked-symlink.test.ts; docker export's, test/workflows/container.engine.test.ts.
  */
-import test, { after, before } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { dataRoot } from '../attack2/roots.js';
-import { runCmd } from './helpers.js';
-import { exportCommand } from '../../src/cli/commands/export.js';
-import { walkPool } from '../../src/core/sources/walk/pool.js';
-import { readLayerDir } from '../../src/core/sources/walk/layer-dir.js';
-import { PathTable } from '../../src/core/model/paths.js';
 
-// The walk workers are stopped before the process exits (one still loading when it exits can abort node), and
-// started before the test: node 20 run with module hooks (tsx, as the tests run) aborts now and then when a
-// spawnSync (export's `touch` of the output dir) meets a worker still loading through those hooks. Built
-// code (what users run) loads its workers without hooks: 0 aborts in 30 runs of the same export from dist/.
-before(async () => {
-  await readLayerDir(os.tmpdir(), new PathTable(), { xattrs: false });
-});
-after(() => walkPool().close());
+// The export runs as users run it, the built CLI in a process of its own: run in-process under node's module
+// hooks (tsx, as the tests load the sources), node aborted now and then in a child-process spawn of this file
+// (an fd of libuv's closed under it), on node 20 and 22 alike; the built CLI never did (0 aborts in 30 runs).
+const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../bin/layerscope.js');
 
 async function members(tar: string): Promise<Map<string, string>> {
   const out = (await execa('python3', ['-c', 'import sys,tarfile\nfor t in tarfile.open(sys.argv[1]): print(t.name.lstrip("./")+"\\t"+t.type.decode()+"\\t"+t.linkname)', tar])).stdout;
@@ -48,8 +39,8 @@ test('export: later names of a hard-linked symlink or fifo are hard links to the
     fs.linkSync(path.join(diff, 'x/p'), path.join(diff, 'x/q'));
     fs.symlinkSync('busybox', path.join(diff, 'bin/ls')); // a symlink of one name stays a symlink
     const out = path.join(dir, 'out.tar');
-    const res = await runCmd(exportCommand, [r.root, '--image', 'app:1', '-o', out]);
-    assert.equal(res.code, 0, res.stderr);
+    const res = await execa(process.execPath, [CLI, 'export', r.root, '--image', 'app:1', '-o', out], { reject: false });
+    assert.equal(res.exitCode, 0, res.stderr);
     const m = await members(out);
     assert.equal(m.get('bin/sh'), '2 busybox');
     assert.equal(m.get('x/hl'), '1 bin/sh');
