@@ -4,24 +4,18 @@
  * driver's upper), a dir replaced by a file, a file replaced by a dir, a fifo, a file whose mtime alone moved,
  * a dir deleted with everything below it.
  */
-import test, { type TestContext } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { getEngine, REQUIRE_ENGINE } from '../support/engine.js';
-import { driverEngineUnavailable, loadFrom, startDriverEngine, type DriverName } from '../support/driver-engines.js';
+import { getEngine } from '../support/engine.js';
+import { type DriverName, loadFrom, startDriverEngineFor } from '../support/driver-engines.js';
 import { IMAGES } from '../support/fixtures-manifest.mjs';
 import { EXIT } from '../../src/cli/command.js';
 import { changesCommand } from '../../src/cli/commands/analysis.js';
 import { runCmd } from '../workflows/helpers.js';
-
-function skipLoudly(t: TestContext, reason: string): void {
-  if (REQUIRE_ENGINE) throw new Error(`LAYERSCOPE_REQUIRE_ENGINE=1 and ${reason}`);
-  process.stderr.write(`SKIPPED (no engine): ${t.name}: ${reason}\n`);
-  t.skip(`SKIPPED (no engine): ${reason}`);
-}
 
 const NAME = 'ls-a11-diff';
 const SCRIPT = [
@@ -32,15 +26,12 @@ const SCRIPT = [
   'touch -d 2001-01-01 /etc/group',
 ].join(' && ');
 
-const WANTED = (process.env.LAYERSCOPE_DRIVERS ?? 'vfs,overlay,btrfs').split(',');
 for (const driver of ['vfs', 'overlay', 'btrfs'] as DriverName[]) {
   test(`${driver}: changes --container = docker diff for replaced dirs and files, an opaque dir, a fifo`, { timeout: 900_000 }, async (t) => {
     const src = getEngine(t, 'docker20');
     if (!src) return;
-    if (!WANTED.includes(driver)) return skipLoudly(t, `${driver}: not in LAYERSCOPE_DRIVERS=${process.env.LAYERSCOPE_DRIVERS}`);
-    const why = driverEngineUnavailable(driver);
-    if (why) return skipLoudly(t, `${driver}: ${why}`);
-    const eng = await startDriverEngine(driver);
+    const eng = await startDriverEngineFor(t, driver);
+    if (!eng) return;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `ls-a11d-${driver}-`));
     try {
       await loadFrom(src, eng, [IMAGES.bloat]);

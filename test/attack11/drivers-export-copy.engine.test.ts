@@ -6,40 +6,31 @@
  * `docker export` ships them. `export --container` must ship what the container holds, not the image's bytes:
  * otherwise the one view of the bytes a forensic user trusts hides the change.
  */
-import test, { type TestContext } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { getEngine, REQUIRE_ENGINE } from '../support/engine.js';
-import { driverEngineUnavailable, loadFrom, startDriverEngine, type DriverName } from '../support/driver-engines.js';
+import { getEngine } from '../support/engine.js';
+import { type DriverName, loadFrom, startDriverEngineFor } from '../support/driver-engines.js';
 import { IMAGES } from '../support/fixtures-manifest.mjs';
 import { EXIT } from '../../src/cli/command.js';
 import { exportCommand } from '../../src/cli/commands/export.js';
 import { runCmd } from '../workflows/helpers.js';
 import { tarManifest } from '../workflows/engine-answers.js';
 
-function skipLoudly(t: TestContext, reason: string): void {
-  if (REQUIRE_ENGINE) throw new Error(`LAYERSCOPE_REQUIRE_ENGINE=1 and ${reason}`);
-  process.stderr.write(`SKIPPED (no engine): ${t.name}: ${reason}\n`);
-  t.skip(`SKIPPED (no engine): ${reason}`);
-}
-
 const NAME = 'ls-a11-hidden';
 const FILE = 'app/payload.txt';
 // One byte rewritten in place (same size), then the mtime put back from a reference made before.
 const SCRIPT = `touch -r /${FILE} /ref && printf X | dd of=/${FILE} bs=1 count=1 conv=notrunc 2>/dev/null && touch -r /ref /${FILE} && rm /ref`;
 
-const WANTED = (process.env.LAYERSCOPE_DRIVERS ?? 'vfs,overlay,btrfs').split(',');
 for (const driver of ['vfs', 'overlay', 'btrfs'] as DriverName[]) {
   test(`${driver}: export --container ships the bytes the container holds (a lower file rewritten, its mtime put back) = docker export`, { timeout: 900_000 }, async (t) => {
     const src = getEngine(t, 'docker20');
     if (!src) return;
-    if (!WANTED.includes(driver)) return skipLoudly(t, `${driver}: not in LAYERSCOPE_DRIVERS=${process.env.LAYERSCOPE_DRIVERS}`);
-    const why = driverEngineUnavailable(driver);
-    if (why) return skipLoudly(t, `${driver}: ${why}`);
-    const eng = await startDriverEngine(driver);
+    const eng = await startDriverEngineFor(t, driver);
+    if (!eng) return;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `ls-a11e-${driver}-`));
     try {
       await loadFrom(src, eng, [IMAGES.bloat]);

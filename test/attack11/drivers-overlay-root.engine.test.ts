@@ -6,34 +6,25 @@
  * top tree and says nothing: the container's real file system is not what is reported, and the plant is silent.
  * Wanted: a problem naming `overlay/<mount-id>/root` (or the container read from it).
  */
-import test, { type TestContext } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { getEngine, REQUIRE_ENGINE } from '../support/engine.js';
-import { driverEngineUnavailable, loadFrom, startDriverEngine } from '../support/driver-engines.js';
+import { getEngine } from '../support/engine.js';
+import { loadFrom, startDriverEngineFor } from '../support/driver-engines.js';
 import { IMAGES } from '../support/fixtures-manifest.mjs';
 import { openSource } from '../../src/core/sources/open.js';
 import { tarManifest } from '../workflows/engine-answers.js';
-
-function skipLoudly(t: TestContext, reason: string): void {
-  if (REQUIRE_ENGINE) throw new Error(`LAYERSCOPE_REQUIRE_ENGINE=1 and ${reason}`);
-  process.stderr.write(`SKIPPED (no engine): ${t.name}: ${reason}\n`);
-  t.skip(`SKIPPED (no engine): ${reason}`);
-}
 
 const NAME = 'ls-a11-root';
 
 test("overlay driver: a root/ planted in a container's RW layer dir (what the engine then shows the container) is not silent", { timeout: 900_000 }, async (t) => {
   const src = getEngine(t, 'docker20');
   if (!src) return;
-  const wanted = (process.env.LAYERSCOPE_DRIVERS ?? 'overlay').split(',');
-  if (!wanted.includes('overlay')) return skipLoudly(t, `overlay: not in LAYERSCOPE_DRIVERS=${process.env.LAYERSCOPE_DRIVERS}`);
-  const why = driverEngineUnavailable('overlay');
-  if (why) return skipLoudly(t, `overlay: ${why}`);
-  const eng = await startDriverEngine('overlay');
+  const eng = await startDriverEngineFor(t, 'overlay');
+  if (!eng) return;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ls-a11-root-'));
   try {
     await loadFrom(src, eng, [IMAGES.bloat]);

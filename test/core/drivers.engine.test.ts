@@ -12,13 +12,13 @@
  * - `verify`: integrity OK on the untouched store; a file's bytes changed in a layer dir: tampered;
  * - nothing is written to the store (hashed before and after).
  */
-import test, { type TestContext } from 'node:test';
+import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { getEngine, hashTree, REQUIRE_ENGINE, type Engine } from '../support/engine.js';
-import { driverEngineUnavailable, loadFrom, startDriverEngine, type DriverEngine, type DriverName } from '../support/driver-engines.js';
+import { getEngine, hashTree, type Engine } from '../support/engine.js';
+import { type DriverEngine, type DriverName, loadFrom, startDriverEngineFor } from '../support/driver-engines.js';
 import { IMAGES } from '../support/fixtures-manifest.mjs';
 import { openSource } from '../../src/core/sources/open.js';
 import type { Source } from '../../src/core/model/source.js';
@@ -52,12 +52,6 @@ const SCRIPT = [
   'rm -rf /special',
   'echo brief > /tmp/brief && rm /tmp/brief',
 ].join(' && ');
-
-function skipLoudly(t: TestContext, reason: string): void {
-  if (REQUIRE_ENGINE) throw new Error(`LAYERSCOPE_REQUIRE_ENGINE=1 and ${reason}`);
-  process.stderr.write(`SKIPPED (no engine): ${t.name}: ${reason}\n`);
-  t.skip(`SKIPPED (no engine): ${reason}`);
-}
 
 /** A file system state: path -> what a listing shows of it (hard links as the file they name). */
 type State = Map<string, string>;
@@ -152,15 +146,12 @@ async function engineAnswers(eng: DriverEngine) {
 }
 
 // LAYERSCOPE_DRIVERS=vfs,btrfs runs some of them (a driver left out is said, not silently skipped).
-const WANTED = (process.env.LAYERSCOPE_DRIVERS ?? 'vfs,overlay,btrfs').split(',');
 for (const driver of ['vfs', 'overlay', 'btrfs'] as DriverName[]) {
   test(`Docker 20.10 on the ${driver} graph driver: images, layers, containers as the engine has them`, { timeout: 900_000 }, async (t) => {
     const src = getEngine(t, 'docker20');
     if (!src) return;
-    if (!WANTED.includes(driver)) return skipLoudly(t, `${driver}: not in LAYERSCOPE_DRIVERS=${process.env.LAYERSCOPE_DRIVERS}`);
-    const why = driverEngineUnavailable(driver);
-    if (why) return skipLoudly(t, `${driver}: ${why}`);
-    const eng = await startDriverEngine(driver);
+    const eng = await startDriverEngineFor(t, driver);
+    if (!eng) return;
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `ls-drv-t-${driver}-`));
     try {
       await loadFrom(src, eng, FIXTURES);

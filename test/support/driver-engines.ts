@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
-import type { DockerOptions, DockerResult, Engine } from './engine.js';
+import type { TestContext } from 'node:test';
+import { skipUnavailable, type DockerOptions, type DockerResult, type Engine } from './engine.js';
 
 export type DriverName = 'vfs' | 'overlay' | 'btrfs';
 
@@ -131,4 +132,15 @@ async function stopDockerd(p: ChildProcess, exited: () => boolean): Promise<void
 export async function loadFrom(source: Engine, target: DriverEngine, images: string[]): Promise<void> {
   const tar = (await source.docker(['save', ...images], { timeout: 300_000 })).stdoutBuffer;
   await target.docker(['load'], { input: tar, timeout: 300_000 });
+}
+
+/**
+ * The private engine on `driver` for test `t`, started; null after skipping the test loudly (failing it under
+ * LAYERSCOPE_REQUIRE_ENGINE=1) when LAYERSCOPE_DRIVERS leaves the driver out or this machine cannot run it.
+ */
+export async function startDriverEngineFor(t: TestContext, driver: DriverName): Promise<DriverEngine | null> {
+  const wanted = (process.env.LAYERSCOPE_DRIVERS ?? 'vfs,overlay,btrfs').split(',');
+  const why = !wanted.includes(driver) ? `not in LAYERSCOPE_DRIVERS=${process.env.LAYERSCOPE_DRIVERS}` : driverEngineUnavailable(driver);
+  if (why) return skipUnavailable(t, 'no engine', `${driver}: ${why}`) || null;
+  return startDriverEngine(driver);
 }
